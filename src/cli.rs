@@ -1,0 +1,301 @@
+//! Command-line interface: parsing only. Every command is a thin wrapper over an operation in
+//! `ops`, which knows nothing of clap.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diag::DiagFormat;
+use crate::error::{Error, Result, exit};
+use crate::ops::{self, Global};
+
+#[derive(Parser, Debug)]
+#[command(name = "kore-notify", version, about = "Declarative Kore.ai Proactive Notifications: plan who receives what, apply at most once.")]
+pub struct Cli {
+    /// Config file (default: kore-notify.yaml in this or the nearest parent directory).
+    #[arg(long, global = true, env = "KORE_NOTIFY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// When to use colours (NO_COLOR is respected in auto mode).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only results and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Print more detail (every recipient in plans, every failure in status).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum OutFormat {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum SchemaName {
+    Manifest,
+    Config,
+    Plan,
+    State,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check config and manifests; report every problem with file:line:column. Exit 0 valid, 1 not.
+    Validate {
+        /// Manifest files or directories (default: the config's `manifests`).
+        paths: Vec<String>,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Show exactly who would receive what. No network, no credentials.
+    Plan {
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Save the plan; `apply FILE` applies exactly it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 0 when nothing would be sent, 2 when sends are pending, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan resending requests whose outcome is unknown.
+        #[arg(long)]
+        retry_unknown: bool,
+    },
+    /// Send what the plan shows, at most once per recipient and content.
+    Apply(ApplyArgs),
+    /// Show delivery status (from state; --refresh asks Kore.ai).
+    Status {
+        /// Only these notification keys.
+        keys: Vec<String>,
+        #[arg(long)]
+        refresh: bool,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Inspect or edit the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Run a local Kore.ai API emulator (loopback) for rehearsals and tests.
+    Emulator(EmulatorArgs),
+    /// Print a JSON Schema.
+    Schema {
+        #[arg(value_enum, default_value_t = SchemaName::Manifest)]
+        name: SchemaName,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// A plan saved with `plan --out`; refused if the state or manifests changed since.
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation (for CI).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+    /// Refuse to message more recipients than this.
+    #[arg(long, env = "KORE_NOTIFY_MAX_RECIPIENTS")]
+    pub max_recipients: Option<usize>,
+    /// Resend requests whose outcome is unknown (they may be delivered twice).
+    #[arg(long)]
+    pub retry_unknown: bool,
+    /// Poll delivery statuses until every request is terminal.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait polls, e.g. 90s, 10m, 1h.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// List notifications in the state.
+    List,
+    /// Show one notification's state as JSON.
+    Show { key: String },
+    /// Forget a notification (it would be sent again if still in the manifests).
+    Rm {
+        key: String,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Settle requests with an unknown outcome.
+    Resolve {
+        key: String,
+        /// They were delivered: never send this content to their recipients again.
+        #[arg(long, conflicts_with = "not_sent", required_unless_present = "not_sent")]
+        sent: bool,
+        /// They were not delivered: the next apply sends to their recipients.
+        #[arg(long)]
+        not_sent: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct EmulatorArgs {
+    #[arg(long, default_value = "127.0.0.1:8085")]
+    pub listen: std::net::SocketAddr,
+    #[arg(long, env = "KORE_CLIENT_ID", default_value = "cs-emulator")]
+    pub client_id: String,
+    #[arg(long, env = "KORE_CLIENT_SECRET", default_value = "emulator-secret", hide_env_values = true)]
+    pub client_secret: String,
+    /// Expected v2 message field: message, content, or either.
+    #[arg(long, default_value = "message")]
+    pub v2_field: String,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of requests answered 500 (not processed).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Share of requests answered 429.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_limit_rate: f64,
+    /// Share of send requests accepted (delivered) and then answered by dropping the connection.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Milliseconds before a job becomes terminal.
+    #[arg(long, default_value_t = 500)]
+    pub job_ms: u64,
+    #[arg(long, default_value_t = 600)]
+    pub per_minute: u32,
+    #[arg(long, default_value_t = 18_000)]
+    pub per_hour: u32,
+    /// Seed for fault injection, for reproducible runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Parses 500ms, 30s, 10m, 2h (a bare number is seconds).
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 30s, 10m or 1h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}`; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn now() -> Result<time::OffsetDateTime> {
+    match std::env::var("KORE_NOTIFY_NOW") {
+        Ok(s) => time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| Error::Refused(format!("KORE_NOTIFY_NOW=`{s}` is not an RFC 3339 date-time"))),
+        Err(_) => Ok(time::OffsetDateTime::now_utc()),
+    }
+}
+
+pub fn schema(name: SchemaName) -> String {
+    let s = match name {
+        SchemaName::Manifest => schemars::schema_for!(crate::manifest::ManifestDoc),
+        SchemaName::Config => schemars::schema_for!(crate::config::ConfigDoc),
+        SchemaName::Plan => schemars::schema_for!(crate::plan::Plan),
+        SchemaName::State => schemars::schema_for!(crate::state::State),
+    };
+    serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
+}
+
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal(),
+    };
+    let stderr_color = color && std::io::stderr().is_terminal() || matches!(cli.color, ColorChoice::Always);
+    let g = Global {
+        config: cli.config,
+        color,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        now: now()?,
+        diag_format: DiagFormat::detect(stderr_color),
+    };
+    match cli.command {
+        Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
+        Command::Plan { format, out, detailed_exitcode, retry_unknown } => ops::plan::run(
+            &g,
+            &ops::plan::Options {
+                format: match format {
+                    PlanFormat::Text => ops::plan::Format::Text,
+                    PlanFormat::Json => ops::plan::Format::Json,
+                    PlanFormat::Markdown => ops::plan::Format::Markdown,
+                },
+                out,
+                detailed_exitcode,
+                retry_unknown,
+            },
+        ),
+        Command::Apply(a) => ops::apply::run(
+            &g,
+            &ops::apply::Options {
+                plan_file: a.plan_file,
+                auto_approve: a.auto_approve,
+                parallelism: a.parallelism as usize,
+                max_recipients: a.max_recipients,
+                retry_unknown: a.retry_unknown,
+                wait: a.wait,
+                timeout: a.timeout,
+            },
+        ),
+        Command::Status { keys, refresh, format } => {
+            ops::status::run(&g, &ops::status::Options { keys, refresh, json: matches!(format, OutFormat::Json) })
+        }
+        Command::State(s) => ops::state_cmd::run(
+            &g,
+            match s {
+                StateCommand::List => ops::state_cmd::Command::List,
+                StateCommand::Show { key } => ops::state_cmd::Command::Show(key),
+                StateCommand::Rm { key, yes } => ops::state_cmd::Command::Rm { key, yes },
+                StateCommand::Resolve { key, sent, .. } => ops::state_cmd::Command::Resolve { key, sent },
+            },
+        ),
+        Command::Emulator(e) => {
+            let opts = crate::emulator::Options {
+                listen: e.listen,
+                client_id: e.client_id,
+                client_secret: e.client_secret,
+                v2_field: e.v2_field,
+                latency: Duration::from_millis(e.latency_ms),
+                error_rate: e.error_rate,
+                rate_limit_rate: e.rate_limit_rate,
+                drop_rate: e.drop_rate,
+                job_duration: Duration::from_millis(e.job_ms),
+                per_minute: e.per_minute,
+                per_hour: e.per_hour,
+                seed: e.seed,
+            };
+            let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+            rt.block_on(crate::emulator::serve(opts)).map_err(|e| Error::Io(format!("emulator: {e}")))?;
+            Ok(exit::OK)
+        }
+        Command::Schema { name } => {
+            print!("{}", schema(name));
+            Ok(exit::OK)
+        }
+    }
+}

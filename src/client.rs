@@ -1,0 +1,292 @@
+//! The Kore.ai client: JWT per request, v1/v2 bodies exactly as the API pages specify, and a strict
+//! classification of every answer into accepted / rejected / unknown. The classification is the
+//! heart of at-most-once delivery: a request is retried automatically only when it certainly was
+//! not processed (no connection, or 429); a timeout, a reset after sending or a 5xx may have been
+//! processed, so it is *unknown* and never resent silently.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::{Config, Credentials, V2Field};
+use crate::manifest::{Api, Channel, Notification, Recipient};
+use crate::ratelimit::RateLimiter;
+
+const MAX_ATTEMPTS: u32 = 8;
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_CAP: Duration = Duration::from_secs(60);
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    #[serde(rename = "appId")]
+    app_id: &'a str,
+    sub: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// Mints a fresh HS256 token: `appId`, `sub`, `iat`, `exp` 5 minutes ahead, random `jti`.
+pub fn mint_jwt(creds: &Credentials) -> Result<String, String> {
+    let iat = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = Claims { app_id: &creds.client_id, sub: "kore-notify", iat, exp: iat + 300, jti: crate::fingerprint::random_id() };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(creds.client_secret.as_bytes()),
+    )
+    .map_err(|e| format!("cannot sign the JWT: {e}"))
+}
+
+/// The request body for one batch.
+pub fn body(n: &Notification, recipients: &[&Recipient], v2_field: V2Field) -> Value {
+    match n.api {
+        Api::V1 => json!({
+            "channel": n.channel.as_str(),
+            "userIdentityType": n.user_identity_type,
+            "message": {"type": n.content.kind, "val": n.content.value},
+            "identities": recipients.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        }),
+        Api::V2 => {
+            let field = n.channel.identity_field().unwrap_or("email");
+            let ids: Vec<Value> = recipients
+                .iter()
+                .map(|r| {
+                    let mut o = serde_json::Map::new();
+                    o.insert(field.into(), r.id.clone().into());
+                    if let Some(cm) = &r.custom_message {
+                        o.insert("customMessage".into(), cm.clone().into());
+                    }
+                    if !r.parameters.is_empty() {
+                        o.insert("parameters".into(), json!(r.parameters));
+                    }
+                    Value::Object(o)
+                })
+                .collect();
+            let mut b = serde_json::Map::new();
+            b.insert("channel".into(), n.channel.as_str().into());
+            if let Some(w) = &n.webhook_instance_name {
+                b.insert("webhookInstanceName".into(), w.clone().into());
+            }
+            b.insert("userIdentityType".into(), n.user_identity_type.clone().into());
+            b.insert(v2_field.as_str().into(), json!({"type": n.content.kind, "value": n.content.value}));
+            b.insert("identities".into(), Value::Array(ids));
+            Value::Object(b)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendResult {
+    Accepted { request_id: Option<String>, status: Option<String> },
+    Rejected { status: u16, message: String },
+    /// 401: credentials wrong; the whole run stops.
+    Unauthorized { message: String },
+    Unknown { reason: String },
+}
+
+#[derive(Deserialize)]
+struct KoreErrors {
+    errors: Vec<KoreError>,
+}
+#[derive(Deserialize)]
+struct KoreError {
+    msg: Option<String>,
+    code: Option<Value>,
+}
+
+/// Kore's `{"errors":[{"msg":…,"code":…}]}` as one line.
+pub fn error_message(status: u16, body: &str) -> String {
+    match serde_json::from_str::<KoreErrors>(body) {
+        Ok(e) if !e.errors.is_empty() => e
+            .errors
+            .iter()
+            .map(|e| match (&e.msg, &e.code) {
+                (Some(m), Some(c)) => format!("{m} (code {c})"),
+                (Some(m), None) => m.clone(),
+                (None, Some(c)) => format!("code {c}"),
+                (None, None) => "unspecified error".into(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => {
+            let snippet: String = body.chars().take(200).collect();
+            format!("HTTP {status}: {}", if snippet.trim().is_empty() { "(empty body)" } else { snippet.trim() })
+        }
+    }
+}
+
+fn is_rate_limited(status: u16, body: &str) -> bool {
+    status == 429 || (status >= 400 && body.to_lowercase().contains("rate limit"))
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+/// Full jitter: a uniformly random wait between zero and the exponential ceiling.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_CAP);
+    ceiling.mul_f64(rand::random::<f64>())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusLog {
+    #[serde(rename = "originalId")]
+    pub original_id: Option<String>,
+    pub status: Option<String>,
+    pub comments: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobStatus {
+    pub status: Option<String>,
+    #[serde(rename = "statusLogs", default)]
+    pub status_logs: Vec<StatusLog>,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    creds: Credentials,
+    pub v2_field: V2Field,
+    limiter: Arc<RateLimiter>,
+}
+
+impl Client {
+    pub fn new(config: &Config, creds: Credentials, limiter: Arc<RateLimiter>) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(config.connect_timeout.into()))
+            .timeout(Duration::from_secs(config.request_timeout.into()))
+            .user_agent(concat!("kore-notify/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Client {
+            http,
+            base: format!("{}/api/public/bot/{}", config.host, config.bot_id),
+            creds,
+            v2_field: config.v2_field,
+            limiter,
+        })
+    }
+
+    fn send_url(&self, api: Api) -> String {
+        match api {
+            Api::V1 => format!("{}/notify", self.base),
+            Api::V2 => format!("{}/notifyV2", self.base),
+        }
+    }
+
+    /// Sends one batch. Retries only what certainly was not processed.
+    pub async fn send(&self, api: Api, body: &Value) -> SendResult {
+        let url = self.send_url(api);
+        let mut attempt = 0;
+        loop {
+            self.limiter.acquire().await;
+            let token = match mint_jwt(&self.creds) {
+                Ok(t) => t,
+                Err(e) => return SendResult::Rejected { status: 0, message: e },
+            };
+            let resp = self.http.post(&url).header("auth", token).json(body).send().await;
+            let wait = match resp {
+                Err(e) if e.is_connect() => {
+                    // The connection was never established: the request cannot have been processed.
+                    if attempt + 1 >= MAX_ATTEMPTS {
+                        return SendResult::Rejected { status: 0, message: format!("cannot connect to {}: {}", self.base, root_cause(&e)) };
+                    }
+                    backoff(attempt)
+                }
+                Err(e) if e.is_timeout() => {
+                    return SendResult::Unknown { reason: "timed out waiting for Kore.ai's answer".into() };
+                }
+                Err(e) => return SendResult::Unknown { reason: format!("connection failed after sending: {}", root_cause(&e)) },
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let ra = retry_after(r.headers());
+                    let text = match r.text().await {
+                        Ok(t) => t,
+                        Err(e) if (200..300).contains(&status) => {
+                            return SendResult::Accepted { request_id: None, status: Some(format!("answer unreadable: {}", root_cause(&e))) };
+                        }
+                        Err(e) => return SendResult::Unknown { reason: format!("HTTP {status}, body unreadable: {}", root_cause(&e)) },
+                    };
+                    if (200..300).contains(&status) {
+                        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        return SendResult::Accepted {
+                            request_id: v.get("_id").and_then(Value::as_str).map(String::from),
+                            status: v.get("status").and_then(Value::as_str).map(String::from),
+                        };
+                    }
+                    if is_rate_limited(status, &text) {
+                        if attempt + 1 >= MAX_ATTEMPTS {
+                            return SendResult::Rejected { status, message: format!("still rate limited after {MAX_ATTEMPTS} attempts: {}", error_message(status, &text)) };
+                        }
+                        ra.map(|d| d.min(BACKOFF_CAP) + backoff(0) / 10).unwrap_or_else(|| backoff(attempt))
+                    } else if status == 401 {
+                        return SendResult::Unauthorized { message: error_message(status, &text) };
+                    } else if status >= 500 {
+                        return SendResult::Unknown { reason: format!("server error: {}", error_message(status, &text)) };
+                    } else {
+                        return SendResult::Rejected { status, message: error_message(status, &text) };
+                    }
+                }
+            };
+            attempt += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Asks a job's status. GETs are safe to retry.
+    pub async fn status(&self, api: Api, request_id: &str) -> Result<JobStatus, String> {
+        let url = match api {
+            Api::V1 => format!("{}/notify/status/{request_id}", self.base),
+            Api::V2 => format!("{}/notifyV2/status/{request_id}", self.base),
+        };
+        let mut attempt = 0;
+        loop {
+            self.limiter.acquire().await;
+            let token = mint_jwt(&self.creds)?;
+            let wait = match self.http.get(&url).header("auth", token).send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let ra = retry_after(r.headers());
+                    let text = r.text().await.map_err(|e| root_cause(&e))?;
+                    if (200..300).contains(&status) {
+                        return serde_json::from_str(&text).map_err(|e| format!("unexpected status answer: {e}"));
+                    }
+                    if !(is_rate_limited(status, &text) || status >= 500) || attempt + 1 >= MAX_ATTEMPTS {
+                        return Err(error_message(status, &text));
+                    }
+                    ra.map(|d| d.min(BACKOFF_CAP)).unwrap_or_else(|| backoff(attempt))
+                }
+                Err(e) if attempt + 1 >= MAX_ATTEMPTS => return Err(root_cause(&e)),
+                Err(_) => backoff(attempt),
+            };
+            attempt += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The innermost error message (reqwest wraps hyper wraps io).
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+pub fn is_terminal_status(s: &str) -> bool {
+    matches!(s, "SUCCESS" | "PARTIAL_SUCCESS" | "FAILURE" | "FAILED" | "COMPLETED")
+}
+
+pub fn channel_of(api: Api) -> &'static [Channel] {
+    match api {
+        Api::V1 => &[Channel::Msteams, Channel::Slack],
+        Api::V2 => &[Channel::Ivr, Channel::Hangouts, Channel::Whatsapp],
+    }
+}

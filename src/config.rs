@@ -1,0 +1,349 @@
+//! The target config, `kore-notify.yaml`: which Kore.ai host and bot to talk to, how to
+//! authenticate (environment variable references only: a secret must never be committed), where the
+//! state and the manifests live, and the limits to keep. Found by walking up from the current
+//! directory, like git finds `.git`, or given with `--config FILE`.
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::diag::{Diagnostics, Pos};
+use crate::error::{Error, Result};
+use crate::interp::{self, Env};
+use crate::walk::{Walker, join};
+use crate::yaml;
+
+pub const FILE_NAME: &str = "kore-notify.yaml";
+
+/// The JSON Schema source for `kore-notify.yaml`. The loader below accepts exactly these fields;
+/// a unit test keeps the two in step.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "kore-notify config", description = "Target and settings for kore-notify (kore-notify.yaml).")]
+pub struct ConfigDoc {
+    /// Kore.ai environment URL, e.g. https://platform.kore.ai (http:// only for loopback hosts).
+    pub host: String,
+    /// Bot ID or Stream ID (General Settings in the App Builder), e.g. st-xxxx.
+    pub bot_id: String,
+    /// Client ID of the app; may be a `${VAR}` reference.
+    pub client_id: String,
+    /// Client secret of the app. Must be an environment variable reference such as `${KORE_CLIENT_SECRET}`.
+    #[schemars(regex(pattern = r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$"))]
+    pub client_secret: String,
+    /// State file path, relative to this file. Default `.kore-notify/state.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Manifest files, directories or globs, relative to this file. Default `notifications`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests: Option<Vec<String>>,
+    /// Name of the message field in v2 request bodies (`message` or `content`). Default `message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2_message_field: Option<V2Field>,
+    /// Identities per request, 1 to 1000. Default 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitsDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<TimeoutsDoc>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitsDoc {
+    /// Requests per rolling minute (send and status together). Default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub per_minute: Option<u32>,
+    /// Requests per rolling hour. Default 18000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub per_hour: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeoutsDoc {
+    /// Seconds to establish a connection. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600))]
+    pub connect_seconds: Option<u32>,
+    /// Seconds for a whole request. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub request_seconds: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum V2Field {
+    Message,
+    Content,
+}
+
+impl V2Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            V2Field::Message => "message",
+            V2Field::Content => "content",
+        }
+    }
+}
+
+pub const FIELDS: &[&str] = &[
+    "host", "botId", "clientId", "clientSecret", "state", "manifests", "v2MessageField", "batchSize", "rateLimits",
+    "timeouts",
+];
+pub const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
+pub const TIMEOUT_FIELDS: &[&str] = &["connectSeconds", "requestSeconds"];
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    /// Directory of the config file; relative paths are resolved against it.
+    pub dir: PathBuf,
+    pub host: String,
+    pub bot_id: String,
+    /// Raw values, resolved only when talking to Kore.ai (plan never reads credentials).
+    client_id_raw: String,
+    client_secret_var: String,
+    pub state: PathBuf,
+    pub manifests: Vec<String>,
+    pub v2_field: V2Field,
+    pub batch_size: usize,
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub connect_timeout: u32,
+    pub request_timeout: u32,
+}
+
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("client_id", &self.client_id).field("client_secret", &"<redacted>").finish()
+    }
+}
+
+/// Whether `host` is a loopback address (the only place plain http is allowed).
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host == "[::1]" || host == "::1" || host.starts_with("127.")
+}
+
+impl Config {
+    /// Finds `kore-notify.yaml` in `start` or the nearest parent directory.
+    pub fn discover(start: &Path) -> Result<PathBuf> {
+        let mut dir = Some(start);
+        while let Some(d) = dir {
+            let candidate = d.join(FILE_NAME);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+            dir = d.parent();
+        }
+        Err(Error::NoConfig { start: start.to_path_buf() })
+    }
+
+    /// Loads and validates a config file; problems are added to `diags`.
+    pub fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read config", e))?;
+        let mut w = Walker::new(path, diags, env);
+        let text = match yaml::check_text(&bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                w.error(&e.pos, "", e.message, "the config must be a UTF-8 YAML file");
+                return Ok(None);
+            }
+        };
+        let root = match yaml::parse_document(text) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                w.error(&Pos::default(), "", "the config file is empty", "see examples/kore-notify.yaml");
+                return Ok(None);
+            }
+            Err(e) => {
+                w.error(&e.pos, "", format!("invalid YAML: {}", e.message), "");
+                return Ok(None);
+            }
+        };
+        let Some(f) = w.fields(&root, "", FIELDS) else { return Ok(None) };
+        let mut ok = true;
+        let required = |w: &mut Walker, name: &str| -> Option<String> {
+            match f.get(name) {
+                Some(n) => w.string(n, name),
+                None => {
+                    w.error(&root.pos, name, format!("missing required field `{name}`"), format!("add `{name}: …` to {FILE_NAME}"));
+                    None
+                }
+            }
+        };
+        let host = required(&mut w, "host");
+        let bot_id = required(&mut w, "botId");
+        // Credentials are checked for shape now, resolved later.
+        let client_id_raw = match f.get("clientId") {
+            Some(n) => match &n.value {
+                yaml::Value::Str(s) => Some(s.clone()),
+                _ => {
+                    w.error(&n.pos, "clientId", "expected a string", "write clientId: ${KORE_CLIENT_ID}");
+                    None
+                }
+            },
+            None => {
+                w.error(&root.pos, "clientId", "missing required field `clientId`", "add `clientId: ${KORE_CLIENT_ID}`");
+                None
+            }
+        };
+        let client_secret_var = match f.get("clientSecret") {
+            Some(n) => match n.as_str().map(interp::sole_reference) {
+                Some(Some(var)) => Some(var.to_string()),
+                _ => {
+                    // Never echo the value: it may be a real secret.
+                    w.error(
+                        &n.pos,
+                        "clientSecret",
+                        "a literal secret is not allowed in the config file",
+                        "reference an environment variable instead: clientSecret: ${KORE_CLIENT_SECRET} (and remove the secret from git history)",
+                    );
+                    None
+                }
+            },
+            None => {
+                w.error(&root.pos, "clientSecret", "missing required field `clientSecret`", "add `clientSecret: ${KORE_CLIENT_SECRET}`");
+                None
+            }
+        };
+        if let (Some(h), Some(n)) = (&host, f.get("host")) {
+            if let Err(msg) = check_host(h) {
+                w.error(&n.pos, "host", msg, "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)");
+                ok = false;
+            }
+        }
+        if let (Some(b), Some(n)) = (&bot_id, f.get("botId")) {
+            if b.is_empty() || b.contains(['/', '?', '#', ' ']) {
+                w.error(&n.pos, "botId", format!("`{b}` is not a valid bot or stream id"), "copy the Bot ID from General Settings, e.g. st-1234…");
+                ok = false;
+            }
+        }
+        let state = f.get("state").and_then(|n| w.string(n, "state")).unwrap_or_else(|| ".kore-notify/state.json".into());
+        let manifests = match f.get("manifests") {
+            Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
+            None => vec!["notifications".to_string()],
+        };
+        let v2_field = match f.get("v2MessageField") {
+            Some(n) => match w.one_of(n, "v2MessageField", &["message", "content"]).as_deref() {
+                Some("content") => V2Field::Content,
+                _ => V2Field::Message,
+            },
+            None => V2Field::Message,
+        };
+        let batch_size = f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(1000) as usize;
+        let (mut per_minute, mut per_hour) = (600, 18_000);
+        if let Some(n) = f.get("rateLimits") {
+            if let Some(r) = w.fields(n, "rateLimits", RATE_FIELDS) {
+                if let Some(v) = r.get("perMinute").and_then(|n| w.uint(n, &join("rateLimits", "perMinute"), 1, 1_000_000)) {
+                    per_minute = v as u32;
+                }
+                if let Some(v) = r.get("perHour").and_then(|n| w.uint(n, &join("rateLimits", "perHour"), 1, 100_000_000)) {
+                    per_hour = v as u32;
+                }
+            }
+        }
+        let (mut connect_timeout, mut request_timeout) = (10, 60);
+        if let Some(n) = f.get("timeouts") {
+            if let Some(r) = w.fields(n, "timeouts", TIMEOUT_FIELDS) {
+                if let Some(v) = r.get("connectSeconds").and_then(|n| w.uint(n, "timeouts.connectSeconds", 1, 600)) {
+                    connect_timeout = v as u32;
+                }
+                if let Some(v) = r.get("requestSeconds").and_then(|n| w.uint(n, "timeouts.requestSeconds", 1, 3600)) {
+                    request_timeout = v as u32;
+                }
+            }
+        }
+        let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), true) =
+            (host, bot_id, client_id_raw, client_secret_var, ok)
+        else {
+            return Ok(None);
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Some(Config {
+            path: path.to_path_buf(),
+            state: dir.join(state),
+            dir,
+            host: host.trim_end_matches('/').to_string(),
+            bot_id,
+            client_id_raw,
+            client_secret_var,
+            manifests,
+            v2_field,
+            batch_size,
+            per_minute,
+            per_hour,
+            connect_timeout,
+            request_timeout,
+        }))
+    }
+
+    /// Resolves the credentials from the environment. Only apply and status --refresh call this.
+    pub fn credentials(&self, env: &dyn Env) -> Result<Credentials> {
+        let client_id = interp::interpolate(&self.client_id_raw, env).map_err(|e| match e {
+            interp::InterpError::Undefined(name) => Error::MissingEnv { name, field: "clientId".into() },
+            other => Error::Config { path: self.path.clone(), message: format!("clientId: {other}") },
+        })?;
+        let client_secret = env
+            .get(&self.client_secret_var)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::MissingEnv { name: self.client_secret_var.clone(), field: "clientSecret".into() })?;
+        Ok(Credentials { client_id, client_secret })
+    }
+
+    /// The identity of the target, part of every fingerprint: the same manifests sent to another
+    /// bot are different messages. The host is left out on purpose, so moving to a new host URL
+    /// for the same bot does not resend everything.
+    pub fn target(&self) -> &str {
+        &self.bot_id
+    }
+}
+
+fn check_host(h: &str) -> std::result::Result<(), String> {
+    let url = reqwest::Url::parse(h).map_err(|e| format!("`{h}` is not a valid URL ({e})"))?;
+    let host = url.host_str().unwrap_or_default().to_string();
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&host) => Ok(()),
+        "http" => Err(format!("plain http is refused for `{host}`: credentials and messages would travel unencrypted")),
+        s => Err(format!("unsupported URL scheme `{s}`")),
+    }?;
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(format!("`{h}` has a path; give only the scheme and host"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loader_fields_match_schema() {
+        let schema = serde_json::to_value(schemars::schema_for!(ConfigDoc)).unwrap_or_default();
+        let mut props: Vec<String> =
+            schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        props.sort();
+        let mut fields: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
+        fields.sort();
+        assert_eq!(props, fields);
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(check_host("https://platform.kore.ai").is_ok());
+        assert!(check_host("http://127.0.0.1:8085").is_ok());
+        assert!(check_host("http://platform.kore.ai").is_err());
+        assert!(check_host("https://platform.kore.ai/api").is_err());
+    }
+}

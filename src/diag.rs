@@ -1,0 +1,241 @@
+//! Diagnostics: every problem found in the input, with the file, line, column and field path, what
+//! is wrong and how to fix it. Validation collects all of them (not only the first) so a user fixes a
+//! repository in one round trip. Rendering depends on where we run: a source snippet on a terminal,
+//! `::error` workflow commands on GitHub Actions (annotations on the manifest lines), JSON for tools.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A position in a source file. Lines and columns are 1-based; 0 means "whole file".
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+    /// Field path inside the document, e.g. `identities[3].parameters.refId`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub field: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            line: pos.line,
+            column: pos.column,
+            field: field.into(),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn warning(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(file, pos, field, message) }
+    }
+
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    fn location(&self) -> String {
+        if self.line == 0 {
+            self.file.display().to_string()
+        } else {
+            format!("{}:{}:{}", self.file.display(), self.line, self.column)
+        }
+    }
+
+    fn headline(&self) -> String {
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Collects diagnostics in the order they were found; sorted for output so runs are deterministic.
+#[derive(Default, Debug)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+    pub fn errors(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+    }
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+    pub fn sort(&mut self) {
+        self.items.sort_by(|a, b| {
+            (&a.file, a.line, a.column, a.severity, &a.message).cmp(&(&b.file, b.line, b.column, b.severity, &b.message))
+        });
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiagFormat {
+    /// Source snippets (coloured when `color` is set).
+    Human { color: bool },
+    /// GitHub Actions workflow commands, which become annotations on the lines.
+    Github,
+    /// One JSON document with every diagnostic.
+    Json,
+}
+
+impl DiagFormat {
+    /// Human output, unless we run inside GitHub Actions.
+    pub fn detect(color: bool) -> Self {
+        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+            DiagFormat::Github
+        } else {
+            DiagFormat::Human { color }
+        }
+    }
+}
+
+/// Escapes a value for a GitHub workflow command (`%`, CR, LF; plus `:` and `,` in properties).
+fn gh_escape(s: &str, property: bool) -> String {
+    let mut out = s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    if property {
+        out = out.replace(':', "%3A").replace(',', "%2C");
+    }
+    out
+}
+
+pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
+    match format {
+        DiagFormat::Json => {
+            #[derive(Serialize)]
+            struct Out<'a> {
+                version: u32,
+                valid: bool,
+                errors: usize,
+                warnings: usize,
+                diagnostics: &'a [Diagnostic],
+            }
+            let out = Out {
+                version: 1,
+                valid: diags.errors() == 0,
+                errors: diags.errors(),
+                warnings: diags.warnings(),
+                diagnostics: &diags.items,
+            };
+            serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
+        }
+        DiagFormat::Github => {
+            let mut out = String::new();
+            for d in &diags.items {
+                let kind = match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                let mut msg = d.headline();
+                if let Some(h) = &d.help {
+                    msg.push_str("\nhelp: ");
+                    msg.push_str(h);
+                }
+                let mut props = format!("file={}", gh_escape(&d.file.to_string_lossy(), true));
+                if d.line > 0 {
+                    props.push_str(&format!(",line={},col={}", d.line, d.column));
+                }
+                if !d.field.is_empty() {
+                    props.push_str(&format!(",title={}", gh_escape(&d.field, true)));
+                }
+                out.push_str(&format!("::{kind} {props}::{}\n", gh_escape(&msg, false)));
+            }
+            out
+        }
+        DiagFormat::Human { color } => {
+            let mut out = String::new();
+            for d in &diags.items {
+                out.push_str(&render_human(d, color));
+                out.push('\n');
+            }
+            out
+        }
+    }
+}
+
+fn render_human(d: &Diagnostic, color: bool) -> String {
+    use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+    let level = match d.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let title = d.headline();
+    let source_line = if d.line > 0 { read_line(&d.file, d.line) } else { None };
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let path = d.location();
+    let mut groups = Vec::new();
+    match source_line {
+        Some(text) => {
+            let chars: Vec<(usize, char)> = text.char_indices().collect();
+            let col = (d.column.max(1) as usize - 1).min(chars.len());
+            let start = chars.get(col).map(|c| c.0).unwrap_or(text.len());
+            // Underline the token that starts at the column.
+            let end = text[start..]
+                .find([' ', ',', ']', '}', '#'])
+                .map(|i| start + i)
+                .unwrap_or(text.len())
+                .max((start + 1).min(text.len()));
+            let label = if d.field.is_empty() { String::new() } else { d.field.clone() };
+            groups.push(
+                level.clone().primary_title(title).element(
+                    Snippet::source(text.clone())
+                        .line_start(d.line as usize)
+                        .path(path)
+                        .annotation(AnnotationKind::Primary.span(start..end).label(label)),
+                ),
+            );
+        }
+        None => groups.push(Group::with_title(level.clone().primary_title(format!("{path}: {title}")))),
+    }
+    if let Some(h) = &d.help {
+        groups.push(Group::with_title(Level::HELP.secondary_title(h.clone())));
+    }
+    renderer.render(&groups).to_string()
+}
+
+/// Reads one line of a (text) file for a snippet. Bounded: gives up on huge or binary files.
+fn read_line(path: &Path, line: u32) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() > 64 * 1024 * 1024 {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let l = text.lines().nth(line as usize - 1)?;
+    if l.len() > 400 {
+        return None;
+    }
+    Some(l.to_string())
+}

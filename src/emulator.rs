@@ -1,0 +1,474 @@
+//! A local Kore.ai Proactive Notifications API for rehearsals and tests (PRODUCT §8).
+//!
+//! Endpoints: `POST /api/public/bot/{bot}/notify` and `/notifyV2`, `GET …/notify/status/{id}` and
+//! `…/notifyV2/status/{id}`. Every request needs a valid HS256 JWT in the `auth` header (`appId`
+//! equal to the client id, `exp` at most an hour ahead, a `jti` never seen before). Bodies are
+//! validated strictly (412 with Kore's error shape). Jobs start `IN_PROGRESS` and become terminal
+//! after `--job-ms`; an identity **fails** when it contains `fail` or `invalid` (comment "Identity
+//! is not associated with the channel"), every other identity succeeds. Both rolling rate-limit
+//! windows are enforced (429 with `Retry-After`). Fault injection: latency, a share of 5xx, a
+//! share of 429, and a share of requests that are *accepted* (counted as delivered) and then
+//! answered by dropping the connection. `GET /_emulator/deliveries` returns deliveries per
+//! recipient so tests can prove there were no duplicates.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::ratelimit::Windows;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub listen: SocketAddr,
+    pub client_id: String,
+    pub client_secret: String,
+    /// `message` (default), `content`, or `either` for the v2 message field.
+    pub v2_field: String,
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub rate_limit_rate: f64,
+    pub drop_rate: f64,
+    pub job_duration: Duration,
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub seed: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8085)),
+            client_id: "cs-emulator".into(),
+            client_secret: "emulator-secret".into(),
+            v2_field: "message".into(),
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            rate_limit_rate: 0.0,
+            drop_rate: 0.0,
+            job_duration: Duration::from_millis(500),
+            per_minute: 600,
+            per_hour: 18_000,
+            seed: None,
+        }
+    }
+}
+
+struct Job {
+    channel: String,
+    created: Instant,
+    identities: Vec<String>,
+    created_on: String,
+}
+
+struct Inner {
+    jobs: HashMap<String, Job>,
+    deliveries: BTreeMap<String, u64>,
+    seen_jti: HashSet<String>,
+    windows: Windows,
+    rng: rand::rngs::StdRng,
+    requests: u64,
+    accepted: u64,
+    rejected: u64,
+    rate_limited: u64,
+    faults: u64,
+    dropped: u64,
+}
+
+type Shared = Arc<(Options, Mutex<Inner>)>;
+
+fn kore_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    let code = status.as_u16();
+    (status, axum::Json(json!({"errors": [{"msg": msg.into(), "code": code}]}))).into_response()
+}
+
+fn now_iso() -> String {
+    crate::state::now_rfc3339()
+}
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
+    s.1.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Checks the `auth` JWT. Returns the 401 response on failure.
+fn check_auth(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let token = headers
+        .get("auth")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| kore_error(StatusCode::UNAUTHORIZED, "auth header with a JWT is required"))?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.required_spec_claims = ["exp".to_string(), "sub".to_string()].into_iter().collect();
+    validation.leeway = 5;
+    let data = jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(s.0.client_secret.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| kore_error(StatusCode::UNAUTHORIZED, format!("invalid credentials: {e}")))?;
+    let c = data.claims;
+    if c.get("appId").and_then(Value::as_str) != Some(s.0.client_id.as_str()) {
+        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: appId does not match the client id"));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if c.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now + 3600) {
+        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: exp more than 1 hour ahead"));
+    }
+    let jti = c.get("jti").and_then(Value::as_str).ok_or_else(|| kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: jti required"))?;
+    if !lock(s).seen_jti.insert(jti.to_string()) {
+        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: jti already used"));
+    }
+    Ok(())
+}
+
+/// Rate limits and injected faults common to every endpoint.
+async fn gate(s: &Shared) -> Result<(), Response> {
+    if !s.0.latency.is_zero() {
+        tokio::time::sleep(s.0.latency).await;
+    }
+    let mut inner = lock(s);
+    inner.requests += 1;
+    if let Err(wait) = inner.windows.try_take(Instant::now()) {
+        inner.rate_limited += 1;
+        let secs = wait.as_secs_f64().ceil().max(1.0);
+        let mut r = kore_error(StatusCode::TOO_MANY_REQUESTS, "You have exceeded the per-minute rate limit");
+        r.headers_mut().insert("retry-after", secs.to_string().parse().unwrap_or(axum::http::HeaderValue::from_static("1")));
+        return Err(r);
+    }
+    let roll: f64 = rand::RngExt::random(&mut inner.rng);
+    if roll < s.0.rate_limit_rate {
+        inner.rate_limited += 1;
+        let mut r = kore_error(StatusCode::TOO_MANY_REQUESTS, "You have exceeded the per-minute rate limit");
+        r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        return Err(r);
+    }
+    let roll: f64 = rand::RngExt::random(&mut inner.rng);
+    if roll < s.0.error_rate {
+        inner.faults += 1;
+        return Err(kore_error(StatusCode::INTERNAL_SERVER_ERROR, "injected server error"));
+    }
+    Ok(())
+}
+
+fn check_keys(obj: &serde_json::Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), String> {
+    for k in obj.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(format!("{at}: additional property `{k}` is not allowed"));
+        }
+    }
+    Ok(())
+}
+
+fn str_field<'a>(obj: &'a serde_json::Map<String, Value>, k: &str, at: &str) -> Result<&'a str, String> {
+    obj.get(k).and_then(Value::as_str).ok_or_else(|| format!("{at}.{k} is required and must be a string"))
+}
+
+/// Validates a send body; returns (channel, identities).
+fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<String>), String> {
+    let obj = body.as_object().ok_or("the body must be a JSON object")?;
+    let channel = str_field(obj, "channel", "body")?.to_string();
+    let ids = obj.get("identities").and_then(Value::as_array).ok_or("identities is required and must be an array")?;
+    if ids.is_empty() || ids.len() > 1000 {
+        return Err(format!("identities must have 1 to 1000 items, got {}", ids.len()));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    if !v2 {
+        if !["msteams", "slack"].contains(&channel.as_str()) {
+            return Err(format!("channel `{channel}` is not supported by this API; accepted: msteams, slack"));
+        }
+        check_keys(obj, &["channel", "userIdentityType", "message", "identities"], "body")?;
+        if str_field(obj, "userIdentityType", "body")? != "resolve" {
+            return Err("userIdentityType must be `resolve`".into());
+        }
+        let m = obj.get("message").and_then(Value::as_object).ok_or("message is required and must be an object")?;
+        check_keys(m, &["type", "val"], "message")?;
+        let t = str_field(m, "type", "message")?;
+        if !["text", "script"].contains(&t) {
+            return Err(format!("message.type `{t}` must be text or script"));
+        }
+        if str_field(m, "val", "message")?.is_empty() {
+            return Err("message.val must not be empty".into());
+        }
+        for (i, id) in ids.iter().enumerate() {
+            out.push(id.as_str().filter(|s| !s.is_empty()).ok_or(format!("identities[{i}] must be a non-empty string"))?.to_string());
+        }
+        return Ok((channel, out));
+    }
+    let field = match channel.as_str() {
+        "ivr" => "email",
+        "hangouts" => "spaceId",
+        "whatsapp" => "phoneNumber",
+        other => return Err(format!("channel `{other}` is not supported in public API v2; accepted: ivr, hangouts, whatsapp")),
+    };
+    let msg_keys: Vec<&str> = ["message", "content"].into_iter().filter(|k| obj.contains_key(*k)).collect();
+    let msg_key = match (msg_keys.as_slice(), v2_field) {
+        ([k], "either") => *k,
+        ([k], f) if *k == f => *k,
+        ([k], f) => return Err(format!("additional property `{k}` is not allowed; this bot expects `{f}`")),
+        ([], _) => return Err("message is required".into()),
+        _ => return Err("additional property: only one of message and content is allowed".into()),
+    };
+    let mut allowed = vec!["channel", "userIdentityType", "identities", msg_key];
+    if channel == "ivr" {
+        allowed.push("webhookInstanceName");
+    }
+    check_keys(obj, &allowed, "body")?;
+    if let Some(u) = obj.get("userIdentityType") {
+        if u.as_str() != Some("resolve") {
+            return Err("userIdentityType must be `resolve`".into());
+        }
+    }
+    if let Some(w) = obj.get("webhookInstanceName") {
+        w.as_str().ok_or("webhookInstanceName must be a string")?;
+    }
+    let m = obj.get(msg_key).and_then(Value::as_object).ok_or(format!("{msg_key} must be an object"))?;
+    check_keys(m, &["type", "value"], msg_key)?;
+    let t = str_field(m, "type", msg_key)?;
+    if !["text", "template", "script"].contains(&t) {
+        return Err(format!("{msg_key}.type `{t}` must be text, template or script"));
+    }
+    match m.get("value") {
+        Some(Value::String(s)) if !s.is_empty() => {}
+        Some(Value::Object(_)) if channel == "whatsapp" && t == "template" => {}
+        _ => return Err(format!("{msg_key}.value must be a non-empty string (or an object for whatsapp templates)")),
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let at = format!("identities[{i}]");
+        let o = id.as_object().ok_or(format!("{at} must be an object"))?;
+        check_keys(o, &[field, "customMessage", "parameters"], &at)?;
+        let v = str_field(o, field, &at)?;
+        if v.is_empty() {
+            return Err(format!("{at}.{field} must not be empty"));
+        }
+        if let Some(cm) = o.get("customMessage") {
+            cm.as_str().ok_or(format!("{at}.customMessage must be a string"))?;
+        }
+        if let Some(p) = o.get("parameters") {
+            let p = p.as_object().ok_or(format!("{at}.parameters must be an object"))?;
+            if p.len() > 20 {
+                return Err(format!("{at}.parameters has {} properties; at most 20", p.len()));
+            }
+            for (k, v) in p {
+                let s = v.as_str().ok_or(format!("{at}.parameters.{k} must be a string"))?;
+                if s.chars().count() > 200 {
+                    return Err(format!("{at}.parameters.{k} is longer than 200 characters"));
+                }
+            }
+        }
+        out.push(v.to_string());
+    }
+    Ok((channel, out))
+}
+
+async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = check_auth(&s, &headers) {
+        return r;
+    }
+    if let Err(r) = gate(&s).await {
+        return r;
+    }
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return kore_error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")),
+    };
+    let (channel, identities) = match validate(v2, &body, &s.0.v2_field) {
+        Ok(x) => x,
+        Err(msg) => {
+            lock(&s).rejected += 1;
+            return kore_error(StatusCode::PRECONDITION_FAILED, msg);
+        }
+    };
+    let id = format!("ds-{}", crate::fingerprint::random_id());
+    let drop_it = {
+        let mut inner = lock(&s);
+        inner.accepted += 1;
+        for i in &identities {
+            *inner.deliveries.entry(format!("{channel}:{i}")).or_default() += 1;
+        }
+        inner.jobs.insert(id.clone(), Job { channel: channel.clone(), created: Instant::now(), identities: identities.clone(), created_on: now_iso() });
+        let roll: f64 = rand::RngExt::random(&mut inner.rng);
+        let d = roll < s.0.drop_rate;
+        if d {
+            inner.dropped += 1;
+        }
+        d
+    };
+    if drop_it {
+        // Accepted and processed, but the answer never arrives: the connection task is torn down.
+        std::panic::resume_unwind(Box::new(DroppedConnection));
+    }
+    let _ = bot;
+    let mut resp = json!({
+        "status": "IN_PROGRESS",
+        "percentageComplete": 0,
+        "streamId": "st-emulator",
+        "createdBy": "u-emulator",
+        "jobType": "PROACTIVE_NOTIFICATIONS_API",
+        "action": "PROACTIVE_NOTIFICATIONS",
+        "statusLogs": [],
+        "_id": id,
+        "lMod": now_iso(),
+        "createdOn": now_iso(),
+        "requestedTime": now_iso(),
+        "__v": 0
+    });
+    if v2 {
+        resp["store"] = json!({"identitiesCount": identities.len()});
+        resp["countOfDockStatuses"] = json!(1);
+    }
+    (StatusCode::OK, axum::Json(resp)).into_response()
+}
+
+/// Payload of the deliberate unwind used to drop a connection after accepting a request.
+struct DroppedConnection;
+
+fn fails(identity: &str) -> bool {
+    let l = identity.to_lowercase();
+    l.contains("fail") || l.contains("invalid")
+}
+
+async fn status(s: Shared, id: String, headers: HeaderMap) -> Response {
+    if let Err(r) = check_auth(&s, &headers) {
+        return r;
+    }
+    if let Err(r) = gate(&s).await {
+        return r;
+    }
+    let inner = lock(&s);
+    let Some(job) = inner.jobs.get(&id) else {
+        return kore_error(StatusCode::BAD_REQUEST, format!("invalid request id {id}"));
+    };
+    if job.created.elapsed() < s.0.job_duration {
+        return axum::Json(json!({"_id": id, "status": "IN_PROGRESS", "percentageComplete": 50, "statusLogs": [], "count": 0})).into_response();
+    }
+    let logs: Vec<Value> = job
+        .identities
+        .iter()
+        .enumerate()
+        .map(|(i, ident)| {
+            let ok = !fails(ident);
+            json!({
+                "_id": format!("nl-{id}-{i}"),
+                "requestId": id,
+                "originalId": ident,
+                "channel": job.channel,
+                "status": if ok { "SUCCESS" } else { "FAILURE" },
+                "comments": if ok { "Notification has been sent successfully" } else { "'Identity is not associated with the channel'" },
+                "createdOn": job.created_on,
+            })
+        })
+        .collect();
+    let failed = job.identities.iter().filter(|i| fails(i)).count();
+    let overall = match failed {
+        0 => "SUCCESS",
+        f if f == job.identities.len() => "FAILURE",
+        _ => "PARTIAL_SUCCESS",
+    };
+    axum::Json(json!({"_id": id, "status": overall, "percentageComplete": 100, "statusLogs": logs, "count": job.identities.len(), "streamId": "st-emulator"}))
+        .into_response()
+}
+
+async fn deliveries(State(s): State<Shared>) -> Response {
+    let inner = lock(&s);
+    axum::Json(json!({
+        "deliveries": inner.deliveries,
+        "requests": inner.requests,
+        "accepted": inner.accepted,
+        "rejected": inner.rejected,
+        "rateLimited": inner.rate_limited,
+        "faults": inner.faults,
+        "dropped": inner.dropped,
+    }))
+    .into_response()
+}
+
+pub fn router(opts: Options) -> Router {
+    let rng = match opts.seed {
+        Some(seed) => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed),
+        None => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random()),
+    };
+    let windows = Windows::new(&[(opts.per_minute, Duration::from_secs(60)), (opts.per_hour, Duration::from_secs(3600))]);
+    let shared: Shared = Arc::new((
+        opts,
+        Mutex::new(Inner {
+            jobs: HashMap::new(),
+            deliveries: BTreeMap::new(),
+            seen_jti: HashSet::new(),
+            windows,
+            rng,
+            requests: 0,
+            accepted: 0,
+            rejected: 0,
+            rate_limited: 0,
+            faults: 0,
+            dropped: 0,
+        }),
+    ));
+    Router::new()
+        .route(
+            "/api/public/bot/{bot}/notify",
+            post(|State(s): State<Shared>, Path(bot): Path<String>, h: HeaderMap, b: axum::body::Bytes| send(s, bot, false, h, b)),
+        )
+        .route(
+            "/api/public/bot/{bot}/notifyV2",
+            post(|State(s): State<Shared>, Path(bot): Path<String>, h: HeaderMap, b: axum::body::Bytes| send(s, bot, true, h, b)),
+        )
+        .route(
+            "/api/public/bot/{bot}/notify/status/{id}",
+            get(|State(s): State<Shared>, Path((_bot, id)): Path<(String, String)>, h: HeaderMap| status(s, id, h)),
+        )
+        .route(
+            "/api/public/bot/{bot}/notifyV2/status/{id}",
+            get(|State(s): State<Shared>, Path((_bot, id)): Path<(String, String)>, h: HeaderMap| status(s, id, h)),
+        )
+        .route("/_emulator/deliveries", get(deliveries))
+        .with_state(shared)
+}
+
+/// Runs the emulator until the process is stopped. Prints the address it listens on.
+pub async fn serve(opts: Options) -> std::io::Result<()> {
+    if !opts.listen.ip().is_loopback() {
+        eprintln!("warning: the emulator listens on {}, not loopback", opts.listen);
+    }
+    // Dropped connections are deliberate unwinds: keep them out of the output.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<DroppedConnection>().is_none() {
+            default_hook(info);
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+    let addr = listener.local_addr()?;
+    println!("kore-notify emulator listening on http://{addr}");
+    println!("  client id: {}   (set KORE_CLIENT_ID / KORE_CLIENT_SECRET to match)", opts.client_id);
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    axum::serve(listener, router(opts)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_bodies_strictly() {
+        let ok = json!({"channel":"msteams","userIdentityType":"resolve","message":{"type":"text","val":"hi"},"identities":["a@x"]});
+        assert!(validate(false, &ok, "message").is_ok());
+        let mut extra = ok.clone();
+        extra["foo"] = json!(1);
+        assert!(validate(false, &extra, "message").is_err());
+        let v2 = json!({"channel":"ivr","message":{"type":"text","value":"hi"},"identities":[{"email":"a@x","parameters":{"a":"b"}}]});
+        assert!(validate(true, &v2, "message").is_ok());
+        assert!(validate(true, &v2, "content").is_err());
+        let both = json!({"channel":"ivr","message":{"type":"text","value":"hi"},"content":{"type":"text","value":"hi"},"identities":[{"email":"a@x"}]});
+        assert!(validate(true, &both, "either").is_err());
+        let wrong_id = json!({"channel":"hangouts","message":{"type":"text","value":"hi"},"identities":[{"email":"a@x"}]});
+        assert!(validate(true, &wrong_id, "message").is_err());
+    }
+}

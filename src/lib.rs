@@ -1,0 +1,62 @@
+//! kore-notify: a declarative, GitOps-style reconciler for Kore.ai Proactive Notifications.
+//!
+//! The pipeline, and the module for each step:
+//!
+//! 1. **load** — find `kore-notify.yaml` ([`config`]), the manifest files and CSV audiences
+//!    ([`load`]), parsing YAML in exactly one place ([`yaml`]) with positions kept;
+//! 2. **validate** — every Kore.ai constraint checked up front, all problems reported with
+//!    `file:line:column` and field path ([`diag`], [`walk`]);
+//! 3. **plan** — per-recipient fingerprints ([`fingerprint`]) compared with the [`state`]: a pure
+//!    function of manifests, state, tool version and clock ([`plan`], rendered by [`render`]);
+//! 4. **lock** — an exclusive OS lock on the state for writers;
+//! 5. **journal** — an intent appended and fsynced before every request;
+//! 6. **send** — through the [`client`] (fresh JWT per request, rate limited by [`ratelimit`]);
+//! 7. **record** — the outcome journaled, then compacted into an atomic snapshot.
+//!
+//! Commands are thin wrappers ([`cli`]) over operations ([`ops`]). The [`emulator`] is a local
+//! Kore.ai API for rehearsals and tests.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod diag;
+pub mod emulator;
+pub mod error;
+pub mod fingerprint;
+pub mod interp;
+pub mod load;
+pub mod manifest;
+pub mod ops;
+pub mod plan;
+pub mod ratelimit;
+pub mod render;
+pub mod state;
+pub mod walk;
+pub mod yaml;
+
+use clap::Parser;
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => error::exit::OK,
+                _ => error::exit::ERROR,
+            };
+        }
+    };
+    match cli::dispatch(cli) {
+        Ok(code) => code,
+        Err(error::Error::Invalid(n)) => {
+            eprintln!("error: {n} error(s) found; nothing was sent");
+            error::exit::ERROR
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(kore_notify::run());
+}

@@ -1,0 +1,330 @@
+//! Notification manifests: the resolved model and its JSON Schema source.
+//!
+//! A manifest document describes one notification (PRODUCT §3). The loader (`load.rs`) turns YAML
+//! into [`Notification`]s, checking every documented Kore.ai constraint first, so nothing that
+//! reaches `plan` or `apply` can be refused by the API for a reason we could have seen.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Microsoft Teams (API v1).
+    Msteams,
+    /// Slack (API v1).
+    Slack,
+    /// Webhook / IVR (API v2), identities `{email}`.
+    Ivr,
+    /// Google Chat (API v2), identities `{spaceId}`.
+    Hangouts,
+    /// WhatsApp (API v2), identities `{phoneNumber}`.
+    Whatsapp,
+}
+
+pub const CHANNELS: &[&str] = &["msteams", "slack", "ivr", "hangouts", "whatsapp"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    V1,
+    V2,
+}
+
+impl Api {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::V1 => "v1",
+            Api::V2 => "v2",
+        }
+    }
+}
+
+impl Channel {
+    pub fn parse(s: &str) -> Option<Channel> {
+        Some(match s {
+            "msteams" => Channel::Msteams,
+            "slack" => Channel::Slack,
+            "ivr" => Channel::Ivr,
+            "hangouts" => Channel::Hangouts,
+            "whatsapp" => Channel::Whatsapp,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Msteams => "msteams",
+            Channel::Slack => "slack",
+            Channel::Ivr => "ivr",
+            Channel::Hangouts => "hangouts",
+            Channel::Whatsapp => "whatsapp",
+        }
+    }
+    pub fn api(self) -> Api {
+        match self {
+            Channel::Msteams | Channel::Slack => Api::V1,
+            _ => Api::V2,
+        }
+    }
+    /// The identity field of v2 identity objects (`None` for v1, whose identities are strings).
+    pub fn identity_field(self) -> Option<&'static str> {
+        match self {
+            Channel::Ivr => Some("email"),
+            Channel::Hangouts => Some("spaceId"),
+            Channel::Whatsapp => Some("phoneNumber"),
+            _ => None,
+        }
+    }
+    pub fn content_types(self) -> &'static [&'static str] {
+        match self.api() {
+            Api::V1 => &["text", "script"],
+            Api::V2 => &["text", "template", "script"],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnChange {
+    /// Changed recipients receive the new content (default).
+    Resend,
+    /// Record the new content without sending it to people who already received the old one.
+    Ignore,
+}
+
+// ----- JSON Schema source (documents as written by users) -----
+
+/// One notification manifest document.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "kore-notify manifest", description = "One Kore.ai proactive notification. Several may share a file as separate YAML documents.")]
+pub struct ManifestDoc {
+    /// Idempotency key, unique across the repository; names the notification forever.
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z0-9._:/-]+$"))]
+    pub key: String,
+    pub channel: Channel,
+    /// API version; inferred from the channel when omitted (msteams/slack: v1; ivr/hangouts/whatsapp: v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Api>,
+    /// Identity resolution; Kore.ai accepts `resolve` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["resolve"]))]
+    pub user_identity_type: Option<String>,
+    /// Webhook instance name (ivr only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_instance_name: Option<String>,
+    pub content: ContentDoc,
+    /// Recipients. v1 channels: strings. v2 channels: objects with the channel's identity field, or a string shorthand for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identities: Option<Vec<IdentityDoc>>,
+    /// A CSV file (relative to the manifest) whose header row is the identity field, then parameter names (and optionally customMessage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identities_from: Option<String>,
+    /// RFC 3339 time before which nothing is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub not_before: Option<String>,
+    /// RFC 3339 time after which nothing is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub not_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_change: Option<OnChange>,
+    /// Earlier keys of this notification (a rename that must not resend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_keys: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContentDoc {
+    /// `text` or `script` (v1); `text`, `template` or `script` (v2).
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["text", "template", "script"]))]
+    pub kind: String,
+    /// The message: a string, or a JSON object for WhatsApp templates. Exactly one of value and valueFile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<ContentValueDoc>,
+    /// A file beside the manifest holding the message (one trailing newline is removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_file: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ContentValueDoc {
+    Text(String),
+    Object(serde_json::Map<String, serde_json::Value>),
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum IdentityDoc {
+    /// v1 identity, or v2 shorthand for the channel's identity field.
+    Plain(String),
+    Object(IdentityObjectDoc),
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityObjectDoc {
+    /// Identity for the ivr channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Identity for the hangouts channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_id: Option<String>,
+    /// Identity for the whatsapp channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Overrides the message for this recipient; may use {placeholders}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_message: Option<String>,
+    /// Values for {placeholders}: at most 20, each a string of at most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 20))]
+    pub parameters: Option<BTreeMap<String, ParameterValue>>,
+}
+
+/// A parameter value: a string of at most 200 characters.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ParameterValue(#[schemars(length(max = 200))] pub String);
+
+pub const FIELDS: &[&str] = &[
+    "key",
+    "channel",
+    "api",
+    "userIdentityType",
+    "webhookInstanceName",
+    "content",
+    "identities",
+    "identitiesFrom",
+    "notBefore",
+    "notAfter",
+    "onChange",
+    "previousKeys",
+    "description",
+];
+pub const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile"];
+pub const MAX_PARAMETERS: usize = 20;
+pub const MAX_PARAMETER_LEN: usize = 200;
+pub const MAX_BATCH: usize = 1000;
+
+// ----- resolved model -----
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Content {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A string, or a JSON object (WhatsApp templates).
+    pub value: serde_json::Value,
+}
+
+impl Content {
+    /// Text shown in plans and diffs.
+    pub fn display(&self) -> String {
+        match &self.value {
+            serde_json::Value::String(s) => s.clone(),
+            other => serde_json::to_string_pretty(other).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recipient {
+    /// The channel identity (email, spaceId, phoneNumber, or the v1 identity string).
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_message: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Source {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Notification {
+    pub key: String,
+    pub source: Source,
+    pub channel: Channel,
+    pub api: Api,
+    pub user_identity_type: String,
+    pub webhook_instance_name: Option<String>,
+    pub content: Content,
+    pub recipients: Vec<Recipient>,
+    pub not_before: Option<time::OffsetDateTime>,
+    pub not_after: Option<time::OffsetDateTime>,
+    pub on_change: OnChange,
+    pub previous_keys: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// Finds `{placeholder}` names in a text. Names are letters, digits, `_`, `.` and `-`.
+pub fn placeholders(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        match after.find(['{', '}']) {
+            Some(end) if after.as_bytes()[end] == b'}' => {
+                let name = &after[..end];
+                if !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                    && !out.contains(&name)
+                {
+                    out.push(name);
+                }
+                rest = &after[end + 1..];
+            }
+            Some(end) => rest = &after[end..],
+            None => break,
+        }
+    }
+    out
+}
+
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_placeholders() {
+        assert_eq!(placeholders("Hi {name}, ref {refId} {name} {} {{x}} {a b}"), vec!["name", "refId", "x"]);
+        assert!(placeholders("function() { return 1; }").is_empty());
+    }
+
+    #[test]
+    fn keys() {
+        assert!(valid_key("hr/2026:reset-password.v2"));
+        assert!(!valid_key("has space"));
+        assert!(!valid_key(""));
+        assert!(!valid_key(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn loader_fields_match_schema() {
+        let schema = serde_json::to_value(schemars::schema_for!(ManifestDoc)).unwrap_or_default();
+        let mut props: Vec<String> =
+            schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        props.sort();
+        let mut fields: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
+        fields.sort();
+        assert_eq!(props, fields);
+    }
+}

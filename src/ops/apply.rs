@@ -1,0 +1,371 @@
+//! `kore-notify apply`: send exactly what the plan shows, at most once.
+//!
+//! Pipeline: load and validate → lock the state → absorb a journal left by a dead run → plan →
+//! confirm → for each batch: journal the intent (fsync) → POST → journal the outcome (fsync) →
+//! compact the journal into a new snapshot. If the process dies anywhere, the journal says which
+//! batches may have been sent (intent without outcome = unknown); those are never resent without
+//! `--retry-unknown` or `state resolve`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::client::{self, Client, SendResult};
+use crate::error::{Error, Result, exit};
+use crate::manifest::Notification;
+use crate::ops::plan::{Format, compute, render};
+use crate::ops::{Global, load_workspace, status};
+use crate::plan::{Action, Plan};
+use crate::ratelimit::RateLimiter;
+use crate::state::{self, Entry, Journal, Lock, Outcome, State, StoredContent};
+
+pub struct Options {
+    pub plan_file: Option<PathBuf>,
+    pub auto_approve: bool,
+    pub parallelism: usize,
+    pub max_recipients: Option<usize>,
+    pub retry_unknown: bool,
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+/// Shared by the batch tasks: the in-memory state and its journal move together.
+struct Book {
+    state: State,
+    journal: Journal,
+}
+
+struct Batch<'a> {
+    n: &'a Notification,
+    /// (recipient index, hash, fingerprint)
+    members: Vec<(usize, String, String)>,
+    label: String,
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: usize,
+    rejected: usize,
+    unknown: usize,
+    skipped: usize,
+    recipients_accepted: usize,
+    unauthorized: Option<String>,
+}
+
+fn confirm(plan: &Plan) -> Result<bool> {
+    eprint!(
+        "\nkore-notify will send {} notification(s) to {} recipient(s). This cannot be undone.\nOnly 'yes' will be accepted to approve.\n\n  Enter a value: ",
+        plan.summary.notifications_to_send, plan.summary.recipients_to_send
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Io(format!("cannot read the answer: {e}")))?;
+    Ok(line.trim() == "yes")
+}
+
+pub fn run(g: &Global, opts: &Options) -> Result<i32> {
+    let ws = load_workspace(g, &[])?;
+    let state_path = ws.config.state.clone();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let _lock = Lock::acquire(&state_path, &command)?;
+    let mut loaded = state::load(&state_path)?;
+    if loaded.replayed > 0 {
+        g.info(format!(
+            "recovered {} journal entries left by an interrupted run; requests without a recorded answer are now unknown",
+            loaded.replayed
+        ));
+        state::write_snapshot(&state_path, &mut loaded.state)?;
+        loaded = state::load(&state_path)?;
+    }
+    let plan = compute(g, &ws, &loaded, opts.retry_unknown);
+    if let Some(pf) = &opts.plan_file {
+        check_plan_file(pf, &plan)?;
+    }
+    if !g.quiet {
+        eprint!("{}", render(g, &plan, Format::Text));
+    }
+    let to_send = plan.summary.recipients_to_send;
+    let to_record: usize = plan.notifications.iter().map(|n| n.records.len()).sum();
+    let renames: Vec<(&str, &str)> =
+        plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
+    if to_send == 0 && to_record == 0 && renames.is_empty() {
+        g.info("Nothing to send.");
+        let code = if opts.wait { wait_for(g, &ws.config, &state_path, opts.timeout)? } else { exit::OK };
+        return Ok(code);
+    }
+    if let Some(max) = opts.max_recipients {
+        if to_send > max {
+            return Err(Error::Refused(format!(
+                "this apply would message {to_send} recipients, more than --max-recipients {max}; review the plan and raise the limit if it is intended"
+            )));
+        }
+    }
+    if to_send > 0 && !opts.auto_approve && opts.plan_file.is_none() {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Refused(
+                "apply needs approval: run it on a terminal to confirm, or pass --auto-approve (for CI) or a reviewed plan file".into(),
+            ));
+        }
+        if !confirm(&plan)? {
+            g.info("Apply cancelled; nothing was sent.");
+            return Ok(exit::ERROR);
+        }
+    }
+    let creds = if to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
+
+    let journal = Journal::open(&state_path, &loaded.state)?;
+    let book = Arc::new(Mutex::new(Book { state: loaded.state, journal }));
+    let by_key: std::collections::HashMap<&str, &Notification> =
+        ws.repo.notifications.iter().map(|n| (n.key.as_str(), n)).collect();
+
+    // Bookkeeping that sends nothing comes first: renames, retries, recorded changes.
+    {
+        let mut b = lock(&book);
+        for (from, to) in &renames {
+            journal_apply(&mut b, Entry::Rename { from: from.to_string(), to: to.to_string() })?;
+        }
+        for p in plan.notifications.iter().filter(|p| p.retry_unknown) {
+            journal_apply(&mut b, Entry::Retry { key: p.key.clone() })?;
+        }
+        for p in plan.notifications.iter().filter(|p| !p.records.is_empty()) {
+            let Some(n) = by_key.get(p.key.as_str()) else { continue };
+            journal_apply(
+                &mut b,
+                Entry::Record {
+                    key: p.key.clone(),
+                    channel: n.channel,
+                    api: n.api,
+                    content: StoredContent::from(&n.content),
+                    recipients: p.records.iter().map(|r| (r.hash.clone(), r.fingerprint.clone())).collect(),
+                    at: state::now_rfc3339(),
+                },
+            )?;
+        }
+    }
+
+    let mut batches = Vec::new();
+    for p in plan.notifications.iter().filter(|p| p.action.sends()) {
+        let Some(n) = by_key.get(p.key.as_str()) else { continue };
+        let chunks: Vec<_> = p.sends.chunks(ws.config.batch_size).collect();
+        let total = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            batches.push(Batch {
+                n,
+                members: chunk.iter().map(|r| (r.index, r.hash.clone(), r.fingerprint.clone())).collect(),
+                label: format!("{} batch {}/{}", n.key, i + 1, total),
+            });
+        }
+    }
+
+    let tally = if let Some(creds) = creds {
+        let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
+        let client = Client::new(&ws.config, creds, limiter).map_err(Error::Io)?;
+        send_all(g, &client, &book, batches, opts.parallelism.max(1), ws.config.v2_field)?
+    } else {
+        Tally::default()
+    };
+
+    let mut b = Arc::try_unwrap(book).map_err(|_| Error::Io("internal: batch tasks still running".into()))?.into_inner().unwrap_or_else(|p| p.into_inner());
+    state::write_snapshot(&state_path, &mut b.state)?;
+    drop(b);
+
+    println!(
+        "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}.",
+        tally.accepted,
+        tally.recipients_accepted,
+        tally.rejected,
+        tally.unknown,
+        if tally.skipped > 0 { format!(", {} not sent", tally.skipped) } else { String::new() }
+    );
+    if let Some(msg) = &tally.unauthorized {
+        return Err(Error::Refused(format!(
+            "Kore.ai refused the credentials (401: {msg}); the run stopped. Check KORE_CLIENT_ID / the client secret and the app's scope"
+        )));
+    }
+    if tally.unknown > 0 {
+        eprintln!(
+            "{} request(s) have an unknown outcome: they may have been delivered. The next plan shows them as blocked; decide with `kore-notify apply --retry-unknown` or `kore-notify state resolve KEY --sent|--not-sent`.",
+            tally.unknown
+        );
+    }
+    let mut code = if tally.rejected > 0 || tally.unknown > 0 { exit::PARTIAL } else { exit::OK };
+    if opts.wait {
+        let w = wait_for(g, &ws.config, &state_path, opts.timeout)?;
+        code = code.max(w);
+    }
+    Ok(code)
+}
+
+fn wait_for(g: &Global, config: &crate::config::Config, state_path: &std::path::Path, timeout: Duration) -> Result<i32> {
+    status::refresh_until(g, config, state_path, Some(timeout), true)
+}
+
+fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {
+    book.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Journals an entry (fsync) and applies it to the in-memory state.
+fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
+    b.journal.append(&e)?;
+    b.state.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))
+}
+
+fn check_plan_file(path: &PathBuf, current: &Plan) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read plan file", e))?;
+    let saved: Plan = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("not a kore-notify plan file: {e}") })?;
+    let stale = |what: &str| Error::StalePlan {
+        path: path.clone(),
+        message: format!("{what} changed since the plan was made; run `kore-notify plan --out` again and review it"),
+    };
+    let (s, c) = (&saved.binding, &current.binding);
+    if s.tool_version != c.tool_version {
+        return Err(stale("the kore-notify version"));
+    }
+    if s.state_lineage != c.state_lineage || s.state_serial != c.state_serial || s.state_digest != c.state_digest {
+        return Err(stale("the state"));
+    }
+    if s.manifests_digest != c.manifests_digest || s.target != c.target {
+        return Err(stale("the manifests"));
+    }
+    let sends = |p: &Plan| -> Vec<(String, Action, Vec<String>)> {
+        p.notifications.iter().map(|n| (n.key.clone(), n.action, n.sends.iter().map(|r| r.fingerprint.clone()).collect())).collect()
+    };
+    if sends(&saved) != sends(current) {
+        return Err(stale("what would be sent (the send windows or retry options)"));
+    }
+    Ok(())
+}
+
+fn send_all(g: &Global, client: &Client, book: &Arc<Mutex<Book>>, batches: Vec<Batch>, parallelism: usize, v2_field: crate::config::V2Field) -> Result<Tally> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+    let stop = AtomicBool::new(false);
+    let tally = Mutex::new(Tally::default());
+    let total = batches.len();
+    let progress = if std::io::stderr().is_terminal() && !g.quiet {
+        let pb = indicatif::ProgressBar::new(total as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} batches {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(pb)
+    } else {
+        None
+    };
+    let fatal: Mutex<Option<Error>> = Mutex::new(None);
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(batches.into_iter().enumerate())
+            .for_each_concurrent(parallelism, |(i, batch)| {
+                let (stop, tally, fatal, progress) = (&stop, &tally, &fatal, &progress);
+                async move {
+                    if stop.load(Ordering::SeqCst) {
+                        tally.lock().unwrap_or_else(|p| p.into_inner()).skipped += 1;
+                        return;
+                    }
+                    let r = send_one(client, book, &batch, v2_field).await;
+                    let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                    let line = match r {
+                        Ok(SendResult::Accepted { request_id, .. }) => {
+                            t.accepted += 1;
+                            t.recipients_accepted += batch.members.len();
+                            format!("accepted {} ({} recipients)", request_id.unwrap_or_else(|| "without request id".into()), batch.members.len())
+                        }
+                        Ok(SendResult::Rejected { status, message }) => {
+                            t.rejected += 1;
+                            format!("REJECTED (HTTP {status}): {message}")
+                        }
+                        Ok(SendResult::Unauthorized { message }) => {
+                            t.rejected += 1;
+                            stop.store(true, Ordering::SeqCst);
+                            t.unauthorized = Some(message.clone());
+                            format!("REJECTED (401): {message}; stopping")
+                        }
+                        Ok(SendResult::Unknown { reason }) => {
+                            t.unknown += 1;
+                            format!("UNKNOWN outcome: {reason}")
+                        }
+                        Err(e) => {
+                            // The journal could not be written: stop before sending anything else.
+                            stop.store(true, Ordering::SeqCst);
+                            let msg = e.to_string();
+                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            format!("STOPPED: {msg}")
+                        }
+                    };
+                    let msg = format!("[{}/{}] {}: {line}", i + 1, total, batch.label);
+                    match progress {
+                        Some(pb) => {
+                            pb.inc(1);
+                            pb.println(msg);
+                        }
+                        None if !g.quiet => eprintln!("{msg}"),
+                        None => {}
+                    }
+                }
+            })
+            .await;
+    });
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    Ok(tally.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+async fn send_one(client: &Client, book: &Arc<Mutex<Book>>, batch: &Batch<'_>, v2_field: crate::config::V2Field) -> Result<SendResult> {
+    let n = batch.n;
+    let recipients: Vec<_> = batch.members.iter().map(|(i, _, _)| &n.recipients[*i]).collect();
+    let body = client::body(n, &recipients, v2_field);
+    // 1. Intent, durable before the request leaves.
+    let req = tokio::task::block_in_place(|| -> Result<u32> {
+        let mut b = lock(book);
+        let req = b.state.notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
+        journal_apply(
+            &mut b,
+            Entry::Intent {
+                key: n.key.clone(),
+                req,
+                batch: crate::fingerprint::random_id(),
+                channel: n.channel,
+                api: n.api,
+                content: StoredContent::from(&n.content),
+                recipients: batch.members.iter().map(|(_, h, fp)| (h.clone(), fp.clone())).collect(),
+                at: state::now_rfc3339(),
+            },
+        )?;
+        Ok(req)
+    })?;
+    // 2. The request.
+    let result = client.send(n.api, &body).await;
+    // 3. Outcome.
+    let entry = match &result {
+        SendResult::Accepted { request_id, status } => Entry::Outcome {
+            key: n.key.clone(),
+            req,
+            outcome: Outcome::Accepted,
+            request_id: request_id.clone(),
+            status: status.clone(),
+            error: None,
+        },
+        SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => {
+            Entry::Outcome { key: n.key.clone(), req, outcome: Outcome::Rejected, request_id: None, status: None, error: Some(message.clone()) }
+        }
+        SendResult::Unknown { reason } => {
+            Entry::Outcome { key: n.key.clone(), req, outcome: Outcome::Unknown, request_id: None, status: None, error: Some(reason.clone()) }
+        }
+    };
+    tokio::task::block_in_place(|| {
+        let mut b = lock(book);
+        journal_apply(&mut b, entry)
+    })?;
+    Ok(result)
+}

@@ -1,0 +1,87 @@
+//! Operations, one per command. They know nothing of clap: the CLI (and tests, or other front ends)
+//! call them with plain option structs. Each returns the process exit code.
+
+pub mod apply;
+pub mod plan;
+pub mod state_cmd;
+pub mod status;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::diag::{self, DiagFormat, Diagnostics};
+use crate::error::{Error, Result};
+use crate::interp::{Env, ProcessEnv};
+use crate::load::{self, Repo};
+
+/// Options every command shares.
+#[derive(Clone, Debug)]
+pub struct Global {
+    pub config: Option<PathBuf>,
+    pub color: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// The clock (overridable with `KORE_NOTIFY_NOW` for reproducible plans).
+    pub now: time::OffsetDateTime,
+    /// How diagnostics are printed.
+    pub diag_format: DiagFormat,
+}
+
+impl Global {
+    pub fn env(&self) -> &'static dyn Env {
+        &ProcessEnv
+    }
+
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+}
+
+/// Config plus validated manifests.
+pub struct Workspace {
+    pub config: Config,
+    pub repo: Repo,
+}
+
+pub fn config_path(g: &Global) -> Result<PathBuf> {
+    match &g.config {
+        Some(p) if p.is_file() => Ok(p.clone()),
+        Some(p) => Err(Error::Config { path: p.clone(), message: "no such file".into() }),
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| Error::Io(format!("cannot read the current directory: {e}")))?;
+            Config::discover(&cwd)
+        }
+    }
+}
+
+/// Prints diagnostics to stderr in the chosen format.
+pub fn report(g: &Global, diags: &mut Diagnostics) {
+    if diags.items.is_empty() {
+        return;
+    }
+    diags.sort();
+    eprint!("{}", diag::render(diags, g.diag_format));
+}
+
+/// Loads the config and manifests; any error is reported and stops the command.
+pub fn load_workspace(g: &Global, paths: &[String]) -> Result<Workspace> {
+    let cfg_path = config_path(g)?;
+    let mut diags = Diagnostics::default();
+    let config = Config::load(&cfg_path, g.env(), &mut diags)?;
+    let Some(config) = config else {
+        report(g, &mut diags);
+        return Err(Error::Invalid(diags.errors()));
+    };
+    let specs = if paths.is_empty() { config.manifests.clone() } else { paths.to_vec() };
+    let base: &Path = if paths.is_empty() { &config.dir } else { Path::new(".") };
+    let files = load::find_files(base, &specs, &mut diags);
+    let repo = load::load_repo(files, g.env(), g.now, &mut diags);
+    report(g, &mut diags);
+    if diags.errors() > 0 {
+        return Err(Error::Invalid(diags.errors()));
+    }
+    Ok(Workspace { config, repo })
+}

@@ -1,0 +1,74 @@
+//! `kore-notify plan`: who would receive what. Reads no credentials and opens no connection.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result, exit};
+use crate::ops::{Global, Workspace, load_workspace};
+use crate::plan::{self, Inputs, Plan};
+use crate::render;
+use crate::state;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+pub struct Options {
+    pub format: Format,
+    pub out: Option<PathBuf>,
+    pub detailed_exitcode: bool,
+    pub retry_unknown: bool,
+}
+
+/// Computes the plan for a loaded workspace and state.
+pub fn compute(g: &Global, ws: &Workspace, loaded: &state::Loaded, retry_unknown: bool) -> Plan {
+    plan::compute(&Inputs {
+        target: ws.config.target(),
+        notifications: &ws.repo.notifications,
+        state: &loaded.state,
+        state_exists: loaded.exists,
+        state_digest: &loaded.digest,
+        now: g.now,
+        retry_unknown,
+    })
+}
+
+pub fn render(g: &Global, plan: &Plan, format: Format) -> String {
+    match format {
+        Format::Text => render::text(plan, g.color, g.verbose),
+        Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
+        Format::Markdown => render::markdown(plan),
+    }
+}
+
+/// Writes a file atomically (temp file in the same directory, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, "write", e.error))?;
+    Ok(())
+}
+
+pub fn run(g: &Global, opts: &Options) -> Result<i32> {
+    let ws = load_workspace(g, &[])?;
+    let loaded = state::load(&ws.config.state)?;
+    let plan = compute(g, &ws, &loaded, opts.retry_unknown);
+    if let Some(out) = &opts.out {
+        let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| Error::Io(format!("cannot encode plan: {e}")))?;
+        write_atomic(out, &bytes)?;
+        g.info(format!("plan saved to {}; apply exactly it with `kore-notify apply {}`", out.display(), out.display()));
+    }
+    let text = render(g, &plan, opts.format);
+    std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
+    if opts.detailed_exitcode && plan.summary.recipients_to_send > 0 {
+        return Ok(exit::PENDING);
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,215 @@
+//! `kore-notify status`: what was delivered. Offline from the state by default; `--refresh` asks
+//! the status APIs (v1 and v2) for every request that is not terminal yet and records the
+//! per-recipient outcomes in the state.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::client::{Client, is_terminal_status};
+use crate::config::Config;
+use crate::error::{Error, Result, exit};
+use crate::fingerprint::recipient_hash;
+use crate::ops::{Global, load_workspace};
+use crate::ratelimit::RateLimiter;
+use crate::state::{self, Entry, Journal, Lock, Outcome, State};
+
+pub struct Options {
+    pub keys: Vec<String>,
+    pub refresh: bool,
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Row {
+    key: String,
+    channel: String,
+    requests: usize,
+    accepted: usize,
+    rejected: usize,
+    unknown: usize,
+    recipients: usize,
+    delivered: usize,
+    failed: usize,
+    pending: usize,
+    failures: Vec<Failure>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failure {
+    recipient: String,
+    comment: String,
+}
+
+pub fn run(g: &Global, opts: &Options) -> Result<i32> {
+    let ws = load_workspace(g, &[])?;
+    if opts.refresh {
+        refresh_until(g, &ws.config, &ws.config.state, None, false)?;
+    }
+    let loaded = state::load(&ws.config.state)?;
+    let st = &loaded.state;
+    for k in &opts.keys {
+        if !st.notifications.contains_key(k) {
+            return Err(Error::Refused(format!("no notification `{k}` in the state; `kore-notify state list` shows the keys")));
+        }
+    }
+    // Map recipient hashes back to identities through the manifests (the state holds no identities).
+    let mut names: HashMap<String, String> = HashMap::new();
+    for n in &ws.repo.notifications {
+        for r in &n.recipients {
+            names.insert(recipient_hash(&st.lineage, &r.id), r.id.clone());
+        }
+    }
+    let mut rows = Vec::new();
+    let mut any_failed = false;
+    for (key, n) in &st.notifications {
+        if !opts.keys.is_empty() && !opts.keys.contains(key) {
+            continue;
+        }
+        let count = |o: &[Outcome]| n.requests.iter().filter(|r| o.contains(&r.outcome)).count();
+        let mut row = Row {
+            key: key.clone(),
+            channel: n.channel.as_str().into(),
+            requests: n.requests.len(),
+            accepted: count(&[Outcome::Accepted, Outcome::ResolvedSent]),
+            rejected: count(&[Outcome::Rejected]),
+            unknown: count(&[Outcome::Unknown, Outcome::Pending]),
+            recipients: n.recipients.values().filter(|r| r.fp.is_some()).count(),
+            delivered: 0,
+            failed: 0,
+            pending: 0,
+            failures: vec![],
+        };
+        for (h, r) in &n.recipients {
+            if r.fp.is_none() {
+                continue;
+            }
+            match r.delivery.as_deref() {
+                Some("SUCCESS") => row.delivered += 1,
+                Some(_) => {
+                    row.failed += 1;
+                    row.failures.push(Failure {
+                        recipient: names.get(h).cloned().unwrap_or_else(|| format!("(removed recipient {})", &h[..8])),
+                        comment: r.comment.clone().unwrap_or_default().trim_matches('\'').to_string(),
+                    });
+                }
+                None => row.pending += 1,
+            }
+        }
+        row.failures.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+        any_failed |= row.failed > 0 || row.unknown > 0 || row.rejected > 0;
+        rows.push(row);
+    }
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows})).unwrap_or_default());
+    } else {
+        println!("{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  requests", "notification", "channel", "recipients", "delivered", "failed", "pending");
+        for r in &rows {
+            let mut req = format!("{} accepted", r.accepted);
+            if r.rejected > 0 {
+                req.push_str(&format!(", {} rejected", r.rejected));
+            }
+            if r.unknown > 0 {
+                req.push_str(&format!(", {} UNKNOWN", r.unknown));
+            }
+            println!("{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  {req}", r.key, r.channel, r.recipients, r.delivered, r.failed, r.pending);
+            for f in r.failures.iter().take(if g.verbose { usize::MAX } else { 10 }) {
+                println!("    failed: {}: {}", f.recipient, f.comment);
+            }
+            if r.failures.len() > 10 && !g.verbose {
+                println!("    … and {} more failures (--verbose)", r.failures.len() - 10);
+            }
+        }
+        if rows.is_empty() {
+            println!("(nothing sent yet)");
+        }
+    }
+    Ok(if any_failed { exit::PARTIAL } else { exit::OK })
+}
+
+/// Asks Kore.ai for every non-terminal request and records answers; with `wait`, repeats until all
+/// are terminal or the timeout passes. Returns 3 when some delivery failed or the wait timed out.
+pub fn refresh_until(g: &Global, config: &Config, state_path: &Path, timeout: Option<Duration>, wait: bool) -> Result<i32> {
+    let creds = config.credentials(g.env())?;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let _lock = Lock::acquire(state_path, &command)?;
+    let mut loaded = state::load(state_path)?;
+    if loaded.replayed > 0 {
+        state::write_snapshot(state_path, &mut loaded.state)?;
+        loaded = state::load(state_path)?;
+    }
+    let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
+    let client = Client::new(config, creds, limiter).map_err(Error::Io)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+    let mut st = loaded.state;
+    let mut journal = Journal::open(state_path, &st)?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut failed = false;
+    let mut timed_out = false;
+    loop {
+        let open: Vec<(String, u32, crate::manifest::Api, String)> = st
+            .notifications
+            .iter()
+            .flat_map(|(k, n)| {
+                n.requests.iter().enumerate().filter_map(move |(i, r)| {
+                    let id = r.request_id.clone()?;
+                    let terminal = r.status.as_deref().is_some_and(is_terminal_status);
+                    (matches!(r.outcome, Outcome::Accepted) && !terminal).then(|| (k.clone(), i as u32, n.api, id))
+                })
+            })
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        for (key, req, api, id) in &open {
+            match rt.block_on(client.status(*api, id)) {
+                Ok(js) => {
+                    let status = js.status.unwrap_or_else(|| "UNKNOWN".into());
+                    let recipients: Vec<(String, String, Option<String>)> = js
+                        .status_logs
+                        .iter()
+                        .filter_map(|l| {
+                            let id = l.original_id.as_ref()?;
+                            Some((recipient_hash(&st.lineage, id), l.status.clone().unwrap_or_default(), l.comments.clone()))
+                        })
+                        .collect();
+                    let delivered = recipients.iter().filter(|r| r.1 == "SUCCESS").count() as u32;
+                    let failed_n = recipients.iter().filter(|r| r.1 != "SUCCESS").count() as u32;
+                    let e = Entry::Status { key: key.clone(), req: *req, status: status.clone(), delivered, failed: failed_n, recipients };
+                    journal.append(&e)?;
+                    st.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
+                    if !g.quiet && is_terminal_status(&status) {
+                        eprintln!("{key} request {id}: {status} ({delivered} delivered, {failed_n} failed)");
+                    }
+                }
+                Err(msg) => eprintln!("{key} request {id}: status unavailable: {msg}"),
+            }
+        }
+        if !wait {
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            eprintln!("timed out waiting for delivery statuses; `kore-notify status --refresh` checks again later");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for n in st.notifications.values() {
+        failed |= n.requests.iter().any(|r| r.failed > 0 || r.status.as_deref() == Some("FAILURE"));
+    }
+    state::write_snapshot(state_path, &mut st)?;
+    Ok(if failed || timed_out { exit::PARTIAL } else { exit::OK })
+}
+
+/// Silences an unused warning for State in some builds.
+#[allow(dead_code)]
+fn _state_type(_: &State) {}

@@ -1,0 +1,104 @@
+//! Rolling-window rate limiting, exact: Kore.ai enforces 600 requests per minute *and* 18,000 per
+//! hour per bot on rolling windows, shared by send and status calls. A sliding log of request
+//! times guarantees that no window ever holds more than its limit, which a token bucket (GCRA)
+//! with a burst cannot promise; that is why this is hand-written rather than `governor`. The same
+//! structure powers the emulator's server-side limits.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+pub struct Window {
+    limit: usize,
+    period: Duration,
+    log: VecDeque<Instant>,
+}
+
+pub struct Windows {
+    windows: Vec<Window>,
+}
+
+impl Windows {
+    /// `limits` are (max requests, period) pairs.
+    pub fn new(limits: &[(u32, Duration)]) -> Windows {
+        Windows {
+            windows: limits
+                .iter()
+                .map(|(l, p)| Window { limit: (*l).max(1) as usize, period: *p, log: VecDeque::new() })
+                .collect(),
+        }
+    }
+
+    /// Takes a slot now, or says how long to wait for one.
+    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        let mut wait = Duration::ZERO;
+        for w in &mut self.windows {
+            while w.log.front().is_some_and(|t| now.duration_since(*t) >= w.period) {
+                w.log.pop_front();
+            }
+            if w.log.len() >= w.limit {
+                let oldest = w.log[w.log.len() - w.limit];
+                wait = wait.max((oldest + w.period).saturating_duration_since(now));
+            }
+        }
+        if wait > Duration::ZERO {
+            return Err(wait);
+        }
+        for w in &mut self.windows {
+            w.log.push_back(now);
+            while w.log.len() > w.limit {
+                w.log.pop_front();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The client-side limiter shared by every request of a run.
+pub struct RateLimiter {
+    inner: std::sync::Mutex<Windows>,
+    /// Added to every wait: requests arrive a little after we send them, so keep a margin.
+    margin: Duration,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32, per_hour: u32) -> RateLimiter {
+        RateLimiter {
+            inner: std::sync::Mutex::new(Windows::new(&[
+                (per_minute, Duration::from_secs(60)),
+                (per_hour, Duration::from_secs(3600)),
+            ])),
+            margin: Duration::from_millis(200),
+        }
+    }
+
+    pub async fn acquire(&self) {
+        loop {
+            let r = match self.inner.lock() {
+                Ok(mut w) => w.try_take(Instant::now()),
+                Err(poisoned) => poisoned.into_inner().try_take(Instant::now()),
+            };
+            match r {
+                Ok(()) => return,
+                Err(wait) => tokio::time::sleep(wait + self.margin).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_more_than_the_limit_in_any_window() {
+        let mut w = Windows::new(&[(3, Duration::from_secs(10))]);
+        let t0 = Instant::now();
+        assert!(w.try_take(t0).is_ok());
+        assert!(w.try_take(t0 + Duration::from_secs(1)).is_ok());
+        assert!(w.try_take(t0 + Duration::from_secs(2)).is_ok());
+        let wait = w.try_take(t0 + Duration::from_secs(3)).err();
+        assert_eq!(wait, Some(Duration::from_secs(7)));
+        assert!(w.try_take(t0 + Duration::from_secs(10)).is_ok());
+        assert!(w.try_take(t0 + Duration::from_secs(10)).is_err());
+    }
+}

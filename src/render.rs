@@ -1,0 +1,310 @@
+//! Plan rendering for people: `text` for terminals and logs, `markdown` for pull-request comments.
+//! (`json` is the serialised [`Plan`].) Output is deterministic: the same plan renders to the same
+//! bytes.
+
+use std::fmt::Write;
+
+use crate::plan::{Action, Change, Plan, PlannedNotification};
+use crate::state::StoredContent;
+
+/// GitHub refuses comments over 65,536 characters; we stay well below.
+pub const MARKDOWN_LIMIT: usize = 65_000;
+const TEXT_RECIPIENTS: usize = 10;
+
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    }
+    fn action(&self, a: Action) -> String {
+        let (sym, code) = match a {
+            Action::Send => ("+", "32"),
+            Action::Resend => ("~", "33"),
+            Action::SendToAdded => ("+", "32"),
+            Action::Record => ("=", "36"),
+            Action::NoOp => (" ", "2"),
+            Action::Scheduled => ("…", "36"),
+            Action::Expired => ("x", "2"),
+            Action::Blocked => ("!", "31;1"),
+            Action::Orphaned => ("?", "35"),
+        };
+        self.paint(code, &format!("{sym} {}", a.as_str()))
+    }
+}
+
+pub fn diff_lines(old: &str, new: &str) -> Vec<(char, String)> {
+    let diff = similar::TextDiff::from_lines(old, new);
+    diff.iter_all_changes()
+        .map(|c| {
+            let sign = match c.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => ' ',
+            };
+            (sign, c.value().trim_end_matches('\n').to_string())
+        })
+        .collect()
+}
+
+fn change_word(c: Change) -> &'static str {
+    match c {
+        Change::New => "new",
+        Change::Changed => "changed",
+        Change::Retry => "retry",
+    }
+}
+
+pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
+    let st = Style { color };
+    let mut out = String::new();
+    let b = &plan.binding;
+    let state = if b.state_lineage.is_empty() {
+        "no state yet".to_string()
+    } else {
+        format!("state serial {}, lineage {}", b.state_serial, &b.state_lineage[..8.min(b.state_lineage.len())])
+    };
+    let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", b.target);
+    for n in &plan.notifications {
+        if n.action == Action::NoOp && !verbose {
+            continue;
+        }
+        let mut head = format!("{}  {}", st.action(n.action), st.paint("1", &n.key));
+        if let (Some(c), Some(a)) = (&n.channel, &n.api) {
+            let _ = write!(head, "  ({c}, {a})");
+        }
+        if let Some(s) = &n.source {
+            let _ = write!(head, "  {}", st.paint("2", s));
+        }
+        let _ = writeln!(out, "{head}");
+        if let Some(r) = &n.renamed_from {
+            let _ = writeln!(out, "    renamed from {r}: recipients already sent under the old key are not resent");
+        }
+        let _ = writeln!(out, "    {}", n.reason);
+        if n.recipients.removed > 0 {
+            let _ = writeln!(out, "    {} recipient(s) removed from the manifest (nothing is unsent)", n.recipients.removed);
+        }
+        if !n.sends.is_empty() {
+            let limit = if verbose { usize::MAX } else { TEXT_RECIPIENTS };
+            let _ = writeln!(out, "    recipients ({}):", n.sends.len());
+            for r in n.sends.iter().take(limit) {
+                let _ = writeln!(out, "      {} {}", st.paint("32", "+"), r.id);
+                let _ = change_word(r.change);
+            }
+            if n.sends.len() > limit {
+                let _ = writeln!(out, "      … and {} more (--verbose or --format json lists all)", n.sends.len() - limit);
+            }
+        }
+        if n.action.sends() || n.action == Action::Record || n.action == Action::Scheduled {
+            match (&n.previous_content, &n.content) {
+                (Some(old), Some(new)) => {
+                    let _ = writeln!(out, "    content ({} → {}):", old.kind, new.kind);
+                    for (sign, line) in diff_lines(&old.display(), &new.display()) {
+                        let l = format!("      {sign} {line}");
+                        let code = match sign {
+                            '-' => "31",
+                            '+' => "32",
+                            _ => "2",
+                        };
+                        let _ = writeln!(out, "{}", st.paint(code, &l));
+                    }
+                }
+                (None, Some(c)) => {
+                    let _ = writeln!(out, "    content ({}):", c.kind);
+                    for line in c.display().lines() {
+                        let _ = writeln!(out, "      {line}");
+                    }
+                }
+                _ => {}
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "{}", summary_line(plan));
+    out
+}
+
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let mut parts = Vec::new();
+    for a in ["no-op", "record", "scheduled", "expired", "blocked", "orphaned"] {
+        if let Some(c) = s.by_action.get(a) {
+            parts.push(format!("{c} {a}"));
+        }
+    }
+    let rest = if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) };
+    format!(
+        "Plan: {} notification(s) to send to {} recipient(s){rest}.",
+        s.notifications_to_send, s.recipients_to_send
+    )
+}
+
+/// Masks an identity for public comments: `j***@example.com`, `+91******21`, `A***`.
+pub fn mask(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if let Some(at) = id.find('@') {
+        let first: String = id[..at].chars().take(1).collect();
+        return format!("{first}***{}", &id[at..]);
+    }
+    let digits = chars.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits >= 6 && digits + 4 >= chars.len() {
+        let head: String = chars.iter().take(3).collect();
+        let tail: String = chars[chars.len() - 2..].iter().collect();
+        return format!("{head}{}{tail}", "*".repeat(chars.len().saturating_sub(5)));
+    }
+    let first: String = chars.iter().take(1).collect();
+    format!("{first}***")
+}
+
+/// Escapes user text for a Markdown table cell or paragraph: nothing a user wrote can become
+/// markup, a link, a mention or HTML.
+pub fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '|' => out.push_str("&#124;"),
+            '@' => out.push_str("&#64;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '~' | '"' | '\'' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fenced code block that the content cannot close early.
+fn fenced(lang: &str, body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        if c == '`' || c == '~' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    let fence = "`".repeat(longest.max(2) + 1);
+    // Neutralise HTML-looking text too, for renderers that ignore fences inside <details>.
+    let body = body.replace('<', "‹").replace('>', "›");
+    format!("{fence}{lang}\n{body}\n{fence}\n")
+}
+
+fn content_block(n: &PlannedNotification) -> String {
+    let cut = |c: &StoredContent| {
+        let d = c.display();
+        if d.chars().count() > 2000 { format!("{}…", d.chars().take(2000).collect::<String>()) } else { d }
+    };
+    match (&n.previous_content, &n.content) {
+        (Some(old), Some(new)) => {
+            let lines: Vec<String> =
+                diff_lines(&cut(old), &cut(new)).into_iter().map(|(s, l)| format!("{s} {l}")).collect();
+            fenced("diff", &lines.join("\n"))
+        }
+        (None, Some(c)) => fenced("text", &cut(c)),
+        _ => String::new(),
+    }
+}
+
+/// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
+/// something does not fit, it says what was left out.
+pub fn markdown(plan: &Plan) -> String {
+    let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
+    let _ = writeln!(head, "**{}**\n", md_escape(&summary_line(plan)));
+    let mut shown: Vec<&PlannedNotification> =
+        plan.notifications.iter().filter(|n| n.action != Action::NoOp).collect();
+    shown.sort_by(|a, b| b.sends.len().cmp(&a.sends.len()).then(b.records.len().cmp(&a.records.len())).then(a.key.cmp(&b.key)));
+    let noop = plan.notifications.len() - shown.len();
+    let mut table = String::from("| action | notification | channel | recipients | details |\n|---|---|---|---:|---|\n");
+    let mut details = String::new();
+    let tail_reserve = 600;
+    let mut left_out = (0usize, 0usize);
+    for (i, n) in shown.iter().enumerate() {
+        let row = format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            md_escape(n.action.as_str()),
+            n.key.replace('`', "'"),
+            md_escape(n.channel.as_deref().unwrap_or("")),
+            n.sends.len(),
+            md_escape(&n.reason)
+        );
+        let mut d = format!(
+            "<details><summary>{} <code>{}</code> — {} recipient(s)</summary>\n\n",
+            md_escape(n.action.as_str()),
+            md_escape(&n.key),
+            n.sends.len()
+        );
+        if !n.sends.is_empty() {
+            let list: Vec<String> = n.sends.iter().take(20).map(|r| md_escape(&mask(&r.id))).collect();
+            let _ = write!(d, "Recipients: {}", list.join(", "));
+            if n.sends.len() > 20 {
+                let _ = write!(d, " … and {} more", n.sends.len() - 20);
+            }
+            d.push_str("\n\n");
+        }
+        d.push_str(&content_block(n));
+        d.push_str("\n</details>\n\n");
+        let used = head.len() + table.len() + details.len() + tail_reserve;
+        if used + row.len() + d.len() > MARKDOWN_LIMIT {
+            if used + row.len() <= MARKDOWN_LIMIT && details.len() + d.len() > MARKDOWN_LIMIT / 2 {
+                table.push_str(&row);
+                continue;
+            }
+            left_out = (shown.len() - i, shown[i..].iter().map(|n| n.sends.len()).sum());
+            break;
+        }
+        table.push_str(&row);
+        details.push_str(&d);
+    }
+    let mut out = head;
+    if shown.is_empty() {
+        out.push_str("No changes: nothing would be sent.\n");
+    } else {
+        out.push_str(&table);
+        out.push('\n');
+        out.push_str(&details);
+    }
+    if left_out.0 > 0 {
+        let _ = writeln!(
+            out,
+            "> **{} more notification(s) to {} recipient(s) are not shown** (comment size limit). The job summary and `kore-notify plan` show the full plan.\n",
+            left_out.0, left_out.1
+        );
+    }
+    if noop > 0 {
+        let _ = writeln!(out, "{noop} notification(s) unchanged.");
+    }
+    if out.chars().count() > MARKDOWN_LIMIT {
+        // Never exceed the limit, whatever the content.
+        out = out.chars().take(MARKDOWN_LIMIT - 100).collect();
+        out.push_str("\n\n> **Truncated** to fit the comment size limit.\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask("john@example.com"), "j***@example.com");
+        assert_eq!(mask("+919876543210"), "+91********10");
+        assert_eq!(mask("AAQAPWixxxx"), "A***");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(md_escape("<img src=x>|[a](b)"), "&lt;img src=x&gt;&#124;\\[a\\]\\(b\\)");
+        assert!(fenced("text", "```\n</details>").starts_with("````text"));
+    }
+}

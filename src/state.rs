@@ -1,0 +1,676 @@
+//! The state: what was sent, to whom (as salted hashes), with which request IDs and outcomes.
+//!
+//! Layout beside `state.json`:
+//! - `state.json` — the snapshot: format version, lineage (created once), serial (bumped per
+//!   write), notifications; sorted, pretty JSON so a committed state diffs cleanly; ends with a
+//!   checksum line so tampering and truncation are detected.
+//! - `state.json.journal` — append-only JSON lines written during apply: an *intent* is appended and
+//!   fsynced before every request, its *outcome* after. Recording a batch therefore costs
+//!   O(batch), whatever the state's size. Replayed on load; an intent without outcome is
+//!   **unknown**. Compacted into the snapshot at the end of a run.
+//! - `state.json.backup` — the previous snapshot.
+//! - `state.json.lock` — an OS lock held by the writer, with holder information.
+//!
+//! A state that cannot be read is an error and is never overwritten.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fingerprint::{random_id, sha256_hex};
+use crate::manifest::{Api, Channel, Content};
+
+pub const FORMAT_VERSION: u32 = 1;
+const CHECKSUM_PREFIX: &str = "\n  \"checksum\": \"sha256:";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredContent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: serde_json::Value,
+}
+
+impl From<&Content> for StoredContent {
+    fn from(c: &Content) -> Self {
+        StoredContent { kind: c.kind.clone(), value: c.value.clone() }
+    }
+}
+
+impl StoredContent {
+    pub fn display(&self) -> String {
+        Content { kind: self.kind.clone(), value: self.value.clone() }.display()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Intent journaled; no answer recorded yet (while running) — unknown after a crash.
+    Pending,
+    /// Kore.ai answered with a request ID.
+    Accepted,
+    /// Kore.ai refused the request; nobody received it.
+    Rejected,
+    /// The request may or may not have been processed (timeout, 5xx, reset, crash).
+    Unknown,
+    /// An unknown request the user declared as sent (`state resolve --sent`).
+    ResolvedSent,
+    /// An unknown request the user declared as not sent, or retried with `--retry-unknown`.
+    ResolvedNotSent,
+    /// Changed content recorded without sending (`onChange: ignore`).
+    Recorded,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pending => "pending",
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::Unknown => "unknown",
+            Outcome::ResolvedSent => "resolved-sent",
+            Outcome::ResolvedNotSent => "resolved-not-sent",
+            Outcome::Recorded => "recorded",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestState {
+    /// Random id of the batch (also in the journal).
+    pub batch: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Kore.ai job status: IN_PROGRESS, SUCCESS, PARTIAL_SUCCESS, FAILURE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub recipients: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delivered: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed: u32,
+    pub sent_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pending {
+    pub fp: String,
+    pub req: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientState {
+    /// Fingerprint of what this person last (certainly) received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp: Option<String>,
+    /// Index of the request that carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<u32>,
+    /// Per-recipient delivery status from the status API (SUCCESS / FAILURE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// A send whose outcome is not known yet (or unknown after a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationState {
+    pub channel: Channel,
+    pub api: Api,
+    /// The content last sent or recorded, for diffs in plans.
+    pub content: StoredContent,
+    #[serde(default)]
+    pub requests: Vec<RequestState>,
+    /// Keyed by salted recipient hash.
+    #[serde(default)]
+    pub recipients: BTreeMap<String, RecipientState>,
+}
+
+impl NotificationState {
+    pub fn has_unknown(&self) -> bool {
+        self.requests.iter().any(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub format_version: u32,
+    pub lineage: String,
+    pub serial: u64,
+    pub tool_version: String,
+    pub notifications: BTreeMap<String, NotificationState>,
+}
+
+/// One journal line.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Entry {
+    /// First line of a journal: which snapshot it continues.
+    Begin { lineage: String, serial: u64, at: String },
+    Intent {
+        key: String,
+        req: u32,
+        batch: String,
+        channel: Channel,
+        api: Api,
+        content: StoredContent,
+        /// (recipient hash, fingerprint)
+        recipients: Vec<(String, String)>,
+        at: String,
+    },
+    Outcome {
+        key: String,
+        req: u32,
+        outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// `onChange: ignore`: new fingerprints recorded without sending.
+    Record { key: String, channel: Channel, api: Api, content: StoredContent, recipients: Vec<(String, String)>, at: String },
+    Resolve { key: String, sent: bool },
+    /// Unknown requests of `key` about to be retried (`--retry-unknown`).
+    Retry { key: String },
+    Status {
+        key: String,
+        req: u32,
+        status: String,
+        delivered: u32,
+        failed: u32,
+        /// (recipient hash, status, comment)
+        recipients: Vec<(String, String, Option<String>)>,
+    },
+    Rename { from: String, to: String },
+    Remove { key: String },
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            format_version: FORMAT_VERSION,
+            lineage: random_id(),
+            serial: 0,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            notifications: BTreeMap::new(),
+        }
+    }
+
+    /// Applies one journal entry to the in-memory state. Used both while running and on replay,
+    /// so the state after a crash is exactly the state the run had built.
+    pub fn apply(&mut self, e: &Entry) -> std::result::Result<(), String> {
+        match e {
+            Entry::Begin { .. } => {}
+            Entry::Intent { key, req, batch, channel, api, content, recipients, at } => {
+                let n = self.notifications.entry(key.clone()).or_insert_with(|| NotificationState {
+                    channel: *channel,
+                    api: *api,
+                    content: content.clone(),
+                    requests: Vec::new(),
+                    recipients: BTreeMap::new(),
+                });
+                if *req as usize != n.requests.len() {
+                    return Err(format!("intent for {key} has request index {req}, expected {}", n.requests.len()));
+                }
+                n.requests.push(RequestState {
+                    batch: batch.clone(),
+                    outcome: Outcome::Pending,
+                    request_id: None,
+                    status: None,
+                    recipients: recipients.len() as u32,
+                    delivered: 0,
+                    failed: 0,
+                    sent_at: at.clone(),
+                    error: None,
+                });
+                for (h, fp) in recipients {
+                    n.recipients.entry(h.clone()).or_default().pending = Some(Pending { fp: fp.clone(), req: *req });
+                }
+            }
+            Entry::Outcome { key, req, outcome, request_id, status, error } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| format!("outcome for unknown notification {key}"))?;
+                let content_after = {
+                    let r = n.requests.get_mut(*req as usize).ok_or_else(|| format!("outcome for unknown request {key}#{req}"))?;
+                    r.outcome = *outcome;
+                    r.request_id = request_id.clone();
+                    r.status = status.clone();
+                    r.error = error.clone();
+                    *outcome
+                };
+                for rs in n.recipients.values_mut() {
+                    if rs.pending.as_ref().is_some_and(|p| p.req == *req) {
+                        match content_after {
+                            Outcome::Accepted => {
+                                let p = rs.pending.take().map(|p| p.fp);
+                                rs.fp = p;
+                                rs.req = Some(*req);
+                                rs.delivery = None;
+                                rs.comment = None;
+                            }
+                            Outcome::Rejected => rs.pending = None,
+                            _ => {}
+                        }
+                    }
+                }
+                n.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
+            }
+            Entry::Record { key, channel, api, content, recipients, .. } => {
+                let n = self.notifications.entry(key.clone()).or_insert_with(|| NotificationState {
+                    channel: *channel,
+                    api: *api,
+                    content: content.clone(),
+                    requests: Vec::new(),
+                    recipients: BTreeMap::new(),
+                });
+                for (h, fp) in recipients {
+                    let rs = n.recipients.entry(h.clone()).or_default();
+                    rs.fp = Some(fp.clone());
+                }
+                n.content = content.clone();
+            }
+            Entry::Resolve { key, sent } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
+                let mut settled = Vec::new();
+                for (i, r) in n.requests.iter_mut().enumerate() {
+                    if matches!(r.outcome, Outcome::Unknown | Outcome::Pending) {
+                        r.outcome = if *sent { Outcome::ResolvedSent } else { Outcome::ResolvedNotSent };
+                        settled.push(i as u32);
+                    }
+                }
+                for rs in n.recipients.values_mut() {
+                    if let Some(p) = rs.pending.take_if(|p| settled.contains(&p.req)) {
+                        if *sent {
+                            rs.fp = Some(p.fp);
+                            rs.req = Some(p.req);
+                        }
+                    }
+                }
+                n.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
+            }
+            Entry::Retry { key } => {
+                if let Some(n) = self.notifications.get_mut(key) {
+                    for r in n.requests.iter_mut() {
+                        if matches!(r.outcome, Outcome::Unknown | Outcome::Pending) {
+                            r.outcome = Outcome::ResolvedNotSent;
+                            r.error = Some("retried with --retry-unknown".into());
+                        }
+                    }
+                    for rs in n.recipients.values_mut() {
+                        rs.pending = None;
+                    }
+                    n.recipients.retain(|_, r| r.fp.is_some());
+                }
+            }
+            Entry::Status { key, req, status, delivered, failed, recipients } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
+                if let Some(r) = n.requests.get_mut(*req as usize) {
+                    r.status = Some(status.clone());
+                    r.delivered = *delivered;
+                    r.failed = *failed;
+                }
+                for (h, st, comment) in recipients {
+                    if let Some(rs) = n.recipients.get_mut(h) {
+                        if rs.req == Some(*req) {
+                            rs.delivery = Some(st.clone());
+                            rs.comment = comment.clone();
+                        }
+                    }
+                }
+            }
+            Entry::Rename { from, to } => {
+                if let Some(n) = self.notifications.remove(from) {
+                    self.notifications.insert(to.clone(), n);
+                }
+            }
+            Entry::Remove { key } => {
+                self.notifications.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks every request still pending as unknown (after replaying a journal of a dead run).
+    fn settle_pending(&mut self) {
+        for n in self.notifications.values_mut() {
+            for r in n.requests.iter_mut() {
+                if r.outcome == Outcome::Pending {
+                    r.outcome = Outcome::Unknown;
+                    r.error = Some("the run stopped before Kore.ai's answer was recorded".into());
+                }
+            }
+        }
+    }
+
+    /// Serialises the snapshot: pretty, sorted, with a trailing checksum line.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut body = serde_json::to_string_pretty(self).unwrap_or_default();
+        // Replace the final "\n}" with the checksum line.
+        body.truncate(body.len().saturating_sub(2));
+        body.push(',');
+        let digest = sha256_hex(body.as_bytes());
+        format!("{body}{CHECKSUM_PREFIX}{digest}\"\n}}\n").into_bytes()
+    }
+
+    /// Parses and verifies a snapshot.
+    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<State, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text: the file is corrupted".to_string())?;
+        // The format version comes first, so a newer format is named as such, whatever else changed.
+        let head: String = text.chars().take(200).collect();
+        let version = head
+            .split("\"formatVersion\":")
+            .nth(1)
+            .and_then(|t| t.trim_start().split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|d| d.parse::<u32>().ok())
+            .ok_or("no formatVersion: this is not a kore-notify state file, or it is truncated")?;
+        if version > FORMAT_VERSION {
+            return Err(format!(
+                "state format {version} was written by a newer kore-notify (this one reads format {FORMAT_VERSION}); upgrade kore-notify"
+            ));
+        }
+        let idx = text.rfind(CHECKSUM_PREFIX).ok_or("no checksum line: the file is truncated or was not written by kore-notify")?;
+        let (body, tail) = text.split_at(idx);
+        let expected = tail[CHECKSUM_PREFIX.len()..].split('"').next().unwrap_or_default();
+        if sha256_hex(body.as_bytes()) != expected {
+            return Err("checksum mismatch: the file was edited by hand or corrupted".into());
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct WithChecksum {
+            #[serde(flatten)]
+            state: State,
+            #[allow(dead_code)]
+            checksum: String,
+        }
+        let s: WithChecksum = serde_json::from_str(text).map_err(|e| format!("invalid state: {e}"))?;
+        Ok(s.state)
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+pub struct Paths {
+    pub snapshot: PathBuf,
+    pub journal: PathBuf,
+    pub backup: PathBuf,
+    pub lock: PathBuf,
+}
+
+impl Paths {
+    pub fn new(snapshot: &Path) -> Paths {
+        let with = |suffix: &str| {
+            let mut s = snapshot.as_os_str().to_owned();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        Paths { snapshot: snapshot.to_path_buf(), journal: with(".journal"), backup: with(".backup"), lock: with(".lock") }
+    }
+}
+
+/// A loaded state: the snapshot plus any journal left by an earlier run.
+pub struct Loaded {
+    pub state: State,
+    /// Whether a snapshot file exists.
+    pub exists: bool,
+    /// Journal entries replayed (non-zero after a crash).
+    pub replayed: usize,
+    /// Digest of the snapshot and journal bytes, bound into plan files.
+    pub digest: String,
+}
+
+/// Reads the snapshot and replays the journal, read-only.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let paths = Paths::new(path);
+    let (mut state, exists, mut digest_input) = match std::fs::read(&paths.snapshot) {
+        Ok(bytes) => (State::from_bytes(&bytes).map_err(|m| Error::state(path, m))?, true, sha256_hex(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::new(), false, String::new()),
+        Err(e) => return Err(Error::state(path, format!("cannot read: {e}"))),
+    };
+    let mut replayed = 0;
+    match File::open(&paths.journal) {
+        Ok(f) => {
+            let mut reader = BufReader::new(f);
+            let mut line = String::new();
+            let mut lineno = 0;
+            let mut hasher = sha2::Sha256::default();
+            loop {
+                line.clear();
+                let n = reader.read_line(&mut line).map_err(|e| Error::state(&paths.journal, format!("cannot read: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                lineno += 1;
+                if !line.ends_with('\n') {
+                    // A torn final write: the process died while appending. An intent that was not
+                    // completely written was never followed by a request (we fsync before sending).
+                    break;
+                }
+                sha2::Digest::update(&mut hasher, line.as_bytes());
+                let entry: Entry = serde_json::from_str(&line)
+                    .map_err(|e| Error::state(&paths.journal, format!("line {lineno} is corrupted: {e}")))?;
+                if lineno == 1 {
+                    match &entry {
+                        Entry::Begin { lineage, serial, .. } if exists && (lineage != &state.lineage || *serial != state.serial) => {
+                            // Written against an older snapshot: already compacted.
+                            break;
+                        }
+                        Entry::Begin { lineage, .. } if !exists => state.lineage = lineage.clone(),
+                        Entry::Begin { .. } => {}
+                        _ => return Err(Error::state(&paths.journal, "line 1 is not a journal header")),
+                    }
+                }
+                state.apply(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
+                replayed += 1;
+            }
+            if replayed > 0 {
+                digest_input.push_str(&hex::encode(sha2::Digest::finalize(hasher)));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::state(&paths.journal, format!("cannot read: {e}"))),
+    }
+    state.settle_pending();
+    Ok(Loaded { state, exists: exists || replayed > 0, replayed, digest: sha256_hex(digest_input.as_bytes()) })
+}
+
+fn sync_dir(dir: &Path) {
+    // fsync of the directory makes the rename durable; not supported everywhere, so best effort.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes a new snapshot atomically (temp file, fsync, rename, fsync dir), keeping the previous
+/// one as `.backup`, then removes the journal it absorbed.
+pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
+    let paths = Paths::new(path);
+    let dir = parent(path);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+    state.serial += 1;
+    state.tool_version = env!("CARGO_PKG_VERSION").into();
+    let bytes = state.to_bytes();
+    if paths.snapshot.exists() {
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+        let old = std::fs::read(&paths.snapshot).map_err(|e| Error::io(&paths.snapshot, "read", e))?;
+        tmp.write_all(&old).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(&paths.backup, "write", e))?;
+        tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
+    }
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+    tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
+    sync_dir(&dir);
+    match std::fs::remove_file(&paths.journal) {
+        Ok(()) => sync_dir(&dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(&paths.journal, "remove", e)),
+    }
+    Ok(())
+}
+
+/// The append-only journal of a running apply.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Opens the journal for appending; starts it with a header if it is new.
+    pub fn open(path: &Path, state: &State) -> Result<Journal> {
+        let paths = Paths::new(path);
+        let dir = parent(path);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+        let fresh = !paths.journal.exists();
+        let file = OpenOptions::new().create(true).append(true).open(&paths.journal).map_err(|e| Error::io(&paths.journal, "open", e))?;
+        let mut j = Journal { file, path: paths.journal };
+        if fresh {
+            j.append(&Entry::Begin { lineage: state.lineage.clone(), serial: state.serial, at: now_rfc3339() })?;
+            sync_dir(&dir);
+        }
+        Ok(j)
+    }
+
+    /// Appends one entry and fsyncs it: when this returns, the entry survives a crash.
+    pub fn append(&mut self, e: &Entry) -> Result<()> {
+        let mut line = serde_json::to_string(e).map_err(|err| Error::Io(format!("cannot encode journal entry: {err}")))?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|err| Error::io(&self.path, "append to", err))
+    }
+}
+
+/// Holder information written into the lock file.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub command: String,
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_run: Option<String>,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} on {}, `{}`, since {}", self.pid, self.host, self.command, self.started)?;
+        if let Some(u) = &self.ci_run {
+            write!(f, " ({u})")?;
+        }
+        Ok(())
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// An exclusive OS lock on the state, released when dropped (or when the process dies).
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    pub fn acquire(path: &Path, command: &str) -> Result<Lock> {
+        let paths = Paths::new(path);
+        let dir = parent(path);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&paths.lock)
+            .map_err(|e| Error::io(&paths.lock, "open", e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&paths.lock)
+                    .ok()
+                    .and_then(|s| serde_json::from_str::<Holder>(&s).ok())
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "another kore-notify process".into());
+                return Err(Error::Locked { path: path.to_path_buf(), holder });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&paths.lock, "lock", e)),
+        }
+        let ci_run = match (std::env::var("GITHUB_SERVER_URL"), std::env::var("GITHUB_REPOSITORY"), std::env::var("GITHUB_RUN_ID")) {
+            (Ok(s), Ok(r), Ok(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
+            _ => std::env::var("CI_JOB_URL").ok(),
+        };
+        let holder = Holder { pid: std::process::id(), host: hostname(), command: command.into(), started: now_rfc3339(), ci_run };
+        let text = serde_json::to_string(&holder).unwrap_or_default();
+        file.set_len(0).and_then(|_| file.write_all(text.as_bytes())).and_then(|_| file.sync_data()).map_err(|e| Error::io(&paths.lock, "write", e))?;
+        Ok(Lock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_roundtrip_and_tamper_detection() {
+        let mut s = State::new();
+        s.notifications.insert(
+            "k".into(),
+            NotificationState {
+                channel: Channel::Slack,
+                api: Api::V1,
+                content: StoredContent { kind: "text".into(), value: "hi".into() },
+                requests: vec![],
+                recipients: BTreeMap::new(),
+            },
+        );
+        let bytes = s.to_bytes();
+        assert_eq!(State::from_bytes(&bytes).ok(), Some(s.clone()));
+        let tampered = String::from_utf8_lossy(&bytes).replace("\"hi\"", "\"ho\"");
+        assert!(State::from_bytes(tampered.as_bytes()).is_err());
+        assert!(State::from_bytes(&bytes[..bytes.len() / 2]).is_err());
+        let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 1", "\"formatVersion\": 9");
+        assert!(State::from_bytes(newer.as_bytes()).is_err_and(|e| e.contains("newer")));
+    }
+}

@@ -1,0 +1,182 @@
+//! Typed access to a parsed YAML tree that records diagnostics instead of failing fast. Each getter
+//! reports what is wrong with the exact position and field path, and returns `None` so the caller
+//! keeps going and the user sees every problem of a file in one run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::interp::{self, Env};
+use crate::yaml::{Node, Value};
+
+pub struct Walker<'a> {
+    pub file: PathBuf,
+    pub diags: &'a mut Diagnostics,
+    pub env: &'a dyn Env,
+}
+
+/// Builds a field path such as `identities[3].parameters.refId`.
+pub fn join(path: &str, field: &str) -> String {
+    if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
+}
+
+pub fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+    let lower = word.to_lowercase();
+    known
+        .iter()
+        .map(|k| (distance(&lower, &k.to_lowercase()), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k)
+}
+
+impl<'a> Walker<'a> {
+    pub fn new(file: &Path, diags: &'a mut Diagnostics, env: &'a dyn Env) -> Self {
+        Walker { file: file.to_path_buf(), diags, env }
+    }
+
+    pub fn error(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
+        let help = help.into();
+        let mut d = Diagnostic::error(&self.file, pos.clone(), field, message);
+        if !help.is_empty() {
+            d = d.help(help);
+        }
+        self.diags.push(d);
+    }
+
+    pub fn warning(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
+        let help = help.into();
+        let mut d = Diagnostic::warning(&self.file, pos.clone(), field, message);
+        if !help.is_empty() {
+            d = d.help(help);
+        }
+        self.diags.push(d);
+    }
+
+    /// A mapping with only `known` keys; unknown keys are reported with a suggestion.
+    pub fn fields<'n>(&mut self, node: &'n Node, path: &str, known: &[&str]) -> Option<BTreeMap<String, &'n Node>> {
+        let Value::Map(entries) = &node.value else {
+            let what = if path.is_empty() { "the document" } else { path };
+            self.error(&node.pos, path, format!("expected a mapping, found {}", node.kind()), format!("{what} must be a set of `field: value` lines"));
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in entries {
+            let name = k.key_text();
+            if known.contains(&name.as_str()) {
+                out.insert(name, v);
+            } else {
+                let help = match suggest(&name, known) {
+                    Some(s) => format!("did you mean `{s}`? known fields: {}", known.join(", ")),
+                    None => format!("known fields: {}", known.join(", ")),
+                };
+                self.error(&k.pos, &join(path, &name), format!("unknown field `{name}`"), help);
+            }
+        }
+        Some(out)
+    }
+
+    /// A string scalar, interpolated. Integers are accepted as their decimal text.
+    pub fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        let raw = match &node.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            other => {
+                let shown = match other {
+                    Value::Bool(b) => b.to_string(),
+                    Value::Float(f) => f.to_string(),
+                    _ => String::new(),
+                };
+                let help = if shown.is_empty() {
+                    "give a single text value".to_string()
+                } else {
+                    format!("quote it if you mean text: \"{shown}\"")
+                };
+                self.error(&node.pos, path, format!("expected a string, found {}", node.kind()), help);
+                return None;
+            }
+        };
+        self.interpolate(&raw, &node.pos, path)
+    }
+
+    pub fn interpolate(&mut self, raw: &str, pos: &Pos, path: &str) -> Option<String> {
+        match interp::interpolate(raw, self.env) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let help = e.help();
+                self.error(pos, path, e.to_string(), help);
+                None
+            }
+        }
+    }
+
+    /// A string that must be one of `allowed`.
+    pub fn one_of(&mut self, node: &Node, path: &str, allowed: &[&str]) -> Option<String> {
+        let s = self.string(node, path)?;
+        if allowed.contains(&s.as_str()) {
+            Some(s)
+        } else {
+            let help = match suggest(&s, allowed) {
+                Some(m) => format!("did you mean `{m}`? allowed: {}", allowed.join(", ")),
+                None => format!("allowed: {}", allowed.join(", ")),
+            };
+            self.error(&node.pos, path, format!("`{s}` is not a valid value"), help);
+            None
+        }
+    }
+
+    pub fn uint(&mut self, node: &Node, path: &str, min: u64, max: u64) -> Option<u64> {
+        match &node.value {
+            Value::Int(i) if *i >= min as i64 && *i as u64 <= max => Some(*i as u64),
+            Value::Int(i) => {
+                self.error(&node.pos, path, format!("{i} is out of range"), format!("use a whole number from {min} to {max}"));
+                None
+            }
+            _ => {
+                self.error(&node.pos, path, format!("expected a number, found {}", node.kind()), format!("use a whole number from {min} to {max}"));
+                None
+            }
+        }
+    }
+
+    pub fn seq<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
+        match &node.value {
+            Value::Seq(items) => Some(items),
+            _ => {
+                self.error(&node.pos, path, format!("expected a list, found {}", node.kind()), "write one `- item` per line");
+                None
+            }
+        }
+    }
+
+    /// A string or a list of strings.
+    pub fn strings(&mut self, node: &Node, path: &str) -> Vec<(String, Pos)> {
+        match &node.value {
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| self.string(n, &index(path, i)).map(|s| (s, n.pos.clone())))
+                .collect(),
+            _ => self.string(node, path).map(|s| vec![(s, node.pos.clone())]).unwrap_or_default(),
+        }
+    }
+}
