@@ -217,7 +217,42 @@ pub fn schema(name: SchemaName) -> String {
         SchemaName::Plan => schemars::schema_for!(crate::plan::Plan),
         SchemaName::State => schemars::schema_for!(crate::state::State),
     };
+    let mut s = s.to_value();
+    // Optional fields may be omitted, not set to null: the loaders refuse null values.
+    if matches!(name, SchemaName::Manifest | SchemaName::Config) {
+        strip_null(&mut s);
+    }
     serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
+}
+
+/// Removes `null` from `type` lists and `anyOf` branches (schemars adds them for `Option`).
+fn strip_null(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Array(types)) = o.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    o.insert("type".into(), only);
+                }
+            }
+            if let Some(Value::Array(branches)) = o.get_mut("anyOf") {
+                branches.retain(|b| b.get("type").and_then(Value::as_str) != Some("null"));
+                if branches.len() == 1 {
+                    if let Some(Value::Object(only)) = branches.pop() {
+                        o.remove("anyOf");
+                        o.extend(only);
+                    }
+                }
+            }
+            for x in o.values_mut() {
+                strip_null(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_null),
+        _ => {}
+    }
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32> {

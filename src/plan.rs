@@ -109,7 +109,7 @@ pub struct PlannedNotification {
     /// Recipients who would receive a message now.
     pub sends: Vec<PlannedRecipient>,
     /// Recipients whose new fingerprint is recorded without sending (`onChange: ignore`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<PlannedRecipient>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<StoredContent>,
@@ -121,7 +121,7 @@ pub struct PlannedNotification {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
     /// Whether unknown requests of this notification are retried (`--retry-unknown`).
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retry_unknown: bool,
 }
 

@@ -199,7 +199,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
 }
 
 fn wait_for(g: &Global, config: &crate::config::Config, state_path: &std::path::Path, timeout: Duration) -> Result<i32> {
-    status::refresh_until(g, config, state_path, Some(timeout), true)
+    status::refresh_until(g, config, state_path, Some(timeout), true, true)
 }
 
 fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {

@@ -49,7 +49,7 @@ struct Failure {
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let ws = load_workspace(g, &[])?;
     if opts.refresh {
-        refresh_until(g, &ws.config, &ws.config.state, None, false)?;
+        refresh_until(g, &ws.config, &ws.config.state, None, false, false)?;
     }
     let loaded = state::load(&ws.config.state)?;
     let st = &loaded.state;
@@ -134,10 +134,11 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
 
 /// Asks Kore.ai for every non-terminal request and records answers; with `wait`, repeats until all
 /// are terminal or the timeout passes. Returns 3 when some delivery failed or the wait timed out.
-pub fn refresh_until(g: &Global, config: &Config, state_path: &Path, timeout: Option<Duration>, wait: bool) -> Result<i32> {
+/// `already_locked`: the caller (apply --wait) holds the state lock.
+pub fn refresh_until(g: &Global, config: &Config, state_path: &Path, timeout: Option<Duration>, wait: bool, already_locked: bool) -> Result<i32> {
     let creds = config.credentials(g.env())?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let _lock = Lock::acquire(state_path, &command)?;
+    let _lock = if already_locked { None } else { Some(Lock::acquire(state_path, &command)?) };
     let mut loaded = state::load(state_path)?;
     if loaded.replayed > 0 {
         state::write_snapshot(state_path, &mut loaded.state)?;

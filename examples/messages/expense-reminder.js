@@ -1,0 +1,2 @@
+var month = 'November';
+print(JSON.stringify({text: 'Please submit your ' + month + ' expense report by Friday.'}));
