@@ -20,7 +20,10 @@ pub const FILE_NAME: &str = "kore-notify.yaml";
 /// a unit test keeps the two in step.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "kore-notify config", description = "Target and settings for kore-notify (kore-notify.yaml).")]
+#[schemars(
+    title = "kore-notify config",
+    description = "Target and settings for kore-notify (kore-notify.yaml)."
+)]
 pub struct ConfigDoc {
     /// Kore.ai environment URL, e.g. https://platform.kore.ai (http:// only for loopback hosts).
     pub host: String,
@@ -93,7 +96,15 @@ impl V2Field {
 }
 
 pub const FIELDS: &[&str] = &[
-    "host", "botId", "clientId", "clientSecret", "state", "manifests", "v2MessageField", "batchSize", "rateLimits",
+    "host",
+    "botId",
+    "clientId",
+    "clientSecret",
+    "state",
+    "manifests",
+    "v2MessageField",
+    "batchSize",
+    "rateLimits",
     "timeouts",
 ];
 pub const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
@@ -126,7 +137,10 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("client_id", &self.client_id).field("client_secret", &"<redacted>").finish()
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -146,24 +160,37 @@ impl Config {
             }
             dir = d.parent();
         }
-        Err(Error::NoConfig { start: start.to_path_buf() })
+        Err(Error::NoConfig {
+            start: start.to_path_buf(),
+        })
     }
 
     /// Loads and validates a config file; problems are added to `diags`.
     pub fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read config", e))?;
-        let mut w = Walker::new(path, diags, env);
+        let shown = crate::load::display_path(path);
+        let mut w = Walker::new(&shown, diags, env);
         let text = match yaml::check_text(&bytes) {
             Ok(t) => t,
             Err(e) => {
-                w.error(&e.pos, "", e.message, "the config must be a UTF-8 YAML file");
+                w.error(
+                    &e.pos,
+                    "",
+                    e.message,
+                    "the config must be a UTF-8 YAML file",
+                );
                 return Ok(None);
             }
         };
         let root = match yaml::parse_document(text) {
             Ok(Some(n)) => n,
             Ok(None) => {
-                w.error(&Pos::default(), "", "the config file is empty", "see examples/kore-notify.yaml");
+                w.error(
+                    &Pos::default(),
+                    "",
+                    "the config file is empty",
+                    "see examples/kore-notify.yaml",
+                );
                 return Ok(None);
             }
             Err(e) => {
@@ -171,13 +198,20 @@ impl Config {
                 return Ok(None);
             }
         };
-        let Some(f) = w.fields(&root, "", FIELDS) else { return Ok(None) };
+        let Some(f) = w.fields(&root, "", FIELDS) else {
+            return Ok(None);
+        };
         let mut ok = true;
         let required = |w: &mut Walker, name: &str| -> Option<String> {
             match f.get(name) {
                 Some(n) => w.string(n, name),
                 None => {
-                    w.error(&root.pos, name, format!("missing required field `{name}`"), format!("add `{name}: …` to {FILE_NAME}"));
+                    w.error(
+                        &root.pos,
+                        name,
+                        format!("missing required field `{name}`"),
+                        format!("add `{name}: …` to {FILE_NAME}"),
+                    );
                     None
                 }
             }
@@ -189,12 +223,22 @@ impl Config {
             Some(n) => match &n.value {
                 yaml::Value::Str(s) => Some(s.clone()),
                 _ => {
-                    w.error(&n.pos, "clientId", "expected a string", "write clientId: ${KORE_CLIENT_ID}");
+                    w.error(
+                        &n.pos,
+                        "clientId",
+                        "expected a string",
+                        "write clientId: ${KORE_CLIENT_ID}",
+                    );
                     None
                 }
             },
             None => {
-                w.error(&root.pos, "clientId", "missing required field `clientId`", "add `clientId: ${KORE_CLIENT_ID}`");
+                w.error(
+                    &root.pos,
+                    "clientId",
+                    "missing required field `clientId`",
+                    "add `clientId: ${KORE_CLIENT_ID}`",
+                );
                 None
             }
         };
@@ -203,7 +247,7 @@ impl Config {
                 Some(Some(var)) => Some(var.to_string()),
                 _ => {
                     // Never echo the value: it may be a real secret.
-                    w.error(
+                    w.redacted_error(
                         &n.pos,
                         "clientSecret",
                         "a literal secret is not allowed in the config file",
@@ -213,42 +257,76 @@ impl Config {
                 }
             },
             None => {
-                w.error(&root.pos, "clientSecret", "missing required field `clientSecret`", "add `clientSecret: ${KORE_CLIENT_SECRET}`");
+                w.error(
+                    &root.pos,
+                    "clientSecret",
+                    "missing required field `clientSecret`",
+                    "add `clientSecret: ${KORE_CLIENT_SECRET}`",
+                );
                 None
             }
         };
         if let (Some(h), Some(n)) = (&host, f.get("host")) {
             if let Err(msg) = check_host(h) {
-                w.error(&n.pos, "host", msg, "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)");
+                w.error(
+                    &n.pos,
+                    "host",
+                    msg,
+                    "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)",
+                );
                 ok = false;
             }
         }
         if let (Some(b), Some(n)) = (&bot_id, f.get("botId")) {
             if b.is_empty() || b.contains(['/', '?', '#', ' ']) {
-                w.error(&n.pos, "botId", format!("`{b}` is not a valid bot or stream id"), "copy the Bot ID from General Settings, e.g. st-1234…");
+                w.error(
+                    &n.pos,
+                    "botId",
+                    format!("`{b}` is not a valid bot or stream id"),
+                    "copy the Bot ID from General Settings, e.g. st-1234…",
+                );
                 ok = false;
             }
         }
-        let state = f.get("state").and_then(|n| w.string(n, "state")).unwrap_or_else(|| ".kore-notify/state.json".into());
+        let state = f
+            .get("state")
+            .and_then(|n| w.string(n, "state"))
+            .unwrap_or_else(|| ".kore-notify/state.json".into());
         let manifests = match f.get("manifests") {
-            Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
+            Some(n) => w
+                .strings(n, "manifests")
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect(),
             None => vec!["notifications".to_string()],
         };
         let v2_field = match f.get("v2MessageField") {
-            Some(n) => match w.one_of(n, "v2MessageField", &["message", "content"]).as_deref() {
+            Some(n) => match w
+                .one_of(n, "v2MessageField", &["message", "content"])
+                .as_deref()
+            {
                 Some("content") => V2Field::Content,
                 _ => V2Field::Message,
             },
             None => V2Field::Message,
         };
-        let batch_size = f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(1000) as usize;
+        let batch_size = f
+            .get("batchSize")
+            .and_then(|n| w.uint(n, "batchSize", 1, 1000))
+            .unwrap_or(1000) as usize;
         let (mut per_minute, mut per_hour) = (600, 18_000);
         if let Some(n) = f.get("rateLimits") {
             if let Some(r) = w.fields(n, "rateLimits", RATE_FIELDS) {
-                if let Some(v) = r.get("perMinute").and_then(|n| w.uint(n, &join("rateLimits", "perMinute"), 1, 1_000_000)) {
+                if let Some(v) = r
+                    .get("perMinute")
+                    .and_then(|n| w.uint(n, &join("rateLimits", "perMinute"), 1, 1_000_000))
+                {
                     per_minute = v as u32;
                 }
-                if let Some(v) = r.get("perHour").and_then(|n| w.uint(n, &join("rateLimits", "perHour"), 1, 100_000_000)) {
+                if let Some(v) = r
+                    .get("perHour")
+                    .and_then(|n| w.uint(n, &join("rateLimits", "perHour"), 1, 100_000_000))
+                {
                     per_hour = v as u32;
                 }
             }
@@ -256,10 +334,16 @@ impl Config {
         let (mut connect_timeout, mut request_timeout) = (10, 60);
         if let Some(n) = f.get("timeouts") {
             if let Some(r) = w.fields(n, "timeouts", TIMEOUT_FIELDS) {
-                if let Some(v) = r.get("connectSeconds").and_then(|n| w.uint(n, "timeouts.connectSeconds", 1, 600)) {
+                if let Some(v) = r
+                    .get("connectSeconds")
+                    .and_then(|n| w.uint(n, "timeouts.connectSeconds", 1, 600))
+                {
                     connect_timeout = v as u32;
                 }
-                if let Some(v) = r.get("requestSeconds").and_then(|n| w.uint(n, "timeouts.requestSeconds", 1, 3600)) {
+                if let Some(v) = r
+                    .get("requestSeconds")
+                    .and_then(|n| w.uint(n, "timeouts.requestSeconds", 1, 3600))
+                {
                     request_timeout = v as u32;
                 }
             }
@@ -291,14 +375,26 @@ impl Config {
     /// Resolves the credentials from the environment. Only apply and status --refresh call this.
     pub fn credentials(&self, env: &dyn Env) -> Result<Credentials> {
         let client_id = interp::interpolate(&self.client_id_raw, env).map_err(|e| match e {
-            interp::InterpError::Undefined(name) => Error::MissingEnv { name, field: "clientId".into() },
-            other => Error::Config { path: self.path.clone(), message: format!("clientId: {other}") },
+            interp::InterpError::Undefined(name) => Error::MissingEnv {
+                name,
+                field: "clientId".into(),
+            },
+            other => Error::Config {
+                path: self.path.clone(),
+                message: format!("clientId: {other}"),
+            },
         })?;
         let client_secret = env
             .get(&self.client_secret_var)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| Error::MissingEnv { name: self.client_secret_var.clone(), field: "clientSecret".into() })?;
-        Ok(Credentials { client_id, client_secret })
+            .ok_or_else(|| Error::MissingEnv {
+                name: self.client_secret_var.clone(),
+                field: "clientSecret".into(),
+            })?;
+        Ok(Credentials {
+            client_id,
+            client_secret,
+        })
     }
 
     /// The identity of the target, part of every fingerprint: the same manifests sent to another
@@ -315,7 +411,9 @@ fn check_host(h: &str) -> std::result::Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&host) => Ok(()),
-        "http" => Err(format!("plain http is refused for `{host}`: credentials and messages would travel unencrypted")),
+        "http" => Err(format!(
+            "plain http is refused for `{host}`: credentials and messages would travel unencrypted"
+        )),
         s => Err(format!("unsupported URL scheme `{s}`")),
     }?;
     if url.path() != "/" && !url.path().is_empty() {
@@ -331,8 +429,10 @@ mod tests {
     #[test]
     fn loader_fields_match_schema() {
         let schema = serde_json::to_value(schemars::schema_for!(ConfigDoc)).unwrap_or_default();
-        let mut props: Vec<String> =
-            schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let mut props: Vec<String> = schema["properties"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         props.sort();
         let mut fields: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
         fields.sort();

@@ -33,10 +33,18 @@ pub struct Diagnostic {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The source line may hold a secret: never show it.
+    #[serde(skip)]
+    pub redact: bool,
 }
 
 impl Diagnostic {
-    pub fn error(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn error(
+        file: &Path,
+        pos: Pos,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Error,
             file: file.to_path_buf(),
@@ -45,11 +53,20 @@ impl Diagnostic {
             field: field.into(),
             message: message.into(),
             help: None,
+            redact: false,
         }
     }
 
-    pub fn warning(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(file, pos, field, message) }
+    pub fn warning(
+        file: &Path,
+        pos: Pos,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(file, pos, field, message)
+        }
     }
 
     #[must_use]
@@ -86,17 +103,24 @@ impl Diagnostics {
         self.items.push(d);
     }
     pub fn errors(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
     pub fn warnings(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
     pub fn extend(&mut self, other: Diagnostics) {
         self.items.extend(other.items);
     }
     pub fn sort(&mut self) {
         self.items.sort_by(|a, b| {
-            (&a.file, a.line, a.column, a.severity, &a.message).cmp(&(&b.file, b.line, b.column, b.severity, &b.message))
+            (&a.file, a.line, a.column, a.severity, &a.message)
+                .cmp(&(&b.file, b.line, b.column, b.severity, &b.message))
         });
     }
 }
@@ -124,7 +148,10 @@ impl DiagFormat {
 
 /// Escapes a value for a GitHub workflow command (`%`, CR, LF; plus `:` and `,` in properties).
 fn gh_escape(s: &str, property: bool) -> String {
-    let mut out = s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let mut out = s
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
     if property {
         out = out.replace(':', "%3A").replace(',', "%2C");
     }
@@ -192,9 +219,17 @@ fn render_human(d: &Diagnostic, color: bool) -> String {
         Severity::Warning => Level::WARNING,
     };
     let title = d.headline();
-    let source_line = if d.line > 0 { read_line(&d.file, d.line) } else { None };
-    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
-    let path = d.location();
+    let source_line = if d.line > 0 && !d.redact {
+        read_line(&d.file, d.line)
+    } else {
+        None
+    };
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let path = d.file.display().to_string();
     let mut groups = Vec::new();
     match source_line {
         Some(text) => {
@@ -207,7 +242,11 @@ fn render_human(d: &Diagnostic, color: bool) -> String {
                 .map(|i| start + i)
                 .unwrap_or(text.len())
                 .max((start + 1).min(text.len()));
-            let label = if d.field.is_empty() { String::new() } else { d.field.clone() };
+            let label = if d.field.is_empty() {
+                String::new()
+            } else {
+                d.field.clone()
+            };
             groups.push(
                 level.clone().primary_title(title).element(
                     Snippet::source(text.clone())
@@ -217,7 +256,11 @@ fn render_human(d: &Diagnostic, color: bool) -> String {
                 ),
             );
         }
-        None => groups.push(Group::with_title(level.clone().primary_title(format!("{path}: {title}")))),
+        None => groups.push(Group::with_title(
+            level
+                .clone()
+                .primary_title(format!("{}: {title}", d.location())),
+        )),
     }
     if let Some(h) = &d.help {
         groups.push(Group::with_title(Level::HELP.secondary_title(h.clone())));

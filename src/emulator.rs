@@ -86,7 +86,11 @@ type Shared = Arc<(Options, Mutex<Inner>)>;
 
 fn kore_error(status: StatusCode, msg: impl Into<String>) -> Response {
     let code = status.as_u16();
-    (status, axum::Json(json!({"errors": [{"msg": msg.into(), "code": code}]}))).into_response()
+    (
+        status,
+        axum::Json(json!({"errors": [{"msg": msg.into(), "code": code}]})),
+    )
+        .into_response()
 }
 
 fn now_iso() -> String {
@@ -102,7 +106,12 @@ fn check_auth(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     let token = headers
         .get("auth")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| kore_error(StatusCode::UNAUTHORIZED, "auth header with a JWT is required"))?;
+        .ok_or_else(|| {
+            kore_error(
+                StatusCode::UNAUTHORIZED,
+                "auth header with a JWT is required",
+            )
+        })?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.required_spec_claims = ["exp".to_string(), "sub".to_string()].into_iter().collect();
     validation.leeway = 5;
@@ -111,18 +120,40 @@ fn check_auth(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
         &jsonwebtoken::DecodingKey::from_secret(s.0.client_secret.as_bytes()),
         &validation,
     )
-    .map_err(|e| kore_error(StatusCode::UNAUTHORIZED, format!("invalid credentials: {e}")))?;
+    .map_err(|e| {
+        kore_error(
+            StatusCode::UNAUTHORIZED,
+            format!("invalid credentials: {e}"),
+        )
+    })?;
     let c = data.claims;
     if c.get("appId").and_then(Value::as_str) != Some(s.0.client_id.as_str()) {
-        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: appId does not match the client id"));
+        return Err(kore_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid credentials: appId does not match the client id",
+        ));
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if c.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now + 3600) {
-        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: exp more than 1 hour ahead"));
+    if c.get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|e| e > now + 3600)
+    {
+        return Err(kore_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid credentials: exp more than 1 hour ahead",
+        ));
     }
-    let jti = c.get("jti").and_then(Value::as_str).ok_or_else(|| kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: jti required"))?;
+    let jti = c.get("jti").and_then(Value::as_str).ok_or_else(|| {
+        kore_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid credentials: jti required",
+        )
+    })?;
     if !lock(s).seen_jti.insert(jti.to_string()) {
-        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: jti already used"));
+        return Err(kore_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid credentials: jti already used",
+        ));
     }
     Ok(())
 }
@@ -137,26 +168,45 @@ async fn gate(s: &Shared) -> Result<(), Response> {
     if let Err(wait) = inner.windows.try_take(Instant::now()) {
         inner.rate_limited += 1;
         let secs = wait.as_secs_f64().ceil().max(1.0);
-        let mut r = kore_error(StatusCode::TOO_MANY_REQUESTS, "You have exceeded the per-minute rate limit");
-        r.headers_mut().insert("retry-after", secs.to_string().parse().unwrap_or(axum::http::HeaderValue::from_static("1")));
+        let mut r = kore_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You have exceeded the per-minute rate limit",
+        );
+        r.headers_mut().insert(
+            "retry-after",
+            secs.to_string()
+                .parse()
+                .unwrap_or(axum::http::HeaderValue::from_static("1")),
+        );
         return Err(r);
     }
     let roll: f64 = rand::RngExt::random(&mut inner.rng);
     if roll < s.0.rate_limit_rate {
         inner.rate_limited += 1;
-        let mut r = kore_error(StatusCode::TOO_MANY_REQUESTS, "You have exceeded the per-minute rate limit");
-        r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        let mut r = kore_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You have exceeded the per-minute rate limit",
+        );
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         return Err(r);
     }
     let roll: f64 = rand::RngExt::random(&mut inner.rng);
     if roll < s.0.error_rate {
         inner.faults += 1;
-        return Err(kore_error(StatusCode::INTERNAL_SERVER_ERROR, "injected server error"));
+        return Err(kore_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "injected server error",
+        ));
     }
     Ok(())
 }
 
-fn check_keys(obj: &serde_json::Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), String> {
+fn check_keys(
+    obj: &serde_json::Map<String, Value>,
+    allowed: &[&str],
+    at: &str,
+) -> Result<(), String> {
     for k in obj.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(format!("{at}: additional property `{k}` is not allowed"));
@@ -165,28 +215,49 @@ fn check_keys(obj: &serde_json::Map<String, Value>, allowed: &[&str], at: &str) 
     Ok(())
 }
 
-fn str_field<'a>(obj: &'a serde_json::Map<String, Value>, k: &str, at: &str) -> Result<&'a str, String> {
-    obj.get(k).and_then(Value::as_str).ok_or_else(|| format!("{at}.{k} is required and must be a string"))
+fn str_field<'a>(
+    obj: &'a serde_json::Map<String, Value>,
+    k: &str,
+    at: &str,
+) -> Result<&'a str, String> {
+    obj.get(k)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{at}.{k} is required and must be a string"))
 }
 
 /// Validates a send body; returns (channel, identities).
 fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<String>), String> {
     let obj = body.as_object().ok_or("the body must be a JSON object")?;
     let channel = str_field(obj, "channel", "body")?.to_string();
-    let ids = obj.get("identities").and_then(Value::as_array).ok_or("identities is required and must be an array")?;
+    let ids = obj
+        .get("identities")
+        .and_then(Value::as_array)
+        .ok_or("identities is required and must be an array")?;
     if ids.is_empty() || ids.len() > 1000 {
-        return Err(format!("identities must have 1 to 1000 items, got {}", ids.len()));
+        return Err(format!(
+            "identities must have 1 to 1000 items, got {}",
+            ids.len()
+        ));
     }
     let mut out = Vec::with_capacity(ids.len());
     if !v2 {
         if !["msteams", "slack"].contains(&channel.as_str()) {
-            return Err(format!("channel `{channel}` is not supported by this API; accepted: msteams, slack"));
+            return Err(format!(
+                "channel `{channel}` is not supported by this API; accepted: msteams, slack"
+            ));
         }
-        check_keys(obj, &["channel", "userIdentityType", "message", "identities"], "body")?;
+        check_keys(
+            obj,
+            &["channel", "userIdentityType", "message", "identities"],
+            "body",
+        )?;
         if str_field(obj, "userIdentityType", "body")? != "resolve" {
             return Err("userIdentityType must be `resolve`".into());
         }
-        let m = obj.get("message").and_then(Value::as_object).ok_or("message is required and must be an object")?;
+        let m = obj
+            .get("message")
+            .and_then(Value::as_object)
+            .ok_or("message is required and must be an object")?;
         check_keys(m, &["type", "val"], "message")?;
         let t = str_field(m, "type", "message")?;
         if !["text", "script"].contains(&t) {
@@ -196,7 +267,12 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
             return Err("message.val must not be empty".into());
         }
         for (i, id) in ids.iter().enumerate() {
-            out.push(id.as_str().filter(|s| !s.is_empty()).ok_or(format!("identities[{i}] must be a non-empty string"))?.to_string());
+            out.push(
+                id.as_str()
+                    .filter(|s| !s.is_empty())
+                    .ok_or(format!("identities[{i}] must be a non-empty string"))?
+                    .to_string(),
+            );
         }
         return Ok((channel, out));
     }
@@ -204,13 +280,24 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
         "ivr" => "email",
         "hangouts" => "spaceId",
         "whatsapp" => "phoneNumber",
-        other => return Err(format!("channel `{other}` is not supported in public API v2; accepted: ivr, hangouts, whatsapp")),
+        other => {
+            return Err(format!(
+                "channel `{other}` is not supported in public API v2; accepted: ivr, hangouts, whatsapp"
+            ));
+        }
     };
-    let msg_keys: Vec<&str> = ["message", "content"].into_iter().filter(|k| obj.contains_key(*k)).collect();
+    let msg_keys: Vec<&str> = ["message", "content"]
+        .into_iter()
+        .filter(|k| obj.contains_key(*k))
+        .collect();
     let msg_key = match (msg_keys.as_slice(), v2_field) {
         ([k], "either") => *k,
         ([k], f) if *k == f => *k,
-        ([k], f) => return Err(format!("additional property `{k}` is not allowed; this bot expects `{f}`")),
+        ([k], f) => {
+            return Err(format!(
+                "additional property `{k}` is not allowed; this bot expects `{f}`"
+            ));
+        }
         ([], _) => return Err("message is required".into()),
         _ => return Err("additional property: only one of message and content is allowed".into()),
     };
@@ -227,16 +314,25 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
     if let Some(w) = obj.get("webhookInstanceName") {
         w.as_str().ok_or("webhookInstanceName must be a string")?;
     }
-    let m = obj.get(msg_key).and_then(Value::as_object).ok_or(format!("{msg_key} must be an object"))?;
+    let m = obj
+        .get(msg_key)
+        .and_then(Value::as_object)
+        .ok_or(format!("{msg_key} must be an object"))?;
     check_keys(m, &["type", "value"], msg_key)?;
     let t = str_field(m, "type", msg_key)?;
     if !["text", "template", "script"].contains(&t) {
-        return Err(format!("{msg_key}.type `{t}` must be text, template or script"));
+        return Err(format!(
+            "{msg_key}.type `{t}` must be text, template or script"
+        ));
     }
     match m.get("value") {
         Some(Value::String(s)) if !s.is_empty() => {}
         Some(Value::Object(_)) if channel == "whatsapp" && t == "template" => {}
-        _ => return Err(format!("{msg_key}.value must be a non-empty string (or an object for whatsapp templates)")),
+        _ => {
+            return Err(format!(
+                "{msg_key}.value must be a non-empty string (or an object for whatsapp templates)"
+            ));
+        }
     }
     for (i, id) in ids.iter().enumerate() {
         let at = format!("identities[{i}]");
@@ -247,15 +343,23 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
             return Err(format!("{at}.{field} must not be empty"));
         }
         if let Some(cm) = o.get("customMessage") {
-            cm.as_str().ok_or(format!("{at}.customMessage must be a string"))?;
+            cm.as_str()
+                .ok_or(format!("{at}.customMessage must be a string"))?;
         }
         if let Some(p) = o.get("parameters") {
-            let p = p.as_object().ok_or(format!("{at}.parameters must be an object"))?;
+            let p = p
+                .as_object()
+                .ok_or(format!("{at}.parameters must be an object"))?;
             if p.len() > 20 {
-                return Err(format!("{at}.parameters has {} properties; at most 20", p.len()));
+                return Err(format!(
+                    "{at}.parameters has {} properties; at most 20",
+                    p.len()
+                ));
             }
             for (k, v) in p {
-                let s = v.as_str().ok_or(format!("{at}.parameters.{k} must be a string"))?;
+                let s = v
+                    .as_str()
+                    .ok_or(format!("{at}.parameters.{k} must be a string"))?;
                 if s.chars().count() > 200 {
                     return Err(format!("{at}.parameters.{k} is longer than 200 characters"));
                 }
@@ -266,7 +370,13 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
     Ok((channel, out))
 }
 
-async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn send(
+    s: Shared,
+    bot: String,
+    v2: bool,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
         return r;
     }
@@ -289,9 +399,20 @@ async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::
         let mut inner = lock(&s);
         inner.accepted += 1;
         for i in &identities {
-            *inner.deliveries.entry(format!("{channel}:{i}")).or_default() += 1;
+            *inner
+                .deliveries
+                .entry(format!("{channel}:{i}"))
+                .or_default() += 1;
         }
-        inner.jobs.insert(id.clone(), Job { channel: channel.clone(), created: Instant::now(), identities: identities.clone(), created_on: now_iso() });
+        inner.jobs.insert(
+            id.clone(),
+            Job {
+                channel: channel.clone(),
+                created: Instant::now(),
+                identities: identities.clone(),
+                created_on: now_iso(),
+            },
+        );
         let roll: f64 = rand::RngExt::random(&mut inner.rng);
         let d = roll < s.0.drop_rate;
         if d {
@@ -393,7 +514,10 @@ pub fn router(opts: Options) -> Router {
         Some(seed) => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed),
         None => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random()),
     };
-    let windows = Windows::new(&[(opts.per_minute, Duration::from_secs(60)), (opts.per_hour, Duration::from_secs(3600))]);
+    let windows = Windows::new(&[
+        (opts.per_minute, Duration::from_secs(60)),
+        (opts.per_hour, Duration::from_secs(3600)),
+    ]);
     let shared: Shared = Arc::new((
         opts,
         Mutex::new(Inner {
@@ -413,19 +537,37 @@ pub fn router(opts: Options) -> Router {
     Router::new()
         .route(
             "/api/public/bot/{bot}/notify",
-            post(|State(s): State<Shared>, Path(bot): Path<String>, h: HeaderMap, b: axum::body::Bytes| send(s, bot, false, h, b)),
+            post(
+                |State(s): State<Shared>,
+                 Path(bot): Path<String>,
+                 h: HeaderMap,
+                 b: axum::body::Bytes| send(s, bot, false, h, b),
+            ),
         )
         .route(
             "/api/public/bot/{bot}/notifyV2",
-            post(|State(s): State<Shared>, Path(bot): Path<String>, h: HeaderMap, b: axum::body::Bytes| send(s, bot, true, h, b)),
+            post(
+                |State(s): State<Shared>,
+                 Path(bot): Path<String>,
+                 h: HeaderMap,
+                 b: axum::body::Bytes| send(s, bot, true, h, b),
+            ),
         )
         .route(
             "/api/public/bot/{bot}/notify/status/{id}",
-            get(|State(s): State<Shared>, Path((_bot, id)): Path<(String, String)>, h: HeaderMap| status(s, id, h)),
+            get(
+                |State(s): State<Shared>,
+                 Path((_bot, id)): Path<(String, String)>,
+                 h: HeaderMap| status(s, id, h),
+            ),
         )
         .route(
             "/api/public/bot/{bot}/notifyV2/status/{id}",
-            get(|State(s): State<Shared>, Path((_bot, id)): Path<(String, String)>, h: HeaderMap| status(s, id, h)),
+            get(
+                |State(s): State<Shared>,
+                 Path((_bot, id)): Path<(String, String)>,
+                 h: HeaderMap| status(s, id, h),
+            ),
         )
         .route("/_emulator/deliveries", get(deliveries))
         .with_state(shared)
@@ -434,7 +576,10 @@ pub fn router(opts: Options) -> Router {
 /// Runs the emulator until the process is stopped. Prints the address it listens on.
 pub async fn serve(opts: Options) -> std::io::Result<()> {
     if !opts.listen.ip().is_loopback() {
-        eprintln!("warning: the emulator listens on {}, not loopback", opts.listen);
+        eprintln!(
+            "warning: the emulator listens on {}, not loopback",
+            opts.listen
+        );
     }
     // Dropped connections are deliberate unwinds: keep them out of the output.
     let default_hook = std::panic::take_hook();
@@ -445,10 +590,17 @@ pub async fn serve(opts: Options) -> std::io::Result<()> {
     }));
     let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
-    println!("kore-notify emulator listening on http://{addr}");
-    println!("  client id: {}   (set KORE_CLIENT_ID / KORE_CLIENT_SECRET to match)", opts.client_id);
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    {
+        use std::io::Write;
+        // Never fail (or panic) because whoever started us stopped reading our output.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "kore-notify emulator listening on http://{addr} (client id {})",
+            opts.client_id
+        );
+        let _ = out.flush();
+    }
     axum::serve(listener, router(opts)).await
 }
 

@@ -19,7 +19,9 @@ pub enum Error {
     Invalid(usize),
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
-    #[error("no config file: looked for kore-notify.yaml in {start} and every parent directory\n  help: create one (see examples/kore-notify.yaml) or pass --config FILE")]
+    #[error(
+        "no config file: looked for kore-notify.yaml in {start} and every parent directory\n  help: create one (see examples/kore-notify.yaml) or pass --config FILE"
+    )]
     NoConfig { start: PathBuf },
     #[error("state {path}: {message}\n  the file was left untouched")]
     State { path: PathBuf, message: String },
@@ -29,7 +31,9 @@ pub enum Error {
     Locked { path: PathBuf, holder: String },
     #[error("plan file {path}: {message}")]
     StalePlan { path: PathBuf, message: String },
-    #[error("environment variable {name} is not set (needed for {field})\n  help: export {name}=… before running this command")]
+    #[error(
+        "environment variable {name} is not set (needed for {field})\n  help: export {name}=… before running this command"
+    )]
     MissingEnv { name: String, field: String },
     #[error("{0}")]
     Refused(String),
@@ -46,11 +50,17 @@ impl Error {
     }
 
     pub fn state(path: &std::path::Path, message: impl Into<String>) -> Self {
-        Error::State { path: path.to_path_buf(), message: message.into() }
+        Error::State {
+            path: crate::load::display_path(path),
+            message: message.into(),
+        }
     }
 
     pub fn io(path: &std::path::Path, action: &str, err: std::io::Error) -> Self {
-        Error::Io(format!("cannot {action} {}: {err}", path.display()))
+        Error::Io(format!(
+            "cannot {action} {}: {err}",
+            crate::load::display_path(path).display()
+        ))
     }
 }
 

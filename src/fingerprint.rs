@@ -76,7 +76,14 @@ pub fn random_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -86,7 +93,11 @@ mod tests {
 
     #[test]
     fn fingerprint_changes_with_every_input() {
-        let r = Recipient { id: "a@x".into(), custom_message: None, parameters: BTreeMap::new() };
+        let r = Recipient {
+            id: "a@x".into(),
+            custom_message: None,
+            parameters: BTreeMap::new(),
+        };
         let base = recipient_fingerprint("d1", &r);
         assert_eq!(base, recipient_fingerprint("d1", &r.clone()));
         assert_ne!(base, recipient_fingerprint("d2", &r));

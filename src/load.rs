@@ -27,7 +27,10 @@ pub struct Repo {
 /// terminals both want repository-relative paths).
 pub fn display_path(p: &Path) -> PathBuf {
     let cwd = std::env::current_dir().ok();
-    let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
+    let rel = cwd
+        .as_deref()
+        .and_then(|c| p.strip_prefix(c).ok())
+        .unwrap_or(p);
     let rel = rel.strip_prefix(".").unwrap_or(rel);
     rel.to_path_buf()
 }
@@ -40,17 +43,29 @@ fn is_yaml(p: &Path) -> bool {
 pub fn find_files(base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for spec in specs {
-        let full = if Path::new(spec).is_absolute() { PathBuf::from(spec) } else { base.join(spec) };
+        let full = if Path::new(spec).is_absolute() {
+            PathBuf::from(spec)
+        } else {
+            base.join(spec)
+        };
         if spec.contains(['*', '?', '[']) {
             match glob::glob(&full.to_string_lossy()) {
                 Ok(paths) => {
-                    let mut found: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+                    let mut found: Vec<PathBuf> = paths
+                        .filter_map(|p| p.ok())
+                        .filter(|p| p.is_file())
+                        .collect();
                     found.sort();
                     out.extend(found);
                 }
                 Err(e) => diags.push(
-                    Diagnostic::error(base, Pos::default(), "manifests", format!("invalid glob `{spec}`: {e}"))
-                        .help("see https://docs.rs/glob for the pattern syntax"),
+                    Diagnostic::error(
+                        base,
+                        Pos::default(),
+                        "manifests",
+                        format!("invalid glob `{spec}`: {e}"),
+                    )
+                    .help("see https://docs.rs/glob for the pattern syntax"),
                 ),
             }
         } else if full.is_dir() {
@@ -60,8 +75,13 @@ pub fn find_files(base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec
             out.push(full);
         } else {
             diags.push(
-                Diagnostic::error(&display_path(&full), Pos::default(), "manifests", "no such file or directory")
-                    .help("fix the path in `manifests:` of kore-notify.yaml or on the command line"),
+                Diagnostic::error(
+                    &display_path(&full),
+                    Pos::default(),
+                    "manifests",
+                    "no such file or directory",
+                )
+                .help("fix the path in `manifests:` of kore-notify.yaml or on the command line"),
             );
         }
     }
@@ -70,26 +90,57 @@ pub fn find_files(base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec
     out
 }
 
-fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, depth: usize, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
+fn walk_dir(
+    dir: &Path,
+    visited: &mut HashSet<PathBuf>,
+    depth: usize,
+    out: &mut Vec<PathBuf>,
+    diags: &mut Diagnostics,
+) {
     let canonical = match std::fs::canonicalize(dir) {
         Ok(c) => c,
         Err(e) => {
-            let msg = if e.raw_os_error() == Some(40) { "symlink loop".to_string() } else { e.to_string() };
-            diags.push(Diagnostic::error(&display_path(dir), Pos::default(), "", format!("cannot read directory: {msg}")).help("remove the looping symlink"));
+            let msg = if e.raw_os_error() == Some(40) {
+                "symlink loop".to_string()
+            } else {
+                e.to_string()
+            };
+            diags.push(
+                Diagnostic::error(
+                    &display_path(dir),
+                    Pos::default(),
+                    "",
+                    format!("cannot read directory: {msg}"),
+                )
+                .help("remove the looping symlink"),
+            );
             return;
         }
     };
     if !visited.insert(canonical.clone()) || depth > 32 {
         diags.push(
-            Diagnostic::error(&display_path(dir), Pos::default(), "", format!("symlink loop: this directory leads back to {}", canonical.display()))
-                .help("remove the symlink that points to a parent directory"),
+            Diagnostic::error(
+                &display_path(dir),
+                Pos::default(),
+                "",
+                format!(
+                    "symlink loop: this directory leads back to {}",
+                    canonical.display()
+                ),
+            )
+            .help("remove the symlink that points to a parent directory"),
         );
         return;
     }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            diags.push(Diagnostic::error(&display_path(dir), Pos::default(), "", format!("cannot read directory: {e}")));
+            diags.push(Diagnostic::error(
+                &display_path(dir),
+                Pos::default(),
+                "",
+                format!("cannot read directory: {e}"),
+            ));
             return;
         }
     };
@@ -105,7 +156,8 @@ fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, depth: usize, out: &mut 
             Ok(m) if m.is_file() && is_yaml(&p) => out.push(p),
             Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(40) => diags.push(
-                Diagnostic::error(&display_path(&p), Pos::default(), "", "symlink loop").help("remove the looping symlink"),
+                Diagnostic::error(&display_path(&p), Pos::default(), "", "symlink loop")
+                    .help("remove the looping symlink"),
             ),
             Err(_) => {}
         }
@@ -119,7 +171,12 @@ fn read_text(path: &Path, cap: u64, what: &str, diags: &mut Diagnostics) -> Opti
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            diags.push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")));
+            diags.push(Diagnostic::error(
+                &shown,
+                Pos::default(),
+                "",
+                format!("cannot read {what}: {e}"),
+            ));
             return None;
         }
     };
@@ -133,30 +190,50 @@ fn read_text(path: &Path, cap: u64, what: &str, diags: &mut Diagnostics) -> Opti
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            diags.push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")));
+            diags.push(Diagnostic::error(
+                &shown,
+                Pos::default(),
+                "",
+                format!("cannot read {what}: {e}"),
+            ));
             return None;
         }
     };
     match yaml::check_text(&bytes) {
         Ok(t) => Some(t.to_string()),
         Err(e) => {
-            diags.push(Diagnostic::error(&shown, e.pos, "", e.message).help(format!("{what} must be UTF-8 text")));
+            diags.push(
+                Diagnostic::error(&shown, e.pos, "", e.message)
+                    .help(format!("{what} must be UTF-8 text")),
+            );
             None
         }
     }
 }
 
 /// Loads and validates every manifest in `files`.
-pub fn load_repo(files: Vec<PathBuf>, env: &dyn Env, now: time::OffsetDateTime, diags: &mut Diagnostics) -> Repo {
+pub fn load_repo(
+    files: Vec<PathBuf>,
+    env: &dyn Env,
+    now: time::OffsetDateTime,
+    diags: &mut Diagnostics,
+) -> Repo {
     let _ = now;
     let mut notifications = Vec::new();
     for file in &files {
-        let Some(text) = read_text(file, yaml::MAX_YAML_BYTES, "manifest", diags) else { continue };
+        let Some(text) = read_text(file, yaml::MAX_YAML_BYTES, "manifest", diags) else {
+            continue;
+        };
         let shown = display_path(file);
         let docs = match yaml::parse_documents(&text) {
             Ok(d) => d,
             Err(e) => {
-                diags.push(Diagnostic::error(&shown, e.pos, "", format!("invalid YAML: {}", e.message)));
+                diags.push(Diagnostic::error(
+                    &shown,
+                    e.pos,
+                    "",
+                    format!("invalid YAML: {}", e.message),
+                ));
                 continue;
             }
         };
@@ -169,7 +246,10 @@ pub fn load_repo(files: Vec<PathBuf>, env: &dyn Env, now: time::OffsetDateTime, 
         }
     }
     check_repo(&notifications, diags);
-    Repo { notifications, files }
+    Repo {
+        notifications,
+        files,
+    }
 }
 
 /// Repository-wide rules: unique keys, previousKeys that do not collide.
@@ -178,8 +258,20 @@ fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
     for n in ns {
         if let Some(first) = keys.get(n.key.as_str()) {
             diags.push(
-                Diagnostic::error(&n.source.file, Pos { line: n.source.line, column: n.source.column }, "key", format!("duplicate key `{}`", n.key))
-                    .help(format!("already used at {}:{}; every notification needs its own key", first.source.file.display(), first.source.line)),
+                Diagnostic::error(
+                    &n.source.file,
+                    Pos {
+                        line: n.source.line,
+                        column: n.source.column,
+                    },
+                    "key",
+                    format!("duplicate key `{}`", n.key),
+                )
+                .help(format!(
+                    "already used at {}:{}; every notification needs its own key",
+                    first.source.file.display(),
+                    first.source.line
+                )),
             );
         } else {
             keys.insert(&n.key, n);
@@ -188,16 +280,29 @@ fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
     let mut previous: HashMap<&str, &Notification> = HashMap::new();
     for n in ns {
         for p in &n.previous_keys {
-            let pos = Pos { line: n.source.line, column: n.source.column };
+            let pos = Pos {
+                line: n.source.line,
+                column: n.source.column,
+            };
             if keys.contains_key(p.as_str()) {
                 diags.push(
-                    Diagnostic::error(&n.source.file, pos, "previousKeys", format!("`{p}` is still the key of a notification"))
-                        .help("a previous key must no longer be in use"),
+                    Diagnostic::error(
+                        &n.source.file,
+                        pos,
+                        "previousKeys",
+                        format!("`{p}` is still the key of a notification"),
+                    )
+                    .help("a previous key must no longer be in use"),
                 );
             } else if let Some(other) = previous.insert(p, n) {
                 diags.push(
-                    Diagnostic::error(&n.source.file, pos, "previousKeys", format!("`{p}` is also a previous key of `{}`", other.key))
-                        .help("a renamed notification can continue only one earlier key"),
+                    Diagnostic::error(
+                        &n.source.file,
+                        pos,
+                        "previousKeys",
+                        format!("`{p}` is also a previous key of `{}`", other.key),
+                    )
+                    .help("a renamed notification can continue only one earlier key"),
                 );
             }
         }
@@ -209,7 +314,12 @@ fn parse_time(w: &mut Walker, node: &Node, path: &str) -> Option<time::OffsetDat
     match time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339) {
         Ok(t) => Some(t),
         Err(_) => {
-            w.error(&node.pos, path, format!("`{s}` is not an RFC 3339 date-time"), "write e.g. 2026-12-01T09:00:00Z or 2026-12-01T09:00:00+01:00");
+            w.error(
+                &node.pos,
+                path,
+                format!("`{s}` is not an RFC 3339 date-time"),
+                "write e.g. 2026-12-01T09:00:00Z or 2026-12-01T09:00:00+01:00",
+            );
             None
         }
     }
@@ -220,34 +330,66 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
     let f = w.fields(doc, "", FIELDS)?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let missing = |w: &mut Walker, name: &str, help: &str| {
-        w.error(&doc.pos, name, format!("missing required field `{name}`"), help);
+        w.error(
+            &doc.pos,
+            name,
+            format!("missing required field `{name}`"),
+            help,
+        );
     };
     let key_node = f.get("key");
     let key = match key_node {
         Some(n) => w.string(n, "key"),
         None => {
-            missing(w, "key", "add `key: some-unique-name`; it identifies this notification forever");
+            missing(
+                w,
+                "key",
+                "add `key: some-unique-name`; it identifies this notification forever",
+            );
             None
         }
     };
     if let (Some(k), Some(n)) = (&key, key_node) {
         if !valid_key(k) {
-            w.error(&n.pos, "key", format!("`{k}` is not a valid key"), "use 1 to 128 letters, digits and . _ : / -");
+            w.error(
+                &n.pos,
+                "key",
+                format!("`{k}` is not a valid key"),
+                "use 1 to 128 letters, digits and . _ : / -",
+            );
         }
     }
     let channel = match f.get("channel") {
-        Some(n) => w.one_of(n, "channel", CHANNELS).and_then(|s| Channel::parse(&s)),
+        Some(n) => w
+            .one_of(n, "channel", CHANNELS)
+            .and_then(|s| Channel::parse(&s)),
         None => {
-            missing(w, "channel", "add `channel: msteams` (or slack, ivr, hangouts, whatsapp)");
+            missing(
+                w,
+                "channel",
+                "add `channel: msteams` (or slack, ivr, hangouts, whatsapp)",
+            );
             None
         }
     };
     let api = match (f.get("api"), channel) {
         (Some(n), ch) => {
-            let a = w.one_of(n, "api", &["v1", "v2"]).map(|s| if s == "v1" { Api::V1 } else { Api::V2 });
+            let a = w
+                .one_of(n, "api", &["v1", "v2"])
+                .map(|s| if s == "v1" { Api::V1 } else { Api::V2 });
             match (a, ch) {
                 (Some(a), Some(ch)) if a != ch.api() => {
-                    w.error(&n.pos, "api", format!("channel {} is served by API {}, not {}", ch.as_str(), ch.api().as_str(), a.as_str()), format!("remove `api` or set it to {}", ch.api().as_str()));
+                    w.error(
+                        &n.pos,
+                        "api",
+                        format!(
+                            "channel {} is served by API {}, not {}",
+                            ch.as_str(),
+                            ch.api().as_str(),
+                            a.as_str()
+                        ),
+                        format!("remove `api` or set it to {}", ch.api().as_str()),
+                    );
                     None
                 }
                 (a, _) => a,
@@ -256,14 +398,21 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         (None, ch) => ch.map(Channel::api),
     };
     let user_identity_type = match f.get("userIdentityType") {
-        Some(n) => w.one_of(n, "userIdentityType", &["resolve"]).unwrap_or_default(),
+        Some(n) => w
+            .one_of(n, "userIdentityType", &["resolve"])
+            .unwrap_or_default(),
         None => "resolve".to_string(),
     };
     let webhook_instance_name = match f.get("webhookInstanceName") {
         Some(n) => {
             let v = w.string(n, "webhookInstanceName");
             if channel.is_some_and(|c| c != Channel::Ivr) {
-                w.error(&n.pos, "webhookInstanceName", "webhookInstanceName applies only to the ivr channel", "remove it");
+                w.error(
+                    &n.pos,
+                    "webhookInstanceName",
+                    "webhookInstanceName applies only to the ivr channel",
+                    "remove it",
+                );
             }
             v
         }
@@ -295,15 +444,31 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         }
     }
     if !have_identities && channel.is_some() {
-        missing(w, "identities", "add `identities:` (a list) or `identitiesFrom: audience.csv`");
+        missing(
+            w,
+            "identities",
+            "add `identities:` (a list) or `identitiesFrom: audience.csv`",
+        );
     } else if have_identities && recipients.is_empty() && w.diags.errors() == before {
-        w.error(&doc.pos, "identities", "no recipients", "a notification needs at least one identity");
+        w.error(
+            &doc.pos,
+            "identities",
+            "no recipients",
+            "a notification needs at least one identity",
+        );
     }
-    let not_before = f.get("notBefore").and_then(|n| parse_time(w, n, "notBefore"));
+    let not_before = f
+        .get("notBefore")
+        .and_then(|n| parse_time(w, n, "notBefore"));
     let not_after = f.get("notAfter").and_then(|n| parse_time(w, n, "notAfter"));
     if let (Some(a), Some(b), Some(n)) = (not_before, not_after, f.get("notAfter")) {
         if b <= a {
-            w.error(&n.pos, "notAfter", "notAfter is not later than notBefore", "the send window would be empty; fix one of the two dates");
+            w.error(
+                &n.pos,
+                "notAfter",
+                "notAfter is not later than notBefore",
+                "the send window would be empty; fix one of the two dates",
+            );
         }
     }
     let on_change = match f.get("onChange") {
@@ -317,15 +482,27 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
     if let Some(n) = f.get("previousKeys") {
         for (i, (p, pos)) in w.strings(n, "previousKeys").into_iter().enumerate() {
             if !valid_key(&p) {
-                w.error(&pos, &index("previousKeys", i), format!("`{p}` is not a valid key"), "use 1 to 128 letters, digits and . _ : / -");
+                w.error(
+                    &pos,
+                    &index("previousKeys", i),
+                    format!("`{p}` is not a valid key"),
+                    "use 1 to 128 letters, digits and . _ : / -",
+                );
             } else if Some(&p) == key.as_ref() {
-                w.error(&pos, &index("previousKeys", i), "a notification cannot list its own key as previous", "remove it");
+                w.error(
+                    &pos,
+                    &index("previousKeys", i),
+                    "a notification cannot list its own key as previous",
+                    "remove it",
+                );
             } else {
                 previous_keys.push(p);
             }
         }
     }
-    let description = f.get("description").and_then(|n| w.string(n, "description"));
+    let description = f
+        .get("description")
+        .and_then(|n| w.string(n, "description"));
 
     if let (Some(ch), Some(c)) = (channel, &content) {
         check_recipients(w, ch, c, &recipients, &positions, csv_origin.as_ref());
@@ -334,10 +511,16 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         return None;
     }
     let (key, channel, api, content) = (key?, channel?, api?, content?);
-    let pos = key_node.map(|n| n.pos.clone()).unwrap_or_else(|| doc.pos.clone());
+    let pos = key_node
+        .map(|n| n.pos.clone())
+        .unwrap_or_else(|| doc.pos.clone());
     Some(Notification {
         key,
-        source: Source { file: w.file.clone(), line: pos.line, column: pos.column },
+        source: Source {
+            file: w.file.clone(),
+            line: pos.line,
+            column: pos.column,
+        },
         channel,
         api,
         user_identity_type,
@@ -359,29 +542,57 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
             let allowed = ch.content_types();
             let s = w.string(n, "content.type")?;
             if !allowed.contains(&s.as_str()) {
-                w.error(&n.pos, "content.type", format!("`{s}` is not a content type of channel {}", ch.as_str()), format!("allowed for {}: {}", ch.as_str(), allowed.join(", ")));
+                w.error(
+                    &n.pos,
+                    "content.type",
+                    format!("`{s}` is not a content type of channel {}", ch.as_str()),
+                    format!("allowed for {}: {}", ch.as_str(), allowed.join(", ")),
+                );
                 return None;
             }
             s
         }
         None => {
-            w.error(&node.pos, "content.type", "missing required field `type`", format!("add `type: text` (allowed: {})", ch.content_types().join(", ")));
+            w.error(
+                &node.pos,
+                "content.type",
+                "missing required field `type`",
+                format!(
+                    "add `type: text` (allowed: {})",
+                    ch.content_types().join(", ")
+                ),
+            );
             return None;
         }
     };
     let value = match (f.get("value"), f.get("valueFile")) {
         (Some(_), Some(vf)) => {
-            w.error(&vf.pos, "content.valueFile", "both `value` and `valueFile` are set", "keep only one of them");
+            w.error(
+                &vf.pos,
+                "content.valueFile",
+                "both `value` and `valueFile` are set",
+                "keep only one of them",
+            );
             return None;
         }
         (None, None) => {
-            w.error(&node.pos, "content.value", "missing `value` (or `valueFile`)", "add `value: \"your message\"` or `valueFile: message.txt`");
+            w.error(
+                &node.pos,
+                "content.value",
+                "missing `value` (or `valueFile`)",
+                "add `value: \"your message\"` or `valueFile: message.txt`",
+            );
             return None;
         }
         (Some(v), None) => match &v.value {
             Value::Map(_) => {
                 if !(ch == Channel::Whatsapp && kind == "template") {
-                    w.error(&v.pos, "content.value", "an object value is only allowed for whatsapp templates", "write the message as a string");
+                    w.error(
+                        &v.pos,
+                        "content.value",
+                        "an object value is only allowed for whatsapp templates",
+                        "write the message as a string",
+                    );
                     return None;
                 }
                 interpolate_json(w, v.to_json(), &v.pos, "content.value")?
@@ -393,16 +604,34 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
             let path = dir.join(&rel);
             let mut sub = Diagnostics::default();
             let Some(text) = read_text(&path, MAX_VALUE_FILE_BYTES, "valueFile", &mut sub) else {
-                let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
-                w.error(&vf.pos, "content.valueFile", format!("cannot use `{rel}`: {why}"), "the path is relative to the manifest file");
+                let why = sub
+                    .items
+                    .first()
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default();
+                w.error(
+                    &vf.pos,
+                    "content.valueFile",
+                    format!("cannot use `{rel}`: {why}"),
+                    "the path is relative to the manifest file",
+                );
                 return None;
             };
-            let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
+            let text = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text)
+                .to_string();
             if ch == Channel::Whatsapp && kind == "template" && rel.ends_with(".json") {
                 match serde_json::from_str::<serde_json::Value>(&text) {
                     Ok(v @ serde_json::Value::Object(_)) => v,
                     _ => {
-                        w.error(&vf.pos, "content.valueFile", format!("`{rel}` is not a JSON object"), "a .json valueFile must hold one JSON object");
+                        w.error(
+                            &vf.pos,
+                            "content.valueFile",
+                            format!("`{rel}` is not a JSON object"),
+                            "a .json valueFile must hold one JSON object",
+                        );
                         return None;
                     }
                 }
@@ -412,32 +641,62 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
         }
     };
     if value.as_str().is_some_and(|s| s.trim().is_empty()) {
-        w.error(&node.pos, "content.value", "the message is empty", "write the text to send");
+        w.error(
+            &node.pos,
+            "content.value",
+            "the message is empty",
+            "write the text to send",
+        );
         return None;
     }
     Some(Content { kind, value })
 }
 
-fn interpolate_json(w: &mut Walker, v: serde_json::Value, pos: &Pos, path: &str) -> Option<serde_json::Value> {
+fn interpolate_json(
+    w: &mut Walker,
+    v: serde_json::Value,
+    pos: &Pos,
+    path: &str,
+) -> Option<serde_json::Value> {
     Some(match v {
         serde_json::Value::String(s) => serde_json::Value::String(w.interpolate(&s, pos, path)?),
-        serde_json::Value::Array(a) => {
-            serde_json::Value::Array(a.into_iter().map(|x| interpolate_json(w, x, pos, path)).collect::<Option<_>>()?)
-        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(
+            a.into_iter()
+                .map(|x| interpolate_json(w, x, pos, path))
+                .collect::<Option<_>>()?,
+        ),
         serde_json::Value::Object(o) => serde_json::Value::Object(
-            o.into_iter().map(|(k, x)| interpolate_json(w, x, pos, path).map(|x| (k, x))).collect::<Option<_>>()?,
+            o.into_iter()
+                .map(|(k, x)| interpolate_json(w, x, pos, path).map(|x| (k, x)))
+                .collect::<Option<_>>()?,
         ),
         other => other,
     })
 }
 
-fn identities(w: &mut Walker, node: &Node, ch: Channel, out: &mut Vec<Recipient>, positions: &mut Vec<Pos>) {
-    let Some(items) = w.seq(node, "identities") else { return };
+fn identities(
+    w: &mut Walker,
+    node: &Node,
+    ch: Channel,
+    out: &mut Vec<Recipient>,
+    positions: &mut Vec<Pos>,
+) {
+    let Some(items) = w.seq(node, "identities") else {
+        return;
+    };
     for (i, item) in items.iter().enumerate() {
         let path = index("identities", i);
         match (ch.identity_field(), &item.value) {
             (None, Value::Map(_)) => {
-                w.error(&item.pos, &path, format!("channel {} (API v1) takes identities as plain strings", ch.as_str()), "write `- john@example.com`; customMessage and parameters are v2 features");
+                w.error(
+                    &item.pos,
+                    &path,
+                    format!(
+                        "channel {} (API v1) takes identities as plain strings",
+                        ch.as_str()
+                    ),
+                    "write `- john@example.com`; customMessage and parameters are v2 features",
+                );
             }
             (_, Value::Map(_)) => {
                 if let Some(r) = identity_object(w, item, &path, ch) {
@@ -447,7 +706,11 @@ fn identities(w: &mut Walker, node: &Node, ch: Channel, out: &mut Vec<Recipient>
             }
             _ => {
                 if let Some(id) = w.string(item, &path) {
-                    out.push(Recipient { id, custom_message: None, parameters: BTreeMap::new() });
+                    out.push(Recipient {
+                        id,
+                        custom_message: None,
+                        parameters: BTreeMap::new(),
+                    });
                     positions.push(item.pos.clone());
                 }
             }
@@ -455,7 +718,13 @@ fn identities(w: &mut Walker, node: &Node, ch: Channel, out: &mut Vec<Recipient>
     }
 }
 
-const ID_FIELDS: &[&str] = &["email", "spaceId", "phoneNumber", "customMessage", "parameters"];
+const ID_FIELDS: &[&str] = &[
+    "email",
+    "spaceId",
+    "phoneNumber",
+    "customMessage",
+    "parameters",
+];
 
 fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Option<Recipient> {
     let field = ch.identity_field()?;
@@ -464,7 +733,15 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
     for other in ["email", "spaceId", "phoneNumber"] {
         if other != field {
             if let Some(n) = f.get(other) {
-                w.error(&n.pos, &join(path, other), format!("channel {} identifies recipients by `{field}`, not `{other}`", ch.as_str()), format!("rename `{other}` to `{field}`"));
+                w.error(
+                    &n.pos,
+                    &join(path, other),
+                    format!(
+                        "channel {} identifies recipients by `{field}`, not `{other}`",
+                        ch.as_str()
+                    ),
+                    format!("rename `{other}` to `{field}`"),
+                );
                 ok = false;
             }
         }
@@ -473,19 +750,34 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
         Some(n) => w.string(n, &join(path, field)),
         None => {
             if ok {
-                w.error(&item.pos, &join(path, field), format!("missing `{field}`"), format!("channel {} needs `{field}` in every identity", ch.as_str()));
+                w.error(
+                    &item.pos,
+                    &join(path, field),
+                    format!("missing `{field}`"),
+                    format!("channel {} needs `{field}` in every identity", ch.as_str()),
+                );
             }
             None
         }
     };
-    let custom_message = f.get("customMessage").and_then(|n| w.string(n, &join(path, "customMessage")));
+    let custom_message = f
+        .get("customMessage")
+        .and_then(|n| w.string(n, &join(path, "customMessage")));
     let mut parameters = BTreeMap::new();
     if let Some(n) = f.get("parameters") {
         let ppath = join(path, "parameters");
         match &n.value {
             Value::Map(entries) => {
                 if entries.len() > MAX_PARAMETERS {
-                    w.error(&n.pos, &ppath, format!("{} parameters; Kore.ai accepts at most {MAX_PARAMETERS}", entries.len()), "remove the ones no placeholder uses");
+                    w.error(
+                        &n.pos,
+                        &ppath,
+                        format!(
+                            "{} parameters; Kore.ai accepts at most {MAX_PARAMETERS}",
+                            entries.len()
+                        ),
+                        "remove the ones no placeholder uses",
+                    );
                     ok = false;
                 }
                 for (k, v) in entries {
@@ -493,7 +785,15 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
                     let vpath = join(&ppath, &name);
                     if let Some(val) = w.string(v, &vpath) {
                         if val.chars().count() > MAX_PARAMETER_LEN {
-                            w.error(&v.pos, &vpath, format!("{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}", val.chars().count()), "shorten the value");
+                            w.error(
+                                &v.pos,
+                                &vpath,
+                                format!(
+                                    "{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}",
+                                    val.chars().count()
+                                ),
+                                "shorten the value",
+                            );
                             ok = false;
                         }
                         parameters.insert(name, val);
@@ -503,54 +803,132 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
                 }
             }
             _ => {
-                w.error(&n.pos, &ppath, format!("expected a mapping, found {}", n.kind()), "write `parameters: {name: Alice}`");
+                w.error(
+                    &n.pos,
+                    &ppath,
+                    format!("expected a mapping, found {}", n.kind()),
+                    "write `parameters: {name: Alice}`",
+                );
                 ok = false;
             }
         }
     }
     match (id, ok) {
-        (Some(id), true) => Some(Recipient { id, custom_message, parameters }),
+        (Some(id), true) => Some(Recipient {
+            id,
+            custom_message,
+            parameters,
+        }),
         _ => None,
     }
 }
 
-fn csv_identities(w: &mut Walker, path: &Path, pos: &Pos, ch: Channel, out: &mut Vec<Recipient>, positions: &mut Vec<Pos>) {
+fn csv_identities(
+    w: &mut Walker,
+    path: &Path,
+    pos: &Pos,
+    ch: Channel,
+    out: &mut Vec<Recipient>,
+    positions: &mut Vec<Pos>,
+) {
     let shown = display_path(path);
     let mut sub = Diagnostics::default();
     let Some(text) = read_text(path, MAX_CSV_BYTES, "CSV audience", &mut sub) else {
-        let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
-        w.error(pos, "identitiesFrom", format!("cannot use `{}`: {why}", shown.display()), "the path is relative to the manifest file");
+        let why = sub
+            .items
+            .first()
+            .map(|d| d.message.clone())
+            .unwrap_or_default();
+        w.error(
+            pos,
+            "identitiesFrom",
+            format!("cannot use `{}`: {why}", shown.display()),
+            "the path is relative to the manifest file",
+        );
         return;
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
         Err(e) => {
-            w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column: 1 }, "", format!("invalid CSV header: {e}")));
+            w.diags.push(Diagnostic::error(
+                &shown,
+                Pos { line: 1, column: 1 },
+                "",
+                format!("invalid CSV header: {e}"),
+            ));
             return;
         }
     };
     let mut err = |line: u32, column: u32, field: String, msg: String, help: &str| {
-        w.diags.push(Diagnostic::error(&shown, Pos { line, column }, field, msg).help(help.to_string()));
+        w.diags.push(
+            Diagnostic::error(&shown, Pos { line, column }, field, msg).help(help.to_string()),
+        );
     };
     match (ch.identity_field(), headers.first()) {
-        (_, None) => return err(1, 1, String::new(), "the CSV file has no header row".into(), "the first row names the columns: the identity field, then parameter names"),
+        (_, None) => {
+            return err(
+                1,
+                1,
+                String::new(),
+                "the CSV file has no header row".into(),
+                "the first row names the columns: the identity field, then parameter names",
+            );
+        }
         (Some(field), Some(h)) if h != field => {
-            return err(1, 1, String::new(), format!("the first column is `{h}`, but channel {} identifies recipients by `{field}`", ch.as_str()), "rename the first column header");
+            return err(
+                1,
+                1,
+                String::new(),
+                format!(
+                    "the first column is `{h}`, but channel {} identifies recipients by `{field}`",
+                    ch.as_str()
+                ),
+                "rename the first column header",
+            );
         }
         (None, Some(_)) if headers.len() > 1 => {
-            return err(1, 1, String::new(), format!("channel {} (API v1) takes no parameters, but the CSV has {} columns", ch.as_str(), headers.len()), "keep only the identity column");
+            return err(
+                1,
+                1,
+                String::new(),
+                format!(
+                    "channel {} (API v1) takes no parameters, but the CSV has {} columns",
+                    ch.as_str(),
+                    headers.len()
+                ),
+                "keep only the identity column",
+            );
         }
         _ => {}
     }
-    let param_names = headers.iter().skip(1).filter(|h| *h != "customMessage").count();
+    let param_names = headers
+        .iter()
+        .skip(1)
+        .filter(|h| *h != "customMessage")
+        .count();
     if param_names > MAX_PARAMETERS {
-        return err(1, 1, String::new(), format!("{param_names} parameter columns; Kore.ai accepts at most {MAX_PARAMETERS}"), "remove the columns no placeholder uses");
+        return err(
+            1,
+            1,
+            String::new(),
+            format!("{param_names} parameter columns; Kore.ai accepts at most {MAX_PARAMETERS}"),
+            "remove the columns no placeholder uses",
+        );
     }
     let mut seen_headers = HashSet::new();
     for (i, h) in headers.iter().enumerate() {
         if h.is_empty() || !seen_headers.insert(h) {
-            return err(1, i as u32 + 1, String::new(), format!("column {} has an empty or repeated header `{h}`", i + 1), "give every column a unique name");
+            return err(
+                1,
+                i as u32 + 1,
+                String::new(),
+                format!("column {} has an empty or repeated header `{h}`", i + 1),
+                "give every column a unique name",
+            );
         }
     }
     let mut record = csv::StringRecord::new();
@@ -561,7 +939,13 @@ fn csv_identities(w: &mut Walker, path: &Path, pos: &Pos, ch: Channel, out: &mut
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line() as u32).unwrap_or(0);
-                err(line, 1, String::new(), format!("invalid CSV: {e}"), "every row needs the same number of columns as the header");
+                err(
+                    line,
+                    1,
+                    String::new(),
+                    format!("invalid CSV: {e}"),
+                    "every row needs the same number of columns as the header",
+                );
                 return;
             }
         }
@@ -570,11 +954,21 @@ fn csv_identities(w: &mut Walker, path: &Path, pos: &Pos, ch: Channel, out: &mut
         if id.is_empty() {
             errors += 1;
             if errors <= MAX_RECIPIENT_DIAGS {
-                err(line, 1, headers[0].clone(), "empty identity".into(), "fill in the first column or delete the row");
+                err(
+                    line,
+                    1,
+                    headers[0].clone(),
+                    "empty identity".into(),
+                    "fill in the first column or delete the row",
+                );
             }
             continue;
         }
-        let mut r = Recipient { id, custom_message: None, parameters: BTreeMap::new() };
+        let mut r = Recipient {
+            id,
+            custom_message: None,
+            parameters: BTreeMap::new(),
+        };
         for (col, value) in record.iter().enumerate().skip(1) {
             let name = &headers[col];
             if value.is_empty() {
@@ -585,7 +979,16 @@ fn csv_identities(w: &mut Walker, path: &Path, pos: &Pos, ch: Channel, out: &mut
             } else if value.chars().count() > MAX_PARAMETER_LEN {
                 errors += 1;
                 if errors <= MAX_RECIPIENT_DIAGS {
-                    err(line, col as u32 + 1, name.clone(), format!("{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}", value.chars().count()), "shorten the value");
+                    err(
+                        line,
+                        col as u32 + 1,
+                        name.clone(),
+                        format!(
+                            "{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}",
+                            value.chars().count()
+                        ),
+                        "shorten the value",
+                    );
                 }
             } else {
                 r.parameters.insert(name.clone(), value.to_string());
@@ -595,13 +998,29 @@ fn csv_identities(w: &mut Walker, path: &Path, pos: &Pos, ch: Channel, out: &mut
         positions.push(Pos { line, column: 1 });
     }
     if errors > MAX_RECIPIENT_DIAGS {
-        err(0, 0, String::new(), format!("… and {} more problems in this file", errors - MAX_RECIPIENT_DIAGS), "");
+        err(
+            0,
+            0,
+            String::new(),
+            format!(
+                "… and {} more problems in this file",
+                errors - MAX_RECIPIENT_DIAGS
+            ),
+            "",
+        );
     }
 }
 
 /// Recipient-level rules across the whole notification: duplicates, placeholders that some
 /// recipient has no parameter for (error) and parameters that no placeholder uses (warning).
-fn check_recipients(w: &mut Walker, ch: Channel, content: &Content, recipients: &[Recipient], positions: &[Pos], csv: Option<&(PathBuf, usize)>) {
+fn check_recipients(
+    w: &mut Walker,
+    ch: Channel,
+    content: &Content,
+    recipients: &[Recipient],
+    positions: &[Pos],
+    csv: Option<&(PathBuf, usize)>,
+) {
     let locate = |i: usize| -> (PathBuf, Pos, String) {
         let pos = positions.get(i).cloned().unwrap_or_default();
         match csv {
@@ -614,7 +1033,9 @@ fn check_recipients(w: &mut Walker, ch: Channel, content: &Content, recipients: 
     };
     let uses_parameters = ch.api() == Api::V2 && content.kind != "script";
     let content_placeholders: Vec<String> = match (&content.value, uses_parameters) {
-        (serde_json::Value::String(s), true) => placeholders(s).into_iter().map(String::from).collect(),
+        (serde_json::Value::String(s), true) => {
+            placeholders(s).into_iter().map(String::from).collect()
+        }
         _ => Vec::new(),
     };
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(recipients.len());
@@ -622,11 +1043,16 @@ fn check_recipients(w: &mut Walker, ch: Channel, content: &Content, recipients: 
     let mut unused: BTreeMap<&str, usize> = BTreeMap::new();
     let report = |w: &mut Walker, i: usize, field: String, msg: String, help: String| {
         let (file, pos, path) = locate(i);
-        let field = if field.is_empty() { path } else { join(&path, &field) };
+        let field = if field.is_empty() {
+            path
+        } else {
+            join(&path, &field)
+        };
         if file.as_os_str().is_empty() {
             w.error(&pos, &field, msg, help);
         } else {
-            w.diags.push(Diagnostic::error(&file, pos, field, msg).help(help));
+            w.diags
+                .push(Diagnostic::error(&file, pos, field, msg).help(help));
         }
     };
     for (i, r) in recipients.iter().enumerate() {
@@ -635,7 +1061,15 @@ fn check_recipients(w: &mut Walker, ch: Channel, content: &Content, recipients: 
             dup_count += 1;
             if dup_count <= MAX_RECIPIENT_DIAGS {
                 let (_, _, first_path) = locate(first);
-                report(w, i, String::new(), format!("duplicate recipient `{}`", r.id), format!("already listed at {first_path}; each person receives a notification once"));
+                report(
+                    w,
+                    i,
+                    String::new(),
+                    format!("duplicate recipient `{}`", r.id),
+                    format!(
+                        "already listed at {first_path}; each person receives a notification once"
+                    ),
+                );
             }
         }
         if !uses_parameters {
@@ -653,7 +1087,15 @@ fn check_recipients(w: &mut Walker, ch: Channel, content: &Content, recipients: 
             if !r.parameters.contains_key(*p) {
                 missing_count += 1;
                 if missing_count <= MAX_RECIPIENT_DIAGS {
-                    report(w, i, "parameters".into(), format!("placeholder {{{p}}} has no parameter `{p}` for `{}`", r.id), format!("add `{p}` to this recipient's parameters, or remove {{{p}}} from the message"));
+                    report(
+                        w,
+                        i,
+                        "parameters".into(),
+                        format!("placeholder {{{p}}} has no parameter `{p}` for `{}`", r.id),
+                        format!(
+                            "add `{p}` to this recipient's parameters, or remove {{{p}}} from the message"
+                        ),
+                    );
                 }
             }
         }
@@ -664,16 +1106,44 @@ fn check_recipients(w: &mut Walker, ch: Channel, content: &Content, recipients: 
         }
     }
     if dup_count > MAX_RECIPIENT_DIAGS {
-        report(w, 0, String::new(), format!("{} duplicate recipients in all ({} listed above)", dup_count, MAX_RECIPIENT_DIAGS), "remove the repeated identities".into());
+        report(
+            w,
+            0,
+            String::new(),
+            format!(
+                "{} duplicate recipients in all ({} listed above)",
+                dup_count, MAX_RECIPIENT_DIAGS
+            ),
+            "remove the repeated identities".into(),
+        );
     }
     if missing_count > MAX_RECIPIENT_DIAGS {
-        report(w, 0, "parameters".into(), format!("{missing_count} missing parameters in all ({MAX_RECIPIENT_DIAGS} listed above)"), "every placeholder needs a parameter for every recipient".into());
+        report(
+            w,
+            0,
+            "parameters".into(),
+            format!(
+                "{missing_count} missing parameters in all ({MAX_RECIPIENT_DIAGS} listed above)"
+            ),
+            "every placeholder needs a parameter for every recipient".into(),
+        );
     }
     for (name, i) in unused {
         let (file, pos, path) = locate(i);
         let field = join(&join(&path, "parameters"), name);
-        let d = Diagnostic::warning(if file.as_os_str().is_empty() { &w.file } else { &file }, pos, field, format!("parameter `{name}` is used by no placeholder"))
-            .help(format!("add {{{name}}} to the message or customMessage, or drop the parameter"));
+        let d = Diagnostic::warning(
+            if file.as_os_str().is_empty() {
+                &w.file
+            } else {
+                &file
+            },
+            pos,
+            field,
+            format!("parameter `{name}` is used by no placeholder"),
+        )
+        .help(format!(
+            "add {{{name}}} to the message or customMessage, or drop the parameter"
+        ));
         w.diags.push(d);
     }
 }

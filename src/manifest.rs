@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// Microsoft Teams (API v1).
@@ -27,7 +29,9 @@ pub enum Channel {
 
 pub const CHANNELS: &[&str] = &["msteams", "slack", "ivr", "hangouts", "whatsapp"];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Api {
     V1,
@@ -100,7 +104,10 @@ pub enum OnChange {
 /// One notification manifest document.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "kore-notify manifest", description = "One Kore.ai proactive notification. Several may share a file as separate YAML documents.")]
+#[schemars(
+    title = "kore-notify manifest",
+    description = "One Kore.ai proactive notification. Several may share a file as separate YAML documents."
+)]
 pub struct ManifestDoc {
     /// Idempotency key, unique across the repository; names the notification forever.
     #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z0-9._:/-]+$"))]
@@ -281,7 +288,9 @@ pub fn placeholders(text: &str) -> Vec<&str> {
             Some(end) if after.as_bytes()[end] == b'}' => {
                 let name = &after[..end];
                 if !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
                     && !out.contains(&name)
                 {
                     out.push(name);
@@ -296,7 +305,11 @@ pub fn placeholders(text: &str) -> Vec<&str> {
 }
 
 pub fn valid_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c))
+    !key.is_empty()
+        && key.len() <= 128
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c))
 }
 
 #[cfg(test)]
@@ -305,7 +318,10 @@ mod tests {
 
     #[test]
     fn finds_placeholders() {
-        assert_eq!(placeholders("Hi {name}, ref {refId} {name} {} {{x}} {a b}"), vec!["name", "refId", "x"]);
+        assert_eq!(
+            placeholders("Hi {name}, ref {refId} {name} {} {{x}} {a b}"),
+            vec!["name", "refId", "x"]
+        );
         assert!(placeholders("function() { return 1; }").is_empty());
     }
 
@@ -320,8 +336,10 @@ mod tests {
     #[test]
     fn loader_fields_match_schema() {
         let schema = serde_json::to_value(schemars::schema_for!(ManifestDoc)).unwrap_or_default();
-        let mut props: Vec<String> =
-            schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let mut props: Vec<String> = schema["properties"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         props.sort();
         let mut fields: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
         fields.sort();

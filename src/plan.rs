@@ -11,7 +11,19 @@ use crate::state::{NotificationState, State, StoredContent};
 
 pub const PLAN_FORMAT: u32 = 1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// New key: every recipient.
@@ -167,7 +179,10 @@ pub struct Inputs<'a> {
 }
 
 fn rfc3339(t: &Option<time::OffsetDateTime>) -> Option<String> {
-    t.as_ref().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    t.as_ref().and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
 }
 
 /// Digest of the resolved manifests: anything that changes what would be sent changes it.
@@ -182,7 +197,12 @@ pub fn manifests_digest(target: &str, ns: &[Notification]) -> String {
             for r in &n.recipients {
                 sha2::Digest::update(&mut h, recipient_fingerprint(&nd, r).as_bytes());
             }
-            let meta = serde_json::json!([rfc3339(&n.not_before), rfc3339(&n.not_after), n.on_change == OnChange::Ignore, n.previous_keys]);
+            let meta = serde_json::json!([
+                rfc3339(&n.not_before),
+                rfc3339(&n.not_after),
+                n.on_change == OnChange::Ignore,
+                n.previous_keys
+            ]);
             sha2::Digest::update(&mut h, meta.to_string().as_bytes());
             hex::encode(sha2::Digest::finalize(h))
         })
@@ -201,11 +221,20 @@ pub fn compute(inp: &Inputs) -> Plan {
             None => n
                 .previous_keys
                 .iter()
-                .find_map(|p| state.notifications.get(p).map(|e| (Some(e), Some(p.clone()))))
+                .find_map(|p| {
+                    state
+                        .notifications
+                        .get(p)
+                        .map(|e| (Some(e), Some(p.clone())))
+                })
                 .unwrap_or((None, None)),
         };
         claimed.insert(&n.key);
-        if let Some(p) = n.previous_keys.iter().find(|p| Some(*p) == renamed_from.as_ref()) {
+        if let Some(p) = n
+            .previous_keys
+            .iter()
+            .find(|p| Some(*p) == renamed_from.as_ref())
+        {
             claimed.insert(p);
         }
         out.push(plan_one(inp, n, entry, renamed_from));
@@ -236,7 +265,10 @@ pub fn compute(inp: &Inputs) -> Plan {
     out.sort_by(|a, b| a.key.cmp(&b.key));
     let mut summary = Summary::default();
     for p in &out {
-        *summary.by_action.entry(p.action.as_str().to_string()).or_default() += 1;
+        *summary
+            .by_action
+            .entry(p.action.as_str().to_string())
+            .or_default() += 1;
         if p.action.sends() {
             summary.notifications_to_send += 1;
             summary.recipients_to_send += p.sends.len();
@@ -245,7 +277,11 @@ pub fn compute(inp: &Inputs) -> Plan {
     Plan {
         format_version: PLAN_FORMAT,
         binding: Binding {
-            state_lineage: if inp.state_exists { state.lineage.clone() } else { String::new() },
+            state_lineage: if inp.state_exists {
+                state.lineage.clone()
+            } else {
+                String::new()
+            },
             state_serial: if inp.state_exists { state.serial } else { 0 },
             state_digest: inp.state_digest.to_string(),
             manifests_digest: manifests_digest(inp.target, inp.notifications),
@@ -257,12 +293,20 @@ pub fn compute(inp: &Inputs) -> Plan {
     }
 }
 
-fn plan_one(inp: &Inputs, n: &Notification, entry: Option<&NotificationState>, renamed_from: Option<String>) -> PlannedNotification {
+fn plan_one(
+    inp: &Inputs,
+    n: &Notification,
+    entry: Option<&NotificationState>,
+    renamed_from: Option<String>,
+) -> PlannedNotification {
     let nd = notification_digest(inp.target, n);
     let lineage = &inp.state.lineage;
     let blocked = entry.is_some_and(|e| e.has_unknown()) && !inp.retry_unknown;
     let retry = entry.is_some_and(|e| e.has_unknown()) && inp.retry_unknown;
-    let mut counts = Counts { total: n.recipients.len(), ..Counts::default() };
+    let mut counts = Counts {
+        total: n.recipients.len(),
+        ..Counts::default()
+    };
     let mut sends = Vec::new();
     let mut records = Vec::new();
     let mut present: HashSet<String> = HashSet::new();
@@ -290,12 +334,19 @@ fn plan_one(inp: &Inputs, n: &Notification, entry: Option<&NotificationState>, r
                 continue;
             }
         };
-        let pr = PlannedRecipient { id: r.id.clone(), change, fingerprint: fp, index, hash };
+        let pr = PlannedRecipient {
+            id: r.id.clone(),
+            change,
+            fingerprint: fp,
+            index,
+            hash,
+        };
         match change {
-            Change::New | Change::Retry => {
+            Change::New => {
                 counts.new += 1;
                 sends.push(pr);
             }
+            Change::Retry => sends.push(pr),
             Change::Changed => {
                 counts.changed += 1;
                 if n.on_change == OnChange::Ignore {
@@ -307,7 +358,11 @@ fn plan_one(inp: &Inputs, n: &Notification, entry: Option<&NotificationState>, r
         }
     }
     if let Some(e) = entry {
-        counts.removed = e.recipients.keys().filter(|h| !present.contains(*h)).count();
+        counts.removed = e
+            .recipients
+            .keys()
+            .filter(|h| !present.contains(*h))
+            .count();
     }
     let content = StoredContent::from(&n.content);
     let previous_content = entry.map(|e| e.content.clone()).filter(|c| *c != content);
@@ -318,7 +373,10 @@ fn plan_one(inp: &Inputs, n: &Notification, entry: Option<&NotificationState>, r
         reason = format!("new notification: {} recipient(s)", sends.len());
     } else if counts.changed > 0 && n.on_change == OnChange::Resend {
         action = Action::Resend;
-        reason = format!("{} recipient(s) would receive different content", counts.changed);
+        reason = format!(
+            "{} recipient(s) would receive different content",
+            counts.changed
+        );
         if counts.new > 0 {
             reason.push_str(&format!(", {} added", counts.new));
         }
@@ -326,17 +384,27 @@ fn plan_one(inp: &Inputs, n: &Notification, entry: Option<&NotificationState>, r
         action = Action::SendToAdded;
         reason = format!("{} recipient(s) not sent before", sends.len());
         if !records.is_empty() {
-            reason.push_str(&format!("; {} changed recipient(s) recorded without sending (onChange: ignore)", records.len()));
+            reason.push_str(&format!(
+                "; {} changed recipient(s) recorded without sending (onChange: ignore)",
+                records.len()
+            ));
         }
     } else if !records.is_empty() {
         action = Action::Record;
-        reason = format!("{} changed recipient(s) recorded without sending (onChange: ignore)", records.len());
+        reason = format!(
+            "{} changed recipient(s) recorded without sending (onChange: ignore)",
+            records.len()
+        );
     } else {
         action = Action::NoOp;
         reason = "nothing changed".into();
     }
-    if retry && action.sends() {
-        reason.push_str("; retrying requests with an unknown outcome (--retry-unknown)");
+    let retried = sends.iter().filter(|r| r.change == Change::Retry).count();
+    if retried > 0 {
+        action = Action::Resend;
+        reason = format!(
+            "{retried} recipient(s) of requests with an unknown outcome are sent again (--retry-unknown): they may receive it twice"
+        );
     }
     if blocked {
         action = Action::Blocked;
@@ -349,12 +417,20 @@ fn plan_one(inp: &Inputs, n: &Notification, entry: Option<&NotificationState>, r
     } else if action.sends() || action == Action::Record {
         if let Some(nb) = n.not_before.filter(|t| inp.now < *t) {
             action = Action::Scheduled;
-            reason = format!("{} recipient(s) waiting for notBefore {}", sends.len(), rfc3339(&Some(nb)).unwrap_or_default());
+            reason = format!(
+                "{} recipient(s) waiting for notBefore {}",
+                sends.len(),
+                rfc3339(&Some(nb)).unwrap_or_default()
+            );
             sends.clear();
             records.clear();
         } else if let Some(na) = n.not_after.filter(|t| inp.now > *t) {
             action = Action::Expired;
-            reason = format!("{} recipient(s) not sent: notAfter {} has passed", sends.len(), rfc3339(&Some(na)).unwrap_or_default());
+            reason = format!(
+                "{} recipient(s) not sent: notAfter {} has passed",
+                sends.len(),
+                rfc3339(&Some(na)).unwrap_or_default()
+            );
             sends.clear();
             records.clear();
         }

@@ -37,13 +37,20 @@ pub struct StoredContent {
 
 impl From<&Content> for StoredContent {
     fn from(c: &Content) -> Self {
-        StoredContent { kind: c.kind.clone(), value: c.value.clone() }
+        StoredContent {
+            kind: c.kind.clone(),
+            value: c.value.clone(),
+        }
     }
 }
 
 impl StoredContent {
     pub fn display(&self) -> String {
-        Content { kind: self.kind.clone(), value: self.value.clone() }.display()
+        Content {
+            kind: self.kind.clone(),
+            value: self.value.clone(),
+        }
+        .display()
     }
 }
 
@@ -147,7 +154,9 @@ pub struct NotificationState {
 
 impl NotificationState {
     pub fn has_unknown(&self) -> bool {
-        self.requests.iter().any(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending))
+        self.requests
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending))
     }
 }
 
@@ -166,7 +175,11 @@ pub struct State {
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Entry {
     /// First line of a journal: which snapshot it continues.
-    Begin { lineage: String, serial: u64, at: String },
+    Begin {
+        lineage: String,
+        serial: u64,
+        at: String,
+    },
     Intent {
         key: String,
         req: u32,
@@ -190,10 +203,22 @@ pub enum Entry {
         error: Option<String>,
     },
     /// `onChange: ignore`: new fingerprints recorded without sending.
-    Record { key: String, channel: Channel, api: Api, content: StoredContent, recipients: Vec<(String, String)>, at: String },
-    Resolve { key: String, sent: bool },
+    Record {
+        key: String,
+        channel: Channel,
+        api: Api,
+        content: StoredContent,
+        recipients: Vec<(String, String)>,
+        at: String,
+    },
+    Resolve {
+        key: String,
+        sent: bool,
+    },
     /// Unknown requests of `key` about to be retried (`--retry-unknown`).
-    Retry { key: String },
+    Retry {
+        key: String,
+    },
     Status {
         key: String,
         req: u32,
@@ -203,15 +228,23 @@ pub enum Entry {
         /// (recipient hash, status, comment)
         recipients: Vec<(String, String, Option<String>)>,
     },
-    Rename { from: String, to: String },
-    Remove { key: String },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Remove {
+        key: String,
+    },
 }
 
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -231,16 +264,31 @@ impl State {
     pub fn apply(&mut self, e: &Entry) -> std::result::Result<(), String> {
         match e {
             Entry::Begin { .. } => {}
-            Entry::Intent { key, req, batch, channel, api, content, recipients, at } => {
-                let n = self.notifications.entry(key.clone()).or_insert_with(|| NotificationState {
-                    channel: *channel,
-                    api: *api,
-                    content: content.clone(),
-                    requests: Vec::new(),
-                    recipients: BTreeMap::new(),
-                });
+            Entry::Intent {
+                key,
+                req,
+                batch,
+                channel,
+                api,
+                content,
+                recipients,
+                at,
+            } => {
+                let n =
+                    self.notifications
+                        .entry(key.clone())
+                        .or_insert_with(|| NotificationState {
+                            channel: *channel,
+                            api: *api,
+                            content: content.clone(),
+                            requests: Vec::new(),
+                            recipients: BTreeMap::new(),
+                        });
                 if *req as usize != n.requests.len() {
-                    return Err(format!("intent for {key} has request index {req}, expected {}", n.requests.len()));
+                    return Err(format!(
+                        "intent for {key} has request index {req}, expected {}",
+                        n.requests.len()
+                    ));
                 }
                 n.requests.push(RequestState {
                     batch: batch.clone(),
@@ -254,13 +302,29 @@ impl State {
                     error: None,
                 });
                 for (h, fp) in recipients {
-                    n.recipients.entry(h.clone()).or_default().pending = Some(Pending { fp: fp.clone(), req: *req });
+                    n.recipients.entry(h.clone()).or_default().pending = Some(Pending {
+                        fp: fp.clone(),
+                        req: *req,
+                    });
                 }
             }
-            Entry::Outcome { key, req, outcome, request_id, status, error } => {
-                let n = self.notifications.get_mut(key).ok_or_else(|| format!("outcome for unknown notification {key}"))?;
+            Entry::Outcome {
+                key,
+                req,
+                outcome,
+                request_id,
+                status,
+                error,
+            } => {
+                let n = self
+                    .notifications
+                    .get_mut(key)
+                    .ok_or_else(|| format!("outcome for unknown notification {key}"))?;
                 let content_after = {
-                    let r = n.requests.get_mut(*req as usize).ok_or_else(|| format!("outcome for unknown request {key}#{req}"))?;
+                    let r = n
+                        .requests
+                        .get_mut(*req as usize)
+                        .ok_or_else(|| format!("outcome for unknown request {key}#{req}"))?;
                     r.outcome = *outcome;
                     r.request_id = request_id.clone();
                     r.status = status.clone();
@@ -282,16 +346,27 @@ impl State {
                         }
                     }
                 }
-                n.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
+                n.recipients
+                    .retain(|_, r| r.fp.is_some() || r.pending.is_some());
             }
-            Entry::Record { key, channel, api, content, recipients, .. } => {
-                let n = self.notifications.entry(key.clone()).or_insert_with(|| NotificationState {
-                    channel: *channel,
-                    api: *api,
-                    content: content.clone(),
-                    requests: Vec::new(),
-                    recipients: BTreeMap::new(),
-                });
+            Entry::Record {
+                key,
+                channel,
+                api,
+                content,
+                recipients,
+                ..
+            } => {
+                let n =
+                    self.notifications
+                        .entry(key.clone())
+                        .or_insert_with(|| NotificationState {
+                            channel: *channel,
+                            api: *api,
+                            content: content.clone(),
+                            requests: Vec::new(),
+                            recipients: BTreeMap::new(),
+                        });
                 for (h, fp) in recipients {
                     let rs = n.recipients.entry(h.clone()).or_default();
                     rs.fp = Some(fp.clone());
@@ -299,11 +374,18 @@ impl State {
                 n.content = content.clone();
             }
             Entry::Resolve { key, sent } => {
-                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
+                let n = self
+                    .notifications
+                    .get_mut(key)
+                    .ok_or_else(|| format!("no notification {key}"))?;
                 let mut settled = Vec::new();
                 for (i, r) in n.requests.iter_mut().enumerate() {
                     if matches!(r.outcome, Outcome::Unknown | Outcome::Pending) {
-                        r.outcome = if *sent { Outcome::ResolvedSent } else { Outcome::ResolvedNotSent };
+                        r.outcome = if *sent {
+                            Outcome::ResolvedSent
+                        } else {
+                            Outcome::ResolvedNotSent
+                        };
                         settled.push(i as u32);
                     }
                 }
@@ -315,7 +397,8 @@ impl State {
                         }
                     }
                 }
-                n.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
+                n.recipients
+                    .retain(|_, r| r.fp.is_some() || r.pending.is_some());
             }
             Entry::Retry { key } => {
                 if let Some(n) = self.notifications.get_mut(key) {
@@ -331,8 +414,18 @@ impl State {
                     n.recipients.retain(|_, r| r.fp.is_some());
                 }
             }
-            Entry::Status { key, req, status, delivered, failed, recipients } => {
-                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
+            Entry::Status {
+                key,
+                req,
+                status,
+                delivered,
+                failed,
+                recipients,
+            } => {
+                let n = self
+                    .notifications
+                    .get_mut(key)
+                    .ok_or_else(|| format!("no notification {key}"))?;
                 if let Some(r) = n.requests.get_mut(*req as usize) {
                     r.status = Some(status.clone());
                     r.delivered = *delivered;
@@ -383,7 +476,8 @@ impl State {
 
     /// Parses and verifies a snapshot.
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<State, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text: the file is corrupted".to_string())?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| "not UTF-8 text: the file is corrupted".to_string())?;
         // The format version comes first, so a newer format is named as such, whatever else changed.
         let head: String = text.chars().take(200).collect();
         let version = head
@@ -397,9 +491,14 @@ impl State {
                 "state format {version} was written by a newer kore-notify (this one reads format {FORMAT_VERSION}); upgrade kore-notify"
             ));
         }
-        let idx = text.rfind(CHECKSUM_PREFIX).ok_or("no checksum line: the file is truncated or was not written by kore-notify")?;
+        let idx = text
+            .rfind(CHECKSUM_PREFIX)
+            .ok_or("no checksum line: the file is truncated or was not written by kore-notify")?;
         let (body, tail) = text.split_at(idx);
-        let expected = tail[CHECKSUM_PREFIX.len()..].split('"').next().unwrap_or_default();
+        let expected = tail[CHECKSUM_PREFIX.len()..]
+            .split('"')
+            .next()
+            .unwrap_or_default();
         if sha256_hex(body.as_bytes()) != expected {
             return Err("checksum mismatch: the file was edited by hand or corrupted".into());
         }
@@ -411,7 +510,8 @@ impl State {
             #[allow(dead_code)]
             checksum: String,
         }
-        let s: WithChecksum = serde_json::from_str(text).map_err(|e| format!("invalid state: {e}"))?;
+        let s: WithChecksum =
+            serde_json::from_str(text).map_err(|e| format!("invalid state: {e}"))?;
         Ok(s.state)
     }
 }
@@ -436,7 +536,12 @@ impl Paths {
             s.push(suffix);
             PathBuf::from(s)
         };
-        Paths { snapshot: snapshot.to_path_buf(), journal: with(".journal"), backup: with(".backup"), lock: with(".lock") }
+        Paths {
+            snapshot: snapshot.to_path_buf(),
+            journal: with(".journal"),
+            backup: with(".backup"),
+            lock: with(".lock"),
+        }
     }
 }
 
@@ -455,7 +560,11 @@ pub struct Loaded {
 pub fn load(path: &Path) -> Result<Loaded> {
     let paths = Paths::new(path);
     let (mut state, exists, mut digest_input) = match std::fs::read(&paths.snapshot) {
-        Ok(bytes) => (State::from_bytes(&bytes).map_err(|m| Error::state(path, m))?, true, sha256_hex(&bytes)),
+        Ok(bytes) => (
+            State::from_bytes(&bytes).map_err(|m| Error::state(path, m))?,
+            true,
+            sha256_hex(&bytes),
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::new(), false, String::new()),
         Err(e) => return Err(Error::state(path, format!("cannot read: {e}"))),
     };
@@ -468,7 +577,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
             let mut hasher = sha2::Sha256::default();
             loop {
                 line.clear();
-                let n = reader.read_line(&mut line).map_err(|e| Error::state(&paths.journal, format!("cannot read: {e}")))?;
+                let n = reader
+                    .read_line(&mut line)
+                    .map_err(|e| Error::state(&paths.journal, format!("cannot read: {e}")))?;
                 if n == 0 {
                     break;
                 }
@@ -479,20 +590,30 @@ pub fn load(path: &Path) -> Result<Loaded> {
                     break;
                 }
                 sha2::Digest::update(&mut hasher, line.as_bytes());
-                let entry: Entry = serde_json::from_str(&line)
-                    .map_err(|e| Error::state(&paths.journal, format!("line {lineno} is corrupted: {e}")))?;
+                let entry: Entry = serde_json::from_str(&line).map_err(|e| {
+                    Error::state(&paths.journal, format!("line {lineno} is corrupted: {e}"))
+                })?;
                 if lineno == 1 {
                     match &entry {
-                        Entry::Begin { lineage, serial, .. } if exists && (lineage != &state.lineage || *serial != state.serial) => {
+                        Entry::Begin {
+                            lineage, serial, ..
+                        } if exists && (lineage != &state.lineage || *serial != state.serial) => {
                             // Written against an older snapshot: already compacted.
                             break;
                         }
                         Entry::Begin { lineage, .. } if !exists => state.lineage = lineage.clone(),
                         Entry::Begin { .. } => {}
-                        _ => return Err(Error::state(&paths.journal, "line 1 is not a journal header")),
+                        _ => {
+                            return Err(Error::state(
+                                &paths.journal,
+                                "line 1 is not a journal header",
+                            ));
+                        }
                     }
                 }
-                state.apply(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
+                state
+                    .apply(&entry)
+                    .map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
                 replayed += 1;
             }
             if replayed > 0 {
@@ -503,7 +624,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
         Err(e) => return Err(Error::state(&paths.journal, format!("cannot read: {e}"))),
     }
     state.settle_pending();
-    Ok(Loaded { state, exists: exists || replayed > 0, replayed, digest: sha256_hex(digest_input.as_bytes()) })
+    Ok(Loaded {
+        state,
+        exists: exists || replayed > 0,
+        replayed,
+        digest: sha256_hex(digest_input.as_bytes()),
+    })
 }
 
 fn sync_dir(dir: &Path) {
@@ -530,14 +656,23 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     state.tool_version = env!("CARGO_PKG_VERSION").into();
     let bytes = state.to_bytes();
     if paths.snapshot.exists() {
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
-        let old = std::fs::read(&paths.snapshot).map_err(|e| Error::io(&paths.snapshot, "read", e))?;
-        tmp.write_all(&old).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(&paths.backup, "write", e))?;
-        tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+        let old =
+            std::fs::read(&paths.snapshot).map_err(|e| Error::io(&paths.snapshot, "read", e))?;
+        tmp.write_all(&old)
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(|e| Error::io(&paths.backup, "write", e))?;
+        tmp.persist(&paths.backup)
+            .map_err(|e| Error::io(&paths.backup, "write", e.error))?;
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
-    tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
-    tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+    tmp.write_all(&bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Error::io(path, "write", e))?;
+    tmp.persist(&paths.snapshot)
+        .map_err(|e| Error::io(path, "write", e.error))?;
     sync_dir(&dir);
     match std::fs::remove_file(&paths.journal) {
         Ok(()) => sync_dir(&dir),
@@ -560,10 +695,21 @@ impl Journal {
         let dir = parent(path);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
         let fresh = !paths.journal.exists();
-        let file = OpenOptions::new().create(true).append(true).open(&paths.journal).map_err(|e| Error::io(&paths.journal, "open", e))?;
-        let mut j = Journal { file, path: paths.journal };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&paths.journal)
+            .map_err(|e| Error::io(&paths.journal, "open", e))?;
+        let mut j = Journal {
+            file,
+            path: paths.journal,
+        };
         if fresh {
-            j.append(&Entry::Begin { lineage: state.lineage.clone(), serial: state.serial, at: now_rfc3339() })?;
+            j.append(&Entry::Begin {
+                lineage: state.lineage.clone(),
+                serial: state.serial,
+                at: now_rfc3339(),
+            })?;
             sync_dir(&dir);
         }
         Ok(j)
@@ -571,7 +717,8 @@ impl Journal {
 
     /// Appends one entry and fsyncs it: when this returns, the entry survives a crash.
     pub fn append(&mut self, e: &Entry) -> Result<()> {
-        let mut line = serde_json::to_string(e).map_err(|err| Error::Io(format!("cannot encode journal entry: {err}")))?;
+        let mut line = serde_json::to_string(e)
+            .map_err(|err| Error::Io(format!("cannot encode journal entry: {err}")))?;
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
@@ -593,7 +740,11 @@ pub struct Holder {
 
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "pid {} on {}, `{}`, since {}", self.pid, self.host, self.command, self.started)?;
+        write!(
+            f,
+            "pid {} on {}, `{}`, since {}",
+            self.pid, self.host, self.command, self.started
+        )?;
         if let Some(u) = &self.ci_run {
             write!(f, " ({u})")?;
         }
@@ -633,17 +784,33 @@ impl Lock {
                     .and_then(|s| serde_json::from_str::<Holder>(&s).ok())
                     .map(|h| h.to_string())
                     .unwrap_or_else(|| "another kore-notify process".into());
-                return Err(Error::Locked { path: path.to_path_buf(), holder });
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                    holder,
+                });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&paths.lock, "lock", e)),
         }
-        let ci_run = match (std::env::var("GITHUB_SERVER_URL"), std::env::var("GITHUB_REPOSITORY"), std::env::var("GITHUB_RUN_ID")) {
+        let ci_run = match (
+            std::env::var("GITHUB_SERVER_URL"),
+            std::env::var("GITHUB_REPOSITORY"),
+            std::env::var("GITHUB_RUN_ID"),
+        ) {
             (Ok(s), Ok(r), Ok(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
             _ => std::env::var("CI_JOB_URL").ok(),
         };
-        let holder = Holder { pid: std::process::id(), host: hostname(), command: command.into(), started: now_rfc3339(), ci_run };
+        let holder = Holder {
+            pid: std::process::id(),
+            host: hostname(),
+            command: command.into(),
+            started: now_rfc3339(),
+            ci_run,
+        };
         let text = serde_json::to_string(&holder).unwrap_or_default();
-        file.set_len(0).and_then(|_| file.write_all(text.as_bytes())).and_then(|_| file.sync_data()).map_err(|e| Error::io(&paths.lock, "write", e))?;
+        file.set_len(0)
+            .and_then(|_| file.write_all(text.as_bytes()))
+            .and_then(|_| file.sync_data())
+            .map_err(|e| Error::io(&paths.lock, "write", e))?;
         Ok(Lock { _file: file })
     }
 }
@@ -660,7 +827,10 @@ mod tests {
             NotificationState {
                 channel: Channel::Slack,
                 api: Api::V1,
-                content: StoredContent { kind: "text".into(), value: "hi".into() },
+                content: StoredContent {
+                    kind: "text".into(),
+                    value: "hi".into(),
+                },
                 requests: vec![],
                 recipients: BTreeMap::new(),
             },
@@ -670,7 +840,8 @@ mod tests {
         let tampered = String::from_utf8_lossy(&bytes).replace("\"hi\"", "\"ho\"");
         assert!(State::from_bytes(tampered.as_bytes()).is_err());
         assert!(State::from_bytes(&bytes[..bytes.len() / 2]).is_err());
-        let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 1", "\"formatVersion\": 9");
+        let newer =
+            String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 1", "\"formatVersion\": 9");
         assert!(State::from_bytes(newer.as_bytes()).is_err_and(|e| e.contains("newer")));
     }
 }

@@ -17,7 +17,11 @@ pub struct Walker<'a> {
 
 /// Builds a field path such as `identities[3].parameters.refId`.
 pub fn join(path: &str, field: &str) -> String {
-    if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
+    if path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
 }
 
 pub fn index(path: &str, i: usize) -> String {
@@ -51,10 +55,20 @@ pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
 
 impl<'a> Walker<'a> {
     pub fn new(file: &Path, diags: &'a mut Diagnostics, env: &'a dyn Env) -> Self {
-        Walker { file: file.to_path_buf(), diags, env }
+        Walker {
+            file: file.to_path_buf(),
+            diags,
+            env,
+        }
     }
 
-    pub fn error(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        pos: &Pos,
+        field: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let help = help.into();
         let mut d = Diagnostic::error(&self.file, pos.clone(), field, message);
         if !help.is_empty() {
@@ -63,7 +77,26 @@ impl<'a> Walker<'a> {
         self.diags.push(d);
     }
 
-    pub fn warning(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
+    /// An error whose source line must not be shown (it may contain a secret).
+    pub fn redacted_error(
+        &mut self,
+        pos: &Pos,
+        field: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let mut d = Diagnostic::error(&self.file, pos.clone(), field, message).help(help);
+        d.redact = true;
+        self.diags.push(d);
+    }
+
+    pub fn warning(
+        &mut self,
+        pos: &Pos,
+        field: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let help = help.into();
         let mut d = Diagnostic::warning(&self.file, pos.clone(), field, message);
         if !help.is_empty() {
@@ -73,10 +106,24 @@ impl<'a> Walker<'a> {
     }
 
     /// A mapping with only `known` keys; unknown keys are reported with a suggestion.
-    pub fn fields<'n>(&mut self, node: &'n Node, path: &str, known: &[&str]) -> Option<BTreeMap<String, &'n Node>> {
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        known: &[&str],
+    ) -> Option<BTreeMap<String, &'n Node>> {
         let Value::Map(entries) = &node.value else {
-            let what = if path.is_empty() { "the document" } else { path };
-            self.error(&node.pos, path, format!("expected a mapping, found {}", node.kind()), format!("{what} must be a set of `field: value` lines"));
+            let what = if path.is_empty() {
+                "the document"
+            } else {
+                path
+            };
+            self.error(
+                &node.pos,
+                path,
+                format!("expected a mapping, found {}", node.kind()),
+                format!("{what} must be a set of `field: value` lines"),
+            );
             return None;
         };
         let mut out = BTreeMap::new();
@@ -89,7 +136,12 @@ impl<'a> Walker<'a> {
                     Some(s) => format!("did you mean `{s}`? known fields: {}", known.join(", ")),
                     None => format!("known fields: {}", known.join(", ")),
                 };
-                self.error(&k.pos, &join(path, &name), format!("unknown field `{name}`"), help);
+                self.error(
+                    &k.pos,
+                    &join(path, &name),
+                    format!("unknown field `{name}`"),
+                    help,
+                );
             }
         }
         Some(out)
@@ -111,7 +163,12 @@ impl<'a> Walker<'a> {
                 } else {
                     format!("quote it if you mean text: \"{shown}\"")
                 };
-                self.error(&node.pos, path, format!("expected a string, found {}", node.kind()), help);
+                self.error(
+                    &node.pos,
+                    path,
+                    format!("expected a string, found {}", node.kind()),
+                    help,
+                );
                 return None;
             }
         };
@@ -148,11 +205,21 @@ impl<'a> Walker<'a> {
         match &node.value {
             Value::Int(i) if *i >= min as i64 && *i as u64 <= max => Some(*i as u64),
             Value::Int(i) => {
-                self.error(&node.pos, path, format!("{i} is out of range"), format!("use a whole number from {min} to {max}"));
+                self.error(
+                    &node.pos,
+                    path,
+                    format!("{i} is out of range"),
+                    format!("use a whole number from {min} to {max}"),
+                );
                 None
             }
             _ => {
-                self.error(&node.pos, path, format!("expected a number, found {}", node.kind()), format!("use a whole number from {min} to {max}"));
+                self.error(
+                    &node.pos,
+                    path,
+                    format!("expected a number, found {}", node.kind()),
+                    format!("use a whole number from {min} to {max}"),
+                );
                 None
             }
         }
@@ -162,7 +229,12 @@ impl<'a> Walker<'a> {
         match &node.value {
             Value::Seq(items) => Some(items),
             _ => {
-                self.error(&node.pos, path, format!("expected a list, found {}", node.kind()), "write one `- item` per line");
+                self.error(
+                    &node.pos,
+                    path,
+                    format!("expected a list, found {}", node.kind()),
+                    "write one `- item` per line",
+                );
                 None
             }
         }
@@ -176,7 +248,10 @@ impl<'a> Walker<'a> {
                 .enumerate()
                 .filter_map(|(i, n)| self.string(n, &index(path, i)).map(|s| (s, n.pos.clone())))
                 .collect(),
-            _ => self.string(node, path).map(|s| vec![(s, node.pos.clone())]).unwrap_or_default(),
+            _ => self
+                .string(node, path)
+                .map(|s| vec![(s, node.pos.clone())])
+                .unwrap_or_default(),
         }
     }
 }

@@ -61,7 +61,10 @@ fn confirm(plan: &Plan) -> Result<bool> {
     );
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Io(format!("cannot read the answer: {e}")))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::Io(format!("cannot read the answer: {e}")))?;
     Ok(line.trim() == "yes")
 }
 
@@ -88,11 +91,18 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     }
     let to_send = plan.summary.recipients_to_send;
     let to_record: usize = plan.notifications.iter().map(|n| n.records.len()).sum();
-    let renames: Vec<(&str, &str)> =
-        plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
+    let renames: Vec<(&str, &str)> = plan
+        .notifications
+        .iter()
+        .filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str())))
+        .collect();
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
-        let code = if opts.wait { wait_for(g, &ws.config, &state_path, opts.timeout)? } else { exit::OK };
+        let code = if opts.wait {
+            wait_for(g, &ws.config, &state_path, opts.timeout)?
+        } else {
+            exit::OK
+        };
         return Ok(code);
     }
     if let Some(max) = opts.max_recipients {
@@ -113,24 +123,43 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             return Ok(exit::ERROR);
         }
     }
-    let creds = if to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
+    let creds = if to_send > 0 {
+        Some(ws.config.credentials(g.env())?)
+    } else {
+        None
+    };
 
     let journal = Journal::open(&state_path, &loaded.state)?;
-    let book = Arc::new(Mutex::new(Book { state: loaded.state, journal }));
-    let by_key: std::collections::HashMap<&str, &Notification> =
-        ws.repo.notifications.iter().map(|n| (n.key.as_str(), n)).collect();
+    let book = Arc::new(Mutex::new(Book {
+        state: loaded.state,
+        journal,
+    }));
+    let by_key: std::collections::HashMap<&str, &Notification> = ws
+        .repo
+        .notifications
+        .iter()
+        .map(|n| (n.key.as_str(), n))
+        .collect();
 
     // Bookkeeping that sends nothing comes first: renames, retries, recorded changes.
     {
         let mut b = lock(&book);
         for (from, to) in &renames {
-            journal_apply(&mut b, Entry::Rename { from: from.to_string(), to: to.to_string() })?;
+            journal_apply(
+                &mut b,
+                Entry::Rename {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                },
+            )?;
         }
         for p in plan.notifications.iter().filter(|p| p.retry_unknown) {
             journal_apply(&mut b, Entry::Retry { key: p.key.clone() })?;
         }
         for p in plan.notifications.iter().filter(|p| !p.records.is_empty()) {
-            let Some(n) = by_key.get(p.key.as_str()) else { continue };
+            let Some(n) = by_key.get(p.key.as_str()) else {
+                continue;
+            };
             journal_apply(
                 &mut b,
                 Entry::Record {
@@ -138,7 +167,11 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
                     channel: n.channel,
                     api: n.api,
                     content: StoredContent::from(&n.content),
-                    recipients: p.records.iter().map(|r| (r.hash.clone(), r.fingerprint.clone())).collect(),
+                    recipients: p
+                        .records
+                        .iter()
+                        .map(|r| (r.hash.clone(), r.fingerprint.clone()))
+                        .collect(),
                     at: state::now_rfc3339(),
                 },
             )?;
@@ -147,13 +180,18 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
 
     let mut batches = Vec::new();
     for p in plan.notifications.iter().filter(|p| p.action.sends()) {
-        let Some(n) = by_key.get(p.key.as_str()) else { continue };
+        let Some(n) = by_key.get(p.key.as_str()) else {
+            continue;
+        };
         let chunks: Vec<_> = p.sends.chunks(ws.config.batch_size).collect();
         let total = chunks.len();
         for (i, chunk) in chunks.into_iter().enumerate() {
             batches.push(Batch {
                 n,
-                members: chunk.iter().map(|r| (r.index, r.hash.clone(), r.fingerprint.clone())).collect(),
+                members: chunk
+                    .iter()
+                    .map(|r| (r.index, r.hash.clone(), r.fingerprint.clone()))
+                    .collect(),
                 label: format!("{} batch {}/{}", n.key, i + 1, total),
             });
         }
@@ -162,12 +200,22 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let tally = if let Some(creds) = creds {
         let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
         let client = Client::new(&ws.config, creds, limiter).map_err(Error::Io)?;
-        send_all(g, &client, &book, batches, opts.parallelism.max(1), ws.config.v2_field)?
+        send_all(
+            g,
+            &client,
+            &book,
+            batches,
+            opts.parallelism.max(1),
+            ws.config.v2_field,
+        )?
     } else {
         Tally::default()
     };
 
-    let mut b = Arc::try_unwrap(book).map_err(|_| Error::Io("internal: batch tasks still running".into()))?.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut b = Arc::try_unwrap(book)
+        .map_err(|_| Error::Io("internal: batch tasks still running".into()))?
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
     state::write_snapshot(&state_path, &mut b.state)?;
     drop(b);
 
@@ -177,7 +225,11 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         tally.recipients_accepted,
         tally.rejected,
         tally.unknown,
-        if tally.skipped > 0 { format!(", {} not sent", tally.skipped) } else { String::new() }
+        if tally.skipped > 0 {
+            format!(", {} not sent", tally.skipped)
+        } else {
+            String::new()
+        }
     );
     if let Some(msg) = &tally.unauthorized {
         return Err(Error::Refused(format!(
@@ -190,7 +242,11 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             tally.unknown
         );
     }
-    let mut code = if tally.rejected > 0 || tally.unknown > 0 { exit::PARTIAL } else { exit::OK };
+    let mut code = if tally.rejected > 0 || tally.unknown > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    };
     if opts.wait {
         let w = wait_for(g, &ws.config, &state_path, opts.timeout)?;
         code = code.max(w);
@@ -198,7 +254,12 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     Ok(code)
 }
 
-fn wait_for(g: &Global, config: &crate::config::Config, state_path: &std::path::Path, timeout: Duration) -> Result<i32> {
+fn wait_for(
+    g: &Global,
+    config: &crate::config::Config,
+    state_path: &std::path::Path,
+    timeout: Duration,
+) -> Result<i32> {
     status::refresh_until(g, config, state_path, Some(timeout), true, true)
 }
 
@@ -209,37 +270,64 @@ fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {
 /// Journals an entry (fsync) and applies it to the in-memory state.
 fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
     b.journal.append(&e)?;
-    b.state.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))
+    b.state
+        .apply(&e)
+        .map_err(|m| Error::Io(format!("internal state error: {m}")))
 }
 
 fn check_plan_file(path: &PathBuf, current: &Plan) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read plan file", e))?;
-    let saved: Plan = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("not a kore-notify plan file: {e}") })?;
+    let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
+        path: path.clone(),
+        message: format!("not a kore-notify plan file: {e}"),
+    })?;
     let stale = |what: &str| Error::StalePlan {
         path: path.clone(),
-        message: format!("{what} changed since the plan was made; run `kore-notify plan --out` again and review it"),
+        message: format!(
+            "{what} changed since the plan was made; run `kore-notify plan --out` again and review it"
+        ),
     };
     let (s, c) = (&saved.binding, &current.binding);
     if s.tool_version != c.tool_version {
         return Err(stale("the kore-notify version"));
     }
-    if s.state_lineage != c.state_lineage || s.state_serial != c.state_serial || s.state_digest != c.state_digest {
+    if s.state_lineage != c.state_lineage
+        || s.state_serial != c.state_serial
+        || s.state_digest != c.state_digest
+    {
         return Err(stale("the state"));
     }
     if s.manifests_digest != c.manifests_digest || s.target != c.target {
         return Err(stale("the manifests"));
     }
     let sends = |p: &Plan| -> Vec<(String, Action, Vec<String>)> {
-        p.notifications.iter().map(|n| (n.key.clone(), n.action, n.sends.iter().map(|r| r.fingerprint.clone()).collect())).collect()
+        p.notifications
+            .iter()
+            .map(|n| {
+                (
+                    n.key.clone(),
+                    n.action,
+                    n.sends.iter().map(|r| r.fingerprint.clone()).collect(),
+                )
+            })
+            .collect()
     };
     if sends(&saved) != sends(current) {
-        return Err(stale("what would be sent (the send windows or retry options)"));
+        return Err(stale(
+            "what would be sent (the send windows or retry options)",
+        ));
     }
     Ok(())
 }
 
-fn send_all(g: &Global, client: &Client, book: &Arc<Mutex<Book>>, batches: Vec<Batch>, parallelism: usize, v2_field: crate::config::V2Field) -> Result<Tally> {
+fn send_all(
+    g: &Global,
+    client: &Client,
+    book: &Arc<Mutex<Book>>,
+    batches: Vec<Batch>,
+    parallelism: usize,
+    v2_field: crate::config::V2Field,
+) -> Result<Tally> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -251,8 +339,10 @@ fn send_all(g: &Global, client: &Client, book: &Arc<Mutex<Book>>, batches: Vec<B
     let progress = if std::io::stderr().is_terminal() && !g.quiet {
         let pb = indicatif::ProgressBar::new(total as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} batches {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} batches {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(pb)
     } else {
@@ -275,7 +365,11 @@ fn send_all(g: &Global, client: &Client, book: &Arc<Mutex<Book>>, batches: Vec<B
                         Ok(SendResult::Accepted { request_id, .. }) => {
                             t.accepted += 1;
                             t.recipients_accepted += batch.members.len();
-                            format!("accepted {} ({} recipients)", request_id.unwrap_or_else(|| "without request id".into()), batch.members.len())
+                            format!(
+                                "accepted {} ({} recipients)",
+                                request_id.unwrap_or_else(|| "without request id".into()),
+                                batch.members.len()
+                            )
                         }
                         Ok(SendResult::Rejected { status, message }) => {
                             t.rejected += 1;
@@ -321,14 +415,28 @@ fn send_all(g: &Global, client: &Client, book: &Arc<Mutex<Book>>, batches: Vec<B
     Ok(tally.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
-async fn send_one(client: &Client, book: &Arc<Mutex<Book>>, batch: &Batch<'_>, v2_field: crate::config::V2Field) -> Result<SendResult> {
+async fn send_one(
+    client: &Client,
+    book: &Arc<Mutex<Book>>,
+    batch: &Batch<'_>,
+    v2_field: crate::config::V2Field,
+) -> Result<SendResult> {
     let n = batch.n;
-    let recipients: Vec<_> = batch.members.iter().map(|(i, _, _)| &n.recipients[*i]).collect();
+    let recipients: Vec<_> = batch
+        .members
+        .iter()
+        .map(|(i, _, _)| &n.recipients[*i])
+        .collect();
     let body = client::body(n, &recipients, v2_field);
     // 1. Intent, durable before the request leaves.
     let req = tokio::task::block_in_place(|| -> Result<u32> {
         let mut b = lock(book);
-        let req = b.state.notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
+        let req = b
+            .state
+            .notifications
+            .get(&n.key)
+            .map(|s| s.requests.len() as u32)
+            .unwrap_or(0);
         journal_apply(
             &mut b,
             Entry::Intent {
@@ -338,7 +446,11 @@ async fn send_one(client: &Client, book: &Arc<Mutex<Book>>, batch: &Batch<'_>, v
                 channel: n.channel,
                 api: n.api,
                 content: StoredContent::from(&n.content),
-                recipients: batch.members.iter().map(|(_, h, fp)| (h.clone(), fp.clone())).collect(),
+                recipients: batch
+                    .members
+                    .iter()
+                    .map(|(_, h, fp)| (h.clone(), fp.clone()))
+                    .collect(),
                 at: state::now_rfc3339(),
             },
         )?;
@@ -357,11 +469,23 @@ async fn send_one(client: &Client, book: &Arc<Mutex<Book>>, batch: &Batch<'_>, v
             error: None,
         },
         SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => {
-            Entry::Outcome { key: n.key.clone(), req, outcome: Outcome::Rejected, request_id: None, status: None, error: Some(message.clone()) }
+            Entry::Outcome {
+                key: n.key.clone(),
+                req,
+                outcome: Outcome::Rejected,
+                request_id: None,
+                status: None,
+                error: Some(message.clone()),
+            }
         }
-        SendResult::Unknown { reason } => {
-            Entry::Outcome { key: n.key.clone(), req, outcome: Outcome::Unknown, request_id: None, status: None, error: Some(reason.clone()) }
-        }
+        SendResult::Unknown { reason } => Entry::Outcome {
+            key: n.key.clone(),
+            req,
+            outcome: Outcome::Unknown,
+            request_id: None,
+            status: None,
+            error: Some(reason.clone()),
+        },
     };
     tokio::task::block_in_place(|| {
         let mut b = lock(book);

@@ -49,9 +49,13 @@ pub struct Workspace {
 pub fn config_path(g: &Global) -> Result<PathBuf> {
     match &g.config {
         Some(p) if p.is_file() => Ok(p.clone()),
-        Some(p) => Err(Error::Config { path: p.clone(), message: "no such file".into() }),
+        Some(p) => Err(Error::Config {
+            path: p.clone(),
+            message: "no such file".into(),
+        }),
         None => {
-            let cwd = std::env::current_dir().map_err(|e| Error::Io(format!("cannot read the current directory: {e}")))?;
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::Io(format!("cannot read the current directory: {e}")))?;
             Config::discover(&cwd)
         }
     }
@@ -75,8 +79,16 @@ pub fn load_workspace(g: &Global, paths: &[String]) -> Result<Workspace> {
         report(g, &mut diags);
         return Err(Error::Invalid(diags.errors()));
     };
-    let specs = if paths.is_empty() { config.manifests.clone() } else { paths.to_vec() };
-    let base: &Path = if paths.is_empty() { &config.dir } else { Path::new(".") };
+    let specs = if paths.is_empty() {
+        config.manifests.clone()
+    } else {
+        paths.to_vec()
+    };
+    let base: &Path = if paths.is_empty() {
+        &config.dir
+    } else {
+        Path::new(".")
+    };
     let files = load::find_files(base, &specs, &mut diags);
     let repo = load::load_repo(files, g.env(), g.now, &mut diags);
     report(g, &mut diags);

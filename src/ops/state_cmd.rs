@@ -2,10 +2,10 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::error::{Error, Result, exit};
-use crate::ops::{Global, config_path};
 use crate::config::Config;
 use crate::diag::Diagnostics;
+use crate::error::{Error, Result, exit};
+use crate::ops::{Global, config_path};
 use crate::state::{self, Entry, Journal, Lock, Outcome};
 
 pub enum Command {
@@ -49,7 +49,10 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         }
         Command::Show(key) => {
             let l = state::load(&path)?;
-            let n = l.state.notifications.get(&key).ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
+            let n =
+                l.state.notifications.get(&key).ok_or_else(|| {
+                    Error::Refused(format!("no notification `{key}` in the state"))
+                })?;
             println!("{}", serde_json::to_string_pretty(n).unwrap_or_default());
             Ok(exit::OK)
         }
@@ -57,13 +60,19 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
             let _lock = Lock::acquire(&path, "kore-notify state rm")?;
             let mut l = state::load(&path)?;
             if !l.state.notifications.contains_key(&key) {
-                return Err(Error::Refused(format!("no notification `{key}` in the state")));
+                return Err(Error::Refused(format!(
+                    "no notification `{key}` in the state"
+                )));
             }
             if !yes {
                 if !std::io::stdin().is_terminal() {
-                    return Err(Error::Refused("state rm needs confirmation: run it on a terminal or pass --yes".into()));
+                    return Err(Error::Refused(
+                        "state rm needs confirmation: run it on a terminal or pass --yes".into(),
+                    ));
                 }
-                eprint!("Forget `{key}`? If it is still in the manifests, the next apply sends it again to everyone. Type 'yes': ");
+                eprint!(
+                    "Forget `{key}`? If it is still in the manifests, the next apply sends it again to everyone. Type 'yes': "
+                );
                 let _ = std::io::stderr().flush();
                 let mut line = String::new();
                 let _ = std::io::stdin().lock().read_line(&mut line);
@@ -83,19 +92,35 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         Command::Resolve { key, sent } => {
             let _lock = Lock::acquire(&path, "kore-notify state resolve")?;
             let mut l = state::load(&path)?;
-            let n = l.state.notifications.get(&key).ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
-            let unknown = n.requests.iter().filter(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending)).count();
+            let n =
+                l.state.notifications.get(&key).ok_or_else(|| {
+                    Error::Refused(format!("no notification `{key}` in the state"))
+                })?;
+            let unknown = n
+                .requests
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending))
+                .count();
             if unknown == 0 {
-                return Err(Error::Refused(format!("`{key}` has no request with an unknown outcome")));
+                return Err(Error::Refused(format!(
+                    "`{key}` has no request with an unknown outcome"
+                )));
             }
-            let e = Entry::Resolve { key: key.clone(), sent };
+            let e = Entry::Resolve {
+                key: key.clone(),
+                sent,
+            };
             let mut j = Journal::open(&path, &l.state)?;
             j.append(&e)?;
             l.state.apply(&e).map_err(Error::Io)?;
             state::write_snapshot(&path, &mut l.state)?;
             println!(
                 "resolved {unknown} request(s) of `{key}` as {}",
-                if sent { "sent: their recipients will not be sent this content again" } else { "not sent: the next apply sends to their recipients" }
+                if sent {
+                    "sent: their recipients will not be sent this content again"
+                } else {
+                    "not sent: the next apply sends to their recipients"
+                }
             );
             Ok(exit::OK)
         }

@@ -55,7 +55,9 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let st = &loaded.state;
     for k in &opts.keys {
         if !st.notifications.contains_key(k) {
-            return Err(Error::Refused(format!("no notification `{k}` in the state; `kore-notify state list` shows the keys")));
+            return Err(Error::Refused(format!(
+                "no notification `{k}` in the state; `kore-notify state list` shows the keys"
+            )));
         }
     }
     // Map recipient hashes back to identities through the manifests (the state holds no identities).
@@ -94,8 +96,16 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
                 Some(_) => {
                     row.failed += 1;
                     row.failures.push(Failure {
-                        recipient: names.get(h).cloned().unwrap_or_else(|| format!("(removed recipient {})", &h[..8])),
-                        comment: r.comment.clone().unwrap_or_default().trim_matches('\'').to_string(),
+                        recipient: names
+                            .get(h)
+                            .cloned()
+                            .unwrap_or_else(|| format!("(removed recipient {})", &h[..8])),
+                        comment: r
+                            .comment
+                            .clone()
+                            .unwrap_or_default()
+                            .trim_matches('\'')
+                            .to_string(),
                     });
                 }
                 None => row.pending += 1,
@@ -106,9 +116,18 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         rows.push(row);
     }
     if opts.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows})).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"formatVersion": 1, "notifications": rows})
+            )
+            .unwrap_or_default()
+        );
     } else {
-        println!("{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  requests", "notification", "channel", "recipients", "delivered", "failed", "pending");
+        println!(
+            "{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  requests",
+            "notification", "channel", "recipients", "delivered", "failed", "pending"
+        );
         for r in &rows {
             let mut req = format!("{} accepted", r.accepted);
             if r.rejected > 0 {
@@ -117,12 +136,22 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             if r.unknown > 0 {
                 req.push_str(&format!(", {} UNKNOWN", r.unknown));
             }
-            println!("{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  {req}", r.key, r.channel, r.recipients, r.delivered, r.failed, r.pending);
-            for f in r.failures.iter().take(if g.verbose { usize::MAX } else { 10 }) {
+            println!(
+                "{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  {req}",
+                r.key, r.channel, r.recipients, r.delivered, r.failed, r.pending
+            );
+            for f in r
+                .failures
+                .iter()
+                .take(if g.verbose { usize::MAX } else { 10 })
+            {
                 println!("    failed: {}: {}", f.recipient, f.comment);
             }
             if r.failures.len() > 10 && !g.verbose {
-                println!("    … and {} more failures (--verbose)", r.failures.len() - 10);
+                println!(
+                    "    … and {} more failures (--verbose)",
+                    r.failures.len() - 10
+                );
             }
         }
         if rows.is_empty() {
@@ -135,10 +164,21 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
 /// Asks Kore.ai for every non-terminal request and records answers; with `wait`, repeats until all
 /// are terminal or the timeout passes. Returns 3 when some delivery failed or the wait timed out.
 /// `already_locked`: the caller (apply --wait) holds the state lock.
-pub fn refresh_until(g: &Global, config: &Config, state_path: &Path, timeout: Option<Duration>, wait: bool, already_locked: bool) -> Result<i32> {
+pub fn refresh_until(
+    g: &Global,
+    config: &Config,
+    state_path: &Path,
+    timeout: Option<Duration>,
+    wait: bool,
+    already_locked: bool,
+) -> Result<i32> {
     let creds = config.credentials(g.env())?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let _lock = if already_locked { None } else { Some(Lock::acquire(state_path, &command)?) };
+    let _lock = if already_locked {
+        None
+    } else {
+        Some(Lock::acquire(state_path, &command)?)
+    };
     let mut loaded = state::load(state_path)?;
     if loaded.replayed > 0 {
         state::write_snapshot(state_path, &mut loaded.state)?;
@@ -163,7 +203,8 @@ pub fn refresh_until(g: &Global, config: &Config, state_path: &Path, timeout: Op
                 n.requests.iter().enumerate().filter_map(move |(i, r)| {
                     let id = r.request_id.clone()?;
                     let terminal = r.status.as_deref().is_some_and(is_terminal_status);
-                    (matches!(r.outcome, Outcome::Accepted) && !terminal).then(|| (k.clone(), i as u32, n.api, id))
+                    (matches!(r.outcome, Outcome::Accepted) && !terminal)
+                        .then(|| (k.clone(), i as u32, n.api, id))
                 })
             })
             .collect();
@@ -179,16 +220,30 @@ pub fn refresh_until(g: &Global, config: &Config, state_path: &Path, timeout: Op
                         .iter()
                         .filter_map(|l| {
                             let id = l.original_id.as_ref()?;
-                            Some((recipient_hash(&st.lineage, id), l.status.clone().unwrap_or_default(), l.comments.clone()))
+                            Some((
+                                recipient_hash(&st.lineage, id),
+                                l.status.clone().unwrap_or_default(),
+                                l.comments.clone(),
+                            ))
                         })
                         .collect();
                     let delivered = recipients.iter().filter(|r| r.1 == "SUCCESS").count() as u32;
                     let failed_n = recipients.iter().filter(|r| r.1 != "SUCCESS").count() as u32;
-                    let e = Entry::Status { key: key.clone(), req: *req, status: status.clone(), delivered, failed: failed_n, recipients };
+                    let e = Entry::Status {
+                        key: key.clone(),
+                        req: *req,
+                        status: status.clone(),
+                        delivered,
+                        failed: failed_n,
+                        recipients,
+                    };
                     journal.append(&e)?;
-                    st.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
+                    st.apply(&e)
+                        .map_err(|m| Error::Io(format!("internal state error: {m}")))?;
                     if !g.quiet && is_terminal_status(&status) {
-                        eprintln!("{key} request {id}: {status} ({delivered} delivered, {failed_n} failed)");
+                        eprintln!(
+                            "{key} request {id}: {status} ({delivered} delivered, {failed_n} failed)"
+                        );
                     }
                 }
                 Err(msg) => eprintln!("{key} request {id}: status unavailable: {msg}"),
@@ -199,16 +254,25 @@ pub fn refresh_until(g: &Global, config: &Config, state_path: &Path, timeout: Op
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             timed_out = true;
-            eprintln!("timed out waiting for delivery statuses; `kore-notify status --refresh` checks again later");
+            eprintln!(
+                "timed out waiting for delivery statuses; `kore-notify status --refresh` checks again later"
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
     for n in st.notifications.values() {
-        failed |= n.requests.iter().any(|r| r.failed > 0 || r.status.as_deref() == Some("FAILURE"));
+        failed |= n
+            .requests
+            .iter()
+            .any(|r| r.failed > 0 || r.status.as_deref() == Some("FAILURE"));
     }
     state::write_snapshot(state_path, &mut st)?;
-    Ok(if failed || timed_out { exit::PARTIAL } else { exit::OK })
+    Ok(if failed || timed_out {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    })
 }
 
 /// Silences an unused warning for State in some builds.

@@ -1,0 +1,293 @@
+//! Test harness: a `#[must_use]` builder that writes a repository into a temp dir, runs the real
+//! binary, and checks status and output; plus the real emulator over loopback.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kore-notify");
+pub const CLIENT_ID: &str = "cs-test";
+pub const SECRET: &str = "s3cr3t-never-printed-7f3a";
+pub const NOW: &str = "2026-11-24T09:00:00Z";
+
+pub fn config(host: &str) -> String {
+    format!(
+        "host: {host}\nbotId: st-test-bot\nclientId: ${{KORE_CLIENT_ID}}\nclientSecret: ${{KORE_CLIENT_SECRET}}\nstate: .kore-notify/state.json\nmanifests: [notifications]\nbatchSize: 1000\ntimeouts: {{connectSeconds: 2, requestSeconds: 5}}\n"
+    )
+}
+
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Builder methods are `#[must_use]`: a test that forgets `.run()` does not compile cleanly.
+pub struct Test {
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    unset: Vec<String>,
+    expected_status: Option<i32>,
+    stdout_has: Vec<String>,
+    stderr_has: Vec<String>,
+    cwd: Option<PathBuf>,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Test {
+            dir,
+            args: vec![],
+            env: vec![
+                ("KORE_CLIENT_ID".into(), CLIENT_ID.into()),
+                ("KORE_CLIENT_SECRET".into(), SECRET.into()),
+                ("KORE_NOTIFY_NOW".into(), NOW.into()),
+            ],
+            unset: vec![
+                "GITHUB_ACTIONS".into(),
+                "NO_COLOR".into(),
+                "KORE_NOTIFY_CONFIG".into(),
+                "KORE_NOTIFY_MAX_RECIPIENTS".into(),
+            ],
+            expected_status: None,
+            stdout_has: vec![],
+            stderr_has: vec![],
+            cwd: None,
+        }
+    }
+
+    /// A repository with the standard config pointing at `host`.
+    #[must_use]
+    pub fn repo(host: &str) -> Test {
+        Test::new().file("kore-notify.yaml", &config(host))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    #[must_use]
+    pub fn file(self, rel: &str, content: &str) -> Test {
+        self.bytes(rel, content.as_bytes())
+    }
+
+    #[must_use]
+    pub fn bytes(self, rel: &str, content: &[u8]) -> Test {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+        self
+    }
+
+    #[must_use]
+    pub fn manifest(self, name: &str, content: &str) -> Test {
+        self.file(&format!("notifications/{name}"), content)
+    }
+
+    #[must_use]
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    #[must_use]
+    pub fn env(mut self, k: &str, v: &str) -> Test {
+        self.env.retain(|(a, _)| a != k);
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    #[must_use]
+    pub fn unset(mut self, k: &str) -> Test {
+        self.env.retain(|(a, _)| a != k);
+        self.unset.push(k.into());
+        self
+    }
+
+    #[must_use]
+    pub fn cwd(mut self, rel: &str) -> Test {
+        self.cwd = Some(self.dir.path().join(rel));
+        self
+    }
+
+    #[must_use]
+    pub fn status(mut self, code: i32) -> Test {
+        self.expected_status = Some(code);
+        self
+    }
+
+    #[must_use]
+    pub fn stdout_has(mut self, s: &str) -> Test {
+        self.stdout_has.push(s.into());
+        self
+    }
+
+    #[must_use]
+    pub fn stderr_has(mut self, s: &str) -> Test {
+        self.stderr_has.push(s.into());
+        self
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(
+            self.cwd
+                .clone()
+                .unwrap_or_else(|| self.dir.path().to_path_buf()),
+        );
+        for k in &self.unset {
+            c.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the binary and checks the expectations; returns the output and the test for reuse.
+    pub fn run(self) -> (Output, Test) {
+        let out = self
+            .command()
+            .args(&self.args)
+            .output()
+            .expect("run kore-notify");
+        let o = Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let ctx = || {
+            format!(
+                "args {:?}\n--- stdout\n{}\n--- stderr\n{}",
+                self.args, o.stdout, o.stderr
+            )
+        };
+        assert!(!o.stderr.contains("panicked"), "panic: {}", ctx());
+        if let Some(code) = self.expected_status {
+            assert_eq!(o.status, code, "exit status; {}", ctx());
+        }
+        for s in &self.stdout_has {
+            assert!(o.stdout.contains(s), "stdout lacks {s:?}; {}", ctx());
+        }
+        for s in &self.stderr_has {
+            assert!(o.stderr.contains(s), "stderr lacks {s:?}; {}", ctx());
+        }
+        let mut me = self;
+        me.stdout_has.clear();
+        me.stderr_has.clear();
+        me.expected_status = None;
+        (o, me)
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join(".kore-notify/state.json")
+    }
+}
+
+/// The real emulator, as a child process on an ephemeral loopback port.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Emulator {
+    pub fn start(extra: &[&str]) -> Emulator {
+        let mut child = Command::new(BIN)
+            .args([
+                "emulator",
+                "--listen",
+                "127.0.0.1:0",
+                "--client-id",
+                CLIENT_ID,
+                "--client-secret",
+                SECRET,
+                "--job-ms",
+                "100",
+            ])
+            .args(extra)
+            .env_remove("KORE_CLIENT_ID")
+            .env_remove("KORE_CLIENT_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).expect("emulator banner");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("emulator url")
+            .to_string();
+        Emulator {
+            child,
+            url,
+            _stdout: reader,
+        }
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let addr = self.url.trim_start_matches("http://");
+        http_get(addr, "/_emulator/deliveries")
+    }
+
+    pub fn deliveries(&self) -> BTreeMap<String, u64> {
+        serde_json::from_value(self.stats()["deliveries"].clone()).expect("deliveries")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.0 GET over loopback (keeps the tests free of an HTTP client dependency).
+pub fn http_get(addr: &str, path: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect emulator");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("write");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).expect("read");
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).expect("json body")
+}
+
+/// Every file under a directory, recursively.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(all_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for f in all_files(from) {
+        let rel = f.strip_prefix(from).expect("prefix");
+        if rel.starts_with(".kore-notify") {
+            continue;
+        }
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&f, &dest).expect("copy");
+    }
+}
+
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}

@@ -1,0 +1,12 @@
+//! The integration suite: one test binary running the real `kore-notify` binary against real files
+//! in temp dirs and the real emulator over loopback.
+
+mod harness;
+
+mod apply;
+mod hostile;
+mod plan;
+mod properties;
+mod schema;
+mod state;
+mod validate;

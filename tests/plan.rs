@@ -1,0 +1,281 @@
+use std::collections::BTreeMap;
+
+use crate::harness::*;
+
+fn slack(key: &str, text: &str, ids: &[&str]) -> String {
+    format!(
+        "key: {key}\nchannel: slack\ncontent: {{type: text, value: '{text}'}}\nidentities: [{}]\n",
+        ids.join(", ")
+    )
+}
+
+fn actions(t: &Test, extra: &[&str]) -> BTreeMap<String, serde_json::Value> {
+    let mut args = vec!["plan", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = t.command().args(&args).output().expect("plan");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan json");
+    v["notifications"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|n| (n["key"].as_str().unwrap_or("").to_string(), n.clone()))
+        .collect()
+}
+
+#[test]
+fn every_action() {
+    let emu = Emulator::start(&[]);
+    let t = Test::repo(&emu.url)
+        .manifest("a.yaml", &slack("same", "hello", &["a", "b"]))
+        .manifest("b.yaml", &slack("changed", "old text", &["a", "b"]))
+        .manifest("c.yaml", &slack("grows", "hi", &["a"]))
+        .manifest(
+            "d.yaml",
+            &format!("{}onChange: ignore\n", slack("quiet", "v1", &["a"])),
+        )
+        .manifest("e.yaml", &slack("old-name", "renamed", &["a"]))
+        .manifest("f.yaml", &slack("gone", "bye", &["a"]))
+        .manifest("g.yaml", &slack("shrinks", "x", &["a", "b", "c"]))
+        .args(["apply", "--auto-approve"])
+        .status(0)
+        .run()
+        .1;
+    std::fs::remove_file(t.path().join("notifications/f.yaml")).expect("rm");
+    let t = t
+        .manifest("b.yaml", &slack("changed", "new text", &["a", "b"]))
+        .manifest("c.yaml", &slack("grows", "hi", &["a", "z"]))
+        .manifest(
+            "d.yaml",
+            &format!("{}onChange: ignore\n", slack("quiet", "v2", &["a"])),
+        )
+        .manifest(
+            "e.yaml",
+            &format!(
+                "{}previousKeys: [old-name]\n",
+                slack("new-name", "renamed", &["a"])
+            ),
+        )
+        .manifest("g.yaml", &slack("shrinks", "x", &["a"]))
+        .manifest("h.yaml", &slack("brand-new", "fresh", &["a", "b", "c"]))
+        .manifest(
+            "i.yaml",
+            &format!(
+                "{}notBefore: 2099-01-01T00:00:00Z\n",
+                slack("later", "soon", &["a"])
+            ),
+        )
+        .manifest(
+            "j.yaml",
+            &format!(
+                "{}notAfter: 2020-01-01T00:00:00Z\n",
+                slack("too-late", "old", &["a"])
+            ),
+        );
+    let a = actions(&t, &[]);
+    let act = |k: &str| a[k]["action"].as_str().unwrap_or("").to_string();
+    assert_eq!(act("same"), "no-op");
+    assert_eq!(act("changed"), "resend");
+    assert_eq!(a["changed"]["sends"].as_array().map(Vec::len), Some(2));
+    assert_eq!(a["changed"]["previousContent"]["value"], "old text");
+    assert_eq!(act("grows"), "send-to-added");
+    assert_eq!(a["grows"]["sends"][0]["id"], "z");
+    assert_eq!(act("quiet"), "record");
+    assert_eq!(act("new-name"), "no-op");
+    assert_eq!(a["new-name"]["renamedFrom"], "old-name");
+    assert_eq!(act("gone"), "orphaned");
+    assert_eq!(act("shrinks"), "no-op");
+    assert_eq!(a["shrinks"]["recipients"]["removed"], 2);
+    assert_eq!(act("brand-new"), "send");
+    assert_eq!(act("later"), "scheduled");
+    assert_eq!(act("too-late"), "expired");
+    assert!(!a.contains_key("old-name"), "a renamed key is not orphaned");
+
+    // Text shows the diff and the summary line.
+    let (o, t) = t.args(["plan", "--color", "never"]).status(0).run();
+    assert!(
+        o.stdout.contains("- old text") && o.stdout.contains("+ new text"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("Plan: 3 notification(s) to send to 6 recipient(s)"),
+        "{}",
+        o.stdout
+    );
+
+    // Applying it sends exactly the planned recipients; then nothing is pending.
+    let before = emu.deliveries();
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    let after = emu.deliveries();
+    let diff: BTreeMap<_, _> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(
+        diff.keys().cloned().collect::<Vec<_>>(),
+        vec!["slack:a", "slack:b", "slack:c", "slack:z"]
+    );
+    // a: changed + brand-new → 2 more; b: changed + brand-new; c: brand-new; z: added.
+    assert_eq!(after["slack:a"] - before["slack:a"], 2);
+    t.args(["plan", "--detailed-exitcode"]).status(0).run();
+}
+
+#[test]
+fn blocked_after_unknown_outcome_then_resolved() {
+    let emu = Emulator::start(&["--drop-rate", "1.0"]);
+    let (_, t) = Test::repo(&emu.url)
+        .manifest("a.yaml", &slack("k", "hello", &["a", "b"]))
+        .args(["apply", "--auto-approve"])
+        .status(3)
+        .stderr_has("unknown outcome")
+        .run();
+    let a = actions(&t, &[]);
+    assert_eq!(a["k"]["action"], "blocked");
+    assert_eq!(a["k"]["sends"].as_array().map(Vec::len), Some(0));
+    let (_, t) = t
+        .args(["apply", "--auto-approve"])
+        .status(0)
+        .stderr_has("Nothing to send")
+        .run();
+    assert_eq!(
+        emu.deliveries()["slack:a"],
+        1,
+        "a blocked notification is never resent silently"
+    );
+    let a = actions(&t, &["--retry-unknown"]);
+    assert_eq!(a["k"]["action"], "resend");
+    assert_eq!(a["k"]["sends"][0]["change"], "retry");
+    let (_, t) = t.args(["state", "resolve", "k", "--sent"]).status(0).run();
+    assert_eq!(actions(&t, &[])["k"]["action"], "no-op");
+}
+
+#[test]
+fn output_is_deterministic() {
+    let ex = examples_dir();
+    let t = Test::new();
+    copy_dir(&ex, t.path());
+    for format in ["json", "text", "markdown"] {
+        let run = || {
+            t.command()
+                .args(["plan", "--format", format])
+                .output()
+                .expect("plan")
+                .stdout
+        };
+        assert_eq!(run(), run(), "format {format}");
+    }
+}
+
+#[test]
+fn plan_reads_no_credentials_and_opens_no_connection() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let host = format!("http://{}", listener.local_addr().expect("addr"));
+    Test::repo(&host)
+        .manifest("a.yaml", &slack("k", "hello", &["a"]))
+        .unset("KORE_CLIENT_ID")
+        .unset("KORE_CLIENT_SECRET")
+        .args(["plan", "--detailed-exitcode"])
+        .status(2)
+        .stdout_has("+ send")
+        .run();
+    assert!(
+        listener.accept().is_err(),
+        "plan connected to the Kore.ai host"
+    );
+}
+
+#[test]
+fn saved_plan_applies_exactly_and_stale_plans_are_refused() {
+    let emu = Emulator::start(&[]);
+    let (_, t) = Test::repo(&emu.url)
+        .manifest("a.yaml", &slack("k", "hello", &["a"]))
+        .args(["plan", "--out", "plan.json"])
+        .status(0)
+        .run();
+    // The manifests change after review: the saved plan is refused and nothing is sent.
+    let (_, t) = t
+        .manifest("a.yaml", &slack("k", "hello", &["a", "b"]))
+        .args(["apply", "plan.json"])
+        .status(1)
+        .stderr_has("the manifests changed since the plan was made")
+        .run();
+    assert!(emu.deliveries().is_empty());
+    let (_, t) = t.args(["plan", "--out", "plan.json"]).status(0).run();
+    let (_, t) = t.args(["apply", "plan.json"]).status(0).run();
+    assert_eq!(emu.deliveries().len(), 2);
+    // The state moved on: the old plan file is stale.
+    t.args(["apply", "plan.json"])
+        .status(1)
+        .stderr_has("the state changed")
+        .run();
+}
+
+#[test]
+fn markdown_stays_within_limits_and_escapes_user_text() {
+    for n in [1usize, 100, 10_000, 100_000] {
+        let mut csv = String::from("email,name\n");
+        for i in 0..n {
+            csv.push_str(&format!("user{i}@example.com,U{i}\n"));
+        }
+        let mut t = Test::repo("https://kore.example.com").file("aud.csv", &csv);
+        // Many notifications with long content, to overflow the comment.
+        let count = if n >= 10_000 { 3 } else { 60 };
+        for k in 0..count {
+            t = t.manifest(
+                &format!("n{k}.yaml"),
+                &format!(
+                    "key: n{k}\nchannel: ivr\ncontent: {{type: text, value: 'Hi {{name}} <script>alert(1)</script> [click](http://evil) @team {}'}}\nidentitiesFrom: ../aud.csv\n",
+                    "long text ".repeat(150)
+                ),
+            );
+        }
+        let (o, _) = t.args(["plan", "--format", "markdown"]).status(0).run();
+        let chars = o.stdout.chars().count();
+        assert!(chars <= 65_000, "{n} recipients: {chars} characters");
+        assert!(!o.stdout.contains("<script>"), "HTML not escaped");
+        // User text is escaped outside code blocks; inside fences it is inert text.
+        let outside: String = o.stdout.split("```").step_by(2).collect();
+        assert!(
+            !outside.contains("[click](http://evil)"),
+            "link not escaped"
+        );
+        assert!(!outside.contains("@team"), "mention not escaped");
+        assert!(
+            !o.stdout.contains("user1@example.com"),
+            "recipient not masked"
+        );
+        assert!(
+            o.stdout.contains("u\\*\\*\\*&#64;example\\.com"),
+            "masked recipients are listed"
+        );
+        assert!(
+            o.stdout.contains(&format!(
+                "{count} notification(s) to send to {} recipient(s)",
+                count * n
+            )),
+            "{}",
+            &o.stdout[..300]
+        );
+        if n >= 100 {
+            assert!(
+                o.stdout.contains("more"),
+                "truncation must say what was left out"
+            );
+        }
+        if count == 60 {
+            assert!(
+                o.stdout.contains("not shown"),
+                "left-out notifications must be named"
+            );
+        }
+    }
+}
