@@ -261,11 +261,11 @@ fn strip_null(v: &mut serde_json::Value) {
             }
             if let Some(Value::Array(branches)) = o.get_mut("anyOf") {
                 branches.retain(|b| b.get("type").and_then(Value::as_str) != Some("null"));
-                if branches.len() == 1 {
-                    if let Some(Value::Object(only)) = branches.pop() {
-                        o.remove("anyOf");
-                        o.extend(only);
-                    }
+                if branches.len() == 1
+                    && let Some(Value::Object(only)) = branches.pop()
+                {
+                    o.remove("anyOf");
+                    o.extend(only);
                 }
             }
             for x in o.values_mut() {

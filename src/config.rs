@@ -266,27 +266,27 @@ impl Config {
                 None
             }
         };
-        if let (Some(h), Some(n)) = (&host, f.get("host")) {
-            if let Err(msg) = check_host(h) {
-                w.error(
-                    &n.pos,
-                    "host",
-                    msg,
-                    "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)",
-                );
-                ok = false;
-            }
+        if let (Some(h), Some(n)) = (&host, f.get("host"))
+            && let Err(msg) = check_host(h)
+        {
+            w.error(
+                &n.pos,
+                "host",
+                msg,
+                "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)",
+            );
+            ok = false;
         }
-        if let (Some(b), Some(n)) = (&bot_id, f.get("botId")) {
-            if b.is_empty() || b.contains(['/', '?', '#', ' ']) {
-                w.error(
-                    &n.pos,
-                    "botId",
-                    format!("`{b}` is not a valid bot or stream id"),
-                    "copy the Bot ID from General Settings, e.g. st-1234…",
-                );
-                ok = false;
-            }
+        if let (Some(b), Some(n)) = (&bot_id, f.get("botId"))
+            && (b.is_empty() || b.contains(['/', '?', '#', ' ']))
+        {
+            w.error(
+                &n.pos,
+                "botId",
+                format!("`{b}` is not a valid bot or stream id"),
+                "copy the Bot ID from General Settings, e.g. st-1234…",
+            );
+            ok = false;
         }
         let state = f
             .get("state")
@@ -315,37 +315,37 @@ impl Config {
             .and_then(|n| w.uint(n, "batchSize", 1, 1000))
             .unwrap_or(1000) as usize;
         let (mut per_minute, mut per_hour) = (600, 18_000);
-        if let Some(n) = f.get("rateLimits") {
-            if let Some(r) = w.fields(n, "rateLimits", RATE_FIELDS) {
-                if let Some(v) = r
-                    .get("perMinute")
-                    .and_then(|n| w.uint(n, &join("rateLimits", "perMinute"), 1, 1_000_000))
-                {
-                    per_minute = v as u32;
-                }
-                if let Some(v) = r
-                    .get("perHour")
-                    .and_then(|n| w.uint(n, &join("rateLimits", "perHour"), 1, 100_000_000))
-                {
-                    per_hour = v as u32;
-                }
+        if let Some(n) = f.get("rateLimits")
+            && let Some(r) = w.fields(n, "rateLimits", RATE_FIELDS)
+        {
+            if let Some(v) = r
+                .get("perMinute")
+                .and_then(|n| w.uint(n, &join("rateLimits", "perMinute"), 1, 1_000_000))
+            {
+                per_minute = v as u32;
+            }
+            if let Some(v) = r
+                .get("perHour")
+                .and_then(|n| w.uint(n, &join("rateLimits", "perHour"), 1, 100_000_000))
+            {
+                per_hour = v as u32;
             }
         }
         let (mut connect_timeout, mut request_timeout) = (10, 60);
-        if let Some(n) = f.get("timeouts") {
-            if let Some(r) = w.fields(n, "timeouts", TIMEOUT_FIELDS) {
-                if let Some(v) = r
-                    .get("connectSeconds")
-                    .and_then(|n| w.uint(n, "timeouts.connectSeconds", 1, 600))
-                {
-                    connect_timeout = v as u32;
-                }
-                if let Some(v) = r
-                    .get("requestSeconds")
-                    .and_then(|n| w.uint(n, "timeouts.requestSeconds", 1, 3600))
-                {
-                    request_timeout = v as u32;
-                }
+        if let Some(n) = f.get("timeouts")
+            && let Some(r) = w.fields(n, "timeouts", TIMEOUT_FIELDS)
+        {
+            if let Some(v) = r
+                .get("connectSeconds")
+                .and_then(|n| w.uint(n, "timeouts.connectSeconds", 1, 600))
+            {
+                connect_timeout = v as u32;
+            }
+            if let Some(v) = r
+                .get("requestSeconds")
+                .and_then(|n| w.uint(n, "timeouts.requestSeconds", 1, 3600))
+            {
+                request_timeout = v as u32;
             }
         }
         let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), true) =

@@ -11,6 +11,9 @@
 //! answered by dropping the connection. `GET /_emulator/deliveries` returns deliveries per
 //! recipient so tests can prove there were no duplicates.
 
+// Handlers return early with a ready HTTP response; its size does not matter here.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -306,10 +309,10 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
         allowed.push("webhookInstanceName");
     }
     check_keys(obj, &allowed, "body")?;
-    if let Some(u) = obj.get("userIdentityType") {
-        if u.as_str() != Some("resolve") {
-            return Err("userIdentityType must be `resolve`".into());
-        }
+    if let Some(u) = obj.get("userIdentityType")
+        && u.as_str() != Some("resolve")
+    {
+        return Err("userIdentityType must be `resolve`".into());
     }
     if let Some(w) = obj.get("webhookInstanceName") {
         w.as_str().ok_or("webhookInstanceName must be a string")?;

@@ -349,15 +349,15 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
             None
         }
     };
-    if let (Some(k), Some(n)) = (&key, key_node) {
-        if !valid_key(k) {
-            w.error(
-                &n.pos,
-                "key",
-                format!("`{k}` is not a valid key"),
-                "use 1 to 128 letters, digits and . _ : / -",
-            );
-        }
+    if let (Some(k), Some(n)) = (&key, key_node)
+        && !valid_key(k)
+    {
+        w.error(
+            &n.pos,
+            "key",
+            format!("`{k}` is not a valid key"),
+            "use 1 to 128 letters, digits and . _ : / -",
+        );
     }
     let channel = match f.get("channel") {
         Some(n) => w
@@ -461,15 +461,15 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         .get("notBefore")
         .and_then(|n| parse_time(w, n, "notBefore"));
     let not_after = f.get("notAfter").and_then(|n| parse_time(w, n, "notAfter"));
-    if let (Some(a), Some(b), Some(n)) = (not_before, not_after, f.get("notAfter")) {
-        if b <= a {
-            w.error(
-                &n.pos,
-                "notAfter",
-                "notAfter is not later than notBefore",
-                "the send window would be empty; fix one of the two dates",
-            );
-        }
+    if let (Some(a), Some(b), Some(n)) = (not_before, not_after, f.get("notAfter"))
+        && b <= a
+    {
+        w.error(
+            &n.pos,
+            "notAfter",
+            "notAfter is not later than notBefore",
+            "the send window would be empty; fix one of the two dates",
+        );
     }
     let on_change = match f.get("onChange") {
         Some(n) => match w.one_of(n, "onChange", &["resend", "ignore"]).as_deref() {
@@ -731,19 +731,19 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
     let f = w.fields(item, path, ID_FIELDS)?;
     let mut ok = true;
     for other in ["email", "spaceId", "phoneNumber"] {
-        if other != field {
-            if let Some(n) = f.get(other) {
-                w.error(
-                    &n.pos,
-                    &join(path, other),
-                    format!(
-                        "channel {} identifies recipients by `{field}`, not `{other}`",
-                        ch.as_str()
-                    ),
-                    format!("rename `{other}` to `{field}`"),
-                );
-                ok = false;
-            }
+        if other != field
+            && let Some(n) = f.get(other)
+        {
+            w.error(
+                &n.pos,
+                &join(path, other),
+                format!(
+                    "channel {} identifies recipients by `{field}`, not `{other}`",
+                    ch.as_str()
+                ),
+                format!("rename `{other}` to `{field}`"),
+            );
+            ok = false;
         }
     }
     let id = match f.get(field) {

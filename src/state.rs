@@ -390,11 +390,11 @@ impl State {
                     }
                 }
                 for rs in n.recipients.values_mut() {
-                    if let Some(p) = rs.pending.take_if(|p| settled.contains(&p.req)) {
-                        if *sent {
-                            rs.fp = Some(p.fp);
-                            rs.req = Some(p.req);
-                        }
+                    if let Some(p) = rs.pending.take_if(|p| settled.contains(&p.req))
+                        && *sent
+                    {
+                        rs.fp = Some(p.fp);
+                        rs.req = Some(p.req);
                     }
                 }
                 n.recipients
@@ -432,11 +432,11 @@ impl State {
                     r.failed = *failed;
                 }
                 for (h, st, comment) in recipients {
-                    if let Some(rs) = n.recipients.get_mut(h) {
-                        if rs.req == Some(*req) {
-                            rs.delivery = Some(st.clone());
-                            rs.comment = comment.clone();
-                        }
+                    if let Some(rs) = n.recipients.get_mut(h)
+                        && rs.req == Some(*req)
+                    {
+                        rs.delivery = Some(st.clone());
+                        rs.comment = comment.clone();
                     }
                 }
             }

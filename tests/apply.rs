@@ -314,7 +314,7 @@ pub fn crash_trials(trials: usize) {
             .expect("state loads after kill -9")
             .state;
         let n = state.notifications.get(&key);
-        for (rk, _) in &mine {
+        for rk in mine.keys() {
             let id = rk.trim_start_matches("slack:");
             let h = kore_notify::fingerprint::recipient_hash(&state.lineage, id);
             let rs = n.and_then(|n| n.recipients.get(&h));

@@ -105,12 +105,12 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         };
         return Ok(code);
     }
-    if let Some(max) = opts.max_recipients {
-        if to_send > max {
-            return Err(Error::Refused(format!(
-                "this apply would message {to_send} recipients, more than --max-recipients {max}; review the plan and raise the limit if it is intended"
-            )));
-        }
+    if let Some(max) = opts.max_recipients
+        && to_send > max
+    {
+        return Err(Error::Refused(format!(
+            "this apply would message {to_send} recipients, more than --max-recipients {max}; review the plan and raise the limit if it is intended"
+        )));
     }
     if to_send > 0 && !opts.auto_approve && opts.plan_file.is_none() {
         if !std::io::stdin().is_terminal() {
