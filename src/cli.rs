@@ -148,11 +148,7 @@ pub enum StateCommand {
     Resolve {
         key: String,
         /// They were delivered: never send this content to their recipients again.
-        #[arg(
-            long,
-            conflicts_with = "not_sent",
-            required_unless_present = "not_sent"
-        )]
+        #[arg(long, conflicts_with = "not_sent", required_unless_present = "not_sent")]
         sent: bool,
         /// They were not delivered: the next apply sends to their recipients.
         #[arg(long)]
@@ -166,12 +162,7 @@ pub struct EmulatorArgs {
     pub listen: std::net::SocketAddr,
     #[arg(long, env = "KORE_CLIENT_ID", default_value = "cs-emulator")]
     pub client_id: String,
-    #[arg(
-        long,
-        env = "KORE_CLIENT_SECRET",
-        default_value = "emulator-secret",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "KORE_CLIENT_SECRET", default_value = "emulator-secret", hide_env_values = true)]
     pub client_secret: String,
     /// Expected v2 message field: message, content, or either.
     #[arg(long, default_value = "message")]
@@ -203,13 +194,8 @@ pub struct EmulatorArgs {
 /// Parses 500ms, 30s, 10m, 2h (a bare number is seconds).
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(
-        s.find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.len()),
-    );
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration; write e.g. 30s, 10m or 1h"))?;
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 30s, 10m or 1h"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,
@@ -223,11 +209,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 fn now() -> Result<time::OffsetDateTime> {
     match std::env::var("KORE_NOTIFY_NOW") {
         Ok(s) => time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| {
-                Error::Refused(format!(
-                    "KORE_NOTIFY_NOW=`{s}` is not an RFC 3339 date-time"
-                ))
-            }),
+            .map_err(|_| Error::Refused(format!("KORE_NOTIFY_NOW=`{s}` is not an RFC 3339 date-time"))),
         Err(_) => Ok(time::OffsetDateTime::now_utc()),
     }
 }
@@ -282,12 +264,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::stdout().is_terminal()
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
         }
     };
-    let stderr_color =
-        color && std::io::stderr().is_terminal() || matches!(cli.color, ColorChoice::Always);
+    let stderr_color = color && std::io::stderr().is_terminal() || matches!(cli.color, ColorChoice::Always);
     let g = Global {
         config: cli.config,
         color,
@@ -297,15 +277,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         diag_format: DiagFormat::detect(stderr_color),
     };
     match cli.command {
-        Command::Validate { paths, format } => {
-            ops::validate::run(&g, &paths, matches!(format, OutFormat::Json))
-        }
-        Command::Plan {
-            format,
-            out,
-            detailed_exitcode,
-            retry_unknown,
-        } => ops::plan::run(
+        Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
+        Command::Plan { format, out, detailed_exitcode, retry_unknown } => ops::plan::run(
             &g,
             &ops::plan::Options {
                 format: match format {
@@ -330,27 +303,16 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 timeout: a.timeout,
             },
         ),
-        Command::Status {
-            keys,
-            refresh,
-            format,
-        } => ops::status::run(
-            &g,
-            &ops::status::Options {
-                keys,
-                refresh,
-                json: matches!(format, OutFormat::Json),
-            },
-        ),
+        Command::Status { keys, refresh, format } => {
+            ops::status::run(&g, &ops::status::Options { keys, refresh, json: matches!(format, OutFormat::Json) })
+        }
         Command::State(s) => ops::state_cmd::run(
             &g,
             match s {
                 StateCommand::List => ops::state_cmd::Command::List,
                 StateCommand::Show { key } => ops::state_cmd::Command::Show(key),
                 StateCommand::Rm { key, yes } => ops::state_cmd::Command::Rm { key, yes },
-                StateCommand::Resolve { key, sent, .. } => {
-                    ops::state_cmd::Command::Resolve { key, sent }
-                }
+                StateCommand::Resolve { key, sent, .. } => ops::state_cmd::Command::Resolve { key, sent },
             },
         ),
         Command::Emulator(e) => {
@@ -370,8 +332,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             };
             let rt = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
-            rt.block_on(crate::emulator::serve(opts))
-                .map_err(|e| Error::Io(format!("emulator: {e}")))?;
+            rt.block_on(crate::emulator::serve(opts)).map_err(|e| Error::Io(format!("emulator: {e}")))?;
             Ok(exit::OK)
         }
         Command::Schema { name } => {

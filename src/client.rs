@@ -66,7 +66,7 @@ pub fn body(n: &Notification, recipients: &[&Recipient], v2_field: V2Field) -> V
                         o.insert("customMessage".into(), cm.clone().into());
                     }
                     if !r.parameters.is_empty() {
-                        o.insert("parameters".into(), json!(r.parameters));
+                        o.insert("parameters".into(), serde_json::to_value(&r.parameters).unwrap_or_default());
                     }
                     Value::Object(o)
                 })
@@ -76,14 +76,8 @@ pub fn body(n: &Notification, recipients: &[&Recipient], v2_field: V2Field) -> V
             if let Some(w) = &n.webhook_instance_name {
                 b.insert("webhookInstanceName".into(), w.clone().into());
             }
-            b.insert(
-                "userIdentityType".into(),
-                n.user_identity_type.clone().into(),
-            );
-            b.insert(
-                v2_field.as_str().into(),
-                json!({"type": n.content.kind, "value": n.content.value}),
-            );
+            b.insert("userIdentityType".into(), n.user_identity_type.clone().into());
+            b.insert(v2_field.as_str().into(), json!({"type": n.content.kind, "value": n.content.value}));
             b.insert("identities".into(), Value::Array(ids));
             Value::Object(b)
         }
@@ -135,14 +129,7 @@ pub fn error_message(status: u16, body: &str) -> String {
             .join("; "),
         _ => {
             let snippet: String = body.chars().take(200).collect();
-            format!(
-                "HTTP {status}: {}",
-                if snippet.trim().is_empty() {
-                    "(empty body)"
-                } else {
-                    snippet.trim()
-                }
-            )
+            format!("HTTP {status}: {}", if snippet.trim().is_empty() { "(empty body)" } else { snippet.trim() })
         }
     }
 }
@@ -153,18 +140,12 @@ fn is_rate_limited(status: u16, body: &str) -> bool {
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
 }
 
 /// Full jitter: a uniformly random wait between zero and the exponential ceiling.
 fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << attempt.min(16))
-        .min(BACKOFF_CAP);
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_CAP);
     ceiling.mul_f64(rand::random::<f64>())
 }
 
@@ -192,11 +173,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(
-        config: &Config,
-        creds: Credentials,
-        limiter: Arc<RateLimiter>,
-    ) -> Result<Client, String> {
+    pub fn new(config: &Config, creds: Credentials, limiter: Arc<RateLimiter>) -> Result<Client, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(config.connect_timeout.into()))
             .timeout(Duration::from_secs(config.request_timeout.into()))
@@ -228,19 +205,10 @@ impl Client {
             let token = match mint_jwt(&self.creds) {
                 Ok(t) => t,
                 Err(e) => {
-                    return SendResult::Rejected {
-                        status: 0,
-                        message: e,
-                    };
+                    return SendResult::Rejected { status: 0, message: e };
                 }
             };
-            let resp = self
-                .http
-                .post(&url)
-                .header("auth", token)
-                .json(body)
-                .send()
-                .await;
+            let resp = self.http.post(&url).header("auth", token).json(body).send().await;
             let wait = match resp {
                 Err(e) if e.is_connect() => {
                     // The connection was never established: the request cannot have been processed.
@@ -253,9 +221,7 @@ impl Client {
                     backoff(attempt)
                 }
                 Err(e) if e.is_timeout() => {
-                    return SendResult::Unknown {
-                        reason: "timed out waiting for Kore.ai's answer".into(),
-                    };
+                    return SendResult::Unknown { reason: "timed out waiting for Kore.ai's answer".into() };
                 }
                 Err(e) => {
                     return SendResult::Unknown {
@@ -275,10 +241,7 @@ impl Client {
                         }
                         Err(e) => {
                             return SendResult::Unknown {
-                                reason: format!(
-                                    "HTTP {status}, body unreadable: {}",
-                                    root_cause(&e)
-                                ),
+                                reason: format!("HTTP {status}, body unreadable: {}", root_cause(&e)),
                             };
                         }
                     };
@@ -299,21 +262,15 @@ impl Client {
                                 ),
                             };
                         }
-                        ra.map(|d| d.min(BACKOFF_CAP) + backoff(0) / 10)
-                            .unwrap_or_else(|| backoff(attempt))
+                        ra.map(|d| d.min(BACKOFF_CAP) + backoff(0) / 10).unwrap_or_else(|| backoff(attempt))
                     } else if status == 401 {
-                        return SendResult::Unauthorized {
-                            message: error_message(status, &text),
-                        };
+                        return SendResult::Unauthorized { message: error_message(status, &text) };
                     } else if status >= 500 {
                         return SendResult::Unknown {
                             reason: format!("server error: {}", error_message(status, &text)),
                         };
                     } else {
-                        return SendResult::Rejected {
-                            status,
-                            message: error_message(status, &text),
-                        };
+                        return SendResult::Rejected { status, message: error_message(status, &text) };
                     }
                 }
             };
@@ -338,16 +295,12 @@ impl Client {
                     let ra = retry_after(r.headers());
                     let text = r.text().await.map_err(|e| root_cause(&e))?;
                     if (200..300).contains(&status) {
-                        return serde_json::from_str(&text)
-                            .map_err(|e| format!("unexpected status answer: {e}"));
+                        return serde_json::from_str(&text).map_err(|e| format!("unexpected status answer: {e}"));
                     }
-                    if !(is_rate_limited(status, &text) || status >= 500)
-                        || attempt + 1 >= MAX_ATTEMPTS
-                    {
+                    if !(is_rate_limited(status, &text) || status >= 500) || attempt + 1 >= MAX_ATTEMPTS {
                         return Err(error_message(status, &text));
                     }
-                    ra.map(|d| d.min(BACKOFF_CAP))
-                        .unwrap_or_else(|| backoff(attempt))
+                    ra.map(|d| d.min(BACKOFF_CAP)).unwrap_or_else(|| backoff(attempt))
                 }
                 Err(e) if attempt + 1 >= MAX_ATTEMPTS => return Err(root_cause(&e)),
                 Err(_) => backoff(attempt),
@@ -368,10 +321,7 @@ fn root_cause(e: &dyn std::error::Error) -> String {
 }
 
 pub fn is_terminal_status(s: &str) -> bool {
-    matches!(
-        s,
-        "SUCCESS" | "PARTIAL_SUCCESS" | "FAILURE" | "FAILED" | "COMPLETED"
-    )
+    matches!(s, "SUCCESS" | "PARTIAL_SUCCESS" | "FAILURE" | "FAILED" | "COMPLETED")
 }
 
 pub fn channel_of(api: Api) -> &'static [Channel] {

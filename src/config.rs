@@ -20,10 +20,7 @@ pub const FILE_NAME: &str = "kore-notify.yaml";
 /// a unit test keeps the two in step.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(
-    title = "kore-notify config",
-    description = "Target and settings for kore-notify (kore-notify.yaml)."
-)]
+#[schemars(title = "kore-notify config", description = "Target and settings for kore-notify (kore-notify.yaml).")]
 pub struct ConfigDoc {
     /// Kore.ai environment URL, e.g. https://platform.kore.ai (http:// only for loopback hosts).
     pub host: String,
@@ -137,10 +134,7 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .finish()
+        f.debug_struct("Credentials").field("client_id", &self.client_id).field("client_secret", &"<redacted>").finish()
     }
 }
 
@@ -160,9 +154,7 @@ impl Config {
             }
             dir = d.parent();
         }
-        Err(Error::NoConfig {
-            start: start.to_path_buf(),
-        })
+        Err(Error::NoConfig { start: start.to_path_buf() })
     }
 
     /// Loads and validates a config file; problems are added to `diags`.
@@ -173,24 +165,14 @@ impl Config {
         let text = match yaml::check_text(&bytes) {
             Ok(t) => t,
             Err(e) => {
-                w.error(
-                    &e.pos,
-                    "",
-                    e.message,
-                    "the config must be a UTF-8 YAML file",
-                );
+                w.error(&e.pos, "", e.message, "the config must be a UTF-8 YAML file");
                 return Ok(None);
             }
         };
         let root = match yaml::parse_document(text) {
             Ok(Some(n)) => n,
             Ok(None) => {
-                w.error(
-                    &Pos::default(),
-                    "",
-                    "the config file is empty",
-                    "see examples/kore-notify.yaml",
-                );
+                w.error(&Pos::default(), "", "the config file is empty", "see examples/kore-notify.yaml");
                 return Ok(None);
             }
             Err(e) => {
@@ -223,12 +205,7 @@ impl Config {
             Some(n) => match &n.value {
                 yaml::Value::Str(s) => Some(s.clone()),
                 _ => {
-                    w.error(
-                        &n.pos,
-                        "clientId",
-                        "expected a string",
-                        "write clientId: ${KORE_CLIENT_ID}",
-                    );
+                    w.error(&n.pos, "clientId", "expected a string", "write clientId: ${KORE_CLIENT_ID}");
                     None
                 }
             },
@@ -288,46 +265,29 @@ impl Config {
             );
             ok = false;
         }
-        let state = f
-            .get("state")
-            .and_then(|n| w.string(n, "state"))
-            .unwrap_or_else(|| ".kore-notify/state.json".into());
+        let state =
+            f.get("state").and_then(|n| w.string(n, "state")).unwrap_or_else(|| ".kore-notify/state.json".into());
         let manifests = match f.get("manifests") {
-            Some(n) => w
-                .strings(n, "manifests")
-                .into_iter()
-                .map(|(s, _)| s)
-                .collect(),
+            Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
             None => vec!["notifications".to_string()],
         };
         let v2_field = match f.get("v2MessageField") {
-            Some(n) => match w
-                .one_of(n, "v2MessageField", &["message", "content"])
-                .as_deref()
-            {
+            Some(n) => match w.one_of(n, "v2MessageField", &["message", "content"]).as_deref() {
                 Some("content") => V2Field::Content,
                 _ => V2Field::Message,
             },
             None => V2Field::Message,
         };
-        let batch_size = f
-            .get("batchSize")
-            .and_then(|n| w.uint(n, "batchSize", 1, 1000))
-            .unwrap_or(1000) as usize;
+        let batch_size = f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(1000) as usize;
         let (mut per_minute, mut per_hour) = (600, 18_000);
         if let Some(n) = f.get("rateLimits")
             && let Some(r) = w.fields(n, "rateLimits", RATE_FIELDS)
         {
-            if let Some(v) = r
-                .get("perMinute")
-                .and_then(|n| w.uint(n, &join("rateLimits", "perMinute"), 1, 1_000_000))
+            if let Some(v) = r.get("perMinute").and_then(|n| w.uint(n, &join("rateLimits", "perMinute"), 1, 1_000_000))
             {
                 per_minute = v as u32;
             }
-            if let Some(v) = r
-                .get("perHour")
-                .and_then(|n| w.uint(n, &join("rateLimits", "perHour"), 1, 100_000_000))
-            {
+            if let Some(v) = r.get("perHour").and_then(|n| w.uint(n, &join("rateLimits", "perHour"), 1, 100_000_000)) {
                 per_hour = v as u32;
             }
         }
@@ -335,16 +295,10 @@ impl Config {
         if let Some(n) = f.get("timeouts")
             && let Some(r) = w.fields(n, "timeouts", TIMEOUT_FIELDS)
         {
-            if let Some(v) = r
-                .get("connectSeconds")
-                .and_then(|n| w.uint(n, "timeouts.connectSeconds", 1, 600))
-            {
+            if let Some(v) = r.get("connectSeconds").and_then(|n| w.uint(n, "timeouts.connectSeconds", 1, 600)) {
                 connect_timeout = v as u32;
             }
-            if let Some(v) = r
-                .get("requestSeconds")
-                .and_then(|n| w.uint(n, "timeouts.requestSeconds", 1, 3600))
-            {
+            if let Some(v) = r.get("requestSeconds").and_then(|n| w.uint(n, "timeouts.requestSeconds", 1, 3600)) {
                 request_timeout = v as u32;
             }
         }
@@ -375,26 +329,14 @@ impl Config {
     /// Resolves the credentials from the environment. Only apply and status --refresh call this.
     pub fn credentials(&self, env: &dyn Env) -> Result<Credentials> {
         let client_id = interp::interpolate(&self.client_id_raw, env).map_err(|e| match e {
-            interp::InterpError::Undefined(name) => Error::MissingEnv {
-                name,
-                field: "clientId".into(),
-            },
-            other => Error::Config {
-                path: self.path.clone(),
-                message: format!("clientId: {other}"),
-            },
+            interp::InterpError::Undefined(name) => Error::MissingEnv { name, field: "clientId".into() },
+            other => Error::Config { path: self.path.clone(), message: format!("clientId: {other}") },
         })?;
         let client_secret = env
             .get(&self.client_secret_var)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| Error::MissingEnv {
-                name: self.client_secret_var.clone(),
-                field: "clientSecret".into(),
-            })?;
-        Ok(Credentials {
-            client_id,
-            client_secret,
-        })
+            .ok_or_else(|| Error::MissingEnv { name: self.client_secret_var.clone(), field: "clientSecret".into() })?;
+        Ok(Credentials { client_id, client_secret })
     }
 
     /// The identity of the target, part of every fingerprint: the same manifests sent to another
@@ -411,9 +353,7 @@ fn check_host(h: &str) -> std::result::Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&host) => Ok(()),
-        "http" => Err(format!(
-            "plain http is refused for `{host}`: credentials and messages would travel unencrypted"
-        )),
+        "http" => Err(format!("plain http is refused for `{host}`: credentials and messages would travel unencrypted")),
         s => Err(format!("unsupported URL scheme `{s}`")),
     }?;
     if url.path() != "/" && !url.path().is_empty() {
@@ -429,10 +369,8 @@ mod tests {
     #[test]
     fn loader_fields_match_schema() {
         let schema = serde_json::to_value(schemars::schema_for!(ConfigDoc)).unwrap_or_default();
-        let mut props: Vec<String> = schema["properties"]
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
+        let mut props: Vec<String> =
+            schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
         props.sort();
         let mut fields: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
         fields.sort();

@@ -39,12 +39,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(
-        file: &Path,
-        pos: Pos,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             file: file.to_path_buf(),
@@ -57,16 +52,8 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(
-        file: &Path,
-        pos: Pos,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(file, pos, field, message)
-        }
+    pub fn warning(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(file, pos, field, message) }
     }
 
     #[must_use]
@@ -84,11 +71,7 @@ impl Diagnostic {
     }
 
     fn headline(&self) -> String {
-        if self.field.is_empty() {
-            self.message.clone()
-        } else {
-            format!("{}: {}", self.field, self.message)
-        }
+        if self.field.is_empty() { self.message.clone() } else { format!("{}: {}", self.field, self.message) }
     }
 }
 
@@ -103,16 +86,10 @@ impl Diagnostics {
         self.items.push(d);
     }
     pub fn errors(&self) -> usize {
-        self.items
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        self.items.iter().filter(|d| d.severity == Severity::Error).count()
     }
     pub fn warnings(&self) -> usize {
-        self.items
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
-            .count()
+        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
     }
     pub fn extend(&mut self, other: Diagnostics) {
         self.items.extend(other.items);
@@ -148,10 +125,7 @@ impl DiagFormat {
 
 /// Escapes a value for a GitHub workflow command (`%`, CR, LF; plus `:` and `,` in properties).
 fn gh_escape(s: &str, property: bool) -> String {
-    let mut out = s
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A");
+    let mut out = s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
     if property {
         out = out.replace(':', "%3A").replace(',', "%2C");
     }
@@ -219,16 +193,8 @@ fn render_human(d: &Diagnostic, color: bool) -> String {
         Severity::Warning => Level::WARNING,
     };
     let title = d.headline();
-    let source_line = if d.line > 0 && !d.redact {
-        read_line(&d.file, d.line)
-    } else {
-        None
-    };
-    let renderer = if color {
-        Renderer::styled()
-    } else {
-        Renderer::plain()
-    };
+    let source_line = if d.line > 0 && !d.redact { read_line(&d.file, d.line) } else { None };
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
     let path = d.file.display().to_string();
     let mut groups = Vec::new();
     match source_line {
@@ -242,11 +208,7 @@ fn render_human(d: &Diagnostic, color: bool) -> String {
                 .map(|i| start + i)
                 .unwrap_or(text.len())
                 .max((start + 1).min(text.len()));
-            let label = if d.field.is_empty() {
-                String::new()
-            } else {
-                d.field.clone()
-            };
+            let label = if d.field.is_empty() { String::new() } else { d.field.clone() };
             groups.push(
                 level.clone().primary_title(title).element(
                     Snippet::source(text.clone())
@@ -256,11 +218,7 @@ fn render_human(d: &Diagnostic, color: bool) -> String {
                 ),
             );
         }
-        None => groups.push(Group::with_title(
-            level
-                .clone()
-                .primary_title(format!("{}: {title}", d.location())),
-        )),
+        None => groups.push(Group::with_title(level.clone().primary_title(format!("{}: {title}", d.location())))),
     }
     if let Some(h) = &d.help {
         groups.push(Group::with_title(Level::HELP.secondary_title(h.clone())));

@@ -89,11 +89,7 @@ type Shared = Arc<(Options, Mutex<Inner>)>;
 
 fn kore_error(status: StatusCode, msg: impl Into<String>) -> Response {
     let code = status.as_u16();
-    (
-        status,
-        axum::Json(json!({"errors": [{"msg": msg.into(), "code": code}]})),
-    )
-        .into_response()
+    (status, axum::Json(json!({"errors": [{"msg": msg.into(), "code": code}]}))).into_response()
 }
 
 fn now_iso() -> String {
@@ -109,12 +105,7 @@ fn check_auth(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     let token = headers
         .get("auth")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            kore_error(
-                StatusCode::UNAUTHORIZED,
-                "auth header with a JWT is required",
-            )
-        })?;
+        .ok_or_else(|| kore_error(StatusCode::UNAUTHORIZED, "auth header with a JWT is required"))?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.required_spec_claims = ["exp".to_string(), "sub".to_string()].into_iter().collect();
     validation.leeway = 5;
@@ -123,40 +114,21 @@ fn check_auth(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
         &jsonwebtoken::DecodingKey::from_secret(s.0.client_secret.as_bytes()),
         &validation,
     )
-    .map_err(|e| {
-        kore_error(
-            StatusCode::UNAUTHORIZED,
-            format!("invalid credentials: {e}"),
-        )
-    })?;
+    .map_err(|e| kore_error(StatusCode::UNAUTHORIZED, format!("invalid credentials: {e}")))?;
     let c = data.claims;
     if c.get("appId").and_then(Value::as_str) != Some(s.0.client_id.as_str()) {
-        return Err(kore_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid credentials: appId does not match the client id",
-        ));
+        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: appId does not match the client id"));
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if c.get("exp")
-        .and_then(Value::as_i64)
-        .is_some_and(|e| e > now + 3600)
-    {
-        return Err(kore_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid credentials: exp more than 1 hour ahead",
-        ));
+    if c.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now + 3600) {
+        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: exp more than 1 hour ahead"));
     }
-    let jti = c.get("jti").and_then(Value::as_str).ok_or_else(|| {
-        kore_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid credentials: jti required",
-        )
-    })?;
+    let jti = c
+        .get("jti")
+        .and_then(Value::as_str)
+        .ok_or_else(|| kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: jti required"))?;
     if !lock(s).seen_jti.insert(jti.to_string()) {
-        return Err(kore_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid credentials: jti already used",
-        ));
+        return Err(kore_error(StatusCode::UNAUTHORIZED, "invalid credentials: jti already used"));
     }
     Ok(())
 }
@@ -171,45 +143,27 @@ async fn gate(s: &Shared) -> Result<(), Response> {
     if let Err(wait) = inner.windows.try_take(Instant::now()) {
         inner.rate_limited += 1;
         let secs = wait.as_secs_f64().ceil().max(1.0);
-        let mut r = kore_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "You have exceeded the per-minute rate limit",
-        );
-        r.headers_mut().insert(
-            "retry-after",
-            secs.to_string()
-                .parse()
-                .unwrap_or(axum::http::HeaderValue::from_static("1")),
-        );
+        let mut r = kore_error(StatusCode::TOO_MANY_REQUESTS, "You have exceeded the per-minute rate limit");
+        r.headers_mut()
+            .insert("retry-after", secs.to_string().parse().unwrap_or(axum::http::HeaderValue::from_static("1")));
         return Err(r);
     }
     let roll: f64 = rand::RngExt::random(&mut inner.rng);
     if roll < s.0.rate_limit_rate {
         inner.rate_limited += 1;
-        let mut r = kore_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "You have exceeded the per-minute rate limit",
-        );
-        r.headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        let mut r = kore_error(StatusCode::TOO_MANY_REQUESTS, "You have exceeded the per-minute rate limit");
+        r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
         return Err(r);
     }
     let roll: f64 = rand::RngExt::random(&mut inner.rng);
     if roll < s.0.error_rate {
         inner.faults += 1;
-        return Err(kore_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "injected server error",
-        ));
+        return Err(kore_error(StatusCode::INTERNAL_SERVER_ERROR, "injected server error"));
     }
     Ok(())
 }
 
-fn check_keys(
-    obj: &serde_json::Map<String, Value>,
-    allowed: &[&str],
-    at: &str,
-) -> Result<(), String> {
+fn check_keys(obj: &serde_json::Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), String> {
     for k in obj.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(format!("{at}: additional property `{k}` is not allowed"));
@@ -218,49 +172,28 @@ fn check_keys(
     Ok(())
 }
 
-fn str_field<'a>(
-    obj: &'a serde_json::Map<String, Value>,
-    k: &str,
-    at: &str,
-) -> Result<&'a str, String> {
-    obj.get(k)
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("{at}.{k} is required and must be a string"))
+fn str_field<'a>(obj: &'a serde_json::Map<String, Value>, k: &str, at: &str) -> Result<&'a str, String> {
+    obj.get(k).and_then(Value::as_str).ok_or_else(|| format!("{at}.{k} is required and must be a string"))
 }
 
 /// Validates a send body; returns (channel, identities).
 fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<String>), String> {
     let obj = body.as_object().ok_or("the body must be a JSON object")?;
     let channel = str_field(obj, "channel", "body")?.to_string();
-    let ids = obj
-        .get("identities")
-        .and_then(Value::as_array)
-        .ok_or("identities is required and must be an array")?;
+    let ids = obj.get("identities").and_then(Value::as_array).ok_or("identities is required and must be an array")?;
     if ids.is_empty() || ids.len() > 1000 {
-        return Err(format!(
-            "identities must have 1 to 1000 items, got {}",
-            ids.len()
-        ));
+        return Err(format!("identities must have 1 to 1000 items, got {}", ids.len()));
     }
     let mut out = Vec::with_capacity(ids.len());
     if !v2 {
         if !["msteams", "slack"].contains(&channel.as_str()) {
-            return Err(format!(
-                "channel `{channel}` is not supported by this API; accepted: msteams, slack"
-            ));
+            return Err(format!("channel `{channel}` is not supported by this API; accepted: msteams, slack"));
         }
-        check_keys(
-            obj,
-            &["channel", "userIdentityType", "message", "identities"],
-            "body",
-        )?;
+        check_keys(obj, &["channel", "userIdentityType", "message", "identities"], "body")?;
         if str_field(obj, "userIdentityType", "body")? != "resolve" {
             return Err("userIdentityType must be `resolve`".into());
         }
-        let m = obj
-            .get("message")
-            .and_then(Value::as_object)
-            .ok_or("message is required and must be an object")?;
+        let m = obj.get("message").and_then(Value::as_object).ok_or("message is required and must be an object")?;
         check_keys(m, &["type", "val"], "message")?;
         let t = str_field(m, "type", "message")?;
         if !["text", "script"].contains(&t) {
@@ -289,17 +222,12 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
             ));
         }
     };
-    let msg_keys: Vec<&str> = ["message", "content"]
-        .into_iter()
-        .filter(|k| obj.contains_key(*k))
-        .collect();
+    let msg_keys: Vec<&str> = ["message", "content"].into_iter().filter(|k| obj.contains_key(*k)).collect();
     let msg_key = match (msg_keys.as_slice(), v2_field) {
         ([k], "either") => *k,
         ([k], f) if *k == f => *k,
         ([k], f) => {
-            return Err(format!(
-                "additional property `{k}` is not allowed; this bot expects `{f}`"
-            ));
+            return Err(format!("additional property `{k}` is not allowed; this bot expects `{f}`"));
         }
         ([], _) => return Err("message is required".into()),
         _ => return Err("additional property: only one of message and content is allowed".into()),
@@ -317,24 +245,17 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
     if let Some(w) = obj.get("webhookInstanceName") {
         w.as_str().ok_or("webhookInstanceName must be a string")?;
     }
-    let m = obj
-        .get(msg_key)
-        .and_then(Value::as_object)
-        .ok_or(format!("{msg_key} must be an object"))?;
+    let m = obj.get(msg_key).and_then(Value::as_object).ok_or(format!("{msg_key} must be an object"))?;
     check_keys(m, &["type", "value"], msg_key)?;
     let t = str_field(m, "type", msg_key)?;
     if !["text", "template", "script"].contains(&t) {
-        return Err(format!(
-            "{msg_key}.type `{t}` must be text, template or script"
-        ));
+        return Err(format!("{msg_key}.type `{t}` must be text, template or script"));
     }
     match m.get("value") {
         Some(Value::String(s)) if !s.is_empty() => {}
         Some(Value::Object(_)) if channel == "whatsapp" && t == "template" => {}
         _ => {
-            return Err(format!(
-                "{msg_key}.value must be a non-empty string (or an object for whatsapp templates)"
-            ));
+            return Err(format!("{msg_key}.value must be a non-empty string (or an object for whatsapp templates)"));
         }
     }
     for (i, id) in ids.iter().enumerate() {
@@ -346,23 +267,15 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
             return Err(format!("{at}.{field} must not be empty"));
         }
         if let Some(cm) = o.get("customMessage") {
-            cm.as_str()
-                .ok_or(format!("{at}.customMessage must be a string"))?;
+            cm.as_str().ok_or(format!("{at}.customMessage must be a string"))?;
         }
         if let Some(p) = o.get("parameters") {
-            let p = p
-                .as_object()
-                .ok_or(format!("{at}.parameters must be an object"))?;
+            let p = p.as_object().ok_or(format!("{at}.parameters must be an object"))?;
             if p.len() > 20 {
-                return Err(format!(
-                    "{at}.parameters has {} properties; at most 20",
-                    p.len()
-                ));
+                return Err(format!("{at}.parameters has {} properties; at most 20", p.len()));
             }
             for (k, v) in p {
-                let s = v
-                    .as_str()
-                    .ok_or(format!("{at}.parameters.{k} must be a string"))?;
+                let s = v.as_str().ok_or(format!("{at}.parameters.{k} must be a string"))?;
                 if s.chars().count() > 200 {
                     return Err(format!("{at}.parameters.{k} is longer than 200 characters"));
                 }
@@ -373,13 +286,7 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
     Ok((channel, out))
 }
 
-async fn send(
-    s: Shared,
-    bot: String,
-    v2: bool,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if let Err(r) = check_auth(&s, &headers) {
         return r;
     }
@@ -402,10 +309,7 @@ async fn send(
         let mut inner = lock(&s);
         inner.accepted += 1;
         for i in &identities {
-            *inner
-                .deliveries
-                .entry(format!("{channel}:{i}"))
-                .or_default() += 1;
+            *inner.deliveries.entry(format!("{channel}:{i}")).or_default() += 1;
         }
         inner.jobs.insert(
             id.clone(),
@@ -469,7 +373,10 @@ async fn status(s: Shared, id: String, headers: HeaderMap) -> Response {
         return kore_error(StatusCode::BAD_REQUEST, format!("invalid request id {id}"));
     };
     if job.created.elapsed() < s.0.job_duration {
-        return axum::Json(json!({"_id": id, "status": "IN_PROGRESS", "percentageComplete": 50, "statusLogs": [], "count": 0})).into_response();
+        return axum::Json(
+            json!({"_id": id, "status": "IN_PROGRESS", "percentageComplete": 50, "statusLogs": [], "count": 0}),
+        )
+        .into_response();
     }
     let logs: Vec<Value> = job
         .identities
@@ -517,10 +424,8 @@ pub fn router(opts: Options) -> Router {
         Some(seed) => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed),
         None => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random()),
     };
-    let windows = Windows::new(&[
-        (opts.per_minute, Duration::from_secs(60)),
-        (opts.per_hour, Duration::from_secs(3600)),
-    ]);
+    let windows =
+        Windows::new(&[(opts.per_minute, Duration::from_secs(60)), (opts.per_hour, Duration::from_secs(3600))]);
     let shared: Shared = Arc::new((
         opts,
         Mutex::new(Inner {
@@ -540,37 +445,23 @@ pub fn router(opts: Options) -> Router {
     Router::new()
         .route(
             "/api/public/bot/{bot}/notify",
-            post(
-                |State(s): State<Shared>,
-                 Path(bot): Path<String>,
-                 h: HeaderMap,
-                 b: axum::body::Bytes| send(s, bot, false, h, b),
-            ),
+            post(|State(s): State<Shared>, Path(bot): Path<String>, h: HeaderMap, b: axum::body::Bytes| {
+                send(s, bot, false, h, b)
+            }),
         )
         .route(
             "/api/public/bot/{bot}/notifyV2",
-            post(
-                |State(s): State<Shared>,
-                 Path(bot): Path<String>,
-                 h: HeaderMap,
-                 b: axum::body::Bytes| send(s, bot, true, h, b),
-            ),
+            post(|State(s): State<Shared>, Path(bot): Path<String>, h: HeaderMap, b: axum::body::Bytes| {
+                send(s, bot, true, h, b)
+            }),
         )
         .route(
             "/api/public/bot/{bot}/notify/status/{id}",
-            get(
-                |State(s): State<Shared>,
-                 Path((_bot, id)): Path<(String, String)>,
-                 h: HeaderMap| status(s, id, h),
-            ),
+            get(|State(s): State<Shared>, Path((_bot, id)): Path<(String, String)>, h: HeaderMap| status(s, id, h)),
         )
         .route(
             "/api/public/bot/{bot}/notifyV2/status/{id}",
-            get(
-                |State(s): State<Shared>,
-                 Path((_bot, id)): Path<(String, String)>,
-                 h: HeaderMap| status(s, id, h),
-            ),
+            get(|State(s): State<Shared>, Path((_bot, id)): Path<(String, String)>, h: HeaderMap| status(s, id, h)),
         )
         .route("/_emulator/deliveries", get(deliveries))
         .with_state(shared)
@@ -579,10 +470,7 @@ pub fn router(opts: Options) -> Router {
 /// Runs the emulator until the process is stopped. Prints the address it listens on.
 pub async fn serve(opts: Options) -> std::io::Result<()> {
     if !opts.listen.ip().is_loopback() {
-        eprintln!(
-            "warning: the emulator listens on {}, not loopback",
-            opts.listen
-        );
+        eprintln!("warning: the emulator listens on {}, not loopback", opts.listen);
     }
     // Dropped connections are deliberate unwinds: keep them out of the output.
     let default_hook = std::panic::take_hook();
@@ -597,11 +485,7 @@ pub async fn serve(opts: Options) -> std::io::Result<()> {
         use std::io::Write;
         // Never fail (or panic) because whoever started us stopped reading our output.
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "kore-notify emulator listening on http://{addr} (client id {})",
-            opts.client_id
-        );
+        let _ = writeln!(out, "kore-notify emulator listening on http://{addr} (client id {})", opts.client_id);
         let _ = out.flush();
     }
     axum::serve(listener, router(opts)).await
@@ -623,7 +507,8 @@ mod tests {
         assert!(validate(true, &v2, "content").is_err());
         let both = json!({"channel":"ivr","message":{"type":"text","value":"hi"},"content":{"type":"text","value":"hi"},"identities":[{"email":"a@x"}]});
         assert!(validate(true, &both, "either").is_err());
-        let wrong_id = json!({"channel":"hangouts","message":{"type":"text","value":"hi"},"identities":[{"email":"a@x"}]});
+        let wrong_id =
+            json!({"channel":"hangouts","message":{"type":"text","value":"hi"},"identities":[{"email":"a@x"}]});
         assert!(validate(true, &wrong_id, "message").is_err());
     }
 }

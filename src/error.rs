@@ -50,17 +50,11 @@ impl Error {
     }
 
     pub fn state(path: &std::path::Path, message: impl Into<String>) -> Self {
-        Error::State {
-            path: crate::load::display_path(path),
-            message: message.into(),
-        }
+        Error::State { path: crate::load::display_path(path), message: message.into() }
     }
 
     pub fn io(path: &std::path::Path, action: &str, err: std::io::Error) -> Self {
-        Error::Io(format!(
-            "cannot {action} {}: {err}",
-            crate::load::display_path(path).display()
-        ))
+        Error::Io(format!("cannot {action} {}: {err}", crate::load::display_path(path).display()))
     }
 }
 

@@ -3,7 +3,7 @@
 //! supplies a default; `$${` writes a literal `${`. An undefined variable is an error naming it.
 
 /// Looks variables up; the environment in production, a map in tests.
-pub trait Env {
+pub trait Env: Sync {
     fn get(&self, name: &str) -> Option<String>;
 }
 
@@ -36,9 +36,7 @@ impl InterpError {
             InterpError::Undefined(n) => {
                 format!("export {n}=… before running, or give a default with ${{{n}:-value}}")
             }
-            InterpError::Malformed(_) => {
-                "write ${NAME} or ${NAME:-default}; use $${ for a literal ${".into()
-            }
+            InterpError::Malformed(_) => "write ${NAME} or ${NAME:-default}; use $${ for a literal ${".into(),
         }
     }
 }
@@ -68,18 +66,16 @@ pub fn interpolate(s: &str, env: &dyn Env) -> Result<String, InterpError> {
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail.find('}').ok_or_else(|| {
-                InterpError::Malformed(format!("unclosed variable reference in {s:?}"))
-            })?;
+            let end = tail
+                .find('}')
+                .ok_or_else(|| InterpError::Malformed(format!("unclosed variable reference in {s:?}")))?;
             let expr = &tail[..end];
             let (name, default) = match expr.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
                 None => (expr, None),
             };
             if !valid_name(name) {
-                return Err(InterpError::Malformed(format!(
-                    "invalid variable name {name:?} in ${{{expr}}}"
-                )));
+                return Err(InterpError::Malformed(format!("invalid variable name {name:?} in ${{{expr}}}")));
             }
             match (env.get(name), default) {
                 (Some(v), Some(d)) if v.is_empty() => out.push_str(d),
@@ -116,18 +112,9 @@ mod tests {
         assert_eq!(interpolate("${B:-d}", &env), Ok("d".into()));
         assert_eq!(interpolate("${E:-d}", &env), Ok("d".into()));
         assert_eq!(interpolate("$${A} $5", &env), Ok("${A} $5".into()));
-        assert_eq!(
-            interpolate("${B}", &env),
-            Err(InterpError::Undefined("B".into()))
-        );
-        assert!(matches!(
-            interpolate("${A", &env),
-            Err(InterpError::Malformed(_))
-        ));
-        assert!(matches!(
-            interpolate("${1A}", &env),
-            Err(InterpError::Malformed(_))
-        ));
+        assert_eq!(interpolate("${B}", &env), Err(InterpError::Undefined("B".into())));
+        assert!(matches!(interpolate("${A", &env), Err(InterpError::Malformed(_))));
+        assert!(matches!(interpolate("${1A}", &env), Err(InterpError::Malformed(_))));
         assert_eq!(sole_reference(" ${KORE_SECRET} "), Some("KORE_SECRET"));
         assert_eq!(sole_reference("abc${X}"), None);
     }

@@ -43,9 +43,7 @@ pub fn run() -> i32 {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    error::exit::OK
-                }
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => error::exit::OK,
                 _ => error::exit::ERROR,
             };
         }

@@ -27,10 +27,7 @@ pub struct Repo {
 /// terminals both want repository-relative paths).
 pub fn display_path(p: &Path) -> PathBuf {
     let cwd = std::env::current_dir().ok();
-    let rel = cwd
-        .as_deref()
-        .and_then(|c| p.strip_prefix(c).ok())
-        .unwrap_or(p);
+    let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
     let rel = rel.strip_prefix(".").unwrap_or(rel);
     rel.to_path_buf()
 }
@@ -43,29 +40,17 @@ fn is_yaml(p: &Path) -> bool {
 pub fn find_files(base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for spec in specs {
-        let full = if Path::new(spec).is_absolute() {
-            PathBuf::from(spec)
-        } else {
-            base.join(spec)
-        };
+        let full = if Path::new(spec).is_absolute() { PathBuf::from(spec) } else { base.join(spec) };
         if spec.contains(['*', '?', '[']) {
             match glob::glob(&full.to_string_lossy()) {
                 Ok(paths) => {
-                    let mut found: Vec<PathBuf> = paths
-                        .filter_map(|p| p.ok())
-                        .filter(|p| p.is_file())
-                        .collect();
+                    let mut found: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
                     found.sort();
                     out.extend(found);
                 }
                 Err(e) => diags.push(
-                    Diagnostic::error(
-                        base,
-                        Pos::default(),
-                        "manifests",
-                        format!("invalid glob `{spec}`: {e}"),
-                    )
-                    .help("see https://docs.rs/glob for the pattern syntax"),
+                    Diagnostic::error(base, Pos::default(), "manifests", format!("invalid glob `{spec}`: {e}"))
+                        .help("see https://docs.rs/glob for the pattern syntax"),
                 ),
             }
         } else if full.is_dir() {
@@ -75,13 +60,8 @@ pub fn find_files(base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec
             out.push(full);
         } else {
             diags.push(
-                Diagnostic::error(
-                    &display_path(&full),
-                    Pos::default(),
-                    "manifests",
-                    "no such file or directory",
-                )
-                .help("fix the path in `manifests:` of kore-notify.yaml or on the command line"),
+                Diagnostic::error(&display_path(&full), Pos::default(), "manifests", "no such file or directory")
+                    .help("fix the path in `manifests:` of kore-notify.yaml or on the command line"),
             );
         }
     }
@@ -90,29 +70,14 @@ pub fn find_files(base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec
     out
 }
 
-fn walk_dir(
-    dir: &Path,
-    visited: &mut HashSet<PathBuf>,
-    depth: usize,
-    out: &mut Vec<PathBuf>,
-    diags: &mut Diagnostics,
-) {
+fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, depth: usize, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
     let canonical = match std::fs::canonicalize(dir) {
         Ok(c) => c,
         Err(e) => {
-            let msg = if e.raw_os_error() == Some(40) {
-                "symlink loop".to_string()
-            } else {
-                e.to_string()
-            };
+            let msg = if e.raw_os_error() == Some(40) { "symlink loop".to_string() } else { e.to_string() };
             diags.push(
-                Diagnostic::error(
-                    &display_path(dir),
-                    Pos::default(),
-                    "",
-                    format!("cannot read directory: {msg}"),
-                )
-                .help("remove the looping symlink"),
+                Diagnostic::error(&display_path(dir), Pos::default(), "", format!("cannot read directory: {msg}"))
+                    .help("remove the looping symlink"),
             );
             return;
         }
@@ -123,10 +88,7 @@ fn walk_dir(
                 &display_path(dir),
                 Pos::default(),
                 "",
-                format!(
-                    "symlink loop: this directory leads back to {}",
-                    canonical.display()
-                ),
+                format!("symlink loop: this directory leads back to {}", canonical.display()),
             )
             .help("remove the symlink that points to a parent directory"),
         );
@@ -171,85 +133,96 @@ fn read_text(path: &Path, cap: u64, what: &str, diags: &mut Diagnostics) -> Opti
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            diags.push(Diagnostic::error(
-                &shown,
-                Pos::default(),
-                "",
-                format!("cannot read {what}: {e}"),
-            ));
+            diags.push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")));
             return None;
         }
     };
     if meta.len() > cap {
         diags.push(
-            Diagnostic::error(&shown, Pos::default(), "", format!("{what} is too large: {} bytes (limit {cap})", meta.len()))
-                .help("split it into several files, or keep large audiences in a CSV file with identitiesFrom"),
+            Diagnostic::error(
+                &shown,
+                Pos::default(),
+                "",
+                format!("{what} is too large: {} bytes (limit {cap})", meta.len()),
+            )
+            .help("split it into several files, or keep large audiences in a CSV file with identitiesFrom"),
         );
         return None;
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            diags.push(Diagnostic::error(
-                &shown,
-                Pos::default(),
-                "",
-                format!("cannot read {what}: {e}"),
-            ));
+            diags.push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")));
             return None;
         }
     };
     match yaml::check_text(&bytes) {
         Ok(t) => Some(t.to_string()),
         Err(e) => {
-            diags.push(
-                Diagnostic::error(&shown, e.pos, "", e.message)
-                    .help(format!("{what} must be UTF-8 text")),
-            );
+            diags.push(Diagnostic::error(&shown, e.pos, "", e.message).help(format!("{what} must be UTF-8 text")));
             None
         }
     }
 }
 
-/// Loads and validates every manifest in `files`.
-pub fn load_repo(
-    files: Vec<PathBuf>,
-    env: &dyn Env,
-    now: time::OffsetDateTime,
-    diags: &mut Diagnostics,
-) -> Repo {
+/// Loads and validates every manifest in `files`, on all cores; results keep the file order.
+pub fn load_repo(files: Vec<PathBuf>, env: &dyn Env, now: time::OffsetDateTime, diags: &mut Diagnostics) -> Repo {
     let _ = now;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let results: Vec<(Vec<Notification>, Diagnostics)> = std::thread::scope(|s| {
+        // Parsers recurse: give loader threads a stack at least as big as the main thread's.
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                std::thread::Builder::new().stack_size(64 * 1024 * 1024).spawn_scoped(s, move || load_files(part, env))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(e) => {
+                    let mut d = Diagnostics::default();
+                    d.push(Diagnostic::error(Path::new("."), Pos::default(), "", format!("cannot start a thread: {e}")));
+                    (Vec::new(), d)
+                }
+            })
+            .collect()
+    });
     let mut notifications = Vec::new();
-    for file in &files {
-        let Some(text) = read_text(file, yaml::MAX_YAML_BYTES, "manifest", diags) else {
+    for (ns, d) in results {
+        notifications.extend(ns);
+        diags.extend(d);
+    }
+    check_repo(&notifications, diags);
+    Repo { notifications, files }
+}
+
+fn load_files(files: &[PathBuf], env: &dyn Env) -> (Vec<Notification>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut notifications = Vec::new();
+    for file in files {
+        let Some(text) = read_text(file, yaml::MAX_YAML_BYTES, "manifest", &mut diags) else {
             continue;
         };
         let shown = display_path(file);
         let docs = match yaml::parse_documents(&text) {
             Ok(d) => d,
             Err(e) => {
-                diags.push(Diagnostic::error(
-                    &shown,
-                    e.pos,
-                    "",
-                    format!("invalid YAML: {}", e.message),
-                ));
+                diags.push(Diagnostic::error(&shown, e.pos, "", format!("invalid YAML: {}", e.message)));
                 continue;
             }
         };
         drop(text);
         for doc in &docs {
-            let mut w = Walker::new(&shown, diags, env);
+            let mut w = Walker::new(&shown, &mut diags, env);
             if let Some(n) = document(&mut w, file, doc) {
                 notifications.push(n);
             }
         }
     }
-    check_repo(&notifications, diags);
-    Repo {
-        notifications,
-        files,
-    }
+    (notifications, diags)
 }
 
 /// Repository-wide rules: unique keys, previousKeys that do not collide.
@@ -260,10 +233,7 @@ fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::error(
                     &n.source.file,
-                    Pos {
-                        line: n.source.line,
-                        column: n.source.column,
-                    },
+                    Pos { line: n.source.line, column: n.source.column },
                     "key",
                     format!("duplicate key `{}`", n.key),
                 )
@@ -280,10 +250,7 @@ fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
     let mut previous: HashMap<&str, &Notification> = HashMap::new();
     for n in ns {
         for p in &n.previous_keys {
-            let pos = Pos {
-                line: n.source.line,
-                column: n.source.column,
-            };
+            let pos = Pos { line: n.source.line, column: n.source.column };
             if keys.contains_key(p.as_str()) {
                 diags.push(
                     Diagnostic::error(
@@ -330,64 +297,37 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
     let f = w.fields(doc, "", FIELDS)?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let missing = |w: &mut Walker, name: &str, help: &str| {
-        w.error(
-            &doc.pos,
-            name,
-            format!("missing required field `{name}`"),
-            help,
-        );
+        w.error(&doc.pos, name, format!("missing required field `{name}`"), help);
     };
     let key_node = f.get("key");
     let key = match key_node {
         Some(n) => w.string(n, "key"),
         None => {
-            missing(
-                w,
-                "key",
-                "add `key: some-unique-name`; it identifies this notification forever",
-            );
+            missing(w, "key", "add `key: some-unique-name`; it identifies this notification forever");
             None
         }
     };
     if let (Some(k), Some(n)) = (&key, key_node)
         && !valid_key(k)
     {
-        w.error(
-            &n.pos,
-            "key",
-            format!("`{k}` is not a valid key"),
-            "use 1 to 128 letters, digits and . _ : / -",
-        );
+        w.error(&n.pos, "key", format!("`{k}` is not a valid key"), "use 1 to 128 letters, digits and . _ : / -");
     }
     let channel = match f.get("channel") {
-        Some(n) => w
-            .one_of(n, "channel", CHANNELS)
-            .and_then(|s| Channel::parse(&s)),
+        Some(n) => w.one_of(n, "channel", CHANNELS).and_then(|s| Channel::parse(&s)),
         None => {
-            missing(
-                w,
-                "channel",
-                "add `channel: msteams` (or slack, ivr, hangouts, whatsapp)",
-            );
+            missing(w, "channel", "add `channel: msteams` (or slack, ivr, hangouts, whatsapp)");
             None
         }
     };
     let api = match (f.get("api"), channel) {
         (Some(n), ch) => {
-            let a = w
-                .one_of(n, "api", &["v1", "v2"])
-                .map(|s| if s == "v1" { Api::V1 } else { Api::V2 });
+            let a = w.one_of(n, "api", &["v1", "v2"]).map(|s| if s == "v1" { Api::V1 } else { Api::V2 });
             match (a, ch) {
                 (Some(a), Some(ch)) if a != ch.api() => {
                     w.error(
                         &n.pos,
                         "api",
-                        format!(
-                            "channel {} is served by API {}, not {}",
-                            ch.as_str(),
-                            ch.api().as_str(),
-                            a.as_str()
-                        ),
+                        format!("channel {} is served by API {}, not {}", ch.as_str(), ch.api().as_str(), a.as_str()),
                         format!("remove `api` or set it to {}", ch.api().as_str()),
                     );
                     None
@@ -398,9 +338,7 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         (None, ch) => ch.map(Channel::api),
     };
     let user_identity_type = match f.get("userIdentityType") {
-        Some(n) => w
-            .one_of(n, "userIdentityType", &["resolve"])
-            .unwrap_or_default(),
+        Some(n) => w.one_of(n, "userIdentityType", &["resolve"]).unwrap_or_default(),
         None => "resolve".to_string(),
     };
     let webhook_instance_name = match f.get("webhookInstanceName") {
@@ -444,22 +382,11 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         }
     }
     if !have_identities && channel.is_some() {
-        missing(
-            w,
-            "identities",
-            "add `identities:` (a list) or `identitiesFrom: audience.csv`",
-        );
+        missing(w, "identities", "add `identities:` (a list) or `identitiesFrom: audience.csv`");
     } else if have_identities && recipients.is_empty() && w.diags.errors() == before {
-        w.error(
-            &doc.pos,
-            "identities",
-            "no recipients",
-            "a notification needs at least one identity",
-        );
+        w.error(&doc.pos, "identities", "no recipients", "a notification needs at least one identity");
     }
-    let not_before = f
-        .get("notBefore")
-        .and_then(|n| parse_time(w, n, "notBefore"));
+    let not_before = f.get("notBefore").and_then(|n| parse_time(w, n, "notBefore"));
     let not_after = f.get("notAfter").and_then(|n| parse_time(w, n, "notAfter"));
     if let (Some(a), Some(b), Some(n)) = (not_before, not_after, f.get("notAfter"))
         && b <= a
@@ -500,9 +427,7 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
             }
         }
     }
-    let description = f
-        .get("description")
-        .and_then(|n| w.string(n, "description"));
+    let description = f.get("description").and_then(|n| w.string(n, "description"));
 
     if let (Some(ch), Some(c)) = (channel, &content) {
         check_recipients(w, ch, c, &recipients, &positions, csv_origin.as_ref());
@@ -511,16 +436,10 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         return None;
     }
     let (key, channel, api, content) = (key?, channel?, api?, content?);
-    let pos = key_node
-        .map(|n| n.pos.clone())
-        .unwrap_or_else(|| doc.pos.clone());
+    let pos = key_node.map(|n| n.pos.clone()).unwrap_or_else(|| doc.pos.clone());
     Some(Notification {
         key,
-        source: Source {
-            file: w.file.clone(),
-            line: pos.line,
-            column: pos.column,
-        },
+        source: Source { file: w.file.clone(), line: pos.line, column: pos.column },
         channel,
         api,
         user_identity_type,
@@ -557,22 +476,14 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
                 &node.pos,
                 "content.type",
                 "missing required field `type`",
-                format!(
-                    "add `type: text` (allowed: {})",
-                    ch.content_types().join(", ")
-                ),
+                format!("add `type: text` (allowed: {})", ch.content_types().join(", ")),
             );
             return None;
         }
     };
     let value = match (f.get("value"), f.get("valueFile")) {
         (Some(_), Some(vf)) => {
-            w.error(
-                &vf.pos,
-                "content.valueFile",
-                "both `value` and `valueFile` are set",
-                "keep only one of them",
-            );
+            w.error(&vf.pos, "content.valueFile", "both `value` and `valueFile` are set", "keep only one of them");
             return None;
         }
         (None, None) => {
@@ -604,11 +515,7 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
             let path = dir.join(&rel);
             let mut sub = Diagnostics::default();
             let Some(text) = read_text(&path, MAX_VALUE_FILE_BYTES, "valueFile", &mut sub) else {
-                let why = sub
-                    .items
-                    .first()
-                    .map(|d| d.message.clone())
-                    .unwrap_or_default();
+                let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
                 w.error(
                     &vf.pos,
                     "content.valueFile",
@@ -617,11 +524,7 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
                 );
                 return None;
             };
-            let text = text
-                .strip_suffix('\n')
-                .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                .unwrap_or(&text)
-                .to_string();
+            let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
             if ch == Channel::Whatsapp && kind == "template" && rel.ends_with(".json") {
                 match serde_json::from_str::<serde_json::Value>(&text) {
                     Ok(v @ serde_json::Value::Object(_)) => v,
@@ -641,46 +544,26 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
         }
     };
     if value.as_str().is_some_and(|s| s.trim().is_empty()) {
-        w.error(
-            &node.pos,
-            "content.value",
-            "the message is empty",
-            "write the text to send",
-        );
+        w.error(&node.pos, "content.value", "the message is empty", "write the text to send");
         return None;
     }
     Some(Content { kind, value })
 }
 
-fn interpolate_json(
-    w: &mut Walker,
-    v: serde_json::Value,
-    pos: &Pos,
-    path: &str,
-) -> Option<serde_json::Value> {
+fn interpolate_json(w: &mut Walker, v: serde_json::Value, pos: &Pos, path: &str) -> Option<serde_json::Value> {
     Some(match v {
         serde_json::Value::String(s) => serde_json::Value::String(w.interpolate(&s, pos, path)?),
-        serde_json::Value::Array(a) => serde_json::Value::Array(
-            a.into_iter()
-                .map(|x| interpolate_json(w, x, pos, path))
-                .collect::<Option<_>>()?,
-        ),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(|x| interpolate_json(w, x, pos, path)).collect::<Option<_>>()?)
+        }
         serde_json::Value::Object(o) => serde_json::Value::Object(
-            o.into_iter()
-                .map(|(k, x)| interpolate_json(w, x, pos, path).map(|x| (k, x)))
-                .collect::<Option<_>>()?,
+            o.into_iter().map(|(k, x)| interpolate_json(w, x, pos, path).map(|x| (k, x))).collect::<Option<_>>()?,
         ),
         other => other,
     })
 }
 
-fn identities(
-    w: &mut Walker,
-    node: &Node,
-    ch: Channel,
-    out: &mut Vec<Recipient>,
-    positions: &mut Vec<Pos>,
-) {
+fn identities(w: &mut Walker, node: &Node, ch: Channel, out: &mut Vec<Recipient>, positions: &mut Vec<Pos>) {
     let Some(items) = w.seq(node, "identities") else {
         return;
     };
@@ -691,10 +574,7 @@ fn identities(
                 w.error(
                     &item.pos,
                     &path,
-                    format!(
-                        "channel {} (API v1) takes identities as plain strings",
-                        ch.as_str()
-                    ),
+                    format!("channel {} (API v1) takes identities as plain strings", ch.as_str()),
                     "write `- john@example.com`; customMessage and parameters are v2 features",
                 );
             }
@@ -706,11 +586,7 @@ fn identities(
             }
             _ => {
                 if let Some(id) = w.string(item, &path) {
-                    out.push(Recipient {
-                        id,
-                        custom_message: None,
-                        parameters: BTreeMap::new(),
-                    });
+                    out.push(Recipient { id, custom_message: None, parameters: Params::new() });
                     positions.push(item.pos.clone());
                 }
             }
@@ -718,13 +594,7 @@ fn identities(
     }
 }
 
-const ID_FIELDS: &[&str] = &[
-    "email",
-    "spaceId",
-    "phoneNumber",
-    "customMessage",
-    "parameters",
-];
+const ID_FIELDS: &[&str] = &["email", "spaceId", "phoneNumber", "customMessage", "parameters"];
 
 fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Option<Recipient> {
     let field = ch.identity_field()?;
@@ -737,10 +607,7 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
             w.error(
                 &n.pos,
                 &join(path, other),
-                format!(
-                    "channel {} identifies recipients by `{field}`, not `{other}`",
-                    ch.as_str()
-                ),
+                format!("channel {} identifies recipients by `{field}`, not `{other}`", ch.as_str()),
                 format!("rename `{other}` to `{field}`"),
             );
             ok = false;
@@ -760,10 +627,8 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
             None
         }
     };
-    let custom_message = f
-        .get("customMessage")
-        .and_then(|n| w.string(n, &join(path, "customMessage")));
-    let mut parameters = BTreeMap::new();
+    let custom_message = f.get("customMessage").and_then(|n| w.string(n, &join(path, "customMessage")));
+    let mut parameters = Params::new();
     if let Some(n) = f.get("parameters") {
         let ppath = join(path, "parameters");
         match &n.value {
@@ -772,10 +637,7 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
                     w.error(
                         &n.pos,
                         &ppath,
-                        format!(
-                            "{} parameters; Kore.ai accepts at most {MAX_PARAMETERS}",
-                            entries.len()
-                        ),
+                        format!("{} parameters; Kore.ai accepts at most {MAX_PARAMETERS}", entries.len()),
                         "remove the ones no placeholder uses",
                     );
                     ok = false;
@@ -814,11 +676,7 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
         }
     }
     match (id, ok) {
-        (Some(id), true) => Some(Recipient {
-            id,
-            custom_message,
-            parameters,
-        }),
+        (Some(id), true) => Some(Recipient { id, custom_message, parameters }),
         _ => None,
     }
 }
@@ -834,11 +692,7 @@ fn csv_identities(
     let shown = display_path(path);
     let mut sub = Diagnostics::default();
     let Some(text) = read_text(path, MAX_CSV_BYTES, "CSV audience", &mut sub) else {
-        let why = sub
-            .items
-            .first()
-            .map(|d| d.message.clone())
-            .unwrap_or_default();
+        let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
         w.error(
             pos,
             "identitiesFrom",
@@ -847,26 +701,16 @@ fn csv_identities(
         );
         return;
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
         Err(e) => {
-            w.diags.push(Diagnostic::error(
-                &shown,
-                Pos { line: 1, column: 1 },
-                "",
-                format!("invalid CSV header: {e}"),
-            ));
+            w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column: 1 }, "", format!("invalid CSV header: {e}")));
             return;
         }
     };
     let mut err = |line: u32, column: u32, field: String, msg: String, help: &str| {
-        w.diags.push(
-            Diagnostic::error(&shown, Pos { line, column }, field, msg).help(help.to_string()),
-        );
+        w.diags.push(Diagnostic::error(&shown, Pos { line, column }, field, msg).help(help.to_string()));
     };
     match (ch.identity_field(), headers.first()) {
         (_, None) => {
@@ -883,10 +727,7 @@ fn csv_identities(
                 1,
                 1,
                 String::new(),
-                format!(
-                    "the first column is `{h}`, but channel {} identifies recipients by `{field}`",
-                    ch.as_str()
-                ),
+                format!("the first column is `{h}`, but channel {} identifies recipients by `{field}`", ch.as_str()),
                 "rename the first column header",
             );
         }
@@ -905,11 +746,7 @@ fn csv_identities(
         }
         _ => {}
     }
-    let param_names = headers
-        .iter()
-        .skip(1)
-        .filter(|h| *h != "customMessage")
-        .count();
+    let param_names = headers.iter().skip(1).filter(|h| *h != "customMessage").count();
     if param_names > MAX_PARAMETERS {
         return err(
             1,
@@ -931,6 +768,7 @@ fn csv_identities(
             );
         }
     }
+    let names: Vec<std::sync::Arc<str>> = headers.iter().map(|h| std::sync::Arc::from(h.as_str())).collect();
     let mut record = csv::StringRecord::new();
     let mut errors = 0usize;
     loop {
@@ -954,21 +792,11 @@ fn csv_identities(
         if id.is_empty() {
             errors += 1;
             if errors <= MAX_RECIPIENT_DIAGS {
-                err(
-                    line,
-                    1,
-                    headers[0].clone(),
-                    "empty identity".into(),
-                    "fill in the first column or delete the row",
-                );
+                err(line, 1, headers[0].clone(), "empty identity".into(), "fill in the first column or delete the row");
             }
             continue;
         }
-        let mut r = Recipient {
-            id,
-            custom_message: None,
-            parameters: BTreeMap::new(),
-        };
+        let mut r = Recipient { id, custom_message: None, parameters: Params::new() };
         for (col, value) in record.iter().enumerate().skip(1) {
             let name = &headers[col];
             if value.is_empty() {
@@ -983,31 +811,19 @@ fn csv_identities(
                         line,
                         col as u32 + 1,
                         name.clone(),
-                        format!(
-                            "{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}",
-                            value.chars().count()
-                        ),
+                        format!("{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}", value.chars().count()),
                         "shorten the value",
                     );
                 }
             } else {
-                r.parameters.insert(name.clone(), value.to_string());
+                r.parameters.insert(names[col].clone(), value.to_string());
             }
         }
         out.push(r);
         positions.push(Pos { line, column: 1 });
     }
     if errors > MAX_RECIPIENT_DIAGS {
-        err(
-            0,
-            0,
-            String::new(),
-            format!(
-                "… and {} more problems in this file",
-                errors - MAX_RECIPIENT_DIAGS
-            ),
-            "",
-        );
+        err(0, 0, String::new(), format!("… and {} more problems in this file", errors - MAX_RECIPIENT_DIAGS), "");
     }
 }
 
@@ -1033,9 +849,7 @@ fn check_recipients(
     };
     let uses_parameters = ch.api() == Api::V2 && content.kind != "script";
     let content_placeholders: Vec<String> = match (&content.value, uses_parameters) {
-        (serde_json::Value::String(s), true) => {
-            placeholders(s).into_iter().map(String::from).collect()
-        }
+        (serde_json::Value::String(s), true) => placeholders(s).into_iter().map(String::from).collect(),
         _ => Vec::new(),
     };
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(recipients.len());
@@ -1043,16 +857,11 @@ fn check_recipients(
     let mut unused: BTreeMap<&str, usize> = BTreeMap::new();
     let report = |w: &mut Walker, i: usize, field: String, msg: String, help: String| {
         let (file, pos, path) = locate(i);
-        let field = if field.is_empty() {
-            path
-        } else {
-            join(&path, &field)
-        };
+        let field = if field.is_empty() { path } else { join(&path, &field) };
         if file.as_os_str().is_empty() {
             w.error(&pos, &field, msg, help);
         } else {
-            w.diags
-                .push(Diagnostic::error(&file, pos, field, msg).help(help));
+            w.diags.push(Diagnostic::error(&file, pos, field, msg).help(help));
         }
     };
     for (i, r) in recipients.iter().enumerate() {
@@ -1066,9 +875,7 @@ fn check_recipients(
                     i,
                     String::new(),
                     format!("duplicate recipient `{}`", r.id),
-                    format!(
-                        "already listed at {first_path}; each person receives a notification once"
-                    ),
+                    format!("already listed at {first_path}; each person receives a notification once"),
                 );
             }
         }
@@ -1092,15 +899,13 @@ fn check_recipients(
                         i,
                         "parameters".into(),
                         format!("placeholder {{{p}}} has no parameter `{p}` for `{}`", r.id),
-                        format!(
-                            "add `{p}` to this recipient's parameters, or remove {{{p}}} from the message"
-                        ),
+                        format!("add `{p}` to this recipient's parameters, or remove {{{p}}} from the message"),
                     );
                 }
             }
         }
         for name in r.parameters.keys() {
-            if !needed.contains(&name.as_str()) {
+            if !needed.contains(&name) {
                 unused.entry(name).or_insert(i);
             }
         }
@@ -1110,10 +915,7 @@ fn check_recipients(
             w,
             0,
             String::new(),
-            format!(
-                "{} duplicate recipients in all ({} listed above)",
-                dup_count, MAX_RECIPIENT_DIAGS
-            ),
+            format!("{} duplicate recipients in all ({} listed above)", dup_count, MAX_RECIPIENT_DIAGS),
             "remove the repeated identities".into(),
         );
     }
@@ -1122,9 +924,7 @@ fn check_recipients(
             w,
             0,
             "parameters".into(),
-            format!(
-                "{missing_count} missing parameters in all ({MAX_RECIPIENT_DIAGS} listed above)"
-            ),
+            format!("{missing_count} missing parameters in all ({MAX_RECIPIENT_DIAGS} listed above)"),
             "every placeholder needs a parameter for every recipient".into(),
         );
     }
@@ -1132,18 +932,12 @@ fn check_recipients(
         let (file, pos, path) = locate(i);
         let field = join(&join(&path, "parameters"), name);
         let d = Diagnostic::warning(
-            if file.as_os_str().is_empty() {
-                &w.file
-            } else {
-                &file
-            },
+            if file.as_os_str().is_empty() { &w.file } else { &file },
             pos,
             field,
             format!("parameter `{name}` is used by no placeholder"),
         )
-        .help(format!(
-            "add {{{name}}} to the message or customMessage, or drop the parameter"
-        ));
+        .help(format!("add {{{name}}} to the message or customMessage, or drop the parameter"));
         w.diags.push(d);
     }
 }

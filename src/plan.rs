@@ -5,25 +5,13 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::{notification_digest, recipient_fingerprint, recipient_hash, sha256_hex};
+use crate::fingerprint::{H16, notification_digest, recipient_fingerprint, recipient_hash, sha256_hex};
 use crate::manifest::{Notification, OnChange};
 use crate::state::{NotificationState, State, StoredContent};
 
 pub const PLAN_FORMAT: u32 = 1;
 
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// New key: every recipient.
@@ -81,11 +69,15 @@ pub enum Change {
 pub struct PlannedRecipient {
     pub id: String,
     pub change: Change,
-    pub fingerprint: String,
+    pub fingerprint: H16,
     #[serde(skip)]
     pub index: usize,
-    #[serde(skip)]
-    pub hash: String,
+    #[serde(skip, default = "zero_hash")]
+    pub hash: H16,
+}
+
+fn zero_hash() -> H16 {
+    H16([0; 16])
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -179,66 +171,66 @@ pub struct Inputs<'a> {
 }
 
 fn rfc3339(t: &Option<time::OffsetDateTime>) -> Option<String> {
-    t.as_ref().and_then(|t| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    })
+    t.as_ref().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
 }
 
-/// Digest of the resolved manifests: anything that changes what would be sent changes it.
-pub fn manifests_digest(target: &str, ns: &[Notification]) -> String {
-    let mut parts: Vec<String> = ns
-        .iter()
-        .map(|n| {
-            let nd = notification_digest(target, n);
-            let mut h = sha2::Sha256::default();
-            sha2::Digest::update(&mut h, n.key.as_bytes());
-            sha2::Digest::update(&mut h, nd.as_bytes());
-            for r in &n.recipients {
-                sha2::Digest::update(&mut h, recipient_fingerprint(&nd, r).as_bytes());
-            }
-            let meta = serde_json::json!([
-                rfc3339(&n.not_before),
-                rfc3339(&n.not_after),
-                n.on_change == OnChange::Ignore,
-                n.previous_keys
-            ]);
-            sha2::Digest::update(&mut h, meta.to_string().as_bytes());
-            hex::encode(sha2::Digest::finalize(h))
-        })
-        .collect();
-    parts.sort();
-    sha256_hex(parts.join("\n").as_bytes())
+/// Digest of one resolved notification: anything that changes what would be sent changes it.
+/// Combined (sorted) over all notifications into the plan's `manifestsDigest`.
+fn notification_part_digest(n: &Notification, nd: &str, fingerprints: &[H16]) -> String {
+    let mut h = sha2::Sha256::default();
+    sha2::Digest::update(&mut h, n.key.as_bytes());
+    sha2::Digest::update(&mut h, nd.as_bytes());
+    for fp in fingerprints {
+        sha2::Digest::update(&mut h, fp.0);
+    }
+    let meta = serde_json::json!([
+        rfc3339(&n.not_before),
+        rfc3339(&n.not_after),
+        n.on_change == OnChange::Ignore,
+        n.previous_keys
+    ]);
+    sha2::Digest::update(&mut h, meta.to_string().as_bytes());
+    crate::fingerprint::to_hex(&sha2::Digest::finalize(h))
 }
 
 pub fn compute(inp: &Inputs) -> Plan {
     let state = inp.state;
     let mut claimed: HashSet<&str> = HashSet::new();
     let mut out = Vec::with_capacity(inp.notifications.len());
+    let mut parts = Vec::with_capacity(inp.notifications.len());
+    let mut lookups = Vec::with_capacity(inp.notifications.len());
     for n in inp.notifications {
         let (entry, renamed_from) = match state.notifications.get(&n.key) {
             Some(e) => (Some(e), None),
             None => n
                 .previous_keys
                 .iter()
-                .find_map(|p| {
-                    state
-                        .notifications
-                        .get(p)
-                        .map(|e| (Some(e), Some(p.clone())))
-                })
+                .find_map(|p| state.notifications.get(p).map(|e| (Some(e), Some(p.clone()))))
                 .unwrap_or((None, None)),
         };
         claimed.insert(&n.key);
-        if let Some(p) = n
-            .previous_keys
-            .iter()
-            .find(|p| Some(*p) == renamed_from.as_ref())
-        {
+        if let Some(p) = n.previous_keys.iter().find(|p| Some(*p) == renamed_from.as_ref()) {
             claimed.insert(p);
         }
-        out.push(plan_one(inp, n, entry, renamed_from));
+        lookups.push((n, entry, renamed_from));
     }
+    // Fingerprinting a million recipients is the expensive part: spread it over the cores.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let chunk = lookups.len().div_ceil(threads).max(1);
+    let planned: Vec<Vec<(PlannedNotification, String)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = lookups
+            .chunks_mut(chunk)
+            .map(|part| {
+                s.spawn(move || part.iter_mut().map(|(n, e, r)| plan_one(inp, n, *e, r.take())).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    for (p, digest) in planned.into_iter().flatten() {
+        out.push(p);
+        parts.push(digest);
+    }
+    parts.sort();
     for (key, e) in &state.notifications {
         if claimed.contains(key.as_str()) {
             continue;
@@ -265,10 +257,7 @@ pub fn compute(inp: &Inputs) -> Plan {
     out.sort_by(|a, b| a.key.cmp(&b.key));
     let mut summary = Summary::default();
     for p in &out {
-        *summary
-            .by_action
-            .entry(p.action.as_str().to_string())
-            .or_default() += 1;
+        *summary.by_action.entry(p.action.as_str().to_string()).or_default() += 1;
         if p.action.sends() {
             summary.notifications_to_send += 1;
             summary.recipients_to_send += p.sends.len();
@@ -277,14 +266,10 @@ pub fn compute(inp: &Inputs) -> Plan {
     Plan {
         format_version: PLAN_FORMAT,
         binding: Binding {
-            state_lineage: if inp.state_exists {
-                state.lineage.clone()
-            } else {
-                String::new()
-            },
+            state_lineage: if inp.state_exists { state.lineage.clone() } else { String::new() },
             state_serial: if inp.state_exists { state.serial } else { 0 },
             state_digest: inp.state_digest.to_string(),
-            manifests_digest: manifests_digest(inp.target, inp.notifications),
+            manifests_digest: sha256_hex(parts.join("\n").as_bytes()),
             target: inp.target.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
         },
@@ -298,27 +283,26 @@ fn plan_one(
     n: &Notification,
     entry: Option<&NotificationState>,
     renamed_from: Option<String>,
-) -> PlannedNotification {
+) -> (PlannedNotification, String) {
     let nd = notification_digest(inp.target, n);
     let lineage = &inp.state.lineage;
     let blocked = entry.is_some_and(|e| e.has_unknown()) && !inp.retry_unknown;
     let retry = entry.is_some_and(|e| e.has_unknown()) && inp.retry_unknown;
-    let mut counts = Counts {
-        total: n.recipients.len(),
-        ..Counts::default()
-    };
+    let mut counts = Counts { total: n.recipients.len(), ..Counts::default() };
     let mut sends = Vec::new();
     let mut records = Vec::new();
-    let mut present: HashSet<String> = HashSet::new();
+    let mut present: HashSet<H16> = HashSet::new();
+    let mut fingerprints = Vec::with_capacity(n.recipients.len());
     for (index, r) in n.recipients.iter().enumerate() {
         let fp = recipient_fingerprint(&nd, r);
+        fingerprints.push(fp);
         let hash = recipient_hash(lineage, &r.id);
         let rs = entry.and_then(|e| e.recipients.get(&hash));
         if entry.is_some() {
-            present.insert(hash.clone());
+            present.insert(hash);
         }
         let pending = rs.and_then(|s| s.pending.as_ref());
-        let confirmed = rs.and_then(|s| s.fp.as_deref());
+        let confirmed = rs.and_then(|s| s.fp);
         if pending.is_some() {
             counts.unknown += 1;
             if !retry {
@@ -334,13 +318,7 @@ fn plan_one(
                 continue;
             }
         };
-        let pr = PlannedRecipient {
-            id: r.id.clone(),
-            change,
-            fingerprint: fp,
-            index,
-            hash,
-        };
+        let pr = PlannedRecipient { id: r.id.clone(), change, fingerprint: fp, index, hash };
         match change {
             Change::New => {
                 counts.new += 1;
@@ -358,11 +336,7 @@ fn plan_one(
         }
     }
     if let Some(e) = entry {
-        counts.removed = e
-            .recipients
-            .keys()
-            .filter(|h| !present.contains(*h))
-            .count();
+        counts.removed = e.recipients.keys().filter(|h| !present.contains(*h)).count();
     }
     let content = StoredContent::from(&n.content);
     let previous_content = entry.map(|e| e.content.clone()).filter(|c| *c != content);
@@ -373,10 +347,7 @@ fn plan_one(
         reason = format!("new notification: {} recipient(s)", sends.len());
     } else if counts.changed > 0 && n.on_change == OnChange::Resend {
         action = Action::Resend;
-        reason = format!(
-            "{} recipient(s) would receive different content",
-            counts.changed
-        );
+        reason = format!("{} recipient(s) would receive different content", counts.changed);
         if counts.new > 0 {
             reason.push_str(&format!(", {} added", counts.new));
         }
@@ -391,10 +362,7 @@ fn plan_one(
         }
     } else if !records.is_empty() {
         action = Action::Record;
-        reason = format!(
-            "{} changed recipient(s) recorded without sending (onChange: ignore)",
-            records.len()
-        );
+        reason = format!("{} changed recipient(s) recorded without sending (onChange: ignore)", records.len());
     } else {
         action = Action::NoOp;
         reason = "nothing changed".into();
@@ -435,7 +403,8 @@ fn plan_one(
             records.clear();
         }
     }
-    PlannedNotification {
+    let digest = notification_part_digest(n, &nd, &fingerprints);
+    let planned = PlannedNotification {
         key: n.key.clone(),
         action,
         channel: Some(n.channel.as_str().into()),
@@ -452,5 +421,6 @@ fn plan_one(
         not_before: rfc3339(&n.not_before),
         not_after: rfc3339(&n.not_after),
         retry_unknown: retry && action.sends(),
-    }
+    };
+    (planned, digest)
 }

@@ -23,11 +23,7 @@ impl Windows {
         Windows {
             windows: limits
                 .iter()
-                .map(|(l, p)| Window {
-                    limit: (*l).max(1) as usize,
-                    period: *p,
-                    log: VecDeque::new(),
-                })
+                .map(|(l, p)| Window { limit: (*l).max(1) as usize, period: *p, log: VecDeque::new() })
                 .collect(),
         }
     }
@@ -36,11 +32,7 @@ impl Windows {
     pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         let mut wait = Duration::ZERO;
         for w in &mut self.windows {
-            while w
-                .log
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= w.period)
-            {
+            while w.log.front().is_some_and(|t| now.duration_since(*t) >= w.period) {
                 w.log.pop_front();
             }
             if w.log.len() >= w.limit {

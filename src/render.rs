@@ -17,11 +17,7 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
     }
     fn action(&self, a: Action) -> String {
         let (sym, code) = match a {
@@ -68,11 +64,7 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     let state = if b.state_lineage.is_empty() {
         "no state yet".to_string()
     } else {
-        format!(
-            "state serial {}, lineage {}",
-            b.state_serial,
-            &b.state_lineage[..8.min(b.state_lineage.len())]
-        )
+        format!("state serial {}, lineage {}", b.state_serial, &b.state_lineage[..8.min(b.state_lineage.len())])
     };
     let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", b.target);
     for n in &plan.notifications {
@@ -88,10 +80,7 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         }
         let _ = writeln!(out, "{head}");
         if let Some(r) = &n.renamed_from {
-            let _ = writeln!(
-                out,
-                "    renamed from {r}: recipients already sent under the old key are not resent"
-            );
+            let _ = writeln!(out, "    renamed from {r}: recipients already sent under the old key are not resent");
         }
         let _ = writeln!(out, "    {}", n.reason);
         if n.recipients.removed > 0 {
@@ -109,11 +98,8 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
                 let _ = change_word(r.change);
             }
             if n.sends.len() > limit {
-                let _ = writeln!(
-                    out,
-                    "      … and {} more (--verbose or --format json lists all)",
-                    n.sends.len() - limit
-                );
+                let _ =
+                    writeln!(out, "      … and {} more (--verbose or --format json lists all)", n.sends.len() - limit);
             }
         }
         if n.action.sends() || n.action == Action::Record || n.action == Action::Scheduled {
@@ -148,27 +134,13 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut parts = Vec::new();
-    for a in [
-        "no-op",
-        "record",
-        "scheduled",
-        "expired",
-        "blocked",
-        "orphaned",
-    ] {
+    for a in ["no-op", "record", "scheduled", "expired", "blocked", "orphaned"] {
         if let Some(c) = s.by_action.get(a) {
             parts.push(format!("{c} {a}"));
         }
     }
-    let rest = if parts.is_empty() {
-        String::new()
-    } else {
-        format!("; {}", parts.join(", "))
-    };
-    format!(
-        "Plan: {} notification(s) to send to {} recipient(s){rest}.",
-        s.notifications_to_send, s.recipients_to_send
-    )
+    let rest = if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) };
+    format!("Plan: {} notification(s) to send to {} recipient(s){rest}.", s.notifications_to_send, s.recipients_to_send)
 }
 
 /// Masks an identity for public comments: `j***@example.com`, `+91******21`, `A***`.
@@ -200,8 +172,8 @@ pub fn md_escape(s: &str) -> String {
             '|' => out.push_str("&#124;"),
             '@' => out.push_str("&#64;"),
             '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
-            | '!' | '~' | '"' | '\'' | ':' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '~' | '"'
+            | '\'' | ':' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -233,18 +205,12 @@ fn fenced(lang: &str, body: &str) -> String {
 fn content_block(n: &PlannedNotification) -> String {
     let cut = |c: &StoredContent| {
         let d = c.display();
-        if d.chars().count() > 2000 {
-            format!("{}…", d.chars().take(2000).collect::<String>())
-        } else {
-            d
-        }
+        if d.chars().count() > 2000 { format!("{}…", d.chars().take(2000).collect::<String>()) } else { d }
     };
     match (&n.previous_content, &n.content) {
         (Some(old), Some(new)) => {
-            let lines: Vec<String> = diff_lines(&cut(old), &cut(new))
-                .into_iter()
-                .map(|(s, l)| format!("{s} {l}"))
-                .collect();
+            let lines: Vec<String> =
+                diff_lines(&cut(old), &cut(new)).into_iter().map(|(s, l)| format!("{s} {l}")).collect();
             fenced("diff", &lines.join("\n"))
         }
         (None, Some(c)) => fenced("text", &cut(c)),
@@ -258,22 +224,13 @@ pub fn markdown(plan: &Plan) -> String {
     let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
     // The summary is our own text (numbers and fixed words), safe as it is.
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
-    let mut shown: Vec<&PlannedNotification> = plan
-        .notifications
-        .iter()
-        .filter(|n| n.action != Action::NoOp)
-        .collect();
+    let mut shown: Vec<&PlannedNotification> = plan.notifications.iter().filter(|n| n.action != Action::NoOp).collect();
     shown.sort_by(|a, b| {
-        b.sends
-            .len()
-            .cmp(&a.sends.len())
-            .then(b.records.len().cmp(&a.records.len()))
-            .then(a.key.cmp(&b.key))
+        b.sends.len().cmp(&a.sends.len()).then(b.records.len().cmp(&a.records.len())).then(a.key.cmp(&b.key))
     });
     let noop = plan.notifications.len() - shown.len();
-    let mut table = String::from(
-        "| action | notification | channel | recipients | details |\n|---|---|---|---:|---|\n",
-    );
+    let mut table =
+        String::from("| action | notification | channel | recipients | details |\n|---|---|---|---:|---|\n");
     let mut details = String::new();
     let tail_reserve = 600;
     let mut left_out = (0usize, 0usize);
@@ -293,12 +250,7 @@ pub fn markdown(plan: &Plan) -> String {
             n.sends.len()
         );
         if !n.sends.is_empty() {
-            let list: Vec<String> = n
-                .sends
-                .iter()
-                .take(20)
-                .map(|r| md_escape(&mask(&r.id)))
-                .collect();
+            let list: Vec<String> = n.sends.iter().take(20).map(|r| md_escape(&mask(&r.id))).collect();
             let _ = write!(d, "Recipients: {}", list.join(", "));
             if n.sends.len() > 20 {
                 let _ = write!(d, " … and {} more", n.sends.len() - 20);
@@ -313,10 +265,7 @@ pub fn markdown(plan: &Plan) -> String {
                 table.push_str(&row);
                 continue;
             }
-            left_out = (
-                shown.len() - i,
-                shown[i..].iter().map(|n| n.sends.len()).sum(),
-            );
+            left_out = (shown.len() - i, shown[i..].iter().map(|n| n.sends.len()).sum());
             break;
         }
         table.push_str(&row);
@@ -361,10 +310,7 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(
-            md_escape("<img src=x>|[a](b)"),
-            "&lt;img src=x&gt;&#124;\\[a\\]\\(b\\)"
-        );
+        assert_eq!(md_escape("<img src=x>|[a](b)"), "&lt;img src=x&gt;&#124;\\[a\\]\\(b\\)");
         assert!(fenced("text", "```\n</details>").starts_with("````text"));
     }
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fingerprint::{random_id, sha256_hex};
+use crate::fingerprint::{H16, random_id, sha256_hex};
 use crate::manifest::{Api, Channel, Content};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -37,20 +37,13 @@ pub struct StoredContent {
 
 impl From<&Content> for StoredContent {
     fn from(c: &Content) -> Self {
-        StoredContent {
-            kind: c.kind.clone(),
-            value: c.value.clone(),
-        }
+        StoredContent { kind: c.kind.clone(), value: c.value.clone() }
     }
 }
 
 impl StoredContent {
     pub fn display(&self) -> String {
-        Content {
-            kind: self.kind.clone(),
-            value: self.value.clone(),
-        }
-        .display()
+        Content { kind: self.kind.clone(), value: self.value.clone() }.display()
     }
 }
 
@@ -115,7 +108,7 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pending {
-    pub fp: String,
+    pub fp: H16,
     pub req: u32,
 }
 
@@ -124,7 +117,7 @@ pub struct Pending {
 pub struct RecipientState {
     /// Fingerprint of what this person last (certainly) received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fp: Option<String>,
+    pub fp: Option<H16>,
     /// Index of the request that carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub req: Option<u32>,
@@ -149,14 +142,12 @@ pub struct NotificationState {
     pub requests: Vec<RequestState>,
     /// Keyed by salted recipient hash.
     #[serde(default)]
-    pub recipients: BTreeMap<String, RecipientState>,
+    pub recipients: BTreeMap<H16, RecipientState>,
 }
 
 impl NotificationState {
     pub fn has_unknown(&self) -> bool {
-        self.requests
-            .iter()
-            .any(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending))
+        self.requests.iter().any(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending))
     }
 }
 
@@ -188,7 +179,7 @@ pub enum Entry {
         api: Api,
         content: StoredContent,
         /// (recipient hash, fingerprint)
-        recipients: Vec<(String, String)>,
+        recipients: Vec<(H16, H16)>,
         at: String,
     },
     Outcome {
@@ -208,7 +199,7 @@ pub enum Entry {
         channel: Channel,
         api: Api,
         content: StoredContent,
-        recipients: Vec<(String, String)>,
+        recipients: Vec<(H16, H16)>,
         at: String,
     },
     Resolve {
@@ -226,7 +217,7 @@ pub enum Entry {
         delivered: u32,
         failed: u32,
         /// (recipient hash, status, comment)
-        recipients: Vec<(String, String, Option<String>)>,
+        recipients: Vec<(H16, String, Option<String>)>,
     },
     Rename {
         from: String,
@@ -241,10 +232,7 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
 
@@ -264,31 +252,16 @@ impl State {
     pub fn apply(&mut self, e: &Entry) -> std::result::Result<(), String> {
         match e {
             Entry::Begin { .. } => {}
-            Entry::Intent {
-                key,
-                req,
-                batch,
-                channel,
-                api,
-                content,
-                recipients,
-                at,
-            } => {
-                let n =
-                    self.notifications
-                        .entry(key.clone())
-                        .or_insert_with(|| NotificationState {
-                            channel: *channel,
-                            api: *api,
-                            content: content.clone(),
-                            requests: Vec::new(),
-                            recipients: BTreeMap::new(),
-                        });
+            Entry::Intent { key, req, batch, channel, api, content, recipients, at } => {
+                let n = self.notifications.entry(key.clone()).or_insert_with(|| NotificationState {
+                    channel: *channel,
+                    api: *api,
+                    content: content.clone(),
+                    requests: Vec::new(),
+                    recipients: BTreeMap::new(),
+                });
                 if *req as usize != n.requests.len() {
-                    return Err(format!(
-                        "intent for {key} has request index {req}, expected {}",
-                        n.requests.len()
-                    ));
+                    return Err(format!("intent for {key} has request index {req}, expected {}", n.requests.len()));
                 }
                 n.requests.push(RequestState {
                     batch: batch.clone(),
@@ -302,24 +275,12 @@ impl State {
                     error: None,
                 });
                 for (h, fp) in recipients {
-                    n.recipients.entry(h.clone()).or_default().pending = Some(Pending {
-                        fp: fp.clone(),
-                        req: *req,
-                    });
+                    n.recipients.entry(h.clone()).or_default().pending = Some(Pending { fp: fp.clone(), req: *req });
                 }
             }
-            Entry::Outcome {
-                key,
-                req,
-                outcome,
-                request_id,
-                status,
-                error,
-            } => {
-                let n = self
-                    .notifications
-                    .get_mut(key)
-                    .ok_or_else(|| format!("outcome for unknown notification {key}"))?;
+            Entry::Outcome { key, req, outcome, request_id, status, error } => {
+                let n =
+                    self.notifications.get_mut(key).ok_or_else(|| format!("outcome for unknown notification {key}"))?;
                 let content_after = {
                     let r = n
                         .requests
@@ -346,46 +307,28 @@ impl State {
                         }
                     }
                 }
-                n.recipients
-                    .retain(|_, r| r.fp.is_some() || r.pending.is_some());
+                n.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
             }
-            Entry::Record {
-                key,
-                channel,
-                api,
-                content,
-                recipients,
-                ..
-            } => {
-                let n =
-                    self.notifications
-                        .entry(key.clone())
-                        .or_insert_with(|| NotificationState {
-                            channel: *channel,
-                            api: *api,
-                            content: content.clone(),
-                            requests: Vec::new(),
-                            recipients: BTreeMap::new(),
-                        });
+            Entry::Record { key, channel, api, content, recipients, .. } => {
+                let n = self.notifications.entry(key.clone()).or_insert_with(|| NotificationState {
+                    channel: *channel,
+                    api: *api,
+                    content: content.clone(),
+                    requests: Vec::new(),
+                    recipients: BTreeMap::new(),
+                });
                 for (h, fp) in recipients {
-                    let rs = n.recipients.entry(h.clone()).or_default();
-                    rs.fp = Some(fp.clone());
+                    let rs = n.recipients.entry(*h).or_default();
+                    rs.fp = Some(*fp);
                 }
                 n.content = content.clone();
             }
             Entry::Resolve { key, sent } => {
-                let n = self
-                    .notifications
-                    .get_mut(key)
-                    .ok_or_else(|| format!("no notification {key}"))?;
+                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
                 let mut settled = Vec::new();
                 for (i, r) in n.requests.iter_mut().enumerate() {
                     if matches!(r.outcome, Outcome::Unknown | Outcome::Pending) {
-                        r.outcome = if *sent {
-                            Outcome::ResolvedSent
-                        } else {
-                            Outcome::ResolvedNotSent
-                        };
+                        r.outcome = if *sent { Outcome::ResolvedSent } else { Outcome::ResolvedNotSent };
                         settled.push(i as u32);
                     }
                 }
@@ -397,8 +340,7 @@ impl State {
                         rs.req = Some(p.req);
                     }
                 }
-                n.recipients
-                    .retain(|_, r| r.fp.is_some() || r.pending.is_some());
+                n.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
             }
             Entry::Retry { key } => {
                 if let Some(n) = self.notifications.get_mut(key) {
@@ -414,18 +356,8 @@ impl State {
                     n.recipients.retain(|_, r| r.fp.is_some());
                 }
             }
-            Entry::Status {
-                key,
-                req,
-                status,
-                delivered,
-                failed,
-                recipients,
-            } => {
-                let n = self
-                    .notifications
-                    .get_mut(key)
-                    .ok_or_else(|| format!("no notification {key}"))?;
+            Entry::Status { key, req, status, delivered, failed, recipients } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
                 if let Some(r) = n.requests.get_mut(*req as usize) {
                     r.status = Some(status.clone());
                     r.delivered = *delivered;
@@ -476,8 +408,7 @@ impl State {
 
     /// Parses and verifies a snapshot.
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<State, String> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| "not UTF-8 text: the file is corrupted".to_string())?;
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text: the file is corrupted".to_string())?;
         // The format version comes first, so a newer format is named as such, whatever else changed.
         let head: String = text.chars().take(200).collect();
         let version = head
@@ -495,24 +426,12 @@ impl State {
             .rfind(CHECKSUM_PREFIX)
             .ok_or("no checksum line: the file is truncated or was not written by kore-notify")?;
         let (body, tail) = text.split_at(idx);
-        let expected = tail[CHECKSUM_PREFIX.len()..]
-            .split('"')
-            .next()
-            .unwrap_or_default();
+        let expected = tail[CHECKSUM_PREFIX.len()..].split('"').next().unwrap_or_default();
         if sha256_hex(body.as_bytes()) != expected {
             return Err("checksum mismatch: the file was edited by hand or corrupted".into());
         }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct WithChecksum {
-            #[serde(flatten)]
-            state: State,
-            #[allow(dead_code)]
-            checksum: String,
-        }
-        let s: WithChecksum =
-            serde_json::from_str(text).map_err(|e| format!("invalid state: {e}"))?;
-        Ok(s.state)
+        // The trailing `checksum` field is ignored by State's deserializer.
+        serde_json::from_str::<State>(text).map_err(|e| format!("invalid state: {e}"))
     }
 }
 
@@ -560,11 +479,7 @@ pub struct Loaded {
 pub fn load(path: &Path) -> Result<Loaded> {
     let paths = Paths::new(path);
     let (mut state, exists, mut digest_input) = match std::fs::read(&paths.snapshot) {
-        Ok(bytes) => (
-            State::from_bytes(&bytes).map_err(|m| Error::state(path, m))?,
-            true,
-            sha256_hex(&bytes),
-        ),
+        Ok(bytes) => (State::from_bytes(&bytes).map_err(|m| Error::state(path, m))?, true, sha256_hex(&bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::new(), false, String::new()),
         Err(e) => return Err(Error::state(path, format!("cannot read: {e}"))),
     };
@@ -590,30 +505,24 @@ pub fn load(path: &Path) -> Result<Loaded> {
                     break;
                 }
                 sha2::Digest::update(&mut hasher, line.as_bytes());
-                let entry: Entry = serde_json::from_str(&line).map_err(|e| {
-                    Error::state(&paths.journal, format!("line {lineno} is corrupted: {e}"))
-                })?;
+                let entry: Entry = serde_json::from_str(&line)
+                    .map_err(|e| Error::state(&paths.journal, format!("line {lineno} is corrupted: {e}")))?;
                 if lineno == 1 {
                     match &entry {
-                        Entry::Begin {
-                            lineage, serial, ..
-                        } if exists && (lineage != &state.lineage || *serial != state.serial) => {
+                        Entry::Begin { lineage, serial, .. }
+                            if exists && (lineage != &state.lineage || *serial != state.serial) =>
+                        {
                             // Written against an older snapshot: already compacted.
                             break;
                         }
                         Entry::Begin { lineage, .. } if !exists => state.lineage = lineage.clone(),
                         Entry::Begin { .. } => {}
                         _ => {
-                            return Err(Error::state(
-                                &paths.journal,
-                                "line 1 is not a journal header",
-                            ));
+                            return Err(Error::state(&paths.journal, "line 1 is not a journal header"));
                         }
                     }
                 }
-                state
-                    .apply(&entry)
-                    .map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
+                state.apply(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
                 replayed += 1;
             }
             if replayed > 0 {
@@ -624,12 +533,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         Err(e) => return Err(Error::state(&paths.journal, format!("cannot read: {e}"))),
     }
     state.settle_pending();
-    Ok(Loaded {
-        state,
-        exists: exists || replayed > 0,
-        replayed,
-        digest: sha256_hex(digest_input.as_bytes()),
-    })
+    Ok(Loaded { state, exists: exists || replayed > 0, replayed, digest: sha256_hex(digest_input.as_bytes()) })
 }
 
 fn sync_dir(dir: &Path) {
@@ -656,23 +560,14 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     state.tool_version = env!("CARGO_PKG_VERSION").into();
     let bytes = state.to_bytes();
     if paths.snapshot.exists() {
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
-        let old =
-            std::fs::read(&paths.snapshot).map_err(|e| Error::io(&paths.snapshot, "read", e))?;
-        tmp.write_all(&old)
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(|e| Error::io(&paths.backup, "write", e))?;
-        tmp.persist(&paths.backup)
-            .map_err(|e| Error::io(&paths.backup, "write", e.error))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+        let old = std::fs::read(&paths.snapshot).map_err(|e| Error::io(&paths.snapshot, "read", e))?;
+        tmp.write_all(&old).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(&paths.backup, "write", e))?;
+        tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
     }
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
-    tmp.write_all(&bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io(path, "write", e))?;
-    tmp.persist(&paths.snapshot)
-        .map_err(|e| Error::io(path, "write", e.error))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+    tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
     sync_dir(&dir);
     match std::fs::remove_file(&paths.journal) {
         Ok(()) => sync_dir(&dir),
@@ -700,16 +595,9 @@ impl Journal {
             .append(true)
             .open(&paths.journal)
             .map_err(|e| Error::io(&paths.journal, "open", e))?;
-        let mut j = Journal {
-            file,
-            path: paths.journal,
-        };
+        let mut j = Journal { file, path: paths.journal };
         if fresh {
-            j.append(&Entry::Begin {
-                lineage: state.lineage.clone(),
-                serial: state.serial,
-                at: now_rfc3339(),
-            })?;
+            j.append(&Entry::Begin { lineage: state.lineage.clone(), serial: state.serial, at: now_rfc3339() })?;
             sync_dir(&dir);
         }
         Ok(j)
@@ -717,8 +605,8 @@ impl Journal {
 
     /// Appends one entry and fsyncs it: when this returns, the entry survives a crash.
     pub fn append(&mut self, e: &Entry) -> Result<()> {
-        let mut line = serde_json::to_string(e)
-            .map_err(|err| Error::Io(format!("cannot encode journal entry: {err}")))?;
+        let mut line =
+            serde_json::to_string(e).map_err(|err| Error::Io(format!("cannot encode journal entry: {err}")))?;
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
@@ -740,11 +628,7 @@ pub struct Holder {
 
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "pid {} on {}, `{}`, since {}",
-            self.pid, self.host, self.command, self.started
-        )?;
+        write!(f, "pid {} on {}, `{}`, since {}", self.pid, self.host, self.command, self.started)?;
         if let Some(u) = &self.ci_run {
             write!(f, " ({u})")?;
         }
@@ -784,10 +668,7 @@ impl Lock {
                     .and_then(|s| serde_json::from_str::<Holder>(&s).ok())
                     .map(|h| h.to_string())
                     .unwrap_or_else(|| "another kore-notify process".into());
-                return Err(Error::Locked {
-                    path: path.to_path_buf(),
-                    holder,
-                });
+                return Err(Error::Locked { path: path.to_path_buf(), holder });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&paths.lock, "lock", e)),
         }
@@ -827,10 +708,7 @@ mod tests {
             NotificationState {
                 channel: Channel::Slack,
                 api: Api::V1,
-                content: StoredContent {
-                    kind: "text".into(),
-                    value: "hi".into(),
-                },
+                content: StoredContent { kind: "text".into(), value: "hi".into() },
                 requests: vec![],
                 recipients: BTreeMap::new(),
             },
@@ -840,8 +718,7 @@ mod tests {
         let tampered = String::from_utf8_lossy(&bytes).replace("\"hi\"", "\"ho\"");
         assert!(State::from_bytes(tampered.as_bytes()).is_err());
         assert!(State::from_bytes(&bytes[..bytes.len() / 2]).is_err());
-        let newer =
-            String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 1", "\"formatVersion\": 9");
+        let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 1", "\"formatVersion\": 9");
         assert!(State::from_bytes(newer.as_bytes()).is_err_and(|e| e.contains("newer")));
     }
 }

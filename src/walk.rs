@@ -17,11 +17,7 @@ pub struct Walker<'a> {
 
 /// Builds a field path such as `identities[3].parameters.refId`.
 pub fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_string()
-    } else {
-        format!("{path}.{field}")
-    }
+    if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
 }
 
 pub fn index(path: &str, i: usize) -> String {
@@ -45,30 +41,15 @@ fn distance(a: &str, b: &str) -> usize {
 
 pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
     let lower = word.to_lowercase();
-    known
-        .iter()
-        .map(|k| (distance(&lower, &k.to_lowercase()), *k))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, k)| k)
+    known.iter().map(|k| (distance(&lower, &k.to_lowercase()), *k)).filter(|(d, _)| *d <= 3).min().map(|(_, k)| k)
 }
 
 impl<'a> Walker<'a> {
     pub fn new(file: &Path, diags: &'a mut Diagnostics, env: &'a dyn Env) -> Self {
-        Walker {
-            file: file.to_path_buf(),
-            diags,
-            env,
-        }
+        Walker { file: file.to_path_buf(), diags, env }
     }
 
-    pub fn error(
-        &mut self,
-        pos: &Pos,
-        field: &str,
-        message: impl Into<String>,
-        help: impl Into<String>,
-    ) {
+    pub fn error(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
         let help = help.into();
         let mut d = Diagnostic::error(&self.file, pos.clone(), field, message);
         if !help.is_empty() {
@@ -78,25 +59,13 @@ impl<'a> Walker<'a> {
     }
 
     /// An error whose source line must not be shown (it may contain a secret).
-    pub fn redacted_error(
-        &mut self,
-        pos: &Pos,
-        field: &str,
-        message: impl Into<String>,
-        help: impl Into<String>,
-    ) {
+    pub fn redacted_error(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
         let mut d = Diagnostic::error(&self.file, pos.clone(), field, message).help(help);
         d.redact = true;
         self.diags.push(d);
     }
 
-    pub fn warning(
-        &mut self,
-        pos: &Pos,
-        field: &str,
-        message: impl Into<String>,
-        help: impl Into<String>,
-    ) {
+    pub fn warning(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
         let help = help.into();
         let mut d = Diagnostic::warning(&self.file, pos.clone(), field, message);
         if !help.is_empty() {
@@ -106,18 +75,9 @@ impl<'a> Walker<'a> {
     }
 
     /// A mapping with only `known` keys; unknown keys are reported with a suggestion.
-    pub fn fields<'n>(
-        &mut self,
-        node: &'n Node,
-        path: &str,
-        known: &[&str],
-    ) -> Option<BTreeMap<String, &'n Node>> {
+    pub fn fields<'n>(&mut self, node: &'n Node, path: &str, known: &[&str]) -> Option<BTreeMap<String, &'n Node>> {
         let Value::Map(entries) = &node.value else {
-            let what = if path.is_empty() {
-                "the document"
-            } else {
-                path
-            };
+            let what = if path.is_empty() { "the document" } else { path };
             self.error(
                 &node.pos,
                 path,
@@ -136,12 +96,7 @@ impl<'a> Walker<'a> {
                     Some(s) => format!("did you mean `{s}`? known fields: {}", known.join(", ")),
                     None => format!("known fields: {}", known.join(", ")),
                 };
-                self.error(
-                    &k.pos,
-                    &join(path, &name),
-                    format!("unknown field `{name}`"),
-                    help,
-                );
+                self.error(&k.pos, &join(path, &name), format!("unknown field `{name}`"), help);
             }
         }
         Some(out)
@@ -163,12 +118,7 @@ impl<'a> Walker<'a> {
                 } else {
                     format!("quote it if you mean text: \"{shown}\"")
                 };
-                self.error(
-                    &node.pos,
-                    path,
-                    format!("expected a string, found {}", node.kind()),
-                    help,
-                );
+                self.error(&node.pos, path, format!("expected a string, found {}", node.kind()), help);
                 return None;
             }
         };
@@ -248,10 +198,7 @@ impl<'a> Walker<'a> {
                 .enumerate()
                 .filter_map(|(i, n)| self.string(n, &index(path, i)).map(|s| (s, n.pos.clone())))
                 .collect(),
-            _ => self
-                .string(node, path)
-                .map(|s| vec![(s, node.pos.clone())])
-                .unwrap_or_default(),
+            _ => self.string(node, path).map(|s| vec![(s, node.pos.clone())]).unwrap_or_default(),
         }
     }
 }

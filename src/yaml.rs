@@ -70,19 +70,14 @@ impl Node {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => (*b).into(),
             Value::Int(i) => (*i).into(),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
-            Value::Str(s) => s.clone().into(),
-            Value::Seq(items) => {
-                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
             }
-            Value::Map(entries) => serde_json::Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.key_text(), v.to_json()))
-                    .collect(),
-            ),
+            Value::Str(s) => s.clone().into(),
+            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => {
+                serde_json::Value::Object(entries.iter().map(|(k, v)| (k.key_text(), v.to_json())).collect())
+            }
         }
     }
 }
@@ -110,19 +105,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        i64::try_from(v)
-            .map(Value::Int)
-            .or(Ok(Value::Float(v as f64)))
+        i64::try_from(v).map(Value::Int).or(Ok(Value::Float(v as f64)))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        i64::try_from(v)
-            .map(Value::Int)
-            .or(Ok(Value::Float(v as f64)))
+        i64::try_from(v).map(Value::Int).or(Ok(Value::Float(v as f64)))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        i64::try_from(v)
-            .map(Value::Int)
-            .or(Ok(Value::Float(v as f64)))
+        i64::try_from(v).map(Value::Int).or(Ok(Value::Float(v as f64)))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
@@ -160,13 +149,7 @@ impl<'de> Deserialize<'de> for Value {
 }
 
 fn node(s: Spanned<Value>) -> Node {
-    Node {
-        value: s.value,
-        pos: Pos {
-            line: s.referenced.line() as u32,
-            column: s.referenced.column() as u32,
-        },
-    }
+    Node { value: s.value, pos: Pos { line: s.referenced.line() as u32, column: s.referenced.column() as u32 } }
 }
 
 /// A parse failure with its position (0 when unknown).
@@ -194,19 +177,13 @@ fn options() -> serde_saphyr::Options {
 /// Checks that bytes are UTF-8 text (not binary) before YAML sees them.
 pub fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
     if bytes.contains(&0) {
-        return Err(ParseError {
-            pos: Pos::default(),
-            message: "this is a binary file, not YAML text".into(),
-        });
+        return Err(ParseError { pos: Pos::default(), message: "this is a binary file, not YAML text".into() });
     }
     std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
         let line = valid.iter().filter(|b| **b == b'\n').count() as u32 + 1;
         let column = valid.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
-        ParseError {
-            pos: Pos { line, column },
-            message: "the file is not valid UTF-8 text".into(),
-        }
+        ParseError { pos: Pos { line, column }, message: "the file is not valid UTF-8 text".into() }
     })
 }
 
@@ -215,34 +192,20 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let docs: Vec<Option<Spanned<Value>>> =
         serde_saphyr::from_multiple_with_options(text, options()).map_err(convert_error)?;
-    Ok(docs
-        .into_iter()
-        .flatten()
-        .map(node)
-        .filter(|n| n.value != Value::Null)
-        .collect())
+    Ok(docs.into_iter().flatten().map(node).filter(|n| n.value != Value::Null).collect())
 }
 
 /// Parses a single-document YAML file (the config).
 pub fn parse_document(text: &str) -> Result<Option<Node>, ParseError> {
     let mut docs = parse_documents(text)?;
     if docs.len() > 1 {
-        return Err(ParseError {
-            pos: docs[1].pos.clone(),
-            message: "expected a single YAML document".into(),
-        });
+        return Err(ParseError { pos: docs[1].pos.clone(), message: "expected a single YAML document".into() });
     }
     Ok(docs.pop())
 }
 
 fn convert_error(e: serde_saphyr::Error) -> ParseError {
-    let pos = e
-        .location()
-        .map(|l| Pos {
-            line: l.line() as u32,
-            column: l.column() as u32,
-        })
-        .unwrap_or_default();
+    let pos = e.location().map(|l| Pos { line: l.line() as u32, column: l.column() as u32 }).unwrap_or_default();
     let mut message = e.to_string();
     // serde-saphyr prefixes messages with the position; we print positions ourselves.
     if let Some(idx) = message.find(" at line ") {
@@ -252,10 +215,7 @@ fn convert_error(e: serde_saphyr::Error) -> ParseError {
     if lower.contains("budget") || lower.contains("alias") && lower.contains("limit") {
         message = format!("{message} (the document is too large or expands too many aliases)");
     }
-    ParseError {
-        pos,
-        message: message.trim().to_string(),
-    }
+    ParseError { pos, message: message.trim().to_string() }
 }
 
 #[cfg(test)]
@@ -264,17 +224,11 @@ mod tests {
 
     #[test]
     fn positions_are_recorded() {
-        let docs = parse_documents("a: 1\nb:\n  - x\n  - y\n")
-            .map_err(|e| e.message)
-            .unwrap_or_default();
+        let docs = parse_documents("a: 1\nb:\n  - x\n  - y\n").map_err(|e| e.message).unwrap_or_default();
         assert_eq!(docs.len(), 1);
-        let Value::Map(entries) = &docs[0].value else {
-            panic!("not a map")
-        };
+        let Value::Map(entries) = &docs[0].value else { panic!("not a map") };
         assert_eq!(entries[1].0.pos, Pos { line: 2, column: 1 });
-        let Value::Seq(items) = &entries[1].1.value else {
-            panic!("not a seq")
-        };
+        let Value::Seq(items) = &entries[1].1.value else { panic!("not a seq") };
         assert_eq!(items[1].pos, Pos { line: 4, column: 5 });
     }
 

@@ -25,18 +25,10 @@ fn every_channel_end_to_end_with_status() {
     }
     let (o, t) = t.args(["status", "--format", "json"]).status(0).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
-    let total: u64 = v["notifications"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| r["delivered"].as_u64().unwrap_or(0))
-        .sum();
+    let total: u64 =
+        v["notifications"].as_array().expect("rows").iter().map(|r| r["delivered"].as_u64().unwrap_or(0)).sum();
     assert_eq!(total, 1262);
-    let (_, t) = t
-        .args(["apply", "--auto-approve"])
-        .status(0)
-        .stderr_has("Nothing to send")
-        .run();
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("Nothing to send").run();
     assert_eq!(emu.deliveries(), d, "a second apply sends nothing");
     t.args(["plan", "--detailed-exitcode"]).status(0).run();
 }
@@ -45,8 +37,7 @@ fn every_channel_end_to_end_with_status() {
 fn v2_body_uses_the_configured_message_field() {
     // The emulator expects `content`; the default config sends `message`: Kore's 412 is reported.
     let emu = Emulator::start(&["--v2-field", "content"]);
-    let manifest =
-        "key: k\nchannel: ivr\ncontent: {type: text, value: hi}\nidentities: [a@x.com]\n";
+    let manifest = "key: k\nchannel: ivr\ncontent: {type: text, value: hi}\nidentities: [a@x.com]\n";
     let (_, t) = Test::repo(&emu.url)
         .manifest("a.yaml", manifest)
         .args(["apply", "--auto-approve"])
@@ -55,10 +46,7 @@ fn v2_body_uses_the_configured_message_field() {
         .stderr_has("additional property `message` is not allowed")
         .run();
     assert!(emu.deliveries().is_empty());
-    let t = t.file(
-        "kore-notify.yaml",
-        &format!("{}v2MessageField: content\n", config(&emu.url)),
-    );
+    let t = t.file("kore-notify.yaml", &format!("{}v2MessageField: content\n", config(&emu.url)));
     t.args(["apply", "--auto-approve"]).status(0).run();
     assert_eq!(emu.deliveries()["ivr:a@x.com"], 1);
 }
@@ -68,14 +56,8 @@ fn wrong_secret_stops_the_run_with_401() {
     let emu = Emulator::start(&[]);
     let (o, t) = Test::repo(&emu.url)
         .env("KORE_CLIENT_SECRET", "wrong-secret-value")
-        .manifest(
-            "a.yaml",
-            "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n",
-        )
-        .manifest(
-            "b.yaml",
-            "key: l\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [b]\n",
-        )
+        .manifest("a.yaml", "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n")
+        .manifest("b.yaml", "key: l\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [b]\n")
         .args(["apply", "--auto-approve", "--parallelism", "1"])
         .status(1)
         .stderr_has("refused the credentials (401")
@@ -107,11 +89,7 @@ fn secret_appears_in_no_output_and_no_file() {
     assert!(!outputs.contains(SECRET));
     for f in all_files(t.path()) {
         let bytes = std::fs::read(&f).unwrap_or_default();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(SECRET),
-            "secret found in {}",
-            f.display()
-        );
+        assert!(!String::from_utf8_lossy(&bytes).contains(SECRET), "secret found in {}", f.display());
     }
 }
 
@@ -119,10 +97,7 @@ fn secret_appears_in_no_output_and_no_file() {
 fn approval_is_required_without_a_terminal() {
     let emu = Emulator::start(&[]);
     let (_, t) = Test::repo(&emu.url)
-        .manifest(
-            "a.yaml",
-            "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b, c]\n",
-        )
+        .manifest("a.yaml", "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b, c]\n")
         .args(["apply"])
         .status(1)
         .stderr_has("--auto-approve")
@@ -133,16 +108,17 @@ fn approval_is_required_without_a_terminal() {
         .stderr_has("more than --max-recipients 2")
         .run();
     assert!(emu.deliveries().is_empty());
-    t.args(["apply", "--auto-approve", "--max-recipients", "3"])
-        .status(0)
-        .run();
+    t.args(["apply", "--auto-approve", "--max-recipients", "3"]).status(0).run();
 }
 
 #[test]
 fn delivery_failures_are_recorded_by_status_refresh() {
     let emu = Emulator::start(&[]);
     let (_, t) = Test::repo(&emu.url)
-        .manifest("a.yaml", "key: k\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok@x.com, fail@x.com]\n")
+        .manifest(
+            "a.yaml",
+            "key: k\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok@x.com, fail@x.com]\n",
+        )
         .args(["apply", "--auto-approve"])
         .status(0)
         .run();
@@ -157,17 +133,11 @@ fn delivery_failures_are_recorded_by_status_refresh() {
 fn rate_limits_and_server_errors_before_processing_are_retried_safely() {
     // 429s are retried (certainly not processed); every recipient ends with exactly one delivery.
     let emu = Emulator::start(&["--rate-limit-rate", "0.5", "--seed", "3"]);
-    let t = Test::repo(&emu.url).file(
-        "kore-notify.yaml",
-        &config(&emu.url).replace("batchSize: 1000", "batchSize: 2"),
-    );
+    let t = Test::repo(&emu.url).file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", "batchSize: 2"));
     let ids: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
     t.manifest(
         "a.yaml",
-        &format!(
-            "key: k\nchannel: slack\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n",
-            ids.join(", ")
-        ),
+        &format!("key: k\nchannel: slack\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n", ids.join(", ")),
     )
     .args(["apply", "--auto-approve"])
     .status(0)
@@ -175,30 +145,17 @@ fn rate_limits_and_server_errors_before_processing_are_retried_safely() {
     let d = emu.deliveries();
     assert_eq!(d.len(), 20);
     assert!(d.values().all(|c| *c == 1));
-    assert!(
-        emu.stats()["rateLimited"].as_u64().unwrap_or(0) > 0,
-        "the fault was injected"
-    );
+    assert!(emu.stats()["rateLimited"].as_u64().unwrap_or(0) > 0, "the fault was injected");
 }
 
 /// Faults of every kind; repeated applies converge with zero duplicates, unknowns stay blocked
 /// until resolved.
 #[test]
 fn fault_injection_converges_without_duplicates() {
-    let emu = Emulator::start(&[
-        "--error-rate",
-        "0.2",
-        "--rate-limit-rate",
-        "0.2",
-        "--drop-rate",
-        "0.15",
-        "--seed",
-        "11",
-    ]);
-    let mut t = Test::repo(&emu.url).file(
-        "kore-notify.yaml",
-        &config(&emu.url).replace("batchSize: 1000", "batchSize: 3"),
-    );
+    let emu =
+        Emulator::start(&["--error-rate", "0.2", "--rate-limit-rate", "0.2", "--drop-rate", "0.15", "--seed", "11"]);
+    let mut t =
+        Test::repo(&emu.url).file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", "batchSize: 3"));
     for k in 0..6 {
         let ids: Vec<String> = (0..9).map(|i| format!("n{k}-u{i}")).collect();
         t = t.manifest(
@@ -213,10 +170,7 @@ fn fault_injection_converges_without_duplicates() {
         let (o, t2) = t.args(["apply", "--auto-approve"]).run();
         assert!(matches!(o.status, 0 | 3), "{}", o.stderr);
         t = t2;
-        assert!(
-            emu.deliveries().values().all(|c| *c == 1),
-            "duplicate delivery"
-        );
+        assert!(emu.deliveries().values().all(|c| *c == 1), "duplicate delivery");
     }
     // Whatever is left is blocked (unknown). The emulator tells us the truth for each key here;
     // a real operator would check Kore.ai before deciding.
@@ -226,11 +180,7 @@ fn fault_injection_converges_without_duplicates() {
     for n in plan["notifications"].as_array().expect("array") {
         if n["action"] == "blocked" {
             let key = n["key"].as_str().unwrap_or_default().to_string();
-            t = t
-                .args(["state", "resolve", &key, "--not-sent"])
-                .status(0)
-                .run()
-                .1;
+            t = t.args(["state", "resolve", &key, "--not-sent"]).status(0).run().1;
         }
     }
     for _ in 0..8 {
@@ -245,11 +195,7 @@ fn fault_injection_converges_without_duplicates() {
         for n in plan["notifications"].as_array().expect("array") {
             if n["action"] == "blocked" {
                 let key = n["key"].as_str().unwrap_or_default().to_string();
-                t = t
-                    .args(["state", "resolve", &key, "--not-sent"])
-                    .status(0)
-                    .run()
-                    .1;
+                t = t.args(["state", "resolve", &key, "--not-sent"]).status(0).run().1;
             }
         }
     }
@@ -259,10 +205,7 @@ fn fault_injection_converges_without_duplicates() {
     // recipients may have two messages (told to), every other recipient exactly one.
     let dropped = emu.stats()["dropped"].as_u64().unwrap_or(0);
     let dupes: u64 = after.values().map(|c| c - 1).sum();
-    assert!(
-        dupes <= dropped * 3,
-        "duplicates {dupes} beyond the explicitly retried drops {dropped}"
-    );
+    assert!(dupes <= dropped * 3, "duplicates {dupes} beyond the explicitly retried drops {dropped}");
     assert_eq!(after.len(), 54, "every recipient was reached: {after:?}");
 }
 
@@ -276,23 +219,23 @@ fn crash_safety_under_kill_9() {
 pub fn crash_trials(trials: usize) {
     let emu = Emulator::start(&["--latency-ms", "15"]);
     let ids: Vec<String> = (0..40).map(|i| format!("u{i}")).collect();
-    let mut t = Test::repo(&emu.url).file(
-        "kore-notify.yaml",
-        &config(&emu.url).replace("batchSize: 1000", "batchSize: 2"),
-    );
+    let mut t =
+        Test::repo(&emu.url).file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", "batchSize: 2"));
     let mut seed: u64 = 0x5eed;
     for trial in 0..trials {
         let key = format!("k{trial}");
-        t = t.manifest("a.yaml", &format!("key: {key}\nchannel: slack\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n", ids.iter().map(|i| format!("{key}-{i}")).collect::<Vec<_>>().join(", ")));
+        t = t.manifest(
+            "a.yaml",
+            &format!(
+                "key: {key}\nchannel: slack\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n",
+                ids.iter().map(|i| format!("{key}-{i}")).collect::<Vec<_>>().join(", ")
+            ),
+        );
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = seed % 400;
-        let mut child = t
-            .command()
-            .args(["apply", "--auto-approve", "--parallelism", "2"])
-            .spawn()
-            .expect("spawn");
+        let mut child = t.command().args(["apply", "--auto-approve", "--parallelism", "2"]).spawn().expect("spawn");
         std::thread::sleep(Duration::from_millis(delay));
         unsafe_kill(child.id());
         let _ = child.wait();
@@ -301,18 +244,10 @@ pub fn crash_trials(trials: usize) {
         assert!(matches!(o.status, 0 | 3), "trial {trial}: {}", o.stderr);
         t = t2;
         let d = emu.deliveries();
-        let mine: BTreeMap<_, _> = d
-            .iter()
-            .filter(|(k, _)| k.starts_with(&format!("slack:{key}-")))
-            .collect();
-        assert!(
-            mine.values().all(|c| **c == 1),
-            "trial {trial} (kill after {delay} ms): duplicate {mine:?}"
-        );
+        let mine: BTreeMap<_, _> = d.iter().filter(|(k, _)| k.starts_with(&format!("slack:{key}-"))).collect();
+        assert!(mine.values().all(|c| **c == 1), "trial {trial} (kill after {delay} ms): duplicate {mine:?}");
         // Every delivered recipient is in the state, as sent or as unknown.
-        let state = kore_notify::state::load(&t.state_path())
-            .expect("state loads after kill -9")
-            .state;
+        let state = kore_notify::state::load(&t.state_path()).expect("state loads after kill -9").state;
         let n = state.notifications.get(&key);
         for rk in mine.keys() {
             let id = rk.trim_start_matches("slack:");
@@ -325,17 +260,11 @@ pub fn crash_trials(trials: usize) {
         }
         // Unknowns are settled so the next trial starts clean.
         if n.is_some_and(|n| n.has_unknown()) {
-            t = t
-                .args(["state", "resolve", &key, "--sent"])
-                .status(0)
-                .run()
-                .1;
+            t = t.args(["state", "resolve", &key, "--sent"]).status(0).run().1;
         }
     }
 }
 
 fn unsafe_kill(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status();
+    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
 }

@@ -133,11 +133,7 @@ impl Test {
 
     pub fn command(&self) -> Command {
         let mut c = Command::new(BIN);
-        c.current_dir(
-            self.cwd
-                .clone()
-                .unwrap_or_else(|| self.dir.path().to_path_buf()),
-        );
+        c.current_dir(self.cwd.clone().unwrap_or_else(|| self.dir.path().to_path_buf()));
         for k in &self.unset {
             c.env_remove(k);
         }
@@ -150,22 +146,13 @@ impl Test {
 
     /// Runs the binary and checks the expectations; returns the output and the test for reuse.
     pub fn run(self) -> (Output, Test) {
-        let out = self
-            .command()
-            .args(&self.args)
-            .output()
-            .expect("run kore-notify");
+        let out = self.command().args(&self.args).output().expect("run kore-notify");
         let o = Output {
             status: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        let ctx = || {
-            format!(
-                "args {:?}\n--- stdout\n{}\n--- stderr\n{}",
-                self.args, o.stdout, o.stderr
-            )
-        };
+        let ctx = || format!("args {:?}\n--- stdout\n{}\n--- stderr\n{}", self.args, o.stdout, o.stderr);
         assert!(!o.stderr.contains("panicked"), "panic: {}", ctx());
         if let Some(code) = self.expected_status {
             assert_eq!(o.status, code, "exit status; {}", ctx());
@@ -220,16 +207,8 @@ impl Emulator {
         let mut line = String::new();
         let mut reader = BufReader::new(stdout);
         reader.read_line(&mut line).expect("emulator banner");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("emulator url")
-            .to_string();
-        Emulator {
-            child,
-            url,
-            _stdout: reader,
-        }
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("emulator url").to_string();
+        Emulator { child, url, _stdout: reader }
     }
 
     pub fn stats(&self) -> serde_json::Value {

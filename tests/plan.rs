@@ -3,22 +3,14 @@ use std::collections::BTreeMap;
 use crate::harness::*;
 
 fn slack(key: &str, text: &str, ids: &[&str]) -> String {
-    format!(
-        "key: {key}\nchannel: slack\ncontent: {{type: text, value: '{text}'}}\nidentities: [{}]\n",
-        ids.join(", ")
-    )
+    format!("key: {key}\nchannel: slack\ncontent: {{type: text, value: '{text}'}}\nidentities: [{}]\n", ids.join(", "))
 }
 
 fn actions(t: &Test, extra: &[&str]) -> BTreeMap<String, serde_json::Value> {
     let mut args = vec!["plan", "--format", "json"];
     args.extend_from_slice(extra);
     let out = t.command().args(&args).output().expect("plan");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan json");
     v["notifications"]
         .as_array()
@@ -35,10 +27,7 @@ fn every_action() {
         .manifest("a.yaml", &slack("same", "hello", &["a", "b"]))
         .manifest("b.yaml", &slack("changed", "old text", &["a", "b"]))
         .manifest("c.yaml", &slack("grows", "hi", &["a"]))
-        .manifest(
-            "d.yaml",
-            &format!("{}onChange: ignore\n", slack("quiet", "v1", &["a"])),
-        )
+        .manifest("d.yaml", &format!("{}onChange: ignore\n", slack("quiet", "v1", &["a"])))
         .manifest("e.yaml", &slack("old-name", "renamed", &["a"]))
         .manifest("f.yaml", &slack("gone", "bye", &["a"]))
         .manifest("g.yaml", &slack("shrinks", "x", &["a", "b", "c"]))
@@ -50,33 +39,12 @@ fn every_action() {
     let t = t
         .manifest("b.yaml", &slack("changed", "new text", &["a", "b"]))
         .manifest("c.yaml", &slack("grows", "hi", &["a", "z"]))
-        .manifest(
-            "d.yaml",
-            &format!("{}onChange: ignore\n", slack("quiet", "v2", &["a"])),
-        )
-        .manifest(
-            "e.yaml",
-            &format!(
-                "{}previousKeys: [old-name]\n",
-                slack("new-name", "renamed", &["a"])
-            ),
-        )
+        .manifest("d.yaml", &format!("{}onChange: ignore\n", slack("quiet", "v2", &["a"])))
+        .manifest("e.yaml", &format!("{}previousKeys: [old-name]\n", slack("new-name", "renamed", &["a"])))
         .manifest("g.yaml", &slack("shrinks", "x", &["a"]))
         .manifest("h.yaml", &slack("brand-new", "fresh", &["a", "b", "c"]))
-        .manifest(
-            "i.yaml",
-            &format!(
-                "{}notBefore: 2099-01-01T00:00:00Z\n",
-                slack("later", "soon", &["a"])
-            ),
-        )
-        .manifest(
-            "j.yaml",
-            &format!(
-                "{}notAfter: 2020-01-01T00:00:00Z\n",
-                slack("too-late", "old", &["a"])
-            ),
-        );
+        .manifest("i.yaml", &format!("{}notBefore: 2099-01-01T00:00:00Z\n", slack("later", "soon", &["a"])))
+        .manifest("j.yaml", &format!("{}notAfter: 2020-01-01T00:00:00Z\n", slack("too-late", "old", &["a"])));
     let a = actions(&t, &[]);
     let act = |k: &str| a[k]["action"].as_str().unwrap_or("").to_string();
     assert_eq!(act("same"), "no-op");
@@ -98,31 +66,16 @@ fn every_action() {
 
     // Text shows the diff and the summary line.
     let (o, t) = t.args(["plan", "--color", "never"]).status(0).run();
-    assert!(
-        o.stdout.contains("- old text") && o.stdout.contains("+ new text"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("Plan: 3 notification(s) to send to 6 recipient(s)"),
-        "{}",
-        o.stdout
-    );
+    assert!(o.stdout.contains("- old text") && o.stdout.contains("+ new text"), "{}", o.stdout);
+    assert!(o.stdout.contains("Plan: 3 notification(s) to send to 6 recipient(s)"), "{}", o.stdout);
 
     // Applying it sends exactly the planned recipients; then nothing is pending.
     let before = emu.deliveries();
     let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
     let after = emu.deliveries();
-    let diff: BTreeMap<_, _> = after
-        .iter()
-        .filter(|(k, v)| before.get(*k) != Some(v))
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    assert_eq!(
-        diff.keys().cloned().collect::<Vec<_>>(),
-        vec!["slack:a", "slack:b", "slack:c", "slack:z"]
-    );
+    let diff: BTreeMap<_, _> =
+        after.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, v)| (k.clone(), *v)).collect();
+    assert_eq!(diff.keys().cloned().collect::<Vec<_>>(), vec!["slack:a", "slack:b", "slack:c", "slack:z"]);
     // a: changed + brand-new → 2 more; b: changed + brand-new; c: brand-new; z: added.
     assert_eq!(after["slack:a"] - before["slack:a"], 2);
     t.args(["plan", "--detailed-exitcode"]).status(0).run();
@@ -140,16 +93,8 @@ fn blocked_after_unknown_outcome_then_resolved() {
     let a = actions(&t, &[]);
     assert_eq!(a["k"]["action"], "blocked");
     assert_eq!(a["k"]["sends"].as_array().map(Vec::len), Some(0));
-    let (_, t) = t
-        .args(["apply", "--auto-approve"])
-        .status(0)
-        .stderr_has("Nothing to send")
-        .run();
-    assert_eq!(
-        emu.deliveries()["slack:a"],
-        1,
-        "a blocked notification is never resent silently"
-    );
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("Nothing to send").run();
+    assert_eq!(emu.deliveries()["slack:a"], 1, "a blocked notification is never resent silently");
     let a = actions(&t, &["--retry-unknown"]);
     assert_eq!(a["k"]["action"], "resend");
     assert_eq!(a["k"]["sends"][0]["change"], "retry");
@@ -163,13 +108,7 @@ fn output_is_deterministic() {
     let t = Test::new();
     copy_dir(&ex, t.path());
     for format in ["json", "text", "markdown"] {
-        let run = || {
-            t.command()
-                .args(["plan", "--format", format])
-                .output()
-                .expect("plan")
-                .stdout
-        };
+        let run = || t.command().args(["plan", "--format", format]).output().expect("plan").stdout;
         assert_eq!(run(), run(), "format {format}");
     }
 }
@@ -187,10 +126,7 @@ fn plan_reads_no_credentials_and_opens_no_connection() {
         .status(2)
         .stdout_has("+ send")
         .run();
-    assert!(
-        listener.accept().is_err(),
-        "plan connected to the Kore.ai host"
-    );
+    assert!(listener.accept().is_err(), "plan connected to the Kore.ai host");
 }
 
 #[test]
@@ -213,10 +149,7 @@ fn saved_plan_applies_exactly_and_stale_plans_are_refused() {
     let (_, t) = t.args(["apply", "plan.json"]).status(0).run();
     assert_eq!(emu.deliveries().len(), 2);
     // The state moved on: the old plan file is stale.
-    t.args(["apply", "plan.json"])
-        .status(1)
-        .stderr_has("the state changed")
-        .run();
+    t.args(["apply", "plan.json"]).status(1).stderr_has("the state changed").run();
 }
 
 #[test]
@@ -244,38 +177,20 @@ fn markdown_stays_within_limits_and_escapes_user_text() {
         assert!(!o.stdout.contains("<script>"), "HTML not escaped");
         // User text is escaped outside code blocks; inside fences it is inert text.
         let outside: String = o.stdout.split("```").step_by(2).collect();
-        assert!(
-            !outside.contains("[click](http://evil)"),
-            "link not escaped"
-        );
+        assert!(!outside.contains("[click](http://evil)"), "link not escaped");
         assert!(!outside.contains("@team"), "mention not escaped");
+        assert!(!o.stdout.contains("user1@example.com"), "recipient not masked");
+        assert!(o.stdout.contains("u\\*\\*\\*&#64;example\\.com"), "masked recipients are listed");
         assert!(
-            !o.stdout.contains("user1@example.com"),
-            "recipient not masked"
-        );
-        assert!(
-            o.stdout.contains("u\\*\\*\\*&#64;example\\.com"),
-            "masked recipients are listed"
-        );
-        assert!(
-            o.stdout.contains(&format!(
-                "{count} notification(s) to send to {} recipient(s)",
-                count * n
-            )),
+            o.stdout.contains(&format!("{count} notification(s) to send to {} recipient(s)", count * n)),
             "{}",
             &o.stdout[..300]
         );
         if n >= 100 {
-            assert!(
-                o.stdout.contains("more"),
-                "truncation must say what was left out"
-            );
+            assert!(o.stdout.contains("more"), "truncation must say what was left out");
         }
         if count == 60 {
-            assert!(
-                o.stdout.contains("not shown"),
-                "left-out notifications must be named"
-            );
+            assert!(o.stdout.contains("not shown"), "left-out notifications must be named");
         }
     }
 }

@@ -1,9 +1,7 @@
 //! Property tests on the library: recording every planned send leaves nothing to send; the YAML
 //! loader never panics on arbitrary input.
 
-use std::collections::BTreeMap;
-
-use kore_notify::manifest::{Api, Channel, Content, Notification, OnChange, Recipient, Source};
+use kore_notify::manifest::{Api, Channel, Content, Notification, OnChange, Params, Recipient, Source};
 use kore_notify::plan::{self, Inputs};
 use kore_notify::state::{Entry, Outcome, State, StoredContent};
 use proptest::prelude::*;
@@ -16,26 +14,17 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         .map(|(id, p)| Recipient {
             id,
             custom_message: None,
-            parameters: p
-                .map(|v| BTreeMap::from([("name".to_string(), v)]))
-                .unwrap_or_default(),
+            parameters: p.map(|v| Params::from_iter([("name", v)])).unwrap_or_default(),
         })
         .collect();
     Notification {
         key,
-        source: Source {
-            file: "n.yaml".into(),
-            line: 1,
-            column: 1,
-        },
+        source: Source { file: "n.yaml".into(), line: 1, column: 1 },
         channel: Channel::Ivr,
         api: Api::V2,
         user_identity_type: "resolve".into(),
         webhook_instance_name: None,
-        content: Content {
-            kind: "text".into(),
-            value: text.into(),
-        },
+        content: Content { kind: "text".into(), value: text.into() },
         recipients,
         not_before: None,
         not_after: None,
@@ -61,11 +50,7 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
 fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
     for pn in p.notifications.iter().filter(|p| p.action.sends()) {
         let n = ns.iter().find(|n| n.key == pn.key).expect("notification");
-        let req = state
-            .notifications
-            .get(&n.key)
-            .map(|s| s.requests.len() as u32)
-            .unwrap_or(0);
+        let req = state.notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
         let intent = Entry::Intent {
             key: n.key.clone(),
             req,
@@ -73,11 +58,7 @@ fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
             channel: n.channel,
             api: n.api,
             content: StoredContent::from(&n.content),
-            recipients: pn
-                .sends
-                .iter()
-                .map(|r| (r.hash.clone(), r.fingerprint.clone()))
-                .collect(),
+            recipients: pn.sends.iter().map(|r| (r.hash, r.fingerprint)).collect(),
             at: String::new(),
         };
         state.apply(&intent).expect("intent");
@@ -96,17 +77,10 @@ fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
 fn arb_notifications() -> impl Strategy<Value = Vec<Notification>> {
     prop::collection::btree_map(
         "[a-z]{1,6}",
-        (
-            "[a-zA-Z {}]{1,20}",
-            prop::collection::vec(("[a-e]{1,3}@x", prop::option::of("[A-Z][a-z]{0,4}")), 1..12),
-        ),
+        ("[a-zA-Z {}]{1,20}", prop::collection::vec(("[a-e]{1,3}@x", prop::option::of("[A-Z][a-z]{0,4}")), 1..12)),
         1..6,
     )
-    .prop_map(|m| {
-        m.into_iter()
-            .map(|(k, (t, ids))| notification(k, t, ids))
-            .collect()
-    })
+    .prop_map(|m| m.into_iter().map(|(k, (t, ids))| notification(k, t, ids)).collect())
 }
 
 proptest! {

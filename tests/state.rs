@@ -2,10 +2,7 @@ use crate::harness::*;
 
 fn repo_with_state(emu: &Emulator) -> Test {
     Test::repo(&emu.url)
-        .manifest(
-            "a.yaml",
-            "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b]\n",
-        )
+        .manifest("a.yaml", "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b]\n")
         .args(["apply", "--auto-approve"])
         .status(0)
         .run()
@@ -21,53 +18,22 @@ fn corrupted_states_are_refused_and_left_byte_identical() {
     let text = String::from_utf8(good.clone()).expect("utf8");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
-        (
-            "tampered",
-            text.replace("\"slack\"", "\"msteams\"").into_bytes(),
-            "checksum mismatch",
-        ),
-        (
-            "newer",
-            text.replace("\"formatVersion\": 1", "\"formatVersion\": 2")
-                .into_bytes(),
-            "newer kore-notify",
-        ),
-        (
-            "garbage",
-            b"\x00\x01not json".to_vec(),
-            "not a kore-notify state",
-        ),
+        ("tampered", text.replace("\"slack\"", "\"msteams\"").into_bytes(), "checksum mismatch"),
+        ("newer", text.replace("\"formatVersion\": 1", "\"formatVersion\": 2").into_bytes(), "newer kore-notify"),
+        ("garbage", b"\x00\x01not json".to_vec(), "not a kore-notify state"),
         ("binary", vec![0xff, 0xfe, 0x00], "not UTF-8"),
         ("empty", vec![], "not a kore-notify state"),
     ];
     let mut t = t;
     for (name, bytes, needle) in cases {
         std::fs::write(&path, &bytes).expect("write");
-        for args in [
-            vec!["plan"],
-            vec!["apply", "--auto-approve"],
-            vec!["state", "list"],
-            vec!["status"],
-        ] {
-            let (_, t2) = t
-                .args(args.clone())
-                .status(1)
-                .stderr_has(needle)
-                .stderr_has("left untouched")
-                .run();
+        for args in [vec!["plan"], vec!["apply", "--auto-approve"], vec!["state", "list"], vec!["status"]] {
+            let (_, t2) = t.args(args.clone()).status(1).stderr_has(needle).stderr_has("left untouched").run();
             t = t2;
-            assert_eq!(
-                std::fs::read(&path).expect("read"),
-                bytes,
-                "{name}: {args:?} modified the state"
-            );
+            assert_eq!(std::fs::read(&path).expect("read"), bytes, "{name}: {args:?} modified the state");
         }
     }
-    assert_eq!(
-        emu.deliveries()["slack:a"],
-        1,
-        "nothing was sent from a corrupted state"
-    );
+    assert_eq!(emu.deliveries()["slack:a"], 1, "nothing was sent from a corrupted state");
 }
 
 #[test]
@@ -75,10 +41,7 @@ fn state_holds_no_identities_or_secrets() {
     let emu = Emulator::start(&[]);
     let t = repo_with_state(&emu);
     let state = std::fs::read_to_string(t.state_path()).expect("state");
-    assert!(
-        !state.contains("\"a\"") && !state.contains(SECRET),
-        "{state}"
-    );
+    assert!(!state.contains("\"a\"") && !state.contains(SECRET), "{state}");
     assert!(state.contains("\"lineage\"") && state.contains("\"serial\": 1"));
     assert!(state.trim_end().ends_with('}'));
 }
@@ -87,26 +50,10 @@ fn state_holds_no_identities_or_secrets() {
 fn list_show_rm() {
     let emu = Emulator::start(&[]);
     let t = repo_with_state(&emu);
-    let (_, t) = t
-        .args(["state", "list"])
-        .status(0)
-        .stdout_has("k\tslack\t2 recipient(s)\t1 request(s)")
-        .run();
-    let (_, t) = t
-        .args(["state", "show", "k"])
-        .status(0)
-        .stdout_has("\"outcome\": \"accepted\"")
-        .run();
-    let (_, t) = t
-        .args(["state", "show", "nope"])
-        .status(1)
-        .stderr_has("no notification `nope`")
-        .run();
-    let (_, t) = t
-        .args(["state", "rm", "k"])
-        .status(1)
-        .stderr_has("--yes")
-        .run();
+    let (_, t) = t.args(["state", "list"]).status(0).stdout_has("k\tslack\t2 recipient(s)\t1 request(s)").run();
+    let (_, t) = t.args(["state", "show", "k"]).status(0).stdout_has("\"outcome\": \"accepted\"").run();
+    let (_, t) = t.args(["state", "show", "nope"]).status(1).stderr_has("no notification `nope`").run();
+    let (_, t) = t.args(["state", "rm", "k"]).status(1).stderr_has("--yes").run();
     let (_, t) = t.args(["state", "rm", "k", "--yes"]).status(0).run();
     let (_, t) = t.args(["state", "list"]).status(0).run();
     // The previous snapshot is kept.
@@ -117,33 +64,19 @@ fn list_show_rm() {
 #[test]
 fn concurrent_applies_one_exits_4_and_state_is_intact() {
     let emu = Emulator::start(&["--latency-ms", "300"]);
-    let mut t = Test::repo(&emu.url).file(
-        "kore-notify.yaml",
-        &config(&emu.url).replace("batchSize: 1000", "batchSize: 1"),
+    let mut t =
+        Test::repo(&emu.url).file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", "batchSize: 1"));
+    t = t.manifest(
+        "a.yaml",
+        "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b, c, d, e, f]\n",
     );
-    t = t.manifest("a.yaml", "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b, c, d, e, f]\n");
-    let mut first = t
-        .command()
-        .args(["apply", "--auto-approve", "--parallelism", "1"])
-        .spawn()
-        .expect("spawn");
+    let mut first = t.command().args(["apply", "--auto-approve", "--parallelism", "1"]).spawn().expect("spawn");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let (o, t) = t
-        .args(["apply", "--auto-approve"])
-        .status(4)
-        .stderr_has("is locked by another run")
-        .stderr_has("pid ")
-        .run();
-    assert!(
-        o.stderr.contains(&first.id().to_string()),
-        "holder pid named: {}",
-        o.stderr
-    );
+    let (o, t) =
+        t.args(["apply", "--auto-approve"]).status(4).stderr_has("is locked by another run").stderr_has("pid ").run();
+    assert!(o.stderr.contains(&first.id().to_string()), "holder pid named: {}", o.stderr);
     assert_eq!(first.wait().expect("wait").code(), Some(0));
     let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(0).run();
     assert_eq!(emu.deliveries().values().sum::<u64>(), 6);
-    t.args(["state", "list"])
-        .status(0)
-        .stdout_has("6 recipient(s)\t6 request(s)")
-        .run();
+    t.args(["state", "list"]).status(0).stdout_has("6 recipient(s)\t6 request(s)").run();
 }

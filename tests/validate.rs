@@ -3,20 +3,13 @@ use crate::harness::*;
 const HOST: &str = "https://kore.example.com";
 
 fn broken(manifest: &str) -> Test {
-    Test::repo(HOST)
-        .manifest("n.yaml", manifest)
-        .args(["validate"])
-        .status(1)
+    Test::repo(HOST).manifest("n.yaml", manifest).args(["validate"]).status(1)
 }
 
 #[test]
 fn examples_are_valid() {
     Test::new()
-        .args([
-            "--config",
-            &examples_dir().join("kore-notify.yaml").to_string_lossy(),
-            "validate",
-        ])
+        .args(["--config", &examples_dir().join("kore-notify.yaml").to_string_lossy(), "validate"])
         .status(0)
         .stdout_has("valid: 7 notification(s), 1263 recipient(s)")
         .run();
@@ -37,18 +30,10 @@ fn every_error_of_a_run_is_reported() {
         "key: a b\nchannel: msteams\ncontent: {type: template, value: hi}\nidentities: [a@x.com, a@x.com]\nonChange: maybe\n",
     )
     .run();
-    for needle in [
-        "`a b` is not a valid key",
-        "`template` is not a content type",
-        "`maybe` is not a valid value",
-    ] {
+    for needle in ["`a b` is not a valid key", "`template` is not a content type", "`maybe` is not a valid value"] {
         assert!(o.stderr.contains(needle), "missing {needle}: {}", o.stderr);
     }
-    assert!(
-        o.stderr.contains("3 error(s)") || o.stderr.contains("error(s)"),
-        "{}",
-        o.stderr
-    );
+    assert!(o.stderr.contains("3 error(s)") || o.stderr.contains("error(s)"), "{}", o.stderr);
 }
 
 #[test]
@@ -123,18 +108,9 @@ fn unused_parameter_is_a_warning_not_an_error() {
 #[test]
 fn duplicate_keys_across_files_and_duplicate_recipients() {
     Test::repo(HOST)
-        .manifest(
-            "a.yaml",
-            "key: same\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n",
-        )
-        .manifest(
-            "b.yaml",
-            "key: same\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b]\n",
-        )
-        .manifest(
-            "c.yaml",
-            "key: other\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b, a]\n",
-        )
+        .manifest("a.yaml", "key: same\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n")
+        .manifest("b.yaml", "key: same\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b]\n")
+        .manifest("c.yaml", "key: other\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a, b, a]\n")
         .args(["validate"])
         .status(1)
         .stderr_has("notifications/b.yaml:1:6")
@@ -164,11 +140,9 @@ fn v1_channel_refuses_identity_objects_and_v2_value_objects() {
     broken("key: a\nchannel: ivr\ncontent: {type: text, value: {a: 1}}\nidentities: [a@x.com]\n")
         .stderr_has("only allowed for whatsapp templates")
         .run();
-    broken(
-        "key: a\nchannel: msteams\napi: v2\ncontent: {type: text, value: hi}\nidentities: [a]\n",
-    )
-    .stderr_has("served by API v1")
-    .run();
+    broken("key: a\nchannel: msteams\napi: v2\ncontent: {type: text, value: hi}\nidentities: [a]\n")
+        .stderr_has("served by API v1")
+        .run();
     broken("key: a\nchannel: hangouts\nwebhookInstanceName: W\ncontent: {type: text, value: hi}\nidentities: [a]\n")
         .stderr_has("only to the ivr channel")
         .run();
@@ -177,7 +151,10 @@ fn v1_channel_refuses_identity_objects_and_v2_value_objects() {
 #[test]
 fn literal_secret_in_config_is_refused_without_echoing_it() {
     let (o, _) = Test::new()
-        .file("kore-notify.yaml", "host: https://kore.example.com\nbotId: st-1\nclientId: cs-1\nclientSecret: hunter2-literal\n")
+        .file(
+            "kore-notify.yaml",
+            "host: https://kore.example.com\nbotId: st-1\nclientId: cs-1\nclientSecret: hunter2-literal\n",
+        )
         .manifest("n.yaml", "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n")
         .args(["validate"])
         .status(1)
@@ -195,10 +172,7 @@ fn undefined_variable_names_it_and_where() {
         .stderr_has("environment variable TEAM_NAME is not set")
         .run();
     Test::new()
-        .file(
-            "kore-notify.yaml",
-            "host: ${KORE_HOST_UNSET}\nbotId: st-1\nclientId: a\nclientSecret: ${S}\n",
-        )
+        .file("kore-notify.yaml", "host: ${KORE_HOST_UNSET}\nbotId: st-1\nclientId: a\nclientSecret: ${S}\n")
         .args(["validate"])
         .status(1)
         .stderr_has("kore-notify.yaml:1:7")
@@ -208,24 +182,26 @@ fn undefined_variable_names_it_and_where() {
 
 #[test]
 fn plain_http_refused_for_remote_hosts() {
-    Test::repo("http://kore.example.com")
-        .args(["validate"])
-        .status(1)
-        .stderr_has("plain http is refused")
-        .run();
+    Test::repo("http://kore.example.com").args(["validate"]).status(1).stderr_has("plain http is refused").run();
 }
 
 #[test]
 fn csv_audiences() {
     Test::repo(HOST)
-        .manifest("n.yaml", "key: a\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n")
+        .manifest(
+            "n.yaml",
+            "key: a\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n",
+        )
         .file("aud.csv", "email,name\na@x.com,A\nb@x.com,B\n")
         .args(["validate"])
         .status(0)
         .stdout_has("2 recipient(s)")
         .run();
     Test::repo(HOST)
-        .manifest("n.yaml", "key: a\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n")
+        .manifest(
+            "n.yaml",
+            "key: a\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n",
+        )
         .file("aud.csv", "spaceId,name\na@x.com,A\n")
         .args(["validate"])
         .status(1)
@@ -233,14 +209,20 @@ fn csv_audiences() {
         .stderr_has("identifies recipients by `email`")
         .run();
     Test::repo(HOST)
-        .manifest("n.yaml", "key: a\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n")
+        .manifest(
+            "n.yaml",
+            "key: a\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n",
+        )
         .file("aud.csv", "email,name\na@x.com,A\nb@x.com\nc@x.com,\n")
         .args(["validate"])
         .status(1)
         .stderr_has("aud.csv:3")
         .run();
     Test::repo(HOST)
-        .manifest("n.yaml", "key: a\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n")
+        .manifest(
+            "n.yaml",
+            "key: a\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n",
+        )
         .file("aud.csv", "email,name\na@x.com,A\nc@x.com,\n")
         .args(["validate"])
         .status(1)
@@ -258,32 +240,23 @@ fn several_documents_per_file_and_value_file() {
         .status(0)
         .stdout_has("2 notification(s)")
         .run();
-    broken(
-        "key: a\nchannel: slack\ncontent: {type: text, valueFile: missing.txt}\nidentities: [a]\n",
-    )
-    .stderr_has("n.yaml:3:34")
-    .stderr_has("cannot use `missing.txt`")
-    .run();
+    broken("key: a\nchannel: slack\ncontent: {type: text, valueFile: missing.txt}\nidentities: [a]\n")
+        .stderr_has("n.yaml:3:34")
+        .stderr_has("cannot use `missing.txt`")
+        .run();
 }
 
 #[test]
 fn github_annotations_and_json_format() {
-    let manifest =
-        "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\nfoo: 1\n";
+    let manifest = "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\nfoo: 1\n";
     Test::repo(HOST)
         .manifest("n.yaml", manifest)
         .env("GITHUB_ACTIONS", "true")
         .args(["validate"])
         .status(1)
-        .stderr_has(
-            "::error file=notifications/n.yaml,line=5,col=1,title=foo::foo: unknown field `foo`",
-        )
+        .stderr_has("::error file=notifications/n.yaml,line=5,col=1,title=foo::foo: unknown field `foo`")
         .run();
-    let (o, _) = Test::repo(HOST)
-        .manifest("n.yaml", manifest)
-        .args(["validate", "--format", "json"])
-        .status(1)
-        .run();
+    let (o, _) = Test::repo(HOST).manifest("n.yaml", manifest).args(["validate", "--format", "json"]).status(1).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
     assert_eq!(v["valid"], false);
     assert_eq!(v["diagnostics"][0]["line"], 5);
@@ -293,19 +266,13 @@ fn github_annotations_and_json_format() {
 #[test]
 fn config_is_found_from_a_subdirectory_and_paths_can_be_given() {
     Test::repo(HOST)
-        .manifest(
-            "n.yaml",
-            "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n",
-        )
+        .manifest("n.yaml", "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n")
         .cwd("notifications")
         .args(["validate"])
         .status(0)
         .run();
     Test::new()
-        .file(
-            "elsewhere/x.yaml",
-            "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n",
-        )
+        .file("elsewhere/x.yaml", "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n")
         .args(["validate", "elsewhere"])
         .status(0)
         .stdout_has("1 notification(s)")

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::client::{self, Client, SendResult};
 use crate::error::{Error, Result, exit};
+use crate::fingerprint::H16;
 use crate::manifest::Notification;
 use crate::ops::plan::{Format, compute, render};
 use crate::ops::{Global, load_workspace, status};
@@ -40,7 +41,7 @@ struct Book {
 struct Batch<'a> {
     n: &'a Notification,
     /// (recipient index, hash, fingerprint)
-    members: Vec<(usize, String, String)>,
+    members: Vec<(usize, H16, H16)>,
     label: String,
 }
 
@@ -61,10 +62,7 @@ fn confirm(plan: &Plan) -> Result<bool> {
     );
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::Io(format!("cannot read the answer: {e}")))?;
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Io(format!("cannot read the answer: {e}")))?;
     Ok(line.trim() == "yes")
 }
 
@@ -91,18 +89,11 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     }
     let to_send = plan.summary.recipients_to_send;
     let to_record: usize = plan.notifications.iter().map(|n| n.records.len()).sum();
-    let renames: Vec<(&str, &str)> = plan
-        .notifications
-        .iter()
-        .filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str())))
-        .collect();
+    let renames: Vec<(&str, &str)> =
+        plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
-        let code = if opts.wait {
-            wait_for(g, &ws.config, &state_path, opts.timeout)?
-        } else {
-            exit::OK
-        };
+        let code = if opts.wait { wait_for(g, &ws.config, &state_path, opts.timeout)? } else { exit::OK };
         return Ok(code);
     }
     if let Some(max) = opts.max_recipients
@@ -123,35 +114,18 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             return Ok(exit::ERROR);
         }
     }
-    let creds = if to_send > 0 {
-        Some(ws.config.credentials(g.env())?)
-    } else {
-        None
-    };
+    let creds = if to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
 
     let journal = Journal::open(&state_path, &loaded.state)?;
-    let book = Arc::new(Mutex::new(Book {
-        state: loaded.state,
-        journal,
-    }));
-    let by_key: std::collections::HashMap<&str, &Notification> = ws
-        .repo
-        .notifications
-        .iter()
-        .map(|n| (n.key.as_str(), n))
-        .collect();
+    let book = Arc::new(Mutex::new(Book { state: loaded.state, journal }));
+    let by_key: std::collections::HashMap<&str, &Notification> =
+        ws.repo.notifications.iter().map(|n| (n.key.as_str(), n)).collect();
 
     // Bookkeeping that sends nothing comes first: renames, retries, recorded changes.
     {
         let mut b = lock(&book);
         for (from, to) in &renames {
-            journal_apply(
-                &mut b,
-                Entry::Rename {
-                    from: from.to_string(),
-                    to: to.to_string(),
-                },
-            )?;
+            journal_apply(&mut b, Entry::Rename { from: from.to_string(), to: to.to_string() })?;
         }
         for p in plan.notifications.iter().filter(|p| p.retry_unknown) {
             journal_apply(&mut b, Entry::Retry { key: p.key.clone() })?;
@@ -167,11 +141,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
                     channel: n.channel,
                     api: n.api,
                     content: StoredContent::from(&n.content),
-                    recipients: p
-                        .records
-                        .iter()
-                        .map(|r| (r.hash.clone(), r.fingerprint.clone()))
-                        .collect(),
+                    recipients: p.records.iter().map(|r| (r.hash, r.fingerprint)).collect(),
                     at: state::now_rfc3339(),
                 },
             )?;
@@ -188,10 +158,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         for (i, chunk) in chunks.into_iter().enumerate() {
             batches.push(Batch {
                 n,
-                members: chunk
-                    .iter()
-                    .map(|r| (r.index, r.hash.clone(), r.fingerprint.clone()))
-                    .collect(),
+                members: chunk.iter().map(|r| (r.index, r.hash, r.fingerprint)).collect(),
                 label: format!("{} batch {}/{}", n.key, i + 1, total),
             });
         }
@@ -200,14 +167,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let tally = if let Some(creds) = creds {
         let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
         let client = Client::new(&ws.config, creds, limiter).map_err(Error::Io)?;
-        send_all(
-            g,
-            &client,
-            &book,
-            batches,
-            opts.parallelism.max(1),
-            ws.config.v2_field,
-        )?
+        send_all(g, &client, &book, batches, opts.parallelism.max(1), ws.config.v2_field)?
     } else {
         Tally::default()
     };
@@ -225,11 +185,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         tally.recipients_accepted,
         tally.rejected,
         tally.unknown,
-        if tally.skipped > 0 {
-            format!(", {} not sent", tally.skipped)
-        } else {
-            String::new()
-        }
+        if tally.skipped > 0 { format!(", {} not sent", tally.skipped) } else { String::new() }
     );
     if let Some(msg) = &tally.unauthorized {
         return Err(Error::Refused(format!(
@@ -242,11 +198,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             tally.unknown
         );
     }
-    let mut code = if tally.rejected > 0 || tally.unknown > 0 {
-        exit::PARTIAL
-    } else {
-        exit::OK
-    };
+    let mut code = if tally.rejected > 0 || tally.unknown > 0 { exit::PARTIAL } else { exit::OK };
     if opts.wait {
         let w = wait_for(g, &ws.config, &state_path, opts.timeout)?;
         code = code.max(w);
@@ -270,52 +222,35 @@ fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {
 /// Journals an entry (fsync) and applies it to the in-memory state.
 fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
     b.journal.append(&e)?;
-    b.state
-        .apply(&e)
-        .map_err(|m| Error::Io(format!("internal state error: {m}")))
+    b.state.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))
 }
 
 fn check_plan_file(path: &PathBuf, current: &Plan) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read plan file", e))?;
-    let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
-        path: path.clone(),
-        message: format!("not a kore-notify plan file: {e}"),
-    })?;
+    let saved: Plan = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("not a kore-notify plan file: {e}") })?;
     let stale = |what: &str| Error::StalePlan {
         path: path.clone(),
-        message: format!(
-            "{what} changed since the plan was made; run `kore-notify plan --out` again and review it"
-        ),
+        message: format!("{what} changed since the plan was made; run `kore-notify plan --out` again and review it"),
     };
     let (s, c) = (&saved.binding, &current.binding);
     if s.tool_version != c.tool_version {
         return Err(stale("the kore-notify version"));
     }
-    if s.state_lineage != c.state_lineage
-        || s.state_serial != c.state_serial
-        || s.state_digest != c.state_digest
-    {
+    if s.state_lineage != c.state_lineage || s.state_serial != c.state_serial || s.state_digest != c.state_digest {
         return Err(stale("the state"));
     }
     if s.manifests_digest != c.manifests_digest || s.target != c.target {
         return Err(stale("the manifests"));
     }
-    let sends = |p: &Plan| -> Vec<(String, Action, Vec<String>)> {
+    let sends = |p: &Plan| -> Vec<(String, Action, Vec<H16>)> {
         p.notifications
             .iter()
-            .map(|n| {
-                (
-                    n.key.clone(),
-                    n.action,
-                    n.sends.iter().map(|r| r.fingerprint.clone()).collect(),
-                )
-            })
+            .map(|n| (n.key.clone(), n.action, n.sends.iter().map(|r| r.fingerprint).collect()))
             .collect()
     };
     if sends(&saved) != sends(current) {
-        return Err(stale(
-            "what would be sent (the send windows or retry options)",
-        ));
+        return Err(stale("what would be sent (the send windows or retry options)"));
     }
     Ok(())
 }
@@ -339,10 +274,8 @@ fn send_all(
     let progress = if std::io::stderr().is_terminal() && !g.quiet {
         let pb = indicatif::ProgressBar::new(total as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{bar:30}] {pos}/{len} batches {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} batches {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(pb)
     } else {
@@ -422,21 +355,12 @@ async fn send_one(
     v2_field: crate::config::V2Field,
 ) -> Result<SendResult> {
     let n = batch.n;
-    let recipients: Vec<_> = batch
-        .members
-        .iter()
-        .map(|(i, _, _)| &n.recipients[*i])
-        .collect();
+    let recipients: Vec<_> = batch.members.iter().map(|(i, _, _)| &n.recipients[*i]).collect();
     let body = client::body(n, &recipients, v2_field);
     // 1. Intent, durable before the request leaves.
     let req = tokio::task::block_in_place(|| -> Result<u32> {
         let mut b = lock(book);
-        let req = b
-            .state
-            .notifications
-            .get(&n.key)
-            .map(|s| s.requests.len() as u32)
-            .unwrap_or(0);
+        let req = b.state.notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
         journal_apply(
             &mut b,
             Entry::Intent {
@@ -446,11 +370,7 @@ async fn send_one(
                 channel: n.channel,
                 api: n.api,
                 content: StoredContent::from(&n.content),
-                recipients: batch
-                    .members
-                    .iter()
-                    .map(|(_, h, fp)| (h.clone(), fp.clone()))
-                    .collect(),
+                recipients: batch.members.iter().map(|(_, h, fp)| (*h, *fp)).collect(),
                 at: state::now_rfc3339(),
             },
         )?;
@@ -468,16 +388,14 @@ async fn send_one(
             status: status.clone(),
             error: None,
         },
-        SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => {
-            Entry::Outcome {
-                key: n.key.clone(),
-                req,
-                outcome: Outcome::Rejected,
-                request_id: None,
-                status: None,
-                error: Some(message.clone()),
-            }
-        }
+        SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => Entry::Outcome {
+            key: n.key.clone(),
+            req,
+            outcome: Outcome::Rejected,
+            request_id: None,
+            status: None,
+            error: Some(message.clone()),
+        },
         SendResult::Unknown { reason } => Entry::Outcome {
             key: n.key.clone(),
             req,

@@ -49,13 +49,10 @@ pub struct Workspace {
 pub fn config_path(g: &Global) -> Result<PathBuf> {
     match &g.config {
         Some(p) if p.is_file() => Ok(p.clone()),
-        Some(p) => Err(Error::Config {
-            path: p.clone(),
-            message: "no such file".into(),
-        }),
+        Some(p) => Err(Error::Config { path: p.clone(), message: "no such file".into() }),
         None => {
-            let cwd = std::env::current_dir()
-                .map_err(|e| Error::Io(format!("cannot read the current directory: {e}")))?;
+            let cwd =
+                std::env::current_dir().map_err(|e| Error::Io(format!("cannot read the current directory: {e}")))?;
             Config::discover(&cwd)
         }
     }
@@ -72,6 +69,16 @@ pub fn report(g: &Global, diags: &mut Diagnostics) {
 
 /// Loads the config and manifests; any error is reported and stops the command.
 pub fn load_workspace(g: &Global, paths: &[String]) -> Result<Workspace> {
+    load_workspace_with(g, paths, |_| ()).map(|(ws, ())| ws)
+}
+
+/// Like [`load_workspace`], running `side` (given the config) on another thread meanwhile: plan
+/// reads the state while the manifests load.
+pub fn load_workspace_with<T: Send>(
+    g: &Global,
+    paths: &[String],
+    side: impl FnOnce(&Config) -> T + Send,
+) -> Result<(Workspace, T)> {
     let cfg_path = config_path(g)?;
     let mut diags = Diagnostics::default();
     let config = Config::load(&cfg_path, g.env(), &mut diags)?;
@@ -79,21 +86,17 @@ pub fn load_workspace(g: &Global, paths: &[String]) -> Result<Workspace> {
         report(g, &mut diags);
         return Err(Error::Invalid(diags.errors()));
     };
-    let specs = if paths.is_empty() {
-        config.manifests.clone()
-    } else {
-        paths.to_vec()
-    };
-    let base: &Path = if paths.is_empty() {
-        &config.dir
-    } else {
-        Path::new(".")
-    };
-    let files = load::find_files(base, &specs, &mut diags);
-    let repo = load::load_repo(files, g.env(), g.now, &mut diags);
+    let specs = if paths.is_empty() { config.manifests.clone() } else { paths.to_vec() };
+    let base: &Path = if paths.is_empty() { &config.dir } else { Path::new(".") };
+    let (repo, extra) = std::thread::scope(|s| {
+        let handle = s.spawn(|| side(&config));
+        let files = load::find_files(base, &specs, &mut diags);
+        let repo = load::load_repo(files, g.env(), g.now, &mut diags);
+        (repo, handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
     report(g, &mut diags);
     if diags.errors() > 0 {
         return Err(Error::Invalid(diags.errors()));
     }
-    Ok(Workspace { config, repo })
+    Ok((Workspace { config, repo }, extra))
 }

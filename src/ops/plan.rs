@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result, exit};
-use crate::ops::{Global, Workspace, load_workspace};
+use crate::ops::{Global, Workspace, load_workspace_with};
 use crate::plan::{self, Inputs, Plan};
 use crate::render;
 use crate::state;
@@ -50,34 +50,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io(path, "write", e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(path, "write", e.error))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, "write", e.error))?;
     Ok(())
 }
 
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
-    let ws = load_workspace(g, &[])?;
-    let loaded = state::load(&ws.config.state)?;
+    let (ws, loaded) = load_workspace_with(g, &[], |c| state::load(&c.state))?;
+    let loaded = loaded?;
     let plan = compute(g, &ws, &loaded, opts.retry_unknown);
     if let Some(out) = &opts.out {
-        let bytes = serde_json::to_vec_pretty(&plan)
-            .map_err(|e| Error::Io(format!("cannot encode plan: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| Error::Io(format!("cannot encode plan: {e}")))?;
         write_atomic(out, &bytes)?;
-        g.info(format!(
-            "plan saved to {}; apply exactly it with `kore-notify apply {}`",
-            out.display(),
-            out.display()
-        ));
+        g.info(format!("plan saved to {}; apply exactly it with `kore-notify apply {}`", out.display(), out.display()));
     }
     let text = render(g, &plan, opts.format);
-    std::io::stdout()
-        .write_all(text.as_bytes())
-        .map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
+    std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
     if opts.detailed_exitcode && plan.summary.recipients_to_send > 0 {
         return Ok(exit::PENDING);
     }

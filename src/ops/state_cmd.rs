@@ -49,10 +49,11 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         }
         Command::Show(key) => {
             let l = state::load(&path)?;
-            let n =
-                l.state.notifications.get(&key).ok_or_else(|| {
-                    Error::Refused(format!("no notification `{key}` in the state"))
-                })?;
+            let n = l
+                .state
+                .notifications
+                .get(&key)
+                .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
             println!("{}", serde_json::to_string_pretty(n).unwrap_or_default());
             Ok(exit::OK)
         }
@@ -60,9 +61,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
             let _lock = Lock::acquire(&path, "kore-notify state rm")?;
             let mut l = state::load(&path)?;
             if !l.state.notifications.contains_key(&key) {
-                return Err(Error::Refused(format!(
-                    "no notification `{key}` in the state"
-                )));
+                return Err(Error::Refused(format!("no notification `{key}` in the state")));
             }
             if !yes {
                 if !std::io::stdin().is_terminal() {
@@ -92,24 +91,17 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         Command::Resolve { key, sent } => {
             let _lock = Lock::acquire(&path, "kore-notify state resolve")?;
             let mut l = state::load(&path)?;
-            let n =
-                l.state.notifications.get(&key).ok_or_else(|| {
-                    Error::Refused(format!("no notification `{key}` in the state"))
-                })?;
-            let unknown = n
-                .requests
-                .iter()
-                .filter(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending))
-                .count();
+            let n = l
+                .state
+                .notifications
+                .get(&key)
+                .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
+            let unknown =
+                n.requests.iter().filter(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending)).count();
             if unknown == 0 {
-                return Err(Error::Refused(format!(
-                    "`{key}` has no request with an unknown outcome"
-                )));
+                return Err(Error::Refused(format!("`{key}` has no request with an unknown outcome")));
             }
-            let e = Entry::Resolve {
-                key: key.clone(),
-                sent,
-            };
+            let e = Entry::Resolve { key: key.clone(), sent };
             let mut j = Journal::open(&path, &l.state)?;
             j.append(&e)?;
             l.state.apply(&e).map_err(Error::Io)?;

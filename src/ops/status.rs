@@ -61,7 +61,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         }
     }
     // Map recipient hashes back to identities through the manifests (the state holds no identities).
-    let mut names: HashMap<String, String> = HashMap::new();
+    let mut names: HashMap<crate::fingerprint::H16, String> = HashMap::new();
     for n in &ws.repo.notifications {
         for r in &n.recipients {
             names.insert(recipient_hash(&st.lineage, &r.id), r.id.clone());
@@ -99,13 +99,8 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
                         recipient: names
                             .get(h)
                             .cloned()
-                            .unwrap_or_else(|| format!("(removed recipient {})", &h[..8])),
-                        comment: r
-                            .comment
-                            .clone()
-                            .unwrap_or_default()
-                            .trim_matches('\'')
-                            .to_string(),
+                            .unwrap_or_else(|| format!("(removed recipient {})", &h.to_string()[..8])),
+                        comment: r.comment.clone().unwrap_or_default().trim_matches('\'').to_string(),
                     });
                 }
                 None => row.pending += 1,
@@ -118,10 +113,8 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     if opts.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"formatVersion": 1, "notifications": rows})
-            )
-            .unwrap_or_default()
+            serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows}))
+                .unwrap_or_default()
         );
     } else {
         println!(
@@ -140,18 +133,11 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
                 "{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  {req}",
                 r.key, r.channel, r.recipients, r.delivered, r.failed, r.pending
             );
-            for f in r
-                .failures
-                .iter()
-                .take(if g.verbose { usize::MAX } else { 10 })
-            {
+            for f in r.failures.iter().take(if g.verbose { usize::MAX } else { 10 }) {
                 println!("    failed: {}: {}", f.recipient, f.comment);
             }
             if r.failures.len() > 10 && !g.verbose {
-                println!(
-                    "    … and {} more failures (--verbose)",
-                    r.failures.len() - 10
-                );
+                println!("    … and {} more failures (--verbose)", r.failures.len() - 10);
             }
         }
         if rows.is_empty() {
@@ -174,11 +160,7 @@ pub fn refresh_until(
 ) -> Result<i32> {
     let creds = config.credentials(g.env())?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let _lock = if already_locked {
-        None
-    } else {
-        Some(Lock::acquire(state_path, &command)?)
-    };
+    let _lock = if already_locked { None } else { Some(Lock::acquire(state_path, &command)?) };
     let mut loaded = state::load(state_path)?;
     if loaded.replayed > 0 {
         state::write_snapshot(state_path, &mut loaded.state)?;
@@ -203,8 +185,7 @@ pub fn refresh_until(
                 n.requests.iter().enumerate().filter_map(move |(i, r)| {
                     let id = r.request_id.clone()?;
                     let terminal = r.status.as_deref().is_some_and(is_terminal_status);
-                    (matches!(r.outcome, Outcome::Accepted) && !terminal)
-                        .then(|| (k.clone(), i as u32, n.api, id))
+                    (matches!(r.outcome, Outcome::Accepted) && !terminal).then(|| (k.clone(), i as u32, n.api, id))
                 })
             })
             .collect();
@@ -215,7 +196,7 @@ pub fn refresh_until(
             match rt.block_on(client.status(*api, id)) {
                 Ok(js) => {
                     let status = js.status.unwrap_or_else(|| "UNKNOWN".into());
-                    let recipients: Vec<(String, String, Option<String>)> = js
+                    let recipients: Vec<(crate::fingerprint::H16, String, Option<String>)> = js
                         .status_logs
                         .iter()
                         .filter_map(|l| {
@@ -238,12 +219,9 @@ pub fn refresh_until(
                         recipients,
                     };
                     journal.append(&e)?;
-                    st.apply(&e)
-                        .map_err(|m| Error::Io(format!("internal state error: {m}")))?;
+                    st.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
                     if !g.quiet && is_terminal_status(&status) {
-                        eprintln!(
-                            "{key} request {id}: {status} ({delivered} delivered, {failed_n} failed)"
-                        );
+                        eprintln!("{key} request {id}: {status} ({delivered} delivered, {failed_n} failed)");
                     }
                 }
                 Err(msg) => eprintln!("{key} request {id}: status unavailable: {msg}"),
@@ -254,25 +232,16 @@ pub fn refresh_until(
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             timed_out = true;
-            eprintln!(
-                "timed out waiting for delivery statuses; `kore-notify status --refresh` checks again later"
-            );
+            eprintln!("timed out waiting for delivery statuses; `kore-notify status --refresh` checks again later");
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
     for n in st.notifications.values() {
-        failed |= n
-            .requests
-            .iter()
-            .any(|r| r.failed > 0 || r.status.as_deref() == Some("FAILURE"));
+        failed |= n.requests.iter().any(|r| r.failed > 0 || r.status.as_deref() == Some("FAILURE"));
     }
     state::write_snapshot(state_path, &mut st)?;
-    Ok(if failed || timed_out {
-        exit::PARTIAL
-    } else {
-        exit::OK
-    })
+    Ok(if failed || timed_out { exit::PARTIAL } else { exit::OK })
 }
 
 /// Silences an unused warning for State in some builds.

@@ -24,11 +24,7 @@ pub fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
     let files = load::find_files(&base, &specs, &mut diags);
     let repo = load::load_repo(files, g.env(), g.now, &mut diags);
     diags.sort();
-    let format = if json {
-        DiagFormat::Json
-    } else {
-        g.diag_format
-    };
+    let format = if json { DiagFormat::Json } else { g.diag_format };
     if json {
         print!("{}", diag::render(&diags, format));
     } else {
@@ -37,12 +33,7 @@ pub fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
     let recipients: usize = repo.notifications.iter().map(|n| n.recipients.len()).sum();
     if diags.errors() > 0 {
         if !json {
-            eprintln!(
-                "{} error(s), {} warning(s) in {} file(s)",
-                diags.errors(),
-                diags.warnings(),
-                repo.files.len()
-            );
+            eprintln!("{} error(s), {} warning(s) in {} file(s)", diags.errors(), diags.warnings(), repo.files.len());
         }
         return Ok(exit::ERROR);
     }
@@ -52,11 +43,7 @@ pub fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
             repo.notifications.len(),
             recipients,
             repo.files.len(),
-            if diags.warnings() > 0 {
-                format!(", {} warning(s)", diags.warnings())
-            } else {
-                String::new()
-            }
+            if diags.warnings() > 0 { format!(", {} warning(s)", diags.warnings()) } else { String::new() }
         );
     }
     Ok(exit::OK)

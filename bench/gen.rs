@@ -1,0 +1,108 @@
+//! Generates a synthetic kore-notify repository for benchmarks:
+//!
+//!     cargo run --release --example bench-gen -- DIR NOTIFICATIONS RECIPIENTS [--sent]
+//!
+//! NOTIFICATIONS manifests (100 documents per file) with RECIPIENTS recipients in all, each
+//! notification with its own CSV audience (identity, two parameters). With `--sent`, also writes a
+//! state in which every recipient has already been sent to (the steady state of a repository in
+//! CI: the plan is all no-op), built through the library exactly as apply records sends.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use kore_notify::diag::Diagnostics;
+use kore_notify::interp::ProcessEnv;
+use kore_notify::state::{Entry, Outcome, State, StoredContent};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!("usage: bench-gen DIR NOTIFICATIONS RECIPIENTS [--sent]");
+        std::process::exit(2);
+    }
+    let dir = PathBuf::from(&args[1]);
+    let n: usize = args[2].parse()?;
+    let r: usize = args[3].parse()?;
+    let sent = args.iter().any(|a| a == "--sent");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("notifications"))?;
+    std::fs::create_dir_all(dir.join("audiences"))?;
+    std::fs::write(
+        dir.join("kore-notify.yaml"),
+        "host: http://127.0.0.1:8085\nbotId: st-bench\nclientId: ${KORE_CLIENT_ID}\nclientSecret: ${KORE_CLIENT_SECRET}\nstate: .kore-notify/state.json\nmanifests: [notifications]\n",
+    )?;
+    let per = r / n;
+    let mut extra = r % n;
+    let mut file = String::new();
+    let mut serial = 0;
+    for i in 0..n {
+        let count = per + usize::from(extra > 0);
+        extra = extra.saturating_sub(1);
+        let mut csv = String::with_capacity(count * 48);
+        csv.push_str("email,name,ref\n");
+        for j in 0..count {
+            let _ = writeln!(csv, "user{j}.n{i}@example.com,Name{j},REF-{i}-{j}");
+        }
+        std::fs::write(dir.join(format!("audiences/a{i}.csv")), csv)?;
+        let _ = write!(
+            file,
+            "---\nkey: bench/notification-{i}\nchannel: ivr\ncontent:\n  type: text\n  value: 'Hello {{name}}, notification {i} about {{ref}}.'\nidentitiesFrom: ../audiences/a{i}.csv\n"
+        );
+        if (i + 1) % 100 == 0 || i + 1 == n {
+            std::fs::write(dir.join(format!("notifications/m{serial:05}.yaml")), &file)?;
+            file.clear();
+            serial += 1;
+        }
+    }
+    if sent {
+        // Record every recipient as sent, through the same journal entries apply uses.
+        let mut diags = Diagnostics::default();
+        let files = kore_notify::load::find_files(&dir, &["notifications".to_string()], &mut diags);
+        let repo = kore_notify::load::load_repo(files, &ProcessEnv, time::OffsetDateTime::now_utc(), &mut diags);
+        if diags.errors() > 0 {
+            return Err(format!("{} errors in the generated repository", diags.errors()).into());
+        }
+        let mut state = State::new();
+        let plan = kore_notify::plan::compute(&kore_notify::plan::Inputs {
+            target: "st-bench",
+            notifications: &repo.notifications,
+            state: &state,
+            state_exists: true,
+            state_digest: "",
+            now: time::OffsetDateTime::now_utc(),
+            retry_unknown: false,
+        });
+        for (p, note) in plan.notifications.iter().zip(&repo.notifications) {
+            for (b, chunk) in p.sends.chunks(1000).enumerate() {
+                let e = Entry::Intent {
+                    key: p.key.clone(),
+                    req: b as u32,
+                    batch: format!("b{b}"),
+                    channel: note.channel,
+                    api: note.api,
+                    content: StoredContent::from(&note.content),
+                    recipients: chunk.iter().map(|r| (r.hash.clone(), r.fingerprint.clone())).collect(),
+                    at: String::new(),
+                };
+                state.apply(&e)?;
+                state.apply(&Entry::Outcome {
+                    key: p.key.clone(),
+                    req: b as u32,
+                    outcome: Outcome::Accepted,
+                    request_id: Some(format!("ds-{b}")),
+                    status: Some("SUCCESS".into()),
+                    error: None,
+                })?;
+            }
+        }
+        kore_notify::state::write_snapshot(&dir.join(".kore-notify/state.json"), &mut state)?;
+    }
+    println!(
+        "generated {} notifications, {} recipients in {}{}",
+        n,
+        r,
+        dir.display(),
+        if sent { " (all sent)" } else { "" }
+    );
+    Ok(())
+}
