@@ -81,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     channel: note.channel,
                     api: note.api,
                     content: StoredContent::from(&note.content),
-                    recipients: chunk.iter().map(|r| (r.hash.clone(), r.fingerprint.clone())).collect(),
+                    recipients: chunk.iter().map(|r| (r.hash, r.fingerprint)).collect(),
                     at: String::new(),
                 };
                 state.apply(&e)?;

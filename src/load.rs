@@ -184,7 +184,12 @@ pub fn load_repo(files: Vec<PathBuf>, env: &dyn Env, now: time::OffsetDateTime, 
                 Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
                 Err(e) => {
                     let mut d = Diagnostics::default();
-                    d.push(Diagnostic::error(Path::new("."), Pos::default(), "", format!("cannot start a thread: {e}")));
+                    d.push(Diagnostic::error(
+                        Path::new("."),
+                        Pos::default(),
+                        "",
+                        format!("cannot start a thread: {e}"),
+                    ));
                     (Vec::new(), d)
                 }
             })
@@ -891,7 +896,7 @@ fn check_recipients(
             }
         }
         for p in &needed {
-            if !r.parameters.contains_key(*p) {
+            if !r.parameters.contains_key(p) {
                 missing_count += 1;
                 if missing_count <= MAX_RECIPIENT_DIAGS {
                     report(

@@ -275,7 +275,7 @@ impl State {
                     error: None,
                 });
                 for (h, fp) in recipients {
-                    n.recipients.entry(h.clone()).or_default().pending = Some(Pending { fp: fp.clone(), req: *req });
+                    n.recipients.entry(*h).or_default().pending = Some(Pending { fp: *fp, req: *req });
                 }
             }
             Entry::Outcome { key, req, outcome, request_id, status, error } => {
