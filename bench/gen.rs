@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir.join("audiences"))?;
     std::fs::write(
         dir.join("kore-notify.yaml"),
-        "host: http://127.0.0.1:8085\nbotId: st-bench\nclientId: ${KORE_CLIENT_ID}\nclientSecret: ${KORE_CLIENT_SECRET}\nstate: .kore-notify/state.json\nmanifests: [notifications]\n",
+        "host: ${KORE_HOST:-http://127.0.0.1:8085}\nbotId: st-bench\nclientId: ${KORE_CLIENT_ID}\nclientSecret: ${KORE_CLIENT_SECRET}\nstate: .kore-notify/state.json\nmanifests: [notifications]\n",
     )?;
     let per = r / n;
     let mut extra = r % n;

@@ -68,11 +68,13 @@ pub enum Command {
     Validate {
         /// Manifest files or directories (default: the config's `manifests`).
         paths: Vec<String>,
+        /// Diagnostics as text (with source snippets) or JSON; `::error` lines when GITHUB_ACTIONS=true.
         #[arg(long, value_enum, default_value_t = OutFormat::Text)]
         format: OutFormat,
     },
     /// Show exactly who would receive what. No network, no credentials.
     Plan {
+        /// text (for terminals), json (versioned, schemas/plan.schema.json) or markdown (a pull-request comment).
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
         /// Save the plan; `apply FILE` applies exactly it.
@@ -91,8 +93,10 @@ pub enum Command {
     Status {
         /// Only these notification keys.
         keys: Vec<String>,
+        /// Ask the Kore.ai status APIs about every request that is not yet terminal, and record the answers.
         #[arg(long)]
         refresh: bool,
+        /// text or json.
         #[arg(long, value_enum, default_value_t = OutFormat::Text)]
         format: OutFormat,
     },
@@ -103,6 +107,7 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Print a JSON Schema.
     Schema {
+        /// Which schema to print.
         #[arg(value_enum, default_value_t = SchemaName::Manifest)]
         name: SchemaName,
     },
@@ -137,15 +142,21 @@ pub enum StateCommand {
     /// List notifications in the state.
     List,
     /// Show one notification's state as JSON.
-    Show { key: String },
+    Show {
+        /// The notification key.
+        key: String,
+    },
     /// Forget a notification (it would be sent again if still in the manifests).
     Rm {
+        /// The notification key.
         key: String,
+        /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
     },
     /// Settle requests with an unknown outcome.
     Resolve {
+        /// The notification key.
         key: String,
         /// They were delivered: never send this content to their recipients again.
         #[arg(long, conflicts_with = "not_sent", required_unless_present = "not_sent")]
@@ -158,37 +169,50 @@ pub enum StateCommand {
 
 #[derive(Args, Debug)]
 pub struct EmulatorArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8085")]
     pub listen: std::net::SocketAddr,
+    /// Client ID the emulator accepts (JWT claim `appId`).
     #[arg(long, env = "KORE_CLIENT_ID", default_value = "cs-emulator")]
     pub client_id: String,
+    /// Client secret the emulator verifies JWT signatures with.
     #[arg(long, env = "KORE_CLIENT_SECRET", default_value = "emulator-secret", hide_env_values = true)]
     pub client_secret: String,
     /// Expected v2 message field: message, content, or either.
-    #[arg(long, default_value = "message")]
+    #[arg(long, default_value = "message", value_parser = ["message", "content", "either"])]
     pub v2_field: String,
     /// Added latency per request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Share of requests answered 500 (not processed).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
     pub error_rate: f64,
     /// Share of requests answered 429.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
     pub rate_limit_rate: f64,
     /// Share of send requests accepted (delivered) and then answered by dropping the connection.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
     pub drop_rate: f64,
     /// Milliseconds before a job becomes terminal.
     #[arg(long, default_value_t = 500)]
     pub job_ms: u64,
-    #[arg(long, default_value_t = 600)]
+    /// Rolling per-minute limit on send and status requests together (answered 429 beyond it).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_minute: u32,
-    #[arg(long, default_value_t = 18_000)]
+    /// Rolling per-hour limit on send and status requests together.
+    #[arg(long, default_value_t = 18_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_hour: u32,
     /// Seed for fault injection, for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// Parses a share between 0 and 1 (for fault injection).
+pub fn parse_share(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a share; write a number between 0 and 1, e.g. 0.05")),
+    }
 }
 
 /// Parses 500ms, 30s, 10m, 2h (a bare number is seconds).

@@ -196,12 +196,21 @@ impl Client {
         }
     }
 
-    /// Sends one batch. Retries only what certainly was not processed.
+    /// Waits for a rate-limit slot for a send. Apply takes it *before* journaling the intent, so
+    /// that a run killed while waiting for its turn leaves nothing unknown.
+    pub async fn take_send_slot(&self) {
+        self.limiter.acquire().await;
+    }
+
+    /// Sends one batch; the caller has taken the first slot with `take_send_slot`. Retries only
+    /// what certainly was not processed, each retry taking its own slot.
     pub async fn send(&self, api: Api, body: &Value) -> SendResult {
         let url = self.send_url(api);
         let mut attempt = 0;
         loop {
-            self.limiter.acquire().await;
+            if attempt > 0 {
+                self.limiter.acquire().await;
+            }
             let token = match mint_jwt(&self.creds) {
                 Ok(t) => t,
                 Err(e) => {

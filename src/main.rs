@@ -6,5 +6,13 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Plans of a million recipients allocate from several threads at once; glibc grows each
+    // thread's heap in small steps (an mprotect per step), which costs ~10% of such a plan. Ask
+    // for 64 MiB at a time instead: untouched pages cost nothing.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: a malloc tuning call at start-up, before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
     std::process::exit(kore_notify::run());
 }

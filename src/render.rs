@@ -234,6 +234,7 @@ pub fn markdown(plan: &Plan) -> String {
     let mut details = String::new();
     let tail_reserve = 600;
     let mut left_out = (0usize, 0usize);
+    let mut details_omitted = 0usize;
     for (i, n) in shown.iter().enumerate() {
         let row = format!(
             "| {} | `{}` | {} | {} | {} |\n",
@@ -257,12 +258,19 @@ pub fn markdown(plan: &Plan) -> String {
             }
             d.push_str("\n\n");
         }
-        d.push_str(&content_block(n));
-        d.push_str("\n</details>\n\n");
+        let content = content_block(n);
+        if n.sends.is_empty() && content.trim().is_empty() {
+            // Nothing to unfold (an orphan): the table row says it all.
+            d.clear();
+        } else {
+            d.push_str(&content);
+            d.push_str("\n</details>\n\n");
+        }
         let used = head.len() + table.len() + details.len() + tail_reserve;
         if used + row.len() + d.len() > MARKDOWN_LIMIT {
             if used + row.len() <= MARKDOWN_LIMIT && details.len() + d.len() > MARKDOWN_LIMIT / 2 {
                 table.push_str(&row);
+                details_omitted += 1;
                 continue;
             }
             left_out = (shown.len() - i, shown[i..].iter().map(|n| n.sends.len()).sum());
@@ -284,6 +292,12 @@ pub fn markdown(plan: &Plan) -> String {
             out,
             "> **{} more notification(s) to {} recipient(s) are not shown** (comment size limit). The job summary and `kore-notify plan` show the full plan.\n",
             left_out.0, left_out.1
+        );
+    }
+    if details_omitted > 0 {
+        let _ = writeln!(
+            out,
+            "> Recipients and content of {details_omitted} notification(s) in the table are not shown (comment size limit); the job summary has them.\n"
         );
     }
     if noop > 0 {

@@ -216,6 +216,14 @@ fn crash_safety_under_kill_9() {
     crash_trials(50);
 }
 
+/// The longer run behind `bench/crash.sh`: `KORE_NOTIFY_CRASH_TRIALS` trials (default 500).
+#[test]
+#[ignore = "long: run by bench/crash.sh"]
+fn crash_safety_many() {
+    let n = std::env::var("KORE_NOTIFY_CRASH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    crash_trials(n);
+}
+
 pub fn crash_trials(trials: usize) {
     let emu = Emulator::start(&["--latency-ms", "15"]);
     let ids: Vec<String> = (0..40).map(|i| format!("u{i}")).collect();

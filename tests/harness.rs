@@ -6,6 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use assert_cmd::assert::OutputAssertExt;
+use predicates::prelude::*;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_kore-notify");
 pub const CLIENT_ID: &str = "cs-test";
 pub const SECRET: &str = "s3cr3t-never-printed-7f3a";
@@ -146,23 +149,25 @@ impl Test {
 
     /// Runs the binary and checks the expectations; returns the output and the test for reuse.
     pub fn run(self) -> (Output, Test) {
-        let out = self.command().args(&self.args).output().expect("run kore-notify");
+        // assert_cmd runs the command and reports the command line, status, stdout and stderr
+        // when an expectation fails.
+        let mut assert = self.command().args(&self.args).assert();
+        assert = assert.stderr(predicate::str::contains("panicked").not());
+        if let Some(code) = self.expected_status {
+            assert = assert.code(code);
+        }
+        for s in &self.stdout_has {
+            assert = assert.stdout(predicate::str::contains(s.as_str()));
+        }
+        for s in &self.stderr_has {
+            assert = assert.stderr(predicate::str::contains(s.as_str()));
+        }
+        let out = assert.get_output();
         let o = Output {
             status: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        let ctx = || format!("args {:?}\n--- stdout\n{}\n--- stderr\n{}", self.args, o.stdout, o.stderr);
-        assert!(!o.stderr.contains("panicked"), "panic: {}", ctx());
-        if let Some(code) = self.expected_status {
-            assert_eq!(o.status, code, "exit status; {}", ctx());
-        }
-        for s in &self.stdout_has {
-            assert!(o.stdout.contains(s), "stdout lacks {s:?}; {}", ctx());
-        }
-        for s in &self.stderr_has {
-            assert!(o.stderr.contains(s), "stderr lacks {s:?}; {}", ctx());
-        }
         let mut me = self;
         me.stdout_has.clear();
         me.stderr_has.clear();

@@ -68,6 +68,14 @@ fn every_action() {
     let (o, t) = t.args(["plan", "--color", "never"]).status(0).run();
     assert!(o.stdout.contains("- old text") && o.stdout.contains("+ new text"), "{}", o.stdout);
     assert!(o.stdout.contains("Plan: 3 notification(s) to send to 6 recipient(s)"), "{}", o.stdout);
+    // The whole review output, as a reviewer reads it (tests/snapshots/; `cargo insta review`).
+    let text = match o.stdout.find("lineage ") {
+        Some(i) => format!("{}lineage LINEAGE{}", &o.stdout[..i], &o.stdout[i + 16..]),
+        None => o.stdout.clone(),
+    };
+    insta::assert_snapshot!("every_action_text", text);
+    let (md, t) = t.args(["plan", "--format", "markdown"]).status(0).run();
+    insta::assert_snapshot!("every_action_markdown", md.stdout);
 
     // Applying it sends exactly the planned recipients; then nothing is pending.
     let before = emu.deliveries();

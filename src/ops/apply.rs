@@ -292,6 +292,12 @@ fn send_all(
                         tally.lock().unwrap_or_else(|p| p.into_inner()).skipped += 1;
                         return;
                     }
+                    // The rate-limit slot comes first: a batch is journaled only when it can leave at once.
+                    client.take_send_slot().await;
+                    if stop.load(Ordering::SeqCst) {
+                        tally.lock().unwrap_or_else(|p| p.into_inner()).skipped += 1;
+                        return;
+                    }
                     let r = send_one(client, book, &batch, v2_field).await;
                     let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
                     let line = match r {

@@ -1,0 +1,97 @@
+//! Measures what it costs apply to record one batch, with small and large states:
+//!
+//!     cargo run --release --example bench-record -- [NOTIFICATIONS…]   (default: 10 10000)
+//!
+//! For each size it builds a state of NOTIFICATIONS notifications × 100 sent recipients, writes
+//! it as a snapshot, opens the journal as apply does, and then times recording one batch of 1000
+//! recipients exactly as apply does: the intent appended and fsynced, then the outcome appended
+//! and fsynced, each applied to the in-memory state. The snapshot rewrite (compaction) happens once
+//! per run, not per batch; its time is printed separately for comparison.
+//!
+//! PRODUCT §11: recording one batch must cost O(batch), not O(state).
+
+use std::time::{Duration, Instant};
+
+use kore_notify::fingerprint::recipient_hash;
+use kore_notify::manifest::{Api, Channel};
+use kore_notify::state::{Entry, Journal, Outcome, State, StoredContent};
+
+const RECIPIENTS_PER_NOTIFICATION: usize = 100;
+const BATCH: usize = 1000;
+const ROUNDS: usize = 30;
+
+fn content() -> StoredContent {
+    StoredContent { kind: "text".into(), value: serde_json::Value::String("Hello there".into()) }
+}
+
+fn record(state: &mut State, key: &str, req: u32, ids: impl Iterator<Item = String>) -> Vec<Entry> {
+    let recipients = ids.map(|id| (recipient_hash(&state.lineage, &id), recipient_hash("fingerprint", &id))).collect();
+    vec![
+        Entry::Intent {
+            key: key.to_string(),
+            req,
+            batch: format!("b{req}"),
+            channel: Channel::Slack,
+            api: Api::V1,
+            content: content(),
+            recipients,
+            at: kore_notify::state::now_rfc3339(),
+        },
+        Entry::Outcome {
+            key: key.to_string(),
+            req,
+            outcome: Outcome::Accepted,
+            request_id: Some(format!("ds-{req}")),
+            status: None,
+            error: None,
+        },
+    ]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sizes: Vec<usize> = {
+        let a: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+        if a.is_empty() { vec![10, 10_000] } else { a }
+    };
+    println!(
+        "{:>13}  {:>13}  {:>22}  {:>22}  {:>18}",
+        "notifications", "state (MB)", "record 1 batch (median)", "record 1 batch (p90)", "snapshot rewrite"
+    );
+    for n in sizes {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("state.json");
+        let mut state = State::new();
+        for i in 0..n {
+            let key = format!("bench/notification-{i}");
+            for e in record(&mut state, &key, 0, (0..RECIPIENTS_PER_NOTIFICATION).map(|j| format!("u{j}.n{i}"))) {
+                state.apply(&e)?;
+            }
+        }
+        let t = Instant::now();
+        kore_notify::state::write_snapshot(&path, &mut state)?;
+        let snapshot = t.elapsed();
+        let size = std::fs::metadata(&path)?.len() as f64 / 1e6;
+        let mut journal = Journal::open(&path, &state)?;
+        let mut times: Vec<Duration> = Vec::with_capacity(ROUNDS);
+        for round in 0..ROUNDS {
+            let key = format!("bench/new-{round}");
+            let entries = record(&mut state, &key, 0, (0..BATCH).map(|j| format!("new{j}.r{round}")));
+            let t = Instant::now();
+            for e in &entries {
+                journal.append(e)?;
+                state.apply(e)?;
+            }
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "{:>13}  {:>13.1}  {:>20.2}ms  {:>20.2}ms  {:>16.1}ms",
+            n,
+            size,
+            times[ROUNDS / 2].as_secs_f64() * 1e3,
+            times[ROUNDS * 9 / 10].as_secs_f64() * 1e3,
+            snapshot.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
