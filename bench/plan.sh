@@ -28,6 +28,7 @@ for size in "${sizes[@]}"; do
     [ "$kind" = sent ] && flag="--sent"
     # shellcheck disable=SC2086 # flag is empty or one word
     "$gen" "$work/repo" "$n" "$r" $flag >/dev/null
+    sync # do not measure the kernel writing the generated files back
     state_mb=0
     [ -f "$work/repo/.kore-notify/state.json" ] &&
       state_mb=$(awk -v b="$(wc -c <"$work/repo/.kore-notify/state.json")" 'BEGIN{printf "%.1f", b / 1e6}')
