@@ -162,7 +162,11 @@ pub struct ParseError {
 fn options() -> serde_saphyr::Options {
     let mut opts = serde_saphyr::Options::default();
     opts.with_snippet = false;
+    // Values are sent as text: keep `007`, `1_000`, `no`, `on`, `y`, `n` exactly as written
+    // (YAML 1.2 core booleans only; no "Norway problem" for country codes or parameter names).
     opts.leading_zero_numbers_as_strings = true;
+    opts.underscored_numbers_as_strings = true;
+    opts.strict_booleans = true;
     if let Some(b) = opts.budget.as_mut() {
         // Allow big inline audiences, but keep alias bombs and deep nesting bounded.
         b.max_nodes = 4_000_000;

@@ -278,3 +278,19 @@ fn config_is_found_from_a_subdirectory_and_paths_can_be_given() {
         .stdout_has("1 notification(s)")
         .run();
 }
+
+/// YAML 1.1 booleans (`n`, `no`, `on`, `y`) and numbers with leading zeros or underscores are
+/// text to Kore.ai: parameter names and values keep exactly what was written.
+#[test]
+fn yaml_scalars_keep_their_text() {
+    let t = Test::repo(HOST).manifest(
+        "n.yaml",
+        "key: a\nchannel: ivr\ncontent: {type: text, value: '{n} {on} {zip} {count}'}\nidentities:\n  - email: a@x.com\n    parameters: {n: NO, on: yes, zip: 007, count: 1_000}\n",
+    );
+    let (o, _) = t.args(["plan", "--format", "json"]).status(0).run();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    let text = v.to_string();
+    assert!(!text.contains("false"), "a YAML 1.1 boolean leaked into the plan: {text}");
+    let sends = &v["notifications"][0]["sends"][0];
+    assert_eq!(sends["id"], "a@x.com", "{text}");
+}
