@@ -509,10 +509,27 @@ pub fn load(path: &Path) -> Result<Loaded> {
                     .map_err(|e| Error::state(&paths.journal, format!("line {lineno} is corrupted: {e}")))?;
                 if lineno == 1 {
                     match &entry {
-                        Entry::Begin { lineage, serial, .. }
-                            if exists && (lineage != &state.lineage || *serial != state.serial) =>
-                        {
-                            // Written against an older snapshot: already compacted.
+                        Entry::Begin { lineage, .. } if exists && lineage != &state.lineage => {
+                            // Never guess with a record of sends: refuse, and say how to settle it.
+                            return Err(Error::state(
+                                &paths.journal,
+                                format!(
+                                    "the journal belongs to another state (lineage {lineage}, this state has {}); restore the state.json it was written for, or delete the journal if that state is gone on purpose",
+                                    state.lineage
+                                ),
+                            ));
+                        }
+                        Entry::Begin { serial, .. } if exists && *serial > state.serial => {
+                            return Err(Error::state(
+                                &paths.journal,
+                                format!(
+                                    "the journal was written against state serial {serial}, newer than this state.json (serial {}): the snapshot is older than the journal (restored from a backup?); restore the newest state.json",
+                                    state.serial
+                                ),
+                            ));
+                        }
+                        Entry::Begin { serial, .. } if exists && *serial < state.serial => {
+                            // Written against an older snapshot: already compacted into this one.
                             break;
                         }
                         Entry::Begin { lineage, .. } if !exists => state.lineage = lineage.clone(),
@@ -577,6 +594,34 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     Ok(())
 }
 
+/// Whether the journal's header names this state's lineage and serial.
+fn journal_belongs_to(journal: &Path, state: &State) -> bool {
+    let Ok(f) = File::open(journal) else { return false };
+    let mut line = String::new();
+    if BufReader::new(f).read_line(&mut line).is_err() || !line.ends_with('\n') {
+        return false;
+    }
+    matches!(
+        serde_json::from_str::<Entry>(&line),
+        Ok(Entry::Begin { lineage, serial, .. }) if lineage == state.lineage && serial == state.serial
+    )
+}
+
+/// Loads the state for a command that will change it (the caller holds the lock): a journal left
+/// by an interrupted run is absorbed into a new snapshot first, so that what it recorded is safe
+/// before anything else happens.
+pub fn load_for_update(path: &Path) -> Result<Loaded> {
+    let loaded = load(path)?;
+    if loaded.replayed == 0 {
+        return Ok(loaded);
+    }
+    let mut state = loaded.state;
+    write_snapshot(path, &mut state)?;
+    let mut again = load(path)?;
+    again.replayed = loaded.replayed;
+    Ok(again)
+}
+
 /// The append-only journal of a running apply.
 pub struct Journal {
     file: File,
@@ -584,11 +629,20 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens the journal for appending; starts it with a header if it is new.
+    /// Opens the journal for appending (the caller holds the lock and loaded `state` with
+    /// [`load_for_update`]). A journal whose header belongs to `state` is live and appended to.
+    /// Any other journal is stale: `load` ignored it (its entries are already in the snapshot,
+    /// or it was torn before its header was written), so it is replaced by a fresh one. Appending
+    /// to a stale journal would be fatal: its old header would make the next `load` ignore the
+    /// new entries too, and forget sends that really happened.
     pub fn open(path: &Path, state: &State) -> Result<Journal> {
         let paths = Paths::new(path);
         let dir = parent(path);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+        if paths.journal.exists() && !journal_belongs_to(&paths.journal, state) {
+            std::fs::remove_file(&paths.journal).map_err(|e| Error::io(&paths.journal, "remove stale", e))?;
+            sync_dir(&dir);
+        }
         let fresh = !paths.journal.exists();
         let file = OpenOptions::new()
             .create(true)

@@ -71,14 +71,12 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let state_path = ws.config.state.clone();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let _lock = Lock::acquire(&state_path, &command)?;
-    let mut loaded = state::load(&state_path)?;
+    let loaded = state::load_for_update(&state_path)?;
     if loaded.replayed > 0 {
         g.info(format!(
             "recovered {} journal entries left by an interrupted run; requests without a recorded answer are now unknown",
             loaded.replayed
         ));
-        state::write_snapshot(&state_path, &mut loaded.state)?;
-        loaded = state::load(&state_path)?;
     }
     let plan = compute(g, &ws, &loaded, opts.retry_unknown);
     if let Some(pf) = &opts.plan_file {

@@ -59,7 +59,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         }
         Command::Rm { key, yes } => {
             let _lock = Lock::acquire(&path, "kore-notify state rm")?;
-            let mut l = state::load(&path)?;
+            let mut l = state::load_for_update(&path)?;
             if !l.state.notifications.contains_key(&key) {
                 return Err(Error::Refused(format!("no notification `{key}` in the state")));
             }
@@ -90,7 +90,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         }
         Command::Resolve { key, sent } => {
             let _lock = Lock::acquire(&path, "kore-notify state resolve")?;
-            let mut l = state::load(&path)?;
+            let mut l = state::load_for_update(&path)?;
             let n = l
                 .state
                 .notifications

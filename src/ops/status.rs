@@ -161,11 +161,7 @@ pub fn refresh_until(
     let creds = config.credentials(g.env())?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let _lock = if already_locked { None } else { Some(Lock::acquire(state_path, &command)?) };
-    let mut loaded = state::load(state_path)?;
-    if loaded.replayed > 0 {
-        state::write_snapshot(state_path, &mut loaded.state)?;
-        loaded = state::load(state_path)?;
-    }
+    let loaded = state::load_for_update(state_path)?;
     let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
     let client = Client::new(config, creds, limiter).map_err(Error::Io)?;
     let rt = tokio::runtime::Builder::new_current_thread()
