@@ -29,7 +29,21 @@ pub fn display_path(p: &Path) -> PathBuf {
     let cwd = std::env::current_dir().ok();
     let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
     let rel = rel.strip_prefix(".").unwrap_or(rel);
-    rel.to_path_buf()
+    // `notifications/../audiences/a.csv` → `audiences/a.csv`: shorter, and what GitHub needs to
+    // put an annotation on the right file. Lexical, for display only.
+    let mut out = PathBuf::new();
+    for c in rel.components() {
+        match c {
+            std::path::Component::ParentDir
+                if matches!(out.components().next_back(), Some(std::path::Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn is_yaml(p: &Path) -> bool {
@@ -389,7 +403,8 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
     if !have_identities && channel.is_some() {
         missing(w, "identities", "add `identities:` (a list) or `identitiesFrom: audience.csv`");
     } else if have_identities && recipients.is_empty() && w.diags.errors() == before {
-        w.error(&doc.pos, "identities", "no recipients", "a notification needs at least one identity");
+        let at = f.get("identities").or_else(|| f.get("identitiesFrom")).map_or(&doc.pos, |n| &n.pos);
+        w.error(at, "identities", "no recipients", "a notification needs at least one identity");
     }
     let not_before = f.get("notBefore").and_then(|n| parse_time(w, n, "notBefore"));
     let not_after = f.get("notAfter").and_then(|n| parse_time(w, n, "notAfter"));
