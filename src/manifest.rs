@@ -356,6 +356,37 @@ pub fn placeholders(text: &str) -> Vec<&str> {
     out
 }
 
+/// Fills `{placeholder}`s from parameters, as Kore.ai does when it delivers a message; unknown
+/// placeholders are left as written. For previews in plans only: the API receives the template.
+pub fn render_placeholders(text: &str, params: &Params) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find(['{', '}']) {
+            Some(end) if after.as_bytes()[end] == b'}' => {
+                let name = &after[..end];
+                match params.get(name) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c))
 }

@@ -127,6 +127,37 @@ pub struct PlannedNotification {
     /// Whether unknown requests of this notification are retried (`--retry-unknown`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retry_unknown: bool,
+    /// For personalised messages (parameters or a custom message): the text the first recipients
+    /// of `sends` would read, placeholders filled in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preview: Vec<Preview>,
+}
+
+/// One recipient's message as they would read it.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Preview {
+    pub id: String,
+    pub message: String,
+}
+
+/// How many recipients' messages a plan previews per notification.
+pub const PREVIEWS: usize = 3;
+
+fn previews(n: &Notification, sends: &[PlannedRecipient]) -> Vec<Preview> {
+    let Some(template) = n.content.value.as_str() else { return Vec::new() };
+    sends
+        .iter()
+        .filter_map(|s| n.recipients.get(s.index))
+        .filter(|r| r.custom_message.is_some() || !r.parameters.is_empty())
+        .take(PREVIEWS)
+        .map(|r| Preview {
+            id: r.id.clone(),
+            message: crate::manifest::render_placeholders(
+                r.custom_message.as_deref().unwrap_or(template),
+                &r.parameters,
+            ),
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -252,6 +283,7 @@ pub fn compute(inp: &Inputs) -> Plan {
             not_before: None,
             not_after: None,
             retry_unknown: false,
+            preview: vec![],
         });
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -404,6 +436,7 @@ fn plan_one(
         }
     }
     let digest = notification_part_digest(n, &nd, &fingerprints);
+    let preview = previews(n, &sends);
     let planned = PlannedNotification {
         key: n.key.clone(),
         action,
@@ -421,6 +454,7 @@ fn plan_one(
         not_before: rfc3339(&n.not_before),
         not_after: rfc3339(&n.not_after),
         retry_unknown: retry && action.sends(),
+        preview,
     };
     (planned, digest)
 }

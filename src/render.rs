@@ -93,9 +93,14 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         if !n.sends.is_empty() {
             let limit = if verbose { usize::MAX } else { TEXT_RECIPIENTS };
             let _ = writeln!(out, "    recipients ({}):", n.sends.len());
+            // Mark the recipients whose reason differs from the notification's headline.
+            let mixed = n.sends.iter().any(|r| r.change != n.sends[0].change);
             for r in n.sends.iter().take(limit) {
-                let _ = writeln!(out, "      {} {}", st.paint("32", "+"), r.id);
-                let _ = change_word(r.change);
+                if mixed {
+                    let _ = writeln!(out, "      {} {} ({})", st.paint("32", "+"), r.id, change_word(r.change));
+                } else {
+                    let _ = writeln!(out, "      {} {}", st.paint("32", "+"), r.id);
+                }
             }
             if n.sends.len() > limit {
                 let _ =
@@ -123,6 +128,12 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
                     }
                 }
                 _ => {}
+            }
+        }
+        if !n.preview.is_empty() {
+            let _ = writeln!(out, "    as delivered (first {}, placeholders filled in):", n.preview.len());
+            for p in &n.preview {
+                let _ = writeln!(out, "      {}: {}", p.id, one_line(&p.message));
             }
         }
         let _ = writeln!(out);
@@ -202,6 +213,12 @@ fn fenced(lang: &str, body: &str) -> String {
     format!("{fence}{lang}\n{body}\n{fence}\n")
 }
 
+/// A message on one line, for previews: line breaks shown as `⏎`, long text cut.
+fn one_line(s: &str) -> String {
+    let flat = s.replace("\r\n", "\n").replace('\n', " ⏎ ");
+    if flat.chars().count() > 300 { format!("{}…", flat.chars().take(300).collect::<String>()) } else { flat }
+}
+
 fn content_block(n: &PlannedNotification) -> String {
     let cut = |c: &StoredContent| {
         let d = c.display();
@@ -258,7 +275,13 @@ pub fn markdown(plan: &Plan) -> String {
             }
             d.push_str("\n\n");
         }
-        let content = content_block(n);
+        let mut content = content_block(n);
+        if !n.preview.is_empty() {
+            let lines: Vec<String> =
+                n.preview.iter().map(|p| format!("{}: {}", mask(&p.id), one_line(&p.message))).collect();
+            let _ =
+                write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
+        }
         if n.sends.is_empty() && content.trim().is_empty() {
             // Nothing to unfold (an orphan): the table row says it all.
             d.clear();

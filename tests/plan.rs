@@ -202,3 +202,19 @@ fn markdown_stays_within_limits_and_escapes_user_text() {
         }
     }
 }
+
+/// Personalised messages are previewed as the first recipients would read them: parameters
+/// filled in, a recipient's customMessage instead of the shared text.
+#[test]
+fn personalised_messages_are_previewed() {
+    let t = Test::repo("https://kore.example.com").manifest(
+        "p.yaml",
+        "key: p\nchannel: ivr\ncontent: {type: text, value: 'Hello {name}, order {id}.'}\nidentities:\n  - {email: a@x.com, parameters: {name: Ann, id: A-1}}\n  - {email: b@x.com, customMessage: 'Hi {name}, {id} is late', parameters: {name: Bo, id: B-2}}\n",
+    );
+    let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    let preview = &v["notifications"][0]["preview"];
+    assert_eq!(preview[0]["message"], "Hello Ann, order A-1.", "{preview}");
+    assert_eq!(preview[1]["message"], "Hi Bo, B-2 is late", "{preview}");
+    t.args(["plan", "--color", "never"]).status(0).stdout_has("a@x.com: Hello Ann, order A-1.").run();
+}
