@@ -368,13 +368,7 @@ mod tests {
 
     #[test]
     fn loader_fields_match_schema() {
-        let schema = serde_json::to_value(schemars::schema_for!(ConfigDoc)).unwrap_or_default();
-        let mut props: Vec<String> =
-            schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-        props.sort();
-        let mut fields: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
-        fields.sort();
-        assert_eq!(props, fields);
+        crate::assert_fields_match_schema::<ConfigDoc>(FIELDS);
     }
 
     #[test]

@@ -60,3 +60,15 @@ pub fn run() -> i32 {
         }
     }
 }
+
+/// Test helper: the loader's list of known fields matches the JSON Schema generated from `T`.
+#[cfg(test)]
+pub(crate) fn assert_fields_match_schema<T: schemars::JsonSchema>(fields: &[&str]) {
+    let schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default();
+    let mut props: Vec<String> =
+        schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    props.sort();
+    let mut fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+    fields.sort();
+    assert_eq!(props, fields);
+}

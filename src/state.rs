@@ -560,6 +560,13 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// The state's file names, with their directory created.
+fn paths_in_dir(path: &Path) -> Result<(Paths, PathBuf)> {
+    let dir = parent(path);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+    Ok((Paths::new(path), dir))
+}
+
 fn parent(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -570,9 +577,7 @@ fn parent(path: &Path) -> PathBuf {
 /// Writes a new snapshot atomically (temp file, fsync, rename, fsync dir), keeping the previous
 /// one as `.backup`, then removes the journal it absorbed.
 pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
-    let paths = Paths::new(path);
-    let dir = parent(path);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+    let (paths, dir) = paths_in_dir(path)?;
     state.serial += 1;
     state.tool_version = env!("CARGO_PKG_VERSION").into();
     let bytes = state.to_bytes();
@@ -636,9 +641,7 @@ impl Journal {
     /// to a stale journal would be fatal: its old header would make the next `load` ignore the
     /// new entries too, and forget sends that really happened.
     pub fn open(path: &Path, state: &State) -> Result<Journal> {
-        let paths = Paths::new(path);
-        let dir = parent(path);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+        let (paths, dir) = paths_in_dir(path)?;
         if paths.journal.exists() && !journal_belongs_to(&paths.journal, state) {
             std::fs::remove_file(&paths.journal).map_err(|e| Error::io(&paths.journal, "remove stale", e))?;
             sync_dir(&dir);
@@ -704,9 +707,7 @@ pub struct Lock {
 
 impl Lock {
     pub fn acquire(path: &Path, command: &str) -> Result<Lock> {
-        let paths = Paths::new(path);
-        let dir = parent(path);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+        let (paths, _) = paths_in_dir(path)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
