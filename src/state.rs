@@ -574,6 +574,21 @@ fn parent(path: &Path) -> PathBuf {
     }
 }
 
+/// A temporary file for an atomic write, named after the state (`state.json.tmp-XXXXXX`). Those
+/// left by a run killed mid-write are removed first: the caller holds the lock, so none of them
+/// is in use, and they must not pile up (or be committed with the state in CI).
+fn temp_beside(path: &Path, dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let prefix = format!("{}.tmp-", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(|e| Error::io(dir, "write in", e))
+}
+
 /// Writes a new snapshot atomically (temp file, fsync, rename, fsync dir), keeping the previous
 /// one as `.backup`, then removes the journal it absorbed.
 pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
@@ -582,12 +597,12 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     state.tool_version = env!("CARGO_PKG_VERSION").into();
     let bytes = state.to_bytes();
     if paths.snapshot.exists() {
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+        let mut tmp = temp_beside(path, &dir)?;
         let old = std::fs::read(&paths.snapshot).map_err(|e| Error::io(&paths.snapshot, "read", e))?;
         tmp.write_all(&old).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(&paths.backup, "write", e))?;
         tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+    let mut tmp = temp_beside(path, &dir)?;
     tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
     tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
     sync_dir(&dir);

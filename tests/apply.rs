@@ -261,6 +261,13 @@ pub fn crash_trials(trials: usize) {
         let mine: BTreeMap<_, _> = d.iter().filter(|(k, _)| k.starts_with(&format!("slack:{key}-"))).collect();
         assert!(mine.values().all(|c| **c == 1), "trial {trial} (kill after {delay} ms): duplicate {mine:?}");
         // Every delivered recipient is in the state, as sent or as unknown.
+        let leftovers: Vec<_> = std::fs::read_dir(t.path().join(".kore-notify"))
+            .expect("state dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "trial {trial}: temporary files left behind: {leftovers:?}");
         let state = kore_notify::state::load(&t.state_path()).expect("state loads after kill -9").state;
         let n = state.notifications.get(&key);
         for rk in mine.keys() {
