@@ -286,14 +286,20 @@ fn send_all(
             .for_each_concurrent(parallelism, |(i, batch)| {
                 let (stop, tally, fatal, progress) = (&stop, &tally, &fatal, &progress);
                 async move {
-                    if stop.load(Ordering::SeqCst) {
-                        tally.lock().unwrap_or_else(|p| p.into_inner()).skipped += 1;
+                    let stopped = || {
+                        let s = stop.load(Ordering::SeqCst);
+                        if s {
+                            tally.lock().unwrap_or_else(|p| p.into_inner()).skipped += 1;
+                        }
+                        s
+                    };
+                    if stopped() {
                         return;
                     }
-                    // The rate-limit slot comes first: a batch is journaled only when it can leave at once.
+                    // The rate-limit slot comes first: a batch is journaled only when it can leave at
+                    // once. A run stopped meanwhile (401, journal failure) skips it.
                     client.take_send_slot().await;
-                    if stop.load(Ordering::SeqCst) {
-                        tally.lock().unwrap_or_else(|p| p.into_inner()).skipped += 1;
+                    if stopped() {
                         return;
                     }
                     let r = send_one(client, book, &batch, v2_field).await;
