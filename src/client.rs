@@ -3,6 +3,13 @@
 //! heart of at-most-once delivery: a request is retried automatically only when it certainly was
 //! not processed (no connection, or 429); a timeout, a reset after sending or a 5xx may have been
 //! processed, so it is *unknown* and never resent silently.
+//!
+//! The server, or anything between it and us, is untrusted: redirects are never followed (a 3xx
+//! means the request was not processed at our URL, and following it would hand the signed `auth`
+//! token and the message to another origin); every answer body is read with a cap
+//! ([`MAX_ANSWER_BYTES`], [`MAX_STATUS_BYTES`]) enforced while reading; request ids are checked
+//! ([`valid_request_id`]) and percent-encoded before they go into a URL; server text is made safe
+//! for terminals before it is kept or shown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +18,69 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::{Config, Credentials, V2Field};
-use crate::manifest::{Api, Channel, Notification, Recipient};
+use crate::manifest::{Api, Notification, Recipient};
 use crate::ratelimit::RateLimiter;
 
 const MAX_ATTEMPTS: u32 = 8;
+/// Largest answer to a send (or an error answer) we read.
+pub const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
+/// Largest status answer we read (a job of 1000 identities with their logs is about 300 KB).
+pub const MAX_STATUS_BYTES: u64 = 16 * 1024 * 1024;
+/// How much of a server's message we keep.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Whether a request id from the server may be used: 1 to 128 letters, digits, `-`, `_` or `.`,
+/// not starting with `.` (so never `.` or `..`).
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Server text made safe to keep and show: unsafe characters visible, cut to a sane length.
+fn server_text(s: &str) -> String {
+    let t = crate::safe::line(s.trim());
+    if t.chars().count() > MAX_MESSAGE_CHARS {
+        format!("{}…", t.chars().take(MAX_MESSAGE_CHARS).collect::<String>())
+    } else {
+        t.into_owned()
+    }
+}
+
+/// Why an answer body could not be read.
+enum BodyError {
+    TooLarge(u64),
+    Read(String),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLarge(cap) => write!(f, "the answer is larger than {cap} bytes"),
+            BodyError::Read(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Reads an answer body, failing as soon as it exceeds `cap` bytes (never buffering more).
+async fn read_body(mut r: reqwest::Response, cap: u64) -> Result<String, BodyError> {
+    if r.content_length().is_some_and(|n| n > cap) {
+        return Err(BodyError::TooLarge(cap));
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = r.chunk().await.map_err(|e| BodyError::Read(root_cause(&e)))? {
+        if (buf.len() + chunk.len()) as u64 > cap {
+            return Err(BodyError::TooLarge(cap));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The `Location` of a redirect, for the error message.
+fn location(r: &reqwest::Response) -> String {
+    r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(server_text).unwrap_or_else(|| "(no Location)".into())
+}
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
 
@@ -98,6 +164,11 @@ pub enum SendResult {
     Unauthorized {
         message: String,
     },
+    /// A 3xx: not processed at our URL (never followed); the whole run stops.
+    Redirected {
+        status: u16,
+        location: String,
+    },
     Unknown {
         reason: String,
     },
@@ -119,17 +190,18 @@ pub fn error_message(status: u16, body: &str) -> String {
         Ok(e) if !e.errors.is_empty() => e
             .errors
             .iter()
+            .take(5)
             .map(|e| match (&e.msg, &e.code) {
-                (Some(m), Some(c)) => format!("{m} (code {c})"),
-                (Some(m), None) => m.clone(),
-                (None, Some(c)) => format!("code {c}"),
+                (Some(m), Some(c)) => format!("{} (code {})", server_text(m), server_text(&c.to_string())),
+                (Some(m), None) => server_text(m),
+                (None, Some(c)) => format!("code {}", server_text(&c.to_string())),
                 (None, None) => "unspecified error".into(),
             })
             .collect::<Vec<_>>()
             .join("; "),
         _ => {
             let snippet: String = body.chars().take(200).collect();
-            format!("HTTP {status}: {}", if snippet.trim().is_empty() { "(empty body)" } else { snippet.trim() })
+            format!("HTTP {status}: {}", if snippet.trim().is_empty() { "(empty body)".into() } else { server_text(&snippet) })
         }
     }
 }
@@ -178,6 +250,8 @@ impl Client {
             .connect_timeout(Duration::from_secs(config.connect_timeout.into()))
             .timeout(Duration::from_secs(config.request_timeout.into()))
             .user_agent(concat!("kore-notify/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: it would re-send the body and the signed token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Client {
@@ -239,27 +313,18 @@ impl Client {
                 }
                 Ok(r) => {
                     let status = r.status().as_u16();
+                    if (300..400).contains(&status) {
+                        return SendResult::Redirected { status, location: location(&r) };
+                    }
                     let ra = retry_after(r.headers());
-                    let text = match r.text().await {
+                    let text = match read_body(r, MAX_ANSWER_BYTES).await {
                         Ok(t) => t,
-                        Err(e) if (200..300).contains(&status) => {
-                            return SendResult::Accepted {
-                                request_id: None,
-                                status: Some(format!("answer unreadable: {}", root_cause(&e))),
-                            };
-                        }
                         Err(e) => {
-                            return SendResult::Unknown {
-                                reason: format!("HTTP {status}, body unreadable: {}", root_cause(&e)),
-                            };
+                            return SendResult::Unknown { reason: format!("HTTP {status}, answer unreadable: {e}") };
                         }
                     };
                     if (200..300).contains(&status) {
-                        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                        return SendResult::Accepted {
-                            request_id: v.get("_id").and_then(Value::as_str).map(String::from),
-                            status: v.get("status").and_then(Value::as_str).map(String::from),
-                        };
+                        return accepted(&text);
                     }
                     if is_rate_limited(status, &text) {
                         if attempt + 1 >= MAX_ATTEMPTS {
@@ -288,21 +353,39 @@ impl Client {
         }
     }
 
+    /// The status URL of a request: the id is checked and percent-encoded as one path segment.
+    fn status_url(&self, api: Api, request_id: &str) -> Result<reqwest::Url, String> {
+        if !valid_request_id(request_id) {
+            return Err(format!("invalid request id `{}`: not used in a URL", server_text(request_id)));
+        }
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| format!("invalid host URL: {e}"))?;
+        url.path_segments_mut()
+            .map_err(|()| "invalid host URL".to_string())?
+            .push(if api == Api::V1 { "notify" } else { "notifyV2" })
+            .push("status")
+            .push(request_id);
+        Ok(url)
+    }
+
     /// Asks a job's status. GETs are safe to retry.
     pub async fn status(&self, api: Api, request_id: &str) -> Result<JobStatus, String> {
-        let url = match api {
-            Api::V1 => format!("{}/notify/status/{request_id}", self.base),
-            Api::V2 => format!("{}/notifyV2/status/{request_id}", self.base),
-        };
+        let url = self.status_url(api, request_id)?;
         let mut attempt = 0;
         loop {
             self.limiter.acquire().await;
             let token = mint_jwt(&self.creds)?;
-            let wait = match self.http.get(&url).header("auth", token).send().await {
+            let wait = match self.http.get(url.clone()).header("auth", token).send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
+                    if (300..400).contains(&status) {
+                        return Err(format!(
+                            "HTTP {status} redirect to {} (not followed); fix `host` in kore-notify.yaml",
+                            location(&r)
+                        ));
+                    }
                     let ra = retry_after(r.headers());
-                    let text = r.text().await.map_err(|e| root_cause(&e))?;
+                    let cap = if (200..300).contains(&status) { MAX_STATUS_BYTES } else { MAX_ANSWER_BYTES };
+                    let text = read_body(r, cap).await.map_err(|e| e.to_string())?;
                     if (200..300).contains(&status) {
                         return serde_json::from_str(&text).map_err(|e| format!("unexpected status answer: {e}"));
                     }
@@ -320,22 +403,35 @@ impl Client {
     }
 }
 
+/// Classifies a 2xx answer to a send. Only a job is an acceptance: the documented JSON object with
+/// a valid `_id`. Anything else (HTML from a proxy, JSON without a job id, an id we could not use)
+/// may or may not have been processed, so it is unknown.
+fn accepted(text: &str) -> SendResult {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    match v.get("_id").and_then(Value::as_str) {
+        Some(id) if valid_request_id(id) => SendResult::Accepted {
+            request_id: Some(id.to_string()),
+            status: v.get("status").and_then(Value::as_str).map(server_text),
+        },
+        Some(id) => SendResult::Unknown {
+            reason: format!("Kore.ai answered 2xx with an invalid request id `{}`", server_text(id)),
+        },
+        None if v.is_object() => SendResult::Unknown { reason: "Kore.ai answered 2xx without a job id".into() },
+        None => SendResult::Unknown {
+            reason: format!("Kore.ai answered 2xx with a body that is not a job: {}", server_text(&text.chars().take(120).collect::<String>())),
+        },
+    }
+}
+
 /// The innermost error message (reqwest wraps hyper wraps io).
 fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
     }
-    cur.to_string()
+    server_text(&cur.to_string())
 }
 
 pub fn is_terminal_status(s: &str) -> bool {
     matches!(s, "SUCCESS" | "PARTIAL_SUCCESS" | "FAILURE" | "FAILED" | "COMPLETED")
-}
-
-pub fn channel_of(api: Api) -> &'static [Channel] {
-    match api {
-        Api::V1 => &[Channel::Msteams, Channel::Slack],
-        Api::V2 => &[Channel::Ivr, Channel::Hangouts, Channel::Whatsapp],
-    }
 }

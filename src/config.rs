@@ -31,9 +31,18 @@ pub struct ConfigDoc {
     /// Client secret of the app. Must be an environment variable reference such as `${KORE_CLIENT_SECRET}`.
     #[schemars(regex(pattern = r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$"))]
     pub client_secret: String,
-    /// State file path, relative to this file. Default `.kore-notify/state.json`.
+    /// State file path, relative to this file and inside the repository root. Default `.kore-notify/state.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// The repository root, relative to this file (default: this file's directory). Every file the
+    /// config and the manifests name must resolve inside it, after symlinks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// Environment variables that manifests may expand with `${NAME}` (nothing else: manifests may
+    /// arrive in pull requests). Never credentials or secret-looking names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}))]
+    pub variables: Option<Vec<String>>,
     /// Manifest files, directories or globs, relative to this file. Default `notifications`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifests: Option<Vec<String>>,
@@ -98,6 +107,8 @@ pub const FIELDS: &[&str] = &[
     "clientId",
     "clientSecret",
     "state",
+    "root",
+    "variables",
     "manifests",
     "v2MessageField",
     "batchSize",
@@ -118,6 +129,10 @@ pub struct Config {
     client_id_raw: String,
     client_secret_var: String,
     pub state: PathBuf,
+    /// The repository root: every path named by the config or a manifest stays inside it.
+    pub root: crate::files::Root,
+    /// Variables manifests may expand.
+    pub variables: Vec<String>,
     pub manifests: Vec<String>,
     pub v2_field: V2Field,
     pub batch_size: usize,
@@ -138,9 +153,15 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// Whether `host` is a loopback address (the only place plain http is allowed).
-pub fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host == "[::1]" || host == "::1" || host.starts_with("127.")
+/// Whether a parsed URL host is loopback (the only place plain http is allowed): an IP literal in
+/// 127.0.0.0/8 or `::1`, or exactly `localhost`. Parsed, never matched as text:
+/// `127.evil.example` is a domain name, not a loopback address.
+pub fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 impl Config {
@@ -180,6 +201,7 @@ impl Config {
                 return Ok(None);
             }
         };
+        let errors_before = w.diags.errors();
         let Some(f) = w.fields(&root, "", FIELDS) else {
             return Ok(None);
         };
@@ -267,6 +289,10 @@ impl Config {
         }
         let state =
             f.get("state").and_then(|n| w.string(n, "state")).unwrap_or_else(|| ".kore-notify/state.json".into());
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let root = repository_root(&mut w, &f, &dir);
+        let state_path = root.as_ref().and_then(|r| state_inside(&mut w, &f, r, &dir.join(&state)));
+        let variables = declared_variables(&mut w, &f);
         let manifests = match f.get("manifests") {
             Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
             None => vec!["notifications".to_string()],
@@ -302,15 +328,19 @@ impl Config {
                 request_timeout = v as u32;
             }
         }
-        let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), true) =
-            (host, bot_id, client_id_raw, client_secret_var, ok)
+        if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
+            check_no_credentials(&mut w, &f, vars, secret, client_id_raw.as_deref().unwrap_or_default());
+        }
+        let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), Some(root), Some(state), Some(variables), true) =
+            (host, bot_id, client_id_raw, client_secret_var, root, state_path, variables, ok && w.diags.errors() == errors_before)
         else {
             return Ok(None);
         };
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(Some(Config {
             path: path.to_path_buf(),
-            state: dir.join(state),
+            state,
+            root,
+            variables,
             dir,
             host: host.trim_end_matches('/').to_string(),
             bot_id,
@@ -347,17 +377,96 @@ impl Config {
     }
 }
 
+type Fields<'n> = std::collections::BTreeMap<String, &'n yaml::Node>;
+
+/// The repository root (`root:`, default the config's directory), which must exist.
+fn repository_root(w: &mut Walker, f: &Fields, dir: &Path) -> Option<crate::files::Root> {
+    let (rel, pos) = match f.get("root") {
+        Some(n) => (w.string(n, "root")?, n.pos.clone()),
+        None => (".".to_string(), Pos::default()),
+    };
+    let base = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    match crate::files::Root::new(&base.join(&rel)) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            w.error(&pos, "root", format!("cannot use `{rel}` as the repository root: {e}"), "give an existing directory, relative to kore-notify.yaml");
+            None
+        }
+    }
+}
+
+/// The state path, which must resolve inside the repository root.
+fn state_inside(w: &mut Walker, f: &Fields, root: &crate::files::Root, path: &Path) -> Option<PathBuf> {
+    match root.confine_new(path) {
+        Ok(_) => Some(path.to_path_buf()),
+        Err(e) => {
+            let pos = f.get("state").map(|n| n.pos.clone()).unwrap_or_default();
+            w.error(&pos, "state", format!("cannot keep the state there: {e}"), e.help());
+            None
+        }
+    }
+}
+
+/// `variables:`: valid names, none of them secret-looking.
+fn declared_variables(w: &mut Walker, f: &Fields) -> Option<Vec<String>> {
+    let Some(n) = f.get("variables") else { return Some(Vec::new()) };
+    let Some(items) = w.seq(n, "variables") else { return None };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let path = crate::walk::index("variables", i);
+        let Some(name) = item.as_str() else {
+            w.error(&item.pos, &path, "expected a variable name", "write e.g. `- RELEASE_NAME`");
+            ok = false;
+            continue;
+        };
+        if !interp::valid_name(name) {
+            w.error(&item.pos, &path, format!("`{}` is not a variable name", crate::safe::line(name)), "use letters, digits and _, not starting with a digit; no ${…}");
+            ok = false;
+        } else if interp::looks_secret(name) {
+            w.error(
+                &item.pos,
+                &path,
+                format!("`{name}` looks like a secret; manifests may never expand secrets"),
+                "manifests come from pull requests and their values appear in plans and messages: declare only non-secret variables",
+            );
+            ok = false;
+        } else {
+            out.push(name.to_string());
+        }
+    }
+    ok.then_some(out)
+}
+
+/// The variables the credentials come from may never be declared for manifests.
+fn check_no_credentials(w: &mut Walker, f: &Fields, vars: &[String], secret_var: &str, client_id_raw: &str) {
+    let Some(n) = f.get("variables") else { return };
+    for (i, v) in vars.iter().enumerate() {
+        if v == secret_var || client_id_raw.contains(&format!("${{{v}")) {
+            w.error(
+                &n.pos,
+                &crate::walk::index("variables", i),
+                format!("`{v}` holds a credential (clientId or clientSecret); manifests may never expand it"),
+                "remove it from `variables:`",
+            );
+        }
+    }
+}
+
 fn check_host(h: &str) -> std::result::Result<(), String> {
     let url = reqwest::Url::parse(h).map_err(|e| format!("`{h}` is not a valid URL ({e})"))?;
-    let host = url.host_str().unwrap_or_default().to_string();
+    let host = url.host().ok_or_else(|| format!("`{h}` has no host"))?;
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&host) => Ok(()),
         "http" => Err(format!("plain http is refused for `{host}`: credentials and messages would travel unencrypted")),
         s => Err(format!("unsupported URL scheme `{s}`")),
     }?;
-    if url.path() != "/" && !url.path().is_empty() {
-        return Err(format!("`{h}` has a path; give only the scheme and host"));
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the host URL carries a user name or password; credentials belong in clientId/clientSecret".into());
+    }
+    if url.path() != "/" && !url.path().is_empty() || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{h}` has a path, query or fragment; give only the scheme and host (and port)"));
     }
     Ok(())
 }
@@ -377,5 +486,21 @@ mod tests {
         assert!(check_host("http://127.0.0.1:8085").is_ok());
         assert!(check_host("http://platform.kore.ai").is_err());
         assert!(check_host("https://platform.kore.ai/api").is_err());
+        for ok in ["http://127.0.0.1:1", "http://127.5.6.7", "http://localhost:80", "http://[::1]:8085", "http://LOCALHOST"] {
+            assert!(check_host(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://127.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://localhost.evil.example",
+            "http://0.0.0.0",
+            "http://10.0.0.1",
+            "http://[::ffff:10.0.0.1]",
+            "https://u:p@kore.example.com",
+            "https://kore.example.com/?x=1",
+            "ftp://127.0.0.1",
+        ] {
+            assert!(check_host(bad).is_err(), "{bad}");
+        }
     }
 }

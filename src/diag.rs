@@ -159,17 +159,17 @@ pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
                     Severity::Error => "error",
                     Severity::Warning => "warning",
                 };
-                let mut msg = d.headline();
+                let mut msg = crate::safe::line(&d.headline()).into_owned();
                 if let Some(h) = &d.help {
                     msg.push_str("\nhelp: ");
-                    msg.push_str(h);
+                    msg.push_str(&crate::safe::line(h));
                 }
-                let mut props = format!("file={}", gh_escape(&d.file.to_string_lossy(), true));
+                let mut props = format!("file={}", gh_escape(&crate::safe::line(&d.file.to_string_lossy()), true));
                 if d.line > 0 {
                     props.push_str(&format!(",line={},col={}", d.line, d.column));
                 }
                 if !d.field.is_empty() {
-                    props.push_str(&format!(",title={}", gh_escape(&d.field, true)));
+                    props.push_str(&format!(",title={}", gh_escape(&crate::safe::line(&d.field), true)));
                 }
                 out.push_str(&format!("::{kind} {props}::{}\n", gh_escape(&msg, false)));
             }
@@ -177,8 +177,9 @@ pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
         }
         DiagFormat::Human { color } => {
             let mut out = String::new();
+            let mut sources = Sources::default();
             for d in &diags.items {
-                out.push_str(&render_human(d, color));
+                out.push_str(&render_human(d, color, &mut sources));
                 out.push('\n');
             }
             out
@@ -186,29 +187,31 @@ pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
     }
 }
 
-fn render_human(d: &Diagnostic, color: bool) -> String {
+fn render_human(d: &Diagnostic, color: bool, sources: &mut Sources) -> String {
     use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
     let level = match d.severity {
         Severity::Error => Level::ERROR,
         Severity::Warning => Level::WARNING,
     };
-    let title = d.headline();
-    let source_line = if d.line > 0 && !d.redact { read_line(&d.file, d.line) } else { None };
+    // Everything shown may come from a hostile file: unsafe characters are made visible.
+    let title = crate::safe::line(&d.headline()).into_owned();
+    let source_line = if d.line > 0 && !d.redact { sources.line(&d.file, d.line) } else { None };
     let renderer = if color { Renderer::styled() } else { Renderer::plain() };
-    let path = d.file.display().to_string();
+    let path = crate::safe::line(&d.file.display().to_string()).into_owned();
     let mut groups = Vec::new();
     match source_line {
-        Some(text) => {
-            let chars: Vec<(usize, char)> = text.char_indices().collect();
+        Some(raw) => {
+            let chars: Vec<(usize, char)> = raw.char_indices().collect();
             let col = (d.column.max(1) as usize - 1).min(chars.len());
-            let start = chars.get(col).map(|c| c.0).unwrap_or(text.len());
+            let start = chars.get(col).map(|c| c.0).unwrap_or(raw.len());
             // Underline the token that starts at the column.
-            let end = text[start..]
+            let end = raw[start..]
                 .find([' ', ',', ']', '}', '#'])
                 .map(|i| start + i)
-                .unwrap_or(text.len())
-                .max((start + 1).min(text.len()));
-            let label = if d.field.is_empty() { String::new() } else { d.field.clone() };
+                .unwrap_or(raw.len())
+                .max((start + 1).min(raw.len()));
+            let (text, start, end) = safe_span(&raw, start, end);
+            let label = crate::safe::line(&d.field).into_owned();
             groups.push(
                 level.clone().primary_title(title).element(
                     Snippet::source(text.clone())
@@ -218,25 +221,59 @@ fn render_human(d: &Diagnostic, color: bool) -> String {
                 ),
             );
         }
-        None => groups.push(Group::with_title(level.clone().primary_title(format!("{}: {title}", d.location())))),
+        None => groups.push(Group::with_title(
+            level.clone().primary_title(format!("{}: {title}", crate::safe::line(&d.location()))),
+        )),
     }
     if let Some(h) = &d.help {
-        groups.push(Group::with_title(Level::HELP.secondary_title(h.clone())));
+        groups.push(Group::with_title(Level::HELP.secondary_title(crate::safe::line(h).into_owned())));
     }
     renderer.render(&groups).to_string()
 }
 
-/// Reads one line of a (text) file for a snippet. Bounded: gives up on huge or binary files.
-fn read_line(path: &Path, line: u32) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > 64 * 1024 * 1024 {
-        return None;
+/// A source line made safe to print, with the byte span `start..end` moved along.
+fn safe_span(raw: &str, start: usize, end: usize) -> (String, usize, usize) {
+    let mut out = String::with_capacity(raw.len());
+    let (mut s, mut e) = (0, 0);
+    for (i, c) in raw.char_indices() {
+        if i == start {
+            s = out.len();
+        }
+        if i == end {
+            e = out.len();
+        }
+        let mut buf = [0u8; 4];
+        out.push_str(&crate::safe::line(c.encode_utf8(&mut buf)));
     }
-    let bytes = std::fs::read(path).ok()?;
-    let text = std::str::from_utf8(&bytes).ok()?;
-    let l = text.lines().nth(line as usize - 1)?;
-    if l.len() > 400 {
-        return None;
+    if end >= raw.len() {
+        e = out.len();
     }
-    Some(l.to_string())
+    if start >= raw.len() {
+        s = out.len();
+    }
+    (out, s, e.max(s))
+}
+
+/// Source lines for snippets, each file read once (so rendering is linear in the number of
+/// diagnostics). Bounded: huge, unreadable or binary files, and very long lines, show no snippet.
+#[derive(Default)]
+struct Sources {
+    files: std::collections::HashMap<PathBuf, Option<(String, Vec<usize>)>>,
+}
+
+impl Sources {
+    fn line(&mut self, path: &Path, line: u32) -> Option<String> {
+        let entry = self.files.entry(path.to_path_buf()).or_insert_with(|| {
+            let bytes = crate::files::read_regular(path, 64 * 1024 * 1024).ok()?;
+            let text = String::from_utf8(bytes).ok()?;
+            let mut starts = vec![0];
+            starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+            Some((text, starts))
+        });
+        let (text, starts) = entry.as_ref()?;
+        let begin = *starts.get(line as usize - 1)?;
+        let end = starts.get(line as usize).map_or(text.len(), |e| e - 1);
+        let l = text.get(begin..end)?.trim_end_matches('\r');
+        (l.len() <= 400).then(|| l.to_string())
+    }
 }

@@ -1,6 +1,11 @@
 //! `${VAR}` interpolation in config and manifest string values. Interpolation happens after YAML
 //! parsing, on scalar strings only, so a variable can never inject YAML structure. `${VAR:-default}`
 //! supplies a default; `$${` writes a literal `${`. An undefined variable is an error naming it.
+//!
+//! Manifests are untrusted (they arrive in pull requests): they may expand only the variables the
+//! config declares in `variables:`, never the ambient environment, never the
+//! credentials, never a name that looks like a secret ([`looks_secret`]). Expansion output is
+//! bounded ([`interpolate_bounded`]), so `${BIG}` repeated cannot exhaust memory.
 
 /// Looks variables up; the environment in production, a map in tests.
 pub trait Env: Sync {
@@ -19,6 +24,10 @@ impl Env for ProcessEnv {
 pub enum InterpError {
     Undefined(String),
     Malformed(String),
+    /// A manifest used a variable the config does not declare for manifests.
+    Undeclared(String),
+    /// The expanded text would exceed the limit (bytes).
+    TooLong(usize),
 }
 
 impl std::fmt::Display for InterpError {
@@ -26,6 +35,12 @@ impl std::fmt::Display for InterpError {
         match self {
             InterpError::Undefined(n) => write!(f, "environment variable {n} is not set"),
             InterpError::Malformed(m) => write!(f, "{m}"),
+            InterpError::Undeclared(n) => {
+                write!(f, "variable {n} is not declared for manifests")
+            }
+            InterpError::TooLong(limit) => {
+                write!(f, "variable expansion exceeds the limit of {limit} bytes")
+            }
         }
     }
 }
@@ -37,11 +52,18 @@ impl InterpError {
                 format!("export {n}=… before running, or give a default with ${{{n}:-value}}")
             }
             InterpError::Malformed(_) => "write ${NAME} or ${NAME:-default}; use $${ for a literal ${".into(),
+            InterpError::Undeclared(n) if looks_secret(n) => format!(
+                "manifests can never expand credentials or secret-looking variables; write $${{{n}}} for a literal ${{{n}}}"
+            ),
+            InterpError::Undeclared(n) => format!(
+                "add `{n}` to `variables:` in kore-notify.yaml (the reviewer then sees its value in the plan), or write $${{{n}}} for a literal ${{{n}}}"
+            ),
+            InterpError::TooLong(_) => "use shorter variable values, or fewer references".into(),
         }
     }
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -53,10 +75,54 @@ pub fn sole_reference(s: &str) -> Option<&str> {
     valid_name(inner).then_some(inner)
 }
 
-pub fn interpolate(s: &str, env: &dyn Env) -> Result<String, InterpError> {
+/// Whether a variable name looks like it holds a secret: a word such as SECRET, TOKEN, PASSWORD,
+/// KEY, CREDENTIALS, AUTH, PRIVATE, COOKIE or SESSION, or a Kore.ai client variable.
+pub fn looks_secret(name: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "SECRET", "SECRETS", "TOKEN", "TOKENS", "PASSWORD", "PASSWORDS", "PASSWD", "PASS", "PWD", "PASSPHRASE", "KEY",
+        "KEYS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH", "PRIVATE", "COOKIE", "SESSION", "SIGNATURE",
+        "CERT", "PAT", "JWT", "DSN",
+    ];
+    const PARTS: &[&str] = &["SECRET", "TOKEN", "PASSWORD", "PASSWD", "APIKEY", "CREDENTIAL", "PRIVATE"];
+    let upper = name.to_ascii_uppercase();
+    upper.starts_with("KORE_CLIENT")
+        || upper.split('_').any(|w| WORDS.contains(&w))
+        || PARTS.iter().any(|p| upper.contains(p))
+}
+
+/// Interpolates like [`interpolate`], with an output limit in bytes and, when `declared` is set,
+/// only the declared variables (`used` collects each variable expanded and its value).
+pub fn interpolate_bounded(
+    s: &str,
+    env: &dyn Env,
+    declared: Option<&[String]>,
+    limit: usize,
+    used: &mut Vec<(String, String)>,
+) -> Result<String, InterpError> {
     if !s.contains('$') {
         return Ok(s.to_string());
     }
+    let lookup = |name: &str| -> Result<Option<String>, InterpError> {
+        match declared {
+            Some(names) if !names.iter().any(|n| n == name) || looks_secret(name) => {
+                Err(InterpError::Undeclared(name.to_string()))
+            }
+            _ => Ok(env.get(name)),
+        }
+    };
+    expand(s, &lookup, limit, used)
+}
+
+pub fn interpolate(s: &str, env: &dyn Env) -> Result<String, InterpError> {
+    interpolate_bounded(s, env, None, usize::MAX, &mut Vec::new())
+}
+
+fn expand(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Result<Option<String>, InterpError>,
+    limit: usize,
+    used: &mut Vec<(String, String)>,
+) -> Result<String, InterpError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(idx) = rest.find('$') {
@@ -77,11 +143,18 @@ pub fn interpolate(s: &str, env: &dyn Env) -> Result<String, InterpError> {
             if !valid_name(name) {
                 return Err(InterpError::Malformed(format!("invalid variable name {name:?} in ${{{expr}}}")));
             }
-            match (env.get(name), default) {
-                (Some(v), Some(d)) if v.is_empty() => out.push_str(d),
-                (Some(v), _) => out.push_str(&v),
-                (None, Some(d)) => out.push_str(d),
+            let value = match (lookup(name)?, default) {
+                (Some(v), Some(d)) if v.is_empty() => d.to_string(),
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_string(),
                 (None, None) => return Err(InterpError::Undefined(name.to_string())),
+            };
+            if out.len() + value.len() > limit {
+                return Err(InterpError::TooLong(limit));
+            }
+            out.push_str(&value);
+            if !used.iter().any(|(n, _)| n == name) {
+                used.push((name.to_string(), value));
             }
             rest = &tail[end + 1..];
         } else {
@@ -117,5 +190,26 @@ mod tests {
         assert!(matches!(interpolate("${1A}", &env), Err(InterpError::Malformed(_))));
         assert_eq!(sole_reference(" ${KORE_SECRET} "), Some("KORE_SECRET"));
         assert_eq!(sole_reference("abc${X}"), None);
+    }
+
+    #[test]
+    fn manifests_expand_only_declared_non_secret_variables_within_a_limit() {
+        let env = MapEnv(HashMap::from([("RELEASE", "r1"), ("KORE_CLIENT_SECRET", "x"), ("BIG", "0123456789")]));
+        let names = vec!["RELEASE".to_string(), "BIG".to_string(), "GITHUB_TOKEN".to_string()];
+        let mut used = Vec::new();
+        let run = |s: &str, used: &mut Vec<(String, String)>| interpolate_bounded(s, &env, Some(&names), 25, used);
+        assert_eq!(run("v ${RELEASE}", &mut used), Ok("v r1".into()));
+        assert_eq!(used, vec![("RELEASE".to_string(), "r1".to_string())]);
+        assert_eq!(run("${KORE_CLIENT_SECRET:-x}", &mut used), Err(InterpError::Undeclared("KORE_CLIENT_SECRET".into())));
+        assert_eq!(run("${GITHUB_TOKEN}", &mut used), Err(InterpError::Undeclared("GITHUB_TOKEN".into())));
+        assert_eq!(run("${HOME}", &mut used), Err(InterpError::Undeclared("HOME".into())));
+        assert_eq!(run("${BIG}${BIG}", &mut used), Ok("01234567890123456789".into()));
+        assert_eq!(run("${BIG}${BIG}${BIG}", &mut used), Err(InterpError::TooLong(25)));
+        for secret in ["DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "NPM_TOKEN", "MY_API_KEY", "KORE_CLIENT_ID"] {
+            assert!(looks_secret(secret), "{secret}");
+        }
+        for plain in ["RELEASE", "TEAM_NAME", "KEYNOTE_URL", "MONKEY"] {
+            assert!(!looks_secret(plain), "{plain}");
+        }
     }
 }

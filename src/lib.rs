@@ -22,6 +22,7 @@ pub mod config;
 pub mod diag;
 pub mod emulator;
 pub mod error;
+pub mod files;
 pub mod fingerprint;
 pub mod interp;
 pub mod load;
@@ -30,6 +31,7 @@ pub mod ops;
 pub mod plan;
 pub mod ratelimit;
 pub mod render;
+pub mod safe;
 pub mod state;
 pub mod walk;
 pub mod yaml;
@@ -55,7 +57,8 @@ pub fn run() -> i32 {
             error::exit::ERROR
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors may quote manifest, state or server text: shown safely.
+            eprintln!("error: {}", safe::for_output(&safe::text(&e.to_string())));
             e.exit_code()
         }
     }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::files::{self, FileError, Root};
 use crate::interp::Env;
 use crate::manifest::*;
 use crate::walk::{Walker, index, join};
@@ -51,7 +52,8 @@ fn is_yaml(p: &Path) -> bool {
 }
 
 /// Expands manifest paths (files, directories, globs) relative to `base` into a sorted file list.
-pub fn find_files(base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec<PathBuf> {
+/// With a `root` (paths from the config), every file found must resolve inside it.
+pub fn find_files(root: Option<&Root>, base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for spec in specs {
         let full = if Path::new(spec).is_absolute() { PathBuf::from(spec) } else { base.join(spec) };
@@ -79,6 +81,18 @@ pub fn find_files(base: &Path, specs: &[String], diags: &mut Diagnostics) -> Vec
             );
         }
     }
+    if let Some(root) = root {
+        out.retain(|p| match root.confine(p) {
+            Ok(_) => true,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(&display_path(p), Pos::default(), "manifests", format!("cannot read this manifest: {e}"))
+                        .help(e.help()),
+                );
+                false
+            }
+        });
+    }
     let mut seen = HashSet::new();
     out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     out
@@ -88,7 +102,7 @@ fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, depth: usize, out: &mut 
     let canonical = match std::fs::canonicalize(dir) {
         Ok(c) => c,
         Err(e) => {
-            let msg = if e.raw_os_error() == Some(40) { "symlink loop".to_string() } else { e.to_string() };
+            let msg = if crate::files::is_symlink_loop(&e) { "symlink loop".to_string() } else { e.to_string() };
             diags.push(
                 Diagnostic::error(&display_path(dir), Pos::default(), "", format!("cannot read directory: {msg}"))
                     .help("remove the looping symlink"),
@@ -131,7 +145,7 @@ fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, depth: usize, out: &mut 
             Ok(m) if m.is_dir() => walk_dir(&p, visited, depth + 1, out, diags),
             Ok(m) if m.is_file() && is_yaml(&p) => out.push(p),
             Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(40) => diags.push(
+            Err(e) if crate::files::is_symlink_loop(&e) => diags.push(
                 Diagnostic::error(&display_path(&p), Pos::default(), "", "symlink loop")
                     .help("remove the looping symlink"),
             ),
@@ -141,32 +155,25 @@ fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, depth: usize, out: &mut 
     visited.remove(&canonical);
 }
 
-/// Reads a file with a size cap, as UTF-8 text. Problems become diagnostics.
-fn read_text(path: &Path, cap: u64, what: &str, diags: &mut Diagnostics) -> Option<String> {
+/// Reads a file with a size cap enforced while reading, as UTF-8 text; with a `root`, the file
+/// must resolve inside it. Problems become diagnostics that never show the file's content.
+fn read_text(root: Option<&Root>, path: &Path, cap: u64, what: &str, diags: &mut Diagnostics) -> Option<String> {
     let shown = display_path(path);
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => {
-            diags.push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")));
+    let read = match root {
+        Some(r) => r.read(path, cap),
+        None => std::fs::canonicalize(path).map_err(|_| FileError::NotFound).and_then(|c| files::read_regular(&c, cap)),
+    };
+    let bytes = match read {
+        Ok(b) => b,
+        Err(FileError::TooLarge(cap)) => {
+            diags.push(
+                Diagnostic::error(&shown, Pos::default(), "", format!("{what} is too large (limit {cap} bytes)"))
+                    .help("split it into several files, or keep large audiences in a CSV file with identitiesFrom"),
+            );
             return None;
         }
-    };
-    if meta.len() > cap {
-        diags.push(
-            Diagnostic::error(
-                &shown,
-                Pos::default(),
-                "",
-                format!("{what} is too large: {} bytes (limit {cap})", meta.len()),
-            )
-            .help("split it into several files, or keep large audiences in a CSV file with identitiesFrom"),
-        );
-        return None;
-    }
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
         Err(e) => {
-            diags.push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")));
+            diags.push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")).help(e.help()));
             return None;
         }
     };
@@ -179,9 +186,16 @@ fn read_text(path: &Path, cap: u64, what: &str, diags: &mut Diagnostics) -> Opti
     }
 }
 
+/// Where a repository's files may come from, and which variables manifests may expand.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub root: &'a Root,
+    pub variables: &'a [String],
+    pub env: &'a dyn Env,
+}
+
 /// Loads and validates every manifest in `files`, on all cores; results keep the file order.
-pub fn load_repo(files: Vec<PathBuf>, env: &dyn Env, now: time::OffsetDateTime, diags: &mut Diagnostics) -> Repo {
-    let _ = now;
+pub fn load_repo(files: Vec<PathBuf>, src: Sources, diags: &mut Diagnostics) -> Repo {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
     let chunk = files.len().div_ceil(threads).max(1);
     let results: Vec<(Vec<Notification>, Diagnostics)> = std::thread::scope(|s| {
@@ -189,7 +203,7 @@ pub fn load_repo(files: Vec<PathBuf>, env: &dyn Env, now: time::OffsetDateTime, 
         let handles: Vec<_> = files
             .chunks(chunk)
             .map(|part| {
-                std::thread::Builder::new().stack_size(64 * 1024 * 1024).spawn_scoped(s, move || load_files(part, env))
+                std::thread::Builder::new().stack_size(64 * 1024 * 1024).spawn_scoped(s, move || load_files(part, src))
             })
             .collect();
         handles
@@ -218,11 +232,13 @@ pub fn load_repo(files: Vec<PathBuf>, env: &dyn Env, now: time::OffsetDateTime, 
     Repo { notifications, files }
 }
 
-fn load_files(files: &[PathBuf], env: &dyn Env) -> (Vec<Notification>, Diagnostics) {
+fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut notifications = Vec::new();
     for file in files {
-        let Some(text) = read_text(file, yaml::MAX_YAML_BYTES, "manifest", &mut diags) else {
+        // Manifest files were confined when found (paths given on the command line are the
+        // user's own); what they name is confined to the root below.
+        let Some(text) = read_text(None, file, yaml::MAX_YAML_BYTES, "manifest", &mut diags) else {
             continue;
         };
         let shown = display_path(file);
@@ -234,9 +250,9 @@ fn load_files(files: &[PathBuf], env: &dyn Env) -> (Vec<Notification>, Diagnosti
             }
         };
         drop(text);
+        let mut w = Walker::for_manifest(&shown, &mut diags, src.env, src.variables);
         for doc in &docs {
-            let mut w = Walker::new(&shown, &mut diags, env);
-            if let Some(n) = document(&mut w, file, doc) {
+            if let Some(n) = document(&mut w, file, doc, src.root) {
                 notifications.push(n);
             }
         }
@@ -311,8 +327,9 @@ fn parse_time(w: &mut Walker, node: &Node, path: &str) -> Option<time::OffsetDat
     }
 }
 
-fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
+fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> Option<Notification> {
     let before = w.diags.errors();
+    w.used.clear();
     let f = w.fields(doc, "", FIELDS)?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let missing = |w: &mut Walker, name: &str, help: &str| {
@@ -376,7 +393,7 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         None => None,
     };
     let content = match (f.get("content"), channel) {
-        (Some(n), Some(ch)) => content(w, n, ch, dir),
+        (Some(n), Some(ch)) => content(w, n, ch, dir, root),
         (Some(_), None) => None,
         (None, _) => {
             missing(w, "content", "add `content: {type: text, value: \"…\"}`");
@@ -396,7 +413,7 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         if let Some(rel) = w.string(n, "identitiesFrom") {
             let path = dir.join(&rel);
             let start = recipients.len();
-            csv_identities(w, &path, &n.pos, ch, &mut recipients, &mut positions);
+            csv_identities(w, root, (&path, &rel), &n.pos, ch, &mut recipients, &mut positions);
             csv_origin = Some((display_path(&path), start));
         }
     }
@@ -471,10 +488,11 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
         on_change,
         previous_keys,
         description,
+        variables: std::mem::take(&mut w.used),
     })
 }
 
-fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Content> {
+fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root: &Root) -> Option<Content> {
     let f = w.fields(node, "content", CONTENT_FIELDS)?;
     let kind = match f.get("type") {
         Some(n) => {
@@ -531,10 +549,20 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
             _ => serde_json::Value::String(w.string(v, "content.value")?),
         },
         (None, Some(vf)) => {
+            let interpolate_file = match f.get("interpolate") {
+                Some(n) => match &n.value {
+                    Value::Bool(b) => *b,
+                    _ => {
+                        w.error(&n.pos, "content.interpolate", format!("expected true or false, found {}", n.kind()), "write `interpolate: true` to expand ${…} in the valueFile");
+                        return None;
+                    }
+                },
+                None => false,
+            };
             let rel = w.string(vf, "content.valueFile")?;
             let path = dir.join(&rel);
             let mut sub = Diagnostics::default();
-            let Some(text) = read_text(&path, MAX_VALUE_FILE_BYTES, "valueFile", &mut sub) else {
+            let Some(text) = read_text(Some(root), &path, MAX_VALUE_FILE_BYTES, "valueFile", &mut sub) else {
                 let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
                 w.error(
                     &vf.pos,
@@ -558,8 +586,11 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path) -> Option<Conte
                         return None;
                     }
                 }
-            } else {
+            } else if interpolate_file {
                 serde_json::Value::String(w.interpolate(&text, &vf.pos, "content.valueFile")?)
+            } else {
+                // A file is taken as written: scripts use `${…}` themselves.
+                serde_json::Value::String(text)
             }
         }
     };
@@ -703,7 +734,8 @@ fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Opti
 
 fn csv_identities(
     w: &mut Walker,
-    path: &Path,
+    root: &Root,
+    (path, written): (&Path, &str),
     pos: &Pos,
     ch: Channel,
     out: &mut Vec<Recipient>,
@@ -711,13 +743,13 @@ fn csv_identities(
 ) {
     let shown = display_path(path);
     let mut sub = Diagnostics::default();
-    let Some(text) = read_text(path, MAX_CSV_BYTES, "CSV audience", &mut sub) else {
+    let Some(text) = read_text(Some(root), path, MAX_CSV_BYTES, "CSV audience", &mut sub) else {
         let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
         w.error(
             pos,
             "identitiesFrom",
-            format!("cannot use `{}`: {why}", shown.display()),
-            "the path is relative to the manifest file",
+            format!("cannot use `{}`: {why}", crate::safe::line(written)),
+            "the path is relative to the manifest file, and must stay inside the repository",
         );
         return;
     };

@@ -153,9 +153,12 @@ pub struct ContentDoc {
     /// The message: a string, or a JSON object for WhatsApp templates. Exactly one of value and valueFile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<ContentValueDoc>,
-    /// A file beside the manifest holding the message (one trailing newline is removed).
+    /// A file beside the manifest holding the message (one trailing newline is removed). Must stay inside the repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_file: Option<String>,
+    /// Expand `${NAME}` (declared variables only) in the valueFile's text. Default false: a file is sent as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolate: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -214,7 +217,7 @@ pub const FIELDS: &[&str] = &[
     "previousKeys",
     "description",
 ];
-pub const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile"];
+pub const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
 pub const MAX_PARAMETERS: usize = 20;
 pub const MAX_PARAMETER_LEN: usize = 200;
 pub const MAX_BATCH: usize = 1000;
@@ -330,6 +333,8 @@ pub struct Notification {
     pub on_change: OnChange,
     pub previous_keys: Vec<String>,
     pub description: Option<String>,
+    /// Variables this notification expanded, with their values (shown in the plan).
+    pub variables: Vec<(String, String)>,
 }
 
 /// Finds `{placeholder}` names in a text. Names are letters, digits, `_`, `.` and `-`.

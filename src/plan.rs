@@ -109,6 +109,9 @@ pub struct PlannedNotification {
     pub renamed_from: Option<String>,
     /// Why the action was chosen, in words.
     pub reason: String,
+    /// Variables from the environment that this notification's text uses, with their values.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub variables: std::collections::BTreeMap<String, String>,
     pub recipients: Counts,
     /// Recipients who would receive a message now.
     pub sends: Vec<PlannedRecipient>,
@@ -275,6 +278,7 @@ pub fn compute(inp: &Inputs) -> Plan {
             description: None,
             renamed_from: None,
             reason: "in state but no longer in the manifests; nothing is sent (a sent message cannot be recalled); `kore-notify state rm` forgets it".into(),
+            variables: Default::default(),
             recipients: Counts { removed: e.recipients.len(), ..Counts::default() },
             sends: vec![],
             records: vec![],
@@ -446,6 +450,7 @@ fn plan_one(
         description: n.description.clone(),
         renamed_from,
         reason,
+        variables: n.variables.iter().cloned().collect(),
         recipients: counts,
         sends,
         records,

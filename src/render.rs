@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::plan::{Action, Change, Plan, PlannedNotification};
+use crate::safe;
 use crate::state::StoredContent;
 
 /// GitHub refuses comments over 65,536 characters; we stay well below.
@@ -71,18 +72,27 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         if n.action == Action::NoOp && !verbose {
             continue;
         }
-        let mut head = format!("{}  {}", st.action(n.action), st.paint("1", &n.key));
+        let mut head = format!("{}  {}", st.action(n.action), st.paint("1", &safe::line(&n.key)));
         if let (Some(c), Some(a)) = (&n.channel, &n.api) {
             let _ = write!(head, "  ({c}, {a})");
         }
         if let Some(s) = &n.source {
-            let _ = write!(head, "  {}", st.paint("2", s));
+            let _ = write!(head, "  {}", st.paint("2", &safe::line(s)));
         }
         let _ = writeln!(out, "{head}");
         if let Some(r) = &n.renamed_from {
-            let _ = writeln!(out, "    renamed from {r}: recipients already sent under the old key are not resent");
+            let _ = writeln!(
+                out,
+                "    renamed from {}: recipients already sent under the old key are not resent",
+                safe::line(r)
+            );
         }
-        let _ = writeln!(out, "    {}", n.reason);
+        let _ = writeln!(out, "    {}", safe::line(&n.reason));
+        if !n.variables.is_empty() {
+            let vars: Vec<String> =
+                n.variables.iter().map(|(k, v)| format!("{k}={}", safe::line(&quote_if_needed(v)))).collect();
+            let _ = writeln!(out, "    variables: {}", vars.join(", "));
+        }
         if n.recipients.removed > 0 {
             let _ = writeln!(
                 out,
@@ -96,10 +106,11 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
             // Mark the recipients whose reason differs from the notification's headline.
             let mixed = n.sends.iter().any(|r| r.change != n.sends[0].change);
             for r in n.sends.iter().take(limit) {
+                let id = safe::line(&r.id);
                 if mixed {
-                    let _ = writeln!(out, "      {} {} ({})", st.paint("32", "+"), r.id, change_word(r.change));
+                    let _ = writeln!(out, "      {} {id} ({})", st.paint("32", "+"), change_word(r.change));
                 } else {
-                    let _ = writeln!(out, "      {} {}", st.paint("32", "+"), r.id);
+                    let _ = writeln!(out, "      {} {id}", st.paint("32", "+"));
                 }
             }
             if n.sends.len() > limit {
@@ -112,7 +123,7 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
                 (Some(old), Some(new)) => {
                     let _ = writeln!(out, "    content ({} → {}):", old.kind, new.kind);
                     for (sign, line) in diff_lines(&old.display(), &new.display()) {
-                        let l = format!("      {sign} {line}");
+                        let l = format!("      {sign} {}", safe::line(&line));
                         let code = match sign {
                             '-' => "31",
                             '+' => "32",
@@ -124,7 +135,7 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
                 (None, Some(c)) => {
                     let _ = writeln!(out, "    content ({}):", c.kind);
                     for line in c.display().lines() {
-                        let _ = writeln!(out, "      {line}");
+                        let _ = writeln!(out, "      {}", safe::line(line));
                     }
                 }
                 _ => {}
@@ -133,7 +144,7 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         if !n.preview.is_empty() {
             let _ = writeln!(out, "    as delivered (first {}, placeholders filled in):", n.preview.len());
             for p in &n.preview {
-                let _ = writeln!(out, "      {}: {}", p.id, one_line(&p.message));
+                let _ = writeln!(out, "      {}: {}", safe::line(&p.id), one_line(&p.message));
             }
         }
         let _ = writeln!(out);
@@ -154,45 +165,34 @@ pub fn summary_line(plan: &Plan) -> String {
     format!("Plan: {} notification(s) to send to {} recipient(s){rest}.", s.notifications_to_send, s.recipients_to_send)
 }
 
-/// Masks an identity for public comments: `j***@example.com`, `+91******21`, `A***`.
-pub fn mask(id: &str) -> String {
+/// Masks an identity for public comments, hiding the local part and most of the domain of an
+/// email, the middle of a phone number, all but the first character of anything else; a short
+/// hash keyed with `key` (the target and state lineage) keeps different recipients apart:
+/// `j***@e***.com ~3fa2`, `+91******10 ~0b7c`, `A*** ~91de`.
+pub fn mask(id: &str, key: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
-    if let Some(at) = id.find('@') {
-        let first: String = id[..at].chars().take(1).collect();
-        return format!("{first}***{}", &id[at..]);
+    let tag = {
+        use sha2::Digest;
+        let d = sha2::Sha256::new().chain_update(key.as_bytes()).chain_update([0]).chain_update(id.as_bytes()).finalize();
+        crate::fingerprint::to_hex(&d[..2])
+    };
+    let first = |s: &str| s.chars().next().filter(|c| c.is_alphanumeric()).map(String::from).unwrap_or_default();
+    if let Some((local, domain)) = id.rsplit_once('@') {
+        let tld = domain.rsplit_once('.').map(|(_, t)| format!(".{t}")).unwrap_or_default();
+        return format!("{}***@{}***{tld} ~{tag}", first(local), first(domain));
     }
     let digits = chars.iter().filter(|c| c.is_ascii_digit()).count();
     if digits >= 6 && digits + 4 >= chars.len() {
         let head: String = chars.iter().take(3).collect();
         let tail: String = chars[chars.len() - 2..].iter().collect();
-        return format!("{head}{}{tail}", "*".repeat(chars.len().saturating_sub(5)));
+        return format!("{head}{}{tail} ~{tag}", "*".repeat(chars.len().saturating_sub(5)));
     }
-    let first: String = chars.iter().take(1).collect();
-    format!("{first}***")
+    format!("{}*** ~{tag}", first(id))
 }
 
-/// Escapes user text for a Markdown table cell or paragraph: nothing a user wrote can become
-/// markup, a link, a mention or HTML.
-pub fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '|' => out.push_str("&#124;"),
-            '@' => out.push_str("&#64;"),
-            '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '~' | '"'
-            | '\'' | ':' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+/// A variable's value as shown in plans: quoted when blank at either end or empty.
+fn quote_if_needed(v: &str) -> String {
+    if v.is_empty() || v.trim() != v { format!("{v:?}") } else { v.to_string() }
 }
 
 /// A fenced code block that the content cannot close early.
@@ -208,14 +208,16 @@ fn fenced(lang: &str, body: &str) -> String {
         }
     }
     let fence = "`".repeat(longest.max(2) + 1);
-    // Neutralise HTML-looking text too, for renderers that ignore fences inside <details>.
-    let body = body.replace('<', "‹").replace('>', "›");
+    // Unsafe characters visible; HTML-looking text neutralised too, for renderers that ignore
+    // fences inside <details>.
+    let body = safe::text(body).replace('<', "‹").replace('>', "›");
     format!("{fence}{lang}\n{body}\n{fence}\n")
 }
 
-/// A message on one line, for previews: line breaks shown as `⏎`, long text cut.
+/// A message on one line, for previews: line breaks shown as `⏎`, long text cut, unsafe
+/// characters visible.
 fn one_line(s: &str) -> String {
-    let flat = s.replace("\r\n", "\n").replace('\n', " ⏎ ");
+    let flat = safe::line(&s.replace("\r\n", "\n").replace('\n', " ⏎ ")).into_owned();
     if flat.chars().count() > 300 { format!("{}…", flat.chars().take(300).collect::<String>()) } else { flat }
 }
 
@@ -238,6 +240,8 @@ fn content_block(n: &PlannedNotification) -> String {
 /// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
 /// something does not fit, it says what was left out.
 pub fn markdown(plan: &Plan) -> String {
+    let mask_key = format!("{}\0{}", plan.binding.target, plan.binding.state_lineage);
+    let key = mask_key.as_str();
     let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
     // The summary is our own text (numbers and fixed words), safe as it is.
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
@@ -255,20 +259,25 @@ pub fn markdown(plan: &Plan) -> String {
     for (i, n) in shown.iter().enumerate() {
         let row = format!(
             "| {} | `{}` | {} | {} | {} |\n",
-            md_escape(n.action.as_str()),
-            n.key.replace('`', "'"),
-            md_escape(n.channel.as_deref().unwrap_or("")),
+            safe::md(n.action.as_str()),
+            safe::line(&n.key).replace('`', "'"),
+            safe::md(n.channel.as_deref().unwrap_or("")),
             n.sends.len(),
-            md_escape(&n.reason)
+            safe::md(&n.reason)
         );
         let mut d = format!(
             "<details><summary>{} <code>{}</code> — {} recipient(s)</summary>\n\n",
-            md_escape(n.action.as_str()),
-            md_escape(&n.key),
+            safe::html(n.action.as_str()),
+            safe::html(&n.key),
             n.sends.len()
         );
+        if !n.variables.is_empty() {
+            let vars: Vec<String> =
+                n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
+            let _ = write!(d, "Variables: {}\n\n", vars.join(", "));
+        }
         if !n.sends.is_empty() {
-            let list: Vec<String> = n.sends.iter().take(20).map(|r| md_escape(&mask(&r.id))).collect();
+            let list: Vec<String> = n.sends.iter().take(20).map(|r| safe::md(&mask(&r.id, key))).collect();
             let _ = write!(d, "Recipients: {}", list.join(", "));
             if n.sends.len() > 20 {
                 let _ = write!(d, " … and {} more", n.sends.len() - 20);
@@ -278,7 +287,7 @@ pub fn markdown(plan: &Plan) -> String {
         let mut content = content_block(n);
         if !n.preview.is_empty() {
             let lines: Vec<String> =
-                n.preview.iter().map(|p| format!("{}: {}", mask(&p.id), one_line(&p.message))).collect();
+                n.preview.iter().map(|p| format!("{}: {}", mask(&p.id, key), one_line(&p.message))).collect();
             let _ =
                 write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
         }
@@ -339,15 +348,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn masks() {
-        assert_eq!(mask("john@example.com"), "j***@example.com");
-        assert_eq!(mask("+919876543210"), "+91********10");
-        assert_eq!(mask("AAQAPWixxxx"), "A***");
+    fn masks_hide_and_distinguish() {
+        let m = |s| mask(s, "k");
+        assert!(m("john@example.com").starts_with("j***@e***.com ~"), "{}", m("john@example.com"));
+        assert!(m("+919876543210").starts_with("+91********10 ~"));
+        assert!(m("AAQAPWixxxx").starts_with("A*** ~"));
+        assert!(!m("@org/team").contains("org"), "{}", m("@org/team"));
+        assert_ne!(m("ann@example.com"), m("amy@example.com"));
+        assert_ne!(mask("ann@example.com", "k"), mask("ann@example.com", "other"));
     }
 
     #[test]
     fn escapes() {
-        assert_eq!(md_escape("<img src=x>|[a](b)"), "&lt;img src=x&gt;&#124;\\[a\\]\\(b\\)");
+        assert_eq!(safe::md("<img src=x>|[a](b)"), "&lt;img src=x&gt;&#124;\\[a\\]\\(b\\)");
         assert!(fenced("text", "```\n</details>").starts_with("````text"));
     }
 }

@@ -11,7 +11,9 @@
 //! - `state.json.backup` — the previous snapshot.
 //! - `state.json.lock` — an OS lock held by the writer, with holder information.
 //!
-//! A state that cannot be read is an error and is never overwritten.
+//! A state that cannot be read is an error and is never overwritten. State, journal, backup and
+//! lock files are opened without following symlinks and must be regular files; reads are capped
+//! ([`MAX_STATE_BYTES`]).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -25,6 +27,19 @@ use crate::fingerprint::{H16, random_id, sha256_hex};
 use crate::manifest::{Api, Channel, Content};
 
 pub const FORMAT_VERSION: u32 = 1;
+/// Largest snapshot or journal we read (a state of a million recipients is about 130 MB).
+pub const MAX_STATE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+const MAX_HOLDER_BYTES: u64 = 64 * 1024;
+
+/// A state file problem as the error to show (never the content).
+fn file_error(path: &Path, e: crate::files::FileError) -> Error {
+    Error::state(path, format!("cannot read: {e}"))
+}
+
+/// Whether a path exists as anything at all, without following a symlink.
+fn present(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
 const CHECKSUM_PREFIX: &str = "\n  \"checksum\": \"sha256:";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -478,15 +493,15 @@ pub struct Loaded {
 /// Reads the snapshot and replays the journal, read-only.
 pub fn load(path: &Path) -> Result<Loaded> {
     let paths = Paths::new(path);
-    let (mut state, exists, mut digest_input) = match std::fs::read(&paths.snapshot) {
+    let (mut state, exists, mut digest_input) = match crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES) {
         Ok(bytes) => (State::from_bytes(&bytes).map_err(|m| Error::state(path, m))?, true, sha256_hex(&bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::new(), false, String::new()),
-        Err(e) => return Err(Error::state(path, format!("cannot read: {e}"))),
+        Err(crate::files::FileError::NotFound) => (State::new(), false, String::new()),
+        Err(e) => return Err(file_error(path, e)),
     };
     let mut replayed = 0;
-    match File::open(&paths.journal) {
+    match crate::files::open_regular(&paths.journal) {
         Ok(f) => {
-            let mut reader = BufReader::new(f);
+            let mut reader = BufReader::new(std::io::Read::take(f, MAX_STATE_BYTES));
             let mut line = String::new();
             let mut lineno = 0;
             let mut hasher = sha2::Sha256::default();
@@ -546,8 +561,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
                 digest_input.push_str(&hex::encode(sha2::Digest::finalize(hasher)));
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::state(&paths.journal, format!("cannot read: {e}"))),
+        Err(crate::files::FileError::NotFound) => {}
+        Err(e) => return Err(file_error(&paths.journal, e)),
     }
     state.settle_pending();
     Ok(Loaded { state, exists: exists || replayed > 0, replayed, digest: sha256_hex(digest_input.as_bytes()) })
@@ -596,9 +611,9 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     state.serial += 1;
     state.tool_version = env!("CARGO_PKG_VERSION").into();
     let bytes = state.to_bytes();
-    if paths.snapshot.exists() {
+    if present(&paths.snapshot) {
         let mut tmp = temp_beside(path, &dir)?;
-        let old = std::fs::read(&paths.snapshot).map_err(|e| Error::io(&paths.snapshot, "read", e))?;
+        let old = crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES).map_err(|e| file_error(path, e))?;
         tmp.write_all(&old).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(&paths.backup, "write", e))?;
         tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
     }
@@ -616,7 +631,7 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
 
 /// Whether the journal's header names this state's lineage and serial.
 fn journal_belongs_to(journal: &Path, state: &State) -> bool {
-    let Ok(f) = File::open(journal) else { return false };
+    let Ok(f) = crate::files::open_regular(journal) else { return false };
     let mut line = String::new();
     if BufReader::new(f).read_line(&mut line).is_err() || !line.ends_with('\n') {
         return false;
@@ -657,16 +672,20 @@ impl Journal {
     /// new entries too, and forget sends that really happened.
     pub fn open(path: &Path, state: &State) -> Result<Journal> {
         let (paths, dir) = paths_in_dir(path)?;
-        if paths.journal.exists() && !journal_belongs_to(&paths.journal, state) {
+        if present(&paths.journal) && !journal_belongs_to(&paths.journal, state) {
+            if let Err(e) = crate::files::open_regular(&paths.journal) {
+                // Never replace what is not a journal file we wrote (a symlink, a device).
+                return Err(file_error(&paths.journal, e));
+            }
             std::fs::remove_file(&paths.journal).map_err(|e| Error::io(&paths.journal, "remove stale", e))?;
             sync_dir(&dir);
         }
-        let fresh = !paths.journal.exists();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&paths.journal)
-            .map_err(|e| Error::io(&paths.journal, "open", e))?;
+        let fresh = !present(&paths.journal);
+        let mut o = OpenOptions::new();
+        o.create(true).append(true);
+        crate::files::nofollow(&mut o, false);
+        let file = o.open(&paths.journal).map_err(|e| refused_link(&paths.journal, "open", e))?;
+        check_regular(&file, &paths.journal)?;
         let mut j = Journal { file, path: paths.journal };
         if fresh {
             j.append(&Entry::Begin { lineage: state.lineage.clone(), serial: state.serial, at: now_rfc3339() })?;
@@ -708,11 +727,35 @@ impl std::fmt::Display for Holder {
     }
 }
 
+/// The machine's name, portably (`gethostname`).
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown-host".into())
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+            return String::from_utf8_lossy(&buf[..end]).into_owned();
+        }
+    }
+    std::env::var("HOSTNAME").or_else(|_| std::env::var("COMPUTERNAME")).unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// An open error, explained when the path is a symlink (refused by `O_NOFOLLOW`).
+fn refused_link(path: &Path, action: &str, e: std::io::Error) -> Error {
+    if crate::files::is_symlink_loop(&e) {
+        Error::state(path, "is a symbolic link; state files must be regular files (remove the link)")
+    } else {
+        Error::io(path, action, e)
+    }
+}
+
+fn check_regular(f: &File, path: &Path) -> Result<()> {
+    match f.metadata() {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(Error::state(path, "is not a regular file (remove it)")),
+        Err(e) => Err(Error::io(path, "inspect", e)),
+    }
 }
 
 /// An exclusive OS lock on the state, released when dropped (or when the process dies).
@@ -723,20 +766,19 @@ pub struct Lock {
 impl Lock {
     pub fn acquire(path: &Path, command: &str) -> Result<Lock> {
         let (paths, _) = paths_in_dir(path)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&paths.lock)
-            .map_err(|e| Error::io(&paths.lock, "open", e))?;
+        let mut o = OpenOptions::new();
+        o.read(true).write(true).create(true).truncate(false);
+        // Never through a symlink: the holder text would overwrite the link's target.
+        crate::files::nofollow(&mut o, false);
+        let mut file = o.open(&paths.lock).map_err(|e| refused_link(&paths.lock, "open", e))?;
+        check_regular(&file, &paths.lock)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&paths.lock)
+                let holder = crate::files::read_capped(&file, MAX_HOLDER_BYTES)
                     .ok()
-                    .and_then(|s| serde_json::from_str::<Holder>(&s).ok())
-                    .map(|h| h.to_string())
+                    .and_then(|s| serde_json::from_slice::<Holder>(&s).ok())
+                    .map(|h| crate::safe::line(&h.to_string()).into_owned())
                     .unwrap_or_else(|| "another kore-notify process".into());
                 return Err(Error::Locked { path: path.to_path_buf(), holder });
             }

@@ -13,7 +13,18 @@ pub struct Walker<'a> {
     pub file: PathBuf,
     pub diags: &'a mut Diagnostics,
     pub env: &'a dyn Env,
+    /// For manifests: the only variables they may expand (`None`: the config, which may use the
+    /// environment).
+    declared: Option<&'a [String]>,
+    /// Variables expanded (name, value), in order of first use; the loader takes them per
+    /// notification so the plan can show them.
+    pub used: Vec<(String, String)>,
+    /// Bytes that expansion may still add in this file.
+    budget: usize,
 }
+
+/// The most that variable expansion may add to one file's text, in bytes.
+pub const MAX_EXPANSION_BYTES: usize = 1024 * 1024;
 
 /// Builds a field path such as `identities[3].parameters.refId`.
 pub fn join(path: &str, field: &str) -> String {
@@ -46,7 +57,12 @@ pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
 
 impl<'a> Walker<'a> {
     pub fn new(file: &Path, diags: &'a mut Diagnostics, env: &'a dyn Env) -> Self {
-        Walker { file: file.to_path_buf(), diags, env }
+        Walker { file: file.to_path_buf(), diags, env, declared: None, used: Vec::new(), budget: MAX_EXPANSION_BYTES }
+    }
+
+    /// A walker for a manifest: only `declared` variables expand.
+    pub fn for_manifest(file: &Path, diags: &'a mut Diagnostics, env: &'a dyn Env, declared: &'a [String]) -> Self {
+        Walker { declared: Some(declared), ..Walker::new(file, diags, env) }
     }
 
     pub fn error(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
@@ -126,8 +142,22 @@ impl<'a> Walker<'a> {
     }
 
     pub fn interpolate(&mut self, raw: &str, pos: &Pos, path: &str) -> Option<String> {
-        match interp::interpolate(raw, self.env) {
-            Ok(s) => Some(s),
+        let limit = raw.len().saturating_add(self.budget);
+        match interp::interpolate_bounded(raw, self.env, self.declared, limit, &mut self.used) {
+            Ok(s) => {
+                self.budget = self.budget.saturating_sub(s.len().saturating_sub(raw.len()));
+                Some(s)
+            }
+            Err(interp::InterpError::TooLong(_)) => {
+                self.budget = 0;
+                self.error(
+                    pos,
+                    path,
+                    format!("variable expansion in this file exceeds {MAX_EXPANSION_BYTES} bytes"),
+                    "use shorter variable values or fewer references",
+                );
+                None
+            }
             Err(e) => {
                 let help = e.help();
                 self.error(pos, path, e.to_string(), help);

@@ -31,6 +31,7 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         on_change: OnChange::Resend,
         previous_keys: vec![],
         description: None,
+        variables: vec![],
     }
 }
 

@@ -52,7 +52,8 @@ struct Tally {
     unknown: usize,
     skipped: usize,
     recipients_accepted: usize,
-    unauthorized: Option<String>,
+    /// Why the run stopped early (401, a redirect), as the error to report.
+    stopped_by: Option<String>,
 }
 
 fn confirm(plan: &Plan) -> Result<bool> {
@@ -83,7 +84,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         check_plan_file(pf, &plan)?;
     }
     if !g.quiet {
-        eprint!("{}", render(g, &plan, Format::Text));
+        eprint!("{}", crate::safe::for_output(&render(g, &plan, Format::Text)));
     }
     let to_send = plan.summary.recipients_to_send;
     let to_record: usize = plan.notifications.iter().map(|n| n.records.len()).sum();
@@ -185,10 +186,8 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         tally.unknown,
         if tally.skipped > 0 { format!(", {} not sent", tally.skipped) } else { String::new() }
     );
-    if let Some(msg) = &tally.unauthorized {
-        return Err(Error::Refused(format!(
-            "Kore.ai refused the credentials (401: {msg}); the run stopped. Check KORE_CLIENT_ID / the client secret and the app's scope"
-        )));
+    if let Some(msg) = tally.stopped_by {
+        return Err(Error::Refused(msg));
     }
     if tally.unknown > 0 {
         eprintln!(
@@ -321,8 +320,18 @@ fn send_all(
                         Ok(SendResult::Unauthorized { message }) => {
                             t.rejected += 1;
                             stop.store(true, Ordering::SeqCst);
-                            t.unauthorized = Some(message.clone());
+                            t.stopped_by = Some(format!(
+                                "Kore.ai refused the credentials (401: {message}); the run stopped. Check KORE_CLIENT_ID / the client secret and the app's scope"
+                            ));
                             format!("REJECTED (401): {message}; stopping")
+                        }
+                        Ok(SendResult::Redirected { status, location }) => {
+                            t.rejected += 1;
+                            stop.store(true, Ordering::SeqCst);
+                            t.stopped_by = Some(format!(
+                                "the server answered HTTP {status} redirecting to {location}; redirects are never followed, so the request was not processed and nobody received it. Fix `host` in kore-notify.yaml to the address Kore.ai really serves (https), then apply again"
+                            ));
+                            format!("REJECTED (HTTP {status} redirect to {location}, not followed); stopping")
                         }
                         Ok(SendResult::Unknown { reason }) => {
                             t.unknown += 1;
@@ -336,7 +345,13 @@ fn send_all(
                             format!("STOPPED: {msg}")
                         }
                     };
-                    let msg = format!("[{}/{}] {}: {line}", i + 1, total, batch.label);
+                    let msg = format!(
+                        "[{}/{}] {}: {}",
+                        i + 1,
+                        total,
+                        crate::safe::line(&batch.label),
+                        crate::safe::line(&line)
+                    );
                     match progress {
                         Some(pb) => {
                             pb.inc(1);
@@ -397,6 +412,14 @@ async fn send_one(
             request_id: request_id.clone(),
             status: status.clone(),
             error: None,
+        },
+        SendResult::Redirected { status, location } => Entry::Outcome {
+            key: n.key.clone(),
+            req,
+            outcome: Outcome::Rejected,
+            request_id: None,
+            status: None,
+            error: Some(format!("HTTP {status} redirect to {location} (not followed)")),
         },
         SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => Entry::Outcome {
             key: n.key.clone(),

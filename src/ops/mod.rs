@@ -90,8 +90,10 @@ pub fn load_workspace_with<T: Send>(
     let base: &Path = if paths.is_empty() { &config.dir } else { Path::new(".") };
     let (repo, extra) = std::thread::scope(|s| {
         let handle = s.spawn(|| side(&config));
-        let files = load::find_files(base, &specs, &mut diags);
-        let repo = load::load_repo(files, g.env(), g.now, &mut diags);
+        let root = if paths.is_empty() { Some(&config.root) } else { None };
+        let files = load::find_files(root, base, &specs, &mut diags);
+        let src = load::Sources { root: &config.root, variables: &config.variables, env: g.env() };
+        let repo = load::load_repo(files, src, &mut diags);
         (repo, handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
     report(g, &mut diags);

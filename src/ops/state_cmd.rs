@@ -37,13 +37,15 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
             }
             for (k, n) in &l.state.notifications {
                 let unknown = n.has_unknown();
-                println!(
+                let k = crate::safe::line(k);
+                let line = format!(
                     "{k}\t{}\t{} recipient(s)\t{} request(s){}",
                     n.channel.as_str(),
                     n.recipients.values().filter(|r| r.fp.is_some()).count(),
                     n.requests.len(),
                     if unknown { "\tUNKNOWN OUTCOME" } else { "" }
                 );
+                println!("{}", crate::safe::for_output(&line));
             }
             Ok(exit::OK)
         }

@@ -111,17 +111,30 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         rows.push(row);
     }
     if opts.json {
+        // JSON escapes control characters itself; the text is for people.
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows}))
                 .unwrap_or_default()
         );
     } else {
-        println!(
+        print!("{}", crate::safe::for_output(&status_table(g, &rows)));
+    }
+    Ok(if any_failed { exit::PARTIAL } else { exit::OK })
+}
+
+/// The status as text: every string from the manifests, the state or Kore.ai made safe.
+fn status_table(g: &Global, rows: &[Row]) -> String {
+    use std::fmt::Write;
+    use crate::safe::line;
+    let mut out = String::new();
+    {
+        let _ = writeln!(
+            out,
             "{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  requests",
             "notification", "channel", "recipients", "delivered", "failed", "pending"
         );
-        for r in &rows {
+        for r in rows {
             let mut req = format!("{} accepted", r.accepted);
             if r.rejected > 0 {
                 req.push_str(&format!(", {} rejected", r.rejected));
@@ -129,22 +142,28 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             if r.unknown > 0 {
                 req.push_str(&format!(", {} UNKNOWN", r.unknown));
             }
-            println!(
+            let _ = writeln!(
+                out,
                 "{:<40} {:>8} {:>10} {:>9} {:>7} {:>8}  {req}",
-                r.key, r.channel, r.recipients, r.delivered, r.failed, r.pending
+                line(&r.key),
+                r.channel,
+                r.recipients,
+                r.delivered,
+                r.failed,
+                r.pending
             );
             for f in r.failures.iter().take(if g.verbose { usize::MAX } else { 10 }) {
-                println!("    failed: {}: {}", f.recipient, f.comment);
+                let _ = writeln!(out, "    failed: {}: {}", line(&f.recipient), line(&f.comment));
             }
             if r.failures.len() > 10 && !g.verbose {
-                println!("    … and {} more failures (--verbose)", r.failures.len() - 10);
+                let _ = writeln!(out, "    … and {} more failures (--verbose)", r.failures.len() - 10);
             }
         }
         if rows.is_empty() {
-            println!("(nothing sent yet)");
+            let _ = writeln!(out, "(nothing sent yet)");
         }
     }
-    Ok(if any_failed { exit::PARTIAL } else { exit::OK })
+    out
 }
 
 /// Asks Kore.ai for every non-terminal request and records answers; with `wait`, repeats until all
@@ -191,7 +210,9 @@ pub fn refresh_until(
         for (key, req, api, id) in &open {
             match rt.block_on(client.status(*api, id)) {
                 Ok(js) => {
-                    let status = js.status.unwrap_or_else(|| "UNKNOWN".into());
+                    // Server text is kept only in a safe, bounded form.
+                    let clean = |s: &str, max: usize| crate::safe::line(s).chars().take(max).collect::<String>();
+                    let status = js.status.map_or_else(|| "UNKNOWN".into(), |s| clean(&s, 40));
                     let recipients: Vec<(crate::fingerprint::H16, String, Option<String>)> = js
                         .status_logs
                         .iter()
@@ -199,8 +220,8 @@ pub fn refresh_until(
                             let id = l.original_id.as_ref()?;
                             Some((
                                 recipient_hash(&st.lineage, id),
-                                l.status.clone().unwrap_or_default(),
-                                l.comments.clone(),
+                                clean(l.status.as_deref().unwrap_or_default(), 40),
+                                l.comments.as_deref().map(|c| clean(c, 300)),
                             ))
                         })
                         .collect();
@@ -217,10 +238,26 @@ pub fn refresh_until(
                     journal.append(&e)?;
                     st.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
                     if !g.quiet && is_terminal_status(&status) {
-                        eprintln!("{key} request {id}: {status} ({delivered} delivered, {failed_n} failed)");
+                        eprintln!(
+                            "{}",
+                            crate::safe::for_output(&format!(
+                                "{} request {}: {} ({delivered} delivered, {failed_n} failed)",
+                                crate::safe::line(key),
+                                crate::safe::line(id),
+                                crate::safe::line(&status)
+                            ))
+                        );
                     }
                 }
-                Err(msg) => eprintln!("{key} request {id}: status unavailable: {msg}"),
+                Err(msg) => eprintln!(
+                    "{}",
+                    crate::safe::for_output(&format!(
+                        "{} request {}: status unavailable: {}",
+                        crate::safe::line(key),
+                        crate::safe::line(id),
+                        crate::safe::line(&msg)
+                    ))
+                ),
             }
         }
         if !wait {

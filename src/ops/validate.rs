@@ -21,8 +21,19 @@ pub fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
         (_, false) => (Path::new(".").to_path_buf(), paths.to_vec()),
         (None, true) => (Path::new(".").to_path_buf(), vec![]),
     };
-    let files = load::find_files(&base, &specs, &mut diags);
-    let repo = load::load_repo(files, g.env(), g.now, &mut diags);
+    // Without a config, the current directory is the repository root.
+    let cwd_root;
+    let (root, variables) = match &config {
+        Some(c) => (&c.root, c.variables.as_slice()),
+        None => {
+            cwd_root = crate::files::Root::new(Path::new("."))
+                .map_err(|e| crate::error::Error::Io(format!("cannot use the current directory: {e}")))?;
+            (&cwd_root, &[][..])
+        }
+    };
+    let confine = if paths.is_empty() { Some(root) } else { None };
+    let files = load::find_files(confine, &base, &specs, &mut diags);
+    let repo = load::load_repo(files, load::Sources { root, variables, env: g.env() }, &mut diags);
     diags.sort();
     let format = if json { DiagFormat::Json } else { g.diag_format };
     if json {
