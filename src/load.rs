@@ -144,6 +144,10 @@ fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, depth: usize, out: &mut 
         match std::fs::metadata(&p) {
             Ok(m) if m.is_dir() => walk_dir(&p, visited, depth + 1, out, diags),
             Ok(m) if m.is_file() && is_yaml(&p) => out.push(p),
+            Ok(_) if is_yaml(&p) => diags.push(
+                Diagnostic::error(&display_path(&p), Pos::default(), "", "cannot read this manifest: it is not a regular file")
+                    .help("manifests must be regular files; remove it or rename it"),
+            ),
             Ok(_) => {}
             Err(e) if crate::files::is_symlink_loop(&e) => diags.push(
                 Diagnostic::error(&display_path(&p), Pos::default(), "", "symlink loop")

@@ -167,7 +167,7 @@ pub fn summary_line(plan: &Plan) -> String {
 
 /// Masks an identity for public comments, hiding the local part and most of the domain of an
 /// email, the middle of a phone number, all but the first character of anything else; a short
-/// hash keyed with `key` (the target and state lineage) keeps different recipients apart:
+/// hash keyed with `key` (the target) keeps different recipients apart:
 /// `j***@e***.com ~3fa2`, `+91******10 ~0b7c`, `A*** ~91de`.
 pub fn mask(id: &str, key: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
@@ -210,7 +210,7 @@ fn fenced(lang: &str, body: &str) -> String {
     let fence = "`".repeat(longest.max(2) + 1);
     // Unsafe characters visible; HTML-looking text neutralised too, for renderers that ignore
     // fences inside <details>.
-    let body = safe::text(body).replace('<', "‹").replace('>', "›");
+    let body = safe::text(&body.replace('<', "‹").replace('>', "›")).into_owned();
     format!("{fence}{lang}\n{body}\n{fence}\n")
 }
 
@@ -240,8 +240,8 @@ fn content_block(n: &PlannedNotification) -> String {
 /// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
 /// something does not fit, it says what was left out.
 pub fn markdown(plan: &Plan) -> String {
-    let mask_key = format!("{}\0{}", plan.binding.target, plan.binding.state_lineage);
-    let key = mask_key.as_str();
+    // Keyed with the target: the same recipient masks the same way in every comment.
+    let key = plan.binding.target.as_str();
     let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
     // The summary is our own text (numbers and fixed words), safe as it is.
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(safe::md("<img src=x>|[a](b)"), "&lt;img src=x&gt;&#124;\\[a\\]\\(b\\)");
+        assert_eq!(safe::md("<img src=x>|[a](b)"), "&lt;img src\\=x&gt;&#124;\\[a\\]\\(b\\)");
         assert!(fenced("text", "```\n</details>").starts_with("````text"));
     }
 }

@@ -52,7 +52,15 @@ fn distance(a: &str, b: &str) -> usize {
 
 pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
     let lower = word.to_lowercase();
-    known.iter().map(|k| (distance(&lower, &k.to_lowercase()), *k)).filter(|(d, _)| *d <= 3).min().map(|(_, k)| k)
+    let len = lower.chars().count();
+    known
+        .iter()
+        // The distance is at least the difference in length: skip what cannot be within 3.
+        .filter(|k| k.len().abs_diff(len) <= 3)
+        .map(|k| (distance(&lower, &k.to_lowercase()), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k)
 }
 
 impl<'a> Walker<'a> {

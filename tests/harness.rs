@@ -275,3 +275,110 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
+
+/// One request as a hostile test server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// What a hostile server answers.
+pub enum Reply {
+    /// These exact bytes (a whole HTTP response), then the connection is closed.
+    Raw(Vec<u8>),
+    /// A head, then `chunk` repeated `count` times (usize::MAX: until the client goes away).
+    Stream { head: Vec<u8>, chunk: Vec<u8>, count: usize },
+}
+
+impl Reply {
+    /// A complete response with a body and a content length.
+    pub fn http(status: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        Reply::Raw([head.into_bytes(), body.as_bytes().to_vec()].concat())
+    }
+}
+
+/// A programmable, hostile HTTP server on loopback: answers every request with what `reply` says
+/// and records what it saw.
+pub struct Hostile {
+    pub url: String,
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl Hostile {
+    pub fn start(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Hostile {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (log, reply) = (seen.clone(), std::sync::Arc::new(reply));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let (log, reply) = (log.clone(), reply.clone());
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut byte = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut byte) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&byte[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    let mut lines = text.split("\r\n");
+                    let first: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+                    let headers: Vec<(String, String)> = lines
+                        .take_while(|l| !l.is_empty())
+                        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
+                        .collect();
+                    let len: usize = headers
+                        .iter()
+                        .find(|(k, _)| k == "content-length")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+                    let mut body_len = buf.len() - head_end;
+                    while body_len < len {
+                        match s.read(&mut byte) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body_len += n,
+                        }
+                    }
+                    let seen = Seen {
+                        method: first.first().unwrap_or(&"").to_string(),
+                        path: first.get(1).unwrap_or(&"").to_string(),
+                        headers,
+                    };
+                    log.lock().expect("log").push(seen.clone());
+                    match reply(&seen) {
+                        Reply::Raw(bytes) => {
+                            let _ = s.write_all(&bytes);
+                        }
+                        Reply::Stream { head, chunk, count } => {
+                            if s.write_all(&head).is_err() {
+                                return;
+                            }
+                            for _ in 0..count {
+                                if s.write_all(&chunk).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Hostile { url, seen }
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("log").clone()
+    }
+}

@@ -8,5 +8,6 @@ mod hostile;
 mod plan;
 mod properties;
 mod schema;
+mod security;
 mod state;
 mod validate;

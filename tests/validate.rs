@@ -167,7 +167,13 @@ fn literal_secret_in_config_is_refused_without_echoing_it() {
 
 #[test]
 fn undefined_variable_names_it_and_where() {
-    broken("key: a\nchannel: slack\ncontent: {type: text, value: 'Hi ${TEAM_NAME}'}\nidentities: [a]\n")
+    let manifest = "key: a\nchannel: slack\ncontent: {type: text, value: 'Hi ${TEAM_NAME}'}\nidentities: [a]\n";
+    broken(manifest).stderr_has("n.yaml:3:30").stderr_has("variable TEAM_NAME is not declared for manifests").run();
+    Test::repo(HOST)
+        .file("kore-notify.yaml", &format!("{}variables: [TEAM_NAME]\n", config(HOST)))
+        .manifest("n.yaml", manifest)
+        .args(["validate"])
+        .status(1)
         .stderr_has("n.yaml:3:30")
         .stderr_has("environment variable TEAM_NAME is not set")
         .run();
