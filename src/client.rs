@@ -79,7 +79,11 @@ async fn read_body(mut r: reqwest::Response, cap: u64) -> Result<String, BodyErr
 
 /// The `Location` of a redirect, for the error message.
 fn location(r: &reqwest::Response) -> String {
-    r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(server_text).unwrap_or_else(|| "(no Location)".into())
+    r.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(server_text)
+        .unwrap_or_else(|| "(no Location)".into())
 }
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
@@ -201,7 +205,10 @@ pub fn error_message(status: u16, body: &str) -> String {
             .join("; "),
         _ => {
             let snippet: String = body.chars().take(200).collect();
-            format!("HTTP {status}: {}", if snippet.trim().is_empty() { "(empty body)".into() } else { server_text(&snippet) })
+            format!(
+                "HTTP {status}: {}",
+                if snippet.trim().is_empty() { "(empty body)".into() } else { server_text(&snippet) }
+            )
         }
     }
 }
@@ -418,7 +425,10 @@ fn accepted(text: &str) -> SendResult {
         },
         None if v.is_object() => SendResult::Unknown { reason: "Kore.ai answered 2xx without a job id".into() },
         None => SendResult::Unknown {
-            reason: format!("Kore.ai answered 2xx with a body that is not a job: {}", server_text(&text.chars().take(120).collect::<String>())),
+            reason: format!(
+                "Kore.ai answered 2xx with a body that is not a job: {}",
+                server_text(&text.chars().take(120).collect::<String>())
+            ),
         },
     }
 }

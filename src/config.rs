@@ -15,6 +15,8 @@ use crate::walk::{Walker, join};
 use crate::yaml;
 
 pub const FILE_NAME: &str = "kore-notify.yaml";
+/// Largest config file we read.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The JSON Schema source for `kore-notify.yaml`. The loader below accepts exactly these fields;
 /// a unit test keeps the two in step.
@@ -180,7 +182,13 @@ impl Config {
 
     /// Loads and validates a config file; problems are added to `diags`.
     pub fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read config", e))?;
+        let bytes = std::fs::canonicalize(path)
+            .map_err(|_| crate::files::FileError::NotFound)
+            .and_then(|c| crate::files::read_regular(&c, MAX_CONFIG_BYTES))
+            .map_err(|e| Error::Config {
+                path: crate::load::display_path(path),
+                message: format!("cannot read: {e}"),
+            })?;
         let shown = crate::load::display_path(path);
         let mut w = Walker::new(&shown, diags, env);
         let text = match yaml::check_text(&bytes) {
@@ -331,8 +339,25 @@ impl Config {
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
             check_no_credentials(&mut w, &f, vars, secret, client_id_raw.as_deref().unwrap_or_default());
         }
-        let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), Some(root), Some(state), Some(variables), true) =
-            (host, bot_id, client_id_raw, client_secret_var, root, state_path, variables, ok && w.diags.errors() == errors_before)
+        let (
+            Some(host),
+            Some(bot_id),
+            Some(client_id_raw),
+            Some(client_secret_var),
+            Some(root),
+            Some(state),
+            Some(variables),
+            true,
+        ) = (
+            host,
+            bot_id,
+            client_id_raw,
+            client_secret_var,
+            root,
+            state_path,
+            variables,
+            ok && w.diags.errors() == errors_before,
+        )
         else {
             return Ok(None);
         };
@@ -389,7 +414,12 @@ fn repository_root(w: &mut Walker, f: &Fields, dir: &Path) -> Option<crate::file
     match crate::files::Root::new(&base.join(&rel)) {
         Ok(r) => Some(r),
         Err(e) => {
-            w.error(&pos, "root", format!("cannot use `{rel}` as the repository root: {e}"), "give an existing directory, relative to kore-notify.yaml");
+            w.error(
+                &pos,
+                "root",
+                format!("cannot use `{rel}` as the repository root: {e}"),
+                "give an existing directory, relative to kore-notify.yaml",
+            );
             None
         }
     }
@@ -410,7 +440,7 @@ fn state_inside(w: &mut Walker, f: &Fields, root: &crate::files::Root, path: &Pa
 /// `variables:`: valid names, none of them secret-looking.
 fn declared_variables(w: &mut Walker, f: &Fields) -> Option<Vec<String>> {
     let Some(n) = f.get("variables") else { return Some(Vec::new()) };
-    let Some(items) = w.seq(n, "variables") else { return None };
+    let items = w.seq(n, "variables")?;
     let mut out = Vec::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
@@ -421,7 +451,12 @@ fn declared_variables(w: &mut Walker, f: &Fields) -> Option<Vec<String>> {
             continue;
         };
         if !interp::valid_name(name) {
-            w.error(&item.pos, &path, format!("`{}` is not a variable name", crate::safe::line(name)), "use letters, digits and _, not starting with a digit; no ${…}");
+            w.error(
+                &item.pos,
+                &path,
+                format!("`{}` is not a variable name", crate::safe::line(name)),
+                "use letters, digits and _, not starting with a digit; no ${…}",
+            );
             ok = false;
         } else if interp::looks_secret(name) {
             w.error(
@@ -486,7 +521,9 @@ mod tests {
         assert!(check_host("http://127.0.0.1:8085").is_ok());
         assert!(check_host("http://platform.kore.ai").is_err());
         assert!(check_host("https://platform.kore.ai/api").is_err());
-        for ok in ["http://127.0.0.1:1", "http://127.5.6.7", "http://localhost:80", "http://[::1]:8085", "http://LOCALHOST"] {
+        for ok in
+            ["http://127.0.0.1:1", "http://127.5.6.7", "http://localhost:80", "http://[::1]:8085", "http://LOCALHOST"]
+        {
             assert!(check_host(ok).is_ok(), "{ok}");
         }
         for bad in [

@@ -211,7 +211,8 @@ mod tests {
         assert!(matches!(root.read(&repo.join("../secret.txt"), 9), Err(FileError::Outside)));
         #[cfg(unix)]
         {
-            std::os::unix::fs::symlink(dir.path().join("secret.txt"), repo.join("link")).unwrap_or_else(|e| panic!("{e}"));
+            std::os::unix::fs::symlink(dir.path().join("secret.txt"), repo.join("link"))
+                .unwrap_or_else(|e| panic!("{e}"));
             assert!(matches!(root.read(&repo.join("link"), 9), Err(FileError::Outside)));
             std::os::unix::fs::symlink("/dev/zero", repo.join("zero")).unwrap_or_else(|e| panic!("{e}"));
             assert!(matches!(root.read(&repo.join("zero"), 9), Err(FileError::Outside)));

@@ -79,9 +79,31 @@ pub fn sole_reference(s: &str) -> Option<&str> {
 /// KEY, CREDENTIALS, AUTH, PRIVATE, COOKIE or SESSION, or a Kore.ai client variable.
 pub fn looks_secret(name: &str) -> bool {
     const WORDS: &[&str] = &[
-        "SECRET", "SECRETS", "TOKEN", "TOKENS", "PASSWORD", "PASSWORDS", "PASSWD", "PASS", "PWD", "PASSPHRASE", "KEY",
-        "KEYS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH", "PRIVATE", "COOKIE", "SESSION", "SIGNATURE",
-        "CERT", "PAT", "JWT", "DSN",
+        "SECRET",
+        "SECRETS",
+        "TOKEN",
+        "TOKENS",
+        "PASSWORD",
+        "PASSWORDS",
+        "PASSWD",
+        "PASS",
+        "PWD",
+        "PASSPHRASE",
+        "KEY",
+        "KEYS",
+        "APIKEY",
+        "CREDENTIAL",
+        "CREDENTIALS",
+        "CREDS",
+        "AUTH",
+        "PRIVATE",
+        "COOKIE",
+        "SESSION",
+        "SIGNATURE",
+        "CERT",
+        "PAT",
+        "JWT",
+        "DSN",
     ];
     const PARTS: &[&str] = &["SECRET", "TOKEN", "PASSWORD", "PASSWD", "APIKEY", "CREDENTIAL", "PRIVATE"];
     let upper = name.to_ascii_uppercase();
@@ -200,12 +222,17 @@ mod tests {
         let run = |s: &str, used: &mut Vec<(String, String)>| interpolate_bounded(s, &env, Some(&names), 25, used);
         assert_eq!(run("v ${RELEASE}", &mut used), Ok("v r1".into()));
         assert_eq!(used, vec![("RELEASE".to_string(), "r1".to_string())]);
-        assert_eq!(run("${KORE_CLIENT_SECRET:-x}", &mut used), Err(InterpError::Undeclared("KORE_CLIENT_SECRET".into())));
+        assert_eq!(
+            run("${KORE_CLIENT_SECRET:-x}", &mut used),
+            Err(InterpError::Undeclared("KORE_CLIENT_SECRET".into()))
+        );
         assert_eq!(run("${GITHUB_TOKEN}", &mut used), Err(InterpError::Undeclared("GITHUB_TOKEN".into())));
         assert_eq!(run("${HOME}", &mut used), Err(InterpError::Undeclared("HOME".into())));
         assert_eq!(run("${BIG}${BIG}", &mut used), Ok("01234567890123456789".into()));
         assert_eq!(run("${BIG}${BIG}${BIG}", &mut used), Err(InterpError::TooLong(25)));
-        for secret in ["DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "NPM_TOKEN", "MY_API_KEY", "KORE_CLIENT_ID"] {
+        for secret in
+            ["DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "NPM_TOKEN", "MY_API_KEY", "KORE_CLIENT_ID"]
+        {
             assert!(looks_secret(secret), "{secret}");
         }
         for plain in ["RELEASE", "TEAM_NAME", "KEYNOTE_URL", "MONKEY"] {

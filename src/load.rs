@@ -86,8 +86,13 @@ pub fn find_files(root: Option<&Root>, base: &Path, specs: &[String], diags: &mu
             Ok(_) => true,
             Err(e) => {
                 diags.push(
-                    Diagnostic::error(&display_path(p), Pos::default(), "manifests", format!("cannot read this manifest: {e}"))
-                        .help(e.help()),
+                    Diagnostic::error(
+                        &display_path(p),
+                        Pos::default(),
+                        "manifests",
+                        format!("cannot read this manifest: {e}"),
+                    )
+                    .help(e.help()),
                 );
                 false
             }
@@ -145,8 +150,13 @@ fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, depth: usize, out: &mut 
             Ok(m) if m.is_dir() => walk_dir(&p, visited, depth + 1, out, diags),
             Ok(m) if m.is_file() && is_yaml(&p) => out.push(p),
             Ok(_) if is_yaml(&p) => diags.push(
-                Diagnostic::error(&display_path(&p), Pos::default(), "", "cannot read this manifest: it is not a regular file")
-                    .help("manifests must be regular files; remove it or rename it"),
+                Diagnostic::error(
+                    &display_path(&p),
+                    Pos::default(),
+                    "",
+                    "cannot read this manifest: it is not a regular file",
+                )
+                .help("manifests must be regular files; remove it or rename it"),
             ),
             Ok(_) => {}
             Err(e) if crate::files::is_symlink_loop(&e) => diags.push(
@@ -177,7 +187,8 @@ fn read_text(root: Option<&Root>, path: &Path, cap: u64, what: &str, diags: &mut
             return None;
         }
         Err(e) => {
-            diags.push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")).help(e.help()));
+            diags
+                .push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")).help(e.help()));
             return None;
         }
     };
@@ -557,7 +568,12 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root: &Root) ->
                 Some(n) => match &n.value {
                     Value::Bool(b) => *b,
                     _ => {
-                        w.error(&n.pos, "content.interpolate", format!("expected true or false, found {}", n.kind()), "write `interpolate: true` to expand ${…} in the valueFile");
+                        w.error(
+                            &n.pos,
+                            "content.interpolate",
+                            format!("expected true or false, found {}", n.kind()),
+                            "write `interpolate: true` to expand ${…} in the valueFile",
+                        );
                         return None;
                     }
                 },

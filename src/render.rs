@@ -173,7 +173,8 @@ pub fn mask(id: &str, key: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
     let tag = {
         use sha2::Digest;
-        let d = sha2::Sha256::new().chain_update(key.as_bytes()).chain_update([0]).chain_update(id.as_bytes()).finalize();
+        let d =
+            sha2::Sha256::new().chain_update(key.as_bytes()).chain_update([0]).chain_update(id.as_bytes()).finalize();
         crate::fingerprint::to_hex(&d[..2])
     };
     let first = |s: &str| s.chars().next().filter(|c| c.is_alphanumeric()).map(String::from).unwrap_or_default();

@@ -182,7 +182,10 @@ mod tests {
 
     #[test]
     fn workflow_commands_are_neutralised() {
-        assert_eq!(workflow_safe("ok\n  ::set-output name=x::1\n##[error]x\n"), "ok\n»   ::set-output name=x::1\n» ##[error]x\n");
+        assert_eq!(
+            workflow_safe("ok\n  ::set-output name=x::1\n##[error]x\n"),
+            "ok\n»   ::set-output name=x::1\n» ##[error]x\n"
+        );
         assert!(matches!(workflow_safe("a :: b\n"), Cow::Borrowed(_)));
     }
 

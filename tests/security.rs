@@ -127,12 +127,18 @@ fn value_files_and_audiences_outside_the_repository_are_refused_without_their_co
 #[test]
 fn manifest_paths_outside_the_repository_are_refused() {
     let outside = tempfile::tempdir().expect("tmp");
-    std::fs::write(outside.path().join("x.yaml"), "key: leak\nchannel: slack\ncontent: {type: text, value: LEAKED-CONTENT}\nidentities: [a]\n")
-        .expect("write");
+    std::fs::write(
+        outside.path().join("x.yaml"),
+        "key: leak\nchannel: slack\ncontent: {type: text, value: LEAKED-CONTENT}\nidentities: [a]\n",
+    )
+    .expect("write");
     for spec in [outside.path().to_str().expect("utf8").to_string(), "../*".to_string()] {
         let cfg = config(HOST).replace("manifests: [notifications]", &format!("manifests: ['{spec}']"));
         let t = Test::new().file("repo/kore-notify.yaml", &cfg).cwd("repo");
-        let t = t.file("x.yaml", "key: leak\nchannel: slack\ncontent: {type: text, value: LEAKED-CONTENT}\nidentities: [a]\n");
+        let t = t.file(
+            "x.yaml",
+            "key: leak\nchannel: slack\ncontent: {type: text, value: LEAKED-CONTENT}\nidentities: [a]\n",
+        );
         let (o, _) = t.args(["plan"]).status(1).stderr_has("outside the repository").run();
         assert!(!o.stdout.contains("LEAKED") && !o.stderr.contains("LEAKED"), "{}", o.stderr);
     }
@@ -196,7 +202,8 @@ fn state_files_must_be_regular_files_inside_the_repository() {
     }
     assert!(emu.deliveries().is_empty());
     // A backup replaced by a link: the next snapshot replaces the link, never writes through it.
-    let (_, t) = Test::repo(&emu.url).manifest("n.yaml", &slack("hi")).args(["apply", "--auto-approve"]).status(0).run();
+    let (_, t) =
+        Test::repo(&emu.url).manifest("n.yaml", &slack("hi")).args(["apply", "--auto-approve"]).status(0).run();
     let backup = t.path().join(".kore-notify/state.json.backup");
     let _ = std::fs::remove_file(&backup);
     std::os::unix::fs::symlink(victim.path(), &backup).expect("symlink");
@@ -207,7 +214,8 @@ fn state_files_must_be_regular_files_inside_the_repository() {
     // A FIFO as the state file: an error, not a hang.
     let t = Test::repo(HOST).manifest("n.yaml", &slack("hi"));
     std::fs::create_dir_all(t.path().join(".kore-notify")).expect("mkdir");
-    let ok = std::process::Command::new("mkfifo").arg(t.path().join(".kore-notify/state.json")).status().expect("mkfifo");
+    let ok =
+        std::process::Command::new("mkfifo").arg(t.path().join(".kore-notify/state.json")).status().expect("mkfifo");
     assert!(ok.success());
     refused(t, &["plan"], "not a regular file", &[]);
 }
@@ -238,7 +246,8 @@ fn apply_against(server: &Hostile) -> Test {
 fn redirects_are_never_followed_and_the_token_never_leaves() {
     let elsewhere = Hostile::start(|_| Reply::http("200 OK", &[("Content-Type", "application/json")], JOB));
     for status in ["301 Moved Permanently", "302 Found", "307 Temporary Redirect", "308 Permanent Redirect"] {
-        for target in [format!("{}/api/public/bot/st-test-bot/notify", elsewhere.url), "http://10.1.2.3/x".to_string()] {
+        for target in [format!("{}/api/public/bot/st-test-bot/notify", elsewhere.url), "http://10.1.2.3/x".to_string()]
+        {
             let loc = target.clone();
             let server = Hostile::start(move |_| Reply::http(status, &[("Location", &loc)], ""));
             let (o, t) = apply_against(&server)
@@ -248,7 +257,10 @@ fn redirects_are_never_followed_and_the_token_never_leaves() {
                 .stderr_has(&target)
                 .stderr_has("Fix `host`")
                 .run();
-            assert_eq!(server.requests().len(), 1, "{status}: re-sent\n{}", o.stderr);
+            let seen = server.requests();
+            assert_eq!(seen.len(), 1, "{status}: re-sent\n{}", o.stderr);
+            assert_eq!(seen[0].path, "/api/public/bot/st-test-bot/notify");
+            assert!(seen[0].headers.iter().any(|(k, _)| k == "auth"), "the real host gets the token");
             // The state records it as rejected: the next plan sends it again, nothing is unknown.
             let (o, _) = t.args(["plan", "--format", "json"]).status(0).run();
             assert!(o.stdout.contains("\"recipientsToSend\": 1"), "{}", o.stdout);
@@ -259,7 +271,8 @@ fn redirects_are_never_followed_and_the_token_never_leaves() {
 
 #[test]
 fn hosts_are_parsed_not_matched_as_text() {
-    for host in ["http://127.evil.example", "http://localhost.evil.example", "http://10.0.0.1", "https://u:p@kore.example.com"]
+    for host in
+        ["http://127.evil.example", "http://localhost.evil.example", "http://10.0.0.1", "https://u:p@kore.example.com"]
     {
         refused(Test::repo(host).manifest("n.yaml", &slack("hi")), &["validate"], "host", &[]);
     }
@@ -269,7 +282,8 @@ fn hosts_are_parsed_not_matched_as_text() {
 #[test]
 fn huge_and_endless_answers_are_capped_and_unknown() {
     // A 1 GiB announced body, an endless 2xx stream, an endless error stream.
-    let cases: Vec<(&str, Box<dyn Fn(&Seen) -> Reply + Send + Sync>)> = vec![
+    type Handler = Box<dyn Fn(&Seen) -> Reply + Send + Sync>;
+    let cases: Vec<(&str, Handler)> = vec![
         (
             "announced",
             Box::new(|_| Reply::Stream {
@@ -327,10 +341,11 @@ fn request_ids_never_reach_a_url_unchecked() {
             Reply::http("200 OK", &[], r#"{"status":"SUCCESS","statusLogs":[]}"#)
         }
     });
-    let (_, t) = apply_against(&server).args(["apply", "--auto-approve"]).status(3).stderr_has("invalid request id").run();
+    let (_, t) =
+        apply_against(&server).args(["apply", "--auto-approve"]).status(3).stderr_has("invalid request id").run();
     t.args(["status", "--refresh"]).status(3).run();
-    let gets: Vec<Seen> = server.requests().into_iter().filter(|s| s.method == "GET").collect();
-    assert!(gets.is_empty(), "{gets:?}");
+    let seen = server.requests();
+    assert!(seen.iter().all(|s| s.method == "POST" && !s.path.contains("x?y")), "{seen:?}");
 }
 
 #[test]
@@ -356,7 +371,8 @@ fn escape_sequences_from_the_server_never_reach_the_terminal() {
         }
     });
     let (_, t) = apply_against(&server).args(["apply", "--auto-approve"]).status(0).run();
-    let (o, _) = t.env("GITHUB_ACTIONS", "true").args(["status", "--refresh"]).status(3).stdout_has("<U+001B>[31mred").run();
+    let (o, _) =
+        t.env("GITHUB_ACTIONS", "true").args(["status", "--refresh"]).status(3).stdout_has("<U+001B>[31mred").run();
     assert!(!o.stdout.contains('\u{1b}') && !o.stderr.contains('\u{1b}'), "{}", o.stdout);
 }
 
@@ -380,7 +396,8 @@ fn terminal_output_shows_control_bidi_and_zero_width_characters_visibly() {
 
 #[test]
 fn the_pull_request_comment_cannot_mention_link_or_hide_text() {
-    let (o, _) = Test::repo(HOST).manifest("n.yaml", HOSTILE_IDS).args(["plan", "--format", "markdown"]).status(0).run();
+    let (o, _) =
+        Test::repo(HOST).manifest("n.yaml", HOSTILE_IDS).args(["plan", "--format", "markdown"]).status(0).run();
     let md = o.stdout;
     let outside: String = md.split("```").step_by(2).collect();
     for mention in ["@octocat", "@acme/admins", "#12", "https://evil", "deadbeefcafe1234"] {
@@ -400,7 +417,10 @@ fn the_pull_request_comment_cannot_mention_link_or_hide_text() {
 
 #[test]
 fn validate_and_state_commands_show_hostile_text_safely() {
-    let t = Test::repo(HOST).manifest("n.yaml", "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n\"\\e]0;x\\a\": 1\n");
+    let t = Test::repo(HOST).manifest(
+        "n.yaml",
+        "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n\"\\e]0;x\\a\": 1\n",
+    );
     let (o, _) = t.args(["validate"]).status(1).stderr_has("unknown field").run();
     assert!(!o.stderr.contains('\u{1b}') && !o.stderr.contains('\u{7}'), "{:?}", o.stderr);
 }

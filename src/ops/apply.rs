@@ -223,7 +223,10 @@ fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
 }
 
 fn check_plan_file(path: &PathBuf, current: &Plan) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read plan file", e))?;
+    let bytes = std::fs::canonicalize(path)
+        .map_err(|_| crate::files::FileError::NotFound)
+        .and_then(|c| crate::files::read_regular(&c, 2 * 1024 * 1024 * 1024))
+        .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("cannot read: {e}") })?;
     let saved: Plan = serde_json::from_slice(&bytes)
         .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("not a kore-notify plan file: {e}") })?;
     let stale = |what: &str| Error::StalePlan {

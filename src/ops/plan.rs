@@ -66,7 +66,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         g.info(format!("plan saved to {}; apply exactly it with `kore-notify apply {}`", out.display(), out.display()));
     }
     let text = render(g, &plan, opts.format);
-    let text = if opts.format == Format::Json { text.into() } else { crate::safe::for_output(&text).into_owned() };
+    let text = if opts.format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
     std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
     if opts.detailed_exitcode && plan.summary.recipients_to_send > 0 {
         return Ok(exit::PENDING);

@@ -125,8 +125,8 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
 
 /// The status as text: every string from the manifests, the state or Kore.ai made safe.
 fn status_table(g: &Global, rows: &[Row]) -> String {
-    use std::fmt::Write;
     use crate::safe::line;
+    use std::fmt::Write;
     let mut out = String::new();
     {
         let _ = writeln!(
