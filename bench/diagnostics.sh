@@ -24,7 +24,7 @@ for n in "${sizes[@]}"; do
   } >"$work/notifications/n.yaml"
   for format in text json; do
     (cd "$work" && /usr/bin/time -f '%e %M' -o "$work/time" "$bin" validate --format "$format" >/dev/null 2>&1) || true
-    read -r secs kb <"$work/time"
+    read -r secs kb < <(tail -1 "$work/time")
     printf '%-10s %-6s %10s %12s\n' "$n" "$format" "$secs" "$((kb / 1024))"
   done
 done

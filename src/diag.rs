@@ -95,9 +95,15 @@ impl Diagnostics {
         self.items.extend(other.items);
     }
     pub fn sort(&mut self) {
+        // Paths compared as bytes: component-wise comparison is the slow part at 100,000 items.
         self.items.sort_by(|a, b| {
-            (&a.file, a.line, a.column, a.severity, &a.message)
-                .cmp(&(&b.file, b.line, b.column, b.severity, &b.message))
+            (a.file.as_os_str(), a.line, a.column, a.severity, &a.message).cmp(&(
+                b.file.as_os_str(),
+                b.line,
+                b.column,
+                b.severity,
+                &b.message,
+            ))
         });
     }
 }

@@ -35,29 +35,37 @@ pub fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
-/// Levenshtein distance, for "did you mean" suggestions.
+/// Levenshtein distance between `a` and `b`, ignoring ASCII case, for "did you mean"
+/// suggestions. Allocation-free for names up to 64 characters (longer ones are never suggested).
 fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    const MAX: usize = 64;
+    let b: Vec<char> = b.chars().take(MAX + 1).collect();
+    if b.len() > MAX || a.chars().nth(MAX).is_some() {
+        return usize::MAX;
+    }
+    let mut prev = [0usize; MAX + 1];
+    let mut cur = [0usize; MAX + 1];
+    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
+        *p = j;
+    }
     for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
+        cur[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+            let cost = usize::from(!ca.eq_ignore_ascii_case(cb));
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
-        prev = cur;
+        std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
 }
 
 pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
-    let lower = word.to_lowercase();
-    let len = lower.chars().count();
+    let len = word.chars().count();
     known
         .iter()
         // The distance is at least the difference in length: skip what cannot be within 3.
-        .filter(|k| k.len().abs_diff(len) <= 3)
-        .map(|k| (distance(&lower, &k.to_lowercase()), *k))
+        .filter(|k| k.chars().count().abs_diff(len) <= 3)
+        .map(|k| (distance(word, k), *k))
         .filter(|(d, _)| *d <= 3)
         .min()
         .map(|(_, k)| k)
@@ -238,5 +246,20 @@ impl<'a> Walker<'a> {
                 .collect(),
             _ => self.string(node, path).map(|s| vec![(s, node.pos.clone())]).unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_stop_at_distance_three() {
+        assert_eq!(distance("chanel", "channel"), 1);
+        assert_eq!(distance("CHANNEL", "channel"), 0);
+        assert_eq!(suggest("chanel", &["channel", "content"]), Some("channel"));
+        assert_eq!(suggest("cxxxnel", &["channel"]), Some("channel"));
+        assert_eq!(suggest("cxxxxel", &["channel"]), None);
+        assert_eq!(suggest(&"a".repeat(100), &["a"]), None);
     }
 }
