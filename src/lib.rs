@@ -25,6 +25,7 @@ pub mod error;
 pub mod files;
 pub mod fingerprint;
 pub mod interp;
+pub mod interrupt;
 pub mod load;
 pub mod manifest;
 pub mod ops;

@@ -50,7 +50,9 @@ struct Tally {
     accepted: usize,
     rejected: usize,
     unknown: usize,
+    /// Batches not started (the run stopped: 401, a redirect, an interrupt, a journal failure).
     skipped: usize,
+    skipped_recipients: usize,
     recipients_accepted: usize,
     /// Why the run stopped early (401, a redirect), as the error to report.
     stopped_by: Option<String>,
@@ -68,6 +70,7 @@ fn confirm(plan: &Plan) -> Result<bool> {
 }
 
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
+    crate::interrupt::install();
     let ws = load_workspace(g, &[])?;
     let state_path = ws.config.state.clone();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -114,6 +117,10 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         }
     }
     let creds = if to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
+    if let Some(sig) = crate::interrupt::requested() {
+        eprintln!("Interrupted by {} before anything was sent.", crate::interrupt::name(sig));
+        return Ok(crate::interrupt::exit_code(sig));
+    }
 
     let journal = Journal::open(&state_path, &loaded.state)?;
     let book = Arc::new(Mutex::new(Book { state: loaded.state, journal }));
@@ -194,6 +201,18 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             "{} request(s) have an unknown outcome: they may have been delivered. The next plan shows them as blocked; decide with `kore-notify apply --retry-unknown` or `kore-notify state resolve KEY --sent|--not-sent`.",
             tally.unknown
         );
+    }
+    if let Some(sig) = crate::interrupt::requested() {
+        eprintln!(
+            "Interrupted by {}: the requests in flight finished and are recorded ({} accepted, {} rejected, {} unknown); {} batch(es) to {} recipient(s) were not sent. Run `kore-notify apply` again to send them.",
+            crate::interrupt::name(sig),
+            tally.accepted,
+            tally.rejected,
+            tally.unknown,
+            tally.skipped,
+            tally.skipped_recipients
+        );
+        return Ok(crate::interrupt::exit_code(sig));
     }
     let mut code = if tally.rejected > 0 || tally.unknown > 0 { exit::PARTIAL } else { exit::OK };
     if opts.wait {
@@ -289,9 +308,11 @@ fn send_all(
                 let (stop, tally, fatal, progress) = (&stop, &tally, &fatal, &progress);
                 async move {
                     let stopped = || {
-                        let s = stop.load(Ordering::SeqCst);
+                        let s = stop.load(Ordering::SeqCst) || crate::interrupt::requested().is_some();
                         if s {
-                            tally.lock().unwrap_or_else(|p| p.into_inner()).skipped += 1;
+                            let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                            t.skipped += 1;
+                            t.skipped_recipients += batch.members.len();
                         }
                         s
                     };
@@ -299,8 +320,11 @@ fn send_all(
                         return;
                     }
                     // The rate-limit slot comes first: a batch is journaled only when it can leave at
-                    // once. A run stopped meanwhile (401, journal failure) skips it.
-                    client.take_send_slot().await;
+                    // once. A run stopped meanwhile (401, journal failure, interrupt) skips it.
+                    tokio::select! {
+                        () = client.take_send_slot() => {}
+                        () = crate::interrupt::wait() => {}
+                    }
                     if stopped() {
                         return;
                     }
