@@ -101,6 +101,13 @@ pub enum SendResult {
     Unknown {
         reason: String,
     },
+    /// A 2xx answer that is not a Kore.ai job (no `_id`, or not the documented JSON): the request
+    /// may have been processed, so it is unknown too, never counted as accepted. Carries the job
+    /// id when one could be read, so `status --refresh` can settle it.
+    Unconfirmed {
+        request_id: Option<String>,
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -243,9 +250,9 @@ impl Client {
                     let text = match r.text().await {
                         Ok(t) => t,
                         Err(e) if (200..300).contains(&status) => {
-                            return SendResult::Accepted {
+                            return SendResult::Unconfirmed {
                                 request_id: None,
-                                status: Some(format!("answer unreadable: {}", root_cause(&e))),
+                                reason: format!("HTTP {status}, but the answer was unreadable: {}", root_cause(&e)),
                             };
                         }
                         Err(e) => {
@@ -255,11 +262,7 @@ impl Client {
                         }
                     };
                     if (200..300).contains(&status) {
-                        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                        return SendResult::Accepted {
-                            request_id: v.get("_id").and_then(Value::as_str).map(String::from),
-                            status: v.get("status").and_then(Value::as_str).map(String::from),
-                        };
+                        return classify_success(status, &text);
                     }
                     if is_rate_limited(status, &text) {
                         if attempt + 1 >= MAX_ATTEMPTS {
@@ -317,6 +320,28 @@ impl Client {
             attempt += 1;
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+/// A 2xx answer is an acceptance only when it is the documented job: a JSON object with a string
+/// `_id` and `status`. Anything else (an HTML page from a proxy, JSON without `_id`) may or may
+/// not mean the request was processed: unknown, with the id when there is one.
+fn classify_success(status: u16, text: &str) -> SendResult {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let id = v.get("_id").and_then(Value::as_str).filter(|s| !s.trim().is_empty()).map(String::from);
+    let job_status = v.get("status").and_then(Value::as_str).map(String::from);
+    if let (Some(_), Some(_)) = (&id, &job_status) {
+        return SendResult::Accepted { request_id: id, status: job_status };
+    }
+    let snippet: String = text.chars().take(120).collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ");
+    let what = match (&v, &id) {
+        (Value::Object(_), Some(_)) => "a job id but no job status",
+        (Value::Object(_), None) => "JSON without a job id (`_id`)",
+        _ => "not JSON",
+    };
+    SendResult::Unconfirmed {
+        request_id: id,
+        reason: format!("HTTP {status}, but the answer is not a Kore.ai job ({what}): {snippet}"),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Change, Plan, PlannedNotification};
+use crate::plan::{Action, Change, Plan, PlannedNotification, UnknownRequest};
 use crate::state::StoredContent;
 
 /// GitHub refuses comments over 65,536 characters; we stay well below.
@@ -28,6 +28,7 @@ impl Style {
             Action::NoOp => (" ", "2"),
             Action::Scheduled => ("…", "36"),
             Action::Expired => ("x", "2"),
+            Action::RetryFailed => ("~", "33"),
             Action::Blocked => ("!", "31;1"),
             Action::Orphaned => ("?", "35"),
         };
@@ -54,6 +55,7 @@ fn change_word(c: Change) -> &'static str {
         Change::New => "new",
         Change::Changed => "changed",
         Change::Retry => "retry",
+        Change::RetryFailed => "retry failed",
     }
 }
 
@@ -83,6 +85,9 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
             let _ = writeln!(out, "    renamed from {r}: recipients already sent under the old key are not resent");
         }
         let _ = writeln!(out, "    {}", n.reason);
+        for u in &n.unknown_requests {
+            let _ = writeln!(out, "    {}", unknown_line(&n.key, u));
+        }
         if n.recipients.removed > 0 {
             let _ = writeln!(
                 out,
@@ -142,6 +147,27 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     out
 }
 
+/// One unknown request, for people: which, since when, why, how many held, how to decide.
+pub fn unknown_line(key: &str, u: &UnknownRequest) -> String {
+    let mut s = format!("unknown request #{} (batch {}", u.index, &u.batch[..8.min(u.batch.len())]);
+    if let Some(id) = &u.request_id {
+        s.push_str(&format!(", Kore.ai id {id}"));
+    }
+    s.push_str(&format!(", {}): {} recipient(s)", u.sent_at, u.recipients));
+    if u.retried {
+        s.push_str(", sent again now (--retry-unknown)");
+    } else {
+        s.push_str(&format!(
+            ", {} held back; `kore-notify state resolve {key} {}` lists them",
+            u.held, u.index
+        ));
+    }
+    if let Some(r) = &u.reason {
+        s.push_str(&format!(" — {}", one_line(r)));
+    }
+    s
+}
+
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut parts = Vec::new();
@@ -149,6 +175,12 @@ pub fn summary_line(plan: &Plan) -> String {
         if let Some(c) = s.by_action.get(a) {
             parts.push(format!("{c} {a}"));
         }
+    }
+    if s.recipients_held > 0 {
+        parts.push(format!(
+            "{} recipient(s) held back by {} request(s) with an unknown outcome",
+            s.recipients_held, s.unknown_requests
+        ));
     }
     let rest = if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) };
     format!("Plan: {} notification(s) to send to {} recipient(s){rest}.", s.notifications_to_send, s.recipients_to_send)
@@ -275,6 +307,9 @@ pub fn markdown(plan: &Plan) -> String {
             }
             d.push_str("\n\n");
         }
+        for u in &n.unknown_requests {
+            let _ = write!(d, "{}\n\n", md_escape(&unknown_line(&n.key, u)));
+        }
         let mut content = content_block(n);
         if !n.preview.is_empty() {
             let lines: Vec<String> =
@@ -282,7 +317,7 @@ pub fn markdown(plan: &Plan) -> String {
             let _ =
                 write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
         }
-        if n.sends.is_empty() && content.trim().is_empty() {
+        if n.sends.is_empty() && n.unknown_requests.is_empty() && content.trim().is_empty() {
             // Nothing to unfold (an orphan): the table row says it all.
             d.clear();
         } else {
