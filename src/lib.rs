@@ -23,6 +23,7 @@ pub mod diag;
 pub mod emulator;
 pub mod error;
 pub mod fingerprint;
+pub mod freshness;
 pub mod interp;
 pub mod load;
 pub mod manifest;

@@ -70,7 +70,7 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     };
     let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", b.target);
     for n in &plan.notifications {
-        if n.action == Action::NoOp && !verbose {
+        if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 {
             continue;
         }
         let mut head = format!("{}  {}", st.action(n.action), st.paint("1", &n.key));
@@ -273,7 +273,8 @@ pub fn markdown(plan: &Plan) -> String {
     let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
     // The summary is our own text (numbers and fixed words), safe as it is.
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
-    let mut shown: Vec<&PlannedNotification> = plan.notifications.iter().filter(|n| n.action != Action::NoOp).collect();
+    let mut shown: Vec<&PlannedNotification> =
+        plan.notifications.iter().filter(|n| n.action != Action::NoOp || n.recipients.failed > 0).collect();
     shown.sort_by(|a, b| {
         b.sends.len().cmp(&a.sends.len()).then(b.records.len().cmp(&a.records.len())).then(a.key.cmp(&b.key))
     });

@@ -505,6 +505,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::new(), false, String::new()),
         Err(e) => return Err(Error::state(path, format!("cannot read: {e}"))),
     };
+    crate::freshness::check(path, exists.then_some(&state))?;
     let mut replayed = 0;
     match File::open(&paths.journal) {
         Ok(f) => {
@@ -627,6 +628,8 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     let mut tmp = temp_beside(path, &dir)?;
     tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
     tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
+    sync_dir(&dir);
+    crate::freshness::record(path, &dir, state)?;
     sync_dir(&dir);
     match std::fs::remove_file(&paths.journal) {
         Ok(()) => sync_dir(&dir),
