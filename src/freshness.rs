@@ -110,7 +110,8 @@ pub fn record(snapshot: &Path, dir: &Path, state: &State) -> Result<()> {
     let text = serde_json::to_string(&Mark { lineage: state.lineage.clone(), serial: state.serial })
         .map_err(|e| Error::Io(format!("cannot encode the high-water mark: {e}")))?;
     let prefix = format!("{}.tmp-", snapshot.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
-    let mut tmp = tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(|e| Error::io(dir, "write in", e))?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(|e| Error::io(dir, "write in", e))?;
     tmp.write_all(format!("{text}\n").as_bytes())
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::io(&path, "write", e))?;

@@ -24,6 +24,7 @@ pub mod emulator;
 pub mod error;
 pub mod fingerprint;
 pub mod freshness;
+pub mod inputs;
 pub mod interp;
 pub mod load;
 pub mod manifest;

@@ -250,7 +250,9 @@ impl Select {
             let (key, req) = match v.rsplit_once('#') {
                 Some((k, r)) => {
                     let n = r.parse::<u32>().map_err(|_| {
-                        format!("{option}={v}: `{r}` is not a request number; write KEY or KEY#N (N as shown in the plan)")
+                        format!(
+                            "{option}={v}: `{r}` is not a request number; write KEY or KEY#N (N as shown in the plan)"
+                        )
                     })?;
                     (k.to_string(), Some(n))
                 }
@@ -577,8 +579,11 @@ fn apply_window(inp: &Inputs, n: &Notification, action: &mut Action, reason: &mu
             format!("{} recipient(s) waiting for notBefore {}", c.sends.len(), rfc3339(&Some(nb)).unwrap_or_default());
     } else if let Some(na) = n.not_after.filter(|t| inp.now > *t) {
         *action = Action::Expired;
-        *reason =
-            format!("{} recipient(s) not sent: notAfter {} has passed", c.sends.len(), rfc3339(&Some(na)).unwrap_or_default());
+        *reason = format!(
+            "{} recipient(s) not sent: notAfter {} has passed",
+            c.sends.len(),
+            rfc3339(&Some(na)).unwrap_or_default()
+        );
     } else {
         return;
     }

@@ -157,10 +157,7 @@ pub fn unknown_line(key: &str, u: &UnknownRequest) -> String {
     if u.retried {
         s.push_str(", sent again now (--retry-unknown)");
     } else {
-        s.push_str(&format!(
-            ", {} held back; `kore-notify state resolve {key} {}` lists them",
-            u.held, u.index
-        ));
+        s.push_str(&format!(", {} held back; `kore-notify state resolve {key} {}` lists them", u.held, u.index));
     }
     if let Some(r) = &u.reason {
         s.push_str(&format!(" — {}", one_line(r)));

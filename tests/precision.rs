@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::harness::*;
 
 fn with_batch(emu: &Emulator, size: usize) -> Test {
-    Test::repo(&emu.url).file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", &format!("batchSize: {size}")))
+    Test::repo(&emu.url)
+        .file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", &format!("batchSize: {size}")))
 }
 
 fn slack(key: &str, ids: &[String]) -> String {
@@ -66,7 +67,8 @@ fn two_unknown_requests_are_settled_one_by_one() {
     let sends: Vec<&str> =
         plan["notifications"][0]["sends"].as_array().expect("sends").iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(sends, vec!["u2@example.com", "u3@example.com"]);
-    let (_, t) = t.args(["apply", "--auto-approve", "--retry-unknown=k#2"]).status(1).stderr_has("no unknown outcome").run();
+    let (_, t) =
+        t.args(["apply", "--auto-approve", "--retry-unknown=k#2"]).status(1).stderr_has("no unknown outcome").run();
     let (_, t) = t.args(["apply", "--auto-approve", "--retry-unknown=k#1"]).status(0).run();
     for p in &people {
         assert_eq!(deliveries_of(&emu, p), 1, "{p}: {:?}", emu.deliveries());
@@ -217,7 +219,8 @@ fn personalisation_holds_under_both_readings() {
 fn failed_deliveries_are_retried_alone() {
     let emu = Emulator::start(&[]);
     let ids = ["ok1@x.com", "fail1@x.com", "ok2@x.com"];
-    let manifest = format!("key: k\nchannel: msteams\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n", ids.join(", "));
+    let manifest =
+        format!("key: k\nchannel: msteams\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n", ids.join(", "));
     let (_, t) = Test::repo(&emu.url).manifest("a.yaml", &manifest).args(["apply", "--auto-approve"]).status(0).run();
     std::thread::sleep(Duration::from_millis(300));
     let (_, t) = t.args(["status", "--refresh"]).status(3).run();
@@ -270,7 +273,8 @@ fn sigint_mid_apply_leaves_no_duplicate_and_nothing_lost() {
         let n = &state.notifications["k"];
         let delivered = people.iter().any(|p| {
             let h = kore_notify::fingerprint::recipient_hash(&state.lineage, p);
-            n.recipients.get(&h).and_then(|r| r.pending.as_ref()).is_some_and(|pd| pd.req == i) && deliveries_of(&emu, p) > 0
+            n.recipients.get(&h).and_then(|r| r.pending.as_ref()).is_some_and(|pd| pd.req == i)
+                && deliveries_of(&emu, p) > 0
         });
         let decision = if delivered { "--sent" } else { "--not-sent" };
         t = t.args(["state", "resolve", "k", &i.to_string(), decision]).status(0).run().1;
@@ -280,4 +284,80 @@ fn sigint_mid_apply_leaves_no_duplicate_and_nothing_lost() {
     assert_eq!(d.len(), 40, "everyone reached: {d:?}");
     assert!(d.values().all(|c| *c == 1), "no duplicate: {d:?}");
     t.args(["plan", "--detailed-exitcode"]).status(0).run();
+}
+
+fn validate(manifests: &[(&str, &str)]) -> Test {
+    let mut t = Test::repo("https://kore.example.com");
+    for (name, m) in manifests {
+        t = t.manifest(name, m);
+    }
+    t.args(["validate"])
+}
+
+/// CSV problems are errors with line numbers, never silently folded rows.
+#[test]
+fn csv_quoting_problems_are_errors_with_lines() {
+    let m = "key: c\nchannel: ivr\ncontent: {type: text, value: 'Hi {name}'}\nidentitiesFrom: ../aud.csv\n";
+    let cases = [
+        ("email,name\na@x.com,\"Ann\nb@x.com,Bob\n", "aud.csv:2", "never closed"),
+        ("email,name\na@x.com,\"Ann\nb@x.com,\"Bob\"\n", "aud.csv:3", "a quote is missing"),
+        ("email,name\na@x.com,Ann\nb@x.com,Bob,extra\n", "aud.csv:3", "invalid CSV"),
+    ];
+    for (csv, at, needle) in cases {
+        let (o, _) = validate(&[("c.yaml", m)]).file("aud.csv", csv).status(1).stderr_has(needle).run();
+        assert!(o.stderr.contains(at), "{at}: {}", o.stderr);
+    }
+}
+
+/// One mailbox written three ways is an error (or allowed knowingly); surrounding whitespace is
+/// trimmed with a warning; phone numbers compare by digits.
+#[test]
+fn near_duplicate_recipients() {
+    let ivr = "key: n\nchannel: ivr\ncontent: {type: text, value: hi}\nidentities: [a@example.com, ' a@example.com', A@Example.com]\n";
+    let (o, _) = validate(&[("n.yaml", ivr)])
+        .status(1)
+        .stderr_has("has surrounding whitespace; it is sent as `a@example.com`")
+        .stderr_has("duplicate recipient `a@example.com`")
+        .stderr_has("`A@Example.com` reaches the same recipient as `a@example.com` (identities[0])")
+        .stderr_has("allowNearDuplicates: true")
+        .run();
+    assert!(o.stderr.contains("notifications/n.yaml:4"), "{}", o.stderr);
+    let wa = "key: w\nchannel: whatsapp\ncontent: {type: text, value: hi}\nidentities: ['+91 98765 43210', '919876543210']\n";
+    validate(&[("w.yaml", wa)]).status(1).stderr_has("reaches the same recipient").run();
+    let allowed = format!("{wa}allowNearDuplicates: true\n");
+    validate(&[("w.yaml", &allowed)]).status(0).run();
+    // A CSV audience too, with the row named.
+    let m = "key: c\nchannel: ivr\ncontent: {type: text, value: hi}\nidentitiesFrom: ../aud.csv\n";
+    let (o, _) = validate(&[("c.yaml", m)])
+        .file("aud.csv", "email\nbo@x.com\nBO@x.com\n")
+        .status(1)
+        .stderr_has("aud.csv:3")
+        .run();
+    assert!(o.stderr.contains("`BO@x.com` reaches the same recipient as `bo@x.com`"), "{}", o.stderr);
+}
+
+/// YAML that would silently change the text, or fail cryptically, gets our own words.
+#[test]
+fn yaml_pitfalls_are_explained() {
+    let base = "key: y\nchannel: slack\nidentities: [a]\ncontent:\n  type: text\n";
+    let (o, _) = validate(&[("y.yaml", &format!("{base}  value: Order #{{orderId}} ships today\n"))])
+        .status(0)
+        .stderr_has("the value is `Order`")
+        .stderr_has("\"Order #{orderId} ships today\"")
+        .run();
+    assert!(o.stderr.contains("y.yaml:6:10"), "{}", o.stderr);
+    // A comment written as one is fine.
+    let (o, _) = validate(&[("y.yaml", &format!("{base}  value: Hello  # greeting\n"))]).status(0).run();
+    assert!(!o.stderr.contains("warning"), "{}", o.stderr);
+    validate(&[("y.yaml", &format!("{base}  value: {{name}}, your order is late\n"))])
+        .status(1)
+        .stderr_has("quote it: value: \"{name}, your order is late\"")
+        .run();
+    let (o, _) = validate(&[("y.yaml", &format!("{base}  value: 1.50\n"))]).status(1).stderr_has("\"1.50\"").run();
+    assert!(!o.stderr.contains("\"1.5\""), "{}", o.stderr);
+    let (o, _) = validate(&[("y.yaml", "key: y\nchannel: slack\nkey: z\n")])
+        .status(1)
+        .stderr_has("duplicate key `key` on line 3: the same mapping already has it on line 1")
+        .run();
+    assert!(!o.stderr.contains("DuplicateKeyPolicy"), "{}", o.stderr);
 }

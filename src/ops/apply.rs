@@ -286,9 +286,7 @@ fn as_sent<'a>(n: &Notification, r: &'a Recipient, opts: BodyOptions) -> Cow<'a,
         && r.custom_message.is_none()
         && !r.parameters.is_empty();
     match n.content.value.as_str() {
-        Some(template) if copies => {
-            Cow::Owned(Recipient { custom_message: Some(template.to_string()), ..r.clone() })
-        }
+        Some(template) if copies => Cow::Owned(Recipient { custom_message: Some(template.to_string()), ..r.clone() }),
         _ => Cow::Borrowed(r),
     }
 }

@@ -109,9 +109,10 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
 /// Finds the unknown request a user named: its index (`3` or `#3`), its batch id, or Kore's job id.
 fn find_request(n: &NotificationState, key: &str, which: &str) -> Result<u32> {
     let w = which.trim().trim_start_matches('#');
-    let found = n.requests.iter().enumerate().find(|(i, r)| {
-        w.parse::<usize>().is_ok_and(|x| x == *i) || r.batch == w || r.request_id.as_deref() == Some(w)
-    });
+    let found =
+        n.requests.iter().enumerate().find(|(i, r)| {
+            w.parse::<usize>().is_ok_and(|x| x == *i) || r.batch == w || r.request_id.as_deref() == Some(w)
+        });
     match found {
         Some((i, r)) if r.outcome.is_unknown() => Ok(i as u32),
         Some((i, r)) => Err(Error::Refused(format!(
@@ -137,7 +138,9 @@ fn recipient_names(g: &Global, lineage: &str) -> HashMap<H16, String> {
             .map(|r| (recipient_hash(lineage, &r.id), r.id.clone()))
             .collect(),
         Err(_) => {
-            eprintln!("note: the manifests could not be loaded (`kore-notify validate` says why); recipients are shown by hash");
+            eprintln!(
+                "note: the manifests could not be loaded (`kore-notify validate` says why); recipients are shown by hash"
+            );
             HashMap::new()
         }
     }
@@ -208,7 +211,10 @@ fn resolve(g: &Global, path: &std::path::Path, r: &Resolve) -> Result<i32> {
         list_request(key, n, *i, &names, r.show_recipients);
     }
     let Some(sent) = r.decision else {
-        println!("decide with `kore-notify state resolve {key} {} --sent` (it was delivered) or `--not-sent` (send it again)", chosen[0]);
+        println!(
+            "decide with `kore-notify state resolve {key} {} --sent` (it was delivered) or `--not-sent` (send it again)",
+            chosen[0]
+        );
         return Ok(exit::OK);
     };
     let mut j = Journal::open(path, &l.state)?;

@@ -196,7 +196,8 @@ pub fn refresh_until(
     }
     for n in st.notifications.values() {
         // Per recipient: a failure retried since (`apply --retry-failed`) and delivered no longer counts.
-        failed |= n.recipients.values().any(|r| r.fp.is_some() && r.delivery.as_deref().is_some_and(|d| d != "SUCCESS"));
+        failed |=
+            n.recipients.values().any(|r| r.fp.is_some() && r.delivery.as_deref().is_some_and(|d| d != "SUCCESS"));
     }
     state::write_snapshot(state_path, &mut st)?;
     Ok(if failed || timed_out { exit::PARTIAL } else { exit::OK })
@@ -236,11 +237,8 @@ fn record_status(
         journal.append(&e)?;
         st.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))
     };
-    let was_unknown = st
-        .notifications
-        .get(key)
-        .and_then(|n| n.requests.get(req as usize))
-        .is_some_and(|r| r.outcome.is_unknown());
+    let was_unknown =
+        st.notifications.get(key).and_then(|n| n.requests.get(req as usize)).is_some_and(|r| r.outcome.is_unknown());
     if was_unknown {
         apply(st, journal, Entry::Resolve { key: key.to_string(), sent: true, req: Some(req) })?;
         eprintln!(
@@ -258,7 +256,8 @@ fn record_status(
         .collect();
     let delivered = recipients.iter().filter(|r| r.1 == "SUCCESS").count() as u32;
     let failed_n = recipients.iter().filter(|r| r.1 != "SUCCESS").count() as u32;
-    let e = Entry::Status { key: key.to_string(), req, status: status.clone(), delivered, failed: failed_n, recipients };
+    let e =
+        Entry::Status { key: key.to_string(), req, status: status.clone(), delivered, failed: failed_n, recipients };
     apply(st, journal, e)?;
     if !g.quiet && is_terminal_status(&status) {
         eprintln!("{key} request {id}: {status} ({delivered} delivered, {failed_n} failed)");
