@@ -473,27 +473,7 @@ fn document(w: &mut Walker, file: &Path, doc: &Node) -> Option<Notification> {
     }
     let description = f.get("description").and_then(|n| w.string(n, "description"));
 
-    let allow_near_duplicates = match f.get("allowNearDuplicates") {
-        Some(n) => match n.value {
-            Value::Bool(b) => b,
-            _ => {
-                w.error(
-                    &n.pos,
-                    "allowNearDuplicates",
-                    format!("expected true or false, found {}", n.kind()),
-                    "write true or false",
-                );
-                false
-            }
-        },
-        None => false,
-    };
-    if let (Some(ch), Some(c)) = (channel, &content) {
-        let at = Locator { positions: &positions, csv: csv_origin.as_ref() };
-        trim_identities(w, &mut recipients, &at);
-        check_near_duplicates(w, ch, &recipients, &at, allow_near_duplicates);
-        check_recipients(w, ch, c, &recipients, &positions, csv_origin.as_ref());
-    }
+    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
     if w.diags.errors() > before {
         return None;
     }
@@ -894,6 +874,36 @@ fn csv_identities(
     }
     if errors > MAX_RECIPIENT_DIAGS {
         err(0, 0, String::new(), format!("… and {} more problems in this file", errors - MAX_RECIPIENT_DIAGS), "");
+    }
+}
+
+/// Recipient-level checks of one notification: whitespace, near duplicates (unless
+/// `allowNearDuplicates: true`), then duplicates and placeholders.
+fn recipient_checks(
+    w: &mut Walker,
+    f: &BTreeMap<String, &Node>,
+    channel: Option<Channel>,
+    content: Option<&Content>,
+    recipients: &mut [Recipient],
+    positions: &[Pos],
+    csv: Option<&(PathBuf, usize)>,
+) {
+    let allow_near_duplicates = match f.get("allowNearDuplicates") {
+        Some(n) => match n.value {
+            Value::Bool(b) => b,
+            _ => {
+                let found = format!("expected true or false, found {}", n.kind());
+                w.error(&n.pos, "allowNearDuplicates", found, "write true or false");
+                false
+            }
+        },
+        None => false,
+    };
+    if let (Some(ch), Some(c)) = (channel, content) {
+        let at = Locator { positions, csv };
+        trim_identities(w, recipients, &at);
+        check_near_duplicates(w, ch, recipients, &at, allow_near_duplicates);
+        check_recipients(w, ch, c, recipients, positions, csv);
     }
 }
 

@@ -179,6 +179,31 @@ pub struct PlannedNotification {
 pub struct Preview {
     pub id: String,
     pub message: String,
+    /// With `v2TemplateAsCustomMessage: false`, for a recipient with parameters and no
+    /// customMessage: what they read if Kore.ai applies parameters only to a customMessage (the
+    /// template as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_parameters_fill_only_custom_message: Option<String>,
+}
+
+/// With `v2TemplateAsCustomMessage: false`, the preview of a v2 recipient with parameters and no
+/// customMessage depends on how Kore.ai reads `parameters`: shows both texts.
+pub fn mark_ambiguous_previews(plan: &mut Plan, notifications: &[Notification]) {
+    let by_key: std::collections::HashMap<&str, &Notification> =
+        notifications.iter().map(|n| (n.key.as_str(), n)).collect();
+    for p in &mut plan.notifications {
+        let Some(n) = by_key.get(p.key.as_str()).filter(|n| n.api == crate::manifest::Api::V2) else {
+            continue;
+        };
+        let Some(template) = n.content.value.as_str() else { continue };
+        for pv in &mut p.preview {
+            let bare =
+                n.recipients.iter().any(|r| r.id == pv.id && r.custom_message.is_none() && !r.parameters.is_empty());
+            if bare && pv.message != template {
+                pv.if_parameters_fill_only_custom_message = Some(template.to_string());
+            }
+        }
+    }
 }
 
 /// How many recipients' messages a plan previews per notification.
@@ -197,6 +222,7 @@ fn previews(n: &Notification, sends: &[PlannedRecipient]) -> Vec<Preview> {
                 r.custom_message.as_deref().unwrap_or(template),
                 &r.parameters,
             ),
+            if_parameters_fill_only_custom_message: None,
         })
         .collect()
 }

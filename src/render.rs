@@ -139,6 +139,13 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
             let _ = writeln!(out, "    as delivered (first {}, placeholders filled in):", n.preview.len());
             for p in &n.preview {
                 let _ = writeln!(out, "      {}: {}", p.id, one_line(&p.message));
+                if let Some(alt) = &p.if_parameters_fill_only_custom_message {
+                    let _ = writeln!(
+                        out,
+                        "        (or, if Kore.ai fills parameters only into a customMessage: {})",
+                        one_line(alt)
+                    );
+                }
             }
         }
         let _ = writeln!(out);

@@ -233,9 +233,17 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     Ok(docs)
 }
 
+/// Lines longer than this are not inspected for comment cuts and number spellings.
+const LONG_LINE: usize = 4096;
+
 /// The source line `line` (1-based) from character column `column` (1-based) on.
 fn from_column<'t>(lines: &[&'t str], line: u32, column: u32) -> Option<&'t str> {
     let l = lines.get((line as usize).checked_sub(1)?)?;
+    // A huge single line (a flow list of a whole audience) would make each lookup O(line): such
+    // lines are not inspected.
+    if l.len() > LONG_LINE {
+        return None;
+    }
     let start = l.char_indices().nth((column as usize).checked_sub(1)?).map(|(i, _)| i)?;
     Some(&l[start..])
 }

@@ -203,12 +203,13 @@ fn personalisation_holds_under_both_readings() {
     // the emulator mode are real. Switching it on later resends nobody (same fingerprints).
     let emu = Emulator::start(&["--v2-parameters", "custom-only"]);
     let off = format!("{}v2TemplateAsCustomMessage: false\n", config(&emu.url));
-    let (_, t) = Test::repo(&emu.url)
-        .file("kore-notify.yaml", &off)
-        .manifest("p.yaml", manifest)
-        .args(["apply", "--auto-approve"])
-        .status(0)
-        .run();
+    let t = Test::repo(&emu.url).file("kore-notify.yaml", &off).manifest("p.yaml", manifest);
+    let (plan, t) = plan_json(t, &[]);
+    assert_eq!(
+        plan["notifications"][0]["preview"][0]["ifParametersFillOnlyCustomMessage"], "Hi {firstName}, order {id}.",
+        "the preview shows both readings when the copy is switched off"
+    );
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
     assert_eq!(emu.stats()["messages"]["ivr:a@x.com"], serde_json::json!(["Hi {firstName}, order {id}."]));
     let t = t.file("kore-notify.yaml", &config(&emu.url));
     t.args(["plan", "--detailed-exitcode"]).status(0).run();

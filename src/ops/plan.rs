@@ -66,7 +66,7 @@ pub fn check_retry(state: &state::State, retry: &Retry) -> Result<()> {
 
 /// Computes the plan for a loaded workspace and state.
 pub fn compute(g: &Global, ws: &Workspace, loaded: &state::Loaded, retry: &Retry) -> Plan {
-    plan::compute(&Inputs {
+    let mut p = plan::compute(&Inputs {
         target: ws.config.target(),
         notifications: &ws.repo.notifications,
         state: &loaded.state,
@@ -75,7 +75,11 @@ pub fn compute(g: &Global, ws: &Workspace, loaded: &state::Loaded, retry: &Retry
         now: g.now,
         retry_unknown: retry.unknown.clone(),
         retry_failed: retry.failed.clone(),
-    })
+    });
+    if !ws.config.v2_template_as_custom_message {
+        plan::mark_ambiguous_previews(&mut p, &ws.repo.notifications);
+    }
+    p
 }
 
 pub fn render(g: &Global, plan: &Plan, format: Format) -> String {
