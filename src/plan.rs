@@ -182,7 +182,7 @@ pub struct Preview {
     /// With `v2TemplateAsCustomMessage: false`, for a recipient with parameters and no
     /// customMessage: what they read if Kore.ai applies parameters only to a customMessage (the
     /// template as written).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "ifParametersFillOnlyCustomMessage", default, skip_serializing_if = "Option::is_none")]
     pub if_parameters_fill_only_custom_message: Option<String>,
 }
 
