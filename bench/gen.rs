@@ -72,7 +72,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             state_exists: true,
             state_digest: "",
             now: time::OffsetDateTime::now_utc(),
-            retry_unknown: false,
+            retry_unknown: kore_notify::plan::Select::Nothing,
+            retry_failed: kore_notify::plan::Select::Nothing,
         });
         for (p, note) in plan.notifications.iter().zip(&repo.notifications) {
             for (b, chunk) in p.sends.chunks(1000).enumerate() {

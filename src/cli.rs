@@ -80,12 +80,12 @@ pub enum Command {
         /// Save the plan; `apply FILE` applies exactly it.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Exit 0 when nothing would be sent, 2 when sends are pending, 1 on error.
+        /// Exit 0 when nothing needs doing, 2 when apply would send or record something or
+        /// recipients are held back by unknown requests (a decision is needed), 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
-        /// Plan resending requests whose outcome is unknown.
-        #[arg(long)]
-        retry_unknown: bool,
+        #[command(flatten)]
+        retry: RetryArgs,
     },
     /// Send what the plan shows, at most once per recipient and content.
     Apply(ApplyArgs),
@@ -126,15 +126,38 @@ pub struct ApplyArgs {
     /// Refuse to message more recipients than this.
     #[arg(long, env = "KORE_NOTIFY_MAX_RECIPIENTS")]
     pub max_recipients: Option<usize>,
-    /// Resend requests whose outcome is unknown (they may be delivered twice).
-    #[arg(long)]
-    pub retry_unknown: bool,
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Poll delivery statuses until every request is terminal.
     #[arg(long)]
     pub wait: bool,
     /// How long --wait polls, e.g. 90s, 10m, 1h.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct RetryArgs {
+    /// Resend requests whose outcome is unknown (their recipients may receive it twice): all of
+    /// them, or `--retry-unknown=KEY` (one notification) or `--retry-unknown=KEY#N` (its request
+    /// N, as the plan numbers them). Repeatable.
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY[#N]")]
+    pub retry_unknown: Option<Vec<String>>,
+    /// Resend to recipients whose delivery Kore.ai reported as FAILURE (`status --refresh`
+    /// records it), and only to them: all notifications, or `--retry-failed=KEY`. Repeatable.
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY")]
+    pub retry_failed: Option<Vec<String>>,
+}
+
+impl RetryArgs {
+    fn parse(&self) -> Result<ops::plan::Retry> {
+        Ok(ops::plan::Retry {
+            unknown: crate::plan::Select::parse(self.retry_unknown.as_deref(), "--retry-unknown")
+                .map_err(Error::Refused)?,
+            failed: crate::plan::Select::parse(self.retry_failed.as_deref(), "--retry-failed")
+                .map_err(Error::Refused)?,
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,16 +177,26 @@ pub enum StateCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Settle requests with an unknown outcome.
+    /// Settle a request with an unknown outcome. Without --sent/--not-sent, lists the unknown
+    /// requests of KEY and their recipients.
     Resolve {
         /// The notification key.
         key: String,
-        /// They were delivered: never send this content to their recipients again.
-        #[arg(long, conflicts_with = "not_sent", required_unless_present = "not_sent")]
+        /// The request: its number as the plan shows it (`3` or `#3`), its batch id, or Kore.ai's
+        /// job id. Needed when KEY has more than one unknown request (or pass --all).
+        request: Option<String>,
+        /// It was delivered: never send this content to its recipients again.
+        #[arg(long, conflicts_with = "not_sent")]
         sent: bool,
-        /// They were not delivered: the next apply sends to their recipients.
+        /// It was not delivered: the next apply sends to its recipients.
         #[arg(long)]
         not_sent: bool,
+        /// Settle every unknown request of KEY the same way.
+        #[arg(long, conflicts_with = "request")]
+        all: bool,
+        /// List recipients in clear (default: masked like j***@example.com).
+        #[arg(long)]
+        show_recipients: bool,
     },
 }
 
@@ -205,6 +238,16 @@ pub struct EmulatorArgs {
     /// Seed for fault injection, for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Deterministic faults by send request number (1-based, counting requests that pass
+    /// authentication, rate limits and validation), e.g. `2=500,3=drop`. Faults: 500 (not
+    /// processed), drop (delivered, connection dropped), html (delivered, 200 with an HTML page),
+    /// no-id (delivered, 200 JSON without `_id`), bare-id (delivered, 200 with only `_id`).
+    #[arg(long, default_value = "", value_name = "N=FAULT,…")]
+    pub schedule: String,
+    /// How v2 `parameters` are applied: message (they fill the main message too, as the API
+    /// page's samples show) or custom-only (only a customMessage, as its field table says).
+    #[arg(long, default_value = "message", value_parser = ["message", "custom-only"])]
+    pub v2_parameters: String,
 }
 
 /// Parses a share between 0 and 1 (for fault injection).
@@ -302,7 +345,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     };
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
-        Command::Plan { format, out, detailed_exitcode, retry_unknown } => ops::plan::run(
+        Command::Plan { format, out, detailed_exitcode, retry } => ops::plan::run(
             &g,
             &ops::plan::Options {
                 format: match format {
@@ -312,7 +355,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 },
                 out,
                 detailed_exitcode,
-                retry_unknown,
+                retry: retry.parse()?,
             },
         ),
         Command::Apply(a) => ops::apply::run(
@@ -322,7 +365,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 auto_approve: a.auto_approve,
                 parallelism: a.parallelism as usize,
                 max_recipients: a.max_recipients,
-                retry_unknown: a.retry_unknown,
+                retry: a.retry.parse()?,
                 wait: a.wait,
                 timeout: a.timeout,
             },
@@ -336,7 +379,19 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 StateCommand::List => ops::state_cmd::Command::List,
                 StateCommand::Show { key } => ops::state_cmd::Command::Show(key),
                 StateCommand::Rm { key, yes } => ops::state_cmd::Command::Rm { key, yes },
-                StateCommand::Resolve { key, sent, .. } => ops::state_cmd::Command::Resolve { key, sent },
+                StateCommand::Resolve { key, request, sent, not_sent, all, show_recipients } => {
+                    ops::state_cmd::Command::Resolve(ops::state_cmd::Resolve {
+                        key,
+                        request,
+                        decision: match (sent, not_sent) {
+                            (true, _) => Some(true),
+                            (_, true) => Some(false),
+                            _ => None,
+                        },
+                        all,
+                        show_recipients,
+                    })
+                }
             },
         ),
         Command::Emulator(e) => {
@@ -353,6 +408,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 per_minute: e.per_minute,
                 per_hour: e.per_hour,
                 seed: e.seed,
+                schedule: crate::emulator::parse_schedule(&e.schedule)
+                    .map_err(|m| Error::Refused(format!("--schedule: {m}")))?,
+                v2_parameters: e.v2_parameters,
             };
             let rt = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;

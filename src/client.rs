@@ -176,6 +176,13 @@ pub enum SendResult {
     Unknown {
         reason: String,
     },
+    /// A 2xx answer that is not a Kore.ai job (no `_id`, or not the documented JSON): the request
+    /// may have been processed, so it is unknown too, never counted as accepted. Carries the job
+    /// id when one could be read, so `status --refresh` can settle it.
+    Unconfirmed {
+        request_id: Option<String>,
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -326,12 +333,18 @@ impl Client {
                     let ra = retry_after(r.headers());
                     let text = match read_body(r, MAX_ANSWER_BYTES).await {
                         Ok(t) => t,
+                        Err(e) if (200..300).contains(&status) => {
+                            return SendResult::Unconfirmed {
+                                request_id: None,
+                                reason: format!("HTTP {status}, but the answer was unreadable: {e}"),
+                            };
+                        }
                         Err(e) => {
                             return SendResult::Unknown { reason: format!("HTTP {status}, answer unreadable: {e}") };
                         }
                     };
                     if (200..300).contains(&status) {
-                        return accepted(&text);
+                        return classify_success(status, &text);
                     }
                     if is_rate_limited(status, &text) {
                         if attempt + 1 >= MAX_ATTEMPTS {
@@ -410,26 +423,29 @@ impl Client {
     }
 }
 
-/// Classifies a 2xx answer to a send. Only a job is an acceptance: the documented JSON object with
-/// a valid `_id`. Anything else (HTML from a proxy, JSON without a job id, an id we could not use)
-/// may or may not have been processed, so it is unknown.
-fn accepted(text: &str) -> SendResult {
+/// A 2xx answer is an acceptance only when it is the documented job: a JSON object with a valid
+/// `_id` ([`valid_request_id`]) and a `status`. Anything else (an HTML page from a proxy, JSON
+/// without `_id`, an id we could not safely use) may or may not mean the request was processed:
+/// unknown, with the id when it is usable.
+fn classify_success(status: u16, text: &str) -> SendResult {
     let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-    match v.get("_id").and_then(Value::as_str) {
-        Some(id) if valid_request_id(id) => SendResult::Accepted {
-            request_id: Some(id.to_string()),
-            status: v.get("status").and_then(Value::as_str).map(server_text),
-        },
-        Some(id) => SendResult::Unknown {
-            reason: format!("Kore.ai answered 2xx with an invalid request id `{}`", server_text(id)),
-        },
-        None if v.is_object() => SendResult::Unknown { reason: "Kore.ai answered 2xx without a job id".into() },
-        None => SendResult::Unknown {
-            reason: format!(
-                "Kore.ai answered 2xx with a body that is not a job: {}",
-                server_text(&text.chars().take(120).collect::<String>())
-            ),
-        },
+    let raw_id = v.get("_id").and_then(Value::as_str);
+    let id = raw_id.filter(|s| valid_request_id(s)).map(String::from);
+    let job_status = v.get("status").and_then(Value::as_str).map(server_text);
+    if let (Some(_), Some(_)) = (&id, &job_status) {
+        return SendResult::Accepted { request_id: id, status: job_status };
+    }
+    let snippet =
+        server_text(&text.chars().take(120).collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "));
+    let what = match (&v, raw_id, &id) {
+        (Value::Object(_), Some(bad), None) => format!("an invalid request id `{}`", server_text(bad)),
+        (Value::Object(_), Some(_), Some(_)) => "a job id but no job status".into(),
+        (Value::Object(_), None, _) => "JSON without a job id (`_id`)".into(),
+        _ => "not JSON".into(),
+    };
+    SendResult::Unconfirmed {
+        request_id: id,
+        reason: format!("HTTP {status}, but the answer is not a Kore.ai job ({what}): {snippet}"),
     }
 }
 

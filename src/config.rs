@@ -51,6 +51,11 @@ pub struct ConfigDoc {
     /// Name of the message field in v2 request bodies (`message` or `content`). Default `message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v2_message_field: Option<V2Field>,
+    /// Also send the notification's text as the `customMessage` of v2 recipients who have
+    /// parameters and no customMessage, so they read the filled text whichever way Kore.ai applies
+    /// `parameters` (its v2 page says both). Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2_template_as_custom_message: Option<bool>,
     /// Identities per request, 1 to 1000. Default 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
@@ -113,6 +118,7 @@ pub const FIELDS: &[&str] = &[
     "variables",
     "manifests",
     "v2MessageField",
+    "v2TemplateAsCustomMessage",
     "batchSize",
     "rateLimits",
     "timeouts",
@@ -137,6 +143,8 @@ pub struct Config {
     pub variables: Vec<String>,
     pub manifests: Vec<String>,
     pub v2_field: V2Field,
+    /// `v2TemplateAsCustomMessage`.
+    pub v2_template_as_custom_message: bool,
     pub batch_size: usize,
     pub per_minute: u32,
     pub per_hour: u32,
@@ -312,6 +320,17 @@ impl Config {
             },
             None => V2Field::Message,
         };
+        let v2_template_as_custom_message = match f.get("v2TemplateAsCustomMessage") {
+            Some(n) => match n.value {
+                yaml::Value::Bool(b) => b,
+                _ => {
+                    w.error(&n.pos, "v2TemplateAsCustomMessage", "expected true or false", "write true or false");
+                    ok = false;
+                    true
+                }
+            },
+            None => true,
+        };
         let batch_size = f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(1000) as usize;
         let (mut per_minute, mut per_hour) = (600, 18_000);
         if let Some(n) = f.get("rateLimits")
@@ -373,6 +392,7 @@ impl Config {
             client_secret_var,
             manifests,
             v2_field,
+            v2_template_as_custom_message,
             batch_size,
             per_minute,
             per_hour,

@@ -43,6 +43,54 @@ pub struct Options {
     pub per_minute: u32,
     pub per_hour: u32,
     pub seed: Option<u64>,
+    /// Deterministic faults by the ordinal of the send request (1-based, counting requests that
+    /// pass authentication, rate limits and validation): see [`Fault`].
+    pub schedule: Vec<(u64, Fault)>,
+    /// How v2 `parameters` are applied: `message` (they fill the main message and a
+    /// customMessage, as the page's samples show) or `custom-only` (they fill only a
+    /// customMessage and are ignored without one, as its field table says).
+    pub v2_parameters: String,
+}
+
+/// A scheduled answer to one send request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answered 500 before processing: nothing delivered.
+    Error500,
+    /// Processed and delivered, then the connection is dropped without an answer.
+    Drop,
+    /// Processed and delivered, answered 200 with an HTML page (a proxy's).
+    Html,
+    /// Processed and delivered, answered 200 with JSON that has no `_id`.
+    NoId,
+    /// Processed and delivered, answered 200 with only `{"_id": …}` (no job status): not the
+    /// documented job, but the status API knows the job.
+    BareId,
+}
+
+impl Fault {
+    pub fn parse(s: &str) -> Result<Fault, String> {
+        Ok(match s {
+            "500" => Fault::Error500,
+            "drop" => Fault::Drop,
+            "html" => Fault::Html,
+            "no-id" => Fault::NoId,
+            "bare-id" => Fault::BareId,
+            _ => return Err(format!("unknown fault `{s}`; use 500, drop, html, no-id or bare-id")),
+        })
+    }
+}
+
+/// Parses `--schedule 2=500,3=drop`.
+pub fn parse_schedule(s: &str) -> Result<Vec<(u64, Fault)>, String> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (n, f) = p.split_once('=').ok_or(format!("`{p}`: write N=FAULT, e.g. 2=500"))?;
+            let n = n.trim().parse::<u64>().map_err(|_| format!("`{n}` is not a request number"))?;
+            Ok((n, Fault::parse(f.trim())?))
+        })
+        .collect()
 }
 
 impl Default for Options {
@@ -60,6 +108,8 @@ impl Default for Options {
             per_minute: 600,
             per_hour: 18_000,
             seed: None,
+            schedule: Vec::new(),
+            v2_parameters: "message".into(),
         }
     }
 }
@@ -74,6 +124,10 @@ struct Job {
 struct Inner {
     jobs: HashMap<String, Job>,
     deliveries: BTreeMap<String, u64>,
+    /// The text each recipient read, per delivery.
+    messages: BTreeMap<String, Vec<String>>,
+    /// Send requests that passed authentication, rate limits and validation (for `schedule`).
+    sends: u64,
     seen_jti: HashSet<String>,
     windows: Windows,
     rng: rand::rngs::StdRng,
@@ -305,11 +359,22 @@ async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::
         }
     };
     let id = format!("ds-{}", crate::fingerprint::random_id());
-    let drop_it = {
+    let texts = delivered_texts(v2, &body, &s.0.v2_parameters);
+    let fault = {
         let mut inner = lock(&s);
+        inner.sends += 1;
+        let n = inner.sends;
+        let scheduled = s.0.schedule.iter().find(|(k, _)| *k == n).map(|(_, f)| *f);
+        if scheduled == Some(Fault::Error500) {
+            inner.faults += 1;
+            drop(inner);
+            return kore_error(StatusCode::INTERNAL_SERVER_ERROR, "scheduled server error (not processed)");
+        }
         inner.accepted += 1;
-        for i in &identities {
-            *inner.deliveries.entry(format!("{channel}:{i}")).or_default() += 1;
+        for (i, text) in identities.iter().zip(texts) {
+            let k = format!("{channel}:{i}");
+            *inner.deliveries.entry(k.clone()).or_default() += 1;
+            inner.messages.entry(k).or_default().push(text);
         }
         inner.jobs.insert(
             id.clone(),
@@ -321,15 +386,24 @@ async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::
             },
         );
         let roll: f64 = rand::RngExt::random(&mut inner.rng);
-        let d = roll < s.0.drop_rate;
-        if d {
+        let fault = scheduled.or((roll < s.0.drop_rate).then_some(Fault::Drop));
+        if fault == Some(Fault::Drop) {
             inner.dropped += 1;
         }
-        d
+        fault
     };
-    if drop_it {
-        // Accepted and processed, but the answer never arrives: the connection task is torn down.
-        std::panic::resume_unwind(Box::new(DroppedConnection));
+    match fault {
+        Some(Fault::Drop) => {
+            // Accepted and processed, but the answer never arrives: the connection task is torn down.
+            std::panic::resume_unwind(Box::new(DroppedConnection));
+        }
+        Some(Fault::Html) => {
+            return (StatusCode::OK, [("content-type", "text/html")], "<html><body>Request received</body></html>")
+                .into_response();
+        }
+        Some(Fault::NoId) => return axum::Json(json!({"status": "IN_PROGRESS", "ok": true})).into_response(),
+        Some(Fault::BareId) => return axum::Json(json!({"_id": id})).into_response(),
+        _ => {}
     }
     let _ = bot;
     let mut resp = json!({
@@ -351,6 +425,37 @@ async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::
         resp["countOfDockStatuses"] = json!(1);
     }
     (StatusCode::OK, axum::Json(resp)).into_response()
+}
+
+/// The text each identity of a valid body reads, in order. v1: the message. v2: the identity's
+/// customMessage filled with its parameters; without one, the main message, filled with the
+/// parameters when `mode` is `message`, as written when it is `custom-only`.
+fn delivered_texts(v2: bool, body: &Value, mode: &str) -> Vec<String> {
+    let text = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let ids = body.get("identities").and_then(Value::as_array).cloned().unwrap_or_default();
+    if !v2 {
+        let m = text(body.pointer("/message/val"));
+        return ids.iter().map(|_| m.clone()).collect();
+    }
+    let main = text(body.pointer("/message/value").or_else(|| body.pointer("/content/value")));
+    ids.iter()
+        .map(|id| {
+            let params: crate::manifest::Params = id
+                .get("parameters")
+                .and_then(Value::as_object)
+                .map(|o| o.iter().map(|(k, v)| (k.as_str(), text(Some(v)))).collect())
+                .unwrap_or_default();
+            match id.get("customMessage").and_then(Value::as_str) {
+                Some(cm) => crate::manifest::render_placeholders(cm, &params),
+                None if mode == "custom-only" => main.clone(),
+                None => crate::manifest::render_placeholders(&main, &params),
+            }
+        })
+        .collect()
 }
 
 /// Payload of the deliberate unwind used to drop a connection after accepting a request.
@@ -409,6 +514,7 @@ async fn deliveries(State(s): State<Shared>) -> Response {
     let inner = lock(&s);
     axum::Json(json!({
         "deliveries": inner.deliveries,
+        "messages": inner.messages,
         "requests": inner.requests,
         "accepted": inner.accepted,
         "rejected": inner.rejected,
@@ -431,6 +537,8 @@ pub fn router(opts: Options) -> Router {
         Mutex::new(Inner {
             jobs: HashMap::new(),
             deliveries: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            sends: 0,
             seen_jti: HashSet::new(),
             windows,
             rng,

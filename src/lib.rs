@@ -24,6 +24,8 @@ pub mod emulator;
 pub mod error;
 pub mod files;
 pub mod fingerprint;
+pub mod freshness;
+pub mod inputs;
 pub mod interp;
 pub mod interrupt;
 pub mod load;

@@ -260,10 +260,15 @@ fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostic
         let docs = match yaml::parse_documents(&text) {
             Ok(d) => d,
             Err(e) => {
-                diags.push(Diagnostic::error(&shown, e.pos, "", format!("invalid YAML: {}", e.message)));
+                let mut d = Diagnostic::error(&shown, e.pos, "", format!("invalid YAML: {}", e.message));
+                if let Some(h) = e.help {
+                    d = d.help(h);
+                }
+                diags.push(d);
                 continue;
             }
         };
+        warn_comment_cuts(&shown, &text, &docs, &mut diags);
         drop(text);
         let mut w = Walker::for_manifest(&shown, &mut diags, src.env, src.variables);
         for doc in &docs {
@@ -273,6 +278,25 @@ fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostic
         }
     }
     (notifications, diags)
+}
+
+/// Warns about plain values a ` #` cut short (`value: Order #{orderId} ships` is `Order`).
+fn warn_comment_cuts(file: &Path, text: &str, docs: &[Node], diags: &mut Diagnostics) {
+    for c in yaml::comment_cuts(text, docs) {
+        let quoted = c.written.replace('"', "\\\"");
+        diags.push(
+            Diagnostic::warning(
+                file,
+                c.pos,
+                c.path,
+                format!(
+                    "the value is `{}`: in YAML, ` #` starts a comment, so the rest of the line is dropped",
+                    c.value
+                ),
+            )
+            .help(format!("if `#` is part of the text, quote the value: \"{quoted}\"")),
+        );
+    }
 }
 
 /// Repository-wide rules: unique keys, previousKeys that do not collide.
@@ -481,9 +505,7 @@ fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> Option<Noti
     }
     let description = f.get("description").and_then(|n| w.string(n, "description"));
 
-    if let (Some(ch), Some(c)) = (channel, &content) {
-        check_recipients(w, ch, c, &recipients, &positions, csv_origin.as_ref());
-    }
+    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
     if w.diags.errors() > before {
         return None;
     }
@@ -555,7 +577,7 @@ fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root: &Root) ->
                         &v.pos,
                         "content.value",
                         "an object value is only allowed for whatsapp templates",
-                        "write the message as a string",
+                        "write the message as a string; a value starting with `{` is read as a YAML mapping, so quote it: value: \"{name}…\"",
                     );
                     return None;
                 }
@@ -773,6 +795,13 @@ fn csv_identities(
         );
         return;
     };
+    if let Err(q) = crate::inputs::check_quotes(&text) {
+        w.diags.push(
+            Diagnostic::error(&shown, Pos { line: q.line, column: 1 }, "", format!("invalid CSV: {}", q.message))
+                .help("close the quote, or double a quote that is part of the text (\"\")"),
+        );
+        return;
+    }
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
@@ -860,8 +889,9 @@ fn csv_identities(
             }
         }
         let line = record.position().map(|p| p.line() as u32).unwrap_or(0);
-        let id = record.get(0).unwrap_or_default().trim().to_string();
-        if id.is_empty() {
+        // Surrounding whitespace is trimmed with a warning, like every identity (`trim_identities`).
+        let id = record.get(0).unwrap_or_default().to_string();
+        if id.trim().is_empty() {
             errors += 1;
             if errors <= MAX_RECIPIENT_DIAGS {
                 err(line, 1, headers[0].clone(), "empty identity".into(), "fill in the first column or delete the row");
@@ -896,6 +926,147 @@ fn csv_identities(
     }
     if errors > MAX_RECIPIENT_DIAGS {
         err(0, 0, String::new(), format!("… and {} more problems in this file", errors - MAX_RECIPIENT_DIAGS), "");
+    }
+}
+
+/// Recipient-level checks of one notification: whitespace, near duplicates (unless
+/// `allowNearDuplicates: true`), then duplicates and placeholders.
+fn recipient_checks(
+    w: &mut Walker,
+    f: &BTreeMap<String, &Node>,
+    channel: Option<Channel>,
+    content: Option<&Content>,
+    recipients: &mut [Recipient],
+    positions: &[Pos],
+    csv: Option<&(PathBuf, usize)>,
+) {
+    let allow_near_duplicates = match f.get("allowNearDuplicates") {
+        Some(n) => match n.value {
+            Value::Bool(b) => b,
+            _ => {
+                let found = format!("expected true or false, found {}", n.kind());
+                w.error(&n.pos, "allowNearDuplicates", found, "write true or false");
+                false
+            }
+        },
+        None => false,
+    };
+    if let (Some(ch), Some(c)) = (channel, content) {
+        let at = Locator { positions, csv };
+        trim_identities(w, recipients, &at);
+        check_near_duplicates(w, ch, recipients, &at, allow_near_duplicates);
+        check_recipients(w, ch, c, recipients, positions, csv);
+    }
+}
+
+/// Where recipient `i` was written: an item of `identities`, or a row of the CSV audience.
+struct Locator<'a> {
+    positions: &'a [Pos],
+    /// The CSV file and the index of its first recipient.
+    csv: Option<&'a (PathBuf, usize)>,
+}
+
+impl Locator<'_> {
+    fn diag(&self, w: &Walker, i: usize, error: bool, msg: String, help: String) -> Diagnostic {
+        let pos = self.positions.get(i).cloned().unwrap_or_default();
+        let (file, path) = match self.csv {
+            Some((file, start)) if i >= *start => (file.clone(), format!("identitiesFrom[row {}]", pos.line)),
+            _ => (w.file.clone(), index("identities", i)),
+        };
+        let d =
+            if error { Diagnostic::error(&file, pos, path, msg) } else { Diagnostic::warning(&file, pos, path, msg) };
+        d.help(help)
+    }
+
+    fn path(&self, i: usize) -> String {
+        match self.csv {
+            Some((file, start)) if i >= *start => {
+                format!("{} row {}", file.display(), self.positions.get(i).map(|p| p.line).unwrap_or(0))
+            }
+            _ => index("identities", i),
+        }
+    }
+}
+
+/// Identities are trimmed of surrounding whitespace (a warning says so, naming the line): ` a@x`
+/// and `a@x` are one person. Control characters inside an identity (a line break from a broken
+/// CSV quote) are an error.
+fn trim_identities(w: &mut Walker, recipients: &mut [Recipient], at: &Locator) {
+    let mut warned = 0usize;
+    for (i, r) in recipients.iter_mut().enumerate() {
+        let trimmed = r.id.trim();
+        if trimmed.chars().any(char::is_control) {
+            let d = at.diag(
+                w,
+                i,
+                true,
+                format!("identity {:?} contains a line break or control character", r.id),
+                "an identity is one line of text; check the quoting of this row".into(),
+            );
+            w.diags.push(d);
+        } else if trimmed.len() != r.id.len() {
+            warned += 1;
+            if warned <= MAX_RECIPIENT_DIAGS {
+                let d = at.diag(
+                    w,
+                    i,
+                    false,
+                    format!("identity {:?} has surrounding whitespace; it is sent as `{trimmed}`", r.id),
+                    "remove the spaces around the identity".into(),
+                );
+                w.diags.push(d);
+            }
+            r.id = trimmed.to_string();
+        }
+    }
+    if warned > MAX_RECIPIENT_DIAGS {
+        let d = at.diag(w, 0, false, format!("{warned} identities with surrounding whitespace in all ({MAX_RECIPIENT_DIAGS} listed above); they are trimmed"), String::new());
+        w.diags.push(d);
+    }
+}
+
+/// Identities that reach the same person although written differently (`A@Example.com` and
+/// `a@example.com`; `+91 98765 43210` and `919876543210`) would each be sent the message: an
+/// error, unless the manifest says `allowNearDuplicates: true`. Exact duplicates are reported by
+/// `check_recipients`.
+fn check_near_duplicates(w: &mut Walker, ch: Channel, recipients: &[Recipient], at: &Locator, allowed: bool) {
+    if allowed {
+        return;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(recipients.len());
+    let mut count = 0usize;
+    for (i, r) in recipients.iter().enumerate() {
+        let key = crate::inputs::identity_key(ch, &r.id);
+        match seen.get(&key) {
+            Some(&first) if recipients[first].id != r.id => {
+                count += 1;
+                if count <= MAX_RECIPIENT_DIAGS {
+                    let msg = format!(
+                        "`{}` reaches the same recipient as `{}` ({})",
+                        r.id,
+                        recipients[first].id,
+                        at.path(first)
+                    );
+                    let help = "e-mail addresses are compared without case and phone numbers by their digits: remove one; if they really are different recipients, set `allowNearDuplicates: true` on this notification".to_string();
+                    let d = at.diag(w, i, true, msg, help);
+                    w.diags.push(d);
+                }
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(key, i);
+            }
+        }
+    }
+    if count > MAX_RECIPIENT_DIAGS {
+        let d = at.diag(
+            w,
+            0,
+            true,
+            format!("{count} near-duplicate recipients in all ({MAX_RECIPIENT_DIAGS} listed above)"),
+            "remove them, or set `allowNearDuplicates: true`".into(),
+        );
+        w.diags.push(d);
     }
 }
 

@@ -141,6 +141,11 @@ pub struct ManifestDoc {
     pub previous_keys: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Allow identities that reach the same recipient although written differently (e-mail
+    /// addresses differing only in case, phone numbers with the same digits). Default false: they
+    /// are an error, since each would be sent the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_near_duplicates: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -216,6 +221,7 @@ pub const FIELDS: &[&str] = &[
     "onChange",
     "previousKeys",
     "description",
+    "allowNearDuplicates",
 ];
 pub const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
 pub const MAX_PARAMETERS: usize = 20;

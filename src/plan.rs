@@ -27,7 +27,10 @@ pub enum Action {
     Scheduled,
     /// Outside its window: after `notAfter`.
     Expired,
-    /// An earlier send has an unknown outcome and needs a decision.
+    /// Only recipients whose delivery failed are sent again (`--retry-failed`).
+    RetryFailed,
+    /// Nothing can be sent now: every recipient left is held back by a request with an unknown
+    /// outcome, which needs a decision.
     Blocked,
     /// In state, no longer in manifests.
     Orphaned,
@@ -43,13 +46,14 @@ impl Action {
             Action::NoOp => "no-op",
             Action::Scheduled => "scheduled",
             Action::Expired => "expired",
+            Action::RetryFailed => "retry failed",
             Action::Blocked => "blocked",
             Action::Orphaned => "orphaned",
         }
     }
     /// Whether this action messages people.
     pub fn sends(self) -> bool {
-        matches!(self, Action::Send | Action::Resend | Action::SendToAdded)
+        matches!(self, Action::Send | Action::Resend | Action::SendToAdded | Action::RetryFailed)
     }
 }
 
@@ -62,6 +66,9 @@ pub enum Change {
     Changed,
     /// Retrying an unknown outcome (`--retry-unknown`).
     Retry,
+    /// Sent before with the same content, but Kore.ai reported the delivery as failed
+    /// (`--retry-failed`).
+    RetryFailed,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -87,9 +94,40 @@ pub struct Counts {
     pub new: usize,
     pub changed: usize,
     pub unchanged: usize,
+    /// Held back: in a request whose outcome is unknown, until a decision.
     pub unknown: usize,
     /// In state but no longer listed: reported, never "unsent".
     pub removed: usize,
+    /// Sent with this content, but Kore.ai reported the delivery as failed (`--retry-failed`
+    /// sends to them again).
+    #[serde(default)]
+    pub failed: usize,
+}
+
+/// A request whose outcome is unknown: it may or may not have reached its recipients. Its own
+/// recipients are held back until a decision; nobody else is.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnknownRequest {
+    /// The request's index in the notification (`KEY#INDEX` in `--retry-unknown`, the REQUEST of
+    /// `state resolve`).
+    pub index: u32,
+    /// The batch id journaled with the request.
+    pub batch: String,
+    /// Kore.ai's job id, when an answer carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub sent_at: String,
+    /// Why the outcome is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Recipients the request carried.
+    pub recipients: u32,
+    /// Of them, those still in the manifests: held back until a decision.
+    pub held: usize,
+    /// Sent again in this plan (`--retry-unknown`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -130,6 +168,9 @@ pub struct PlannedNotification {
     /// Whether unknown requests of this notification are retried (`--retry-unknown`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retry_unknown: bool,
+    /// Requests with an unknown outcome, each holding back its own recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_requests: Vec<UnknownRequest>,
     /// For personalised messages (parameters or a custom message): the text the first recipients
     /// of `sends` would read, placeholders filled in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -141,6 +182,31 @@ pub struct PlannedNotification {
 pub struct Preview {
     pub id: String,
     pub message: String,
+    /// With `v2TemplateAsCustomMessage: false`, for a recipient with parameters and no
+    /// customMessage: what they read if Kore.ai applies parameters only to a customMessage (the
+    /// template as written).
+    #[serde(rename = "ifParametersFillOnlyCustomMessage", default, skip_serializing_if = "Option::is_none")]
+    pub if_parameters_fill_only_custom_message: Option<String>,
+}
+
+/// With `v2TemplateAsCustomMessage: false`, the preview of a v2 recipient with parameters and no
+/// customMessage depends on how Kore.ai reads `parameters`: shows both texts.
+pub fn mark_ambiguous_previews(plan: &mut Plan, notifications: &[Notification]) {
+    let by_key: std::collections::HashMap<&str, &Notification> =
+        notifications.iter().map(|n| (n.key.as_str(), n)).collect();
+    for p in &mut plan.notifications {
+        let Some(n) = by_key.get(p.key.as_str()).filter(|n| n.api == crate::manifest::Api::V2) else {
+            continue;
+        };
+        let Some(template) = n.content.value.as_str() else { continue };
+        for pv in &mut p.preview {
+            let bare =
+                n.recipients.iter().any(|r| r.id == pv.id && r.custom_message.is_none() && !r.parameters.is_empty());
+            if bare && pv.message != template {
+                pv.if_parameters_fill_only_custom_message = Some(template.to_string());
+            }
+        }
+    }
 }
 
 /// How many recipients' messages a plan previews per notification.
@@ -159,6 +225,7 @@ fn previews(n: &Notification, sends: &[PlannedRecipient]) -> Vec<Preview> {
                 r.custom_message.as_deref().unwrap_or(template),
                 &r.parameters,
             ),
+            if_parameters_fill_only_custom_message: None,
         })
         .collect()
 }
@@ -169,6 +236,70 @@ pub struct Summary {
     pub notifications_to_send: usize,
     pub recipients_to_send: usize,
     pub by_action: std::collections::BTreeMap<String, usize>,
+    /// Recipients held back by requests with an unknown outcome (a decision is needed).
+    #[serde(default)]
+    pub recipients_held: usize,
+    /// Requests with an unknown outcome not retried by this plan.
+    #[serde(default)]
+    pub unknown_requests: usize,
+}
+
+impl Summary {
+    /// Whether applying this plan would do something or a decision is needed (`plan
+    /// --detailed-exitcode` exits 2): sends, recorded changes, renames, or recipients held back
+    /// by unknown requests.
+    pub fn needs_action(&self, plan: &[PlannedNotification]) -> bool {
+        self.recipients_to_send > 0
+            || self.recipients_held > 0
+            || plan.iter().any(|n| !n.records.is_empty() || n.renamed_from.is_some())
+    }
+}
+
+/// Which notifications (and requests) a `--retry-unknown` / `--retry-failed` option targets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Select {
+    /// The option was not given.
+    #[default]
+    Nothing,
+    /// Given without a value: everything.
+    All,
+    /// `KEY` or `KEY#REQ`, possibly several.
+    Some(Vec<(String, Option<u32>)>),
+}
+
+impl Select {
+    /// From the option's values: `None` when not given, an empty list when given bare.
+    pub fn parse(values: Option<&[String]>, option: &str) -> std::result::Result<Select, String> {
+        let Some(values) = values else { return Ok(Select::Nothing) };
+        if values.is_empty() || values.iter().any(|v| v.is_empty()) {
+            return Ok(Select::All);
+        }
+        let mut out = Vec::new();
+        for v in values {
+            let (key, req) = match v.rsplit_once('#') {
+                Some((k, r)) => {
+                    let n = r.parse::<u32>().map_err(|_| {
+                        format!(
+                            "{option}={v}: `{r}` is not a request number; write KEY or KEY#N (N as shown in the plan)"
+                        )
+                    })?;
+                    (k.to_string(), Some(n))
+                }
+                None => (v.clone(), None),
+            };
+            out.push((key, req));
+        }
+        Ok(Select::Some(out))
+    }
+
+    /// Whether request `req` of `key` (any request when `None`) is selected.
+    pub fn includes(&self, key: &str, req: Option<u32>) -> bool {
+        match self {
+            Select::Nothing => false,
+            Select::All => true,
+            Select::Some(list) => list.iter().any(|(k, r)| k == key && (r.is_none() || req.is_none() || *r == req)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -201,7 +332,8 @@ pub struct Inputs<'a> {
     pub state_exists: bool,
     pub state_digest: &'a str,
     pub now: time::OffsetDateTime,
-    pub retry_unknown: bool,
+    pub retry_unknown: Select,
+    pub retry_failed: Select,
 }
 
 fn rfc3339(t: &Option<time::OffsetDateTime>) -> Option<String> {
@@ -287,6 +419,7 @@ pub fn compute(inp: &Inputs) -> Plan {
             not_before: None,
             not_after: None,
             retry_unknown: false,
+            unknown_requests: vec![],
             preview: vec![],
         });
     }
@@ -298,6 +431,8 @@ pub fn compute(inp: &Inputs) -> Plan {
             summary.notifications_to_send += 1;
             summary.recipients_to_send += p.sends.len();
         }
+        summary.recipients_held += p.recipients.unknown;
+        summary.unknown_requests += p.unknown_requests.iter().filter(|r| !r.retried).count();
     }
     Plan {
         format_version: PLAN_FORMAT,
@@ -314,6 +449,197 @@ pub fn compute(inp: &Inputs) -> Plan {
     }
 }
 
+/// Per-recipient decisions of one notification.
+#[derive(Default)]
+struct Classified {
+    counts: Counts,
+    sends: Vec<PlannedRecipient>,
+    records: Vec<PlannedRecipient>,
+    fingerprints: Vec<H16>,
+    /// Recipients held back, by the unknown request holding them.
+    held_by: std::collections::BTreeMap<u32, usize>,
+    /// Recipients of unknown requests that `--retry-unknown` sends again, by request.
+    retried_by: std::collections::BTreeMap<u32, usize>,
+}
+
+impl Classified {
+    fn count(&self, change: Change) -> usize {
+        self.sends.iter().filter(|r| r.change == change).count()
+    }
+}
+
+/// Whether Kore.ai reported this recipient's last delivery as failed.
+fn delivery_failed(rs: &crate::state::RecipientState) -> bool {
+    matches!(rs.delivery.as_deref(), Some("FAILURE" | "FAILED"))
+}
+
+/// Decides each recipient: sent (new, changed, retried), recorded, unchanged, or held back by
+/// the unknown request it is in. An unknown request holds back only its own recipients.
+fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&NotificationState>) -> Classified {
+    let mut c = Classified { counts: Counts { total: n.recipients.len(), ..Counts::default() }, ..Default::default() };
+    c.fingerprints.reserve(n.recipients.len());
+    let mut present: HashSet<H16> = HashSet::new();
+    for (index, r) in n.recipients.iter().enumerate() {
+        let fp = recipient_fingerprint(nd, r);
+        c.fingerprints.push(fp);
+        let hash = recipient_hash(&inp.state.lineage, &r.id);
+        let rs = entry.and_then(|e| e.recipients.get(&hash));
+        if entry.is_some() {
+            present.insert(hash);
+        }
+        let pending = rs.and_then(|s| s.pending.as_ref()).map(|p| p.req);
+        let retried = pending.is_some_and(|q| inp.retry_unknown.includes(&n.key, Some(q)));
+        if let Some(q) = pending {
+            if !retried {
+                c.counts.unknown += 1;
+                *c.held_by.entry(q).or_default() += 1;
+                continue;
+            }
+            *c.retried_by.entry(q).or_default() += 1;
+        }
+        let change = match rs.and_then(|s| s.fp) {
+            None if retried => Change::Retry,
+            None => Change::New,
+            Some(old) if old != fp => Change::Changed,
+            Some(_) if rs.is_some_and(delivery_failed) => {
+                c.counts.failed += 1;
+                if !inp.retry_failed.includes(&n.key, None) {
+                    c.counts.unchanged += 1;
+                    continue;
+                }
+                Change::RetryFailed
+            }
+            Some(_) => {
+                c.counts.unchanged += 1;
+                continue;
+            }
+        };
+        let pr = PlannedRecipient { id: r.id.clone(), change, fingerprint: fp, index, hash };
+        match change {
+            Change::New => c.counts.new += 1,
+            Change::Changed => c.counts.changed += 1,
+            Change::Retry | Change::RetryFailed => {}
+        }
+        if change == Change::Changed && n.on_change == OnChange::Ignore {
+            c.records.push(pr);
+        } else {
+            c.sends.push(pr);
+        }
+    }
+    if let Some(e) = entry {
+        c.counts.removed = e.recipients.keys().filter(|h| !present.contains(*h)).count();
+    }
+    c
+}
+
+/// The notification's action and the reason in words.
+fn choose_action(n: &Notification, entry: Option<&NotificationState>, c: &Classified) -> (Action, String) {
+    let (retried, refailed) = (c.count(Change::Retry), c.count(Change::RetryFailed));
+    let fresh = c.sends.len() - retried - refailed;
+    let mut parts = Vec::new();
+    let action = if entry.is_none() {
+        parts.push(format!("new notification: {} recipient(s)", c.sends.len()));
+        Action::Send
+    } else if c.counts.changed > 0 && n.on_change == OnChange::Resend {
+        let mut p = format!("{} recipient(s) would receive different content", c.counts.changed);
+        if c.counts.new > 0 {
+            p.push_str(&format!(", {} added", c.counts.new));
+        }
+        parts.push(p);
+        Action::Resend
+    } else if fresh > 0 {
+        parts.push(format!("{fresh} recipient(s) not sent before"));
+        Action::SendToAdded
+    } else if retried > 0 {
+        Action::Resend
+    } else if refailed > 0 {
+        Action::RetryFailed
+    } else if !c.records.is_empty() {
+        Action::Record
+    } else if c.counts.unknown > 0 {
+        Action::Blocked
+    } else {
+        parts.push("nothing changed".into());
+        Action::NoOp
+    };
+    if retried > 0 {
+        parts.push(format!(
+            "{retried} recipient(s) of requests with an unknown outcome are sent again (--retry-unknown): they may receive it twice"
+        ));
+    }
+    if refailed > 0 {
+        parts.push(format!("{refailed} recipient(s) whose delivery failed are sent again (--retry-failed)"));
+    }
+    if !c.records.is_empty() {
+        parts.push(format!("{} changed recipient(s) recorded without sending (onChange: ignore)", c.records.len()));
+    }
+    if c.counts.unknown > 0 {
+        parts.push(held_reason(n, c));
+    }
+    if refailed == 0 && c.counts.failed > 0 {
+        parts.push(format!(
+            "{} recipient(s) whose delivery failed are not sent again (`kore-notify plan --retry-failed={}` shows a retry)",
+            c.counts.failed, n.key
+        ));
+    }
+    (action, parts.join("; "))
+}
+
+fn held_reason(n: &Notification, c: &Classified) -> String {
+    let reqs: Vec<String> = c.held_by.keys().map(|r| format!("#{r}")).collect();
+    let example = c.held_by.keys().next().copied().unwrap_or(0);
+    format!(
+        "{} recipient(s) held back by {} request(s) with an unknown outcome ({}); decide per request with `kore-notify state resolve {} {example} --sent|--not-sent` or `kore-notify apply --retry-unknown={}#{example}`",
+        c.counts.unknown,
+        c.held_by.len(),
+        reqs.join(", "),
+        n.key,
+        n.key
+    )
+}
+
+/// Outside its window, nothing is sent or recorded now.
+fn apply_window(inp: &Inputs, n: &Notification, action: &mut Action, reason: &mut String, c: &mut Classified) {
+    if !(action.sends() || *action == Action::Record) {
+        return;
+    }
+    if let Some(nb) = n.not_before.filter(|t| inp.now < *t) {
+        *action = Action::Scheduled;
+        *reason =
+            format!("{} recipient(s) waiting for notBefore {}", c.sends.len(), rfc3339(&Some(nb)).unwrap_or_default());
+    } else if let Some(na) = n.not_after.filter(|t| inp.now > *t) {
+        *action = Action::Expired;
+        *reason = format!(
+            "{} recipient(s) not sent: notAfter {} has passed",
+            c.sends.len(),
+            rfc3339(&Some(na)).unwrap_or_default()
+        );
+    } else {
+        return;
+    }
+    c.sends.clear();
+    c.records.clear();
+}
+
+fn unknown_requests(entry: Option<&NotificationState>, c: &Classified, sending: bool) -> Vec<UnknownRequest> {
+    let Some(e) = entry else { return Vec::new() };
+    e.unknown_requests()
+        .map(|(i, r)| {
+            let retried = sending && c.retried_by.contains_key(&i);
+            UnknownRequest {
+                index: i,
+                batch: r.batch.clone(),
+                request_id: r.request_id.clone(),
+                sent_at: r.sent_at.clone(),
+                reason: r.error.clone(),
+                recipients: r.recipients,
+                held: c.held_by.get(&i).copied().unwrap_or(0) + c.retried_by.get(&i).copied().unwrap_or(0),
+                retried,
+            }
+        })
+        .collect()
+}
+
 fn plan_one(
     inp: &Inputs,
     n: &Notification,
@@ -321,126 +647,14 @@ fn plan_one(
     renamed_from: Option<String>,
 ) -> (PlannedNotification, String) {
     let nd = notification_digest(inp.target, n);
-    let lineage = &inp.state.lineage;
-    let blocked = entry.is_some_and(|e| e.has_unknown()) && !inp.retry_unknown;
-    let retry = entry.is_some_and(|e| e.has_unknown()) && inp.retry_unknown;
-    let mut counts = Counts { total: n.recipients.len(), ..Counts::default() };
-    let mut sends = Vec::new();
-    let mut records = Vec::new();
-    let mut present: HashSet<H16> = HashSet::new();
-    let mut fingerprints = Vec::with_capacity(n.recipients.len());
-    for (index, r) in n.recipients.iter().enumerate() {
-        let fp = recipient_fingerprint(&nd, r);
-        fingerprints.push(fp);
-        let hash = recipient_hash(lineage, &r.id);
-        let rs = entry.and_then(|e| e.recipients.get(&hash));
-        if entry.is_some() {
-            present.insert(hash);
-        }
-        let pending = rs.and_then(|s| s.pending.as_ref());
-        let confirmed = rs.and_then(|s| s.fp);
-        if pending.is_some() {
-            counts.unknown += 1;
-            if !retry {
-                continue;
-            }
-        }
-        let change = match confirmed {
-            None if pending.is_some() => Change::Retry,
-            None => Change::New,
-            Some(old) if old != fp => Change::Changed,
-            Some(_) => {
-                counts.unchanged += 1;
-                continue;
-            }
-        };
-        let pr = PlannedRecipient { id: r.id.clone(), change, fingerprint: fp, index, hash };
-        match change {
-            Change::New => {
-                counts.new += 1;
-                sends.push(pr);
-            }
-            Change::Retry => sends.push(pr),
-            Change::Changed => {
-                counts.changed += 1;
-                if n.on_change == OnChange::Ignore {
-                    records.push(pr);
-                } else {
-                    sends.push(pr);
-                }
-            }
-        }
-    }
-    if let Some(e) = entry {
-        counts.removed = e.recipients.keys().filter(|h| !present.contains(*h)).count();
-    }
+    let mut c = classify(inp, n, &nd, entry);
     let content = StoredContent::from(&n.content);
-    let previous_content = entry.map(|e| e.content.clone()).filter(|c| *c != content);
-    let mut action;
-    let mut reason;
-    if entry.is_none() {
-        action = Action::Send;
-        reason = format!("new notification: {} recipient(s)", sends.len());
-    } else if counts.changed > 0 && n.on_change == OnChange::Resend {
-        action = Action::Resend;
-        reason = format!("{} recipient(s) would receive different content", counts.changed);
-        if counts.new > 0 {
-            reason.push_str(&format!(", {} added", counts.new));
-        }
-    } else if !sends.is_empty() {
-        action = Action::SendToAdded;
-        reason = format!("{} recipient(s) not sent before", sends.len());
-        if !records.is_empty() {
-            reason.push_str(&format!(
-                "; {} changed recipient(s) recorded without sending (onChange: ignore)",
-                records.len()
-            ));
-        }
-    } else if !records.is_empty() {
-        action = Action::Record;
-        reason = format!("{} changed recipient(s) recorded without sending (onChange: ignore)", records.len());
-    } else {
-        action = Action::NoOp;
-        reason = "nothing changed".into();
-    }
-    let retried = sends.iter().filter(|r| r.change == Change::Retry).count();
-    if retried > 0 {
-        action = Action::Resend;
-        reason = format!(
-            "{retried} recipient(s) of requests with an unknown outcome are sent again (--retry-unknown): they may receive it twice"
-        );
-    }
-    if blocked {
-        action = Action::Blocked;
-        reason = format!(
-            "{} recipient(s) are in a request with an unknown outcome; decide with `kore-notify apply --retry-unknown` or `kore-notify state resolve {} --sent|--not-sent`",
-            counts.unknown, n.key
-        );
-        sends.clear();
-        records.clear();
-    } else if action.sends() || action == Action::Record {
-        if let Some(nb) = n.not_before.filter(|t| inp.now < *t) {
-            action = Action::Scheduled;
-            reason = format!(
-                "{} recipient(s) waiting for notBefore {}",
-                sends.len(),
-                rfc3339(&Some(nb)).unwrap_or_default()
-            );
-            sends.clear();
-            records.clear();
-        } else if let Some(na) = n.not_after.filter(|t| inp.now > *t) {
-            action = Action::Expired;
-            reason = format!(
-                "{} recipient(s) not sent: notAfter {} has passed",
-                sends.len(),
-                rfc3339(&Some(na)).unwrap_or_default()
-            );
-            sends.clear();
-            records.clear();
-        }
-    }
-    let digest = notification_part_digest(n, &nd, &fingerprints);
-    let preview = previews(n, &sends);
+    let previous_content = entry.map(|e| e.content.clone()).filter(|x| *x != content);
+    let (mut action, mut reason) = choose_action(n, entry, &c);
+    apply_window(inp, n, &mut action, &mut reason, &mut c);
+    let digest = notification_part_digest(n, &nd, &c.fingerprints);
+    let preview = previews(n, &c.sends);
+    let unknown_requests = unknown_requests(entry, &c, action.sends());
     let planned = PlannedNotification {
         key: n.key.clone(),
         action,
@@ -451,14 +665,15 @@ fn plan_one(
         renamed_from,
         reason,
         variables: n.variables.iter().cloned().collect(),
-        recipients: counts,
-        sends,
-        records,
+        recipients: c.counts,
+        sends: c.sends,
+        records: c.records,
         content: Some(content),
         previous_content,
         not_before: rfc3339(&n.not_before),
         not_after: rfc3339(&n.not_after),
-        retry_unknown: retry && action.sends(),
+        retry_unknown: unknown_requests.iter().any(|r| r.retried),
+        unknown_requests,
         preview,
     };
     (planned, digest)

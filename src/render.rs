@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Change, Plan, PlannedNotification};
+use crate::plan::{Action, Change, Plan, PlannedNotification, UnknownRequest};
 use crate::safe;
 use crate::state::StoredContent;
 
@@ -29,6 +29,7 @@ impl Style {
             Action::NoOp => (" ", "2"),
             Action::Scheduled => ("…", "36"),
             Action::Expired => ("x", "2"),
+            Action::RetryFailed => ("~", "33"),
             Action::Blocked => ("!", "31;1"),
             Action::Orphaned => ("?", "35"),
         };
@@ -55,6 +56,7 @@ fn change_word(c: Change) -> &'static str {
         Change::New => "new",
         Change::Changed => "changed",
         Change::Retry => "retry",
+        Change::RetryFailed => "retry failed",
     }
 }
 
@@ -69,7 +71,7 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     };
     let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", b.target);
     for n in &plan.notifications {
-        if n.action == Action::NoOp && !verbose {
+        if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 {
             continue;
         }
         let mut head = format!("{}  {}", st.action(n.action), st.paint("1", &safe::line(&n.key)));
@@ -92,6 +94,9 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
             let vars: Vec<String> =
                 n.variables.iter().map(|(k, v)| format!("{k}={}", safe::line(&quote_if_needed(v)))).collect();
             let _ = writeln!(out, "    variables: {}", vars.join(", "));
+        }
+        for u in &n.unknown_requests {
+            let _ = writeln!(out, "    {}", safe::line(&unknown_line(&n.key, u)));
         }
         if n.recipients.removed > 0 {
             let _ = writeln!(
@@ -145,12 +150,37 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
             let _ = writeln!(out, "    as delivered (first {}, placeholders filled in):", n.preview.len());
             for p in &n.preview {
                 let _ = writeln!(out, "      {}: {}", safe::line(&p.id), one_line(&p.message));
+                if let Some(alt) = &p.if_parameters_fill_only_custom_message {
+                    let _ = writeln!(
+                        out,
+                        "        (or, if Kore.ai fills parameters only into a customMessage: {})",
+                        one_line(alt)
+                    );
+                }
             }
         }
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "{}", summary_line(plan));
     out
+}
+
+/// One unknown request, for people: which, since when, why, how many held, how to decide.
+pub fn unknown_line(key: &str, u: &UnknownRequest) -> String {
+    let mut s = format!("unknown request #{} (batch {}", u.index, u.batch.chars().take(8).collect::<String>());
+    if let Some(id) = &u.request_id {
+        s.push_str(&format!(", Kore.ai id {id}"));
+    }
+    s.push_str(&format!(", {}): {} recipient(s)", u.sent_at, u.recipients));
+    if u.retried {
+        s.push_str(", sent again now (--retry-unknown)");
+    } else {
+        s.push_str(&format!(", {} held back; `kore-notify state resolve {key} {}` lists them", u.held, u.index));
+    }
+    if let Some(r) = &u.reason {
+        s.push_str(&format!(" — {}", one_line(r)));
+    }
+    s
 }
 
 pub fn summary_line(plan: &Plan) -> String {
@@ -160,6 +190,12 @@ pub fn summary_line(plan: &Plan) -> String {
         if let Some(c) = s.by_action.get(a) {
             parts.push(format!("{c} {a}"));
         }
+    }
+    if s.recipients_held > 0 {
+        parts.push(format!(
+            "{} recipient(s) held back by {} request(s) with an unknown outcome",
+            s.recipients_held, s.unknown_requests
+        ));
     }
     let rest = if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) };
     format!("Plan: {} notification(s) to send to {} recipient(s){rest}.", s.notifications_to_send, s.recipients_to_send)
@@ -246,7 +282,8 @@ pub fn markdown(plan: &Plan) -> String {
     let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
     // The summary is our own text (numbers and fixed words), safe as it is.
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
-    let mut shown: Vec<&PlannedNotification> = plan.notifications.iter().filter(|n| n.action != Action::NoOp).collect();
+    let mut shown: Vec<&PlannedNotification> =
+        plan.notifications.iter().filter(|n| n.action != Action::NoOp || n.recipients.failed > 0).collect();
     shown.sort_by(|a, b| {
         b.sends.len().cmp(&a.sends.len()).then(b.records.len().cmp(&a.records.len())).then(a.key.cmp(&b.key))
     });
@@ -285,6 +322,9 @@ pub fn markdown(plan: &Plan) -> String {
             }
             d.push_str("\n\n");
         }
+        for u in &n.unknown_requests {
+            let _ = write!(d, "{}\n\n", safe::md(&unknown_line(&n.key, u)));
+        }
         let mut content = content_block(n);
         if !n.preview.is_empty() {
             let lines: Vec<String> =
@@ -292,7 +332,7 @@ pub fn markdown(plan: &Plan) -> String {
             let _ =
                 write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
         }
-        if n.sends.is_empty() && content.trim().is_empty() {
+        if n.sends.is_empty() && n.unknown_requests.is_empty() && content.trim().is_empty() {
             // Nothing to unfold (an orphan): the table row says it all.
             d.clear();
         } else {

@@ -93,6 +93,11 @@ impl Outcome {
             Outcome::Recorded => "recorded",
         }
     }
+
+    /// Whether the request may or may not have been processed, and nobody decided yet.
+    pub fn is_unknown(self) -> bool {
+        matches!(self, Outcome::Unknown | Outcome::Pending)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -162,7 +167,40 @@ pub struct NotificationState {
 
 impl NotificationState {
     pub fn has_unknown(&self) -> bool {
-        self.requests.iter().any(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending))
+        self.requests.iter().any(|r| r.outcome.is_unknown())
+    }
+
+    /// The requests whose outcome is unknown, with their index.
+    pub fn unknown_requests(&self) -> impl Iterator<Item = (u32, &RequestState)> {
+        self.requests.iter().enumerate().filter(|(_, r)| r.outcome.is_unknown()).map(|(i, r)| (i as u32, r))
+    }
+
+    /// Settles the unknown request `req` (every unknown request when `None`): as sent, its
+    /// recipients are recorded as having received what it carried; as not sent, they are free to
+    /// be sent again. Only that request's recipients are touched: another unknown request keeps
+    /// holding its own.
+    fn settle_unknown(&mut self, req: Option<u32>, to: Outcome, note: Option<&str>) {
+        let mut settled = Vec::new();
+        for (i, r) in self.requests.iter_mut().enumerate() {
+            if r.outcome.is_unknown() && req.is_none_or(|q| q as usize == i) {
+                r.outcome = to;
+                if let Some(note) = note {
+                    r.error = Some(note.into());
+                }
+                settled.push(i as u32);
+            }
+        }
+        for rs in self.recipients.values_mut() {
+            if let Some(p) = rs.pending.take_if(|p| settled.contains(&p.req))
+                && to == Outcome::ResolvedSent
+            {
+                rs.fp = Some(p.fp);
+                rs.req = Some(p.req);
+                rs.delivery = None;
+                rs.comment = None;
+            }
+        }
+        self.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
     }
 }
 
@@ -217,13 +255,20 @@ pub enum Entry {
         recipients: Vec<(H16, H16)>,
         at: String,
     },
+    /// Unknown requests settled by a decision (`state resolve`) or by Kore's status API.
     Resolve {
         key: String,
         sent: bool,
+        /// The request settled; absent (journals of older versions): every unknown request of `key`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u32>,
     },
     /// Unknown requests of `key` about to be retried (`--retry-unknown`).
     Retry {
         key: String,
+        /// The request retried; absent (journals of older versions): every unknown request of `key`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u32>,
     },
     Status {
         key: String,
@@ -338,37 +383,14 @@ impl State {
                 }
                 n.content = content.clone();
             }
-            Entry::Resolve { key, sent } => {
+            Entry::Resolve { key, sent, req } => {
                 let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
-                let mut settled = Vec::new();
-                for (i, r) in n.requests.iter_mut().enumerate() {
-                    if matches!(r.outcome, Outcome::Unknown | Outcome::Pending) {
-                        r.outcome = if *sent { Outcome::ResolvedSent } else { Outcome::ResolvedNotSent };
-                        settled.push(i as u32);
-                    }
-                }
-                for rs in n.recipients.values_mut() {
-                    if let Some(p) = rs.pending.take_if(|p| settled.contains(&p.req))
-                        && *sent
-                    {
-                        rs.fp = Some(p.fp);
-                        rs.req = Some(p.req);
-                    }
-                }
-                n.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
+                let to = if *sent { Outcome::ResolvedSent } else { Outcome::ResolvedNotSent };
+                n.settle_unknown(*req, to, None);
             }
-            Entry::Retry { key } => {
+            Entry::Retry { key, req } => {
                 if let Some(n) = self.notifications.get_mut(key) {
-                    for r in n.requests.iter_mut() {
-                        if matches!(r.outcome, Outcome::Unknown | Outcome::Pending) {
-                            r.outcome = Outcome::ResolvedNotSent;
-                            r.error = Some("retried with --retry-unknown".into());
-                        }
-                    }
-                    for rs in n.recipients.values_mut() {
-                        rs.pending = None;
-                    }
-                    n.recipients.retain(|_, r| r.fp.is_some());
+                    n.settle_unknown(*req, Outcome::ResolvedNotSent, Some("retried with --retry-unknown"));
                 }
             }
             Entry::Status { key, req, status, delivered, failed, recipients } => {
@@ -498,6 +520,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         Err(crate::files::FileError::NotFound) => (State::new(), false, String::new()),
         Err(e) => return Err(file_error(path, e)),
     };
+    crate::freshness::check(path, exists.then_some(&state))?;
     let mut replayed = 0;
     match crate::files::open_regular(&paths.journal) {
         Ok(f) => {
@@ -620,6 +643,8 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     let mut tmp = temp_beside(path, &dir)?;
     tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
     tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
+    sync_dir(&dir);
+    crate::freshness::record(path, &dir, state)?;
     sync_dir(&dir);
     match std::fs::remove_file(&paths.journal) {
         Ok(()) => sync_dir(&dir),

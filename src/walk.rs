@@ -138,11 +138,23 @@ impl<'a> Walker<'a> {
     pub fn string(&mut self, node: &Node, path: &str) -> Option<String> {
         let raw = match &node.value {
             Value::Str(s) => s.clone(),
-            Value::Int(i) => i.to_string(),
+            Value::Int(i) => {
+                if let Some(text) = &node.raw {
+                    self.warning(
+                        &node.pos,
+                        path,
+                        format!("`{text}` is read as the number {i}, and {i} is what is used"),
+                        format!("quote it to keep it as written: \"{text}\""),
+                    );
+                }
+                i.to_string()
+            }
             other => {
-                let shown = match other {
-                    Value::Bool(b) => b.to_string(),
-                    Value::Float(f) => f.to_string(),
+                // The source text as written (`1.50`, not `1.5`): a hint never changes the digits.
+                let shown = match (other, &node.raw) {
+                    (Value::Float(_), Some(text)) => text.to_string(),
+                    (Value::Bool(b), _) => b.to_string(),
+                    (Value::Float(f), None) => f.to_string(),
                     _ => String::new(),
                 };
                 let help = if shown.is_empty() {

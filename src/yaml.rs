@@ -31,6 +31,9 @@ pub enum Value {
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
+    /// For numbers whose source text differs from their value's usual spelling (`1.50`,
+    /// `+4915…`, `0x1F`): the text as written, so messages quote it exactly.
+    pub raw: Option<Box<str>>,
 }
 
 impl Node {
@@ -133,10 +136,21 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Seq(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = Vec::new();
+        let mut entries: Vec<(Node, Node)> = Vec::new();
+        let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         while let Some(k) = map.next_key::<Spanned<Value>>()? {
             let v = map.next_value::<Spanned<Value>>()?;
-            entries.push((node(k), node(v)));
+            let k = node(k);
+            if matches!(k.value, Value::Str(_) | Value::Int(_) | Value::Bool(_) | Value::Null | Value::Float(_))
+                && let Some(first) = seen.insert(k.key_text(), k.pos.line)
+            {
+                return Err(de::Error::custom(format!(
+                    "{DUPLICATE_KEY}`{}` on line {}: the same mapping already has it on line {first}; keep one of them",
+                    k.key_text(),
+                    k.pos.line
+                )));
+            }
+            entries.push((k, node(v)));
         }
         Ok(Value::Map(entries))
     }
@@ -149,14 +163,23 @@ impl<'de> Deserialize<'de> for Value {
 }
 
 fn node(s: Spanned<Value>) -> Node {
-    Node { value: s.value, pos: Pos { line: s.referenced.line() as u32, column: s.referenced.column() as u32 } }
+    Node {
+        value: s.value,
+        pos: Pos { line: s.referenced.line() as u32, column: s.referenced.column() as u32 },
+        raw: None,
+    }
 }
+
+/// Marks our own duplicate-key message, so its position is the second occurrence's.
+const DUPLICATE_KEY: &str = "duplicate key ";
 
 /// A parse failure with its position (0 when unknown).
 #[derive(Debug)]
 pub struct ParseError {
     pub pos: Pos,
     pub message: String,
+    /// How to fix it, when we can tell (e.g. quote a value starting with `{`).
+    pub help: Option<String>,
 }
 
 fn options() -> serde_saphyr::Options {
@@ -167,6 +190,8 @@ fn options() -> serde_saphyr::Options {
     opts.leading_zero_numbers_as_strings = true;
     opts.underscored_numbers_as_strings = true;
     opts.strict_booleans = true;
+    // Repeated keys reach our visitor, which names both lines (instead of the library's text).
+    opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     if let Some(b) = opts.budget.as_mut() {
         // Allow big inline audiences, but keep alias bombs and deep nesting bounded.
         b.max_nodes = 4_000_000;
@@ -181,13 +206,17 @@ fn options() -> serde_saphyr::Options {
 /// Checks that bytes are UTF-8 text (not binary) before YAML sees them.
 pub fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
     if bytes.contains(&0) {
-        return Err(ParseError { pos: Pos::default(), message: "this is a binary file, not YAML text".into() });
+        return Err(ParseError {
+            pos: Pos::default(),
+            message: "this is a binary file, not YAML text".into(),
+            help: None,
+        });
     }
     std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
         let line = valid.iter().filter(|b| **b == b'\n').count() as u32 + 1;
         let column = valid.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
-        ParseError { pos: Pos { line, column }, message: "the file is not valid UTF-8 text".into() }
+        ParseError { pos: Pos { line, column }, message: "the file is not valid UTF-8 text".into(), help: None }
     })
 }
 
@@ -195,31 +224,189 @@ pub fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let docs: Vec<Option<Spanned<Value>>> =
-        serde_saphyr::from_multiple_with_options(text, options()).map_err(convert_error)?;
-    Ok(docs.into_iter().flatten().map(node).filter(|n| n.value != Value::Null).collect())
+        serde_saphyr::from_multiple_with_options(text, options()).map_err(|e| convert_error(e, text))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut docs: Vec<Node> = docs.into_iter().flatten().map(node).filter(|n| n.value != Value::Null).collect();
+    for d in &mut docs {
+        keep_number_text(&lines, d);
+    }
+    Ok(docs)
+}
+
+/// Lines longer than this are not inspected for comment cuts and number spellings.
+const LONG_LINE: usize = 4096;
+
+/// The source line `line` (1-based) from character column `column` (1-based) on.
+fn from_column<'t>(lines: &[&'t str], line: u32, column: u32) -> Option<&'t str> {
+    let l = lines.get((line as usize).checked_sub(1)?)?;
+    // A huge single line (a flow list of a whole audience) would make each lookup O(line): such
+    // lines are not inspected.
+    if l.len() > LONG_LINE {
+        return None;
+    }
+    let start = l.char_indices().nth((column as usize).checked_sub(1)?).map(|(i, _)| i)?;
+    Some(&l[start..])
+}
+
+/// Records the source text of numbers written differently from their value (`1.50`, `+49…`).
+fn keep_number_text(lines: &[&str], n: &mut Node) {
+    match &mut n.value {
+        Value::Seq(items) => items.iter_mut().for_each(|i| keep_number_text(lines, i)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| keep_number_text(lines, v)),
+        Value::Int(_) | Value::Float(_) => {
+            let canonical = match n.value {
+                Value::Int(i) => i.to_string(),
+                Value::Float(f) => f.to_string(),
+                _ => String::new(),
+            };
+            let token: String = from_column(lines, n.pos.line, n.pos.column)
+                .unwrap_or_default()
+                .chars()
+                .take_while(|c| !matches!(c, ',' | ']' | '}' | '#') && !c.is_whitespace())
+                .collect();
+            if !token.is_empty() && token != canonical {
+                n.raw = Some(token.into());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A plain (unquoted) scalar that a ` #` cut short: in YAML ` #` starts a comment, so
+/// `value: Order #{orderId} ships today` is `Order`.
+#[derive(Debug, PartialEq)]
+pub struct CommentCut {
+    pub pos: Pos,
+    /// Field path, e.g. `content.value`.
+    pub path: String,
+    /// The value as parsed.
+    pub value: String,
+    /// The value and the comment after it, as the source line has them.
+    pub written: String,
+}
+
+/// Finds string values cut by a comment whose text touches the `#` (`#{orderId}`, `#42`): a
+/// comment written on purpose has a space after `#` and is not reported.
+pub fn comment_cuts(text: &str, docs: &[Node]) -> Vec<CommentCut> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for d in docs {
+        find_cuts(&lines, d, String::new(), &mut out);
+    }
+    out
+}
+
+fn find_cuts(lines: &[&str], n: &Node, path: String, out: &mut Vec<CommentCut>) {
+    match &n.value {
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_cuts(lines, item, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                let p = if path.is_empty() { k.key_text() } else { format!("{path}.{}", k.key_text()) };
+                find_cuts(lines, v, p, out);
+            }
+        }
+        Value::Str(s) => {
+            if let Some(written) = cut_by_comment(lines, &n.pos, s) {
+                out.push(CommentCut { pos: n.pos.clone(), path, value: s.clone(), written });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// When the plain scalar `value` starting at `pos` ends just before ` #X` (X not a space), the
+/// value and the rest of its last line.
+fn cut_by_comment(lines: &[&str], pos: &Pos, value: &str) -> Option<String> {
+    let first = from_column(lines, pos.line, pos.column)?;
+    if first.starts_with(['"', '\'', '|', '>', '&', '*', '!']) {
+        return None;
+    }
+    let (mut line, mut seg, mut rest, mut consumed) = (pos.line, first, value, String::new());
+    loop {
+        let seg_t = seg.trim_start();
+        let common = seg_t.char_indices().zip(rest.chars()).take_while(|((_, a), b)| a == b).count();
+        let byte = seg_t.char_indices().nth(common).map(|(i, _)| i).unwrap_or(seg_t.len());
+        if common == rest.chars().count() {
+            let after = &seg_t[byte..];
+            let comment = after.trim_start();
+            let touches = comment.strip_prefix('#').is_some_and(|c| c.starts_with(|ch: char| !ch.is_whitespace()));
+            if after.starts_with([' ', '\t']) && touches {
+                consumed.push_str(seg_t.trim_end());
+                return Some(consumed);
+            }
+            return None;
+        }
+        // A multi-line plain scalar: the next line continues it after one folded space.
+        if byte != seg_t.trim_end().len() || !rest[byte..].starts_with(' ') {
+            return None;
+        }
+        consumed.push_str(seg_t.trim_end());
+        consumed.push(' ');
+        rest = &rest[byte + 1..];
+        line += 1;
+        seg = lines.get(line as usize - 1)?;
+    }
 }
 
 /// Parses a single-document YAML file (the config).
 pub fn parse_document(text: &str) -> Result<Option<Node>, ParseError> {
     let mut docs = parse_documents(text)?;
     if docs.len() > 1 {
-        return Err(ParseError { pos: docs[1].pos.clone(), message: "expected a single YAML document".into() });
+        return Err(ParseError {
+            pos: docs[1].pos.clone(),
+            message: "expected a single YAML document".into(),
+            help: None,
+        });
     }
     Ok(docs.pop())
 }
 
-fn convert_error(e: serde_saphyr::Error) -> ParseError {
-    let pos = e.location().map(|l| Pos { line: l.line() as u32, column: l.column() as u32 }).unwrap_or_default();
+fn convert_error(e: serde_saphyr::Error, text: &str) -> ParseError {
+    let mut pos = e.location().map(|l| Pos { line: l.line() as u32, column: l.column() as u32 }).unwrap_or_default();
     let mut message = e.to_string();
     // serde-saphyr prefixes messages with the position; we print positions ourselves.
     if let Some(idx) = message.find(" at line ") {
         message.truncate(idx);
     }
+    if let Some(i) = e.to_string().find(DUPLICATE_KEY) {
+        // Our own message; it names both lines. Point at the second one.
+        message = e.to_string()[i..].to_string();
+        if let Some(idx) = message.find(" at line ") {
+            message.truncate(idx);
+        }
+        let line = message.split("` on line ").nth(1).and_then(|t| t.split(':').next()).and_then(|t| t.parse().ok());
+        if let Some(l) = line {
+            pos = Pos { line: l, column: pos.column.max(1) };
+        }
+        return ParseError { pos, message, help: None };
+    }
+    let help = brace_hint(text, pos.line);
     let lower = message.to_lowercase();
     if lower.contains("budget") || lower.contains("alias") && lower.contains("limit") {
         message = format!("{message} (the document is too large or expands too many aliases)");
     }
-    ParseError { pos, message: message.trim().to_string() }
+    ParseError { pos, message: message.trim().to_string(), help }
+}
+
+/// A value starting with `{` is a YAML flow mapping: `value: {name}, your order…` fails to parse.
+/// When the failing line (or the one before) has such a value, suggest quoting it.
+fn brace_hint(text: &str, line: u32) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    [line, line.saturating_sub(1)].into_iter().find_map(|l| {
+        let src = lines.get((l as usize).checked_sub(1)?)?;
+        let t = src.trim_start().trim_start_matches("- ");
+        let (key, value) = t.split_once(": ")?;
+        let value = value.trim();
+        (value.starts_with('{') && !key.contains(['{', '"', '\''])).then(|| {
+            let quoted = value.replace('"', "\\\"");
+            format!("unquoted, a value starting with `{{` is read as a YAML mapping; if it is text, quote it: {key}: \"{quoted}\"")
+        })
+    })
 }
 
 #[cfg(test)]
@@ -238,8 +425,36 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_refused() {
-        let err = parse_documents("a: 1\na: 2\n").err().map(|e| e.pos.line);
-        assert_eq!(err, Some(2));
+        let err = parse_documents("a: 1\nb: 0\na: 2\n").err().map(|e| (e.pos.line, e.message));
+        assert_eq!(
+            err,
+            Some((
+                3,
+                "duplicate key `a` on line 3: the same mapping already has it on line 1; keep one of them".to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn comment_cuts_are_found() {
+        let text = "a: Order #{orderId} ships\nb: fine # a comment\nc: \"quoted #{x}\"\nd: two\n  lines #42\n";
+        let docs = parse_documents(text).map_err(|e| e.message).unwrap_or_default();
+        let cuts = comment_cuts(text, &docs);
+        let got: Vec<(&str, &str, &str)> =
+            cuts.iter().map(|c| (c.path.as_str(), c.value.as_str(), c.written.as_str())).collect();
+        assert_eq!(got, vec![("a", "Order", "Order #{orderId} ships"), ("d", "two lines", "two lines #42")]);
+    }
+
+    #[test]
+    fn numbers_keep_their_text_and_braces_get_a_hint() {
+        let docs = parse_documents("a: 1.50\nb: 2\nc: [+49151]\n").map_err(|e| e.message).unwrap_or_default();
+        let Value::Map(e) = &docs[0].value else { panic!("not a map") };
+        assert_eq!(e[0].1.raw.as_deref(), Some("1.50"));
+        assert_eq!(e[1].1.raw, None);
+        let Value::Seq(items) = &e[2].1.value else { panic!("not a seq") };
+        assert_eq!(items[0].raw.as_deref(), Some("+49151"));
+        let err = parse_documents("value: {name}, your order\n").err().and_then(|e| e.help).unwrap_or_default();
+        assert!(err.contains("value: \"{name}, your order\""), "{err}");
     }
 
     #[test]

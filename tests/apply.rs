@@ -180,7 +180,7 @@ fn fault_injection_converges_without_duplicates() {
     for n in plan["notifications"].as_array().expect("array") {
         if n["action"] == "blocked" {
             let key = n["key"].as_str().unwrap_or_default().to_string();
-            t = t.args(["state", "resolve", &key, "--not-sent"]).status(0).run().1;
+            t = t.args(["state", "resolve", &key, "--all", "--not-sent"]).status(0).run().1;
         }
     }
     for _ in 0..8 {
@@ -195,7 +195,7 @@ fn fault_injection_converges_without_duplicates() {
         for n in plan["notifications"].as_array().expect("array") {
             if n["action"] == "blocked" {
                 let key = n["key"].as_str().unwrap_or_default().to_string();
-                t = t.args(["state", "resolve", &key, "--not-sent"]).status(0).run().1;
+                t = t.args(["state", "resolve", &key, "--all", "--not-sent"]).status(0).run().1;
             }
         }
     }
@@ -281,7 +281,7 @@ pub fn crash_trials(trials: usize) {
         }
         // Unknowns are settled so the next trial starts clean.
         if n.is_some_and(|n| n.has_unknown()) {
-            t = t.args(["state", "resolve", &key, "--sent"]).status(0).run().1;
+            t = t.args(["state", "resolve", &key, "--all", "--sent"]).status(0).run().1;
         }
     }
 }

@@ -6,6 +6,7 @@ mod harness;
 mod apply;
 mod hostile;
 mod plan;
+mod precision;
 mod properties;
 mod schema;
 mod security;

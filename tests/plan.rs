@@ -101,7 +101,8 @@ fn blocked_after_unknown_outcome_then_resolved() {
     let a = actions(&t, &[]);
     assert_eq!(a["k"]["action"], "blocked");
     assert_eq!(a["k"]["sends"].as_array().map(Vec::len), Some(0));
-    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("Nothing to send").run();
+    // Nothing is sent, and the run says (exit 3) that recipients are held back.
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(3).stderr_has("Nothing to send").run();
     assert_eq!(emu.deliveries()["slack:a"], 1, "a blocked notification is never resent silently");
     let a = actions(&t, &["--retry-unknown"]);
     assert_eq!(a["k"]["action"], "resend");

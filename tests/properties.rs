@@ -43,7 +43,8 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
         state_exists: true,
         state_digest: "",
         now: time::OffsetDateTime::UNIX_EPOCH,
-        retry_unknown: false,
+        retry_unknown: kore_notify::plan::Select::Nothing,
+        retry_failed: kore_notify::plan::Select::Nothing,
     })
 }
 

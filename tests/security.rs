@@ -378,12 +378,12 @@ fn escape_sequences_from_the_server_never_reach_the_terminal() {
 
 // ----- output is untrusted text -----
 
-const HOSTILE_IDS: &str = "key: hr/benefits-enrolment-2027\nchannel: ivr\ncontent: {type: text, value: \"Hi \\e]0;title\\a @octocat and @acme/admins see #12 and deadbeefcafe1234 https://evil.example\\n::set-output name=x::1\\n\\u202Eevil\"}\nidentities:\n  - \"ann\\e[2J@example.com\"\n  - \"abe\\u200B@example.com\"\n  - \"amy@example.com\\r\"\n";
+const HOSTILE_IDS: &str = "key: hr/benefits-enrolment-2027\nchannel: ivr\ncontent: {type: text, value: \"Hi \\e]0;title\\a @octocat and @acme/admins see #12 and deadbeefcafe1234 https://evil.example\\n::set-output name=x::1\\n\\u202Eevil\"}\nidentities:\n  - \"ann\\u202E@example.com\"\n  - \"abe\\u200B@example.com\"\n  - \"amy@example.com\\r\"\n";
 
 #[test]
 fn terminal_output_shows_control_bidi_and_zero_width_characters_visibly() {
     let t = Test::repo(HOST).manifest("n.yaml", HOSTILE_IDS).env("GITHUB_ACTIONS", "true");
-    let (o, t) = t.args(["plan", "--color", "never"]).status(0).stdout_has("ann<U+001B>[2J@example.com").run();
+    let (o, t) = t.args(["plan", "--color", "never"]).status(0).stdout_has("ann<U+202E>@example.com").run();
     for raw in ['\u{1b}', '\u{7}', '\r', '\u{202e}', '\u{200b}'] {
         assert!(!o.stdout.contains(raw), "{raw:?} in plan text");
     }

@@ -6,6 +6,7 @@
 //! batches may have been sent (intent without outcome = unknown); those are never resent without
 //! `--retry-unknown` or `state resolve`.
 
+use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +16,8 @@ use std::time::Duration;
 use crate::client::{self, Client, SendResult};
 use crate::error::{Error, Result, exit};
 use crate::fingerprint::H16;
-use crate::manifest::Notification;
-use crate::ops::plan::{Format, compute, render};
+use crate::manifest::{Notification, Recipient};
+use crate::ops::plan::{Format, Retry, check_retry, compute, render};
 use crate::ops::{Global, load_workspace, status};
 use crate::plan::{Action, Plan};
 use crate::ratelimit::RateLimiter;
@@ -27,7 +28,7 @@ pub struct Options {
     pub auto_approve: bool,
     pub parallelism: usize,
     pub max_recipients: Option<usize>,
-    pub retry_unknown: bool,
+    pub retry: Retry,
     pub wait: bool,
     pub timeout: Duration,
 }
@@ -82,22 +83,86 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             loaded.replayed
         ));
     }
-    let plan = compute(g, &ws, &loaded, opts.retry_unknown);
+    check_retry(&loaded.state, &opts.retry)?;
+    let plan = compute(g, &ws, &loaded, &opts.retry);
     if let Some(pf) = &opts.plan_file {
         check_plan_file(pf, &plan)?;
     }
     if !g.quiet {
         eprint!("{}", crate::safe::for_output(&render(g, &plan, Format::Text)));
     }
+    let held = plan.summary.recipients_held;
     let to_send = plan.summary.recipients_to_send;
     let to_record: usize = plan.notifications.iter().map(|n| n.records.len()).sum();
     let renames: Vec<(&str, &str)> =
         plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
-        let code = if opts.wait { wait_for(g, &ws.config, &state_path, opts.timeout)? } else { exit::OK };
+        report_held(&plan);
+        let mut code = if held > 0 { exit::PARTIAL } else { exit::OK };
+        if opts.wait {
+            code = code.max(wait_for(g, &ws.config, &state_path, opts.timeout)?);
+        }
         return Ok(code);
     }
+    if !approved(g, &plan, opts)? {
+        g.info("Apply cancelled; nothing was sent.");
+        return Ok(exit::ERROR);
+    }
+    let creds = if to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
+    if let Some(sig) = crate::interrupt::requested() {
+        eprintln!("Interrupted by {} before anything was sent.", crate::interrupt::name(sig));
+        return Ok(crate::interrupt::exit_code(sig));
+    }
+
+    let journal = Journal::open(&state_path, &loaded.state)?;
+    let book = Arc::new(Mutex::new(Book { state: loaded.state, journal }));
+    let by_key: std::collections::HashMap<&str, &Notification> =
+        ws.repo.notifications.iter().map(|n| (n.key.as_str(), n)).collect();
+    bookkeeping(&book, &plan, &by_key, &renames)?;
+    let batches = make_batches(&plan, &by_key, ws.config.batch_size);
+
+    let tally = if let Some(creds) = creds {
+        let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
+        let client = Client::new(&ws.config, creds, limiter).map_err(Error::Io)?;
+        let body = BodyOptions {
+            v2_field: ws.config.v2_field,
+            template_as_custom_message: ws.config.v2_template_as_custom_message,
+        };
+        send_all(g, &client, &book, batches, opts.parallelism.max(1), body)?
+    } else {
+        Tally::default()
+    };
+
+    let mut b = Arc::try_unwrap(book)
+        .map_err(|_| Error::Io("internal: batch tasks still running".into()))?
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    state::write_snapshot(&state_path, &mut b.state)?;
+    drop(b);
+
+    let mut code = report(&tally, &plan)?;
+    if let Some(sig) = crate::interrupt::requested() {
+        eprintln!(
+            "Interrupted by {}: the requests in flight finished and are recorded; {} batch(es) to {} recipient(s) were not sent. Run `kore-notify apply` again to send them.",
+            crate::interrupt::name(sig),
+            tally.skipped,
+            tally.skipped_recipients
+        );
+        return Ok(crate::interrupt::exit_code(sig));
+    }
+    if opts.wait {
+        let w = wait_for(g, &ws.config, &state_path, opts.timeout)?;
+        code = code.max(w);
+    }
+    Ok(code)
+}
+
+/// Whether the run may send: approval on a terminal, `--auto-approve`, or a reviewed plan file;
+/// and within `--max-recipients`.
+fn approved(g: &Global, plan: &Plan, opts: &Options) -> Result<bool> {
+    let _ = g;
+    let to_send = plan.summary.recipients_to_send;
     if let Some(max) = opts.max_recipients
         && to_send > max
     {
@@ -111,55 +176,57 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
                 "apply needs approval: run it on a terminal to confirm, or pass --auto-approve (for CI) or a reviewed plan file".into(),
             ));
         }
-        if !confirm(&plan)? {
-            g.info("Apply cancelled; nothing was sent.");
-            return Ok(exit::ERROR);
+        return confirm(plan);
+    }
+    Ok(true)
+}
+
+/// Bookkeeping that sends nothing comes first: renames, retries, recorded changes.
+fn bookkeeping(
+    book: &Arc<Mutex<Book>>,
+    plan: &Plan,
+    by_key: &std::collections::HashMap<&str, &Notification>,
+    renames: &[(&str, &str)],
+) -> Result<()> {
+    let mut b = lock(book);
+    for (from, to) in renames {
+        journal_apply(&mut b, Entry::Rename { from: from.to_string(), to: to.to_string() })?;
+    }
+    for p in plan.notifications.iter().filter(|p| p.retry_unknown) {
+        for u in p.unknown_requests.iter().filter(|u| u.retried) {
+            journal_apply(&mut b, Entry::Retry { key: p.key.clone(), req: Some(u.index) })?;
         }
     }
-    let creds = if to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
-    if let Some(sig) = crate::interrupt::requested() {
-        eprintln!("Interrupted by {} before anything was sent.", crate::interrupt::name(sig));
-        return Ok(crate::interrupt::exit_code(sig));
+    for p in plan.notifications.iter().filter(|p| !p.records.is_empty()) {
+        let Some(n) = by_key.get(p.key.as_str()) else {
+            continue;
+        };
+        journal_apply(
+            &mut b,
+            Entry::Record {
+                key: p.key.clone(),
+                channel: n.channel,
+                api: n.api,
+                content: StoredContent::from(&n.content),
+                recipients: p.records.iter().map(|r| (r.hash, r.fingerprint)).collect(),
+                at: state::now_rfc3339(),
+            },
+        )?;
     }
+    Ok(())
+}
 
-    let journal = Journal::open(&state_path, &loaded.state)?;
-    let book = Arc::new(Mutex::new(Book { state: loaded.state, journal }));
-    let by_key: std::collections::HashMap<&str, &Notification> =
-        ws.repo.notifications.iter().map(|n| (n.key.as_str(), n)).collect();
-
-    // Bookkeeping that sends nothing comes first: renames, retries, recorded changes.
-    {
-        let mut b = lock(&book);
-        for (from, to) in &renames {
-            journal_apply(&mut b, Entry::Rename { from: from.to_string(), to: to.to_string() })?;
-        }
-        for p in plan.notifications.iter().filter(|p| p.retry_unknown) {
-            journal_apply(&mut b, Entry::Retry { key: p.key.clone() })?;
-        }
-        for p in plan.notifications.iter().filter(|p| !p.records.is_empty()) {
-            let Some(n) = by_key.get(p.key.as_str()) else {
-                continue;
-            };
-            journal_apply(
-                &mut b,
-                Entry::Record {
-                    key: p.key.clone(),
-                    channel: n.channel,
-                    api: n.api,
-                    content: StoredContent::from(&n.content),
-                    recipients: p.records.iter().map(|r| (r.hash, r.fingerprint)).collect(),
-                    at: state::now_rfc3339(),
-                },
-            )?;
-        }
-    }
-
+fn make_batches<'a>(
+    plan: &Plan,
+    by_key: &std::collections::HashMap<&str, &'a Notification>,
+    batch_size: usize,
+) -> Vec<Batch<'a>> {
     let mut batches = Vec::new();
     for p in plan.notifications.iter().filter(|p| p.action.sends()) {
         let Some(n) = by_key.get(p.key.as_str()) else {
             continue;
         };
-        let chunks: Vec<_> = p.sends.chunks(ws.config.batch_size).collect();
+        let chunks: Vec<_> = p.sends.chunks(batch_size).collect();
         let total = chunks.len();
         for (i, chunk) in chunks.into_iter().enumerate() {
             batches.push(Batch {
@@ -169,22 +236,23 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             });
         }
     }
+    batches
+}
 
-    let tally = if let Some(creds) = creds {
-        let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
-        let client = Client::new(&ws.config, creds, limiter).map_err(Error::Io)?;
-        send_all(g, &client, &book, batches, opts.parallelism.max(1), ws.config.v2_field)?
-    } else {
-        Tally::default()
-    };
+/// Tells about recipients held back by unknown requests (the run exits 3 for them).
+fn report_held(plan: &Plan) {
+    if plan.summary.recipients_held == 0 {
+        return;
+    }
+    eprintln!(
+        "{} recipient(s) were held back by {} request(s) with an unknown outcome: they may have received it already. Decide per request with `kore-notify state resolve KEY REQUEST --sent|--not-sent` (it lists their recipients) or `kore-notify apply --retry-unknown=KEY#REQUEST`.",
+        plan.summary.recipients_held, plan.summary.unknown_requests
+    );
+}
 
-    let mut b = Arc::try_unwrap(book)
-        .map_err(|_| Error::Io("internal: batch tasks still running".into()))?
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner());
-    state::write_snapshot(&state_path, &mut b.state)?;
-    drop(b);
-
+/// The closing lines and the exit code: 3 when a request was rejected or unknown, or some planned
+/// recipient was held back.
+fn report(tally: &Tally, plan: &Plan) -> Result<i32> {
     println!(
         "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}.",
         tally.accepted,
@@ -193,33 +261,49 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         tally.unknown,
         if tally.skipped > 0 { format!(", {} not sent", tally.skipped) } else { String::new() }
     );
-    if let Some(msg) = tally.stopped_by {
-        return Err(Error::Refused(msg));
+    if let Some(msg) = &tally.stopped_by {
+        return Err(Error::Refused(msg.clone()));
     }
     if tally.unknown > 0 {
         eprintln!(
-            "{} request(s) have an unknown outcome: they may have been delivered. The next plan shows them as blocked; decide with `kore-notify apply --retry-unknown` or `kore-notify state resolve KEY --sent|--not-sent`.",
+            "{} request(s) have an unknown outcome: they may have been delivered. Their recipients are held back (nobody else is); `kore-notify plan` lists them, decide with `kore-notify state resolve KEY REQUEST --sent|--not-sent` or `kore-notify apply --retry-unknown=KEY#REQUEST`.",
             tally.unknown
         );
     }
-    if let Some(sig) = crate::interrupt::requested() {
-        eprintln!(
-            "Interrupted by {}: the requests in flight finished and are recorded ({} accepted, {} rejected, {} unknown); {} batch(es) to {} recipient(s) were not sent. Run `kore-notify apply` again to send them.",
-            crate::interrupt::name(sig),
-            tally.accepted,
-            tally.rejected,
-            tally.unknown,
-            tally.skipped,
-            tally.skipped_recipients
-        );
-        return Ok(crate::interrupt::exit_code(sig));
+    report_held(plan);
+    let partial = tally.rejected > 0 || tally.unknown > 0 || plan.summary.recipients_held > 0;
+    Ok(if partial { exit::PARTIAL } else { exit::OK })
+}
+
+/// How request bodies are built (from the config).
+#[derive(Clone, Copy)]
+struct BodyOptions {
+    v2_field: crate::config::V2Field,
+    /// `v2TemplateAsCustomMessage` (default true).
+    template_as_custom_message: bool,
+}
+
+/// A recipient as sent. Kore's v2 page contradicts itself: its field table says `parameters` fill
+/// only a `customMessage` (and are ignored without one), its samples show them filling the main
+/// message. With `v2TemplateAsCustomMessage` (the default), a v2 recipient with parameters and no
+/// customMessage of their own gets the notification's text as `customMessage` as well, so they
+/// read the same filled text whichever reading Kore implements.
+///
+/// This copy is deliberately not part of the fingerprint: under the reading where parameters fill
+/// the main message, the recipient reads the same template filled with the same parameters as
+/// before; under the other reading, they now read what the plan's preview always showed. What the
+/// fingerprint stands for (the text delivered) is the same, so states written by earlier versions
+/// stay valid and upgrading resends nobody.
+fn as_sent<'a>(n: &Notification, r: &'a Recipient, opts: BodyOptions) -> Cow<'a, Recipient> {
+    let copies = opts.template_as_custom_message
+        && n.api == crate::manifest::Api::V2
+        && n.content.kind != "script"
+        && r.custom_message.is_none()
+        && !r.parameters.is_empty();
+    match n.content.value.as_str() {
+        Some(template) if copies => Cow::Owned(Recipient { custom_message: Some(template.to_string()), ..r.clone() }),
+        _ => Cow::Borrowed(r),
     }
-    let mut code = if tally.rejected > 0 || tally.unknown > 0 { exit::PARTIAL } else { exit::OK };
-    if opts.wait {
-        let w = wait_for(g, &ws.config, &state_path, opts.timeout)?;
-        code = code.max(w);
-    }
-    Ok(code)
 }
 
 fn wait_for(
@@ -242,10 +326,7 @@ fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
 }
 
 fn check_plan_file(path: &PathBuf, current: &Plan) -> Result<()> {
-    let bytes = std::fs::canonicalize(path)
-        .map_err(|_| crate::files::FileError::NotFound)
-        .and_then(|c| crate::files::read_regular(&c, 2 * 1024 * 1024 * 1024))
-        .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("cannot read: {e}") })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read plan file", e))?;
     let saved: Plan = serde_json::from_slice(&bytes)
         .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("not a kore-notify plan file: {e}") })?;
     let stale = |what: &str| Error::StalePlan {
@@ -280,7 +361,7 @@ fn send_all(
     book: &Arc<Mutex<Book>>,
     batches: Vec<Batch>,
     parallelism: usize,
-    v2_field: crate::config::V2Field,
+    body: BodyOptions,
 ) -> Result<Tally> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -320,7 +401,7 @@ fn send_all(
                         return;
                     }
                     // The rate-limit slot comes first: a batch is journaled only when it can leave at
-                    // once. A run stopped meanwhile (401, journal failure, interrupt) skips it.
+                    // once. A run stopped meanwhile (401, redirect, journal failure, interrupt) skips it.
                     tokio::select! {
                         () = client.take_send_slot() => {}
                         () = crate::interrupt::wait() => {}
@@ -328,7 +409,7 @@ fn send_all(
                     if stopped() {
                         return;
                     }
-                    let r = send_one(client, book, &batch, v2_field).await;
+                    let r = send_one(client, book, &batch, body).await;
                     let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
                     let line = match r {
                         Ok(SendResult::Accepted { request_id, .. }) => {
@@ -360,7 +441,7 @@ fn send_all(
                             ));
                             format!("REJECTED (HTTP {status} redirect to {location}, not followed); stopping")
                         }
-                        Ok(SendResult::Unknown { reason }) => {
+                        Ok(SendResult::Unknown { reason } | SendResult::Unconfirmed { reason, .. }) => {
                             t.unknown += 1;
                             format!("UNKNOWN outcome: {reason}")
                         }
@@ -404,11 +485,12 @@ async fn send_one(
     client: &Client,
     book: &Arc<Mutex<Book>>,
     batch: &Batch<'_>,
-    v2_field: crate::config::V2Field,
+    opts: BodyOptions,
 ) -> Result<SendResult> {
     let n = batch.n;
-    let recipients: Vec<_> = batch.members.iter().map(|(i, _, _)| &n.recipients[*i]).collect();
-    let body = client::body(n, &recipients, v2_field);
+    let as_sent: Vec<_> = batch.members.iter().map(|(i, _, _)| as_sent(n, &n.recipients[*i], opts)).collect();
+    let recipients: Vec<&Recipient> = as_sent.iter().map(|r| r.as_ref()).collect();
+    let body = client::body(n, &recipients, opts.v2_field);
     // 1. Intent, durable before the request leaves.
     let req = tokio::task::block_in_place(|| -> Result<u32> {
         let mut b = lock(book);
@@ -461,6 +543,14 @@ async fn send_one(
             req,
             outcome: Outcome::Unknown,
             request_id: None,
+            status: None,
+            error: Some(reason.clone()),
+        },
+        SendResult::Unconfirmed { request_id, reason } => Entry::Outcome {
+            key: n.key.clone(),
+            req,
+            outcome: Outcome::Unknown,
+            request_id: request_id.clone(),
             status: None,
             error: Some(reason.clone()),
         },

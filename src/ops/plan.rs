@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result, exit};
 use crate::ops::{Global, Workspace, load_workspace_with};
-use crate::plan::{self, Inputs, Plan};
+use crate::plan::{self, Inputs, Plan, Select};
 use crate::render;
 use crate::state;
 
@@ -20,20 +20,66 @@ pub struct Options {
     pub format: Format,
     pub out: Option<PathBuf>,
     pub detailed_exitcode: bool,
-    pub retry_unknown: bool,
+    pub retry: Retry,
+}
+
+/// What a plan sends again besides new and changed recipients.
+#[derive(Clone, Debug, Default)]
+pub struct Retry {
+    /// `--retry-unknown[=KEY[#REQ]]`: requests with an unknown outcome.
+    pub unknown: Select,
+    /// `--retry-failed[=KEY]`: recipients whose delivery failed.
+    pub failed: Select,
+}
+
+/// Refuses `--retry-unknown=KEY#REQ` / `--retry-failed=KEY` naming something that is not there:
+/// a typo must not quietly retry nothing (or the user think it retried something).
+pub fn check_retry(state: &state::State, retry: &Retry) -> Result<()> {
+    if let Select::Some(list) = &retry.unknown {
+        for (key, req) in list {
+            let n = state.notifications.get(key).ok_or_else(|| {
+                Error::Refused(format!("--retry-unknown={key}: no notification `{key}` in the state"))
+            })?;
+            let found = n.unknown_requests().any(|(i, _)| req.is_none_or(|r| r == i));
+            if !found {
+                let which = req.map(|r| format!("request #{r} of `{key}`")).unwrap_or_else(|| format!("`{key}`"));
+                return Err(Error::Refused(format!(
+                    "--retry-unknown: {which} has no unknown outcome; `kore-notify plan` lists the unknown requests"
+                )));
+            }
+        }
+    }
+    if let Select::Some(list) = &retry.failed {
+        for (key, req) in list {
+            if req.is_some() {
+                return Err(Error::Refused(format!(
+                    "--retry-failed={key}#…: failed deliveries are retried per notification; write --retry-failed={key}"
+                )));
+            }
+            if !state.notifications.contains_key(key) {
+                return Err(Error::Refused(format!("--retry-failed={key}: no notification `{key}` in the state")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Computes the plan for a loaded workspace and state.
-pub fn compute(g: &Global, ws: &Workspace, loaded: &state::Loaded, retry_unknown: bool) -> Plan {
-    plan::compute(&Inputs {
+pub fn compute(g: &Global, ws: &Workspace, loaded: &state::Loaded, retry: &Retry) -> Plan {
+    let mut p = plan::compute(&Inputs {
         target: ws.config.target(),
         notifications: &ws.repo.notifications,
         state: &loaded.state,
         state_exists: loaded.exists,
         state_digest: &loaded.digest,
         now: g.now,
-        retry_unknown,
-    })
+        retry_unknown: retry.unknown.clone(),
+        retry_failed: retry.failed.clone(),
+    });
+    if !ws.config.v2_template_as_custom_message {
+        plan::mark_ambiguous_previews(&mut p, &ws.repo.notifications);
+    }
+    p
 }
 
 pub fn render(g: &Global, plan: &Plan, format: Format) -> String {
@@ -59,7 +105,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let (ws, loaded) = load_workspace_with(g, &[], |c| state::load(&c.state))?;
     let loaded = loaded?;
-    let plan = compute(g, &ws, &loaded, opts.retry_unknown);
+    check_retry(&loaded.state, &opts.retry)?;
+    let plan = compute(g, &ws, &loaded, &opts.retry);
     if let Some(out) = &opts.out {
         let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| Error::Io(format!("cannot encode plan: {e}")))?;
         write_atomic(out, &bytes)?;
@@ -68,7 +115,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let text = render(g, &plan, opts.format);
     let text = if opts.format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
     std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
-    if opts.detailed_exitcode && plan.summary.recipients_to_send > 0 {
+    if opts.detailed_exitcode && plan.summary.needs_action(&plan.notifications) {
         return Ok(exit::PENDING);
     }
     Ok(exit::OK)

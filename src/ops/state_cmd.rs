@@ -1,4 +1,4 @@
-//! `kore-notify state list | show KEY | rm KEY | resolve KEY --sent|--not-sent`.
+//! `kore-notify state list | show KEY | rm KEY | resolve KEY [REQUEST] --sent|--not-sent`.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -6,13 +6,27 @@ use crate::config::Config;
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result, exit};
 use crate::ops::{Global, config_path};
-use crate::state::{self, Entry, Journal, Lock, Outcome};
+use std::collections::HashMap;
+
+use crate::fingerprint::{H16, recipient_hash};
+use crate::state::{self, Entry, Journal, Lock, NotificationState};
 
 pub enum Command {
     List,
     Show(String),
     Rm { key: String, yes: bool },
-    Resolve { key: String, sent: bool },
+    Resolve(Resolve),
+}
+
+/// `state resolve KEY [REQUEST] [--sent|--not-sent] [--all] [--show-recipients]`.
+pub struct Resolve {
+    pub key: String,
+    /// Index (`3`, `#3`), batch id or Kore.ai job id.
+    pub request: Option<String>,
+    /// `Some(true)`: sent; `Some(false)`: not sent; `None`: only list.
+    pub decision: Option<bool>,
+    pub all: bool,
+    pub show_recipients: bool,
 }
 
 fn state_path(g: &Global) -> Result<std::path::PathBuf> {
@@ -90,33 +104,141 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
             println!("removed `{key}` from the state");
             Ok(exit::OK)
         }
-        Command::Resolve { key, sent } => {
-            let _lock = Lock::acquire(&path, "kore-notify state resolve")?;
-            let mut l = state::load_for_update(&path)?;
-            let n = l
-                .state
+        Command::Resolve(r) => resolve(g, &path, &r),
+    }
+}
+
+/// Finds the unknown request a user named: its index (`3` or `#3`), its batch id, or Kore's job id.
+fn find_request(n: &NotificationState, key: &str, which: &str) -> Result<u32> {
+    let w = which.trim().trim_start_matches('#');
+    let found =
+        n.requests.iter().enumerate().find(|(i, r)| {
+            w.parse::<usize>().is_ok_and(|x| x == *i) || r.batch == w || r.request_id.as_deref() == Some(w)
+        });
+    match found {
+        Some((i, r)) if r.outcome.is_unknown() => Ok(i as u32),
+        Some((i, r)) => Err(Error::Refused(format!(
+            "request #{i} of `{key}` is {}, not unknown; nothing to resolve",
+            r.outcome.as_str()
+        ))),
+        None => Err(Error::Refused(format!(
+            "`{key}` has no request `{which}`; `kore-notify state resolve {key}` lists its unknown requests"
+        ))),
+    }
+}
+
+/// Recipient identities by state hash, from the manifests (the state holds no identities). When
+/// the manifests cannot be loaded, recipients are shown by hash.
+/// Also returns the target, which keys masks as in plans.
+fn recipient_names(g: &Global, lineage: &str) -> (HashMap<H16, String>, String) {
+    let quiet = Global { quiet: true, ..g.clone() };
+    match crate::ops::load_workspace(&quiet, &[]) {
+        Ok(ws) => (
+            ws.repo
                 .notifications
-                .get(&key)
-                .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
-            let unknown =
-                n.requests.iter().filter(|r| matches!(r.outcome, Outcome::Unknown | Outcome::Pending)).count();
-            if unknown == 0 {
-                return Err(Error::Refused(format!("`{key}` has no request with an unknown outcome")));
-            }
-            let e = Entry::Resolve { key: key.clone(), sent };
-            let mut j = Journal::open(&path, &l.state)?;
-            j.append(&e)?;
-            l.state.apply(&e).map_err(Error::Io)?;
-            state::write_snapshot(&path, &mut l.state)?;
-            println!(
-                "resolved {unknown} request(s) of `{key}` as {}",
-                if sent {
-                    "sent: their recipients will not be sent this content again"
-                } else {
-                    "not sent: the next apply sends to their recipients"
-                }
+                .iter()
+                .flat_map(|n| n.recipients.iter())
+                .map(|r| (recipient_hash(lineage, &r.id), r.id.clone()))
+                .collect(),
+            ws.config.target().to_string(),
+        ),
+        Err(_) => {
+            eprintln!(
+                "note: the manifests could not be loaded (`kore-notify validate` says why); recipients are shown by hash"
             );
-            Ok(exit::OK)
+            (HashMap::new(), String::new())
         }
     }
+}
+
+/// Lists one unknown request and its recipients (masked unless `clear`).
+fn list_request(key: &str, n: &NotificationState, i: u32, names: &(HashMap<H16, String>, String), clear: bool) {
+    let (names, mask_key) = names;
+    let r = &n.requests[i as usize];
+    let mut head = format!("unknown request #{i} of `{key}` (batch {}", r.batch);
+    if let Some(id) = &r.request_id {
+        head.push_str(&format!(", Kore.ai id {id}"));
+    }
+    head.push_str(&format!(", sent {})", r.sent_at));
+    if let Some(e) = &r.error {
+        head.push_str(&format!(": {e}"));
+    }
+    println!("{}", crate::safe::for_output(&crate::safe::line(&head)));
+    let mut ids: Vec<String> = n
+        .recipients
+        .iter()
+        .filter(|(_, rs)| rs.pending.as_ref().is_some_and(|p| p.req == i))
+        .map(|(h, _)| match names.get(h) {
+            Some(id) if clear => crate::safe::line(id).into_owned(),
+            Some(id) => crate::render::mask(id, mask_key),
+            None => format!("(not in the manifests: {})", &h.to_string()[..8]),
+        })
+        .collect();
+    ids.sort();
+    println!("  {} recipient(s):", ids.len());
+    for id in ids {
+        println!("    {id}");
+    }
+}
+
+fn resolve(g: &Global, path: &std::path::Path, r: &Resolve) -> Result<i32> {
+    let key = &r.key;
+    let _lock = Lock::acquire(path, "kore-notify state resolve")?;
+    let mut l = state::load_for_update(path)?;
+    let n = l
+        .state
+        .notifications
+        .get(key)
+        .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
+    let unknown: Vec<u32> = n.unknown_requests().map(|(i, _)| i).collect();
+    if unknown.is_empty() {
+        return Err(Error::Refused(format!("`{key}` has no request with an unknown outcome")));
+    }
+    let names = recipient_names(g, &l.state.lineage);
+    let chosen: Vec<u32> = match (&r.request, r.all) {
+        (Some(which), _) => vec![find_request(n, key, which)?],
+        (None, true) => unknown.clone(),
+        (None, false) if unknown.len() == 1 => unknown.clone(),
+        (None, false) => {
+            for i in &unknown {
+                list_request(key, n, *i, &names, r.show_recipients);
+            }
+            return match r.decision {
+                None => Ok(exit::OK),
+                Some(_) => Err(Error::Refused(format!(
+                    "`{key}` has {} requests with an unknown outcome (listed above), and each may have had a different fate; resolve them one at a time: `kore-notify state resolve {key} {} --sent|--not-sent` (or --all to settle them all the same way)",
+                    unknown.len(),
+                    unknown[0]
+                ))),
+            };
+        }
+    };
+    for i in &chosen {
+        list_request(key, n, *i, &names, r.show_recipients);
+    }
+    let Some(sent) = r.decision else {
+        println!(
+            "decide with `kore-notify state resolve {key} {} --sent` (it was delivered) or `--not-sent` (send it again)",
+            chosen[0]
+        );
+        return Ok(exit::OK);
+    };
+    let mut j = Journal::open(path, &l.state)?;
+    for i in &chosen {
+        let e = Entry::Resolve { key: key.clone(), sent, req: Some(*i) };
+        j.append(&e)?;
+        l.state.apply(&e).map_err(Error::Io)?;
+    }
+    state::write_snapshot(path, &mut l.state)?;
+    let which: Vec<String> = chosen.iter().map(|i| format!("#{i}")).collect();
+    println!(
+        "resolved request(s) {} of `{key}` as {}",
+        which.join(", "),
+        if sent {
+            "sent: their recipients will not be sent this content again"
+        } else {
+            "not sent: the next apply sends to their recipients"
+        }
+    );
+    Ok(exit::OK)
 }

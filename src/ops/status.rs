@@ -193,62 +193,13 @@ pub fn refresh_until(
     let mut failed = false;
     let mut timed_out = false;
     loop {
-        let open: Vec<(String, u32, crate::manifest::Api, String)> = st
-            .notifications
-            .iter()
-            .flat_map(|(k, n)| {
-                n.requests.iter().enumerate().filter_map(move |(i, r)| {
-                    let id = r.request_id.clone()?;
-                    let terminal = r.status.as_deref().is_some_and(is_terminal_status);
-                    (matches!(r.outcome, Outcome::Accepted) && !terminal).then(|| (k.clone(), i as u32, n.api, id))
-                })
-            })
-            .collect();
+        let open = open_requests(&st);
         if open.is_empty() {
             break;
         }
         for (key, req, api, id) in &open {
             match rt.block_on(client.status(*api, id)) {
-                Ok(js) => {
-                    // Server text is kept only in a safe, bounded form.
-                    let clean = |s: &str, max: usize| crate::safe::line(s).chars().take(max).collect::<String>();
-                    let status = js.status.map_or_else(|| "UNKNOWN".into(), |s| clean(&s, 40));
-                    let recipients: Vec<(crate::fingerprint::H16, String, Option<String>)> = js
-                        .status_logs
-                        .iter()
-                        .filter_map(|l| {
-                            let id = l.original_id.as_ref()?;
-                            Some((
-                                recipient_hash(&st.lineage, id),
-                                clean(l.status.as_deref().unwrap_or_default(), 40),
-                                l.comments.as_deref().map(|c| clean(c, 300)),
-                            ))
-                        })
-                        .collect();
-                    let delivered = recipients.iter().filter(|r| r.1 == "SUCCESS").count() as u32;
-                    let failed_n = recipients.iter().filter(|r| r.1 != "SUCCESS").count() as u32;
-                    let e = Entry::Status {
-                        key: key.clone(),
-                        req: *req,
-                        status: status.clone(),
-                        delivered,
-                        failed: failed_n,
-                        recipients,
-                    };
-                    journal.append(&e)?;
-                    st.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
-                    if !g.quiet && is_terminal_status(&status) {
-                        eprintln!(
-                            "{}",
-                            crate::safe::for_output(&format!(
-                                "{} request {}: {} ({delivered} delivered, {failed_n} failed)",
-                                crate::safe::line(key),
-                                crate::safe::line(id),
-                                crate::safe::line(&status)
-                            ))
-                        );
-                    }
-                }
+                Ok(js) => record_status(g, &mut st, &mut journal, key, *req, id, js)?,
                 Err(msg) => eprintln!(
                     "{}",
                     crate::safe::for_output(&format!(
@@ -271,12 +222,88 @@ pub fn refresh_until(
         std::thread::sleep(Duration::from_millis(500));
     }
     for n in st.notifications.values() {
-        failed |= n.requests.iter().any(|r| r.failed > 0 || r.status.as_deref() == Some("FAILURE"));
+        // Per recipient: a failure retried since (`apply --retry-failed`) and delivered no longer counts.
+        failed |=
+            n.recipients.values().any(|r| r.fp.is_some() && r.delivery.as_deref().is_some_and(|d| d != "SUCCESS"));
     }
     state::write_snapshot(state_path, &mut st)?;
     Ok(if failed || timed_out { exit::PARTIAL } else { exit::OK })
 }
 
-/// Silences an unused warning for State in some builds.
-#[allow(dead_code)]
-fn _state_type(_: &State) {}
+/// Requests to ask Kore.ai about: accepted (or settled as sent) and not terminal yet, and unknown
+/// ones whose answer carried a job id.
+fn open_requests(st: &State) -> Vec<(String, u32, crate::manifest::Api, String)> {
+    st.notifications
+        .iter()
+        .flat_map(|(k, n)| {
+            n.requests.iter().enumerate().filter_map(move |(i, r)| {
+                let id = r.request_id.clone()?;
+                let terminal = r.status.as_deref().is_some_and(is_terminal_status);
+                let open = match r.outcome {
+                    Outcome::Accepted | Outcome::ResolvedSent => !terminal,
+                    o => o.is_unknown(),
+                };
+                open.then(|| (k.clone(), i as u32, n.api, id))
+            })
+        })
+        .collect()
+}
+
+/// Records a job status. An unknown request whose job Kore.ai's status API knows was processed:
+/// it is settled as sent first, so its recipients are not held back any more.
+fn record_status(
+    g: &Global,
+    st: &mut State,
+    journal: &mut Journal,
+    key: &str,
+    req: u32,
+    id: &str,
+    js: crate::client::JobStatus,
+) -> Result<()> {
+    let apply = |st: &mut State, journal: &mut Journal, e: Entry| -> Result<()> {
+        journal.append(&e)?;
+        st.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))
+    };
+    let was_unknown =
+        st.notifications.get(key).and_then(|n| n.requests.get(req as usize)).is_some_and(|r| r.outcome.is_unknown());
+    if was_unknown {
+        apply(st, journal, Entry::Resolve { key: key.to_string(), sent: true, req: Some(req) })?;
+        eprintln!(
+            "{} request #{req} ({}): Kore.ai knows this job, so it was processed; its unknown outcome is settled as sent",
+            crate::safe::line(key),
+            crate::safe::line(id)
+        );
+    }
+    // Server text is kept only in a safe, bounded form.
+    let clean = |s: &str, max: usize| crate::safe::line(s).chars().take(max).collect::<String>();
+    let status = js.status.map_or_else(|| "UNKNOWN".into(), |s| clean(&s, 40));
+    let recipients: Vec<(crate::fingerprint::H16, String, Option<String>)> = js
+        .status_logs
+        .iter()
+        .filter_map(|l| {
+            let id = l.original_id.as_ref()?;
+            Some((
+                recipient_hash(&st.lineage, id),
+                clean(l.status.as_deref().unwrap_or_default(), 40),
+                l.comments.as_deref().map(|c| clean(c, 300)),
+            ))
+        })
+        .collect();
+    let delivered = recipients.iter().filter(|r| r.1 == "SUCCESS").count() as u32;
+    let failed_n = recipients.iter().filter(|r| r.1 != "SUCCESS").count() as u32;
+    let e =
+        Entry::Status { key: key.to_string(), req, status: status.clone(), delivered, failed: failed_n, recipients };
+    apply(st, journal, e)?;
+    if !g.quiet && is_terminal_status(&status) {
+        eprintln!(
+            "{}",
+            crate::safe::for_output(&format!(
+                "{} request {}: {} ({delivered} delivered, {failed_n} failed)",
+                crate::safe::line(key),
+                crate::safe::line(id),
+                crate::safe::line(&status)
+            ))
+        );
+    }
+    Ok(())
+}
