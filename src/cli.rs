@@ -11,10 +11,14 @@ use crate::diag::DiagFormat;
 use crate::error::{Error, Result, exit};
 use crate::ops::{self, Global};
 
+/// `0.1.0 (commit 0123456789ab, x86_64-unknown-linux-gnu)`.
+pub const LONG_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KORE_NOTIFY_COMMIT"), ", ", env!("KORE_NOTIFY_TARGET"), ")");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "kore-notify",
-    version,
+    version = LONG_VERSION,
     about = "Declarative Kore.ai Proactive Notifications: plan who receives what, apply at most once."
 )]
 pub struct Cli {
@@ -86,6 +90,16 @@ pub enum Command {
         detailed_exitcode: bool,
         #[command(flatten)]
         retry: RetryArgs,
+        /// Fail (exit 1, after printing the plan) when it would message more recipients than this,
+        /// as apply would refuse it. Empty or 0: no limit.
+        #[arg(long, env = "KORE_NOTIFY_MAX_RECIPIENTS", value_name = "N")]
+        max_recipients: Option<usize>,
+        /// The commit planned against, shown in the markdown comment (hex).
+        #[arg(long, env = "KORE_NOTIFY_PLAN_COMMIT", value_name = "SHA")]
+        commit: Option<String>,
+        /// The CI run that made the plan, linked from the markdown comment (https).
+        #[arg(long, env = "KORE_NOTIFY_RUN_URL", value_name = "URL")]
+        run_url: Option<String>,
     },
     /// Send what the plan shows, at most once per recipient and content.
     Apply(ApplyArgs),
@@ -96,15 +110,21 @@ pub enum Command {
         /// Ask the Kore.ai status APIs about every request that is not yet terminal, and record the answers.
         #[arg(long)]
         refresh: bool,
-        /// text or json.
-        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
-        format: OutFormat,
+        /// text, json, or markdown (a CI job summary: recipients masked).
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
     },
     /// Inspect or edit the state.
     #[command(subcommand)]
     State(StateCommand),
     /// Run a local Kore.ai API emulator (loopback) for rehearsals and tests.
     Emulator(EmulatorArgs),
+    /// Print the version, the commit it was built from and the build target.
+    Version {
+        /// text or json.
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
     /// Print a JSON Schema.
     Schema {
         /// Which schema to print.
@@ -123,8 +143,8 @@ pub struct ApplyArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
-    /// Refuse to message more recipients than this.
-    #[arg(long, env = "KORE_NOTIFY_MAX_RECIPIENTS")]
+    /// Refuse to message more recipients than this. Empty or 0: no limit.
+    #[arg(long, env = "KORE_NOTIFY_MAX_RECIPIENTS", value_name = "N")]
     pub max_recipients: Option<usize>,
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -162,6 +182,18 @@ impl RetryArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum StateCommand {
+    /// Print where the state lives (relative to the current directory). With --all, every file to
+    /// keep together (snapshot, journal, backup, high-water mark), one per line, existing or not.
+    Path {
+        /// Every file of the state, not only the snapshot.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print the state's lineage, serial and health as `name value` lines (for scripts).
+    Info,
+    /// Absorb a journal left by an interrupted run into a new snapshot; its requests without a
+    /// recorded answer become unknown. Sends nothing.
+    Compact,
     /// List notifications in the state.
     List,
     /// Show one notification's state as JSON.
@@ -345,7 +377,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     };
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
-        Command::Plan { format, out, detailed_exitcode, retry } => ops::plan::run(
+        Command::Plan { format, out, detailed_exitcode, retry, max_recipients, commit, run_url } => ops::plan::run(
             &g,
             &ops::plan::Options {
                 format: match format {
@@ -356,6 +388,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 out,
                 detailed_exitcode,
                 retry: retry.parse()?,
+                review: crate::render::Review {
+                    commit,
+                    run_url,
+                    max_recipients: max_recipients.filter(|m| *m > 0),
+                    warnings: Vec::new(),
+                },
             },
         ),
         Command::Apply(a) => ops::apply::run(
@@ -364,19 +402,28 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 plan_file: a.plan_file,
                 auto_approve: a.auto_approve,
                 parallelism: a.parallelism as usize,
-                max_recipients: a.max_recipients,
+                max_recipients: a.max_recipients.filter(|m| *m > 0),
                 retry: a.retry.parse()?,
                 wait: a.wait,
                 timeout: a.timeout,
             },
         ),
-        Command::Status { keys, refresh, format } => {
-            ops::status::run(&g, &ops::status::Options { keys, refresh, json: matches!(format, OutFormat::Json) })
-        }
+        Command::Status { keys, refresh, format } => ops::status::run(
+            &g,
+            &ops::status::Options {
+                keys,
+                refresh,
+                json: matches!(format, PlanFormat::Json),
+                markdown: matches!(format, PlanFormat::Markdown),
+            },
+        ),
         Command::State(s) => ops::state_cmd::run(
             &g,
             match s {
                 StateCommand::List => ops::state_cmd::Command::List,
+                StateCommand::Path { all } => ops::state_cmd::Command::Path { all },
+                StateCommand::Info => ops::state_cmd::Command::Info,
+                StateCommand::Compact => ops::state_cmd::Command::Compact,
                 StateCommand::Show { key } => ops::state_cmd::Command::Show(key),
                 StateCommand::Rm { key, yes } => ops::state_cmd::Command::Rm { key, yes },
                 StateCommand::Resolve { key, request, sent, not_sent, all, show_recipients } => {
@@ -415,6 +462,20 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let rt = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
             rt.block_on(crate::emulator::serve(opts)).map_err(|e| Error::Io(format!("emulator: {e}")))?;
+            Ok(exit::OK)
+        }
+        Command::Version { format } => {
+            match format {
+                OutFormat::Text => println!("kore-notify {LONG_VERSION}"),
+                OutFormat::Json => println!(
+                    "{}",
+                    serde_json::json!({
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "commit": env!("KORE_NOTIFY_COMMIT"),
+                        "target": env!("KORE_NOTIFY_TARGET"),
+                    })
+                ),
+            }
             Ok(exit::OK)
         }
         Command::Schema { name } => {

@@ -70,6 +70,11 @@ impl Diagnostic {
         }
     }
 
+    /// `file:line: field: message`, for lists.
+    pub fn one_line(&self) -> String {
+        format!("{}: {}", self.location(), self.headline())
+    }
+
     fn headline(&self) -> String {
         if self.field.is_empty() { self.message.clone() } else { format!("{}: {}", self.field, self.message) }
     }
@@ -129,6 +134,17 @@ impl DiagFormat {
     }
 }
 
+/// Annotation paths are relative to the repository root (`GITHUB_WORKSPACE`), whatever directory
+/// kore-notify runs in (the workflow's `working-directory`), or GitHub puts them on no file.
+fn annotation_path(file: &Path) -> PathBuf {
+    let Some(workspace) = std::env::var_os("GITHUB_WORKSPACE").and_then(|w| std::fs::canonicalize(w).ok()) else {
+        return file.to_path_buf();
+    };
+    let abs = std::env::current_dir().map(|c| c.join(file)).unwrap_or_else(|_| file.to_path_buf());
+    let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+    abs.strip_prefix(&workspace).map(Path::to_path_buf).unwrap_or_else(|_| file.to_path_buf())
+}
+
 /// Escapes a value for a GitHub workflow command (`%`, CR, LF; plus `:` and `,` in properties).
 fn gh_escape(s: &str, property: bool) -> String {
     let mut out = s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
@@ -170,7 +186,8 @@ pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
                     msg.push_str("\nhelp: ");
                     msg.push_str(&crate::safe::line(h));
                 }
-                let mut props = format!("file={}", gh_escape(&crate::safe::line(&d.file.to_string_lossy()), true));
+                let file = annotation_path(&d.file);
+                let mut props = format!("file={}", gh_escape(&crate::safe::line(&file.to_string_lossy()), true));
                 if d.line > 0 {
                     props.push_str(&format!(",line={},col={}", d.line, d.column));
                 }

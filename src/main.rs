@@ -14,5 +14,13 @@ fn main() {
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
     }
+    // An empty KORE_NOTIFY_* variable means unset, everywhere (CI systems export inputs left at
+    // their default as empty strings).
+    for (name, value) in std::env::vars_os() {
+        if value.is_empty() && name.to_string_lossy().starts_with("KORE_NOTIFY_") {
+            // SAFETY: at start-up, before any thread exists.
+            unsafe { std::env::remove_var(&name) };
+        }
+    }
     std::process::exit(kore_notify::run());
 }

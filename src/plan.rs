@@ -102,6 +102,10 @@ pub struct Counts {
     /// sends to them again).
     #[serde(default)]
     pub failed: usize,
+    /// Would be sent, but the notification is scheduled (before `notBefore`): they go out with
+    /// the first apply inside the window.
+    #[serde(default)]
+    pub waiting: usize,
 }
 
 /// A request whose outcome is unknown: it may or may not have reached its recipients. Its own
@@ -605,6 +609,7 @@ fn apply_window(inp: &Inputs, n: &Notification, action: &mut Action, reason: &mu
     }
     if let Some(nb) = n.not_before.filter(|t| inp.now < *t) {
         *action = Action::Scheduled;
+        c.counts.waiting = c.sends.len();
         *reason =
             format!("{} recipient(s) waiting for notBefore {}", c.sends.len(), rfc3339(&Some(nb)).unwrap_or_default());
     } else if let Some(na) = n.not_after.filter(|t| inp.now > *t) {

@@ -227,6 +227,128 @@ pub fn mask(id: &str, key: &str) -> String {
     format!("{}*** ~{tag}", first(id))
 }
 
+/// What the pull-request comment adds to the plan: where it was made, the limit it is held to,
+/// and the validation warnings.
+#[derive(Clone, Debug, Default)]
+pub struct Review {
+    /// The commit planned against (hex).
+    pub commit: Option<String>,
+    /// The CI run that made the plan (https).
+    pub run_url: Option<String>,
+    /// `--max-recipients`: the most people one apply may message.
+    pub max_recipients: Option<usize>,
+    /// Validation warnings, one line each (`file:line: message`).
+    pub warnings: Vec<String>,
+}
+
+impl Review {
+    /// How many recipients over `max_recipients` the plan is, when it is.
+    pub fn over_limit(&self, plan: &Plan) -> Option<(usize, usize)> {
+        let n = plan.summary.recipients_to_send;
+        self.max_recipients.filter(|m| n > *m).map(|m| (n, m))
+    }
+
+    /// "Planned against `abc1234` (run)": only a hex commit and an https URL are shown.
+    fn provenance(&self) -> String {
+        let commit =
+            self.commit.as_deref().filter(|c| (7..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit()));
+        let run = self.run_url.as_deref().filter(|u| {
+            u.starts_with("https://")
+                && !u.contains(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"'))
+        });
+        match (commit, run) {
+            (Some(c), Some(r)) => format!("Planned against `{}` · [run]({r})\n\n", &c[..c.len().min(12)]),
+            (Some(c), None) => format!("Planned against `{}`\n\n", &c[..c.len().min(12)]),
+            (None, Some(r)) => format!("[Run]({r})\n\n"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// What a reviewer must not miss: a breach of the limit, people who would get a second
+    /// message, and what happens on merge.
+    fn attention(&self, plan: &Plan) -> String {
+        let mut out = String::new();
+        if let Some((n, m)) = self.over_limit(plan) {
+            let _ = writeln!(
+                out,
+                "> [!CAUTION]\n> **Over the limit**: this plan would message {n} recipients; `max-recipients` is {m}. After merge, apply would refuse every run until the plan is reduced or the limit raised.\n"
+            );
+        } else if let Some(m) = self.max_recipients {
+            let _ = writeln!(out, "Reach: {} of at most {m} recipients per apply.\n", plan.summary.recipients_to_send);
+        }
+        let second = second_messages(plan);
+        if second > 0 {
+            let _ = writeln!(
+                out,
+                "> [!WARNING]\n> **{second} recipient(s) would receive a second message** for a notification they already received (changed content, or a retry); they are marked *second* below.\n"
+            );
+        }
+        let waiting: usize = plan.notifications.iter().map(|n| n.recipients.waiting).sum();
+        let _ = write!(out, "**On merge**: apply sends to {} recipient(s) now", plan.summary.recipients_to_send);
+        if waiting > 0 {
+            let _ = write!(out, "; {waiting} scheduled recipient(s) are sent by the first run after their `notBefore`");
+        }
+        if plan.summary.recipients_held > 0 {
+            let _ =
+                write!(out, "; {} recipient(s) wait for a decision on unknown requests", plan.summary.recipients_held);
+        }
+        out.push_str(".\n\n");
+        out
+    }
+
+    /// The validation warnings, folded, within `room` characters.
+    fn warnings_block(&self, room: usize) -> String {
+        if self.warnings.is_empty() {
+            return String::new();
+        }
+        let mut out = format!("\n<details><summary>{} validation warning(s)</summary>\n\n", self.warnings.len());
+        let mut shown = 0;
+        for w in &self.warnings {
+            let line = format!("- {}\n", safe::md(w));
+            if out.len() + line.len() + 100 > room {
+                break;
+            }
+            out.push_str(&line);
+            shown += 1;
+        }
+        if shown < self.warnings.len() {
+            let _ = writeln!(out, "- … and {} more (`kore-notify validate` lists them)", self.warnings.len() - shown);
+        }
+        out.push_str("\n</details>\n");
+        if out.len() > room { String::new() } else { out }
+    }
+}
+
+/// Recipients who already received this notification and would receive it again.
+fn second_messages(plan: &Plan) -> usize {
+    plan.notifications
+        .iter()
+        .flat_map(|n| &n.sends)
+        .filter(|r| matches!(r.change, Change::Changed | Change::Retry | Change::RetryFailed))
+        .count()
+}
+
+/// The recipients column: who gets it now, and who else is concerned.
+fn recipients_cell(n: &PlannedNotification) -> String {
+    let second =
+        n.sends.iter().filter(|r| matches!(r.change, Change::Changed | Change::Retry | Change::RetryFailed)).count();
+    let mut cell = n.sends.len().to_string();
+    let mut notes = Vec::new();
+    if second > 0 {
+        notes.push(format!("{second} second"));
+    }
+    if n.recipients.waiting > 0 {
+        notes.push(format!("{} at notBefore", n.recipients.waiting));
+    }
+    if n.recipients.removed > 0 {
+        notes.push(format!("{} removed", n.recipients.removed));
+    }
+    if !notes.is_empty() {
+        let _ = write!(cell, " ({})", notes.join(", "));
+    }
+    cell
+}
+
 /// A variable's value as shown in plans: quoted when blank at either end or empty.
 fn quote_if_needed(v: &str) -> String {
     if v.is_empty() || v.trim() != v { format!("{v:?}") } else { v.to_string() }
@@ -276,12 +398,14 @@ fn content_block(n: &PlannedNotification) -> String {
 
 /// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
 /// something does not fit, it says what was left out.
-pub fn markdown(plan: &Plan) -> String {
+pub fn markdown(plan: &Plan, review: &Review) -> String {
     // Keyed with the target: the same recipient masks the same way in every comment.
     let key = plan.binding.target.as_str();
     let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
+    head.push_str(&review.provenance());
     // The summary is our own text (numbers and fixed words), safe as it is.
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
+    head.push_str(&review.attention(plan));
     let mut shown: Vec<&PlannedNotification> =
         plan.notifications.iter().filter(|n| n.action != Action::NoOp || n.recipients.failed > 0).collect();
     shown.sort_by(|a, b| {
@@ -300,7 +424,7 @@ pub fn markdown(plan: &Plan) -> String {
             safe::md(n.action.as_str()),
             safe::line(&n.key).replace('`', "'"),
             safe::md(n.channel.as_deref().unwrap_or("")),
-            n.sends.len(),
+            recipients_cell(n),
             safe::md(&n.reason)
         );
         let mut d = format!(
@@ -315,7 +439,15 @@ pub fn markdown(plan: &Plan) -> String {
             let _ = write!(d, "Variables: {}\n\n", vars.join(", "));
         }
         if !n.sends.is_empty() {
-            let list: Vec<String> = n.sends.iter().take(20).map(|r| safe::md(&mask(&r.id, key))).collect();
+            let list: Vec<String> = n
+                .sends
+                .iter()
+                .take(20)
+                .map(|r| {
+                    let second = matches!(r.change, Change::Changed | Change::Retry | Change::RetryFailed);
+                    format!("{}{}", safe::md(&mask(&r.id, key)), if second { " *(second)*" } else { "" })
+                })
+                .collect();
             let _ = write!(d, "Recipients: {}", list.join(", "));
             if n.sends.len() > 20 {
                 let _ = write!(d, " … and {} more", n.sends.len() - 20);
@@ -376,6 +508,7 @@ pub fn markdown(plan: &Plan) -> String {
     if noop > 0 {
         let _ = writeln!(out, "{noop} notification(s) unchanged.");
     }
+    out.push_str(&review.warnings_block(MARKDOWN_LIMIT.saturating_sub(out.len() + 200)));
     if out.chars().count() > MARKDOWN_LIMIT {
         // Never exceed the limit, whatever the content.
         out = out.chars().take(MARKDOWN_LIMIT - 100).collect();

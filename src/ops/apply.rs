@@ -89,7 +89,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         check_plan_file(pf, &plan)?;
     }
     if !g.quiet {
-        eprint!("{}", crate::safe::for_output(&render(g, &plan, Format::Text)));
+        eprint!("{}", crate::safe::for_output(&render(g, &plan, Format::Text, &crate::render::Review::default())));
     }
     let held = plan.summary.recipients_held;
     let to_send = plan.summary.recipients_to_send;

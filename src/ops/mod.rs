@@ -44,6 +44,9 @@ impl Global {
 pub struct Workspace {
     pub config: Config,
     pub repo: Repo,
+    /// Validation warnings (`file:line: field: message`), already printed; the pull-request
+    /// comment lists them too.
+    pub warnings: Vec<String>,
 }
 
 pub fn config_path(g: &Global) -> Result<PathBuf> {
@@ -100,5 +103,6 @@ pub fn load_workspace_with<T: Send>(
     if diags.errors() > 0 {
         return Err(Error::Invalid(diags.errors()));
     }
-    Ok((Workspace { config, repo }, extra))
+    let warnings = diags.items.iter().map(diag::Diagnostic::one_line).collect();
+    Ok((Workspace { config, repo, warnings }, extra))
 }

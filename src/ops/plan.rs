@@ -21,6 +21,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     pub detailed_exitcode: bool,
     pub retry: Retry,
+    /// For the pull-request comment: commit, run link and the recipient limit.
+    pub review: render::Review,
 }
 
 /// What a plan sends again besides new and changed recipients.
@@ -82,11 +84,11 @@ pub fn compute(g: &Global, ws: &Workspace, loaded: &state::Loaded, retry: &Retry
     p
 }
 
-pub fn render(g: &Global, plan: &Plan, format: Format) -> String {
+pub fn render(g: &Global, plan: &Plan, format: Format, review: &render::Review) -> String {
     match format {
         Format::Text => render::text(plan, g.color, g.verbose),
         Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
-        Format::Markdown => render::markdown(plan),
+        Format::Markdown => render::markdown(plan, review),
     }
 }
 
@@ -112,9 +114,15 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         write_atomic(out, &bytes)?;
         g.info(format!("plan saved to {}; apply exactly it with `kore-notify apply {}`", out.display(), out.display()));
     }
-    let text = render(g, &plan, opts.format);
+    let review = render::Review { warnings: ws.warnings.clone(), ..opts.review.clone() };
+    let text = render(g, &plan, opts.format, &review);
     let text = if opts.format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
     std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
+    if let Some((n, max)) = review.over_limit(&plan) {
+        return Err(Error::Refused(format!(
+            "this plan would message {n} recipients, more than --max-recipients {max}: apply would refuse it; reduce the audience or raise the limit"
+        )));
+    }
     if opts.detailed_exitcode && plan.summary.needs_action(&plan.notifications) {
         return Ok(exit::PENDING);
     }

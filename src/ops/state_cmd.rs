@@ -12,6 +12,9 @@ use crate::fingerprint::{H16, recipient_hash};
 use crate::state::{self, Entry, Journal, Lock, NotificationState};
 
 pub enum Command {
+    Path { all: bool },
+    Info,
+    Compact,
     List,
     Show(String),
     Rm { key: String, yes: bool },
@@ -44,6 +47,43 @@ fn state_path(g: &Global) -> Result<std::path::PathBuf> {
 pub fn run(g: &Global, cmd: Command) -> Result<i32> {
     let path = state_path(g)?;
     match cmd {
+        Command::Path { all } => {
+            let p = state::Paths::new(&path);
+            let mut files = vec![p.snapshot.clone()];
+            if all {
+                files.extend([p.journal.clone(), p.backup.clone(), crate::freshness::mark_path(&p.snapshot)]);
+            }
+            for f in files {
+                println!("{}", crate::load::display_path(&f).display());
+            }
+            Ok(exit::OK)
+        }
+        Command::Info => {
+            let l = state::load(&path)?;
+            let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
+            println!("path {}", crate::load::display_path(&path).display());
+            println!("exists {}", l.exists);
+            println!("lineage {}", if l.exists { l.state.lineage.as_str() } else { "-" });
+            println!("serial {}", if l.exists { l.state.serial } else { 0 });
+            println!("journal {}", l.replayed);
+            println!("notifications {}", l.state.notifications.len());
+            println!("unknown {unknown}");
+            Ok(exit::OK)
+        }
+        Command::Compact => {
+            let _lock = Lock::acquire(&path, "kore-notify state compact")?;
+            let l = state::load_for_update(&path)?;
+            let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
+            if l.replayed == 0 {
+                println!("no journal to absorb; the state is compact (serial {})", l.state.serial);
+            } else {
+                println!(
+                    "absorbed {} journal entries into serial {}; {unknown} request(s) have an unknown outcome (`kore-notify plan` lists them)",
+                    l.replayed, l.state.serial
+                );
+            }
+            Ok(exit::OK)
+        }
         Command::List => {
             let l = state::load(&path)?;
             if !l.exists {

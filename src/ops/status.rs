@@ -21,6 +21,8 @@ pub struct Options {
     pub keys: Vec<String>,
     pub refresh: bool,
     pub json: bool,
+    /// A CI job summary: masked recipients, Kore.ai's comments, what is blocked.
+    pub markdown: bool,
 }
 
 #[derive(Serialize)]
@@ -117,10 +119,65 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
             serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows}))
                 .unwrap_or_default()
         );
+    } else if opts.markdown {
+        print!("{}", crate::safe::for_output(&status_markdown(&rows, ws.config.target())));
     } else {
         print!("{}", crate::safe::for_output(&status_table(g, &rows)));
     }
     Ok(if any_failed { exit::PARTIAL } else { exit::OK })
+}
+
+/// The status for a CI job summary: what was sent and delivered, failures with Kore.ai's comments
+/// (recipients masked as in plan comments), unknown requests waiting for a decision.
+fn status_markdown(rows: &[Row], mask_key: &str) -> String {
+    use crate::safe::md;
+    use std::fmt::Write;
+    let mut out = String::from("### kore-notify status\n\n");
+    if rows.is_empty() {
+        out.push_str("Nothing sent yet.\n");
+        return out;
+    }
+    out.push_str("| notification | channel | recipients | delivered | failed | pending | requests |\n|---|---|---:|---:|---:|---:|---|\n");
+    for r in rows {
+        let mut req = format!("{} accepted", r.accepted);
+        if r.rejected > 0 {
+            let _ = write!(req, ", {} rejected", r.rejected);
+        }
+        if r.unknown > 0 {
+            let _ = write!(req, ", **{} unknown** (blocked: `kore-notify state resolve`)", r.unknown);
+        }
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} | {req} |",
+            crate::safe::line(&r.key).replace('`', "'"),
+            md(&r.channel),
+            r.recipients,
+            r.delivered,
+            r.failed,
+            r.pending
+        );
+    }
+    for r in rows.iter().filter(|r| !r.failures.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>{} failed delivery(ies) of <code>{}</code></summary>\n",
+            r.failures.len(),
+            crate::safe::html(&r.key)
+        );
+        for f in r.failures.iter().take(50) {
+            let who = if f.recipient.starts_with('(') {
+                f.recipient.clone()
+            } else {
+                crate::render::mask(&f.recipient, mask_key)
+            };
+            let _ = writeln!(out, "- {}: {}", md(&who), md(&f.comment));
+        }
+        if r.failures.len() > 50 {
+            let _ = writeln!(out, "- … and {} more (`kore-notify status --verbose`)", r.failures.len() - 50);
+        }
+        out.push_str("\n</details>\n");
+    }
+    out
 }
 
 /// The status as text: every string from the manifests, the state or Kore.ai made safe.
