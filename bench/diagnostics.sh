@@ -15,6 +15,7 @@ bin="$PWD/target/release/kore-notify"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/notifications"
+# shellcheck disable=SC2016 # a literal ${S} for the config
 printf 'host: https://kore.example.com\nbotId: st-bench\nclientId: x\nclientSecret: ${S}\n' >"$work/kore-notify.yaml"
 printf '%-10s %-6s %10s %12s\n' problems format "time (s)" "max RSS (MB)"
 for n in "${sizes[@]}"; do

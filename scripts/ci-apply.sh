@@ -1,94 +1,193 @@
 #!/usr/bin/env bash
-# Apply on merge, with the state kept on a dedicated git branch. The reusable workflow
-# (.github/workflows/kore-notify.yml) runs exactly this script; scripts/simulate-back-to-back.sh
-# runs it against a local "origin" to show that two merges in quick succession never resend.
+# Apply (and recovery actions) in CI, with the state kept on a dedicated git branch. The reusable
+# workflow (.github/workflows/kore-notify.yml) runs exactly this script; scripts/rehearse-ci.sh
+# runs it against a local "origin" and the emulator: merges, a schedule, a cancel, a recovery.
 #
-# Persistence protocol (runs are also serialised by the workflow's `concurrency` group):
-#  1. Check out the *tip* of the default branch, never the (possibly older) triggering commit:
-#     a run started by an earlier merge applies the newest manifests, and a later run finds
-#     nothing left to send.
-#  2. Restore .kore-notify/ from the state branch. If it carries an APPLY_IN_PROGRESS marker, an
-#     earlier run sent messages and did not record its state: refuse (a human restores the state
-#     from that run's artifact, then deletes the marker).
-#  3. Push the marker to the state branch *before* sending. If the push fails, nothing is sent.
-#  4. kore-notify apply --auto-approve.
-#  5. Always: commit .kore-notify/ (snapshot, and the journal if the run died) without the marker
-#     and push. If this push fails, the marker stays and stops the next run (step 2).
+# Protocol (runs are also serialised by the workflow's `concurrency` group):
+#  1. Check out the *tip* of the default branch, never the (possibly older) triggering commit: a run
+#     started by an earlier merge applies the newest manifests, and a later run finds nothing left.
+#  2. Restore the state files -- wherever the config keeps them: `kore-notify state path --all`
+#     says which -- from the state branch. With no state branch yet, a state committed in the
+#     repository is adopted; if both exist and disagree (another lineage, or the committed one is
+#     newer), refuse and send nothing. An APPLY_IN_PROGRESS marker on the state branch means an
+#     earlier run did not record its state: refuse (KN_ACTION=recover clears it, see below).
+#  3. Push the marker before sending. If the push fails, nothing is sent.
+#  4. Run the action in its own process group. SIGINT/SIGTERM to this script are passed on to
+#     kore-notify, which stops starting batches, records the requests in flight and exits 130/143.
+#  5. After an apply: `status --refresh` records delivery statuses (failures with Kore's comments).
+#  6. Always: commit the state files without the marker and push. If this push fails, the marker
+#     stays and stops the next run. A job summary is written when GITHUB_STEP_SUMMARY is set.
 #
-# Environment: KN_BIN (kore-notify binary, default kore-notify), KN_STATE_BRANCH (default
-# kore-notify-state), KN_DEFAULT_BRANCH (default main), KN_DIR (directory holding
-# kore-notify.yaml, default .), KN_RUN_URL (shown in the marker), KN_APPLY_ARGS (extra args).
+# Actions (KN_ACTION):
+#   apply            (default) kore-notify apply --auto-approve, then status --refresh
+#   resolve          kore-notify state resolve KN_KEY KN_REQUEST --sent|--not-sent (KN_DECISION=sent|not-sent)
+#   retry-unknown    kore-notify apply --auto-approve --retry-unknown=KN_KEY[#KN_REQUEST]
+#   recover          clear a stale marker: the interrupted run's state files (its artifact) are in
+#                    KN_RECOVER_FROM; they are restored, their journal absorbed (`state compact`:
+#                    requests without an answer become unknown), and the state pushed without the
+#                    marker. Sends nothing.
+#
+# Environment: KN_BIN (default kore-notify), KN_STATE_BRANCH (default kore-notify-state),
+# KN_DEFAULT_BRANCH (default main), KN_DIR (directory holding kore-notify.yaml, default .),
+# KN_RUN_URL (shown in the marker), KN_STATUS (0 to skip the status refresh).
 set -euo pipefail
 
 bin=${KN_BIN:-kore-notify}
 state_branch=${KN_STATE_BRANCH:-kore-notify-state}
 default_branch=${KN_DEFAULT_BRANCH:-main}
 dir=${KN_DIR:-.}
+action=${KN_ACTION:-apply}
 run_url=${KN_RUN_URL:-local run $$ on $(hostname)}
 marker=APPLY_IN_PROGRESS
 repo_root=$(git rev-parse --show-toplevel)
 cd "$repo_root"
 
 say() { printf 'kore-notify-ci: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+case "$action" in
+  apply | recover) ;;
+  resolve)
+    if [ -z "${KN_KEY:-}" ] || [ -z "${KN_REQUEST:-}" ]; then die "resolve needs KN_KEY and KN_REQUEST"; fi
+    case "${KN_DECISION:-}" in sent | not-sent) ;; *) die "resolve needs KN_DECISION=sent or not-sent" ;; esac ;;
+  retry-unknown) [ -n "${KN_KEY:-}" ] || die "retry-unknown needs KN_KEY (and optionally KN_REQUEST)" ;;
+  *) die "unknown KN_ACTION '$action' (apply, resolve, retry-unknown, recover)" ;;
+esac
 
 git config user.name >/dev/null 2>&1 || git config user.name "kore-notify"
 git config user.email >/dev/null 2>&1 || git config user.email "kore-notify@users.noreply.github.com"
 
+# Signals: passed on to kore-notify (running in its own process group, so it gets each one once).
+tool_pid=""
+# shellcheck disable=SC2317 # called by the INT/TERM traps
+on_signal() {
+  say "received SIG$1: asking kore-notify to stop after the requests in flight"
+  if [ -n "$tool_pid" ]; then kill "-$1" "$tool_pid" 2>/dev/null || true; fi
+}
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+# Runs kore-notify in its own process group and waits for it, through signals.
+tool() {
+  local rc
+  set -m
+  (cd "$dir" && exec "$bin" "$@") &
+  tool_pid=$!
+  set +m
+  while :; do
+    rc=0
+    wait "$tool_pid" || rc=$?
+    kill -0 "$tool_pid" 2>/dev/null || break
+  done
+  tool_pid=""
+  return "$rc"
+}
+# The state files, relative to the repository root, as the tool resolves them from the config.
+state_files() { (cd "$dir" && "$bin" state path --all) | while IFS= read -r f; do printf '%s\n' "$dir/$f"; done; }
+info() { (cd "$dir" && "$bin" state info) | sed -n "s/^$1 //p"; }
+
 # 1. The newest manifests.
 git fetch --quiet origin "$default_branch"
 git checkout --quiet --detach "origin/$default_branch"
-say "applying $(git rev-parse --short HEAD) (tip of $default_branch)"
+say "$action at $(git rev-parse --short HEAD) (tip of $default_branch)"
+mapfile -t files < <(state_files)
+[ "${#files[@]}" -gt 0 ] || die "kore-notify did not name the state files"
 
-# 2. Restore the state.
-state_dir="$dir/.kore-notify"
-worktree=$(mktemp -d)
+# 2. The state branch, in a worktree at a fixed place (a cancelled run's leftovers are removed).
+worktree="$(git rev-parse --absolute-git-dir)/kore-notify-state-worktree"
+git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"
+git worktree prune
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() { git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"; }
 trap cleanup EXIT
+committed_lineage=""
+committed_serial=0
+if [ -e "${files[0]}" ]; then
+  committed_lineage=$(info lineage)
+  committed_serial=$(info serial)
+fi
 if git fetch --quiet origin "$state_branch" 2>/dev/null; then
   git worktree add --quiet --detach "$worktree" "origin/$state_branch"
-  git -C "$worktree" checkout --quiet -B "$state_branch"
+  if [ -e "$worktree/$marker" ] && [ "$action" != recover ]; then
+    say "REFUSING: the state branch carries $marker: $(cat "$worktree/$marker")"
+    say "an earlier run may have sent messages without recording them. Recover with the workflow's"
+    say "'recover' action (it restores that run's state artifact and absorbs its journal)."
+    exit 1
+  fi
+  for f in "${files[@]}"; do
+    rm -f "$f"
+    if [ -e "$worktree/$f" ]; then mkdir -p "$(dirname "$f")" && cp "$worktree/$f" "$f"; fi
+  done
+  if [ -n "$committed_lineage" ]; then
+    branch_lineage=$(info lineage)
+    branch_serial=$(info serial)
+    if [ "$branch_lineage" != "$committed_lineage" ] || [ "$committed_serial" -gt "$branch_serial" ]; then
+      say "REFUSING: the repository commits a state (${files[0]}: lineage $committed_lineage, serial $committed_serial)"
+      say "that is not an older copy of the state branch's (lineage $branch_lineage, serial $branch_serial)."
+      say "Keep one: remove the committed state from the repository, or replace the state branch's with it."
+      exit 1
+    fi
+  fi
 else
-  say "no $state_branch branch yet: starting from an empty state"
+  say "no $state_branch branch yet: starting it$([ -n "$committed_lineage" ] && echo " from the committed state (serial $committed_serial)")"
   git worktree add --quiet --detach "$worktree"
-  git -C "$worktree" checkout --quiet --orphan "$state_branch"
+  git -C "$worktree" checkout --quiet --orphan "kore-notify-state-new-$$"
   git -C "$worktree" rm -rf --quiet . >/dev/null 2>&1 || true
+  [ "$action" = apply ] || die "$action needs a state branch"
 fi
-if [ -e "$worktree/$marker" ]; then
-  say "REFUSING: the state branch carries $marker: $(cat "$worktree/$marker")"
-  say "an earlier apply may have sent messages without recording them; restore .kore-notify/ from"
-  say "that run's artifact onto $state_branch and delete $marker, then re-run"
-  exit 1
-fi
-rm -rf "$state_dir"
-if [ -d "$worktree/.kore-notify" ]; then
-  mkdir -p "$state_dir"
-  cp -R "$worktree/.kore-notify/." "$state_dir/"
-fi
+
+# Copies the state files into the worktree (or back), clearing what is not there.
+to_branch() {
+  for f in "${files[@]}"; do
+    rm -f "$worktree/$f"
+    if [ -e "$f" ]; then mkdir -p "$(dirname "$worktree/$f")" && cp "$f" "$worktree/$f"; fi
+  done
+}
+push_state() {
+  git -C "$worktree" add -A
+  git -C "$worktree" commit --quiet -m "$1" || true
+  git -C "$worktree" push --quiet origin "HEAD:refs/heads/$state_branch"
+}
 
 # 3. Marker first: if it cannot be recorded, nothing is sent.
-printf '%s\n' "$run_url" >"$worktree/$marker"
-git -C "$worktree" add -A
-git -C "$worktree" commit --quiet -m "kore-notify: apply in progress ($run_url)"
-git -C "$worktree" push --quiet origin "HEAD:refs/heads/$state_branch"
-
-# 4. Apply.
-status=0
-# shellcheck disable=SC2086 # KN_APPLY_ARGS is a list of flags
-(cd "$dir" && "$bin" apply --auto-approve ${KN_APPLY_ARGS:-}) || status=$?
-
-# 5. Record the state, whatever happened, and clear the marker.
-rm -rf "${worktree:?}/.kore-notify" "${worktree:?}/$marker"
-if [ -d "$state_dir" ]; then
-  mkdir -p "$worktree/.kore-notify"
-  cp -R "$state_dir/." "$worktree/.kore-notify/"
-  rm -f "$worktree/.kore-notify/state.json.lock"
+if [ "$action" != recover ]; then
+  to_branch
+  printf '%s\n' "$run_url" >"$worktree/$marker"
+  push_state "kore-notify: $action in progress ($run_url)" || die "cannot push the marker: nothing was sent"
 fi
-git -C "$worktree" add -A
-git -C "$worktree" commit --quiet -m "kore-notify: state after apply of $(git rev-parse --short HEAD) (exit $status)" || true
-if ! git -C "$worktree" push --quiet origin "HEAD:refs/heads/$state_branch"; then
-  say "COULD NOT PUSH THE STATE: the marker stays on $state_branch and stops the next apply"
+
+# 4. The action.
+status=0
+case "$action" in
+  apply) tool apply --auto-approve || status=$? ;;
+  retry-unknown) tool apply --auto-approve "--retry-unknown=$KN_KEY${KN_REQUEST:+#$KN_REQUEST}" || status=$? ;;
+  resolve) tool state resolve "$KN_KEY" "$KN_REQUEST" "--$KN_DECISION" || status=$? ;;
+  recover)
+    [ -e "$worktree/$marker" ] || die "no $marker on $state_branch: nothing to recover"
+    from=${KN_RECOVER_FROM:-}
+    if [ -z "$from" ] || [ ! -d "$from" ]; then die "recover needs KN_RECOVER_FROM: the interrupted run's state artifact"; fi
+    for f in "${files[@]}"; do
+      rel=${f#./}
+      for candidate in "$from/$rel" "$from/$(basename "$f")"; do
+        if [ -f "$candidate" ]; then mkdir -p "$(dirname "$f")" && cp "$candidate" "$f" && break; fi
+      done
+    done
+    tool state compact || status=$?
+    ;;
+esac
+# 5. Delivery statuses, when the run was not interrupted.
+if [ "$action" != resolve ] && [ "$action" != recover ] && [ "$status" -lt 128 ] && [ "${KN_STATUS:-1}" != 0 ]; then
+  tool status --refresh >/dev/null || true
+fi
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+  (cd "$dir" && "$bin" status --format markdown) >>"$GITHUB_STEP_SUMMARY" 2>/dev/null || true
+fi
+
+# 6. Record the state, whatever happened, and clear the marker.
+to_branch
+rm -f "$worktree/$marker"
+if ! push_state "kore-notify: state after $action of $(git rev-parse --short HEAD) (exit $status)"; then
+  say "COULD NOT PUSH THE STATE: the marker stays on $state_branch and stops the next run"
   exit 1
 fi
-say "state recorded on $state_branch (apply exit $status)"
+say "state recorded on $state_branch ($action exit $status)"
 exit "$status"

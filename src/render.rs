@@ -304,7 +304,7 @@ impl Review {
         let mut out = format!("\n<details><summary>{} validation warning(s)</summary>\n\n", self.warnings.len());
         let mut shown = 0;
         for w in &self.warnings {
-            let line = format!("- {}\n", safe::md(w));
+            let line = format!("- {}\n", safe::md(&redact_quoted(w)));
             if out.len() + line.len() + 100 > room {
                 break;
             }
@@ -317,6 +317,29 @@ impl Review {
         out.push_str("\n</details>\n");
         if out.len() > room { String::new() } else { out }
     }
+}
+
+/// A diagnostic for a public comment: what it quotes (identities, values, between `"…"` or
+/// backticks) is left out; the location and the words say what to fix.
+fn redact_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut open: Option<char> = None;
+    for c in s.chars() {
+        match (open, c) {
+            (None, '"' | '`') => {
+                open = Some(c);
+                out.push(c);
+                out.push('…');
+            }
+            (Some(q), c) if c == q => {
+                open = None;
+                out.push(c);
+            }
+            (Some(_), _) => {}
+            (None, c) => out.push(c),
+        }
+    }
+    out
 }
 
 /// Recipients who already received this notification and would receive it again.
@@ -530,6 +553,14 @@ mod tests {
         assert!(!m("@org/team").contains("org"), "{}", m("@org/team"));
         assert_ne!(m("ann@example.com"), m("amy@example.com"));
         assert_ne!(mask("ann@example.com", "k"), mask("ann@example.com", "other"));
+    }
+
+    #[test]
+    fn warnings_in_comments_leave_quoted_values_out() {
+        assert_eq!(
+            redact_quoted("n.yaml:7:5: identities[2]: identity \"amy@example.com\\r\" is sent as `amy@example.com`"),
+            "n.yaml:7:5: identities[2]: identity \"…\" is sent as `…`"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod harness;
 
 mod apply;
+mod ci;
 mod hostile;
 mod plan;
 mod precision;

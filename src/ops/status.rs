@@ -235,6 +235,7 @@ pub fn refresh_until(
     already_locked: bool,
 ) -> Result<i32> {
     let creds = config.credentials(g.env())?;
+    crate::interrupt::install();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let _lock = if already_locked { None } else { Some(Lock::acquire(state_path, &command)?) };
     let loaded = state::load_for_update(state_path)?;
@@ -255,6 +256,9 @@ pub fn refresh_until(
             break;
         }
         for (key, req, api, id) in &open {
+            if crate::interrupt::requested().is_some() {
+                break;
+            }
             match rt.block_on(client.status(*api, id)) {
                 Ok(js) => record_status(g, &mut st, &mut journal, key, *req, id, js)?,
                 Err(msg) => eprintln!(
@@ -268,7 +272,7 @@ pub fn refresh_until(
                 ),
             }
         }
-        if !wait {
+        if !wait || crate::interrupt::requested().is_some() {
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -284,6 +288,10 @@ pub fn refresh_until(
             n.recipients.values().any(|r| r.fp.is_some() && r.delivery.as_deref().is_some_and(|d| d != "SUCCESS"));
     }
     state::write_snapshot(state_path, &mut st)?;
+    if let Some(sig) = crate::interrupt::requested() {
+        eprintln!("Interrupted by {}: the statuses received so far are recorded.", crate::interrupt::name(sig));
+        return Ok(crate::interrupt::exit_code(sig));
+    }
     Ok(if failed || timed_out { exit::PARTIAL } else { exit::OK })
 }
 

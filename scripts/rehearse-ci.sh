@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# A local rehearsal of the CI protocol (scripts/ci-apply.sh, as the reusable workflow runs it)
+# against a local bare "origin" and the emulator, step by step:
+#
+#   1. adopt: a team that applied by hand and committed its state adopts CI: nothing is re-sent;
+#   2. merges: two merges applied back to back from checkouts of different ages: each message once;
+#   3. schedule: a notification with notBefore is skipped until the window opens, then sent once
+#      by a scheduled run (the clock is moved with KORE_NOTIFY_NOW);
+#   4. cancel: a run cancelled mid-apply (SIGTERM) records what it sent and clears its marker; the
+#      rerun, from the same checkout, sends the rest;
+#   5. recover: a run killed outright (SIGKILL) leaves its marker; the next run refuses; `recover`
+#      restores the run's state artifact and absorbs its journal; the unknown request is settled
+#      with `resolve`; nobody receives anything twice;
+#   6. the state lives at a non-default path (state: state/notifications.json) throughout, and
+#      max-recipients is exported empty, as the workflow does when it keeps its default.
+#
+#   scripts/rehearse-ci.sh            # builds kore-notify (debug) and rehearses
+#   KN_BIN=path/to/kore-notify scripts/rehearse-ci.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+if [ -z "${KN_BIN:-}" ]; then
+  cargo build --locked --quiet
+  KN_BIN="$root/target/debug/kore-notify"
+fi
+bin=$KN_BIN
+work=$(mktemp -d)
+emulog="$work/emulator.log"
+"$bin" emulator --listen 127.0.0.1:0 --client-id cs-rehearse --client-secret rehearse-secret --latency-ms 400 --job-ms 50 >"$emulog" 2>&1 &
+emu=$!
+trap 'kill $emu 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do grep -q 'listening on' "$emulog" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$emulog" | head -n 1)
+[ -n "$url" ] || { echo "FAIL: the emulator did not start"; exit 1; }
+export KORE_CLIENT_ID=cs-rehearse KORE_CLIENT_SECRET=rehearse-secret KN_BIN=$bin KN_DEFAULT_BRANCH=main
+export KORE_NOTIFY_MAX_RECIPIENTS="" KORE_NOTIFY_NOW=2026-11-24T09:00:00Z
+export GIT_AUTHOR_NAME=dev GIT_AUTHOR_EMAIL=dev@example.com GIT_COMMITTER_NAME=dev GIT_COMMITTER_EMAIL=dev@example.com
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { echo "FAIL: $*"; exit 1; }
+stats() { curl -s "$url/_emulator/deliveries"; }
+# Deliveries of one recipient (channel:identity), 0 when none.
+got() { stats | python3 -c "import json,sys; print(json.load(sys.stdin)['deliveries'].get('$1', 0))"; }
+max_got() { stats | python3 -c "import json,sys; d=json.load(sys.stdin)['deliveries']; print(max(d.values(), default=0))"; }
+total() { stats | python3 -c "import json,sys; print(sum(json.load(sys.stdin)['deliveries'].values()))"; }
+expect() { [ "$(got "$1")" = "$2" ] || fail "$1 received $(got "$1") message(s), expected $2"; }
+# Every one of PREFIX-1 … PREFIX-N received exactly one message.
+all_once() {
+  stats | python3 -c "
+import json, sys
+d = json.load(sys.stdin)['deliveries']
+bad = [(i, d.get(f'slack:$1-{i}@example.com', 0)) for i in range(1, $2 + 1) if d.get(f'slack:$1-{i}@example.com', 0) != 1]
+sys.exit(f'FAIL: not exactly once: {bad[:10]}' if bad else 0)"
+}
+no_duplicates() { [ "$(max_got)" -le 1 ] || fail "someone received a message twice: $(stats)"; }
+ci() { (cd "$1" && shift && env "$@" "$root/scripts/ci-apply.sh"); }
+marker_on_branch() { git -C "$work/dev" fetch --quiet origin kore-notify-state && git -C "$work/dev" cat-file -e origin/kore-notify-state:APPLY_IN_PROGRESS 2>/dev/null; }
+audience() { # audience FILE KEY N: a slack notification to N people
+  { printf 'key: %s\nchannel: slack\ncontent: {type: text, value: "%s"}\nidentities:\n' "$2" "$2"
+    seq 1 "$3" | sed "s/^/  - $2-/; s/\$/@example.com/"; } >"$1"
+}
+
+git init --quiet --bare -b main "$work/origin.git"
+git clone --quiet "$work/origin.git" "$work/dev" 2>/dev/null
+cd "$work/dev"
+cat >kore-notify.yaml <<YAML
+host: $url
+botId: st-rehearsal
+clientId: \${KORE_CLIENT_ID}
+clientSecret: \${KORE_CLIENT_SECRET}
+state: state/notifications.json
+batchSize: 5
+YAML
+mkdir notifications
+
+step "1. adopt: a state applied by hand and committed is adopted, nothing is re-sent"
+audience notifications/a.yaml hand 3
+"$bin" apply --auto-approve >/dev/null 2>&1
+git add -A && git commit --quiet -m "applied by hand" && git push --quiet origin HEAD:main
+ci "$work/dev" || fail "adopting run failed"
+expect slack:hand-1@example.com 1
+git -C "$work/dev" fetch --quiet origin kore-notify-state
+git -C "$work/dev" cat-file -e origin/kore-notify-state:state/notifications.json || fail "state not at its configured path on the branch"
+# From now on the state lives on the branch only.
+git rm --quiet -r --cached state && rm -rf state && printf 'state/\n' >.gitignore
+git add -A && git commit --quiet -m "state on the branch" && git push --quiet origin HEAD:main
+
+step "2. merges: back to back, from checkouts of different ages"
+audience notifications/b.yaml merge-one 2
+git add -A && git commit --quiet -m "merge 1" && git push --quiet origin HEAD:main
+git clone --quiet "$work/origin.git" "$work/runner-1"
+audience notifications/c.yaml merge-two 2
+git add -A && git commit --quiet -m "merge 2" && git push --quiet origin HEAD:main
+git clone --quiet "$work/origin.git" "$work/runner-2"
+ci "$work/runner-2" || fail "run for merge 2 failed"
+ci "$work/runner-1" || fail "run for merge 1 failed"
+expect slack:merge-one-1@example.com 1
+expect slack:merge-two-2@example.com 1
+no_duplicates
+
+step "3. schedule: notBefore is honoured by scheduled runs"
+audience notifications/d.yaml later 2
+echo "notBefore: 2026-11-24T10:00:00Z" >>notifications/d.yaml
+git add -A && git commit --quiet -m "scheduled" && git push --quiet origin HEAD:main
+ci "$work/runner-1" || fail "run before the window failed"
+expect slack:later-1@example.com 0
+ci "$work/runner-1" KORE_NOTIFY_NOW=2026-11-24T10:15:00Z || fail "scheduled run failed"
+expect slack:later-1@example.com 1
+ci "$work/runner-1" KORE_NOTIFY_NOW=2026-11-24T10:30:00Z || fail "next scheduled run failed"
+expect slack:later-2@example.com 1
+
+step "4. cancel: SIGTERM mid-apply records what was sent; the rerun sends the rest"
+audience notifications/e.yaml cancel 200
+git add -A && git commit --quiet -m "big one" && git push --quiet origin HEAD:main
+before=$(total)
+set +e
+(cd "$work/runner-1" && KN_STATUS=0 exec "$root/scripts/ci-apply.sh") &
+run=$!
+sleep 1.5
+kill -TERM "$run"
+wait "$run"
+code=$?
+set -e
+[ "$code" = 143 ] || fail "a cancelled run exits 143, got $code"
+marker_on_branch && fail "a cancelled run left its marker"
+sent=$(( $(total) - before ))
+if [ "$sent" -le 0 ] || [ "$sent" -ge 200 ]; then fail "expected a partial send before the cancel, got $sent"; fi
+echo "   cancelled after $sent of 200 recipients"
+ci "$work/runner-1" || fail "rerun after the cancel failed"
+all_once cancel 200
+no_duplicates
+
+step "5. recover: a run killed outright leaves its marker; recover absorbs its journal"
+audience notifications/f.yaml killed 200
+git add -A && git commit --quiet -m "another big one" && git push --quiet origin HEAD:main
+before=$(total)
+set +e
+(cd "$work/runner-1" && KN_STATUS=0 exec setsid "$root/scripts/ci-apply.sh") &
+run=$!
+sleep 1.5
+kill -KILL -- "-$run" 2>/dev/null || kill -KILL "$run"
+wait "$run" 2>/dev/null
+set -e
+pkill -KILL -f "$bin apply" 2>/dev/null || true
+sleep 0.3
+marker_on_branch || fail "a killed run must leave its marker"
+if ci "$work/runner-1" 2>/dev/null; then fail "a run went ahead despite the marker"; fi
+# The workflow downloads the killed run's artifact (its state files) for `recover`.
+mkdir -p "$work/artifact" && cp -R "$work/runner-1/state/." "$work/artifact/"
+ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/artifact" || fail "recover failed"
+marker_on_branch && fail "recover left the marker"
+(cd "$work/runner-1" && "$bin" plan) >"$work/plan.txt" 2>&1 || true
+unknown=$(sed -n 's/.*unknown request #\([0-9]*\).*/\1/p' "$work/plan.txt" | head -n 1)
+while [ -n "$unknown" ]; do
+  # Decide as an operator would, from what Kore.ai shows (here: the emulator's deliveries).
+  first=$(cd "$work/runner-1" && "$bin" state resolve killed "$unknown" --show-recipients | sed -n 's/^    \([^ ]*@example.com\)$/\1/p' | head -n 1)
+  decision=not-sent
+  [ "$(got "slack:$first")" -ge 1 ] && decision=sent
+  echo "   unknown request #$unknown of killed ($first …): $decision"
+  ci "$work/runner-1" KN_ACTION=resolve KN_KEY=killed KN_REQUEST="$unknown" KN_DECISION=$decision || fail "resolve failed"
+  (cd "$work/runner-1" && "$bin" plan) >"$work/plan.txt" 2>&1 || true
+  unknown=$(sed -n 's/.*unknown request #\([0-9]*\).*/\1/p' "$work/plan.txt" | head -n 1)
+done
+ci "$work/runner-1" || fail "apply after recovery failed"
+all_once killed 200
+no_duplicates
+echo "   200 recipients, $(( $(total) - before )) deliveries"
+
+echo
+echo "PASS: adopt, back-to-back merges, schedule, cancel and recover kept every promise."
