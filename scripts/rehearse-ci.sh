@@ -138,11 +138,12 @@ set +e
 (cd "$work/runner-1" && KN_STATUS=0 exec setsid "$root/scripts/ci-apply.sh") &
 run=$!
 sleep 1.5
-kill -KILL -- "-$run" 2>/dev/null || kill -KILL "$run"
+# Everything in the run's session, kore-notify included (it has its own process group), and
+# nothing else: other kore-notify processes on this machine are left alone.
+pkill -KILL -s "$run" 2>/dev/null || kill -KILL "$run"
 wait "$run" 2>/dev/null
 set -e
-pkill -KILL -f "$bin apply" 2>/dev/null || true
-sleep 0.3
+while pgrep -s "$run" >/dev/null 2>&1; do sleep 0.1; done
 marker_on_branch || fail "a killed run must leave its marker"
 if ci "$work/runner-1" 2>/dev/null; then fail "a run went ahead despite the marker"; fi
 # The workflow downloads the killed run's artifact (its state files) for `recover`.

@@ -220,19 +220,58 @@ pub fn error_message(status: u16, body: &str) -> String {
     }
 }
 
+/// Rate limiting: a 429, or a 4xx (certainly not processed) whose message says so, as Kore.ai
+/// documents it. Never a 5xx, whatever its body says: a 5xx may have been processed, and a server
+/// must not be able to get a request re-sent by choosing its words.
 fn is_rate_limited(status: u16, body: &str) -> bool {
-    status == 429 || (status >= 400 && body.to_lowercase().contains("rate limit"))
+    status == 429 || ((400..500).contains(&status) && body.to_lowercase().contains("rate limit"))
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    // Capped before the conversion: a hostile 1e20 must not overflow (or panic) a Duration.
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(BACKOFF_CAP.as_secs_f64())))
 }
 
 /// Full jitter: a uniformly random wait between zero and the exponential ceiling.
 fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(16)).min(BACKOFF_CAP);
     ceiling.mul_f64(rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_retry_after_values_are_capped_not_fatal() {
+        let mut h = reqwest::header::HeaderMap::new();
+        for (v, want) in [
+            ("1e20", Some(BACKOFF_CAP)),
+            ("2", Some(Duration::from_secs(2))),
+            ("-1", None),
+            ("NaN", None),
+            ("inf", None),
+        ] {
+            h.insert(
+                reqwest::header::RETRY_AFTER,
+                v.parse().unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("0")),
+            );
+            assert_eq!(retry_after(&h), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn only_4xx_can_be_rate_limited() {
+        assert!(is_rate_limited(429, ""));
+        assert!(is_rate_limited(400, "You have exceeded the per-minute rate limit"));
+        assert!(!is_rate_limited(500, "rate limit exceeded upstream"));
+        assert!(!is_rate_limited(503, "Rate Limit"));
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -329,6 +368,10 @@ impl Client {
                     let status = r.status().as_u16();
                     if (300..400).contains(&status) {
                         return SendResult::Redirected { status, location: location(&r) };
+                    }
+                    if status < 200 {
+                        // An informational answer as the final one is not Kore.ai's API: unknown.
+                        return SendResult::Unknown { reason: format!("HTTP {status}: not an answer to a send") };
                     }
                     let ra = retry_after(r.headers());
                     let text = match read_body(r, MAX_ANSWER_BYTES).await {

@@ -26,6 +26,9 @@ pub enum FileError {
     TooLarge(u64),
     /// A symbolic link where none is allowed (state, journal, lock).
     Symlink,
+    /// Inside a hidden file or directory of the repository (`.git`, `.env`, …), which can hold
+    /// credentials: never content for a message.
+    Hidden,
     Io(std::io::Error),
 }
 
@@ -37,6 +40,9 @@ impl std::fmt::Display for FileError {
             FileError::NotRegular(kind) => write!(f, "it is {kind}, not a regular file"),
             FileError::TooLarge(cap) => write!(f, "it is larger than the limit of {cap} bytes"),
             FileError::Symlink => f.write_str("it is a symbolic link, which is refused here"),
+            FileError::Hidden => {
+                f.write_str("it is inside a hidden file or directory (such as .git or .env), which is never read")
+            }
             FileError::Io(e) => write!(f, "{}", crate::safe::line(&e.to_string())),
         }
     }
@@ -58,6 +64,7 @@ impl FileError {
                 "keep every file the config and manifests name inside the repository (the directory of kore-notify.yaml, or its `root:`)"
             }
             FileError::NotRegular(_) | FileError::Symlink => "point to a regular file inside the repository",
+            FileError::Hidden => "keep messages, audiences and manifests outside hidden directories",
             FileError::TooLarge(_) => "split it into smaller files",
             FileError::NotFound => "fix the path; it is relative to the file that names it",
             FileError::Io(_) => "check the file's permissions",
@@ -144,9 +151,21 @@ impl Root {
         Ok(c)
     }
 
-    /// Reads a regular file inside the root, at most `cap` bytes.
-    pub fn read(&self, path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
+    /// Like [`Root::confine`], also refusing anything inside a hidden file or directory of the
+    /// repository (`.git/config` holds CI tokens, `.env` secrets): content for messages and
+    /// manifests never comes from there.
+    pub fn confine_visible(&self, path: &Path) -> Result<PathBuf, FileError> {
         let c = self.confine(path)?;
+        let rel = c.strip_prefix(&self.canonical).map_err(|_| FileError::Outside)?;
+        if rel.components().any(|p| p.as_os_str().to_string_lossy().starts_with('.')) {
+            return Err(FileError::Hidden);
+        }
+        Ok(c)
+    }
+
+    /// Reads a regular file inside the root and outside hidden directories, at most `cap` bytes.
+    pub fn read(&self, path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
+        let c = self.confine_visible(path)?;
         read_regular(&c, cap)
     }
 }
@@ -222,5 +241,10 @@ mod tests {
         assert!(root.confine_new(&repo.join("new/dir/state.json")).is_ok());
         assert!(matches!(root.confine_new(&repo.join("../state.json")), Err(FileError::Outside)));
         assert!(matches!(root.read(&repo.join("sub"), 9), Err(FileError::NotRegular("a directory"))));
+        std::fs::create_dir_all(repo.join(".git")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(repo.join(".git/config"), "token").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(repo.join(".env"), "SECRET=1").unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(root.read(&repo.join("sub/../.git/config"), 99), Err(FileError::Hidden)));
+        assert!(matches!(root.read(&repo.join(".env"), 99), Err(FileError::Hidden)));
     }
 }

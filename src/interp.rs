@@ -28,6 +28,9 @@ pub enum InterpError {
     Undeclared(String),
     /// The expanded text would exceed the limit (bytes).
     TooLong(usize),
+    /// A config field (other than the credentials) used a secret-looking variable: its value
+    /// would appear in plans.
+    Secret(String),
 }
 
 impl std::fmt::Display for InterpError {
@@ -41,6 +44,7 @@ impl std::fmt::Display for InterpError {
             InterpError::TooLong(limit) => {
                 write!(f, "variable expansion exceeds the limit of {limit} bytes")
             }
+            InterpError::Secret(n) => write!(f, "variable {n} looks like a secret and cannot be used here"),
         }
     }
 }
@@ -59,6 +63,9 @@ impl InterpError {
                 "add `{n}` to `variables:` in kore-notify.yaml (the reviewer then sees its value in the plan), or write $${{{n}}} for a literal ${{{n}}}"
             ),
             InterpError::TooLong(_) => "use shorter variable values, or fewer references".into(),
+            InterpError::Secret(_) => {
+                "only clientId and clientSecret may reference credentials; this value appears in plans and logs".into()
+            }
         }
     }
 }
@@ -112,12 +119,23 @@ pub fn looks_secret(name: &str) -> bool {
         || PARTS.iter().any(|p| upper.contains(p))
 }
 
-/// Interpolates like [`interpolate`], with an output limit in bytes and, when `declared` is set,
-/// only the declared variables (`used` collects each variable expanded and its value).
+/// Which variables a value may expand.
+#[derive(Clone, Copy)]
+pub enum Scope<'a> {
+    /// Config fields other than the credentials: any variable that does not look like a secret.
+    Config,
+    /// Manifests: only the declared variables (never a secret-looking one).
+    Declared(&'a [String]),
+    /// Anything (the credentials themselves).
+    Any,
+}
+
+/// Interpolates like [`interpolate`], with an output limit in bytes, within `scope` (`used`
+/// collects each variable expanded and its value).
 pub fn interpolate_bounded(
     s: &str,
     env: &dyn Env,
-    declared: Option<&[String]>,
+    scope: Scope,
     limit: usize,
     used: &mut Vec<(String, String)>,
 ) -> Result<String, InterpError> {
@@ -125,10 +143,11 @@ pub fn interpolate_bounded(
         return Ok(s.to_string());
     }
     let lookup = |name: &str| -> Result<Option<String>, InterpError> {
-        match declared {
-            Some(names) if !names.iter().any(|n| n == name) || looks_secret(name) => {
+        match scope {
+            Scope::Declared(names) if !names.iter().any(|n| n == name) || looks_secret(name) => {
                 Err(InterpError::Undeclared(name.to_string()))
             }
+            Scope::Config if looks_secret(name) => Err(InterpError::Secret(name.to_string())),
             _ => Ok(env.get(name)),
         }
     };
@@ -136,7 +155,7 @@ pub fn interpolate_bounded(
 }
 
 pub fn interpolate(s: &str, env: &dyn Env) -> Result<String, InterpError> {
-    interpolate_bounded(s, env, None, usize::MAX, &mut Vec::new())
+    interpolate_bounded(s, env, Scope::Any, usize::MAX, &mut Vec::new())
 }
 
 fn expand(
@@ -219,7 +238,8 @@ mod tests {
         let env = MapEnv(HashMap::from([("RELEASE", "r1"), ("KORE_CLIENT_SECRET", "x"), ("BIG", "0123456789")]));
         let names = vec!["RELEASE".to_string(), "BIG".to_string(), "GITHUB_TOKEN".to_string()];
         let mut used = Vec::new();
-        let run = |s: &str, used: &mut Vec<(String, String)>| interpolate_bounded(s, &env, Some(&names), 25, used);
+        let run =
+            |s: &str, used: &mut Vec<(String, String)>| interpolate_bounded(s, &env, Scope::Declared(&names), 25, used);
         assert_eq!(run("v ${RELEASE}", &mut used), Ok("v r1".into()));
         assert_eq!(used, vec![("RELEASE".to_string(), "r1".to_string())]);
         assert_eq!(
@@ -238,5 +258,8 @@ mod tests {
         for plain in ["RELEASE", "TEAM_NAME", "KEYNOTE_URL", "MONKEY"] {
             assert!(!looks_secret(plain), "{plain}");
         }
+        let cfg = |s: &str| interpolate_bounded(s, &env, Scope::Config, 100, &mut Vec::new());
+        assert_eq!(cfg("st-${KORE_CLIENT_SECRET}"), Err(InterpError::Secret("KORE_CLIENT_SECRET".into())));
+        assert_eq!(cfg("v${RELEASE}"), Ok("vr1".into()));
     }
 }

@@ -18,12 +18,16 @@ use std::fmt::Write;
 
 /// Whether `c` must never reach an output raw.
 pub(crate) fn is_unsafe(c: char) -> bool {
+    // Every format character (Unicode category Cf), variation selector, invisible filler and
+    // control character: each can hide text, reorder it or make two strings look identical.
     matches!(c,
         '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
-        // zero-width and invisible formatting
-        | '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}' | '\u{180b}'..='\u{180f}'
-        | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}'
-        | '\u{feff}' | '\u{ffa0}' | '\u{fff0}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}')
+        | '\u{ad}' | '\u{34f}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{890}' | '\u{891}'
+        | '\u{8e2}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}' | '\u{180b}'..='\u{180f}'
+        | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{2800}' | '\u{3164}'
+        | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}' | '\u{fff0}'..='\u{fffb}'
+        | '\u{110bd}' | '\u{110cd}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0000}'..='\u{e007f}' | '\u{e0100}'..='\u{e01ef}')
 }
 
 fn visible(out: &mut String, c: char, keep_newlines: bool) {
@@ -70,15 +74,13 @@ pub(crate) fn in_github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
 }
 
-/// Lines that GitHub Actions would take as workflow commands (`::cmd::`, and the older `##[cmd]`)
-/// get a visible prefix, so untrusted text cannot set outputs, mask values or stop command
-/// processing. Applied to human output when running inside Actions.
+/// Lines that GitHub Actions would take as workflow commands get a visible prefix (`::cmd::` at
+/// the start of a line), and the older `##[cmd]` form, which the runner finds anywhere in a line,
+/// is broken with a word joiner; so untrusted text cannot set outputs, mask values, forge
+/// annotations or stop command processing. Applied to human output when running inside Actions.
 pub(crate) fn workflow_safe(s: &str) -> Cow<'_, str> {
-    let is_command = |l: &str| {
-        let t = l.trim_start();
-        t.starts_with("::") || t.starts_with("##[")
-    };
-    if !s.lines().any(is_command) {
+    let is_command = |l: &str| l.trim_start().starts_with("::");
+    if !s.lines().any(is_command) && !s.contains("##[") {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -86,7 +88,7 @@ pub(crate) fn workflow_safe(s: &str) -> Cow<'_, str> {
         if is_command(l) {
             out.push_str("» ");
         }
-        out.push_str(l);
+        out.push_str(&l.replace("##[", "#\u{2060}#["));
     }
     Cow::Owned(out)
 }
@@ -178,13 +180,16 @@ mod tests {
         assert_eq!(text("a\nb\r\n\u{202e}x\u{200b}"), "a\nb<U+000D>\n<U+202E>x<U+200B>");
         assert_eq!(line("\u{9b}31m"), "<U+009B>31m");
         assert!(matches!(line("Grüße, 日本 🎉"), Cow::Borrowed(_)));
+        for hidden in ['\u{e0101}', '\u{1d173}', '\u{13430}', '\u{1bca0}', '\u{2066}', '\u{feff}'] {
+            assert!(line(&format!("x{hidden}@y.com")).contains("<U+"), "{hidden:?}");
+        }
     }
 
     #[test]
     fn workflow_commands_are_neutralised() {
         assert_eq!(
-            workflow_safe("ok\n  ::set-output name=x::1\n##[error]x\n"),
-            "ok\n»   ::set-output name=x::1\n» ##[error]x\n"
+            workflow_safe("ok\n  ::set-output name=x::1\nnotes ##[error]x\n"),
+            "ok\n»   ::set-output name=x::1\nnotes #\u{2060}#[error]x\n"
         );
         assert!(matches!(workflow_safe("a :: b\n"), Cow::Borrowed(_)));
     }

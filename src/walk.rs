@@ -171,7 +171,11 @@ impl<'a> Walker<'a> {
 
     pub fn interpolate(&mut self, raw: &str, pos: &Pos, path: &str) -> Option<String> {
         let limit = raw.len().saturating_add(self.budget);
-        match interp::interpolate_bounded(raw, self.env, self.declared, limit, &mut self.used) {
+        let scope = match self.declared {
+            Some(names) => interp::Scope::Declared(names),
+            None => interp::Scope::Config,
+        };
+        match interp::interpolate_bounded(raw, self.env, scope, limit, &mut self.used) {
             Ok(s) => {
                 self.budget = self.budget.saturating_sub(s.len().saturating_sub(raw.len()));
                 Some(s)

@@ -440,3 +440,75 @@ fn a_hundred_thousand_problems_in_one_file_are_all_reported() {
     assert!(start.elapsed() < Duration::from_secs(90), "took {:?}", start.elapsed());
     assert_eq!(o.stderr.matches("unknown field `unknownField").count(), 100_000);
 }
+
+// ----- found by an attack review -----
+
+#[test]
+fn hidden_files_such_as_git_config_are_never_read() {
+    let never = ["AUTHORIZATION", "SECRET=hunter2"];
+    for path in ["../.git/config", "../.env", "../notifications/../.git/config"] {
+        let t = Test::repo(HOST)
+            .file(".git/config", "[http]\n\textraheader = AUTHORIZATION: basic dG9rZW4=\n")
+            .file(".env", "SECRET=hunter2\n")
+            .manifest(
+                "n.yaml",
+                &format!("key: k\nchannel: slack\ncontent: {{type: text, valueFile: '{path}'}}\nidentities: [a]\n"),
+            );
+        let t = refused(t, &["plan", "--format", "markdown"], "hidden file or directory", &never);
+        let t = t.manifest(
+            "n.yaml",
+            &format!("key: k\nchannel: ivr\ncontent: {{type: text, value: hi}}\nidentitiesFrom: '{path}'\n"),
+        );
+        refused(t, &["plan", "--verbose"], "hidden file or directory", &never);
+    }
+    let cfg = config(HOST).replace("manifests: [notifications]", "manifests: ['.git/*']");
+    let t = Test::repo(HOST).file("kore-notify.yaml", &cfg).file(".git/config", "key: AUTHORIZATION\n");
+    refused(t, &["plan"], "", &never);
+}
+
+#[test]
+fn symlink_graphs_and_links_to_the_filesystem_are_walked_safely() {
+    // 2^31 paths through 31 levels of double links: every directory is walked once.
+    let t = Test::repo(HOST).manifest("ok.yaml", &slack("hi"));
+    let n = t.path().join("notifications");
+    for i in 0..31 {
+        let d = n.join(format!("L{i}"));
+        std::fs::create_dir_all(&d).expect("mkdir");
+        for link in ["a", "b"] {
+            std::os::unix::fs::symlink(format!("../L{}", i + 1), d.join(link)).expect("symlink");
+        }
+    }
+    std::fs::create_dir_all(n.join("L31")).expect("mkdir");
+    let start = Instant::now();
+    t.args(["validate"]).status(0).stdout_has("1 notification(s)").run();
+    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    // A link to the root of the filesystem is not walked, and names nothing outside.
+    let t = Test::repo(HOST).manifest("ok.yaml", &slack("hi"));
+    std::os::unix::fs::symlink("/", t.path().join("notifications/ext")).expect("symlink");
+    let (o, _) = t.args(["validate"]).status(1).stderr_has("leads outside the repository").run();
+    assert!(!o.stderr.contains("/etc") && !o.stderr.contains("ext/"), "{}", o.stderr);
+}
+
+#[test]
+fn a_5xx_that_mentions_rate_limits_is_unknown_and_never_resent() {
+    let server =
+        Hostile::start(|_| Reply::http("500 Oops", &[], "{\"errors\":[{\"msg\":\"rate limit exceeded upstream\"}]}"));
+    apply_against(&server).args(["apply", "--auto-approve"]).status(3).stderr_has("UNKNOWN").run();
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn config_fields_cannot_expand_secrets_into_plans() {
+    let cfg = config(HOST).replace("botId: st-test-bot", "botId: st-${KORE_CLIENT_SECRET}");
+    let t = Test::repo(HOST).file("kore-notify.yaml", &cfg).manifest("n.yaml", &slack("hi"));
+    refused(t, &["plan"], "KORE_CLIENT_SECRET looks like a secret", &[SECRET]);
+}
+
+#[test]
+fn old_style_workflow_commands_are_broken_anywhere_in_a_line() {
+    let t = Test::repo(HOST)
+        .manifest("n.yaml", &slack("Release notes ##[error]Forged annotation"))
+        .env("GITHUB_ACTIONS", "true");
+    let (o, _) = t.args(["plan", "--color", "never"]).status(0).stdout_has("Forged annotation").run();
+    assert!(!o.stdout.contains("##["), "{}", o.stdout);
+}
