@@ -66,7 +66,7 @@ pub fn find_files(root: Option<&Root>, base: &Path, specs: &[String], diags: &mu
         if spec.contains(['*', '?', '[']) {
             walk.glob(base, spec, &full);
         } else if full.is_dir() {
-            walk.dir(&full, 0, |p| is_yaml(p));
+            walk.dir(&full, 0, is_yaml);
         } else if full.is_file() {
             walk.out.push(full);
         } else {
