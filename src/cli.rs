@@ -22,7 +22,10 @@ pub const LONG_VERSION: &str =
     about = "Declarative Kore.ai Proactive Notifications: plan who receives what, apply at most once."
 )]
 pub struct Cli {
-    /// Config file (default: kore-notify.yaml in this or the nearest parent directory).
+    /// Run as if started in DIR (like `git -C` and `terraform -chdir`).
+    #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// Config file (default: kore-notify.yaml, or kore-notify.yml, in this or the nearest parent directory).
     #[arg(long, global = true, env = "KORE_NOTIFY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// When to use colours (NO_COLOR is respected in auto mode).
@@ -119,6 +122,25 @@ pub enum Command {
     State(StateCommand),
     /// Run a local Kore.ai API emulator (loopback) for rehearsals and tests.
     Emulator(EmulatorArgs),
+    /// Start a repository: a config, a sample manifest per API version, the JSON Schemas, the
+    /// GitHub workflows and .gitignore lines. Refuses to overwrite anything.
+    Init {
+        /// The directory (created if needed; default: the current one).
+        dir: Option<PathBuf>,
+    },
+    /// Show a plan saved with `plan --out`, without recomputing it.
+    Show {
+        /// The plan file.
+        plan_file: PathBuf,
+        /// text, json or markdown.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Print the version, the commit it was built from and the build target.
     Version {
         /// text or json.
@@ -290,19 +312,14 @@ pub fn parse_share(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// Parses 500ms, 30s, 10m, 2h (a bare number is seconds).
+/// Parses a duration as humantime does (`500ms`, `30s`, `5min`, `1h30m`, `2h 15m`); a bare
+/// number is seconds.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 30s, 10m or 1h"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("unknown unit `{unit}` in `{s}`; use ms, s, m or h")),
-    };
-    Ok(Duration::from_secs_f64(secs))
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 5min or 1h30m"))
 }
 
 fn now() -> Result<time::OffsetDateTime> {
@@ -321,11 +338,49 @@ pub fn schema(name: SchemaName) -> String {
         SchemaName::State => schemars::schema_for!(crate::state::State),
     };
     let mut s = s.to_value();
-    // Optional fields may be omitted, not set to null: the loaders refuse null values.
+    // Optional fields may be omitted, not set to null: the loaders refuse null values. Where the
+    // loaders take text they take a whole number as its digits too (`- 919800000001`): so does
+    // the schema, or editors would flag what kore-notify accepts.
     if matches!(name, SchemaName::Manifest | SchemaName::Config) {
         strip_null(&mut s);
+        integers_as_text(&mut s);
+    }
+    if let serde_json::Value::Object(o) = &mut s {
+        let file = match name {
+            SchemaName::Manifest => "manifest",
+            SchemaName::Config => "config",
+            SchemaName::Plan => "plan",
+            SchemaName::State => "state",
+        };
+        o.insert("$id".into(), schema_url(file).into());
     }
     serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
+}
+
+/// The stable address of a schema of this release: its `$id`, and what editors can point to.
+pub fn schema_url(name: &str) -> String {
+    format!(
+        "https://raw.githubusercontent.com/kore-notify/kore-notify/v{}/schemas/{name}.schema.json",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// `"type": "string"` without an enum becomes `["string", "integer"]`.
+fn integers_as_text(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str) == Some("string")
+                && !o.contains_key("enum")
+                && !o.contains_key("format")
+            {
+                o.insert("type".into(), serde_json::json!(["string", "integer"]));
+            }
+            o.values_mut().for_each(integers_as_text);
+        }
+        Value::Array(a) => a.iter_mut().for_each(integers_as_text),
+        _ => {}
+    }
 }
 
 /// Removes `null` from `type` lists and `anyOf` branches (schemars adds them for `Option`).
@@ -359,6 +414,10 @@ fn strip_null(v: &mut serde_json::Value) {
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
+    if let Some(dir) = &cli.chdir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::Refused(format!("-C {}: cannot change to this directory: {e}", dir.display())))?;
+    }
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -462,6 +521,21 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let rt = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
             rt.block_on(crate::emulator::serve(opts)).map_err(|e| Error::Io(format!("emulator: {e}")))?;
+            Ok(exit::OK)
+        }
+        Command::Init { dir } => ops::init::run(&g, dir.as_deref()),
+        Command::Show { plan_file, format } => ops::plan::show(
+            &g,
+            &plan_file,
+            match format {
+                PlanFormat::Text => ops::plan::Format::Text,
+                PlanFormat::Json => ops::plan::Format::Json,
+                PlanFormat::Markdown => ops::plan::Format::Markdown,
+            },
+        ),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "kore-notify", &mut std::io::stdout());
             Ok(exit::OK)
         }
         Command::Version { format } => {

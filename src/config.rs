@@ -15,6 +15,27 @@ use crate::walk::{Walker, join};
 use crate::yaml;
 
 pub const FILE_NAME: &str = "kore-notify.yaml";
+/// Also accepted.
+pub const ALT_FILE_NAME: &str = "kore-notify.yml";
+
+/// A file in `dir` that looks like a misnamed config (`kore_notify.yaml`, `.kore-notify.yaml`,
+/// `Kore-Notify.yml`, `kore-notify.yaml.txt`, …), as a hint.
+fn near_miss(dir: &Path) -> String {
+    let Ok(entries) = std::fs::read_dir(dir) else { return String::new() };
+    for e in entries.flatten().take(1000) {
+        let name = e.file_name().to_string_lossy().to_lowercase();
+        let squashed: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        if squashed.starts_with("korenotify")
+            && (name.contains(".yaml") || name.contains(".yml") || name.contains(".json"))
+        {
+            return format!(
+                "\n  help: found `{}`; the config must be named {FILE_NAME} (or {ALT_FILE_NAME})",
+                crate::safe::line(&e.file_name().to_string_lossy())
+            );
+        }
+    }
+    String::new()
+}
 /// Largest config file we read.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
@@ -179,13 +200,21 @@ impl Config {
     pub fn discover(start: &Path) -> Result<PathBuf> {
         let mut dir = Some(start);
         while let Some(d) = dir {
-            let candidate = d.join(FILE_NAME);
-            if candidate.is_file() {
-                return Ok(candidate);
+            let (yaml, yml) = (d.join(FILE_NAME), d.join(ALT_FILE_NAME));
+            match (yaml.is_file(), yml.is_file()) {
+                (true, true) => {
+                    return Err(Error::Config {
+                        path: crate::load::display_path(&yml),
+                        message: format!("both {FILE_NAME} and {ALT_FILE_NAME} are here; keep one"),
+                    });
+                }
+                (true, false) => return Ok(yaml),
+                (false, true) => return Ok(yml),
+                (false, false) => {}
             }
             dir = d.parent();
         }
-        Err(Error::NoConfig { start: start.to_path_buf() })
+        Err(Error::NoConfig { start: start.to_path_buf(), hint: near_miss(start) })
     }
 
     /// Loads and validates a config file; problems are added to `diags`.

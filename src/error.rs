@@ -20,9 +20,9 @@ pub enum Error {
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
     #[error(
-        "no config file: looked for kore-notify.yaml in {start} and every parent directory\n  help: create one (see examples/kore-notify.yaml) or pass --config FILE"
+        "no config file: looked for kore-notify.yaml in {start} and every parent directory{hint}\n  help: `kore-notify init` starts a repository, or pass --config FILE"
     )]
-    NoConfig { start: PathBuf },
+    NoConfig { start: PathBuf, hint: String },
     #[error("state {path}: {message}\n  the file was left untouched")]
     State { path: PathBuf, message: String },
     #[error(

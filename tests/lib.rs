@@ -6,6 +6,7 @@ mod harness;
 mod apply;
 mod ci;
 mod hostile;
+mod newcomer;
 mod plan;
 mod precision;
 mod properties;

@@ -2,6 +2,7 @@
 //! call them with plain option structs. Each returns the process exit code.
 
 pub mod apply;
+pub mod init;
 pub mod plan;
 pub mod state_cmd;
 pub mod status;

@@ -104,6 +104,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// `kore-notify show PLANFILE`: a saved plan, rendered as it was made.
+pub fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
+    let bytes = std::fs::canonicalize(path)
+        .map_err(|_| crate::files::FileError::NotFound)
+        .and_then(|c| crate::files::read_regular(&c, 2 * 1024 * 1024 * 1024))
+        .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
+    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
+        path: path.to_path_buf(),
+        message: format!("not a kore-notify plan file (`kore-notify plan --out FILE` writes one): {e}"),
+    })?;
+    let text = render(g, &plan, format, &render::Review::default());
+    let text = if format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
+    std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
+    Ok(exit::OK)
+}
+
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let (ws, loaded) = load_workspace_with(g, &[], |c| state::load(&c.state))?;
     let loaded = loaded?;
