@@ -103,6 +103,10 @@ pub enum Command {
         /// The CI run that made the plan, linked from the markdown comment (https).
         #[arg(long, env = "KORE_NOTIFY_RUN_URL", value_name = "URL")]
         run_url: Option<String>,
+        /// The directory of the base version's kore-notify.yaml (a checkout of the target
+        /// branch): show, for everyone who would get a second message, what changed for them.
+        #[arg(long, env = "KORE_NOTIFY_COMPARE_TO", value_name = "DIR")]
+        compare_to: Option<PathBuf>,
     },
     /// Send what the plan shows, at most once per recipient and content.
     Apply(ApplyArgs),
@@ -436,25 +440,28 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     };
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
-        Command::Plan { format, out, detailed_exitcode, retry, max_recipients, commit, run_url } => ops::plan::run(
-            &g,
-            &ops::plan::Options {
-                format: match format {
-                    PlanFormat::Text => ops::plan::Format::Text,
-                    PlanFormat::Json => ops::plan::Format::Json,
-                    PlanFormat::Markdown => ops::plan::Format::Markdown,
+        Command::Plan { format, out, detailed_exitcode, retry, max_recipients, commit, run_url, compare_to } => {
+            ops::plan::run(
+                &g,
+                &ops::plan::Options {
+                    format: match format {
+                        PlanFormat::Text => ops::plan::Format::Text,
+                        PlanFormat::Json => ops::plan::Format::Json,
+                        PlanFormat::Markdown => ops::plan::Format::Markdown,
+                    },
+                    out,
+                    detailed_exitcode,
+                    retry: retry.parse()?,
+                    review: crate::render::Review {
+                        commit,
+                        run_url,
+                        max_recipients: max_recipients.filter(|m| *m > 0),
+                        warnings: Vec::new(),
+                    },
+                    compare_to,
                 },
-                out,
-                detailed_exitcode,
-                retry: retry.parse()?,
-                review: crate::render::Review {
-                    commit,
-                    run_url,
-                    max_recipients: max_recipients.filter(|m| *m > 0),
-                    warnings: Vec::new(),
-                },
-            },
-        ),
+            )
+        }
         Command::Apply(a) => ops::apply::run(
             &g,
             &ops::apply::Options {

@@ -81,6 +81,68 @@ pub struct PlannedRecipient {
     pub index: usize,
     #[serde(skip, default = "zero_hash")]
     pub hash: H16,
+    /// With `plan --compare-to`: what changed for this recipient since the base version of the
+    /// manifests (parameters, custom message), before → after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+}
+
+/// One recipient-level field, before → after (`None`: absent on that side).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FieldChange {
+    /// `parameters.NAME` or `customMessage`.
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// The recipient-level differences between two versions of one recipient.
+pub fn recipient_changes(before: &crate::manifest::Recipient, after: &crate::manifest::Recipient) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    if before.custom_message != after.custom_message {
+        out.push(FieldChange {
+            field: "customMessage".into(),
+            before: before.custom_message.clone(),
+            after: after.custom_message.clone(),
+        });
+    }
+    let mut names: Vec<&str> = before.parameters.keys().chain(after.parameters.keys()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let (b, a) = (before.parameters.get(name), after.parameters.get(name));
+        if b != a {
+            out.push(FieldChange {
+                field: format!("parameters.{name}"),
+                before: b.map(String::from),
+                after: a.map(String::from),
+            });
+        }
+    }
+    out
+}
+
+/// `plan --compare-to`: annotates every recipient who would receive a second message with what
+/// changed for them since `base` (the manifests of the base branch).
+pub fn annotate_changes(plan: &mut Plan, now: &[Notification], base: &[Notification]) {
+    let base_by_key: std::collections::HashMap<&str, &Notification> =
+        base.iter().map(|n| (n.key.as_str(), n)).collect();
+    let now_by_key: std::collections::HashMap<&str, &Notification> = now.iter().map(|n| (n.key.as_str(), n)).collect();
+    for p in &mut plan.notifications {
+        let (Some(n), Some(b)) = (
+            now_by_key.get(p.key.as_str()),
+            base_by_key.get(p.key.as_str()).or_else(|| p.renamed_from.as_deref().and_then(|k| base_by_key.get(k))),
+        ) else {
+            continue;
+        };
+        let before: std::collections::HashMap<&str, &crate::manifest::Recipient> =
+            b.recipients.iter().map(|r| (r.id.as_str(), r)).collect();
+        for r in p.sends.iter_mut().filter(|r| r.change == Change::Changed) {
+            if let (Some(old), Some(new)) = (before.get(r.id.as_str()), n.recipients.get(r.index)) {
+                r.changes = recipient_changes(old, new);
+            }
+        }
+    }
 }
 
 fn zero_hash() -> H16 {
@@ -518,7 +580,7 @@ fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&Notificatio
                 continue;
             }
         };
-        let pr = PlannedRecipient { id: r.id.clone(), change, fingerprint: fp, index, hash };
+        let pr = PlannedRecipient { id: r.id.clone(), change, fingerprint: fp, index, hash, changes: Vec::new() };
         match change {
             Change::New => c.counts.new += 1,
             Change::Changed => c.counts.changed += 1,

@@ -111,7 +111,20 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
             // Mark the recipients whose reason differs from the notification's headline.
             let mixed = n.sends.iter().any(|r| r.change != n.sends[0].change);
             for r in n.sends.iter().take(limit) {
-                let id = safe::line(&r.id);
+                let mut id = safe::line(&r.id).into_owned();
+                if !r.changes.is_empty() {
+                    let what: Vec<String> = r
+                        .changes
+                        .iter()
+                        .map(|c| {
+                            let v = |x: &Option<String>| {
+                                x.as_deref().map_or_else(|| "(none)".to_string(), |x| format!("{x:?}"))
+                            };
+                            format!("{} {} → {}", c.field, v(&c.before), v(&c.after))
+                        })
+                        .collect();
+                    id = format!("{id}  [{}]", safe::line(&what.join("; ")));
+                }
                 if mixed {
                     let _ = writeln!(out, "      {} {id} ({})", st.paint("32", "+"), change_word(r.change));
                 } else {
@@ -471,11 +484,33 @@ pub fn markdown(plan: &Plan, review: &Review) -> String {
                     format!("{}{}", safe::md(&mask(&r.id, key)), if second { " *(second)*" } else { "" })
                 })
                 .collect();
+            let changed: Vec<String> = n
+                .sends
+                .iter()
+                .filter(|r| !r.changes.is_empty())
+                .take(20)
+                .map(|r| {
+                    let what: Vec<String> = r
+                        .changes
+                        .iter()
+                        .map(|c| {
+                            let v = |x: &Option<String>| {
+                                x.as_deref().map_or_else(|| "(none)".to_string(), |x| mask(x, key))
+                            };
+                            format!("{} {} → {}", c.field, v(&c.before), v(&c.after))
+                        })
+                        .collect();
+                    format!("- {}: {}", safe::md(&mask(&r.id, key)), safe::md(&what.join("; ")))
+                })
+                .collect();
             let _ = write!(d, "Recipients: {}", list.join(", "));
             if n.sends.len() > 20 {
                 let _ = write!(d, " … and {} more", n.sends.len() - 20);
             }
             d.push_str("\n\n");
+            if !changed.is_empty() {
+                let _ = write!(d, "What changes for those who get a second message:\n\n{}\n\n", changed.join("\n"));
+            }
         }
         for u in &n.unknown_requests {
             let _ = write!(d, "{}\n\n", safe::md(&unknown_line(&n.key, u)));

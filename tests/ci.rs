@@ -195,3 +195,28 @@ fn annotations_are_relative_to_the_repository_root() {
         .stderr_has("::error file=sub/notifications/n.yaml,line=5")
         .run();
 }
+
+#[test]
+fn second_messages_show_what_changed_against_the_base_version() {
+    let emu = Emulator::start(&[]);
+    let before = "key: o\nchannel: ivr\ncontent: {type: text, value: 'Order {orderId} for {name}'}\nidentities:\n  - {email: ann@y.com, parameters: {orderId: A-100, name: Ann}}\n  - {email: bob@y.com, parameters: {orderId: B-200, name: Bob}}\n";
+    let t = Test::repo(&emu.url).manifest("o.yaml", before);
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    // The base checkout keeps the old manifests; the pull request changes Ann's order id.
+    let t = t.file("base/kore-notify.yaml", &config(&emu.url)).file("base/notifications/o.yaml", before);
+    let t = t.manifest("o.yaml", &before.replace("A-100", "A-101"));
+    let (o, t) = t.args(["plan", "--compare-to", "base", "--format", "markdown"]).status(0).run();
+    assert!(o.stdout.contains("What changes for those who get a second message"), "{}", o.stdout);
+    assert!(o.stdout.contains("parameters\\.orderId A\\*\\*\\* \\~"), "{}", o.stdout);
+    let line = o.stdout.lines().find(|l| l.contains("parameters\\.orderId")).expect("change line");
+    assert!(!line.contains("A-10") && !line.contains("ann"), "values and recipients are masked: {line}");
+    let (o, t) = t.args(["plan", "--compare-to", "base", "--color", "never"]).status(0).run();
+    assert!(o.stdout.contains("ann@y.com  [parameters.orderId \"A-100\" → \"A-101\"]"), "{}", o.stdout);
+    let (o, _) = t.args(["plan", "--compare-to", "base", "--format", "json"]).status(0).run();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    let changes = &v["notifications"][0]["sends"][0]["changes"][0];
+    assert_eq!(
+        (changes["field"].as_str(), changes["before"].as_str(), changes["after"].as_str()),
+        (Some("parameters.orderId"), Some("A-100"), Some("A-101"))
+    );
+}

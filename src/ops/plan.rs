@@ -23,6 +23,21 @@ pub struct Options {
     pub retry: Retry,
     /// For the pull-request comment: commit, run link and the recipient limit.
     pub review: render::Review,
+    /// A directory holding the base version's `kore-notify.yaml` (a checkout of the target
+    /// branch): recipients who get a second message are shown with what changed for them.
+    pub compare_to: Option<PathBuf>,
+}
+
+/// The notifications of the base version at `dir`, quietly: a base that does not load just means
+/// no before → after in the plan (a note says so).
+fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Notification>> {
+    let cfg = crate::config::Config::discover(dir).ok().filter(|c| c.parent() == Some(dir))?;
+    let mut diags = crate::diag::Diagnostics::default();
+    let config = crate::config::Config::load(&cfg, g.env(), &mut diags).ok().flatten()?;
+    let files = crate::load::find_files(Some(&config.root), &config.dir, &config.manifests, &mut diags);
+    let src = crate::load::Sources { root: &config.root, variables: &config.variables, env: g.env() };
+    let repo = crate::load::load_repo(files, src, &mut diags);
+    Some(repo.notifications)
 }
 
 /// What a plan sends again besides new and changed recipients.
@@ -124,7 +139,16 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let (ws, loaded) = load_workspace_with(g, &[], |c| state::load(&c.state))?;
     let loaded = loaded?;
     check_retry(&loaded.state, &opts.retry)?;
-    let plan = compute(g, &ws, &loaded, &opts.retry);
+    let mut plan = compute(g, &ws, &loaded, &opts.retry);
+    if let Some(dir) = &opts.compare_to {
+        match base_notifications(g, dir) {
+            Some(base) => plan::annotate_changes(&mut plan, &ws.repo.notifications, &base),
+            None => g.info(format!(
+                "note: --compare-to {}: no kore-notify config that loads there; changes are shown without before → after",
+                dir.display()
+            )),
+        }
+    }
     if let Some(out) = &opts.out {
         let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| Error::Io(format!("cannot encode plan: {e}")))?;
         write_atomic(out, &bytes)?;
