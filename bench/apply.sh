@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Apply benchmarks against the built-in emulator on loopback (PRODUCT §11):
+# Apply benchmarks against the built-in emulator on loopback (budgets in the README):
 #
 #   1. throughput: BATCHES requests with LATENCY ms injected per request, at several
 #      --parallelism values, compared with the ideal `batches × latency / parallelism`

@@ -7,7 +7,7 @@
 #
 # Each size is measured twice: with an empty state (everything is "send") and with a state in
 # which every recipient was already sent (the steady state in CI: everything is "no-op", and the
-# state file has to be read and verified too). Budget (PRODUCT §11): 10,000 notifications /
+# state file has to be read and verified too). Budget (README, Benchmarks): 10,000 notifications /
 # 1,000,000 recipients in at most 3 s and 1 GiB on a 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."

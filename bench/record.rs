@@ -8,7 +8,7 @@
 //! and fsynced, each applied to the in-memory state. The snapshot rewrite (compaction) happens once
 //! per run, not per batch; its time is printed separately for comparison.
 //!
-//! PRODUCT §11: recording one batch must cost O(batch), not O(state).
+//! Budget (README, Benchmarks): recording one batch must cost O(batch), not O(state).
 
 use std::time::{Duration, Instant};
 

@@ -219,193 +219,34 @@ impl Config {
 
     /// Loads and validates a config file; problems are added to `diags`.
     pub fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
+        let shown = crate::load::display_path(path);
         let bytes = std::fs::canonicalize(path)
             .map_err(|_| crate::files::FileError::NotFound)
             .and_then(|c| crate::files::read_regular(&c, MAX_CONFIG_BYTES))
-            .map_err(|e| Error::Config {
-                path: crate::load::display_path(path),
-                message: format!("cannot read: {e}"),
-            })?;
-        let shown = crate::load::display_path(path);
+            .map_err(|e| Error::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
         let mut w = Walker::new(&shown, diags, env);
-        let text = match yaml::check_text(&bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                w.error(&e.pos, "", e.message, "the config must be a UTF-8 YAML file");
-                return Ok(None);
-            }
-        };
-        let root = match yaml::parse_document(text) {
-            Ok(Some(n)) => n,
-            Ok(None) => {
-                w.error(&Pos::default(), "", "the config file is empty", "see examples/kore-notify.yaml");
-                return Ok(None);
-            }
-            Err(e) => {
-                w.error(&e.pos, "", format!("invalid YAML: {}", e.message), "");
-                return Ok(None);
-            }
-        };
+        let Some(doc) = parse(&mut w, &bytes) else { return Ok(None) };
         let errors_before = w.diags.errors();
-        let Some(f) = w.fields(&root, "", FIELDS) else {
-            return Ok(None);
-        };
-        let mut ok = true;
-        let required = |w: &mut Walker, name: &str| -> Option<String> {
-            match f.get(name) {
-                Some(n) => w.string(n, name),
-                None => {
-                    w.error(
-                        &root.pos,
-                        name,
-                        format!("missing required field `{name}`"),
-                        format!("add `{name}: …` to {FILE_NAME}"),
-                    );
-                    None
-                }
-            }
-        };
-        let host = required(&mut w, "host");
-        let bot_id = required(&mut w, "botId");
-        // Credentials are checked for shape now, resolved later.
-        let client_id_raw = match f.get("clientId") {
-            Some(n) => match &n.value {
-                yaml::Value::Str(s) => Some(s.clone()),
-                _ => {
-                    w.error(&n.pos, "clientId", "expected a string", "write clientId: ${KORE_CLIENT_ID}");
-                    None
-                }
-            },
-            None => {
-                w.error(
-                    &root.pos,
-                    "clientId",
-                    "missing required field `clientId`",
-                    "add `clientId: ${KORE_CLIENT_ID}`",
-                );
-                None
-            }
-        };
-        let client_secret_var = match f.get("clientSecret") {
-            Some(n) => match n.as_str().map(interp::sole_reference) {
-                Some(Some(var)) => Some(var.to_string()),
-                _ => {
-                    // Never echo the value: it may be a real secret.
-                    w.redacted_error(
-                        &n.pos,
-                        "clientSecret",
-                        "a literal secret is not allowed in the config file",
-                        "reference an environment variable instead: clientSecret: ${KORE_CLIENT_SECRET} (and remove the secret from git history)",
-                    );
-                    None
-                }
-            },
-            None => {
-                w.error(
-                    &root.pos,
-                    "clientSecret",
-                    "missing required field `clientSecret`",
-                    "add `clientSecret: ${KORE_CLIENT_SECRET}`",
-                );
-                None
-            }
-        };
-        if let (Some(h), Some(n)) = (&host, f.get("host"))
-            && let Err(msg) = check_host(h)
-        {
-            w.error(
-                &n.pos,
-                "host",
-                msg,
-                "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)",
-            );
-            ok = false;
-        }
-        if let (Some(b), Some(n)) = (&bot_id, f.get("botId"))
-            && (b.is_empty() || b.contains(['/', '?', '#', ' ']))
-        {
-            w.error(
-                &n.pos,
-                "botId",
-                format!("`{b}` is not a valid bot or stream id"),
-                "copy the Bot ID from General Settings, e.g. st-1234…",
-            );
-            ok = false;
-        }
-        let state =
-            f.get("state").and_then(|n| w.string(n, "state")).unwrap_or_else(|| ".kore-notify/state.json".into());
+        let Some(f) = w.fields(&doc, "", FIELDS) else { return Ok(None) };
+        let (host, bot_id) = target(&mut w, &f, &doc.pos);
+        let (client_id_raw, client_secret_var) = credential_fields(&mut w, &f, &doc.pos);
+        let state = f.get("state").and_then(|n| w.string(n, "state")).unwrap_or_else(|| DEFAULT_STATE.into());
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = repository_root(&mut w, &f, &dir);
-        let state_path = root.as_ref().and_then(|r| state_inside(&mut w, &f, r, &dir.join(&state)));
+        let state = root.as_ref().and_then(|r| state_inside(&mut w, &f, r, &dir.join(&state)));
         let variables = declared_variables(&mut w, &f);
         let manifests = match f.get("manifests") {
             Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
             None => vec!["notifications".to_string()],
         };
-        let v2_field = match f.get("v2MessageField") {
-            Some(n) => match w.one_of(n, "v2MessageField", &["message", "content"]).as_deref() {
-                Some("content") => V2Field::Content,
-                _ => V2Field::Message,
-            },
-            None => V2Field::Message,
-        };
-        let v2_template_as_custom_message = match f.get("v2TemplateAsCustomMessage") {
-            Some(n) => match n.value {
-                yaml::Value::Bool(b) => b,
-                _ => {
-                    w.error(&n.pos, "v2TemplateAsCustomMessage", "expected true or false", "write true or false");
-                    ok = false;
-                    true
-                }
-            },
-            None => true,
-        };
-        let batch_size = f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(1000) as usize;
-        let (mut per_minute, mut per_hour) = (600, 18_000);
-        if let Some(n) = f.get("rateLimits")
-            && let Some(r) = w.fields(n, "rateLimits", RATE_FIELDS)
-        {
-            if let Some(v) = r.get("perMinute").and_then(|n| w.uint(n, &join("rateLimits", "perMinute"), 1, 1_000_000))
-            {
-                per_minute = v as u32;
-            }
-            if let Some(v) = r.get("perHour").and_then(|n| w.uint(n, &join("rateLimits", "perHour"), 1, 100_000_000)) {
-                per_hour = v as u32;
-            }
-        }
-        let (mut connect_timeout, mut request_timeout) = (10, 60);
-        if let Some(n) = f.get("timeouts")
-            && let Some(r) = w.fields(n, "timeouts", TIMEOUT_FIELDS)
-        {
-            if let Some(v) = r.get("connectSeconds").and_then(|n| w.uint(n, "timeouts.connectSeconds", 1, 600)) {
-                connect_timeout = v as u32;
-            }
-            if let Some(v) = r.get("requestSeconds").and_then(|n| w.uint(n, "timeouts.requestSeconds", 1, 3600)) {
-                request_timeout = v as u32;
-            }
-        }
+        let (v2_field, v2_template_as_custom_message) = message_options(&mut w, &f);
+        let limits = limits(&mut w, &f);
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
             check_no_credentials(&mut w, &f, vars, secret, client_id_raw.as_deref().unwrap_or_default());
         }
-        let (
-            Some(host),
-            Some(bot_id),
-            Some(client_id_raw),
-            Some(client_secret_var),
-            Some(root),
-            Some(state),
-            Some(variables),
-            true,
-        ) = (
-            host,
-            bot_id,
-            client_id_raw,
-            client_secret_var,
-            root,
-            state_path,
-            variables,
-            ok && w.diags.errors() == errors_before,
-        )
+        let clean = w.diags.errors() == errors_before;
+        let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), Some(root), Some(state), Some(variables), true) =
+            (host, bot_id, client_id_raw, client_secret_var, root, state, variables, clean)
         else {
             return Ok(None);
         };
@@ -422,11 +263,11 @@ impl Config {
             manifests,
             v2_field,
             v2_template_as_custom_message,
-            batch_size,
-            per_minute,
-            per_hour,
-            connect_timeout,
-            request_timeout,
+            batch_size: limits.batch_size,
+            per_minute: limits.per_minute,
+            per_hour: limits.per_hour,
+            connect_timeout: limits.connect_timeout,
+            request_timeout: limits.request_timeout,
         }))
     }
 
@@ -452,6 +293,164 @@ impl Config {
 }
 
 type Fields<'n> = std::collections::BTreeMap<String, &'n yaml::Node>;
+
+/// Where the state lives unless the config says otherwise.
+pub const DEFAULT_STATE: &str = ".kore-notify/state.json";
+/// Defaults (and ranges, in `limits`) shared with the schema documentation in `ConfigDoc`.
+pub const DEFAULT_BATCH_SIZE: u64 = 1000;
+pub const DEFAULT_PER_MINUTE: u32 = 600;
+pub const DEFAULT_PER_HOUR: u32 = 18_000;
+pub const DEFAULT_CONNECT_SECONDS: u32 = 10;
+pub const DEFAULT_REQUEST_SECONDS: u32 = 60;
+
+/// The config as one YAML document; problems reported.
+fn parse(w: &mut Walker, bytes: &[u8]) -> Option<yaml::Node> {
+    let text = match yaml::check_text(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            w.error(&e.pos, "", e.message, "the config must be a UTF-8 YAML file");
+            return None;
+        }
+    };
+    match yaml::parse_document(text) {
+        Ok(Some(n)) => Some(n),
+        Ok(None) => {
+            w.error(&Pos::default(), "", "the config file is empty", "`kore-notify init` writes one");
+            None
+        }
+        Err(e) => {
+            w.error(&e.pos, "", format!("invalid YAML: {}", e.message), "");
+            None
+        }
+    }
+}
+
+fn required(w: &mut Walker, f: &Fields, at: &Pos, name: &str) -> Option<String> {
+    match f.get(name) {
+        Some(n) => w.string(n, name),
+        None => {
+            w.error(at, name, format!("missing required field `{name}`"), format!("add `{name}: …` to {FILE_NAME}"));
+            None
+        }
+    }
+}
+
+/// `host` and `botId`, checked.
+fn target(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, Option<String>) {
+    let host = required(w, f, at, "host");
+    let bot_id = required(w, f, at, "botId");
+    if let (Some(h), Some(n)) = (&host, f.get("host"))
+        && let Err(msg) = check_host(h)
+    {
+        w.error(&n.pos, "host", msg, "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)");
+    }
+    if let (Some(b), Some(n)) = (&bot_id, f.get("botId"))
+        && (b.is_empty() || b.contains(['/', '?', '#', ' ']))
+    {
+        w.error(
+            &n.pos,
+            "botId",
+            format!("`{}` is not a valid bot or stream id", crate::safe::line(b)),
+            "copy the Bot ID from General Settings, e.g. st-1234…",
+        );
+    }
+    (host, bot_id)
+}
+
+/// `clientId` (raw, resolved only when talking to Kore.ai) and the variable `clientSecret` names.
+fn credential_fields(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, Option<String>) {
+    let client_id_raw = match f.get("clientId") {
+        Some(n) => match &n.value {
+            yaml::Value::Str(s) => Some(s.clone()),
+            _ => {
+                w.error(&n.pos, "clientId", "expected a string", "write clientId: ${KORE_CLIENT_ID}");
+                None
+            }
+        },
+        None => {
+            w.error(at, "clientId", "missing required field `clientId`", "add `clientId: ${KORE_CLIENT_ID}`");
+            None
+        }
+    };
+    let client_secret_var = match f.get("clientSecret") {
+        Some(n) => match n.as_str().map(interp::sole_reference) {
+            Some(Some(var)) => Some(var.to_string()),
+            _ => {
+                // Never echo the value: it may be a real secret.
+                w.redacted_error(
+                    &n.pos,
+                    "clientSecret",
+                    "a literal secret is not allowed in the config file",
+                    "reference an environment variable instead: clientSecret: ${KORE_CLIENT_SECRET} (and remove the secret from git history)",
+                );
+                None
+            }
+        },
+        None => {
+            w.error(at, "clientSecret", "missing required field `clientSecret`", "add `clientSecret: ${KORE_CLIENT_SECRET}`");
+            None
+        }
+    };
+    (client_id_raw, client_secret_var)
+}
+
+/// `v2MessageField` and `v2TemplateAsCustomMessage`.
+fn message_options(w: &mut Walker, f: &Fields) -> (V2Field, bool) {
+    let field = match f.get("v2MessageField").map(|n| w.one_of(n, "v2MessageField", &["message", "content"])) {
+        Some(Some(s)) if s == "content" => V2Field::Content,
+        _ => V2Field::Message,
+    };
+    let template = match f.get("v2TemplateAsCustomMessage") {
+        Some(n) => match n.value {
+            yaml::Value::Bool(b) => b,
+            _ => {
+                w.error(&n.pos, "v2TemplateAsCustomMessage", "expected true or false", "write true or false");
+                true
+            }
+        },
+        None => true,
+    };
+    (field, template)
+}
+
+struct Limits {
+    batch_size: usize,
+    per_minute: u32,
+    per_hour: u32,
+    connect_timeout: u32,
+    request_timeout: u32,
+}
+
+/// `batchSize`, `rateLimits` and `timeouts`, each within its range.
+fn limits(w: &mut Walker, f: &Fields) -> Limits {
+    let mut l = Limits {
+        batch_size: f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(DEFAULT_BATCH_SIZE) as usize,
+        per_minute: DEFAULT_PER_MINUTE,
+        per_hour: DEFAULT_PER_HOUR,
+        connect_timeout: DEFAULT_CONNECT_SECONDS,
+        request_timeout: DEFAULT_REQUEST_SECONDS,
+    };
+    let rate = f.get("rateLimits").and_then(|n| w.fields(n, "rateLimits", RATE_FIELDS));
+    let time = f.get("timeouts").and_then(|n| w.fields(n, "timeouts", TIMEOUT_FIELDS));
+    let get = |w: &mut Walker, group: (&str, &Option<Fields>), name: &str, max: u64| -> Option<u32> {
+        let n = group.1.as_ref()?.get(name)?;
+        w.uint(n, &join(group.0, name), 1, max).map(|v| v as u32)
+    };
+    if let Some(v) = get(w, ("rateLimits", &rate), "perMinute", 1_000_000) {
+        l.per_minute = v;
+    }
+    if let Some(v) = get(w, ("rateLimits", &rate), "perHour", 100_000_000) {
+        l.per_hour = v;
+    }
+    if let Some(v) = get(w, ("timeouts", &time), "connectSeconds", 600) {
+        l.connect_timeout = v;
+    }
+    if let Some(v) = get(w, ("timeouts", &time), "requestSeconds", 3600) {
+        l.request_timeout = v;
+    }
+    l
+}
+
 
 /// The repository root (`root:`, default the config's directory), which must exist.
 fn repository_root(w: &mut Walker, f: &Fields, dir: &Path) -> Option<crate::files::Root> {

@@ -1,4 +1,4 @@
-//! A local Kore.ai Proactive Notifications API for rehearsals and tests (PRODUCT §8).
+//! A local Kore.ai Proactive Notifications API for rehearsals and tests.
 //!
 //! Endpoints: `POST /api/public/bot/{bot}/notify` and `/notifyV2`, `GET …/notify/status/{id}` and
 //! `…/notifyV2/status/{id}`. Every request needs a valid HS256 JWT in the `auth` header (`appId`

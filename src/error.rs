@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-/// Exit codes, as PRODUCT §4 and §6 define them.
+/// Exit codes (the README's exit-code table documents them).
 pub mod exit {
     pub const OK: i32 = 0;
     pub const ERROR: i32 = 1;

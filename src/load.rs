@@ -1,6 +1,6 @@
 //! Loading a repository of manifests: find the files (directories walked in sorted order, globs
 //! expanded, symlink loops detected), parse every YAML document, resolve `valueFile` and
-//! `identitiesFrom`, and check every constraint of PRODUCT §3 and the Kore.ai API pages. All
+//! `identitiesFrom`, and check every documented constraint of the Kore.ai API (the README lists them). All
 //! problems of a run are collected; the caller decides whether errors stop it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -1,6 +1,6 @@
 //! Notification manifests: the resolved model and its JSON Schema source.
 //!
-//! A manifest document describes one notification (PRODUCT §3). The loader (`load.rs`) turns YAML
+//! A manifest document describes one notification (the README's Manifests section). The loader (`load.rs`) turns YAML
 //! into [`Notification`]s, checking every documented Kore.ai constraint first, so nothing that
 //! reaches `plan` or `apply` can be refused by the API for a reason we could have seen.
 
