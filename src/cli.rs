@@ -417,7 +417,9 @@ fn strip_null(v: &mut serde_json::Value) {
     }
 }
 
-pub fn dispatch(cli: Cli) -> Result<i32> {
+/// Settings every command shares, resolved once from the arguments, the environment and the
+/// terminal (the only place those are read for them).
+fn global(cli: &Cli) -> Result<Global> {
     if let Some(dir) = &cli.chdir {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::Refused(format!("-C {}: cannot change to this directory: {e}", dir.display())))?;
@@ -430,138 +432,141 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
     };
     let stderr_color = color && std::io::stderr().is_terminal() || matches!(cli.color, ColorChoice::Always);
-    let g = Global {
-        config: cli.config,
+    Ok(Global {
+        config: cli.config.clone(),
         color,
         quiet: cli.quiet,
         verbose: cli.verbose,
         now: now()?,
         diag_format: DiagFormat::detect(stderr_color),
-    };
+    })
+}
+
+impl From<PlanFormat> for ops::plan::Format {
+    fn from(f: PlanFormat) -> Self {
+        match f {
+            PlanFormat::Text => ops::plan::Format::Text,
+            PlanFormat::Json => ops::plan::Format::Json,
+            PlanFormat::Markdown => ops::plan::Format::Markdown,
+        }
+    }
+}
+
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let g = global(&cli)?;
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
         Command::Plan { format, out, detailed_exitcode, retry, max_recipients, commit, run_url, compare_to } => {
-            ops::plan::run(
-                &g,
-                &ops::plan::Options {
-                    format: match format {
-                        PlanFormat::Text => ops::plan::Format::Text,
-                        PlanFormat::Json => ops::plan::Format::Json,
-                        PlanFormat::Markdown => ops::plan::Format::Markdown,
-                    },
-                    out,
-                    detailed_exitcode,
-                    retry: retry.parse()?,
-                    review: crate::render::Review {
-                        commit,
-                        run_url,
-                        max_recipients: max_recipients.filter(|m| *m > 0),
-                        warnings: Vec::new(),
-                    },
-                    compare_to,
-                },
-            )
-        }
-        Command::Apply(a) => ops::apply::run(
-            &g,
-            &ops::apply::Options {
-                plan_file: a.plan_file,
-                auto_approve: a.auto_approve,
-                parallelism: a.parallelism as usize,
-                max_recipients: a.max_recipients.filter(|m| *m > 0),
-                retry: a.retry.parse()?,
-                wait: a.wait,
-                timeout: a.timeout,
-            },
-        ),
-        Command::Status { keys, refresh, format } => ops::status::run(
-            &g,
-            &ops::status::Options {
-                keys,
-                refresh,
-                json: matches!(format, PlanFormat::Json),
-                markdown: matches!(format, PlanFormat::Markdown),
-            },
-        ),
-        Command::State(s) => ops::state_cmd::run(
-            &g,
-            match s {
-                StateCommand::List => ops::state_cmd::Command::List,
-                StateCommand::Path { all } => ops::state_cmd::Command::Path { all },
-                StateCommand::Info => ops::state_cmd::Command::Info,
-                StateCommand::Compact => ops::state_cmd::Command::Compact,
-                StateCommand::Show { key } => ops::state_cmd::Command::Show(key),
-                StateCommand::Rm { key, yes } => ops::state_cmd::Command::Rm { key, yes },
-                StateCommand::Resolve { key, request, sent, not_sent, all, show_recipients } => {
-                    ops::state_cmd::Command::Resolve(ops::state_cmd::Resolve {
-                        key,
-                        request,
-                        decision: match (sent, not_sent) {
-                            (true, _) => Some(true),
-                            (_, true) => Some(false),
-                            _ => None,
-                        },
-                        all,
-                        show_recipients,
-                    })
-                }
-            },
-        ),
-        Command::Emulator(e) => {
-            let opts = crate::emulator::Options {
-                listen: e.listen,
-                client_id: e.client_id,
-                client_secret: e.client_secret,
-                v2_field: e.v2_field,
-                latency: Duration::from_millis(e.latency_ms),
-                error_rate: e.error_rate,
-                rate_limit_rate: e.rate_limit_rate,
-                drop_rate: e.drop_rate,
-                job_duration: Duration::from_millis(e.job_ms),
-                per_minute: e.per_minute,
-                per_hour: e.per_hour,
-                seed: e.seed,
-                schedule: crate::emulator::parse_schedule(&e.schedule)
-                    .map_err(|m| Error::Refused(format!("--schedule: {m}")))?,
-                v2_parameters: e.v2_parameters,
+            let review = crate::render::Review {
+                commit,
+                run_url,
+                max_recipients: max_recipients.filter(|m| *m > 0),
+                warnings: Vec::new(),
             };
-            let rt = tokio::runtime::Runtime::new()
-                .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
-            rt.block_on(crate::emulator::serve(opts)).map_err(|e| Error::Io(format!("emulator: {e}")))?;
-            Ok(exit::OK)
+            let opts = ops::plan::Options {
+                format: format.into(),
+                out,
+                detailed_exitcode,
+                retry: retry.parse()?,
+                review,
+                compare_to,
+            };
+            ops::plan::run(&g, &opts)
         }
+        Command::Apply(a) => ops::apply::run(&g, &a.options()?),
+        Command::Status { keys, refresh, format } => {
+            let (json, markdown) = (matches!(format, PlanFormat::Json), matches!(format, PlanFormat::Markdown));
+            ops::status::run(&g, &ops::status::Options { keys, refresh, json, markdown })
+        }
+        Command::State(s) => ops::state_cmd::run(&g, s.into()),
+        Command::Emulator(e) => emulator(e),
         Command::Init { dir } => ops::init::run(&g, dir.as_deref()),
-        Command::Show { plan_file, format } => ops::plan::show(
-            &g,
-            &plan_file,
-            match format {
-                PlanFormat::Text => ops::plan::Format::Text,
-                PlanFormat::Json => ops::plan::Format::Json,
-                PlanFormat::Markdown => ops::plan::Format::Markdown,
-            },
-        ),
+        Command::Show { plan_file, format } => ops::plan::show(&g, &plan_file, format.into()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "kore-notify", &mut std::io::stdout());
             Ok(exit::OK)
         }
         Command::Version { format } => {
-            match format {
-                OutFormat::Text => println!("kore-notify {LONG_VERSION}"),
-                OutFormat::Json => println!(
-                    "{}",
-                    serde_json::json!({
-                        "version": env!("CARGO_PKG_VERSION"),
-                        "commit": env!("KORE_NOTIFY_COMMIT"),
-                        "target": env!("KORE_NOTIFY_TARGET"),
-                    })
-                ),
-            }
+            version(format);
             Ok(exit::OK)
         }
         Command::Schema { name } => {
             print!("{}", schema(name));
             Ok(exit::OK)
         }
+    }
+}
+
+impl ApplyArgs {
+    fn options(self) -> Result<ops::apply::Options> {
+        Ok(ops::apply::Options {
+            plan_file: self.plan_file,
+            auto_approve: self.auto_approve,
+            parallelism: self.parallelism as usize,
+            max_recipients: self.max_recipients.filter(|m| *m > 0),
+            retry: self.retry.parse()?,
+            wait: self.wait,
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl From<StateCommand> for ops::state_cmd::Command {
+    fn from(s: StateCommand) -> Self {
+        use ops::state_cmd::Command as C;
+        match s {
+            StateCommand::List => C::List,
+            StateCommand::Path { all } => C::Path { all },
+            StateCommand::Info => C::Info,
+            StateCommand::Compact => C::Compact,
+            StateCommand::Show { key } => C::Show(key),
+            StateCommand::Rm { key, yes } => C::Rm { key, yes },
+            StateCommand::Resolve { key, request, sent, not_sent, all, show_recipients } => {
+                let decision = match (sent, not_sent) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                };
+                C::Resolve(ops::state_cmd::Resolve { key, request, decision, all, show_recipients })
+            }
+        }
+    }
+}
+
+fn emulator(e: EmulatorArgs) -> Result<i32> {
+    let opts = crate::emulator::Options {
+        listen: e.listen,
+        client_id: e.client_id,
+        client_secret: e.client_secret,
+        v2_field: e.v2_field,
+        latency: Duration::from_millis(e.latency_ms),
+        error_rate: e.error_rate,
+        rate_limit_rate: e.rate_limit_rate,
+        drop_rate: e.drop_rate,
+        job_duration: Duration::from_millis(e.job_ms),
+        per_minute: e.per_minute,
+        per_hour: e.per_hour,
+        seed: e.seed,
+        schedule: crate::emulator::parse_schedule(&e.schedule)
+            .map_err(|m| Error::Refused(format!("--schedule: {m}")))?,
+        v2_parameters: e.v2_parameters,
+    };
+    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(crate::emulator::serve(opts)).map_err(|e| Error::Io(format!("emulator: {e}")))?;
+    Ok(exit::OK)
+}
+
+fn version(format: OutFormat) {
+    match format {
+        OutFormat::Text => println!("kore-notify {LONG_VERSION}"),
+        OutFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "commit": env!("KORE_NOTIFY_COMMIT"),
+                "target": env!("KORE_NOTIFY_TARGET"),
+            })
+        ),
     }
 }

@@ -245,8 +245,16 @@ impl Config {
             check_no_credentials(&mut w, &f, vars, secret, client_id_raw.as_deref().unwrap_or_default());
         }
         let clean = w.diags.errors() == errors_before;
-        let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), Some(root), Some(state), Some(variables), true) =
-            (host, bot_id, client_id_raw, client_secret_var, root, state, variables, clean)
+        let (
+            Some(host),
+            Some(bot_id),
+            Some(client_id_raw),
+            Some(client_secret_var),
+            Some(root),
+            Some(state),
+            Some(variables),
+            true,
+        ) = (host, bot_id, client_id_raw, client_secret_var, root, state, variables, clean)
         else {
             return Ok(None);
         };
@@ -387,7 +395,12 @@ fn credential_fields(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, O
             }
         },
         None => {
-            w.error(at, "clientSecret", "missing required field `clientSecret`", "add `clientSecret: ${KORE_CLIENT_SECRET}`");
+            w.error(
+                at,
+                "clientSecret",
+                "missing required field `clientSecret`",
+                "add `clientSecret: ${KORE_CLIENT_SECRET}`",
+            );
             None
         }
     };
@@ -424,7 +437,8 @@ struct Limits {
 /// `batchSize`, `rateLimits` and `timeouts`, each within its range.
 fn limits(w: &mut Walker, f: &Fields) -> Limits {
     let mut l = Limits {
-        batch_size: f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(DEFAULT_BATCH_SIZE) as usize,
+        batch_size: f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(DEFAULT_BATCH_SIZE)
+            as usize,
         per_minute: DEFAULT_PER_MINUTE,
         per_hour: DEFAULT_PER_HOUR,
         connect_timeout: DEFAULT_CONNECT_SECONDS,
@@ -450,7 +464,6 @@ fn limits(w: &mut Walker, f: &Fields) -> Limits {
     }
     l
 }
-
 
 /// The repository root (`root:`, default the config's directory), which must exist.
 fn repository_root(w: &mut Walker, f: &Fields, dir: &Path) -> Option<crate::files::Root> {
