@@ -455,80 +455,8 @@ pub fn markdown(plan: &Plan, review: &Review) -> String {
     let mut left_out = (0usize, 0usize);
     let mut details_omitted = 0usize;
     for (i, n) in shown.iter().enumerate() {
-        let row = format!(
-            "| {} | `{}` | {} | {} | {} |\n",
-            safe::md(n.action.as_str()),
-            safe::line(&n.key).replace('`', "'"),
-            safe::md(n.channel.as_deref().unwrap_or("")),
-            recipients_cell(n),
-            safe::md(&n.reason)
-        );
-        let mut d = format!(
-            "<details><summary>{} <code>{}</code> — {} recipient(s)</summary>\n\n",
-            safe::html(n.action.as_str()),
-            safe::html(&n.key),
-            n.sends.len()
-        );
-        if !n.variables.is_empty() {
-            let vars: Vec<String> =
-                n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
-            let _ = write!(d, "Variables: {}\n\n", vars.join(", "));
-        }
-        if !n.sends.is_empty() {
-            let list: Vec<String> = n
-                .sends
-                .iter()
-                .take(20)
-                .map(|r| {
-                    let second = matches!(r.change, Change::Changed | Change::Retry | Change::RetryFailed);
-                    format!("{}{}", safe::md(&mask(&r.id, key)), if second { " *(second)*" } else { "" })
-                })
-                .collect();
-            let changed: Vec<String> = n
-                .sends
-                .iter()
-                .filter(|r| !r.changes.is_empty())
-                .take(20)
-                .map(|r| {
-                    let what: Vec<String> = r
-                        .changes
-                        .iter()
-                        .map(|c| {
-                            let v = |x: &Option<String>| {
-                                x.as_deref().map_or_else(|| "(none)".to_string(), |x| mask(x, key))
-                            };
-                            format!("{} {} → {}", c.field, v(&c.before), v(&c.after))
-                        })
-                        .collect();
-                    format!("- {}: {}", safe::md(&mask(&r.id, key)), safe::md(&what.join("; ")))
-                })
-                .collect();
-            let _ = write!(d, "Recipients: {}", list.join(", "));
-            if n.sends.len() > 20 {
-                let _ = write!(d, " … and {} more", n.sends.len() - 20);
-            }
-            d.push_str("\n\n");
-            if !changed.is_empty() {
-                let _ = write!(d, "What changes for those who get a second message:\n\n{}\n\n", changed.join("\n"));
-            }
-        }
-        for u in &n.unknown_requests {
-            let _ = write!(d, "{}\n\n", safe::md(&unknown_line(&n.key, u)));
-        }
-        let mut content = content_block(n);
-        if !n.preview.is_empty() {
-            let lines: Vec<String> =
-                n.preview.iter().map(|p| format!("{}: {}", mask(&p.id, key), one_line(&p.message))).collect();
-            let _ =
-                write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
-        }
-        if n.sends.is_empty() && n.unknown_requests.is_empty() && content.trim().is_empty() {
-            // Nothing to unfold (an orphan): the table row says it all.
-            d.clear();
-        } else {
-            d.push_str(&content);
-            d.push_str("\n</details>\n\n");
-        }
+        let row = md_row(n);
+        let d = md_details(n, key);
         let used = head.len() + table.len() + details.len() + tail_reserve;
         if used + row.len() + d.len() > MARKDOWN_LIMIT {
             if used + row.len() <= MARKDOWN_LIMIT && details.len() + d.len() > MARKDOWN_LIMIT / 2 {
@@ -550,6 +478,31 @@ pub fn markdown(plan: &Plan, review: &Review) -> String {
         out.push('\n');
         out.push_str(&details);
     }
+    out.push_str(&md_tail(left_out, details_omitted, noop));
+    out.push_str(&review.warnings_block(MARKDOWN_LIMIT.saturating_sub(out.len() + 200)));
+    if out.chars().count() > MARKDOWN_LIMIT {
+        // Never exceed the limit, whatever the content.
+        out = out.chars().take(MARKDOWN_LIMIT - 100).collect();
+        out.push_str("\n\n> **Truncated** to fit the comment size limit.\n");
+    }
+    out
+}
+
+/// One notification's table row.
+fn md_row(n: &PlannedNotification) -> String {
+    format!(
+        "| {} | `{}` | {} | {} | {} |\n",
+        safe::md(n.action.as_str()),
+        safe::line(&n.key).replace('`', "'"),
+        safe::md(n.channel.as_deref().unwrap_or("")),
+        recipients_cell(n),
+        safe::md(&n.reason)
+    )
+}
+
+/// What the comment says when it had to leave things out, and the unchanged count.
+fn md_tail(left_out: (usize, usize), details_omitted: usize, noop: usize) -> String {
+    let mut out = String::new();
     if left_out.0 > 0 {
         let _ = writeln!(
             out,
@@ -566,13 +519,75 @@ pub fn markdown(plan: &Plan, review: &Review) -> String {
     if noop > 0 {
         let _ = writeln!(out, "{noop} notification(s) unchanged.");
     }
-    out.push_str(&review.warnings_block(MARKDOWN_LIMIT.saturating_sub(out.len() + 200)));
-    if out.chars().count() > MARKDOWN_LIMIT {
-        // Never exceed the limit, whatever the content.
-        out = out.chars().take(MARKDOWN_LIMIT - 100).collect();
-        out.push_str("\n\n> **Truncated** to fit the comment size limit.\n");
-    }
     out
+}
+
+/// One notification's folded details: variables, recipients (masked), what changes for those who
+/// get a second message, unknown requests, the content (or its diff) and previews.
+fn md_details(n: &PlannedNotification, key: &str) -> String {
+    let mut d = format!(
+        "<details><summary>{} <code>{}</code> — {} recipient(s)</summary>\n\n",
+        safe::html(n.action.as_str()),
+        safe::html(&n.key),
+        n.sends.len()
+    );
+    if !n.variables.is_empty() {
+        let vars: Vec<String> =
+            n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
+        let _ = write!(d, "Variables: {}\n\n", vars.join(", "));
+    }
+    if !n.sends.is_empty() {
+        d.push_str(&md_recipients(n, key));
+    }
+    for u in &n.unknown_requests {
+        let _ = write!(d, "{}\n\n", safe::md(&unknown_line(&n.key, u)));
+    }
+    let mut content = content_block(n);
+    if !n.preview.is_empty() {
+        let lines: Vec<String> =
+            n.preview.iter().map(|p| format!("{}: {}", mask(&p.id, key), one_line(&p.message))).collect();
+        let _ = write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
+    }
+    if n.sends.is_empty() && n.unknown_requests.is_empty() && content.trim().is_empty() {
+        // Nothing to unfold (an orphan): the table row says it all.
+        return String::new();
+    }
+    d.push_str(&content);
+    d.push_str("\n</details>\n\n");
+    d
+}
+
+/// The recipients line (masked, second messages marked) and what changes for them.
+fn md_recipients(n: &PlannedNotification, key: &str) -> String {
+    let second =
+        |r: &crate::plan::PlannedRecipient| matches!(r.change, Change::Changed | Change::Retry | Change::RetryFailed);
+    let list: Vec<String> = n
+        .sends
+        .iter()
+        .take(20)
+        .map(|r| format!("{}{}", safe::md(&mask(&r.id, key)), if second(r) { " *(second)*" } else { "" }))
+        .collect();
+    let mut d = format!("Recipients: {}", list.join(", "));
+    if n.sends.len() > 20 {
+        let _ = write!(d, " … and {} more", n.sends.len() - 20);
+    }
+    d.push_str("\n\n");
+    let masked = |x: &Option<String>| x.as_deref().map_or_else(|| "(none)".to_string(), |x| mask(x, key));
+    let changed: Vec<String> = n
+        .sends
+        .iter()
+        .filter(|r| !r.changes.is_empty())
+        .take(20)
+        .map(|r| {
+            let what: Vec<String> =
+                r.changes.iter().map(|c| format!("{} {} → {}", c.field, masked(&c.before), masked(&c.after))).collect();
+            format!("- {}: {}", safe::md(&mask(&r.id, key)), safe::md(&what.join("; ")))
+        })
+        .collect();
+    if !changed.is_empty() {
+        let _ = write!(d, "What changes for those who get a second message:\n\n{}\n\n", changed.join("\n"));
+    }
+    d
 }
 
 #[cfg(test)]
