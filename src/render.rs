@@ -67,115 +67,120 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     let state = if b.state_lineage.is_empty() {
         "no state yet".to_string()
     } else {
-        format!("state serial {}, lineage {}", b.state_serial, &b.state_lineage[..8.min(b.state_lineage.len())])
+        format!("state serial {}, lineage {}", b.state_serial, b.state_lineage.chars().take(8).collect::<String>())
     };
-    let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", b.target);
+    let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", safe::line(&b.target));
     for n in &plan.notifications {
         if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 {
             continue;
         }
-        let mut head = format!("{}  {}", st.action(n.action), st.paint("1", &safe::line(&n.key)));
-        if let (Some(c), Some(a)) = (&n.channel, &n.api) {
-            let _ = write!(head, "  ({c}, {a})");
-        }
-        if let Some(s) = &n.source {
-            let _ = write!(head, "  {}", st.paint("2", &safe::line(s)));
-        }
-        let _ = writeln!(out, "{head}");
-        if let Some(r) = &n.renamed_from {
-            let _ = writeln!(
-                out,
-                "    renamed from {}: recipients already sent under the old key are not resent",
-                safe::line(r)
-            );
-        }
-        let _ = writeln!(out, "    {}", safe::line(&n.reason));
-        if !n.variables.is_empty() {
-            let vars: Vec<String> =
-                n.variables.iter().map(|(k, v)| format!("{k}={}", safe::line(&quote_if_needed(v)))).collect();
-            let _ = writeln!(out, "    variables: {}", vars.join(", "));
-        }
-        for u in &n.unknown_requests {
-            let _ = writeln!(out, "    {}", safe::line(&unknown_line(&n.key, u)));
-        }
-        if n.recipients.removed > 0 {
-            let _ = writeln!(
-                out,
-                "    {} recipient(s) removed from the manifest (nothing is unsent)",
-                n.recipients.removed
-            );
-        }
-        if !n.sends.is_empty() {
-            let limit = if verbose { usize::MAX } else { TEXT_RECIPIENTS };
-            let _ = writeln!(out, "    recipients ({}):", n.sends.len());
-            // Mark the recipients whose reason differs from the notification's headline.
-            let mixed = n.sends.iter().any(|r| r.change != n.sends[0].change);
-            for r in n.sends.iter().take(limit) {
-                let mut id = safe::line(&r.id).into_owned();
-                if !r.changes.is_empty() {
-                    let what: Vec<String> = r
-                        .changes
-                        .iter()
-                        .map(|c| {
-                            let v = |x: &Option<String>| {
-                                x.as_deref().map_or_else(|| "(none)".to_string(), |x| format!("{x:?}"))
-                            };
-                            format!("{} {} → {}", c.field, v(&c.before), v(&c.after))
-                        })
-                        .collect();
-                    id = format!("{id}  [{}]", safe::line(&what.join("; ")));
-                }
-                if mixed {
-                    let _ = writeln!(out, "      {} {id} ({})", st.paint("32", "+"), change_word(r.change));
-                } else {
-                    let _ = writeln!(out, "      {} {id}", st.paint("32", "+"));
-                }
-            }
-            if n.sends.len() > limit {
-                let _ =
-                    writeln!(out, "      … and {} more (--verbose or --format json lists all)", n.sends.len() - limit);
-            }
-        }
-        if n.action.sends() || n.action == Action::Record || n.action == Action::Scheduled {
-            match (&n.previous_content, &n.content) {
-                (Some(old), Some(new)) => {
-                    let _ = writeln!(out, "    content ({} → {}):", old.kind, new.kind);
-                    for (sign, line) in diff_lines(&old.display(), &new.display()) {
-                        let l = format!("      {sign} {}", safe::line(&line));
-                        let code = match sign {
-                            '-' => "31",
-                            '+' => "32",
-                            _ => "2",
-                        };
-                        let _ = writeln!(out, "{}", st.paint(code, &l));
-                    }
-                }
-                (None, Some(c)) => {
-                    let _ = writeln!(out, "    content ({}):", c.kind);
-                    for line in c.display().lines() {
-                        let _ = writeln!(out, "      {}", safe::line(line));
-                    }
-                }
-                _ => {}
-            }
-        }
-        if !n.preview.is_empty() {
-            let _ = writeln!(out, "    as delivered (first {}, placeholders filled in):", n.preview.len());
-            for p in &n.preview {
-                let _ = writeln!(out, "      {}: {}", safe::line(&p.id), one_line(&p.message));
-                if let Some(alt) = &p.if_parameters_fill_only_custom_message {
-                    let _ = writeln!(
-                        out,
-                        "        (or, if Kore.ai fills parameters only into a customMessage: {})",
-                        one_line(alt)
-                    );
-                }
-            }
-        }
+        text_head(&mut out, &st, n);
+        text_recipients(&mut out, &st, n, verbose);
+        text_content(&mut out, &st, n);
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "{}", summary_line(plan));
     out
+}
+
+/// The action, key, channel and source; the reason, variables, unknown requests, removals.
+fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
+    let mut head = format!("{}  {}", st.action(n.action), st.paint("1", &safe::line(&n.key)));
+    if let (Some(c), Some(a)) = (&n.channel, &n.api) {
+        let _ = write!(head, "  ({c}, {a})");
+    }
+    if let Some(s) = &n.source {
+        let _ = write!(head, "  {}", st.paint("2", &safe::line(s)));
+    }
+    let _ = writeln!(out, "{head}");
+    if let Some(r) = &n.renamed_from {
+        let _ = writeln!(
+            out,
+            "    renamed from {}: recipients already sent under the old key are not resent",
+            safe::line(r)
+        );
+    }
+    let _ = writeln!(out, "    {}", safe::line(&n.reason));
+    if !n.variables.is_empty() {
+        let vars: Vec<String> =
+            n.variables.iter().map(|(k, v)| format!("{k}={}", safe::line(&quote_if_needed(v)))).collect();
+        let _ = writeln!(out, "    variables: {}", vars.join(", "));
+    }
+    for u in &n.unknown_requests {
+        let _ = writeln!(out, "    {}", safe::line(&unknown_line(&n.key, u)));
+    }
+    if n.recipients.removed > 0 {
+        let _ =
+            writeln!(out, "    {} recipient(s) removed from the manifest (nothing is unsent)", n.recipients.removed);
+    }
+}
+
+/// Who receives it, with what changed for them when known.
+fn text_recipients(out: &mut String, st: &Style, n: &PlannedNotification, verbose: bool) {
+    if n.sends.is_empty() {
+        return;
+    }
+    let limit = if verbose { usize::MAX } else { TEXT_RECIPIENTS };
+    let _ = writeln!(out, "    recipients ({}):", n.sends.len());
+    // Mark the recipients whose reason differs from the notification's headline.
+    let mixed = n.sends.iter().any(|r| r.change != n.sends[0].change);
+    let quoted = |x: &Option<String>| x.as_deref().map_or_else(|| "(none)".to_string(), |x| format!("{x:?}"));
+    for r in n.sends.iter().take(limit) {
+        let mut id = safe::line(&r.id).into_owned();
+        if !r.changes.is_empty() {
+            let what: Vec<String> =
+                r.changes.iter().map(|c| format!("{} {} → {}", c.field, quoted(&c.before), quoted(&c.after))).collect();
+            id = format!("{id}  [{}]", safe::line(&what.join("; ")));
+        }
+        if mixed {
+            let _ = writeln!(out, "      {} {id} ({})", st.paint("32", "+"), change_word(r.change));
+        } else {
+            let _ = writeln!(out, "      {} {id}", st.paint("32", "+"));
+        }
+    }
+    if n.sends.len() > limit {
+        let _ = writeln!(out, "      … and {} more (--verbose or --format json lists all)", n.sends.len() - limit);
+    }
+}
+
+/// The content (or its diff against what was sent) and the "as delivered" previews.
+fn text_content(out: &mut String, st: &Style, n: &PlannedNotification) {
+    if n.action.sends() || n.action == Action::Record || n.action == Action::Scheduled {
+        match (&n.previous_content, &n.content) {
+            (Some(old), Some(new)) => {
+                let _ = writeln!(out, "    content ({} → {}):", old.kind, new.kind);
+                for (sign, line) in diff_lines(&old.display(), &new.display()) {
+                    let l = format!("      {sign} {}", safe::line(&line));
+                    let code = match sign {
+                        '-' => "31",
+                        '+' => "32",
+                        _ => "2",
+                    };
+                    let _ = writeln!(out, "{}", st.paint(code, &l));
+                }
+            }
+            (None, Some(c)) => {
+                let _ = writeln!(out, "    content ({}):", c.kind);
+                for line in c.display().lines() {
+                    let _ = writeln!(out, "      {}", safe::line(line));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !n.preview.is_empty() {
+        let _ = writeln!(out, "    as delivered (first {}, placeholders filled in):", n.preview.len());
+        for p in &n.preview {
+            let _ = writeln!(out, "      {}: {}", safe::line(&p.id), one_line(&p.message));
+            if let Some(alt) = &p.if_parameters_fill_only_custom_message {
+                let _ = writeln!(
+                    out,
+                    "        (or, if Kore.ai fills parameters only into a customMessage: {})",
+                    one_line(alt)
+                );
+            }
+        }
+    }
 }
 
 /// One unknown request, for people: which, since when, why, how many held, how to decide.
