@@ -1,0 +1,311 @@
+//! One YAML document into one notification: every field checked, content resolved (`value`,
+//! `valueFile`), recipients gathered and checked.
+
+use super::*;
+
+pub(super) fn parse_time(w: &mut Walker, node: &Node, path: &str) -> Option<time::OffsetDateTime> {
+    let s = w.string(node, path)?;
+    match time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            w.error(
+                &node.pos,
+                path,
+                format!("`{s}` is not an RFC 3339 date-time"),
+                "write e.g. 2026-12-01T09:00:00Z or 2026-12-01T09:00:00+01:00",
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> Option<Notification> {
+    let before = w.diags.errors();
+    w.used.clear();
+    let f = w.fields(doc, "", FIELDS)?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let missing = |w: &mut Walker, name: &str, help: &str| {
+        w.error(&doc.pos, name, format!("missing required field `{name}`"), help);
+    };
+    let key_node = f.get("key");
+    let key = match key_node {
+        Some(n) => w.string(n, "key"),
+        None => {
+            missing(w, "key", "add `key: some-unique-name`; it identifies this notification forever");
+            None
+        }
+    };
+    if let (Some(k), Some(n)) = (&key, key_node)
+        && !valid_key(k)
+    {
+        w.error(&n.pos, "key", format!("`{k}` is not a valid key"), "use 1 to 128 letters, digits and . _ : / -");
+    }
+    let channel = match f.get("channel") {
+        Some(n) => w.one_of(n, "channel", CHANNELS).and_then(|s| Channel::parse(&s)),
+        None => {
+            missing(w, "channel", "add `channel: msteams` (or slack, ivr, hangouts, whatsapp)");
+            None
+        }
+    };
+    let api = match (f.get("api"), channel) {
+        (Some(n), ch) => {
+            let a = w.one_of(n, "api", &["v1", "v2"]).map(|s| if s == "v1" { Api::V1 } else { Api::V2 });
+            match (a, ch) {
+                (Some(a), Some(ch)) if a != ch.api() => {
+                    w.error(
+                        &n.pos,
+                        "api",
+                        format!("channel {} is served by API {}, not {}", ch.as_str(), ch.api().as_str(), a.as_str()),
+                        format!("remove `api` or set it to {}", ch.api().as_str()),
+                    );
+                    None
+                }
+                (a, _) => a,
+            }
+        }
+        (None, ch) => ch.map(Channel::api),
+    };
+    let user_identity_type = match f.get("userIdentityType") {
+        Some(n) => w.one_of(n, "userIdentityType", &["resolve"]).unwrap_or_default(),
+        None => "resolve".to_string(),
+    };
+    let webhook_instance_name = match f.get("webhookInstanceName") {
+        Some(n) => {
+            let v = w.string(n, "webhookInstanceName");
+            if channel.is_some_and(|c| c != Channel::Ivr) {
+                w.error(
+                    &n.pos,
+                    "webhookInstanceName",
+                    "webhookInstanceName applies only to the ivr channel",
+                    "remove it",
+                );
+            }
+            v
+        }
+        None => None,
+    };
+    let content = match (f.get("content"), channel) {
+        (Some(n), Some(ch)) => content(w, n, ch, dir, root),
+        (Some(_), None) => None,
+        (None, _) => {
+            missing(w, "content", "add `content: {type: text, value: \"…\"}`");
+            None
+        }
+    };
+    let mut recipients = Vec::new();
+    let mut positions = Vec::new();
+    let mut have_identities = false;
+    if let (Some(n), Some(ch)) = (f.get("identities"), channel) {
+        have_identities = true;
+        identities(w, n, ch, &mut recipients, &mut positions);
+    }
+    let mut csv_origin: Option<(PathBuf, usize)> = None;
+    if let (Some(n), Some(ch)) = (f.get("identitiesFrom"), channel) {
+        have_identities = true;
+        if let Some(rel) = w.string(n, "identitiesFrom") {
+            let path = dir.join(&rel);
+            let start = recipients.len();
+            csv_identities(w, root, (&path, &rel), &n.pos, ch, &mut recipients, &mut positions);
+            csv_origin = Some((display_path(&path), start));
+        }
+    }
+    if !have_identities && channel.is_some() {
+        missing(w, "identities", "add `identities:` (a list) or `identitiesFrom: audience.csv`");
+    } else if have_identities && recipients.is_empty() && w.diags.errors() == before {
+        let at = f.get("identities").or_else(|| f.get("identitiesFrom")).map_or(&doc.pos, |n| &n.pos);
+        w.error(at, "identities", "no recipients", "a notification needs at least one identity");
+    }
+    let not_before = f.get("notBefore").and_then(|n| parse_time(w, n, "notBefore"));
+    let not_after = f.get("notAfter").and_then(|n| parse_time(w, n, "notAfter"));
+    if let (Some(a), Some(b), Some(n)) = (not_before, not_after, f.get("notAfter"))
+        && b <= a
+    {
+        w.error(
+            &n.pos,
+            "notAfter",
+            "notAfter is not later than notBefore",
+            "the send window would be empty; fix one of the two dates",
+        );
+    }
+    let on_change = match f.get("onChange") {
+        Some(n) => match w.one_of(n, "onChange", &["resend", "ignore"]).as_deref() {
+            Some("ignore") => OnChange::Ignore,
+            _ => OnChange::Resend,
+        },
+        None => OnChange::Resend,
+    };
+    let mut previous_keys = Vec::new();
+    if let Some(n) = f.get("previousKeys") {
+        for (i, (p, pos)) in w.strings(n, "previousKeys").into_iter().enumerate() {
+            if !valid_key(&p) {
+                w.error(
+                    &pos,
+                    &index("previousKeys", i),
+                    format!("`{p}` is not a valid key"),
+                    "use 1 to 128 letters, digits and . _ : / -",
+                );
+            } else if Some(&p) == key.as_ref() {
+                w.error(
+                    &pos,
+                    &index("previousKeys", i),
+                    "a notification cannot list its own key as previous",
+                    "remove it",
+                );
+            } else {
+                previous_keys.push(p);
+            }
+        }
+    }
+    let description = f.get("description").and_then(|n| w.string(n, "description"));
+
+    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
+    if w.diags.errors() > before {
+        return None;
+    }
+    let (key, channel, api, content) = (key?, channel?, api?, content?);
+    let pos = key_node.map(|n| n.pos.clone()).unwrap_or_else(|| doc.pos.clone());
+    Some(Notification {
+        key,
+        source: Source { file: w.file.clone(), line: pos.line, column: pos.column },
+        channel,
+        api,
+        user_identity_type,
+        webhook_instance_name,
+        content,
+        recipients,
+        not_before,
+        not_after,
+        on_change,
+        previous_keys,
+        description,
+        variables: std::mem::take(&mut w.used),
+    })
+}
+
+pub(super) fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root: &Root) -> Option<Content> {
+    let f = w.fields(node, "content", CONTENT_FIELDS)?;
+    let kind = match f.get("type") {
+        Some(n) => {
+            let allowed = ch.content_types();
+            let s = w.string(n, "content.type")?;
+            if !allowed.contains(&s.as_str()) {
+                w.error(
+                    &n.pos,
+                    "content.type",
+                    format!("`{s}` is not a content type of channel {}", ch.as_str()),
+                    format!("allowed for {}: {}", ch.as_str(), allowed.join(", ")),
+                );
+                return None;
+            }
+            s
+        }
+        None => {
+            w.error(
+                &node.pos,
+                "content.type",
+                "missing required field `type`",
+                format!("add `type: text` (allowed: {})", ch.content_types().join(", ")),
+            );
+            return None;
+        }
+    };
+    let value = match (f.get("value"), f.get("valueFile")) {
+        (Some(_), Some(vf)) => {
+            w.error(&vf.pos, "content.valueFile", "both `value` and `valueFile` are set", "keep only one of them");
+            return None;
+        }
+        (None, None) => {
+            w.error(
+                &node.pos,
+                "content.value",
+                "missing `value` (or `valueFile`)",
+                "add `value: \"your message\"` or `valueFile: message.txt`",
+            );
+            return None;
+        }
+        (Some(v), None) => match &v.value {
+            Value::Map(_) => {
+                if !(ch == Channel::Whatsapp && kind == "template") {
+                    w.error(
+                        &v.pos,
+                        "content.value",
+                        "an object value is only allowed for whatsapp templates",
+                        "write the message as a string; a value starting with `{` is read as a YAML mapping, so quote it: value: \"{name}…\"",
+                    );
+                    return None;
+                }
+                interpolate_json(w, v.to_json(), &v.pos, "content.value")?
+            }
+            _ => serde_json::Value::String(w.string(v, "content.value")?),
+        },
+        (None, Some(vf)) => {
+            let interpolate_file = match f.get("interpolate") {
+                Some(n) => match &n.value {
+                    Value::Bool(b) => *b,
+                    _ => {
+                        w.error(
+                            &n.pos,
+                            "content.interpolate",
+                            format!("expected true or false, found {}", n.kind()),
+                            "write `interpolate: true` to expand ${…} in the valueFile",
+                        );
+                        return None;
+                    }
+                },
+                None => false,
+            };
+            let rel = w.string(vf, "content.valueFile")?;
+            let path = dir.join(&rel);
+            let mut sub = Diagnostics::default();
+            let Some(text) = read_text(Some(root), &path, MAX_VALUE_FILE_BYTES, "valueFile", &mut sub) else {
+                let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
+                w.error(
+                    &vf.pos,
+                    "content.valueFile",
+                    format!("cannot use `{rel}`: {why}"),
+                    "the path is relative to the manifest file",
+                );
+                return None;
+            };
+            let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
+            if ch == Channel::Whatsapp && kind == "template" && rel.ends_with(".json") {
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(v @ serde_json::Value::Object(_)) => v,
+                    _ => {
+                        w.error(
+                            &vf.pos,
+                            "content.valueFile",
+                            format!("`{rel}` is not a JSON object"),
+                            "a .json valueFile must hold one JSON object",
+                        );
+                        return None;
+                    }
+                }
+            } else if interpolate_file {
+                serde_json::Value::String(w.interpolate(&text, &vf.pos, "content.valueFile")?)
+            } else {
+                // A file is taken as written: scripts use `${…}` themselves.
+                serde_json::Value::String(text)
+            }
+        }
+    };
+    if value.as_str().is_some_and(|s| s.trim().is_empty()) {
+        w.error(&node.pos, "content.value", "the message is empty", "write the text to send");
+        return None;
+    }
+    Some(Content { kind, value })
+}
+
+pub(super) fn interpolate_json(w: &mut Walker, v: serde_json::Value, pos: &Pos, path: &str) -> Option<serde_json::Value> {
+    Some(match v {
+        serde_json::Value::String(s) => serde_json::Value::String(w.interpolate(&s, pos, path)?),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(|x| interpolate_json(w, x, pos, path)).collect::<Option<_>>()?)
+        }
+        serde_json::Value::Object(o) => serde_json::Value::Object(
+            o.into_iter().map(|(k, x)| interpolate_json(w, x, pos, path).map(|x| (k, x))).collect::<Option<_>>()?,
+        ),
+        other => other,
+    })
+}
+

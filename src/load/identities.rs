@@ -1,0 +1,287 @@
+//! Recipients from a manifest (`identities`) or a CSV audience (`identitiesFrom`).
+
+use super::*;
+
+pub(super) fn identities(w: &mut Walker, node: &Node, ch: Channel, out: &mut Vec<Recipient>, positions: &mut Vec<Pos>) {
+    let Some(items) = w.seq(node, "identities") else {
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = index("identities", i);
+        match (ch.identity_field(), &item.value) {
+            (None, Value::Map(_)) => {
+                w.error(
+                    &item.pos,
+                    &path,
+                    format!("channel {} (API v1) takes identities as plain strings", ch.as_str()),
+                    "write `- john@example.com`; customMessage and parameters are v2 features",
+                );
+            }
+            (_, Value::Map(_)) => {
+                if let Some(r) = identity_object(w, item, &path, ch) {
+                    out.push(r);
+                    positions.push(item.pos.clone());
+                }
+            }
+            _ => {
+                if let Some(id) = w.string(item, &path) {
+                    out.push(Recipient { id, custom_message: None, parameters: Params::new() });
+                    positions.push(item.pos.clone());
+                }
+            }
+        }
+    }
+}
+
+pub(super) const ID_FIELDS: &[&str] = &["email", "spaceId", "phoneNumber", "customMessage", "parameters"];
+
+pub(super) fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Channel) -> Option<Recipient> {
+    let field = ch.identity_field()?;
+    let f = w.fields(item, path, ID_FIELDS)?;
+    let mut ok = true;
+    for other in ["email", "spaceId", "phoneNumber"] {
+        if other != field
+            && let Some(n) = f.get(other)
+        {
+            w.error(
+                &n.pos,
+                &join(path, other),
+                format!("channel {} identifies recipients by `{field}`, not `{other}`", ch.as_str()),
+                format!("rename `{other}` to `{field}`"),
+            );
+            ok = false;
+        }
+    }
+    let id = match f.get(field) {
+        Some(n) => w.string(n, &join(path, field)),
+        None => {
+            if ok {
+                w.error(
+                    &item.pos,
+                    &join(path, field),
+                    format!("missing `{field}`"),
+                    format!("channel {} needs `{field}` in every identity", ch.as_str()),
+                );
+            }
+            None
+        }
+    };
+    let custom_message = f.get("customMessage").and_then(|n| w.string(n, &join(path, "customMessage")));
+    let mut parameters = Params::new();
+    if let Some(n) = f.get("parameters") {
+        let ppath = join(path, "parameters");
+        match &n.value {
+            Value::Map(entries) => {
+                if entries.len() > MAX_PARAMETERS {
+                    w.error(
+                        &n.pos,
+                        &ppath,
+                        format!("{} parameters; Kore.ai accepts at most {MAX_PARAMETERS}", entries.len()),
+                        "remove the ones no placeholder uses",
+                    );
+                    ok = false;
+                }
+                for (k, v) in entries {
+                    let name = k.key_text();
+                    let vpath = join(&ppath, &name);
+                    if let Some(val) = w.string(v, &vpath) {
+                        if val.chars().count() > MAX_PARAMETER_LEN {
+                            w.error(
+                                &v.pos,
+                                &vpath,
+                                format!(
+                                    "{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}",
+                                    val.chars().count()
+                                ),
+                                "shorten the value",
+                            );
+                            ok = false;
+                        }
+                        parameters.insert(name, val);
+                    } else {
+                        ok = false;
+                    }
+                }
+            }
+            _ => {
+                w.error(
+                    &n.pos,
+                    &ppath,
+                    format!("expected a mapping, found {}", n.kind()),
+                    "write `parameters: {name: Alice}`",
+                );
+                ok = false;
+            }
+        }
+    }
+    match (id, ok) {
+        (Some(id), true) => Some(Recipient { id, custom_message, parameters }),
+        _ => None,
+    }
+}
+
+pub(super) fn csv_identities(
+    w: &mut Walker,
+    root: &Root,
+    (path, written): (&Path, &str),
+    pos: &Pos,
+    ch: Channel,
+    out: &mut Vec<Recipient>,
+    positions: &mut Vec<Pos>,
+) {
+    let shown = display_path(path);
+    let mut sub = Diagnostics::default();
+    let Some(text) = read_text(Some(root), path, MAX_CSV_BYTES, "CSV audience", &mut sub) else {
+        let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
+        w.error(
+            pos,
+            "identitiesFrom",
+            format!("cannot use `{}`: {why}", crate::safe::line(written)),
+            "the path is relative to the manifest file, and must stay inside the repository",
+        );
+        return;
+    };
+    if let Err(q) = crate::inputs::check_quotes(&text) {
+        w.diags.push(
+            Diagnostic::error(&shown, Pos { line: q.line, column: 1 }, "", format!("invalid CSV: {}", q.message))
+                .help("close the quote, or double a quote that is part of the text (\"\")"),
+        );
+        return;
+    }
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
+    let headers: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
+        Err(e) => {
+            w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column: 1 }, "", format!("invalid CSV header: {e}")));
+            return;
+        }
+    };
+    let mut err = |line: u32, column: u32, field: String, msg: String, help: &str| {
+        w.diags.push(Diagnostic::error(&shown, Pos { line, column }, field, msg).help(help.to_string()));
+    };
+    match (ch.identity_field(), headers.first()) {
+        (_, None) => {
+            return err(
+                1,
+                1,
+                String::new(),
+                "the CSV file has no header row".into(),
+                "the first row names the columns: the identity field, then parameter names",
+            );
+        }
+        (Some(field), Some(h)) if h != field => {
+            return err(
+                1,
+                1,
+                String::new(),
+                format!("the first column is `{h}`, but channel {} identifies recipients by `{field}`", ch.as_str()),
+                "rename the first column header",
+            );
+        }
+        (None, Some(_)) if headers.len() > 1 => {
+            return err(
+                1,
+                1,
+                String::new(),
+                format!(
+                    "channel {} (API v1) takes no parameters, but the CSV has {} columns",
+                    ch.as_str(),
+                    headers.len()
+                ),
+                "keep only the identity column",
+            );
+        }
+        _ => {}
+    }
+    let param_names = headers.iter().skip(1).filter(|h| *h != "customMessage").count();
+    if param_names > MAX_PARAMETERS {
+        return err(
+            1,
+            1,
+            String::new(),
+            format!("{param_names} parameter columns; Kore.ai accepts at most {MAX_PARAMETERS}"),
+            "remove the columns no placeholder uses",
+        );
+    }
+    let mut seen_headers = HashSet::new();
+    for (i, h) in headers.iter().enumerate() {
+        if h.is_empty() || !seen_headers.insert(h) {
+            return err(
+                1,
+                i as u32 + 1,
+                String::new(),
+                format!("column {} has an empty or repeated header `{h}`", i + 1),
+                "give every column a unique name",
+            );
+        }
+    }
+    let names: Vec<std::sync::Arc<str>> = headers.iter().map(|h| std::sync::Arc::from(h.as_str())).collect();
+    let mut record = csv::StringRecord::new();
+    let mut errors = 0usize;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as u32).unwrap_or(0);
+                err(
+                    line,
+                    1,
+                    String::new(),
+                    format!("invalid CSV: {e}"),
+                    "every row needs the same number of columns as the header",
+                );
+                return;
+            }
+        }
+        let line = record.position().map(|p| p.line() as u32).unwrap_or(0);
+        if out.len() >= MAX_RECIPIENTS {
+            err(
+                line,
+                1,
+                String::new(),
+                format!("more than {MAX_RECIPIENTS} recipients in one notification"),
+                "split the audience over several notifications",
+            );
+            return;
+        }
+        // Surrounding whitespace is trimmed with a warning, like every identity (`trim_identities`).
+        let id = record.get(0).unwrap_or_default().to_string();
+        if id.trim().is_empty() {
+            errors += 1;
+            if errors <= MAX_RECIPIENT_DIAGS {
+                err(line, 1, headers[0].clone(), "empty identity".into(), "fill in the first column or delete the row");
+            }
+            continue;
+        }
+        let mut r = Recipient { id, custom_message: None, parameters: Params::new() };
+        for (col, value) in record.iter().enumerate().skip(1) {
+            let name = &headers[col];
+            if value.is_empty() {
+                continue;
+            }
+            if name == "customMessage" {
+                r.custom_message = Some(value.to_string());
+            } else if value.chars().count() > MAX_PARAMETER_LEN {
+                errors += 1;
+                if errors <= MAX_RECIPIENT_DIAGS {
+                    err(
+                        line,
+                        col as u32 + 1,
+                        name.clone(),
+                        format!("{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}", value.chars().count()),
+                        "shorten the value",
+                    );
+                }
+            } else {
+                r.parameters.insert(names[col].clone(), value.to_string());
+            }
+        }
+        out.push(r);
+        positions.push(Pos { line, column: 1 });
+    }
+    if errors > MAX_RECIPIENT_DIAGS {
+        err(0, 0, String::new(), format!("… and {} more problems in this file", errors - MAX_RECIPIENT_DIAGS), "");
+    }
+}
+

@@ -1,0 +1,245 @@
+//! Loading a repository of manifests: find the files (directories walked in sorted order, globs
+//! expanded, symlink loops detected), parse every YAML document, resolve `valueFile` and
+//! `identitiesFrom`, and check every documented constraint of the Kore.ai API (the README lists them). All
+//! problems of a run are collected; the caller decides whether errors stop it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::files::{self, FileError, Root};
+use crate::interp::Env;
+use crate::manifest::*;
+use crate::walk::{Walker, index, join};
+use crate::yaml::{self, Node, Value};
+
+mod document;
+mod find;
+mod identities;
+mod recipients;
+
+use document::*;
+pub use find::{MAX_WALK_ENTRIES, find_files};
+use identities::*;
+use recipients::*;
+
+/// Most recipients in one notification: bounds the memory a hostile audience can take (about
+/// 250 bytes per recipient in a plan).
+pub const MAX_RECIPIENTS: usize = 1_000_000;
+/// Largest CSV audience or valueFile we read.
+pub const MAX_CSV_BYTES: u64 = 512 * 1024 * 1024;
+pub const MAX_VALUE_FILE_BYTES: u64 = 1024 * 1024;
+/// Per notification and kind, how many recipient-level problems are listed before summarising.
+const MAX_RECIPIENT_DIAGS: usize = 10;
+
+pub struct Repo {
+    pub notifications: Vec<Notification>,
+    pub files: Vec<PathBuf>,
+}
+
+/// Shows a path relative to the current directory when it is below it (GitHub annotations and
+/// terminals both want repository-relative paths).
+pub fn display_path(p: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().ok();
+    let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
+    let rel = rel.strip_prefix(".").unwrap_or(rel);
+    // `notifications/../audiences/a.csv` → `audiences/a.csv`: shorter, and what GitHub needs to
+    // put an annotation on the right file. Lexical, for display only.
+    let mut out = PathBuf::new();
+    for c in rel.components() {
+        match c {
+            std::path::Component::ParentDir
+                if matches!(out.components().next_back(), Some(std::path::Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Reads a file with a size cap enforced while reading, as UTF-8 text; with a `root`, the file
+/// must resolve inside it. Problems become diagnostics that never show the file's content.
+fn read_text(root: Option<&Root>, path: &Path, cap: u64, what: &str, diags: &mut Diagnostics) -> Option<String> {
+    let shown = display_path(path);
+    let read = match root {
+        Some(r) => r.read(path, cap),
+        None => std::fs::canonicalize(path).map_err(|_| FileError::NotFound).and_then(|c| files::read_regular(&c, cap)),
+    };
+    let bytes = match read {
+        Ok(b) => b,
+        Err(FileError::TooLarge(cap)) => {
+            diags.push(
+                Diagnostic::error(&shown, Pos::default(), "", format!("{what} is too large (limit {cap} bytes)"))
+                    .help("split it into several files, or keep large audiences in a CSV file with identitiesFrom"),
+            );
+            return None;
+        }
+        Err(e) => {
+            diags
+                .push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")).help(e.help()));
+            return None;
+        }
+    };
+    match yaml::check_text(&bytes) {
+        Ok(t) => Some(t.to_string()),
+        Err(e) => {
+            diags.push(Diagnostic::error(&shown, e.pos, "", e.message).help(format!("{what} must be UTF-8 text")));
+            None
+        }
+    }
+}
+
+/// Where a repository's files may come from, and which variables manifests may expand.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub root: &'a Root,
+    pub variables: &'a [String],
+    pub env: &'a dyn Env,
+}
+
+/// Loads and validates every manifest in `files`, on all cores; results keep the file order.
+pub fn load_repo(files: Vec<PathBuf>, src: Sources, diags: &mut Diagnostics) -> Repo {
+    // One loader per core (at most 4): each may hold a file's worst-case tree within the YAML
+    // budgets, so memory is bounded by the thread count, not the number of files.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let results: Vec<(Vec<Notification>, Diagnostics)> = std::thread::scope(|s| {
+        // Parsers recurse: give loader threads a stack at least as big as the main thread's.
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                std::thread::Builder::new().stack_size(64 * 1024 * 1024).spawn_scoped(s, move || load_files(part, src))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(e) => {
+                    let mut d = Diagnostics::default();
+                    d.push(Diagnostic::error(
+                        Path::new("."),
+                        Pos::default(),
+                        "",
+                        format!("cannot start a thread: {e}"),
+                    ));
+                    (Vec::new(), d)
+                }
+            })
+            .collect()
+    });
+    let mut notifications = Vec::new();
+    for (ns, d) in results {
+        notifications.extend(ns);
+        diags.extend(d);
+    }
+    check_repo(&notifications, diags);
+    Repo { notifications, files }
+}
+
+fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut notifications = Vec::new();
+    for file in files {
+        // Manifest files were confined when found (paths given on the command line are the
+        // user's own); what they name is confined to the root below.
+        let Some(text) = read_text(None, file, yaml::MAX_YAML_BYTES, "manifest", &mut diags) else {
+            continue;
+        };
+        let shown = display_path(file);
+        let docs = match yaml::parse_documents(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                let mut d = Diagnostic::error(&shown, e.pos, "", format!("invalid YAML: {}", e.message));
+                if let Some(h) = e.help {
+                    d = d.help(h);
+                }
+                diags.push(d);
+                continue;
+            }
+        };
+        warn_comment_cuts(&shown, &text, &docs, &mut diags);
+        drop(text);
+        let mut w = Walker::for_manifest(&shown, &mut diags, src.env, src.variables);
+        for doc in &docs {
+            if let Some(n) = document(&mut w, file, doc, src.root) {
+                notifications.push(n);
+            }
+        }
+    }
+    (notifications, diags)
+}
+
+/// Warns about plain values a ` #` cut short (`value: Order #{orderId} ships` is `Order`).
+fn warn_comment_cuts(file: &Path, text: &str, docs: &[Node], diags: &mut Diagnostics) {
+    for c in yaml::comment_cuts(text, docs) {
+        let quoted = c.written.replace('"', "\\\"");
+        diags.push(
+            Diagnostic::warning(
+                file,
+                c.pos,
+                c.path,
+                format!(
+                    "the value is `{}`: in YAML, ` #` starts a comment, so the rest of the line is dropped",
+                    c.value
+                ),
+            )
+            .help(format!("if `#` is part of the text, quote the value: \"{quoted}\"")),
+        );
+    }
+}
+
+/// Repository-wide rules: unique keys, previousKeys that do not collide.
+fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
+    let mut keys: HashMap<&str, &Notification> = HashMap::new();
+    for n in ns {
+        if let Some(first) = keys.get(n.key.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    &n.source.file,
+                    Pos { line: n.source.line, column: n.source.column },
+                    "key",
+                    format!("duplicate key `{}`", n.key),
+                )
+                .help(format!(
+                    "already used at {}:{}; every notification needs its own key",
+                    first.source.file.display(),
+                    first.source.line
+                )),
+            );
+        } else {
+            keys.insert(&n.key, n);
+        }
+    }
+    let mut previous: HashMap<&str, &Notification> = HashMap::new();
+    for n in ns {
+        for p in &n.previous_keys {
+            let pos = Pos { line: n.source.line, column: n.source.column };
+            if keys.contains_key(p.as_str()) {
+                diags.push(
+                    Diagnostic::error(
+                        &n.source.file,
+                        pos,
+                        "previousKeys",
+                        format!("`{p}` is still the key of a notification"),
+                    )
+                    .help("a previous key must no longer be in use"),
+                );
+            } else if let Some(other) = previous.insert(p, n) {
+                diags.push(
+                    Diagnostic::error(
+                        &n.source.file,
+                        pos,
+                        "previousKeys",
+                        format!("`{p}` is also a previous key of `{}`", other.key),
+                    )
+                    .help("a renamed notification can continue only one earlier key"),
+                );
+            }
+        }
+    }
+}
+

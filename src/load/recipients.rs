@@ -1,0 +1,261 @@
+//! Recipient-level rules across a whole notification: identities trimmed, duplicates and near
+//! duplicates, placeholders every recipient has a parameter for.
+
+use super::*;
+
+/// Recipient-level checks of one notification: whitespace, near duplicates (unless
+/// `allowNearDuplicates: true`), then duplicates and placeholders.
+pub(super) fn recipient_checks(
+    w: &mut Walker,
+    f: &BTreeMap<String, &Node>,
+    channel: Option<Channel>,
+    content: Option<&Content>,
+    recipients: &mut [Recipient],
+    positions: &[Pos],
+    csv: Option<&(PathBuf, usize)>,
+) {
+    let allow_near_duplicates = match f.get("allowNearDuplicates") {
+        Some(n) => match n.value {
+            Value::Bool(b) => b,
+            _ => {
+                let found = format!("expected true or false, found {}", n.kind());
+                w.error(&n.pos, "allowNearDuplicates", found, "write true or false");
+                false
+            }
+        },
+        None => false,
+    };
+    if let (Some(ch), Some(c)) = (channel, content) {
+        let at = Locator { positions, csv };
+        trim_identities(w, recipients, &at);
+        check_near_duplicates(w, ch, recipients, &at, allow_near_duplicates);
+        check_recipients(w, ch, c, recipients, positions, csv);
+    }
+}
+
+/// Where recipient `i` was written: an item of `identities`, or a row of the CSV audience.
+pub(super) struct Locator<'a> {
+    positions: &'a [Pos],
+    /// The CSV file and the index of its first recipient.
+    csv: Option<&'a (PathBuf, usize)>,
+}
+
+impl Locator<'_> {
+    fn diag(&self, w: &Walker, i: usize, error: bool, msg: String, help: String) -> Diagnostic {
+        let pos = self.positions.get(i).cloned().unwrap_or_default();
+        let (file, path) = match self.csv {
+            Some((file, start)) if i >= *start => (file.clone(), format!("identitiesFrom[row {}]", pos.line)),
+            _ => (w.file.clone(), index("identities", i)),
+        };
+        let d =
+            if error { Diagnostic::error(&file, pos, path, msg) } else { Diagnostic::warning(&file, pos, path, msg) };
+        d.help(help)
+    }
+
+    fn path(&self, i: usize) -> String {
+        match self.csv {
+            Some((file, start)) if i >= *start => {
+                format!("{} row {}", file.display(), self.positions.get(i).map(|p| p.line).unwrap_or(0))
+            }
+            _ => index("identities", i),
+        }
+    }
+}
+
+/// Identities are trimmed of surrounding whitespace (a warning says so, naming the line): ` a@x`
+/// and `a@x` are one person. Control characters inside an identity (a line break from a broken
+/// CSV quote) are an error.
+pub(super) fn trim_identities(w: &mut Walker, recipients: &mut [Recipient], at: &Locator) {
+    let mut warned = 0usize;
+    for (i, r) in recipients.iter_mut().enumerate() {
+        let trimmed = r.id.trim();
+        if trimmed.chars().any(char::is_control) {
+            let d = at.diag(
+                w,
+                i,
+                true,
+                format!("identity {:?} contains a line break or control character", r.id),
+                "an identity is one line of text; check the quoting of this row".into(),
+            );
+            w.diags.push(d);
+        } else if trimmed.len() != r.id.len() {
+            warned += 1;
+            if warned <= MAX_RECIPIENT_DIAGS {
+                let d = at.diag(
+                    w,
+                    i,
+                    false,
+                    format!("identity {:?} has surrounding whitespace; it is sent as `{trimmed}`", r.id),
+                    "remove the spaces around the identity".into(),
+                );
+                w.diags.push(d);
+            }
+            r.id = trimmed.to_string();
+        }
+    }
+    if warned > MAX_RECIPIENT_DIAGS {
+        let d = at.diag(w, 0, false, format!("{warned} identities with surrounding whitespace in all ({MAX_RECIPIENT_DIAGS} listed above); they are trimmed"), String::new());
+        w.diags.push(d);
+    }
+}
+
+/// Identities that reach the same person although written differently (`A@Example.com` and
+/// `a@example.com`; `+91 98765 43210` and `919876543210`) would each be sent the message: an
+/// error, unless the manifest says `allowNearDuplicates: true`. Exact duplicates are reported by
+/// `check_recipients`.
+pub(super) fn check_near_duplicates(w: &mut Walker, ch: Channel, recipients: &[Recipient], at: &Locator, allowed: bool) {
+    if allowed {
+        return;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(recipients.len());
+    let mut count = 0usize;
+    for (i, r) in recipients.iter().enumerate() {
+        let key = crate::inputs::identity_key(ch, &r.id);
+        match seen.get(&key) {
+            Some(&first) if recipients[first].id != r.id => {
+                count += 1;
+                if count <= MAX_RECIPIENT_DIAGS {
+                    let msg = format!(
+                        "`{}` reaches the same recipient as `{}` ({})",
+                        r.id,
+                        recipients[first].id,
+                        at.path(first)
+                    );
+                    let help = "e-mail addresses are compared without case and phone numbers by their digits: remove one; if they really are different recipients, set `allowNearDuplicates: true` on this notification".to_string();
+                    let d = at.diag(w, i, true, msg, help);
+                    w.diags.push(d);
+                }
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(key, i);
+            }
+        }
+    }
+    if count > MAX_RECIPIENT_DIAGS {
+        let d = at.diag(
+            w,
+            0,
+            true,
+            format!("{count} near-duplicate recipients in all ({MAX_RECIPIENT_DIAGS} listed above)"),
+            "remove them, or set `allowNearDuplicates: true`".into(),
+        );
+        w.diags.push(d);
+    }
+}
+
+/// Recipient-level rules across the whole notification: duplicates, placeholders that some
+/// recipient has no parameter for (error) and parameters that no placeholder uses (warning).
+pub(super) fn check_recipients(
+    w: &mut Walker,
+    ch: Channel,
+    content: &Content,
+    recipients: &[Recipient],
+    positions: &[Pos],
+    csv: Option<&(PathBuf, usize)>,
+) {
+    let locate = |i: usize| -> (PathBuf, Pos, String) {
+        let pos = positions.get(i).cloned().unwrap_or_default();
+        match csv {
+            Some((file, start)) if i >= *start => {
+                let path = format!("identitiesFrom[row {}]", pos.line);
+                (file.clone(), pos, path)
+            }
+            _ => (PathBuf::new(), pos, index("identities", i)),
+        }
+    };
+    let uses_parameters = ch.api() == Api::V2 && content.kind != "script";
+    let content_placeholders: Vec<String> = match (&content.value, uses_parameters) {
+        (serde_json::Value::String(s), true) => placeholders(s).into_iter().map(String::from).collect(),
+        _ => Vec::new(),
+    };
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(recipients.len());
+    let (mut dup_count, mut missing_count) = (0usize, 0usize);
+    let mut unused: BTreeMap<&str, usize> = BTreeMap::new();
+    let report = |w: &mut Walker, i: usize, field: String, msg: String, help: String| {
+        let (file, pos, path) = locate(i);
+        let field = if field.is_empty() { path } else { join(&path, &field) };
+        if file.as_os_str().is_empty() {
+            w.error(&pos, &field, msg, help);
+        } else {
+            w.diags.push(Diagnostic::error(&file, pos, field, msg).help(help));
+        }
+    };
+    for (i, r) in recipients.iter().enumerate() {
+        if let Some(first) = seen.insert(&r.id, i) {
+            seen.insert(&r.id, first);
+            dup_count += 1;
+            if dup_count <= MAX_RECIPIENT_DIAGS {
+                let (_, _, first_path) = locate(first);
+                report(
+                    w,
+                    i,
+                    String::new(),
+                    format!("duplicate recipient `{}`", r.id),
+                    format!("already listed at {first_path}; each person receives a notification once"),
+                );
+            }
+        }
+        if !uses_parameters {
+            continue;
+        }
+        let mut needed: Vec<&str> = content_placeholders.iter().map(String::as_str).collect();
+        if let Some(cm) = &r.custom_message {
+            for p in placeholders(cm) {
+                if !needed.contains(&p) {
+                    needed.push(p);
+                }
+            }
+        }
+        for p in &needed {
+            if !r.parameters.contains_key(p) {
+                missing_count += 1;
+                if missing_count <= MAX_RECIPIENT_DIAGS {
+                    report(
+                        w,
+                        i,
+                        "parameters".into(),
+                        format!("placeholder {{{p}}} has no parameter `{p}` for `{}`", r.id),
+                        format!("add `{p}` to this recipient's parameters, or remove {{{p}}} from the message"),
+                    );
+                }
+            }
+        }
+        for name in r.parameters.keys() {
+            if !needed.contains(&name) {
+                unused.entry(name).or_insert(i);
+            }
+        }
+    }
+    if dup_count > MAX_RECIPIENT_DIAGS {
+        report(
+            w,
+            0,
+            String::new(),
+            format!("{} duplicate recipients in all ({} listed above)", dup_count, MAX_RECIPIENT_DIAGS),
+            "remove the repeated identities".into(),
+        );
+    }
+    if missing_count > MAX_RECIPIENT_DIAGS {
+        report(
+            w,
+            0,
+            "parameters".into(),
+            format!("{missing_count} missing parameters in all ({MAX_RECIPIENT_DIAGS} listed above)"),
+            "every placeholder needs a parameter for every recipient".into(),
+        );
+    }
+    for (name, i) in unused {
+        let (file, pos, path) = locate(i);
+        let field = join(&join(&path, "parameters"), name);
+        let d = Diagnostic::warning(
+            if file.as_os_str().is_empty() { &w.file } else { &file },
+            pos,
+            field,
+            format!("parameter `{name}` is used by no placeholder"),
+        )
+        .help(format!("add {{{name}}} to the message or customMessage, or drop the parameter"));
+        w.diags.push(d);
+    }
+}
+
