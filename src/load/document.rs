@@ -19,151 +19,47 @@ pub(super) fn parse_time(w: &mut Walker, node: &Node, path: &str) -> Option<time
     }
 }
 
+type Fields<'n> = BTreeMap<String, &'n Node>;
+
 pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> Option<Notification> {
     let before = w.diags.errors();
     w.used.clear();
     let f = w.fields(doc, "", FIELDS)?;
     let dir = file.parent().unwrap_or(Path::new("."));
-    let missing = |w: &mut Walker, name: &str, help: &str| {
-        w.error(&doc.pos, name, format!("missing required field `{name}`"), help);
-    };
-    let key_node = f.get("key");
-    let key = match key_node {
-        Some(n) => w.string(n, "key"),
-        None => {
-            missing(w, "key", "add `key: some-unique-name`; it identifies this notification forever");
-            None
-        }
-    };
-    if let (Some(k), Some(n)) = (&key, key_node)
-        && !valid_key(k)
-    {
-        w.error(&n.pos, "key", format!("`{k}` is not a valid key"), "use 1 to 128 letters, digits and . _ : / -");
-    }
-    let channel = match f.get("channel") {
-        Some(n) => w.one_of(n, "channel", CHANNELS).and_then(|s| Channel::parse(&s)),
-        None => {
-            missing(w, "channel", "add `channel: msteams` (or slack, ivr, hangouts, whatsapp)");
-            None
-        }
-    };
-    let api = match (f.get("api"), channel) {
-        (Some(n), ch) => {
-            let a = w.one_of(n, "api", &["v1", "v2"]).map(|s| if s == "v1" { Api::V1 } else { Api::V2 });
-            match (a, ch) {
-                (Some(a), Some(ch)) if a != ch.api() => {
-                    w.error(
-                        &n.pos,
-                        "api",
-                        format!("channel {} is served by API {}, not {}", ch.as_str(), ch.api().as_str(), a.as_str()),
-                        format!("remove `api` or set it to {}", ch.api().as_str()),
-                    );
-                    None
-                }
-                (a, _) => a,
-            }
-        }
-        (None, ch) => ch.map(Channel::api),
-    };
+    let key = key(w, &f, &doc.pos);
+    let (channel, api) = channel_and_api(w, &f, &doc.pos);
     let user_identity_type = match f.get("userIdentityType") {
         Some(n) => w.one_of(n, "userIdentityType", &["resolve"]).unwrap_or_default(),
         None => "resolve".to_string(),
     };
-    let webhook_instance_name = match f.get("webhookInstanceName") {
-        Some(n) => {
-            let v = w.string(n, "webhookInstanceName");
-            if channel.is_some_and(|c| c != Channel::Ivr) {
-                w.error(
-                    &n.pos,
-                    "webhookInstanceName",
-                    "webhookInstanceName applies only to the ivr channel",
-                    "remove it",
-                );
-            }
-            v
+    let webhook_instance_name = f.get("webhookInstanceName").and_then(|n| {
+        if channel.is_some_and(|c| c != Channel::Ivr) {
+            w.error(&n.pos, "webhookInstanceName", "webhookInstanceName applies only to the ivr channel", "remove it");
         }
-        None => None,
-    };
+        w.string(n, "webhookInstanceName")
+    });
     let content = match (f.get("content"), channel) {
         (Some(n), Some(ch)) => content(w, n, ch, dir, root),
         (Some(_), None) => None,
         (None, _) => {
-            missing(w, "content", "add `content: {type: text, value: \"…\"}`");
+            missing(w, &doc.pos, "content", "add `content: {type: text, value: \"…\"}`");
             None
         }
     };
-    let mut recipients = Vec::new();
-    let mut positions = Vec::new();
-    let mut have_identities = false;
-    if let (Some(n), Some(ch)) = (f.get("identities"), channel) {
-        have_identities = true;
-        identities(w, n, ch, &mut recipients, &mut positions);
-    }
-    let mut csv_origin: Option<(PathBuf, usize)> = None;
-    if let (Some(n), Some(ch)) = (f.get("identitiesFrom"), channel) {
-        have_identities = true;
-        if let Some(rel) = w.string(n, "identitiesFrom") {
-            let path = dir.join(&rel);
-            let start = recipients.len();
-            csv_identities(w, root, (&path, &rel), &n.pos, ch, &mut recipients, &mut positions);
-            csv_origin = Some((display_path(&path), start));
-        }
-    }
-    if !have_identities && channel.is_some() {
-        missing(w, "identities", "add `identities:` (a list) or `identitiesFrom: audience.csv`");
-    } else if have_identities && recipients.is_empty() && w.diags.errors() == before {
-        let at = f.get("identities").or_else(|| f.get("identitiesFrom")).map_or(&doc.pos, |n| &n.pos);
-        w.error(at, "identities", "no recipients", "a notification needs at least one identity");
-    }
-    let not_before = f.get("notBefore").and_then(|n| parse_time(w, n, "notBefore"));
-    let not_after = f.get("notAfter").and_then(|n| parse_time(w, n, "notAfter"));
-    if let (Some(a), Some(b), Some(n)) = (not_before, not_after, f.get("notAfter"))
-        && b <= a
-    {
-        w.error(
-            &n.pos,
-            "notAfter",
-            "notAfter is not later than notBefore",
-            "the send window would be empty; fix one of the two dates",
-        );
-    }
-    let on_change = match f.get("onChange") {
-        Some(n) => match w.one_of(n, "onChange", &["resend", "ignore"]).as_deref() {
-            Some("ignore") => OnChange::Ignore,
-            _ => OnChange::Resend,
-        },
-        None => OnChange::Resend,
+    let (mut recipients, positions, csv_origin) = gather_recipients(w, &f, channel, (dir, root), &doc.pos, before);
+    let (not_before, not_after) = window(w, &f);
+    let on_change = match f.get("onChange").map(|n| w.one_of(n, "onChange", &["resend", "ignore"])) {
+        Some(Some(s)) if s == "ignore" => OnChange::Ignore,
+        _ => OnChange::Resend,
     };
-    let mut previous_keys = Vec::new();
-    if let Some(n) = f.get("previousKeys") {
-        for (i, (p, pos)) in w.strings(n, "previousKeys").into_iter().enumerate() {
-            if !valid_key(&p) {
-                w.error(
-                    &pos,
-                    &index("previousKeys", i),
-                    format!("`{p}` is not a valid key"),
-                    "use 1 to 128 letters, digits and . _ : / -",
-                );
-            } else if Some(&p) == key.as_ref() {
-                w.error(
-                    &pos,
-                    &index("previousKeys", i),
-                    "a notification cannot list its own key as previous",
-                    "remove it",
-                );
-            } else {
-                previous_keys.push(p);
-            }
-        }
-    }
+    let previous_keys = previous_keys(w, &f, key.as_ref());
     let description = f.get("description").and_then(|n| w.string(n, "description"));
-
     recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
     if w.diags.errors() > before {
         return None;
     }
     let (key, channel, api, content) = (key?, channel?, api?, content?);
-    let pos = key_node.map(|n| n.pos.clone()).unwrap_or_else(|| doc.pos.clone());
+    let pos = f.get("key").map(|n| n.pos.clone()).unwrap_or_else(|| doc.pos.clone());
     Some(Notification {
         key,
         source: Source { file: w.file.clone(), line: pos.line, column: pos.column },
@@ -180,6 +76,124 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         description,
         variables: std::mem::take(&mut w.used),
     })
+}
+
+fn missing(w: &mut Walker, at: &Pos, name: &str, help: &str) {
+    w.error(at, name, format!("missing required field `{name}`"), help);
+}
+
+/// `key`, valid.
+fn key(w: &mut Walker, f: &Fields, at: &Pos) -> Option<String> {
+    let Some(n) = f.get("key") else {
+        missing(w, at, "key", "add `key: some-unique-name`; it identifies this notification forever");
+        return None;
+    };
+    let key = w.string(n, "key")?;
+    if !valid_key(&key) {
+        w.error(
+            &n.pos,
+            "key",
+            format!("`{}` is not a valid key", crate::safe::line(&key)),
+            "use 1 to 128 letters, digits and . _ : / -",
+        );
+    }
+    Some(key)
+}
+
+/// `channel`, and `api` (inferred from the channel, or checked against it).
+fn channel_and_api(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<Channel>, Option<Api>) {
+    let channel = match f.get("channel") {
+        Some(n) => w.one_of(n, "channel", CHANNELS).and_then(|s| Channel::parse(&s)),
+        None => {
+            missing(w, at, "channel", "add `channel: msteams` (or slack, ivr, hangouts, whatsapp)");
+            None
+        }
+    };
+    let Some(n) = f.get("api") else { return (channel, channel.map(Channel::api)) };
+    let api = w.one_of(n, "api", &["v1", "v2"]).map(|s| if s == "v1" { Api::V1 } else { Api::V2 });
+    match (api, channel) {
+        (Some(a), Some(ch)) if a != ch.api() => {
+            w.error(
+                &n.pos,
+                "api",
+                format!("channel {} is served by API {}, not {}", ch.as_str(), ch.api().as_str(), a.as_str()),
+                format!("remove `api` or set it to {}", ch.api().as_str()),
+            );
+            (channel, None)
+        }
+        _ => (channel, api),
+    }
+}
+
+/// Recipients from `identities` and `identitiesFrom`, their positions, and where the CSV rows
+/// start (for diagnostics that point into the CSV file).
+fn gather_recipients(
+    w: &mut Walker,
+    f: &Fields,
+    channel: Option<Channel>,
+    (dir, root): (&Path, &Root),
+    at: &Pos,
+    errors_before: usize,
+) -> (Vec<Recipient>, Vec<Pos>, Option<(PathBuf, usize)>) {
+    let (mut recipients, mut positions, mut csv_origin) = (Vec::new(), Vec::new(), None);
+    let Some(ch) = channel else { return (recipients, positions, csv_origin) };
+    let (inline, from) = (f.get("identities"), f.get("identitiesFrom"));
+    if let Some(n) = inline {
+        identities(w, n, ch, &mut recipients, &mut positions);
+    }
+    if let Some(n) = from
+        && let Some(rel) = w.string(n, "identitiesFrom")
+    {
+        let path = dir.join(&rel);
+        let start = recipients.len();
+        csv_identities(w, root, (&path, &rel), &n.pos, ch, &mut recipients, &mut positions);
+        csv_origin = Some((display_path(&path), start));
+    }
+    if inline.is_none() && from.is_none() {
+        missing(w, at, "identities", "add `identities:` (a list) or `identitiesFrom: audience.csv`");
+    } else if recipients.is_empty() && w.diags.errors() == errors_before {
+        let at = inline.or(from).map_or(at, |n| &n.pos);
+        w.error(at, "identities", "no recipients", "a notification needs at least one identity");
+    }
+    (recipients, positions, csv_origin)
+}
+
+/// `notBefore` and `notAfter`, a non-empty window.
+fn window(w: &mut Walker, f: &Fields) -> (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>) {
+    let not_before = f.get("notBefore").and_then(|n| parse_time(w, n, "notBefore"));
+    let not_after = f.get("notAfter").and_then(|n| parse_time(w, n, "notAfter"));
+    if let (Some(a), Some(b), Some(n)) = (not_before, not_after, f.get("notAfter"))
+        && b <= a
+    {
+        w.error(
+            &n.pos,
+            "notAfter",
+            "notAfter is not later than notBefore",
+            "the send window would be empty; fix one of the two dates",
+        );
+    }
+    (not_before, not_after)
+}
+
+/// `previousKeys`: valid keys, not this notification's own.
+fn previous_keys(w: &mut Walker, f: &Fields, key: Option<&String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(n) = f.get("previousKeys") else { return out };
+    for (i, (p, pos)) in w.strings(n, "previousKeys").into_iter().enumerate() {
+        if !valid_key(&p) {
+            w.error(
+                &pos,
+                &index("previousKeys", i),
+                format!("`{}` is not a valid key", crate::safe::line(&p)),
+                "use 1 to 128 letters, digits and . _ : / -",
+            );
+        } else if Some(&p) == key {
+            w.error(&pos, &index("previousKeys", i), "a notification cannot list its own key as previous", "remove it");
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 pub(super) fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root: &Root) -> Option<Content> {
@@ -296,7 +310,12 @@ pub(super) fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root
     Some(Content { kind, value })
 }
 
-pub(super) fn interpolate_json(w: &mut Walker, v: serde_json::Value, pos: &Pos, path: &str) -> Option<serde_json::Value> {
+pub(super) fn interpolate_json(
+    w: &mut Walker,
+    v: serde_json::Value,
+    pos: &Pos,
+    path: &str,
+) -> Option<serde_json::Value> {
     Some(match v {
         serde_json::Value::String(s) => serde_json::Value::String(w.interpolate(&s, pos, path)?),
         serde_json::Value::Array(a) => {
@@ -308,4 +327,3 @@ pub(super) fn interpolate_json(w: &mut Walker, v: serde_json::Value, pos: &Pos, 
         other => other,
     })
 }
-

@@ -284,4 +284,3 @@ pub(super) fn csv_identities(
         err(0, 0, String::new(), format!("… and {} more problems in this file", errors - MAX_RECIPIENT_DIAGS), "");
     }
 }
-

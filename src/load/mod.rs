@@ -242,4 +242,3 @@ fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
         }
     }
 }
-

@@ -103,7 +103,13 @@ pub(super) fn trim_identities(w: &mut Walker, recipients: &mut [Recipient], at: 
 /// `a@example.com`; `+91 98765 43210` and `919876543210`) would each be sent the message: an
 /// error, unless the manifest says `allowNearDuplicates: true`. Exact duplicates are reported by
 /// `check_recipients`.
-pub(super) fn check_near_duplicates(w: &mut Walker, ch: Channel, recipients: &[Recipient], at: &Locator, allowed: bool) {
+pub(super) fn check_near_duplicates(
+    w: &mut Walker,
+    ch: Channel,
+    recipients: &[Recipient],
+    at: &Locator,
+    allowed: bool,
+) {
     if allowed {
         return;
     }
@@ -258,4 +264,3 @@ pub(super) fn check_recipients(
         w.diags.push(d);
     }
 }
-
