@@ -156,123 +156,134 @@ pub(super) fn csv_identities(
             return;
         }
     };
-    let mut err = |line: u32, column: u32, field: String, msg: String, help: &str| {
-        w.diags.push(Diagnostic::error(&shown, Pos { line, column }, field, msg).help(help.to_string()));
-    };
+    if let Err((column, message, help)) = check_headers(&headers, ch) {
+        w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column }, "", message).help(help));
+        return;
+    }
+    csv_rows(&mut reader, &headers, &mut CsvSink { diags: w.diags, file: &shown, errors: 0 }, out, positions);
+}
+
+/// The header row: the channel's identity field first (v1: alone), then at most 20 parameter
+/// columns (and `customMessage`), every name unique. Errors: (column, message, help).
+fn check_headers(headers: &[String], ch: Channel) -> Result<(), (u32, String, &'static str)> {
     match (ch.identity_field(), headers.first()) {
         (_, None) => {
-            return err(
+            return Err((
                 1,
-                1,
-                String::new(),
                 "the CSV file has no header row".into(),
                 "the first row names the columns: the identity field, then parameter names",
-            );
+            ));
         }
         (Some(field), Some(h)) if h != field => {
-            return err(
+            return Err((
                 1,
-                1,
-                String::new(),
-                format!("the first column is `{h}`, but channel {} identifies recipients by `{field}`", ch.as_str()),
+                format!(
+                    "the first column is `{}`, but channel {} identifies recipients by `{field}`",
+                    crate::safe::line(h),
+                    ch.as_str()
+                ),
                 "rename the first column header",
-            );
+            ));
         }
         (None, Some(_)) if headers.len() > 1 => {
-            return err(
+            return Err((
                 1,
-                1,
-                String::new(),
                 format!(
                     "channel {} (API v1) takes no parameters, but the CSV has {} columns",
                     ch.as_str(),
                     headers.len()
                 ),
                 "keep only the identity column",
-            );
+            ));
         }
         _ => {}
     }
     let param_names = headers.iter().skip(1).filter(|h| *h != "customMessage").count();
     if param_names > MAX_PARAMETERS {
-        return err(
+        return Err((
             1,
-            1,
-            String::new(),
             format!("{param_names} parameter columns; Kore.ai accepts at most {MAX_PARAMETERS}"),
             "remove the columns no placeholder uses",
-        );
+        ));
     }
-    let mut seen_headers = HashSet::new();
+    let mut seen = HashSet::new();
     for (i, h) in headers.iter().enumerate() {
-        if h.is_empty() || !seen_headers.insert(h) {
-            return err(
-                1,
+        if h.is_empty() || !seen.insert(h) {
+            return Err((
                 i as u32 + 1,
-                String::new(),
-                format!("column {} has an empty or repeated header `{h}`", i + 1),
+                format!("column {} has an empty or repeated header `{}`", i + 1, crate::safe::line(h)),
                 "give every column a unique name",
-            );
+            ));
         }
     }
+    Ok(())
+}
+
+/// Where row problems go: the first [`MAX_RECIPIENT_DIAGS`] are listed, then a count.
+struct CsvSink<'a> {
+    diags: &'a mut Diagnostics,
+    file: &'a Path,
+    errors: usize,
+}
+
+impl CsvSink<'_> {
+    fn error(&mut self, (line, column): (u32, u32), field: &str, message: String, help: &str) {
+        self.diags.push(Diagnostic::error(self.file, Pos { line, column }, field, message).help(help.to_string()));
+    }
+
+    /// A row problem, listed while few.
+    fn row_error(&mut self, at: (u32, u32), field: &str, message: String, help: &str) {
+        self.errors += 1;
+        if self.errors <= MAX_RECIPIENT_DIAGS {
+            self.error(at, field, message, help);
+        }
+    }
+}
+
+/// The rows: one recipient each (empty cells are absent parameters), within the recipient cap.
+fn csv_rows(
+    reader: &mut csv::Reader<&[u8]>,
+    headers: &[String],
+    sink: &mut CsvSink,
+    out: &mut Vec<Recipient>,
+    positions: &mut Vec<Pos>,
+) {
     let names: Vec<std::sync::Arc<str>> = headers.iter().map(|h| std::sync::Arc::from(h.as_str())).collect();
     let mut record = csv::StringRecord::new();
-    let mut errors = 0usize;
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line() as u32).unwrap_or(0);
-                err(
-                    line,
-                    1,
-                    String::new(),
-                    format!("invalid CSV: {e}"),
-                    "every row needs the same number of columns as the header",
-                );
-                return;
+                let help = "every row needs the same number of columns as the header";
+                return sink.error((line, 1), "", format!("invalid CSV: {e}"), help);
             }
         }
         let line = record.position().map(|p| p.line() as u32).unwrap_or(0);
         if out.len() >= MAX_RECIPIENTS {
-            err(
-                line,
-                1,
-                String::new(),
-                format!("more than {MAX_RECIPIENTS} recipients in one notification"),
-                "split the audience over several notifications",
-            );
-            return;
+            let msg = format!("more than {MAX_RECIPIENTS} recipients in one notification");
+            return sink.error((line, 1), "", msg, "split the audience over several notifications");
         }
         // Surrounding whitespace is trimmed with a warning, like every identity (`trim_identities`).
         let id = record.get(0).unwrap_or_default().to_string();
         if id.trim().is_empty() {
-            errors += 1;
-            if errors <= MAX_RECIPIENT_DIAGS {
-                err(line, 1, headers[0].clone(), "empty identity".into(), "fill in the first column or delete the row");
-            }
+            sink.row_error(
+                (line, 1),
+                &headers[0],
+                "empty identity".into(),
+                "fill in the first column or delete the row",
+            );
             continue;
         }
         let mut r = Recipient { id, custom_message: None, parameters: Params::new() };
-        for (col, value) in record.iter().enumerate().skip(1) {
+        for (col, value) in record.iter().enumerate().skip(1).filter(|(_, v)| !v.is_empty()) {
             let name = &headers[col];
-            if value.is_empty() {
-                continue;
-            }
             if name == "customMessage" {
                 r.custom_message = Some(value.to_string());
             } else if value.chars().count() > MAX_PARAMETER_LEN {
-                errors += 1;
-                if errors <= MAX_RECIPIENT_DIAGS {
-                    err(
-                        line,
-                        col as u32 + 1,
-                        name.clone(),
-                        format!("{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}", value.chars().count()),
-                        "shorten the value",
-                    );
-                }
+                let msg = format!("{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}", value.chars().count());
+                sink.row_error((line, col as u32 + 1), name, msg, "shorten the value");
             } else {
                 r.parameters.insert(names[col].clone(), value.to_string());
             }
@@ -280,7 +291,8 @@ pub(super) fn csv_identities(
         out.push(r);
         positions.push(Pos { line, column: 1 });
     }
-    if errors > MAX_RECIPIENT_DIAGS {
-        err(0, 0, String::new(), format!("… and {} more problems in this file", errors - MAX_RECIPIENT_DIAGS), "");
+    if sink.errors > MAX_RECIPIENT_DIAGS {
+        let msg = format!("… and {} more problems in this file", sink.errors - MAX_RECIPIENT_DIAGS);
+        sink.error((0, 0), "", msg, "");
     }
 }
