@@ -58,11 +58,22 @@ git config user.name >/dev/null 2>&1 || git config user.name "kore-notify"
 git config user.email >/dev/null 2>&1 || git config user.email "kore-notify@users.noreply.github.com"
 
 # Signals: passed on to kore-notify (running in its own process group, so it gets each one once).
+# A cancelled GitHub job gets SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s after that: if
+# kore-notify is still waiting for requests in flight after KN_GRACE seconds (default 4), it gets
+# a second signal and stops at once (its journal is safe: those requests become unknown), so the
+# state is still pushed and the marker cleared before the kill.
 tool_pid=""
+signalled=""
 # shellcheck disable=SC2317 # called by the INT/TERM traps
 on_signal() {
   say "received SIG$1: asking kore-notify to stop after the requests in flight"
-  if [ -n "$tool_pid" ]; then kill "-$1" "$tool_pid" 2>/dev/null || true; fi
+  if [ -n "$tool_pid" ]; then
+    kill "-$1" "$tool_pid" 2>/dev/null || true
+    if [ -z "$signalled" ]; then
+      signalled=1
+      (sleep "${KN_GRACE:-4}"; kill -TERM "$tool_pid" 2>/dev/null) &
+    fi
+  fi
 }
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
@@ -101,7 +112,9 @@ cleanup() { git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$
 trap cleanup EXIT
 committed_lineage=""
 committed_serial=0
-if [ -e "${files[0]}" ]; then
+# A state committed in the repository (not a leftover of an earlier run in this checkout).
+if git cat-file -e "HEAD:${files[0]#./}" 2>/dev/null; then
+  git checkout --quiet HEAD -- "${files[0]}"
   committed_lineage=$(info lineage)
   committed_serial=$(info serial)
 fi
@@ -117,6 +130,12 @@ if git fetch --quiet origin "$state_branch" 2>/dev/null; then
     rm -f "$f"
     if [ -e "$worktree/$f" ]; then mkdir -p "$(dirname "$f")" && cp "$worktree/$f" "$f"; fi
   done
+  if [ ! -e "$worktree/${files[0]#./}" ] && [ -n "$(git -C "$worktree" ls-files | grep -v "^$marker\$" || true)" ]; then
+    say "REFUSING: the state branch holds files, but none at ${files[0]} (where the config keeps the state):"
+    git -C "$worktree" ls-files | sed 's/^/  /' >&2
+    say "if the config's state path changed, move the files on $state_branch to the new path first."
+    exit 1
+  fi
   if [ -n "$committed_lineage" ]; then
     branch_lineage=$(info lineage)
     branch_serial=$(info serial)
@@ -144,12 +163,21 @@ to_branch() {
 }
 push_state() {
   git -C "$worktree" add -A
+  # Nothing changed (an idle scheduled run): no commit, no push.
+  if git -C "$worktree" rev-parse --verify --quiet HEAD >/dev/null && git -C "$worktree" diff --cached --quiet; then return 0; fi
   git -C "$worktree" commit --quiet -m "$1" || true
   git -C "$worktree" push --quiet origin "HEAD:refs/heads/$state_branch"
 }
 
+# Nothing to do (a scheduled run between windows): no marker, no apply; statuses still refreshed.
+idle=""
+if [ "$action" = apply ] && (cd "$dir" && "$bin" plan --detailed-exitcode >/dev/null 2>&1); then
+  idle=1
+  say "nothing to send"
+fi
+
 # 3. Marker first: if it cannot be recorded, nothing is sent.
-if [ "$action" != recover ]; then
+if [ "$action" != recover ] && [ -z "$idle" ]; then
   to_branch
   printf '%s\n' "$run_url" >"$worktree/$marker"
   push_state "kore-notify: $action in progress ($run_url)" || die "cannot push the marker: nothing was sent"
@@ -158,19 +186,29 @@ fi
 # 4. The action.
 status=0
 case "$action" in
-  apply) tool apply --auto-approve || status=$? ;;
+  apply) if [ -z "$idle" ]; then tool apply --auto-approve ${KN_QUIET:+--quiet} || status=$?; fi ;;
   retry-unknown) tool apply --auto-approve "--retry-unknown=$KN_KEY${KN_REQUEST:+#$KN_REQUEST}" || status=$? ;;
   resolve) tool state resolve "$KN_KEY" "$KN_REQUEST" "--$KN_DECISION" || status=$? ;;
   recover)
     [ -e "$worktree/$marker" ] || die "no $marker on $state_branch: nothing to recover"
     from=${KN_RECOVER_FROM:-}
     if [ -z "$from" ] || [ ! -d "$from" ]; then die "recover needs KN_RECOVER_FROM: the interrupted run's state artifact"; fi
+    if [ -n "${KN_RECOVER_RUN_ID:-}" ] && ! grep -q "/runs/${KN_RECOVER_RUN_ID}\$" "$worktree/$marker"; then
+      die "the marker names $(cat "$worktree/$marker"), not run $KN_RECOVER_RUN_ID: recover that run's artifact"
+    fi
+    branch_lineage=$(info lineage)
+    branch_serial=$(info serial)
     for f in "${files[@]}"; do
       rel=${f#./}
       for candidate in "$from/$rel" "$from/$(basename "$f")"; do
         if [ -f "$candidate" ]; then mkdir -p "$(dirname "$f")" && cp "$candidate" "$f" && break; fi
       done
     done
+    # The artifact must continue the branch's state: same lineage, not older. Anything else
+    # (another repository's, an older run's) would forget sends and re-send them.
+    if [ "$(info lineage)" != "$branch_lineage" ] || [ "$(info serial)" -lt "$branch_serial" ]; then
+      die "the artifact's state (lineage $(info lineage), serial $(info serial)) does not continue the state branch's (lineage $branch_lineage, serial $branch_serial): wrong artifact, nothing changed"
+    fi
     tool state compact || status=$?
     ;;
 esac

@@ -52,7 +52,9 @@ d = json.load(sys.stdin)['deliveries']
 bad = [(i, d.get(f'slack:$1-{i}@example.com', 0)) for i in range(1, $2 + 1) if d.get(f'slack:$1-{i}@example.com', 0) != 1]
 sys.exit(f'FAIL: not exactly once: {bad[:10]}' if bad else 0)"
 }
-no_duplicates() { [ "$(max_got)" -le 1 ] || fail "someone received a message twice: $(stats)"; }
+no_duplicates() {
+  [ "$(max_got)" -le 1 ] || fail "someone received a message twice: $(stats | python3 -c "import json,sys; print({k: v for k, v in json.load(sys.stdin)['deliveries'].items() if v > 1})")"
+}
 ci() { (cd "$1" && shift && env "$@" "$root/scripts/ci-apply.sh"); }
 marker_on_branch() { git -C "$work/dev" fetch --quiet origin kore-notify-state && git -C "$work/dev" cat-file -e origin/kore-notify-state:APPLY_IN_PROGRESS 2>/dev/null; }
 audience() { # audience FILE KEY N: a slack notification to N people
@@ -148,6 +150,11 @@ marker_on_branch || fail "a killed run must leave its marker"
 if ci "$work/runner-1" 2>/dev/null; then fail "a run went ahead despite the marker"; fi
 # The workflow downloads the killed run's artifact (its state files) for `recover`.
 mkdir -p "$work/artifact" && cp -R "$work/runner-1/state/." "$work/artifact/"
+# An artifact that does not continue the branch's state (here: another lineage) is refused.
+mkdir -p "$work/wrong"
+(cd "$work/wrong" && cp "$work/dev/kore-notify.yaml" . && mkdir notifications && audience notifications/w.yaml elsewhere 1 && "$bin" apply --auto-approve >/dev/null 2>&1)
+if ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/wrong/state" 2>/dev/null; then fail "recover took a wrong artifact"; fi
+marker_on_branch || fail "a refused recover must leave the marker"
 ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/artifact" || fail "recover failed"
 marker_on_branch && fail "recover left the marker"
 (cd "$work/runner-1" && "$bin" plan) >"$work/plan.txt" 2>&1 || true
@@ -167,5 +174,18 @@ all_once killed 200
 no_duplicates
 echo "   200 recipients, $(( $(total) - before )) deliveries"
 
+step "6. idle runs commit nothing; a moved state path is refused, not re-sent"
+ci "$work/runner-1" || fail "idle run failed"   # records the last delivery statuses
+git -C "$work/dev" fetch --quiet origin kore-notify-state
+commits=$(git -C "$work/dev" rev-list --count origin/kore-notify-state)
+ci "$work/runner-1" || fail "idle run failed"
+git -C "$work/dev" fetch --quiet origin kore-notify-state
+[ "$(git -C "$work/dev" rev-list --count origin/kore-notify-state)" = "$commits" ] || fail "an idle run committed to the state branch"
+sed -i 's|state: state/notifications.json|state: moved/state.json|' kore-notify.yaml
+git add -A && git commit --quiet -m "move the state" && git push --quiet origin HEAD:main
+before=$(total)
+if ci "$work/runner-1" 2>/dev/null; then fail "a moved state path was not refused"; fi
+[ "$(total)" = "$before" ] || fail "a moved state path re-sent"
+
 echo
-echo "PASS: adopt, back-to-back merges, schedule, cancel and recover kept every promise."
+echo "PASS: adopt, back-to-back merges, schedule, cancel, recover, idle runs and a moved state kept every promise."

@@ -260,9 +260,12 @@ pub struct Review {
 }
 
 impl Review {
-    /// How many recipients over `max_recipients` the plan is, when it is.
+    /// The plan's reach, when it is over `max_recipients`: everyone it sends to now, and everyone
+    /// scheduled, whom a later apply will send to (a limit they breach would block every apply
+    /// once their window opens).
     pub fn over_limit(&self, plan: &Plan) -> Option<(usize, usize)> {
-        let n = plan.summary.recipients_to_send;
+        let n =
+            plan.summary.recipients_to_send + plan.notifications.iter().map(|n| n.recipients.waiting).sum::<usize>();
         self.max_recipients.filter(|m| n > *m).map(|m| (n, m))
     }
 

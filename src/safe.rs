@@ -109,11 +109,14 @@ fn defuse(s: &str) -> String {
     let mut hex_run = 0usize;
     for (i, &c) in chars.iter().enumerate() {
         let next = chars.get(i + 1).copied().unwrap_or(' ');
+        let prev = if i == 0 { ' ' } else { chars[i - 1] };
         out.push(c);
         hex_run = if c.is_ascii_hexdigit() { hex_run + 1 } else { 0 };
         let split = match c {
-            // @user, @org/team; #123; GH-123 is caught by '-' followed by a digit after GH.
-            '@' | '#' => next.is_ascii_alphanumeric() || next == '_',
+            // @user, @org/team; #123 (only at a word start: `key#1` links nothing and must stay
+            // copyable); GH-123 is caught by '-' followed by a digit after GH.
+            '@' => next.is_ascii_alphanumeric() || next == '_',
+            '#' => !prev.is_alphanumeric() && (next.is_ascii_alphanumeric() || next == '_'),
             // scheme://  and  www.
             ':' => next == '/',
             '.' => i >= 3 && chars[i - 3..i].iter().collect::<String>().eq_ignore_ascii_case("www"),
@@ -202,6 +205,7 @@ mod tests {
         assert_eq!(html("abcdef0123456789"), format!("abcdef{j}012345{j}6789"));
         assert_eq!(html("a@b.c <i>'x'</i>"), format!("a@{j}b.c &lt;i&gt;&#39;x&#39;&lt;/i&gt;"));
         assert_eq!(html("hr/benefits-enrolment-2027"), "hr/benefits-enrolment-2027");
+        assert_eq!(html("--retry-unknown=k#1"), "--retry-unknown=k#1");
         assert_eq!(md("a|b *c*"), "a&#124;b \\*c\\*");
     }
 }

@@ -279,6 +279,19 @@ fn csv_rows(
         let mut r = Recipient { id, custom_message: None, parameters: Params::new() };
         for (col, value) in record.iter().enumerate().skip(1).filter(|(_, v)| !v.is_empty()) {
             let name = &headers[col];
+            if value.contains('\n') {
+                // Legal CSV, but usually a quote closed a line late: the next rows folded into
+                // this value. Said, so nobody is dropped silently.
+                sink.diags.push(
+                    Diagnostic::warning(
+                        sink.file,
+                        Pos { line, column: col as u32 + 1 },
+                        name.clone(),
+                        "this quoted value spans several lines",
+                    )
+                    .help("if the following rows were meant as recipients, close the quote on this line"),
+                );
+            }
             if name == "customMessage" {
                 r.custom_message = Some(value.to_string());
             } else if value.chars().count() > MAX_PARAMETER_LEN {

@@ -61,6 +61,7 @@ pub fn run(g: &Global, dir: Option<&Path>) -> Result<i32> {
         g.info(format!("created {}", path.display()));
     }
     gitignore(g, &dir)?;
+    workflows_note(&dir);
     let cd = if dir == Path::new(".") { String::new() } else { format!("  cd {}\n", dir.display()) };
     println!(
         "A kore-notify repository is ready. Next:\n{cd}  kore-notify validate\n  kore-notify plan\nThe README's \"first hour\" section walks on to the emulator and a first apply."
@@ -87,4 +88,19 @@ fn gitignore(g: &Global, dir: &Path) -> Result<()> {
     f.write_all(text.as_bytes()).map_err(|e| Error::io(&path, "write", e))?;
     g.info(format!("updated {}", path.display()));
     Ok(())
+}
+
+/// GitHub runs workflows only from the repository root: when DIR is inside a repository, say where
+/// they belong and which `working-directory` to give them.
+fn workflows_note(dir: &Path) {
+    let Ok(abs) = std::fs::canonicalize(dir) else { return };
+    let Some(root) = abs.ancestors().skip(1).find(|a| a.join(".git").exists()) else { return };
+    if let Ok(rel) = abs.strip_prefix(root) {
+        eprintln!(
+            "note: {} is inside the git repository at {}: move .github/workflows/ there, and give the workflow `working-directory: {}`",
+            dir.display(),
+            root.display(),
+            rel.display()
+        );
+    }
 }

@@ -246,6 +246,10 @@ pub fn refresh_until(
         .build()
         .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
     let mut st = loaded.state;
+    if open_requests(&st).is_empty() {
+        // Nothing to ask: the state is left exactly as it is (no new serial, no journal).
+        return Ok(if any_failed_delivery(&st) { exit::PARTIAL } else { exit::OK });
+    }
     let mut journal = Journal::open(state_path, &st)?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut failed = false;
@@ -282,17 +286,21 @@ pub fn refresh_until(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    for n in st.notifications.values() {
-        // Per recipient: a failure retried since (`apply --retry-failed`) and delivered no longer counts.
-        failed |=
-            n.recipients.values().any(|r| r.fp.is_some() && r.delivery.as_deref().is_some_and(|d| d != "SUCCESS"));
-    }
+    failed |= any_failed_delivery(&st);
     state::write_snapshot(state_path, &mut st)?;
     if let Some(sig) = crate::interrupt::requested() {
         eprintln!("Interrupted by {}: the statuses received so far are recorded.", crate::interrupt::name(sig));
         return Ok(crate::interrupt::exit_code(sig));
     }
     Ok(if failed || timed_out { exit::PARTIAL } else { exit::OK })
+}
+
+/// Whether some recipient's delivery failed. Per recipient: a failure retried since (`apply
+/// --retry-failed`) and delivered no longer counts.
+fn any_failed_delivery(st: &State) -> bool {
+    st.notifications
+        .values()
+        .any(|n| n.recipients.values().any(|r| r.fp.is_some() && r.delivery.as_deref().is_some_and(|d| d != "SUCCESS")))
 }
 
 /// Requests to ask Kore.ai about: accepted (or settled as sent) and not terminal yet, and unknown
