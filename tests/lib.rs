@@ -13,3 +13,4 @@ mod schema;
 mod security;
 mod state;
 mod validate;
+mod yaml_parity;

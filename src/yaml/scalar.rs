@@ -151,7 +151,7 @@ pub(super) fn resolve(value: Cow<'_, str>, style: ScalarStyle, tag: TagKind) -> 
         _ => {}
     }
     let plain = style == ScalarStyle::Plain;
-    if plain && !tag.is_core() && !tag.forces_string() && tag != TagKind::TimeStamp && is_nullish(&value) {
+    if is_null(&value, style, tag) {
         return Ok(Value::Null);
     }
     if !plain || !tag.can_be_string() || tag.forces_string() {
@@ -172,6 +172,16 @@ pub(super) fn resolve(value: Cow<'_, str>, style: ScalarStyle, tag: TagKind) -> 
         return Ok(n);
     }
     Ok(float(&value)?.unwrap_or_else(|| Value::Str(value.into_owned())))
+}
+
+/// Whether a scalar is null: `!!null`, or plain `~`, `null`, empty… without a tag that says otherwise.
+pub(super) fn is_null(value: &str, style: ScalarStyle, tag: TagKind) -> bool {
+    tag == TagKind::Null
+        || style == ScalarStyle::Plain
+            && !tag.is_core()
+            && !tag.forces_string()
+            && !matches!(tag, TagKind::Binary | TagKind::TimeStamp | TagKind::Robotics)
+            && is_nullish(value)
 }
 
 pub(super) const BINARY: &str = "binary values (!!binary) are not supported";

@@ -281,11 +281,17 @@ impl Builder {
                 let kind = self.check_tag(tag.as_deref(), NodeKind::Scalar, &pos)?;
                 self.count_node(&pos, value.len() as u64 + tag.as_ref().map_or(0, |t| t.to_string().len() as u64))?;
                 self.anchor(anchor, &pos)?;
-                if let Some(Frame::Map(m)) = self.stack.last_mut()
-                    && matches!(m.slot, Slot::Key)
-                    && scalar::is_merge_key(&value, style, kind)
-                {
-                    return self.merge_key(pos);
+                if let Some(Frame::Map(m)) = self.stack.last_mut() {
+                    match m.slot {
+                        Slot::Key if scalar::is_merge_key(&value, style, kind) => return self.merge_key(pos),
+                        // `<<:` with nothing after it merges nothing; any other scalar is refused.
+                        Slot::Merge if scalar::is_null(&value, style, kind) => {
+                            m.slot = Slot::Key;
+                            return Ok(());
+                        }
+                        Slot::Merge => return fail(pos, MERGE_SHAPE),
+                        _ => {}
+                    }
                 }
                 let value = scalar::resolve(value, style, kind).or_else(|m| fail(pos.clone(), m))?;
                 self.complete(Node { value, pos, raw: None }, anchor)
