@@ -128,7 +128,8 @@ fn duplicate_key_message(key: &str, line: u32, first: u32) -> String {
 }
 
 /// A parse failure as users see it: budget breaches say what they mean, a `{` gets a hint.
-fn parse_error(pos: Pos, mut message: String, text: &str) -> ParseError {
+fn parse_error(pos: Pos, message: String, text: &str) -> ParseError {
+    let mut message = escape_controls(message);
     if message.starts_with(DUPLICATE_KEY) {
         return ParseError { pos, message, help: None };
     }
@@ -280,6 +281,16 @@ pub fn parse_document(text: &str) -> Result<Option<Node>, ParseError> {
         });
     }
     Ok(docs.pop())
+}
+
+/// Messages quote the input (a key, a value): control characters are escaped so that they cannot
+/// drive the terminal the diagnostics are printed on.
+fn escape_controls(message: String) -> String {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !message.contains(unsafe_char) {
+        return message;
+    }
+    message.chars().flat_map(|c| if unsafe_char(c) { c.escape_debug().collect() } else { vec![c] }).collect()
 }
 
 /// A value starting with `{` is a YAML flow mapping: `value: {name}, your order…` fails to parse.

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use granit_parser::{Event, Parser, ScanError, Span, Tag};
+use granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
 
 use super::scalar::{self, NodeKind, TagKind};
 use super::{Node, Value};
@@ -123,10 +123,22 @@ enum Slot {
     Value(Node),
     /// A merge key read (`<<`), waiting for the mapping(s) to merge.
     Merge,
+    /// A scalar key read but not resolved yet: the serde path resolved a key only once the
+    /// parser had produced the next event, so a syntax error right after a key comes first.
+    Pending(Box<PendingKey>),
+}
+
+struct PendingKey {
+    value: String,
+    style: ScalarStyle,
+    kind: TagKind,
+    pos: Pos,
+    anchor: usize,
 }
 
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
+    /// `merge`: the list is a merge key's value, so each item must be a mapping.
+    Seq { pos: Pos, anchor: usize, items: Vec<Node>, merge: bool },
     Map(Box<MapFrame>),
 }
 
@@ -139,6 +151,8 @@ struct MapFrame {
     merges: Vec<(Node, Node)>,
     /// Key text → line of the key, once the mapping is too big for a linear scan.
     index: Option<HashMap<String, u32>>,
+    /// A document's root mapping reports duplicate keys at column 1 (as the serde path did).
+    root: bool,
 }
 
 /// Past this many entries, duplicate keys are found with a hash map instead of a scan.
@@ -157,7 +171,8 @@ impl MapFrame {
                     .map(|(e, _)| e.pos.line),
             };
             if let Some(first) = first {
-                let pos = Pos { line: k.pos.line, column: self.pos.column.max(1) };
+                let column = if self.root { 1 } else { self.pos.column.max(1) };
+                let pos = Pos { line: k.pos.line, column };
                 return fail(pos, super::duplicate_key_message(&k.key_text(), k.pos.line, first));
             }
         }
@@ -272,6 +287,13 @@ fn scan_failure(e: ScanError) -> Failure {
 
 impl Builder {
     fn event(&mut self, event: Event<'_>, pos: Pos) -> Result<(), Failure> {
+        if let Some(Frame::Map(m)) = self.stack.last_mut()
+            && matches!(m.slot, Slot::Pending(_))
+            && let Slot::Pending(k) = std::mem::replace(&mut m.slot, Slot::Key)
+        {
+            let value = scalar::resolve(Cow::Owned(k.value), k.style, k.kind).or_else(|e| fail(k.pos.clone(), e))?;
+            self.complete(Node { value, pos: k.pos, raw: None }, k.anchor)?;
+        }
         self.n.events += 1;
         if self.n.events > LIMITS.max_events {
             return budget(pos, "Events", "events", self.n.events);
@@ -283,13 +305,18 @@ impl Builder {
                 self.anchor(anchor, &pos)?;
                 if let Some(Frame::Map(m)) = self.stack.last_mut() {
                     match m.slot {
-                        Slot::Key if scalar::is_merge_key(&value, style, kind) => return self.merge_key(pos),
+                        Slot::Key if scalar::is_merge_key(&value, style, kind) => return self.merge_key(pos, anchor),
                         // `<<:` with nothing after it merges nothing; any other scalar is refused.
                         Slot::Merge if scalar::is_null(&value, style, kind) => {
                             m.slot = Slot::Key;
                             return Ok(());
                         }
                         Slot::Merge => return fail(pos, MERGE_SHAPE),
+                        Slot::Key => {
+                            let key = PendingKey { value: value.into_owned(), style, kind, pos, anchor };
+                            m.slot = Slot::Pending(Box::new(key));
+                            return Ok(());
+                        }
                         _ => {}
                     }
                 }
@@ -299,13 +326,15 @@ impl Builder {
             Event::SequenceStart(_, anchor, tag) => {
                 self.check_tag(tag.as_deref(), NodeKind::Seq, &pos)?;
                 self.open(&pos, anchor, tag.as_deref())?;
-                self.stack.push(Frame::Seq { pos, anchor, items: Vec::new() });
+                let merge = matches!(self.stack.last(), Some(Frame::Map(m)) if matches!(m.slot, Slot::Merge));
+                self.stack.push(Frame::Seq { pos, anchor, items: Vec::new(), merge });
                 Ok(())
             }
             Event::MappingStart(_, anchor, tag) => {
                 self.check_tag(tag.as_deref(), NodeKind::Map, &pos)?;
                 self.open(&pos, anchor, tag.as_deref())?;
-                let m = MapFrame { pos, anchor, entries: Vec::new(), slot: Slot::Key, merges: Vec::new(), index: None };
+                let root = self.stack.is_empty();
+                let m = MapFrame { pos, anchor, entries: Vec::new(), slot: Slot::Key, merges: Vec::new(), index: None, root };
                 self.stack.push(Frame::Map(Box::new(m)));
                 Ok(())
             }
@@ -393,12 +422,12 @@ impl Builder {
     fn close(&mut self, pos: Pos) -> Result<(), Failure> {
         self.last = pos.clone();
         let (pos, anchor, node) = match self.stack.pop() {
-            Some(Frame::Seq { pos, anchor, items }) => {
+            Some(Frame::Seq { pos, anchor, items, .. }) => {
                 let node = Node { value: Value::Seq(items), pos: pos.clone(), raw: None };
                 (pos, anchor, node)
             }
             Some(Frame::Map(m)) => {
-                if matches!(m.slot, Slot::Value(_) | Slot::Merge) {
+                if !matches!(m.slot, Slot::Key) {
                     return fail(pos, "unexpected mapping end");
                 }
                 m.finish()?
@@ -409,10 +438,13 @@ impl Builder {
         self.complete(node, anchor)
     }
 
-    fn merge_key(&mut self, pos: Pos) -> Result<(), Failure> {
+    fn merge_key(&mut self, pos: Pos, anchor: usize) -> Result<(), Failure> {
         self.n.merge_keys += 1;
         if self.n.merge_keys > LIMITS.max_merge_keys {
             return budget(pos, "MergeKeys", "merge_keys", self.n.merge_keys);
+        }
+        if anchor != 0 {
+            self.remember(anchor, Node { value: Value::Str("<<".into()), pos, raw: None })?;
         }
         if let Some(Frame::Map(m)) = self.stack.last_mut() {
             m.slot = Slot::Merge;
@@ -423,17 +455,23 @@ impl Builder {
     /// A node is complete: remember it for aliases when anchored, and hand it to its parent.
     fn complete(&mut self, node: Node, anchor: usize) -> Result<(), Failure> {
         if anchor != 0 {
-            let size = size_of(&node);
-            self.n.recorded += size.events;
-            if self.n.recorded > LIMITS.max_recorded {
-                return budget(node.pos.clone(), "RecordedAnchorEvents", "recorded_anchor_events", self.n.recorded);
-            }
-            if self.anchors.len() <= anchor {
-                self.anchors.resize_with(anchor + 1, || None);
-            }
-            self.anchors[anchor] = Some(Anchored { node: node.clone(), size });
+            self.remember(anchor, node.clone())?;
         }
         self.attach(node)
+    }
+
+    /// Keeps an anchored node for the aliases that use it.
+    fn remember(&mut self, anchor: usize, node: Node) -> Result<(), Failure> {
+        let size = size_of(&node);
+        self.n.recorded += size.events;
+        if self.n.recorded > LIMITS.max_recorded {
+            return budget(node.pos, "RecordedAnchorEvents", "recorded_anchor_events", self.n.recorded);
+        }
+        if self.anchors.len() <= anchor {
+            self.anchors.resize_with(anchor + 1, || None);
+        }
+        self.anchors[anchor] = Some(Anchored { node, size });
+        Ok(())
     }
 
     fn attach(&mut self, node: Node) -> Result<(), Failure> {
@@ -444,7 +482,10 @@ impl Builder {
                 }
                 Ok(())
             }
-            Some(Frame::Seq { items, .. }) => {
+            Some(Frame::Seq { items, merge, .. }) => {
+                if *merge && !matches!(node.value, Value::Map(_)) {
+                    return fail(node.pos, MERGE_SHAPE);
+                }
                 items.push(node);
                 Ok(())
             }
@@ -455,6 +496,7 @@ impl Builder {
                 }
                 Slot::Value(k) => m.push(k, node),
                 Slot::Merge => merge_value(m, node),
+                Slot::Pending(_) => fail(node.pos, "unexpected key"),
             },
         }
     }
@@ -476,6 +518,25 @@ impl Builder {
             return fail(pos, "alias references unknown anchor");
         };
         let size = a.size;
+        let merged = match self.stack.last() {
+            Some(Frame::Seq { merge: true, .. }) => !matches!(a.node.value, Value::Map(_)),
+            _ => false,
+        };
+        if merged {
+            // A list item merged through an alias must be a mapping; refused where it is defined.
+            return fail(a.node.pos.clone(), MERGE_SHAPE);
+        }
+        if let Some(Frame::Map(m)) = self.stack.last_mut()
+            && matches!(m.slot, Slot::Merge)
+            && size.depth == 0
+        {
+            // A scalar merged through an alias: nothing when null, else refused where it is defined.
+            if a.node.value == Value::Null {
+                m.slot = Slot::Key;
+                return Ok(());
+            }
+            return fail(a.node.pos.clone(), MERGE_SHAPE);
+        }
         self.charge(size, &pos)?;
         let Some(Some(a)) = self.anchors.get(id) else {
             return fail(pos, "alias references unknown anchor");
