@@ -33,9 +33,17 @@ fn show(r: &Result<Vec<Node>, ParseError>) -> String {
 
 /// A scalar that does not fit its tag or place (`!!int a`, `!!bool yes`, `.inf`, `<<: x`).
 fn is_resolution(e: &ParseError) -> bool {
-    ["invalid u64", "invalid i64", "invalid floating point", "invalid boolean", "non-finite float", "tagged scalar", "YAML merge value"]
-        .iter()
-        .any(|m| e.message.starts_with(m))
+    [
+        "invalid u64",
+        "invalid i64",
+        "invalid floating point",
+        "invalid boolean",
+        "non-finite float",
+        "tagged scalar",
+        "YAML merge value",
+    ]
+    .iter()
+    .any(|m| e.message.starts_with(m))
 }
 
 fn is_budget(e: &ParseError) -> bool {
@@ -120,10 +128,60 @@ fn arb_edit() -> impl Strategy<Value = Edit> {
 
 fn token() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
-        "key: ", "- ", "&a ", "&b ", "*a ", "*b ", "[", "]", "{", "}", ": ", ", ", "\n", "  ", "---\n", "...\n",
-        "!!binary ", "!!str ", "!!int ", "!!float ", "!!bool ", "!!null ", "!!seq ", "!!map ", "! ", "!x ", "'",
-        "\"", "<<: ", "# c\n", " #x", "x", "1", "007", "1_0", "0x1F", "+1", "-2", "1.50", "1e3", ".inf", "no",
-        "on", "y", "true", "True", "~", "null", "|\n", ">-\n", "? ", "%YAML 1.2\n", "\t", "é",
+        "key: ",
+        "- ",
+        "&a ",
+        "&b ",
+        "*a ",
+        "*b ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ": ",
+        ", ",
+        "\n",
+        "  ",
+        "---\n",
+        "...\n",
+        "!!binary ",
+        "!!str ",
+        "!!int ",
+        "!!float ",
+        "!!bool ",
+        "!!null ",
+        "!!seq ",
+        "!!map ",
+        "! ",
+        "!x ",
+        "'",
+        "\"",
+        "<<: ",
+        "# c\n",
+        " #x",
+        "x",
+        "1",
+        "007",
+        "1_0",
+        "0x1F",
+        "+1",
+        "-2",
+        "1.50",
+        "1e3",
+        ".inf",
+        "no",
+        "on",
+        "y",
+        "true",
+        "True",
+        "~",
+        "null",
+        "|\n",
+        ">-\n",
+        "? ",
+        "%YAML 1.2\n",
+        "\t",
+        "é",
     ])
 }
 

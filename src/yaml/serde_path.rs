@@ -91,8 +91,6 @@ fn node(s: Spanned<Value>) -> Node {
     }
 }
 
-
-
 fn options() -> serde_saphyr::Options {
     let mut opts = serde_saphyr::Options::default();
     opts.with_snippet = false;
@@ -150,4 +148,3 @@ fn convert_error(e: serde_saphyr::Error, text: &str) -> ParseError {
     }
     ParseError { pos, message: message.trim().to_string(), help }
 }
-

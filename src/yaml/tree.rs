@@ -138,7 +138,12 @@ struct PendingKey {
 
 enum Frame {
     /// `merge`: the list is a merge key's value, so each item must be a mapping.
-    Seq { pos: Pos, anchor: usize, items: Vec<Node>, merge: bool },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+        merge: bool,
+    },
     Map(Box<MapFrame>),
 }
 
@@ -164,11 +169,9 @@ impl MapFrame {
         if let Some(text) = dup_text(&k) {
             let first = match &mut self.index {
                 Some(index) => index.insert(text.into_owned(), k.pos.line),
-                None => self
-                    .entries
-                    .iter()
-                    .find(|(e, _)| dup_text(e).is_some_and(|t| t == text))
-                    .map(|(e, _)| e.pos.line),
+                None => {
+                    self.entries.iter().find(|(e, _)| dup_text(e).is_some_and(|t| t == text)).map(|(e, _)| e.pos.line)
+                }
             };
             if let Some(first) = first {
                 let column = if self.root { 1 } else { self.pos.column.max(1) };
@@ -266,7 +269,14 @@ pub(super) fn build(text: &str) -> Result<Vec<Node>, Failure> {
     let mut options = granit_parser::Options::default();
     // As serde-saphyr set the parser up, so that syntax errors read and fall the same.
     options.max_buffered_comment_events = 32;
-    let mut b = Builder { docs: Vec::new(), stack: Vec::new(), anchors: Vec::new(), defined: Vec::new(), n: Counters::default(), last: Pos::default() };
+    let mut b = Builder {
+        docs: Vec::new(),
+        stack: Vec::new(),
+        anchors: Vec::new(),
+        defined: Vec::new(),
+        n: Counters::default(),
+        last: Pos::default(),
+    };
     for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(scan_failure)?;
         let pos = pos_of(&span);
@@ -334,7 +344,15 @@ impl Builder {
                 self.check_tag(tag.as_deref(), NodeKind::Map, &pos)?;
                 self.open(&pos, anchor, tag.as_deref())?;
                 let root = self.stack.is_empty();
-                let m = MapFrame { pos, anchor, entries: Vec::new(), slot: Slot::Key, merges: Vec::new(), index: None, root };
+                let m = MapFrame {
+                    pos,
+                    anchor,
+                    entries: Vec::new(),
+                    slot: Slot::Key,
+                    merges: Vec::new(),
+                    index: None,
+                    root,
+                };
                 self.stack.push(Frame::Map(Box::new(m)));
                 Ok(())
             }
@@ -552,7 +570,10 @@ impl Builder {
         if self.n.replayed > LIMITS.max_replayed {
             return fail(
                 pos.clone(),
-                format!("alias replay limit exceeded: total_replayed_events={} > {}", self.n.replayed, LIMITS.max_replayed),
+                format!(
+                    "alias replay limit exceeded: total_replayed_events={} > {}",
+                    self.n.replayed, LIMITS.max_replayed
+                ),
             );
         }
         self.n.events += size.events;
@@ -578,7 +599,10 @@ impl Builder {
     fn finish(self) -> Result<Vec<Node>, Failure> {
         let (aliases, anchors) = (self.n.aliases, self.n.anchors);
         if aliases >= 100 && (anchors == 0 || aliases > 10 * anchors) {
-            return fail(self.last, format!("budget breached: AliasAnchorRatio {{ aliases: {aliases}, anchors: {anchors} }}"));
+            return fail(
+                self.last,
+                format!("budget breached: AliasAnchorRatio {{ aliases: {aliases}, anchors: {anchors} }}"),
+            );
         }
         Ok(self.docs)
     }
