@@ -2,9 +2,15 @@
 //! every value (and every mapping key) came from; the config and manifest loaders walk that tree and
 //! report *all* problems with exact positions, instead of stopping at serde's first error.
 //!
-//! Hostile input is bounded here: a size cap before parsing, serde-saphyr's budgets (alias
-//! expansion, nesting depth, node and event counts) while parsing, and duplicate mapping keys
-//! refused. Nothing in this module panics on bad input.
+//! The tree is built straight from the parser's event stream ([`tree`]), not through serde: inline
+//! audiences make manifests of megabytes, and serde's `Spanned<T>` wrappers tripled the cost of the
+//! parse. Scalars resolve as the YAML 1.2 core schema with our choices ([`scalar`]: no "Norway
+//! problem", `007` and `1_000` stay text). `serde_path` keeps the former serde build for the
+//! parity property tests only.
+//!
+//! Hostile input is bounded here: a size cap and a text check before parsing, budgets while
+//! parsing (nodes and events counting alias expansions, nesting depth, aliases, documents),
+//! duplicate mapping keys refused, `!!binary` refused. Nothing in this module panics on bad input.
 
 use crate::diag::Pos;
 
