@@ -1,9 +1,12 @@
 //! Generates a synthetic kore-notify repository for benchmarks:
 //!
-//!     cargo run --release --example bench-gen -- DIR NOTIFICATIONS RECIPIENTS [--sent]
+//!     cargo run --release --example bench-gen -- DIR NOTIFICATIONS RECIPIENTS [--sent] [--inline]
 //!
 //! NOTIFICATIONS manifests (100 documents per file) with RECIPIENTS recipients in all, each
-//! notification with its own CSV audience (identity, two parameters). With `--sent`, also writes a
+//! notification with its own CSV audience (identity, two parameters). With `--inline`, the
+//! recipients are written in the manifests instead (`identities:` with an email, a
+//! `customMessage` and two parameters each: about 150 bytes of YAML a recipient, so 1,000,000
+//! recipients make 150 MB of YAML in 100 files). With `--sent`, also writes a
 //! state in which every recipient has already been sent to (the steady state of a repository in
 //! CI: the plan is all no-op), built through the library exactly as apply records sends.
 
@@ -17,16 +20,19 @@ use kore_notify::state::{Entry, Outcome, State, StoredContent};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: bench-gen DIR NOTIFICATIONS RECIPIENTS [--sent]");
+        eprintln!("usage: bench-gen DIR NOTIFICATIONS RECIPIENTS [--sent] [--inline]");
         std::process::exit(2);
     }
     let dir = PathBuf::from(&args[1]);
     let n: usize = args[2].parse()?;
     let r: usize = args[3].parse()?;
     let sent = args.iter().any(|a| a == "--sent");
+    let inline = args.iter().any(|a| a == "--inline");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("notifications"))?;
-    std::fs::create_dir_all(dir.join("audiences"))?;
+    if !inline {
+        std::fs::create_dir_all(dir.join("audiences"))?;
+    }
     std::fs::write(
         dir.join("kore-notify.yaml"),
         "host: ${KORE_HOST:-http://127.0.0.1:8085}\nbotId: st-bench\nclientId: ${KORE_CLIENT_ID}\nclientSecret: ${KORE_CLIENT_SECRET}\nstate: .kore-notify/state.json\nmanifests: [notifications]\n",
@@ -38,16 +44,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..n {
         let count = per + usize::from(extra > 0);
         extra = extra.saturating_sub(1);
-        let mut csv = String::with_capacity(count * 48);
-        csv.push_str("email,name,ref\n");
-        for j in 0..count {
-            let _ = writeln!(csv, "user{j}.n{i}@example.com,Name{j},REF-{i}-{j}");
+        if inline {
+            let _ = write!(
+                file,
+                "---\nkey: bench/notification-{i}\nchannel: ivr\ncontent:\n  type: text\n  value: 'Hello {{name}}, notification {i} about {{ref}}.'\nidentities:\n"
+            );
+            for j in 0..count {
+                let _ = write!(
+                    file,
+                    "  - email: user{j}.n{i}@example.com\n    customMessage: 'Hi {{name}}, your reference {{ref}} for notification {i} is ready.'\n    parameters: {{name: Name{j}, ref: REF-{i}-{j}}}\n"
+                );
+            }
+        } else {
+            let mut csv = String::with_capacity(count * 48);
+            csv.push_str("email,name,ref\n");
+            for j in 0..count {
+                let _ = writeln!(csv, "user{j}.n{i}@example.com,Name{j},REF-{i}-{j}");
+            }
+            std::fs::write(dir.join(format!("audiences/a{i}.csv")), csv)?;
+            let _ = write!(
+                file,
+                "---\nkey: bench/notification-{i}\nchannel: ivr\ncontent:\n  type: text\n  value: 'Hello {{name}}, notification {i} about {{ref}}.'\nidentitiesFrom: ../audiences/a{i}.csv\n"
+            );
         }
-        std::fs::write(dir.join(format!("audiences/a{i}.csv")), csv)?;
-        let _ = write!(
-            file,
-            "---\nkey: bench/notification-{i}\nchannel: ivr\ncontent:\n  type: text\n  value: 'Hello {{name}}, notification {i} about {{ref}}.'\nidentitiesFrom: ../audiences/a{i}.csv\n"
-        );
         if (i + 1) % 100 == 0 || i + 1 == n {
             std::fs::write(dir.join(format!("notifications/m{serial:05}.yaml")), &file)?;
             file.clear();

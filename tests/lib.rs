@@ -14,3 +14,4 @@ mod schema;
 mod security;
 mod state;
 mod validate;
+mod yaml_parity;

@@ -2,16 +2,22 @@
 //! every value (and every mapping key) came from; the config and manifest loaders walk that tree and
 //! report *all* problems with exact positions, instead of stopping at serde's first error.
 //!
-//! Hostile input is bounded here: a size cap before parsing, serde-saphyr's budgets (alias
-//! expansion, nesting depth, node and event counts) while parsing, and duplicate mapping keys
-//! refused. Nothing in this module panics on bad input.
-
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+//! The tree is built straight from the parser's event stream ([`tree`]), not through serde: inline
+//! audiences make manifests of megabytes, and serde's `Spanned<T>` wrappers tripled the cost of the
+//! parse. Scalars resolve as the YAML 1.2 core schema with our choices ([`scalar`]: no "Norway
+//! problem", `007` and `1_000` stay text). `serde_path` keeps the former serde build for the
+//! parity property tests only.
+//!
+//! Hostile input is bounded here: a size cap and a text check before parsing, budgets while
+//! parsing (nodes and events counting alias expansions, nesting depth, aliases, documents),
+//! duplicate mapping keys refused, `!!binary` refused. Nothing in this module panics on bad input.
 
 use crate::diag::Pos;
+
+mod scalar;
+#[doc(hidden)]
+pub mod serde_path;
+mod tree;
 
 /// Largest YAML file we read. Audiences belong in CSV files (`identitiesFrom`), which stream.
 pub const MAX_YAML_BYTES: u64 = 16 * 1024 * 1024;
@@ -85,91 +91,6 @@ impl Node {
     }
 }
 
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Int(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        i64::try_from(v).map(Value::Int).or(Ok(Value::Float(v as f64)))
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        i64::try_from(v).map(Value::Int).or(Ok(Value::Float(v as f64)))
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        i64::try_from(v).map(Value::Int).or(Ok(Value::Float(v as f64)))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Str(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Str(v))
-    }
-    fn visit_bytes<E: de::Error>(self, _v: &[u8]) -> Result<Value, E> {
-        Err(E::custom("binary values (!!binary) are not supported"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<Value>>()? {
-            items.push(node(item));
-        }
-        Ok(Value::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries: Vec<(Node, Node)> = Vec::new();
-        let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-        while let Some(k) = map.next_key::<Spanned<Value>>()? {
-            let v = map.next_value::<Spanned<Value>>()?;
-            let k = node(k);
-            if matches!(k.value, Value::Str(_) | Value::Int(_) | Value::Bool(_) | Value::Null | Value::Float(_))
-                && let Some(first) = seen.insert(k.key_text(), k.pos.line)
-            {
-                return Err(de::Error::custom(format!(
-                    "{DUPLICATE_KEY}`{}` on line {}: the same mapping already has it on line {first}; keep one of them",
-                    k.key_text(),
-                    k.pos.line
-                )));
-            }
-            entries.push((k, node(v)));
-        }
-        Ok(Value::Map(entries))
-    }
-}
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor)
-    }
-}
-
-fn node(s: Spanned<Value>) -> Node {
-    Node {
-        value: s.value,
-        pos: Pos { line: s.referenced.line() as u32, column: s.referenced.column() as u32 },
-        raw: None,
-    }
-}
-
 /// Marks our own duplicate-key message, so its position is the second occurrence's.
 const DUPLICATE_KEY: &str = "duplicate key ";
 
@@ -180,27 +101,6 @@ pub struct ParseError {
     pub message: String,
     /// How to fix it, when we can tell (e.g. quote a value starting with `{`).
     pub help: Option<String>,
-}
-
-fn options() -> serde_saphyr::Options {
-    let mut opts = serde_saphyr::Options::default();
-    opts.with_snippet = false;
-    // Values are sent as text: keep `007`, `1_000`, `no`, `on`, `y`, `n` exactly as written
-    // (YAML 1.2 core booleans only; no "Norway problem" for country codes or parameter names).
-    opts.leading_zero_numbers_as_strings = true;
-    opts.underscored_numbers_as_strings = true;
-    opts.strict_booleans = true;
-    // Repeated keys reach our visitor, which names both lines (instead of the library's text).
-    opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
-    if let Some(b) = opts.budget.as_mut() {
-        // Allow big inline audiences, but keep alias bombs and deep nesting bounded.
-        b.max_nodes = 4_000_000;
-        b.max_events = 8_000_000;
-        b.max_depth = 64;
-        b.max_aliases = 10_000;
-        b.max_documents = 10_000;
-    }
-    opts
 }
 
 /// Checks that bytes are UTF-8 text (not binary) before YAML sees them.
@@ -223,14 +123,28 @@ pub fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
 /// Parses every document of a YAML stream. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let docs: Vec<Option<Spanned<Value>>> =
-        serde_saphyr::from_multiple_with_options(text, options()).map_err(|e| convert_error(e, text))?;
-    let lines: Vec<&str> = text.lines().collect();
-    let mut docs: Vec<Node> = docs.into_iter().flatten().map(node).filter(|n| n.value != Value::Null).collect();
-    for d in &mut docs {
-        keep_number_text(&lines, d);
-    }
+    let mut docs = tree::build(text).map_err(|f| parse_error(f.pos, f.message, text))?;
+    keep_number_text(text, &mut docs);
     Ok(docs)
+}
+
+/// The message of a refused duplicate key, naming both lines.
+fn duplicate_key_message(key: &str, line: u32, first: u32) -> String {
+    format!("{DUPLICATE_KEY}`{key}` on line {line}: the same mapping already has it on line {first}; keep one of them")
+}
+
+/// A parse failure as users see it: budget breaches say what they mean, a `{` gets a hint.
+fn parse_error(pos: Pos, message: String, text: &str) -> ParseError {
+    let mut message = escape_controls(message);
+    if message.starts_with(DUPLICATE_KEY) {
+        return ParseError { pos, message, help: None };
+    }
+    let help = brace_hint(text, pos.line);
+    let lower = message.to_lowercase();
+    if lower.contains("budget") || lower.contains("alias") && lower.contains("limit") {
+        message = format!("{message} (the document is too large or expands too many aliases)");
+    }
+    ParseError { pos, message: message.trim().to_string(), help }
 }
 
 /// Lines longer than this are not inspected for comment cuts and number spellings.
@@ -249,16 +163,25 @@ fn from_column<'t>(lines: &[&'t str], line: u32, column: u32) -> Option<&'t str>
 }
 
 /// Records the source text of numbers written differently from their value (`1.50`, `+49…`).
-fn keep_number_text(lines: &[&str], n: &mut Node) {
+/// The source is split into lines only when there is a number to look up.
+fn keep_number_text(text: &str, docs: &mut [Node]) {
+    let mut lines: Option<Vec<&str>> = None;
+    for d in docs {
+        number_text(text, &mut lines, d);
+    }
+}
+
+fn number_text<'t>(text: &'t str, lines: &mut Option<Vec<&'t str>>, n: &mut Node) {
     match &mut n.value {
-        Value::Seq(items) => items.iter_mut().for_each(|i| keep_number_text(lines, i)),
-        Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| keep_number_text(lines, v)),
+        Value::Seq(items) => items.iter_mut().for_each(|i| number_text(text, lines, i)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| number_text(text, lines, v)),
         Value::Int(_) | Value::Float(_) => {
             let canonical = match n.value {
                 Value::Int(i) => i.to_string(),
                 Value::Float(f) => f.to_string(),
                 _ => String::new(),
             };
+            let lines = lines.get_or_insert_with(|| text.lines().collect());
             let token: String = from_column(lines, n.pos.line, n.pos.column)
                 .unwrap_or_default()
                 .chars()
@@ -366,31 +289,14 @@ pub fn parse_document(text: &str) -> Result<Option<Node>, ParseError> {
     Ok(docs.pop())
 }
 
-fn convert_error(e: serde_saphyr::Error, text: &str) -> ParseError {
-    let mut pos = e.location().map(|l| Pos { line: l.line() as u32, column: l.column() as u32 }).unwrap_or_default();
-    let mut message = e.to_string();
-    // serde-saphyr prefixes messages with the position; we print positions ourselves.
-    if let Some(idx) = message.find(" at line ") {
-        message.truncate(idx);
+/// Messages quote the input (a key, a value): control characters are escaped so that they cannot
+/// drive the terminal the diagnostics are printed on.
+fn escape_controls(message: String) -> String {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !message.contains(unsafe_char) {
+        return message;
     }
-    if let Some(i) = e.to_string().find(DUPLICATE_KEY) {
-        // Our own message; it names both lines. Point at the second one.
-        message = e.to_string()[i..].to_string();
-        if let Some(idx) = message.find(" at line ") {
-            message.truncate(idx);
-        }
-        let line = message.split("` on line ").nth(1).and_then(|t| t.split(':').next()).and_then(|t| t.parse().ok());
-        if let Some(l) = line {
-            pos = Pos { line: l, column: pos.column.max(1) };
-        }
-        return ParseError { pos, message, help: None };
-    }
-    let help = brace_hint(text, pos.line);
-    let lower = message.to_lowercase();
-    if lower.contains("budget") || lower.contains("alias") && lower.contains("limit") {
-        message = format!("{message} (the document is too large or expands too many aliases)");
-    }
-    ParseError { pos, message: message.trim().to_string(), help }
+    message.chars().flat_map(|c| if unsafe_char(c) { c.escape_debug().collect() } else { vec![c] }).collect()
 }
 
 /// A value starting with `{` is a YAML flow mapping: `value: {name}, your order…` fails to parse.
