@@ -166,6 +166,62 @@ pub struct NotificationState {
 }
 
 impl NotificationState {
+    /// Kore.ai's answer to request `req`: accepted moves its recipients' pending fingerprint to
+    /// sent; rejected forgets it; unknown keeps it pending (held back until a decision).
+    fn outcome(
+        &mut self,
+        req: u32,
+        outcome: Outcome,
+        request_id: &Option<String>,
+        status: &Option<String>,
+        error: &Option<String>,
+    ) -> std::result::Result<(), ()> {
+        let r = self.requests.get_mut(req as usize).ok_or(())?;
+        r.outcome = outcome;
+        r.request_id.clone_from(request_id);
+        r.status.clone_from(status);
+        r.error.clone_from(error);
+        for rs in self.recipients.values_mut() {
+            if rs.pending.as_ref().is_some_and(|p| p.req == req) {
+                match outcome {
+                    Outcome::Accepted => {
+                        rs.fp = rs.pending.take().map(|p| p.fp);
+                        rs.req = Some(req);
+                        rs.delivery = None;
+                        rs.comment = None;
+                    }
+                    Outcome::Rejected => rs.pending = None,
+                    _ => {}
+                }
+            }
+        }
+        self.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
+        Ok(())
+    }
+
+    /// A job status from Kore.ai, with per-recipient outcomes for those it carried.
+    fn status(
+        &mut self,
+        req: u32,
+        status: &str,
+        (delivered, failed): (u32, u32),
+        recipients: &[(H16, String, Option<String>)],
+    ) {
+        if let Some(r) = self.requests.get_mut(req as usize) {
+            r.status = Some(status.to_string());
+            r.delivered = delivered;
+            r.failed = failed;
+        }
+        for (h, st, comment) in recipients {
+            if let Some(rs) = self.recipients.get_mut(h)
+                && rs.req == Some(req)
+            {
+                rs.delivery = Some(st.clone());
+                rs.comment.clone_from(comment);
+            }
+        }
+    }
+
     pub fn has_unknown(&self) -> bool {
         self.requests.iter().any(|r| r.outcome.is_unknown())
     }
@@ -313,13 +369,7 @@ impl State {
         match e {
             Entry::Begin { .. } => {}
             Entry::Intent { key, req, batch, channel, api, content, recipients, at } => {
-                let n = self.notifications.entry(key.clone()).or_insert_with(|| NotificationState {
-                    channel: *channel,
-                    api: *api,
-                    content: content.clone(),
-                    requests: Vec::new(),
-                    recipients: BTreeMap::new(),
-                });
+                let n = self.entry(key, *channel, *api, content);
                 if *req as usize != n.requests.len() {
                     return Err(format!("intent for {key} has request index {req}, expected {}", n.requests.len()));
                 }
@@ -341,45 +391,13 @@ impl State {
             Entry::Outcome { key, req, outcome, request_id, status, error } => {
                 let n =
                     self.notifications.get_mut(key).ok_or_else(|| format!("outcome for unknown notification {key}"))?;
-                let content_after = {
-                    let r = n
-                        .requests
-                        .get_mut(*req as usize)
-                        .ok_or_else(|| format!("outcome for unknown request {key}#{req}"))?;
-                    r.outcome = *outcome;
-                    r.request_id = request_id.clone();
-                    r.status = status.clone();
-                    r.error = error.clone();
-                    *outcome
-                };
-                for rs in n.recipients.values_mut() {
-                    if rs.pending.as_ref().is_some_and(|p| p.req == *req) {
-                        match content_after {
-                            Outcome::Accepted => {
-                                let p = rs.pending.take().map(|p| p.fp);
-                                rs.fp = p;
-                                rs.req = Some(*req);
-                                rs.delivery = None;
-                                rs.comment = None;
-                            }
-                            Outcome::Rejected => rs.pending = None,
-                            _ => {}
-                        }
-                    }
-                }
-                n.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
+                n.outcome(*req, *outcome, request_id, status, error)
+                    .map_err(|()| format!("outcome for unknown request {key}#{req}"))?;
             }
             Entry::Record { key, channel, api, content, recipients, .. } => {
-                let n = self.notifications.entry(key.clone()).or_insert_with(|| NotificationState {
-                    channel: *channel,
-                    api: *api,
-                    content: content.clone(),
-                    requests: Vec::new(),
-                    recipients: BTreeMap::new(),
-                });
+                let n = self.entry(key, *channel, *api, content);
                 for (h, fp) in recipients {
-                    let rs = n.recipients.entry(*h).or_default();
-                    rs.fp = Some(*fp);
+                    n.recipients.entry(*h).or_default().fp = Some(*fp);
                 }
                 n.content = content.clone();
             }
@@ -395,19 +413,7 @@ impl State {
             }
             Entry::Status { key, req, status, delivered, failed, recipients } => {
                 let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
-                if let Some(r) = n.requests.get_mut(*req as usize) {
-                    r.status = Some(status.clone());
-                    r.delivered = *delivered;
-                    r.failed = *failed;
-                }
-                for (h, st, comment) in recipients {
-                    if let Some(rs) = n.recipients.get_mut(h)
-                        && rs.req == Some(*req)
-                    {
-                        rs.delivery = Some(st.clone());
-                        rs.comment = comment.clone();
-                    }
-                }
+                n.status(*req, status, (*delivered, *failed), recipients);
             }
             Entry::Rename { from, to } => {
                 if let Some(n) = self.notifications.remove(from) {
@@ -419,6 +425,17 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// A notification's state, created on its first intent or record.
+    fn entry(&mut self, key: &str, channel: Channel, api: Api, content: &StoredContent) -> &mut NotificationState {
+        self.notifications.entry(key.to_string()).or_insert_with(|| NotificationState {
+            channel,
+            api,
+            content: content.clone(),
+            requests: Vec::new(),
+            recipients: BTreeMap::new(),
+        })
     }
 
     /// Marks every request still pending as unknown (after replaying a journal of a dead run).

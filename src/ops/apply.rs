@@ -355,6 +355,68 @@ fn check_plan_file(path: &PathBuf, current: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// A progress bar on a terminal (plain lines otherwise, or nothing with --quiet).
+fn progress_bar(g: &Global, total: usize) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() || g.quiet {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(total as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} batches {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
+
+/// Counts one batch's result, stops the run where it must (401, a redirect, a journal that
+/// cannot be written), and returns the progress line.
+fn tally_result(
+    t: &mut Tally,
+    r: Result<SendResult>,
+    recipients: usize,
+    stop: &AtomicBool,
+    fatal: &Mutex<Option<Error>>,
+) -> String {
+    match r {
+        Ok(SendResult::Accepted { request_id, .. }) => {
+            t.accepted += 1;
+            t.recipients_accepted += recipients;
+            format!("accepted {} ({recipients} recipients)", request_id.unwrap_or_else(|| "without request id".into()))
+        }
+        Ok(SendResult::Rejected { status, message }) => {
+            t.rejected += 1;
+            format!("REJECTED (HTTP {status}): {message}")
+        }
+        Ok(SendResult::Unauthorized { message }) => {
+            t.rejected += 1;
+            stop.store(true, Ordering::SeqCst);
+            t.stopped_by = Some(format!(
+                "Kore.ai refused the credentials (401: {message}); the run stopped. Check KORE_CLIENT_ID / the client secret and the app's scope"
+            ));
+            format!("REJECTED (401): {message}; stopping")
+        }
+        Ok(SendResult::Redirected { status, location }) => {
+            t.rejected += 1;
+            stop.store(true, Ordering::SeqCst);
+            t.stopped_by = Some(format!(
+                "the server answered HTTP {status} redirecting to {location}; redirects are never followed, so the request was not processed and nobody received it. Fix `host` in kore-notify.yaml to the address Kore.ai really serves (https), then apply again"
+            ));
+            format!("REJECTED (HTTP {status} redirect to {location}, not followed); stopping")
+        }
+        Ok(SendResult::Unknown { reason } | SendResult::Unconfirmed { reason, .. }) => {
+            t.unknown += 1;
+            format!("UNKNOWN outcome: {reason}")
+        }
+        Err(e) => {
+            // The journal could not be written: stop before sending anything else.
+            stop.store(true, Ordering::SeqCst);
+            let msg = e.to_string();
+            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            format!("STOPPED: {msg}")
+        }
+    }
+}
+
 fn send_all(
     g: &Global,
     client: &Client,
@@ -371,16 +433,7 @@ fn send_all(
     let stop = AtomicBool::new(false);
     let tally = Mutex::new(Tally::default());
     let total = batches.len();
-    let progress = if std::io::stderr().is_terminal() && !g.quiet {
-        let pb = indicatif::ProgressBar::new(total as u64);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} batches {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(pb)
-    } else {
-        None
-    };
+    let progress = progress_bar(g, total);
     let fatal: Mutex<Option<Error>> = Mutex::new(None);
     rt.block_on(async {
         use futures_util::StreamExt;
@@ -410,48 +463,9 @@ fn send_all(
                         return;
                     }
                     let r = send_one(client, book, &batch, body).await;
-                    let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
-                    let line = match r {
-                        Ok(SendResult::Accepted { request_id, .. }) => {
-                            t.accepted += 1;
-                            t.recipients_accepted += batch.members.len();
-                            format!(
-                                "accepted {} ({} recipients)",
-                                request_id.unwrap_or_else(|| "without request id".into()),
-                                batch.members.len()
-                            )
-                        }
-                        Ok(SendResult::Rejected { status, message }) => {
-                            t.rejected += 1;
-                            format!("REJECTED (HTTP {status}): {message}")
-                        }
-                        Ok(SendResult::Unauthorized { message }) => {
-                            t.rejected += 1;
-                            stop.store(true, Ordering::SeqCst);
-                            t.stopped_by = Some(format!(
-                                "Kore.ai refused the credentials (401: {message}); the run stopped. Check KORE_CLIENT_ID / the client secret and the app's scope"
-                            ));
-                            format!("REJECTED (401): {message}; stopping")
-                        }
-                        Ok(SendResult::Redirected { status, location }) => {
-                            t.rejected += 1;
-                            stop.store(true, Ordering::SeqCst);
-                            t.stopped_by = Some(format!(
-                                "the server answered HTTP {status} redirecting to {location}; redirects are never followed, so the request was not processed and nobody received it. Fix `host` in kore-notify.yaml to the address Kore.ai really serves (https), then apply again"
-                            ));
-                            format!("REJECTED (HTTP {status} redirect to {location}, not followed); stopping")
-                        }
-                        Ok(SendResult::Unknown { reason } | SendResult::Unconfirmed { reason, .. }) => {
-                            t.unknown += 1;
-                            format!("UNKNOWN outcome: {reason}")
-                        }
-                        Err(e) => {
-                            // The journal could not be written: stop before sending anything else.
-                            stop.store(true, Ordering::SeqCst);
-                            let msg = e.to_string();
-                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                            format!("STOPPED: {msg}")
-                        }
+                    let line = {
+                        let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                        tally_result(&mut t, r, batch.members.len(), stop, fatal)
                     };
                     let msg = format!(
                         "[{}/{}] {}: {}",
