@@ -198,31 +198,7 @@ fn previous_keys(w: &mut Walker, f: &Fields, key: Option<&String>) -> Vec<String
 
 pub(super) fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root: &Root) -> Option<Content> {
     let f = w.fields(node, "content", CONTENT_FIELDS)?;
-    let kind = match f.get("type") {
-        Some(n) => {
-            let allowed = ch.content_types();
-            let s = w.string(n, "content.type")?;
-            if !allowed.contains(&s.as_str()) {
-                w.error(
-                    &n.pos,
-                    "content.type",
-                    format!("`{s}` is not a content type of channel {}", ch.as_str()),
-                    format!("allowed for {}: {}", ch.as_str(), allowed.join(", ")),
-                );
-                return None;
-            }
-            s
-        }
-        None => {
-            w.error(
-                &node.pos,
-                "content.type",
-                "missing required field `type`",
-                format!("add `type: text` (allowed: {})", ch.content_types().join(", ")),
-            );
-            return None;
-        }
-    };
+    let kind = content_type(w, &f, ch, &node.pos)?;
     let value = match (f.get("value"), f.get("valueFile")) {
         (Some(_), Some(vf)) => {
             w.error(&vf.pos, "content.valueFile", "both `value` and `valueFile` are set", "keep only one of them");
@@ -252,62 +228,95 @@ pub(super) fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root
             }
             _ => serde_json::Value::String(w.string(v, "content.value")?),
         },
-        (None, Some(vf)) => {
-            let interpolate_file = match f.get("interpolate") {
-                Some(n) => match &n.value {
-                    Value::Bool(b) => *b,
-                    _ => {
-                        w.error(
-                            &n.pos,
-                            "content.interpolate",
-                            format!("expected true or false, found {}", n.kind()),
-                            "write `interpolate: true` to expand ${…} in the valueFile",
-                        );
-                        return None;
-                    }
-                },
-                None => false,
-            };
-            let rel = w.string(vf, "content.valueFile")?;
-            let path = dir.join(&rel);
-            let mut sub = Diagnostics::default();
-            let Some(text) = read_text(Some(root), &path, MAX_VALUE_FILE_BYTES, "valueFile", &mut sub) else {
-                let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
-                w.error(
-                    &vf.pos,
-                    "content.valueFile",
-                    format!("cannot use `{rel}`: {why}"),
-                    "the path is relative to the manifest file",
-                );
-                return None;
-            };
-            let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
-            if ch == Channel::Whatsapp && kind == "template" && rel.ends_with(".json") {
-                match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(v @ serde_json::Value::Object(_)) => v,
-                    _ => {
-                        w.error(
-                            &vf.pos,
-                            "content.valueFile",
-                            format!("`{rel}` is not a JSON object"),
-                            "a .json valueFile must hold one JSON object",
-                        );
-                        return None;
-                    }
-                }
-            } else if interpolate_file {
-                serde_json::Value::String(w.interpolate(&text, &vf.pos, "content.valueFile")?)
-            } else {
-                // A file is taken as written: scripts use `${…}` themselves.
-                serde_json::Value::String(text)
-            }
-        }
+        (None, Some(vf)) => value_file(w, &f, vf, (ch, &kind), (dir, root))?,
     };
     if value.as_str().is_some_and(|s| s.trim().is_empty()) {
         w.error(&node.pos, "content.value", "the message is empty", "write the text to send");
         return None;
     }
     Some(Content { kind, value })
+}
+
+/// `content.type`, one the channel takes.
+fn content_type(w: &mut Walker, f: &Fields, ch: Channel, at: &Pos) -> Option<String> {
+    let allowed = ch.content_types();
+    let Some(n) = f.get("type") else {
+        w.error(
+            at,
+            "content.type",
+            "missing required field `type`",
+            format!("add `type: text` (allowed: {})", allowed.join(", ")),
+        );
+        return None;
+    };
+    let s = w.string(n, "content.type")?;
+    if !allowed.contains(&s.as_str()) {
+        w.error(
+            &n.pos,
+            "content.type",
+            format!("`{}` is not a content type of channel {}", crate::safe::line(&s), ch.as_str()),
+            format!("allowed for {}: {}", ch.as_str(), allowed.join(", ")),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+/// `content.valueFile`: the file's text (one trailing newline removed), taken as written unless
+/// `interpolate: true`; a `.json` file for a WhatsApp template is its JSON object.
+fn value_file(
+    w: &mut Walker,
+    f: &Fields,
+    vf: &Node,
+    (ch, kind): (Channel, &str),
+    (dir, root): (&Path, &Root),
+) -> Option<serde_json::Value> {
+    let interpolate_file = match f.get("interpolate").map(|n| (n, &n.value)) {
+        Some((_, Value::Bool(b))) => *b,
+        Some((n, _)) => {
+            w.error(
+                &n.pos,
+                "content.interpolate",
+                format!("expected true or false, found {}", n.kind()),
+                "write `interpolate: true` to expand ${…} in the valueFile",
+            );
+            return None;
+        }
+        None => false,
+    };
+    let rel = w.string(vf, "content.valueFile")?;
+    let path = dir.join(&rel);
+    let mut sub = Diagnostics::default();
+    let Some(text) = read_text(Some(root), &path, MAX_VALUE_FILE_BYTES, "valueFile", &mut sub) else {
+        let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
+        w.error(
+            &vf.pos,
+            "content.valueFile",
+            format!("cannot use `{}`: {why}", crate::safe::line(&rel)),
+            "the path is relative to the manifest file",
+        );
+        return None;
+    };
+    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
+    if ch == Channel::Whatsapp && kind == "template" && rel.ends_with(".json") {
+        return match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v @ serde_json::Value::Object(_)) => Some(v),
+            _ => {
+                w.error(
+                    &vf.pos,
+                    "content.valueFile",
+                    format!("`{}` is not a JSON object", crate::safe::line(&rel)),
+                    "a .json valueFile must hold one JSON object",
+                );
+                None
+            }
+        };
+    }
+    if interpolate_file {
+        return Some(serde_json::Value::String(w.interpolate(&text, &vf.pos, "content.valueFile")?));
+    }
+    // A file is taken as written: scripts use `${…}` themselves.
+    Some(serde_json::Value::String(text))
 }
 
 pub(super) fn interpolate_json(

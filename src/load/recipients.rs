@@ -160,107 +160,79 @@ pub(super) fn check_recipients(
     positions: &[Pos],
     csv: Option<&(PathBuf, usize)>,
 ) {
-    let locate = |i: usize| -> (PathBuf, Pos, String) {
-        let pos = positions.get(i).cloned().unwrap_or_default();
-        match csv {
-            Some((file, start)) if i >= *start => {
-                let path = format!("identitiesFrom[row {}]", pos.line);
-                (file.clone(), pos, path)
+    let at = Locator { positions, csv };
+    check_duplicates(w, recipients, &at);
+    if ch.api() == Api::V2 && content.kind != "script" {
+        check_placeholders(w, content, recipients, &at);
+    }
+}
+
+/// A diagnostic on recipient `i`'s field (`field` inside its path; empty: the recipient).
+fn report(w: &mut Walker, at: &Locator, i: usize, field: &str, error: bool, msg: String, help: String) {
+    let mut d = at.diag(w, i, error, msg, help);
+    if !field.is_empty() {
+        d.field = join(&d.field, field);
+    }
+    w.diags.push(d);
+}
+
+/// The same identity twice in one notification: the first ones listed, then a count.
+fn check_duplicates(w: &mut Walker, recipients: &[Recipient], at: &Locator) {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(recipients.len());
+    let mut count = 0usize;
+    for (i, r) in recipients.iter().enumerate() {
+        if let Some(&first) = seen.get(r.id.as_str()) {
+            count += 1;
+            if count <= MAX_RECIPIENT_DIAGS {
+                let msg = format!("duplicate recipient `{}`", crate::safe::line(&r.id));
+                let help = format!("already listed at {}; each person receives a notification once", at.path(first));
+                report(w, at, i, "", true, msg, help);
             }
-            _ => (PathBuf::new(), pos, index("identities", i)),
+        } else {
+            seen.insert(&r.id, i);
         }
-    };
-    let uses_parameters = ch.api() == Api::V2 && content.kind != "script";
-    let content_placeholders: Vec<String> = match (&content.value, uses_parameters) {
-        (serde_json::Value::String(s), true) => placeholders(s).into_iter().map(String::from).collect(),
+    }
+    if count > MAX_RECIPIENT_DIAGS {
+        let msg = format!("{count} duplicate recipients in all ({MAX_RECIPIENT_DIAGS} listed above)");
+        report(w, at, 0, "", true, msg, "remove the repeated identities".into());
+    }
+}
+
+/// Every `{placeholder}` of the message (and of a recipient's customMessage) has a parameter for
+/// every recipient (an error); a parameter no placeholder uses is a warning.
+fn check_placeholders(w: &mut Walker, content: &Content, recipients: &[Recipient], at: &Locator) {
+    let from_content: Vec<&str> = match &content.value {
+        serde_json::Value::String(s) => placeholders(s),
         _ => Vec::new(),
     };
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(recipients.len());
-    let (mut dup_count, mut missing_count) = (0usize, 0usize);
+    let mut missing = 0usize;
     let mut unused: BTreeMap<&str, usize> = BTreeMap::new();
-    let report = |w: &mut Walker, i: usize, field: String, msg: String, help: String| {
-        let (file, pos, path) = locate(i);
-        let field = if field.is_empty() { path } else { join(&path, &field) };
-        if file.as_os_str().is_empty() {
-            w.error(&pos, &field, msg, help);
-        } else {
-            w.diags.push(Diagnostic::error(&file, pos, field, msg).help(help));
-        }
-    };
     for (i, r) in recipients.iter().enumerate() {
-        if let Some(first) = seen.insert(&r.id, i) {
-            seen.insert(&r.id, first);
-            dup_count += 1;
-            if dup_count <= MAX_RECIPIENT_DIAGS {
-                let (_, _, first_path) = locate(first);
-                report(
-                    w,
-                    i,
-                    String::new(),
-                    format!("duplicate recipient `{}`", r.id),
-                    format!("already listed at {first_path}; each person receives a notification once"),
-                );
+        let mut needed = from_content.clone();
+        for p in r.custom_message.as_deref().map(placeholders).unwrap_or_default() {
+            if !needed.contains(&p) {
+                needed.push(p);
             }
         }
-        if !uses_parameters {
-            continue;
-        }
-        let mut needed: Vec<&str> = content_placeholders.iter().map(String::as_str).collect();
-        if let Some(cm) = &r.custom_message {
-            for p in placeholders(cm) {
-                if !needed.contains(&p) {
-                    needed.push(p);
-                }
+        for p in needed.iter().filter(|p| !r.parameters.contains_key(p)) {
+            missing += 1;
+            if missing <= MAX_RECIPIENT_DIAGS {
+                let msg = format!("placeholder {{{p}}} has no parameter `{p}` for `{}`", crate::safe::line(&r.id));
+                let help = format!("add `{p}` to this recipient's parameters, or remove {{{p}}} from the message");
+                report(w, at, i, "parameters", true, msg, help);
             }
         }
-        for p in &needed {
-            if !r.parameters.contains_key(p) {
-                missing_count += 1;
-                if missing_count <= MAX_RECIPIENT_DIAGS {
-                    report(
-                        w,
-                        i,
-                        "parameters".into(),
-                        format!("placeholder {{{p}}} has no parameter `{p}` for `{}`", r.id),
-                        format!("add `{p}` to this recipient's parameters, or remove {{{p}}} from the message"),
-                    );
-                }
-            }
-        }
-        for name in r.parameters.keys() {
-            if !needed.contains(&name) {
-                unused.entry(name).or_insert(i);
-            }
+        for name in r.parameters.keys().filter(|n| !needed.contains(n)) {
+            unused.entry(name).or_insert(i);
         }
     }
-    if dup_count > MAX_RECIPIENT_DIAGS {
-        report(
-            w,
-            0,
-            String::new(),
-            format!("{} duplicate recipients in all ({} listed above)", dup_count, MAX_RECIPIENT_DIAGS),
-            "remove the repeated identities".into(),
-        );
-    }
-    if missing_count > MAX_RECIPIENT_DIAGS {
-        report(
-            w,
-            0,
-            "parameters".into(),
-            format!("{missing_count} missing parameters in all ({MAX_RECIPIENT_DIAGS} listed above)"),
-            "every placeholder needs a parameter for every recipient".into(),
-        );
+    if missing > MAX_RECIPIENT_DIAGS {
+        let msg = format!("{missing} missing parameters in all ({MAX_RECIPIENT_DIAGS} listed above)");
+        report(w, at, 0, "parameters", true, msg, "every placeholder needs a parameter for every recipient".into());
     }
     for (name, i) in unused {
-        let (file, pos, path) = locate(i);
-        let field = join(&join(&path, "parameters"), name);
-        let d = Diagnostic::warning(
-            if file.as_os_str().is_empty() { &w.file } else { &file },
-            pos,
-            field,
-            format!("parameter `{name}` is used by no placeholder"),
-        )
-        .help(format!("add {{{name}}} to the message or customMessage, or drop the parameter"));
-        w.diags.push(d);
+        let msg = format!("parameter `{name}` is used by no placeholder");
+        let help = format!("add {{{name}}} to the message or customMessage, or drop the parameter");
+        report(w, at, i, &join("parameters", name), false, msg, help);
     }
 }

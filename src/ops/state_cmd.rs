@@ -56,53 +56,10 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
             for f in files {
                 println!("{}", crate::load::display_path(&f).display());
             }
-            Ok(exit::OK)
         }
-        Command::Info => {
-            let l = state::load(&path)?;
-            let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
-            println!("path {}", crate::load::display_path(&path).display());
-            println!("exists {}", l.exists);
-            println!("lineage {}", if l.exists { l.state.lineage.as_str() } else { "-" });
-            println!("serial {}", if l.exists { l.state.serial } else { 0 });
-            println!("journal {}", l.replayed);
-            println!("notifications {}", l.state.notifications.len());
-            println!("unknown {unknown}");
-            Ok(exit::OK)
-        }
-        Command::Compact => {
-            let _lock = Lock::acquire(&path, "kore-notify state compact")?;
-            let l = state::load_for_update(&path)?;
-            let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
-            if l.replayed == 0 {
-                println!("no journal to absorb; the state is compact (serial {})", l.state.serial);
-            } else {
-                println!(
-                    "absorbed {} journal entries into serial {}; {unknown} request(s) have an unknown outcome (`kore-notify plan` lists them)",
-                    l.replayed, l.state.serial
-                );
-            }
-            Ok(exit::OK)
-        }
-        Command::List => {
-            let l = state::load(&path)?;
-            if !l.exists {
-                println!("(no state yet at {})", path.display());
-            }
-            for (k, n) in &l.state.notifications {
-                let unknown = n.has_unknown();
-                let k = crate::safe::line(k);
-                let line = format!(
-                    "{k}\t{}\t{} recipient(s)\t{} request(s){}",
-                    n.channel.as_str(),
-                    n.recipients.values().filter(|r| r.fp.is_some()).count(),
-                    n.requests.len(),
-                    if unknown { "\tUNKNOWN OUTCOME" } else { "" }
-                );
-                println!("{}", crate::safe::for_output(&line));
-            }
-            Ok(exit::OK)
-        }
+        Command::Info => info(&path)?,
+        Command::Compact => compact(&path)?,
+        Command::List => list(&path)?,
         Command::Show(key) => {
             let l = state::load(&path)?;
             let n = l
@@ -111,41 +68,92 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
                 .get(&key)
                 .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
             println!("{}", serde_json::to_string_pretty(n).unwrap_or_default());
-            Ok(exit::OK)
         }
-        Command::Rm { key, yes } => {
-            let _lock = Lock::acquire(&path, "kore-notify state rm")?;
-            let mut l = state::load_for_update(&path)?;
-            if !l.state.notifications.contains_key(&key) {
-                return Err(Error::Refused(format!("no notification `{key}` in the state")));
-            }
-            if !yes {
-                if !std::io::stdin().is_terminal() {
-                    return Err(Error::Refused(
-                        "state rm needs confirmation: run it on a terminal or pass --yes".into(),
-                    ));
-                }
-                eprint!(
-                    "Forget `{key}`? If it is still in the manifests, the next apply sends it again to everyone. Type 'yes': "
-                );
-                let _ = std::io::stderr().flush();
-                let mut line = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut line);
-                if line.trim() != "yes" {
-                    eprintln!("cancelled");
-                    return Ok(exit::ERROR);
-                }
-            }
-            let e = Entry::Remove { key: key.clone() };
-            let mut j = Journal::open(&path, &l.state)?;
-            j.append(&e)?;
-            l.state.apply(&e).map_err(Error::Io)?;
-            state::write_snapshot(&path, &mut l.state)?;
-            println!("removed `{key}` from the state");
-            Ok(exit::OK)
-        }
-        Command::Resolve(r) => resolve(g, &path, &r),
+        Command::Rm { key, yes } => return rm(&path, &key, yes),
+        Command::Resolve(r) => return resolve(g, &path, &r),
     }
+    Ok(exit::OK)
+}
+
+/// `state info`: `name value` lines for scripts.
+fn info(path: &std::path::Path) -> Result<()> {
+    let l = state::load(path)?;
+    let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
+    println!("path {}", crate::load::display_path(path).display());
+    println!("exists {}", l.exists);
+    println!("lineage {}", if l.exists { l.state.lineage.as_str() } else { "-" });
+    println!("serial {}", if l.exists { l.state.serial } else { 0 });
+    println!("journal {}", l.replayed);
+    println!("notifications {}", l.state.notifications.len());
+    println!("unknown {unknown}");
+    Ok(())
+}
+
+/// `state compact`: a journal left by an interrupted run absorbed into a new snapshot.
+fn compact(path: &std::path::Path) -> Result<()> {
+    let _lock = Lock::acquire(path, "kore-notify state compact")?;
+    let l = state::load_for_update(path)?;
+    let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
+    if l.replayed == 0 {
+        println!("no journal to absorb; the state is compact (serial {})", l.state.serial);
+    } else {
+        println!(
+            "absorbed {} journal entries into serial {}; {unknown} request(s) have an unknown outcome (`kore-notify plan` lists them)",
+            l.replayed, l.state.serial
+        );
+    }
+    Ok(())
+}
+
+/// `state list`: a line per notification.
+fn list(path: &std::path::Path) -> Result<()> {
+    let l = state::load(path)?;
+    if !l.exists {
+        println!("(no state yet at {})", path.display());
+    }
+    for (k, n) in &l.state.notifications {
+        let line = format!(
+            "{}\t{}\t{} recipient(s)\t{} request(s){}",
+            crate::safe::line(k),
+            n.channel.as_str(),
+            n.recipients.values().filter(|r| r.fp.is_some()).count(),
+            n.requests.len(),
+            if n.has_unknown() { "\tUNKNOWN OUTCOME" } else { "" }
+        );
+        println!("{}", crate::safe::for_output(&line));
+    }
+    Ok(())
+}
+
+/// `state rm KEY`: forgets a notification, after confirmation.
+fn rm(path: &std::path::Path, key: &str, yes: bool) -> Result<i32> {
+    let _lock = Lock::acquire(path, "kore-notify state rm")?;
+    let mut l = state::load_for_update(path)?;
+    if !l.state.notifications.contains_key(key) {
+        return Err(Error::Refused(format!("no notification `{key}` in the state")));
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Refused("state rm needs confirmation: run it on a terminal or pass --yes".into()));
+        }
+        eprint!(
+            "Forget `{key}`? If it is still in the manifests, the next apply sends it again to everyone. Type 'yes': "
+        );
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        if line.trim() != "yes" {
+            eprintln!("cancelled");
+            return Ok(exit::ERROR);
+        }
+    }
+    let e = Entry::Remove { key: key.to_string() };
+    let mut j = Journal::open(path, &l.state)?;
+    j.append(&e)?;
+    l.state.apply(&e).map_err(Error::Io)?;
+    state::write_snapshot(path, &mut l.state)?;
+    println!("removed `{key}` from the state");
+    Ok(exit::OK)
 }
 
 /// Finds the unknown request a user named: its index (`3` or `#3`), its batch id, or Kore's job id.
