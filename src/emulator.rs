@@ -231,6 +231,40 @@ fn str_field<'a>(obj: &'a serde_json::Map<String, Value>, k: &str, at: &str) -> 
 }
 
 /// Validates a send body; returns (channel, identities).
+/// A v1 body: `message: {type, val}`, identities as strings.
+fn validate_v1(
+    obj: &serde_json::Map<String, Value>,
+    channel: String,
+    ids: &[Value],
+) -> Result<(String, Vec<String>), String> {
+    if !["msteams", "slack"].contains(&channel.as_str()) {
+        return Err(format!("channel `{channel}` is not supported by this API; accepted: msteams, slack"));
+    }
+    check_keys(obj, &["channel", "userIdentityType", "message", "identities"], "body")?;
+    if str_field(obj, "userIdentityType", "body")? != "resolve" {
+        return Err("userIdentityType must be `resolve`".into());
+    }
+    let m = obj.get("message").and_then(Value::as_object).ok_or("message is required and must be an object")?;
+    check_keys(m, &["type", "val"], "message")?;
+    let t = str_field(m, "type", "message")?;
+    if !["text", "script"].contains(&t) {
+        return Err(format!("message.type `{t}` must be text or script"));
+    }
+    if str_field(m, "val", "message")?.is_empty() {
+        return Err("message.val must not be empty".into());
+    }
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            id.as_str()
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .ok_or(format!("identities[{i}] must be a non-empty string"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(|out| (channel, out))
+}
+
 fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<String>), String> {
     let obj = body.as_object().ok_or("the body must be a JSON object")?;
     let channel = str_field(obj, "channel", "body")?.to_string();
@@ -238,34 +272,10 @@ fn validate(v2: bool, body: &Value, v2_field: &str) -> Result<(String, Vec<Strin
     if ids.is_empty() || ids.len() > 1000 {
         return Err(format!("identities must have 1 to 1000 items, got {}", ids.len()));
     }
-    let mut out = Vec::with_capacity(ids.len());
     if !v2 {
-        if !["msteams", "slack"].contains(&channel.as_str()) {
-            return Err(format!("channel `{channel}` is not supported by this API; accepted: msteams, slack"));
-        }
-        check_keys(obj, &["channel", "userIdentityType", "message", "identities"], "body")?;
-        if str_field(obj, "userIdentityType", "body")? != "resolve" {
-            return Err("userIdentityType must be `resolve`".into());
-        }
-        let m = obj.get("message").and_then(Value::as_object).ok_or("message is required and must be an object")?;
-        check_keys(m, &["type", "val"], "message")?;
-        let t = str_field(m, "type", "message")?;
-        if !["text", "script"].contains(&t) {
-            return Err(format!("message.type `{t}` must be text or script"));
-        }
-        if str_field(m, "val", "message")?.is_empty() {
-            return Err("message.val must not be empty".into());
-        }
-        for (i, id) in ids.iter().enumerate() {
-            out.push(
-                id.as_str()
-                    .filter(|s| !s.is_empty())
-                    .ok_or(format!("identities[{i}] must be a non-empty string"))?
-                    .to_string(),
-            );
-        }
-        return Ok((channel, out));
+        return validate_v1(obj, channel, ids);
     }
+    let mut out = Vec::with_capacity(ids.len());
     let field = match channel.as_str() {
         "ivr" => "email",
         "hangouts" => "spaceId",

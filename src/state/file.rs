@@ -1,0 +1,258 @@
+//! The state on disk: paths beside the snapshot, reading (snapshot and journal, bounded, no
+//! symlinks), atomic snapshot writes with a backup, and the append-only journal.
+
+use super::*;
+
+pub struct Paths {
+    pub snapshot: PathBuf,
+    pub journal: PathBuf,
+    pub backup: PathBuf,
+    pub lock: PathBuf,
+}
+
+impl Paths {
+    pub fn new(snapshot: &Path) -> Paths {
+        let with = |suffix: &str| {
+            let mut s = snapshot.as_os_str().to_owned();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        Paths {
+            snapshot: snapshot.to_path_buf(),
+            journal: with(".journal"),
+            backup: with(".backup"),
+            lock: with(".lock"),
+        }
+    }
+}
+
+/// A loaded state: the snapshot plus any journal left by an earlier run.
+pub struct Loaded {
+    pub state: State,
+    /// Whether a snapshot file exists.
+    pub exists: bool,
+    /// Journal entries replayed (non-zero after a crash).
+    pub replayed: usize,
+    /// Digest of the snapshot and journal bytes, bound into plan files.
+    pub digest: String,
+}
+
+/// Reads the snapshot and replays the journal, read-only.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let paths = Paths::new(path);
+    let (mut state, exists, mut digest_input) = match crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES) {
+        Ok(bytes) => (State::from_bytes(&bytes).map_err(|m| Error::state(path, m))?, true, sha256_hex(&bytes)),
+        Err(crate::files::FileError::NotFound) => (State::new(), false, String::new()),
+        Err(e) => return Err(file_error(path, e)),
+    };
+    crate::freshness::check(path, exists.then_some(&state))?;
+    let mut replayed = 0;
+    match crate::files::open_regular(&paths.journal) {
+        Ok(f) => {
+            let mut reader = BufReader::new(std::io::Read::take(f, MAX_STATE_BYTES));
+            let mut line = String::new();
+            let mut lineno = 0;
+            let mut hasher = sha2::Sha256::default();
+            loop {
+                line.clear();
+                let n = reader
+                    .read_line(&mut line)
+                    .map_err(|e| Error::state(&paths.journal, format!("cannot read: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                lineno += 1;
+                if !line.ends_with('\n') {
+                    // A torn final write: the process died while appending. An intent that was not
+                    // completely written was never followed by a request (we fsync before sending).
+                    break;
+                }
+                sha2::Digest::update(&mut hasher, line.as_bytes());
+                let entry: Entry = serde_json::from_str(&line)
+                    .map_err(|e| Error::state(&paths.journal, format!("line {lineno} is corrupted: {e}")))?;
+                if lineno == 1 {
+                    match &entry {
+                        Entry::Begin { lineage, .. } if exists && lineage != &state.lineage => {
+                            // Never guess with a record of sends: refuse, and say how to settle it.
+                            return Err(Error::state(
+                                &paths.journal,
+                                format!(
+                                    "the journal belongs to another state (lineage {lineage}, this state has {}); restore the state.json it was written for, or delete the journal if that state is gone on purpose",
+                                    state.lineage
+                                ),
+                            ));
+                        }
+                        Entry::Begin { serial, .. } if exists && *serial > state.serial => {
+                            return Err(Error::state(
+                                &paths.journal,
+                                format!(
+                                    "the journal was written against state serial {serial}, newer than this state.json (serial {}): the snapshot is older than the journal (restored from a backup?); restore the newest state.json",
+                                    state.serial
+                                ),
+                            ));
+                        }
+                        Entry::Begin { serial, .. } if exists && *serial < state.serial => {
+                            // Written against an older snapshot: already compacted into this one.
+                            break;
+                        }
+                        Entry::Begin { lineage, .. } if !exists => state.lineage = lineage.clone(),
+                        Entry::Begin { .. } => {}
+                        _ => {
+                            return Err(Error::state(&paths.journal, "line 1 is not a journal header"));
+                        }
+                    }
+                }
+                state.apply(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
+                replayed += 1;
+            }
+            if replayed > 0 {
+                digest_input.push_str(&hex::encode(sha2::Digest::finalize(hasher)));
+            }
+        }
+        Err(crate::files::FileError::NotFound) => {}
+        Err(e) => return Err(file_error(&paths.journal, e)),
+    }
+    state.settle_pending();
+    Ok(Loaded { state, exists: exists || replayed > 0, replayed, digest: sha256_hex(digest_input.as_bytes()) })
+}
+
+pub(super) fn sync_dir(dir: &Path) {
+    // fsync of the directory makes the rename durable; not supported everywhere, so best effort.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The state's file names, with their directory created.
+pub(super) fn paths_in_dir(path: &Path) -> Result<(Paths, PathBuf)> {
+    let dir = parent(path);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+    Ok((Paths::new(path), dir))
+}
+
+pub(super) fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A temporary file for an atomic write, named after the state (`state.json.tmp-XXXXXX`). Those
+/// left by a run killed mid-write are removed first: the caller holds the lock, so none of them
+/// is in use, and they must not pile up (or be committed with the state in CI).
+pub(super) fn temp_beside(path: &Path, dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let prefix = format!("{}.tmp-", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(|e| Error::io(dir, "write in", e))
+}
+
+/// Writes a new snapshot atomically (temp file, fsync, rename, fsync dir), keeping the previous
+/// one as `.backup`, then removes the journal it absorbed.
+pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
+    let (paths, dir) = paths_in_dir(path)?;
+    state.serial += 1;
+    state.tool_version = env!("CARGO_PKG_VERSION").into();
+    let bytes = state.to_bytes();
+    if present(&paths.snapshot) {
+        let mut tmp = temp_beside(path, &dir)?;
+        let old = crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES).map_err(|e| file_error(path, e))?;
+        tmp.write_all(&old).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(&paths.backup, "write", e))?;
+        tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
+    }
+    let mut tmp = temp_beside(path, &dir)?;
+    tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
+    sync_dir(&dir);
+    crate::freshness::record(path, &dir, state)?;
+    sync_dir(&dir);
+    match std::fs::remove_file(&paths.journal) {
+        Ok(()) => sync_dir(&dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(&paths.journal, "remove", e)),
+    }
+    Ok(())
+}
+
+/// Whether the journal's header names this state's lineage and serial.
+pub(super) fn journal_belongs_to(journal: &Path, state: &State) -> bool {
+    let Ok(f) = crate::files::open_regular(journal) else { return false };
+    let mut line = String::new();
+    if BufReader::new(f).read_line(&mut line).is_err() || !line.ends_with('\n') {
+        return false;
+    }
+    matches!(
+        serde_json::from_str::<Entry>(&line),
+        Ok(Entry::Begin { lineage, serial, .. }) if lineage == state.lineage && serial == state.serial
+    )
+}
+
+/// Loads the state for a command that will change it (the caller holds the lock): a journal left
+/// by an interrupted run is absorbed into a new snapshot first, so that what it recorded is safe
+/// before anything else happens.
+pub fn load_for_update(path: &Path) -> Result<Loaded> {
+    let loaded = load(path)?;
+    if loaded.replayed == 0 {
+        return Ok(loaded);
+    }
+    let mut state = loaded.state;
+    write_snapshot(path, &mut state)?;
+    let mut again = load(path)?;
+    again.replayed = loaded.replayed;
+    Ok(again)
+}
+
+/// The append-only journal of a running apply.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Opens the journal for appending (the caller holds the lock and loaded `state` with
+    /// [`load_for_update`]). A journal whose header belongs to `state` is live and appended to.
+    /// Any other journal is stale: `load` ignored it (its entries are already in the snapshot,
+    /// or it was torn before its header was written), so it is replaced by a fresh one. Appending
+    /// to a stale journal would be fatal: its old header would make the next `load` ignore the
+    /// new entries too, and forget sends that really happened.
+    pub fn open(path: &Path, state: &State) -> Result<Journal> {
+        let (paths, dir) = paths_in_dir(path)?;
+        if present(&paths.journal) && !journal_belongs_to(&paths.journal, state) {
+            if let Err(e) = crate::files::open_regular(&paths.journal) {
+                // Never replace what is not a journal file we wrote (a symlink, a device).
+                return Err(file_error(&paths.journal, e));
+            }
+            std::fs::remove_file(&paths.journal).map_err(|e| Error::io(&paths.journal, "remove stale", e))?;
+            sync_dir(&dir);
+        }
+        let fresh = !present(&paths.journal);
+        let mut o = OpenOptions::new();
+        o.create(true).append(true);
+        crate::files::nofollow(&mut o, false);
+        let file = o.open(&paths.journal).map_err(|e| refused_link(&paths.journal, "open", e))?;
+        check_regular(&file, &paths.journal)?;
+        let mut j = Journal { file, path: paths.journal };
+        if fresh {
+            j.append(&Entry::Begin { lineage: state.lineage.clone(), serial: state.serial, at: now_rfc3339() })?;
+            sync_dir(&dir);
+        }
+        Ok(j)
+    }
+
+    /// Appends one entry and fsyncs it: when this returns, the entry survives a crash.
+    pub fn append(&mut self, e: &Entry) -> Result<()> {
+        let mut line =
+            serde_json::to_string(e).map_err(|err| Error::Io(format!("cannot encode journal entry: {err}")))?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|err| Error::io(&self.path, "append to", err))
+    }
+}
+

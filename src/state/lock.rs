@@ -1,0 +1,106 @@
+//! The exclusive OS lock writers take on the state, with its holder written into the lock file.
+
+use super::*;
+
+/// Holder information written into the lock file.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub command: String,
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_run: Option<String>,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} on {}, `{}`, since {}", self.pid, self.host, self.command, self.started)?;
+        if let Some(u) = &self.ci_run {
+            write!(f, " ({u})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The machine's name, portably (`gethostname`).
+pub(super) fn hostname() -> String {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+            return String::from_utf8_lossy(&buf[..end]).into_owned();
+        }
+    }
+    std::env::var("HOSTNAME").or_else(|_| std::env::var("COMPUTERNAME")).unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// An open error, explained when the path is a symlink (refused by `O_NOFOLLOW`).
+pub(super) fn refused_link(path: &Path, action: &str, e: std::io::Error) -> Error {
+    if crate::files::is_symlink_loop(&e) {
+        Error::state(path, "is a symbolic link; state files must be regular files (remove the link)")
+    } else {
+        Error::io(path, action, e)
+    }
+}
+
+pub(super) fn check_regular(f: &File, path: &Path) -> Result<()> {
+    match f.metadata() {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(Error::state(path, "is not a regular file (remove it)")),
+        Err(e) => Err(Error::io(path, "inspect", e)),
+    }
+}
+
+/// An exclusive OS lock on the state, released when dropped (or when the process dies).
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    pub fn acquire(path: &Path, command: &str) -> Result<Lock> {
+        let (paths, _) = paths_in_dir(path)?;
+        let mut o = OpenOptions::new();
+        o.read(true).write(true).create(true).truncate(false);
+        // Never through a symlink: the holder text would overwrite the link's target.
+        crate::files::nofollow(&mut o, false);
+        let mut file = o.open(&paths.lock).map_err(|e| refused_link(&paths.lock, "open", e))?;
+        check_regular(&file, &paths.lock)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = crate::files::read_capped(&file, MAX_HOLDER_BYTES)
+                    .ok()
+                    .and_then(|s| serde_json::from_slice::<Holder>(&s).ok())
+                    .map(|h| crate::safe::line(&h.to_string()).into_owned())
+                    .unwrap_or_else(|| "another kore-notify process".into());
+                return Err(Error::Locked { path: path.to_path_buf(), holder });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&paths.lock, "lock", e)),
+        }
+        let ci_run = match (
+            std::env::var("GITHUB_SERVER_URL"),
+            std::env::var("GITHUB_REPOSITORY"),
+            std::env::var("GITHUB_RUN_ID"),
+        ) {
+            (Ok(s), Ok(r), Ok(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
+            _ => std::env::var("CI_JOB_URL").ok(),
+        };
+        let holder = Holder {
+            pid: std::process::id(),
+            host: hostname(),
+            command: command.into(),
+            started: now_rfc3339(),
+            ci_run,
+        };
+        let text = serde_json::to_string(&holder).unwrap_or_default();
+        file.set_len(0)
+            .and_then(|_| file.write_all(text.as_bytes()))
+            .and_then(|_| file.sync_data())
+            .map_err(|e| Error::io(&paths.lock, "write", e))?;
+        Ok(Lock { _file: file })
+    }
+}
+
