@@ -3,7 +3,9 @@
 //! The pipeline, and the module for each step:
 //!
 //! 1. **load** — find `kore-notify.yaml` ([`config`]), the manifest files and CSV audiences
-//!    ([`load`]), parsing YAML in exactly one place ([`yaml`]) with positions kept;
+//!    ([`load`]), every path confined to the repository and read bounded ([`files`]), parsing
+//!    YAML in exactly one place ([`yaml`]) with positions kept, expanding only declared
+//!    variables ([`interp`]);
 //! 2. **validate** — every Kore.ai constraint checked up front, all problems reported with
 //!    `file:line:column` and field path ([`diag`], [`walk`]);
 //! 3. **plan** — per-recipient fingerprints ([`fingerprint`]) compared with the [`state`]: a pure
@@ -13,8 +15,10 @@
 //! 6. **send** — through the [`client`] (fresh JWT per request, rate limited by [`ratelimit`]);
 //! 7. **record** — the outcome journaled, then compacted into an atomic snapshot.
 //!
-//! Commands are thin wrappers ([`cli`]) over operations ([`ops`]). The [`emulator`] is a local
-//! Kore.ai API for rehearsals and tests.
+//! Commands are thin wrappers ([`cli`]) over operations ([`ops`]). Everything shown to people
+//! goes through one sanitizer ([`safe`]); stale states are refused ([`freshness`]); a first
+//! SIGINT/SIGTERM stops gracefully ([`interrupt`]). The [`emulator`] is a local Kore.ai API for
+//! rehearsals and tests.
 
 pub mod cli;
 pub mod client;

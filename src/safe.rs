@@ -137,37 +137,40 @@ fn defuse(s: &str) -> String {
 /// Untrusted text for Markdown (a table cell or a paragraph): markup characters escaped, line
 /// breaks flattened, unsafe characters visible, mentions and autolinks neutralised.
 pub(crate) fn md(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in defuse(&line(s)).chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '|' => out.push_str("&#124;"),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '~' | '"'
-            | '\'' | ':' | '=' | '$' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    escaped(s, |c| match c {
+        '|' => Some("&#124;"),
+        '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '~' | '"' | '\''
+        | ':' | '=' | '$' => Some("\\"),
+        _ => None,
+    })
 }
 
 /// Untrusted text inside raw HTML (`<summary>`, `<code>`): HTML-escaped, no Markdown escapes (they
 /// would show as literal backslashes there), unsafe characters visible, mentions and autolinks
 /// neutralised.
 pub(crate) fn html(s: &str) -> String {
+    escaped(s, |c| match c {
+        '"' => Some("&quot;"),
+        '\'' => Some("&#39;"),
+        _ => None,
+    })
+}
+
+/// One line of untrusted text, defused, with `<`, `>` and `&` as HTML entities and each other
+/// character `extra` names replaced by its entity, or (for `"\\"`) prefixed with a backslash.
+fn escaped(s: &str, extra: impl Fn(char) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in defuse(&line(s)).chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+        match (c, extra(c)) {
+            ('<', _) => out.push_str("&lt;"),
+            ('>', _) => out.push_str("&gt;"),
+            ('&', _) => out.push_str("&amp;"),
+            (c, Some("\\")) => {
+                out.push('\\');
+                out.push(c);
+            }
+            (_, Some(entity)) => out.push_str(entity),
+            (c, None) => out.push(c),
         }
     }
     out

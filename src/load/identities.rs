@@ -67,57 +67,46 @@ pub(super) fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Chann
         }
     };
     let custom_message = f.get("customMessage").and_then(|n| w.string(n, &join(path, "customMessage")));
+    let parameters = match f.get("parameters") {
+        Some(n) => parameters(w, n, &join(path, "parameters")),
+        None => Some(Params::new()),
+    };
+    let parameters = parameters.filter(|_| ok)?;
+    Some(Recipient { id: id?, custom_message, parameters })
+}
+
+/// A recipient's `parameters`: a mapping of at most 20 text values of at most 200 characters.
+fn parameters(w: &mut Walker, n: &Node, ppath: &str) -> Option<Params> {
+    let Value::Map(entries) = &n.value else {
+        w.error(&n.pos, ppath, format!("expected a mapping, found {}", n.kind()), "write `parameters: {name: Alice}`");
+        return None;
+    };
+    let mut ok = true;
+    if entries.len() > MAX_PARAMETERS {
+        w.error(
+            &n.pos,
+            ppath,
+            format!("{} parameters; Kore.ai accepts at most {MAX_PARAMETERS}", entries.len()),
+            "remove the ones no placeholder uses",
+        );
+        ok = false;
+    }
     let mut parameters = Params::new();
-    if let Some(n) = f.get("parameters") {
-        let ppath = join(path, "parameters");
-        match &n.value {
-            Value::Map(entries) => {
-                if entries.len() > MAX_PARAMETERS {
-                    w.error(
-                        &n.pos,
-                        &ppath,
-                        format!("{} parameters; Kore.ai accepts at most {MAX_PARAMETERS}", entries.len()),
-                        "remove the ones no placeholder uses",
-                    );
-                    ok = false;
-                }
-                for (k, v) in entries {
-                    let name = k.key_text();
-                    let vpath = join(&ppath, &name);
-                    if let Some(val) = w.string(v, &vpath) {
-                        if val.chars().count() > MAX_PARAMETER_LEN {
-                            w.error(
-                                &v.pos,
-                                &vpath,
-                                format!(
-                                    "{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}",
-                                    val.chars().count()
-                                ),
-                                "shorten the value",
-                            );
-                            ok = false;
-                        }
-                        parameters.insert(name, val);
-                    } else {
-                        ok = false;
-                    }
-                }
-            }
-            _ => {
-                w.error(
-                    &n.pos,
-                    &ppath,
-                    format!("expected a mapping, found {}", n.kind()),
-                    "write `parameters: {name: Alice}`",
-                );
-                ok = false;
-            }
+    for (k, v) in entries {
+        let name = k.key_text();
+        let vpath = join(ppath, &name);
+        let Some(val) = w.string(v, &vpath) else {
+            ok = false;
+            continue;
+        };
+        if val.chars().count() > MAX_PARAMETER_LEN {
+            let msg = format!("{} characters; Kore.ai accepts at most {MAX_PARAMETER_LEN}", val.chars().count());
+            w.error(&v.pos, &vpath, msg, "shorten the value");
+            ok = false;
         }
+        parameters.insert(name, val);
     }
-    match (id, ok) {
-        (Some(id), true) => Some(Recipient { id, custom_message, parameters }),
-        _ => None,
-    }
+    ok.then_some(parameters)
 }
 
 pub(super) fn csv_identities(

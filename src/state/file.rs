@@ -255,4 +255,3 @@ impl Journal {
             .map_err(|err| Error::io(&self.path, "append to", err))
     }
 }
-

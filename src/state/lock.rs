@@ -103,4 +103,3 @@ impl Lock {
         Ok(Lock { _file: file })
     }
 }
-

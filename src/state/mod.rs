@@ -29,10 +29,10 @@ use crate::manifest::{Api, Channel, Content};
 mod file;
 mod lock;
 
-pub use file::{Journal, Loaded, Paths, load, load_for_update, write_snapshot};
 use file::*;
-use lock::{check_regular, refused_link};
+pub use file::{Journal, Loaded, Paths, load, load_for_update, write_snapshot};
 pub use lock::{Holder, Lock};
+use lock::{check_regular, refused_link};
 
 pub const FORMAT_VERSION: u32 = 1;
 /// Largest snapshot or journal we read (a state of a million recipients is about 130 MB).
@@ -529,4 +529,3 @@ mod tests {
         assert!(State::from_bytes(newer.as_bytes()).is_err_and(|e| e.contains("newer")));
     }
 }
-

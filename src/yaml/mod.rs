@@ -14,6 +14,7 @@
 
 use crate::diag::Pos;
 
+mod frames;
 mod scalar;
 #[doc(hidden)]
 pub mod serde_path;

@@ -14,6 +14,10 @@ use crate::interp::{self, Env};
 use crate::walk::{Walker, join};
 use crate::yaml;
 
+mod doc;
+
+pub use doc::{ConfigDoc, RateLimitsDoc, TimeoutsDoc};
+
 pub const FILE_NAME: &str = "kore-notify.yaml";
 /// Also accepted.
 pub const ALT_FILE_NAME: &str = "kore-notify.yml";
@@ -38,80 +42,6 @@ fn near_miss(dir: &Path) -> String {
 }
 /// Largest config file we read.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
-
-/// The JSON Schema source for `kore-notify.yaml`. The loader below accepts exactly these fields;
-/// a unit test keeps the two in step.
-#[derive(Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "kore-notify config", description = "Target and settings for kore-notify (kore-notify.yaml).")]
-pub struct ConfigDoc {
-    /// Kore.ai environment URL, e.g. https://platform.kore.ai (http:// only for loopback hosts).
-    pub host: String,
-    /// Bot ID or Stream ID (General Settings in the App Builder), e.g. st-xxxx.
-    pub bot_id: String,
-    /// Client ID of the app; may be a `${VAR}` reference.
-    pub client_id: String,
-    /// Client secret of the app. Must be an environment variable reference such as `${KORE_CLIENT_SECRET}`.
-    #[schemars(regex(pattern = r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$"))]
-    pub client_secret: String,
-    /// State file path, relative to this file and inside the repository root. Default `.kore-notify/state.json`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// The repository root, relative to this file (default: this file's directory). Every file the
-    /// config and the manifests name must resolve inside it, after symlinks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<String>,
-    /// Environment variables that manifests may expand with `${NAME}` (nothing else: manifests may
-    /// arrive in pull requests). Never credentials or secret-looking names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("items" = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}))]
-    pub variables: Option<Vec<String>>,
-    /// Manifest files, directories or globs, relative to this file. Default `notifications`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifests: Option<Vec<String>>,
-    /// Name of the message field in v2 request bodies (`message` or `content`). Default `message`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v2_message_field: Option<V2Field>,
-    /// Also send the notification's text as the `customMessage` of v2 recipients who have
-    /// parameters and no customMessage, so they read the filled text whichever way Kore.ai applies
-    /// `parameters` (its v2 page says both). Default true.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v2_template_as_custom_message: Option<bool>,
-    /// Identities per request, 1 to 1000. Default 1000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub batch_size: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limits: Option<RateLimitsDoc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeouts: Option<TimeoutsDoc>,
-}
-
-#[derive(Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RateLimitsDoc {
-    /// Requests per rolling minute (send and status together). Default 600.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub per_minute: Option<u32>,
-    /// Requests per rolling hour. Default 18000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub per_hour: Option<u32>,
-}
-
-#[derive(Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TimeoutsDoc {
-    /// Seconds to establish a connection. Default 10.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 600))]
-    pub connect_seconds: Option<u32>,
-    /// Seconds for a whole request. Default 60.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 3600))]
-    pub request_seconds: Option<u32>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

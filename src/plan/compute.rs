@@ -1,0 +1,358 @@
+//! Computing a plan: every recipient classified against the state (new, changed, unknown, failed),
+//! an action chosen per notification, send windows applied, digests bound into the plan.
+
+use super::*;
+
+pub(super) fn rfc3339(t: &Option<time::OffsetDateTime>) -> Option<String> {
+    t.as_ref().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+}
+
+/// Digest of one resolved notification: anything that changes what would be sent changes it.
+/// Combined (sorted) over all notifications into the plan's `manifestsDigest`.
+pub(super) fn notification_part_digest(n: &Notification, nd: &str, fingerprints: &[H16]) -> String {
+    let mut h = sha2::Sha256::default();
+    sha2::Digest::update(&mut h, n.key.as_bytes());
+    sha2::Digest::update(&mut h, nd.as_bytes());
+    for fp in fingerprints {
+        sha2::Digest::update(&mut h, fp.0);
+    }
+    let meta = serde_json::json!([
+        rfc3339(&n.not_before),
+        rfc3339(&n.not_after),
+        n.on_change == OnChange::Ignore,
+        n.previous_keys
+    ]);
+    sha2::Digest::update(&mut h, meta.to_string().as_bytes());
+    crate::fingerprint::to_hex(&sha2::Digest::finalize(h))
+}
+
+pub fn compute(inp: &Inputs) -> Plan {
+    let state = inp.state;
+    let mut claimed: HashSet<&str> = HashSet::new();
+    let mut out = Vec::with_capacity(inp.notifications.len());
+    let mut parts = Vec::with_capacity(inp.notifications.len());
+    let mut lookups = Vec::with_capacity(inp.notifications.len());
+    for n in inp.notifications {
+        let (entry, renamed_from) = match state.notifications.get(&n.key) {
+            Some(e) => (Some(e), None),
+            None => n
+                .previous_keys
+                .iter()
+                .find_map(|p| state.notifications.get(p).map(|e| (Some(e), Some(p.clone()))))
+                .unwrap_or((None, None)),
+        };
+        claimed.insert(&n.key);
+        if let Some(p) = n.previous_keys.iter().find(|p| Some(*p) == renamed_from.as_ref()) {
+            claimed.insert(p);
+        }
+        lookups.push((n, entry, renamed_from));
+    }
+    // Fingerprinting a million recipients is the expensive part: spread it over the cores.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let chunk = lookups.len().div_ceil(threads).max(1);
+    let planned: Vec<Vec<(PlannedNotification, String)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = lookups
+            .chunks_mut(chunk)
+            .map(|part| {
+                s.spawn(move || part.iter_mut().map(|(n, e, r)| plan_one(inp, n, *e, r.take())).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    for (p, digest) in planned.into_iter().flatten() {
+        out.push(p);
+        parts.push(digest);
+    }
+    parts.sort();
+    for (key, e) in &state.notifications {
+        if claimed.contains(key.as_str()) {
+            continue;
+        }
+        out.push(PlannedNotification {
+            key: key.clone(),
+            action: Action::Orphaned,
+            channel: Some(e.channel.as_str().into()),
+            api: Some(e.api.as_str().into()),
+            source: None,
+            description: None,
+            renamed_from: None,
+            reason: "in state but no longer in the manifests; nothing is sent (a sent message cannot be recalled); `kore-notify state rm` forgets it".into(),
+            variables: Default::default(),
+            recipients: Counts { removed: e.recipients.len(), ..Counts::default() },
+            sends: vec![],
+            records: vec![],
+            content: None,
+            previous_content: Some(e.content.clone()),
+            not_before: None,
+            not_after: None,
+            retry_unknown: false,
+            unknown_requests: vec![],
+            preview: vec![],
+        });
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut summary = Summary::default();
+    for p in &out {
+        *summary.by_action.entry(p.action.as_str().to_string()).or_default() += 1;
+        if p.action.sends() {
+            summary.notifications_to_send += 1;
+            summary.recipients_to_send += p.sends.len();
+        }
+        summary.recipients_held += p.recipients.unknown;
+        summary.unknown_requests += p.unknown_requests.iter().filter(|r| !r.retried).count();
+    }
+    Plan {
+        format_version: PLAN_FORMAT,
+        binding: Binding {
+            state_lineage: if inp.state_exists { state.lineage.clone() } else { String::new() },
+            state_serial: if inp.state_exists { state.serial } else { 0 },
+            state_digest: inp.state_digest.to_string(),
+            manifests_digest: sha256_hex(parts.join("\n").as_bytes()),
+            target: inp.target.to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+        },
+        summary,
+        notifications: out,
+    }
+}
+
+/// Per-recipient decisions of one notification.
+#[derive(Default)]
+pub(super) struct Classified {
+    counts: Counts,
+    sends: Vec<PlannedRecipient>,
+    records: Vec<PlannedRecipient>,
+    fingerprints: Vec<H16>,
+    /// Recipients held back, by the unknown request holding them.
+    held_by: std::collections::BTreeMap<u32, usize>,
+    /// Recipients of unknown requests that `--retry-unknown` sends again, by request.
+    retried_by: std::collections::BTreeMap<u32, usize>,
+}
+
+impl Classified {
+    fn count(&self, change: Change) -> usize {
+        self.sends.iter().filter(|r| r.change == change).count()
+    }
+}
+
+/// Whether Kore.ai reported this recipient's last delivery as failed.
+pub(super) fn delivery_failed(rs: &crate::state::RecipientState) -> bool {
+    matches!(rs.delivery.as_deref(), Some("FAILURE" | "FAILED"))
+}
+
+/// Decides each recipient: sent (new, changed, retried), recorded, unchanged, or held back by
+/// the unknown request it is in. An unknown request holds back only its own recipients.
+pub(super) fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&NotificationState>) -> Classified {
+    let mut c = Classified { counts: Counts { total: n.recipients.len(), ..Counts::default() }, ..Default::default() };
+    c.fingerprints.reserve(n.recipients.len());
+    let mut present: HashSet<H16> = HashSet::new();
+    for (index, r) in n.recipients.iter().enumerate() {
+        let fp = recipient_fingerprint(nd, r);
+        c.fingerprints.push(fp);
+        let hash = recipient_hash(&inp.state.lineage, &r.id);
+        let rs = entry.and_then(|e| e.recipients.get(&hash));
+        if entry.is_some() {
+            present.insert(hash);
+        }
+        let pending = rs.and_then(|s| s.pending.as_ref()).map(|p| p.req);
+        let retried = pending.is_some_and(|q| inp.retry_unknown.includes(&n.key, Some(q)));
+        if let Some(q) = pending {
+            if !retried {
+                c.counts.unknown += 1;
+                *c.held_by.entry(q).or_default() += 1;
+                continue;
+            }
+            *c.retried_by.entry(q).or_default() += 1;
+        }
+        let change = match rs.and_then(|s| s.fp) {
+            None if retried => Change::Retry,
+            None => Change::New,
+            Some(old) if old != fp => Change::Changed,
+            Some(_) if rs.is_some_and(delivery_failed) => {
+                c.counts.failed += 1;
+                if !inp.retry_failed.includes(&n.key, None) {
+                    c.counts.unchanged += 1;
+                    continue;
+                }
+                Change::RetryFailed
+            }
+            Some(_) => {
+                c.counts.unchanged += 1;
+                continue;
+            }
+        };
+        let pr = PlannedRecipient { id: r.id.clone(), change, fingerprint: fp, index, hash, changes: Vec::new() };
+        match change {
+            Change::New => c.counts.new += 1,
+            Change::Changed => c.counts.changed += 1,
+            Change::Retry | Change::RetryFailed => {}
+        }
+        if change == Change::Changed && n.on_change == OnChange::Ignore {
+            c.records.push(pr);
+        } else {
+            c.sends.push(pr);
+        }
+    }
+    if let Some(e) = entry {
+        c.counts.removed = e.recipients.keys().filter(|h| !present.contains(*h)).count();
+    }
+    c
+}
+
+/// The notification's action and the reason in words.
+pub(super) fn choose_action(n: &Notification, entry: Option<&NotificationState>, c: &Classified) -> (Action, String) {
+    let (retried, refailed) = (c.count(Change::Retry), c.count(Change::RetryFailed));
+    let fresh = c.sends.len() - retried - refailed;
+    let mut parts = Vec::new();
+    let action = if entry.is_none() {
+        parts.push(format!("new notification: {} recipient(s)", c.sends.len()));
+        Action::Send
+    } else if c.counts.changed > 0 && n.on_change == OnChange::Resend {
+        let mut p = format!("{} recipient(s) would receive different content", c.counts.changed);
+        if c.counts.new > 0 {
+            p.push_str(&format!(", {} added", c.counts.new));
+        }
+        parts.push(p);
+        Action::Resend
+    } else if fresh > 0 {
+        parts.push(format!("{fresh} recipient(s) not sent before"));
+        Action::SendToAdded
+    } else if retried > 0 {
+        Action::Resend
+    } else if refailed > 0 {
+        Action::RetryFailed
+    } else if !c.records.is_empty() {
+        Action::Record
+    } else if c.counts.unknown > 0 {
+        Action::Blocked
+    } else {
+        parts.push("nothing changed".into());
+        Action::NoOp
+    };
+    if retried > 0 {
+        parts.push(format!(
+            "{retried} recipient(s) of requests with an unknown outcome are sent again (--retry-unknown): they may receive it twice"
+        ));
+    }
+    if refailed > 0 {
+        parts.push(format!("{refailed} recipient(s) whose delivery failed are sent again (--retry-failed)"));
+    }
+    if !c.records.is_empty() {
+        parts.push(format!("{} changed recipient(s) recorded without sending (onChange: ignore)", c.records.len()));
+    }
+    if c.counts.unknown > 0 {
+        parts.push(held_reason(n, c));
+    }
+    if refailed == 0 && c.counts.failed > 0 {
+        parts.push(format!(
+            "{} recipient(s) whose delivery failed are not sent again (`kore-notify plan --retry-failed={}` shows a retry)",
+            c.counts.failed, n.key
+        ));
+    }
+    (action, parts.join("; "))
+}
+
+pub(super) fn held_reason(n: &Notification, c: &Classified) -> String {
+    let reqs: Vec<String> = c.held_by.keys().map(|r| format!("#{r}")).collect();
+    let example = c.held_by.keys().next().copied().unwrap_or(0);
+    format!(
+        "{} recipient(s) held back by {} request(s) with an unknown outcome ({}); decide per request with `kore-notify state resolve {} {example} --sent|--not-sent` or `kore-notify apply --retry-unknown={}#{example}`",
+        c.counts.unknown,
+        c.held_by.len(),
+        reqs.join(", "),
+        n.key,
+        n.key
+    )
+}
+
+/// Outside its window, nothing is sent or recorded now.
+pub(super) fn apply_window(
+    inp: &Inputs,
+    n: &Notification,
+    action: &mut Action,
+    reason: &mut String,
+    c: &mut Classified,
+) {
+    if !(action.sends() || *action == Action::Record) {
+        return;
+    }
+    if let Some(nb) = n.not_before.filter(|t| inp.now < *t) {
+        *action = Action::Scheduled;
+        c.counts.waiting = c.sends.len();
+        *reason =
+            format!("{} recipient(s) waiting for notBefore {}", c.sends.len(), rfc3339(&Some(nb)).unwrap_or_default());
+    } else if let Some(na) = n.not_after.filter(|t| inp.now > *t) {
+        *action = Action::Expired;
+        *reason = format!(
+            "{} recipient(s) not sent: notAfter {} has passed",
+            c.sends.len(),
+            rfc3339(&Some(na)).unwrap_or_default()
+        );
+    } else {
+        return;
+    }
+    c.sends.clear();
+    c.records.clear();
+}
+
+pub(super) fn unknown_requests(
+    entry: Option<&NotificationState>,
+    c: &Classified,
+    sending: bool,
+) -> Vec<UnknownRequest> {
+    let Some(e) = entry else { return Vec::new() };
+    e.unknown_requests()
+        .map(|(i, r)| {
+            let retried = sending && c.retried_by.contains_key(&i);
+            UnknownRequest {
+                index: i,
+                batch: r.batch.clone(),
+                request_id: r.request_id.clone(),
+                sent_at: r.sent_at.clone(),
+                reason: r.error.clone(),
+                recipients: r.recipients,
+                held: c.held_by.get(&i).copied().unwrap_or(0) + c.retried_by.get(&i).copied().unwrap_or(0),
+                retried,
+            }
+        })
+        .collect()
+}
+
+pub(super) fn plan_one(
+    inp: &Inputs,
+    n: &Notification,
+    entry: Option<&NotificationState>,
+    renamed_from: Option<String>,
+) -> (PlannedNotification, String) {
+    let nd = notification_digest(inp.target, n);
+    let mut c = classify(inp, n, &nd, entry);
+    let content = StoredContent::from(&n.content);
+    let previous_content = entry.map(|e| e.content.clone()).filter(|x| *x != content);
+    let (mut action, mut reason) = choose_action(n, entry, &c);
+    apply_window(inp, n, &mut action, &mut reason, &mut c);
+    let digest = notification_part_digest(n, &nd, &c.fingerprints);
+    let preview = previews(n, &c.sends);
+    let unknown_requests = unknown_requests(entry, &c, action.sends());
+    let planned = PlannedNotification {
+        key: n.key.clone(),
+        action,
+        channel: Some(n.channel.as_str().into()),
+        api: Some(n.api.as_str().into()),
+        source: Some(format!("{}:{}", n.source.file.display(), n.source.line)),
+        description: n.description.clone(),
+        renamed_from,
+        reason,
+        variables: n.variables.iter().cloned().collect(),
+        recipients: c.counts,
+        sends: c.sends,
+        records: c.records,
+        content: Some(content),
+        previous_content,
+        not_before: rfc3339(&n.not_before),
+        not_after: rfc3339(&n.not_after),
+        retry_unknown: unknown_requests.iter().any(|r| r.retried),
+        unknown_requests,
+        preview,
+    };
+    (planned, digest)
+}
