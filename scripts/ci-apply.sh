@@ -45,12 +45,20 @@ cd "$repo_root"
 say() { printf 'kore-notify-ci: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
+# Inputs are data, never options: checked against their grammar, and passed after `--`.
+if [ -n "${KN_KEY:-}" ] && ! [[ "$KN_KEY" =~ ^[A-Za-z0-9._:/-]{1,128}$ ]]; then
+  die "KN_KEY '$KN_KEY' is not a notification key"
+fi
 case "$action" in
   apply | recover) ;;
   resolve)
     if [ -z "${KN_KEY:-}" ] || [ -z "${KN_REQUEST:-}" ]; then die "resolve needs KN_KEY and KN_REQUEST"; fi
+    [[ "$KN_REQUEST" =~ ^#?[A-Za-z0-9._-]{1,128}$ ]] || die "KN_REQUEST '$KN_REQUEST' is not a request number, batch id or job id"
     case "${KN_DECISION:-}" in sent | not-sent) ;; *) die "resolve needs KN_DECISION=sent or not-sent" ;; esac ;;
-  retry-unknown) [ -n "${KN_KEY:-}" ] || die "retry-unknown needs KN_KEY (and optionally KN_REQUEST)" ;;
+  retry-unknown)
+    [ -n "${KN_KEY:-}" ] || die "retry-unknown needs KN_KEY (and optionally KN_REQUEST)"
+    [[ "${KN_REQUEST:-0}" =~ ^[0-9]{1,9}$ ]] || die "KN_REQUEST '$KN_REQUEST' is not a request number"
+    ;;
   *) die "unknown KN_ACTION '$action' (apply, resolve, retry-unknown, recover)" ;;
 esac
 
@@ -188,7 +196,7 @@ status=0
 case "$action" in
   apply) if [ -z "$idle" ]; then tool apply --auto-approve ${KN_QUIET:+--quiet} || status=$?; fi ;;
   retry-unknown) tool apply --auto-approve "--retry-unknown=$KN_KEY${KN_REQUEST:+#$KN_REQUEST}" || status=$? ;;
-  resolve) tool state resolve "$KN_KEY" "$KN_REQUEST" "--$KN_DECISION" || status=$? ;;
+  resolve) tool state resolve "--$KN_DECISION" -- "$KN_KEY" "$KN_REQUEST" || status=$? ;;
   recover)
     [ -e "$worktree/$marker" ] || die "no $marker on $state_branch: nothing to recover"
     from=${KN_RECOVER_FROM:-}

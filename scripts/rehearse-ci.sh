@@ -159,6 +159,10 @@ ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/artifact" || fail "
 marker_on_branch && fail "recover left the marker"
 (cd "$work/runner-1" && "$bin" plan) >"$work/plan.txt" 2>&1 || true
 unknown=$(sed -n 's/.*unknown request #\([0-9]*\).*/\1/p' "$work/plan.txt" | head -n 1)
+# Dispatch inputs are data, never options.
+if [ -n "$unknown" ] && ci "$work/runner-1" KN_ACTION=resolve KN_KEY=killed KN_REQUEST=--all KN_DECISION=sent 2>/dev/null; then
+  fail "a request input that is an option was accepted"
+fi
 while [ -n "$unknown" ]; do
   # Decide as an operator would, from what Kore.ai shows (here: the emulator's deliveries).
   first=$(cd "$work/runner-1" && "$bin" state resolve killed "$unknown" --show-recipients | sed -n 's/^    \([^ ]*@example.com\)$/\1/p' | head -n 1)

@@ -289,6 +289,38 @@ pub struct JobStatus {
     pub status_logs: Vec<StatusLog>,
 }
 
+/// What the send loop and the status poller need from Kore.ai: the seam between them and the
+/// transport. [`Client`] is the HTTP implementation; another store of truth (a test double, a
+/// proxy, a future API version) implements the same three calls with the same contracts:
+/// `send` classifies every answer (`Accepted` only for a job; `Unknown` whenever the request may
+/// have been processed) and retries only what certainly was not processed.
+pub trait KoreApi: Sync {
+    /// Waits for a rate-limit slot for a send: taken before the intent is journaled, so a run
+    /// stopped while waiting leaves nothing unknown.
+    fn take_send_slot(&self) -> impl std::future::Future<Output = ()> + Send;
+    /// Sends one batch (the first slot already taken) and classifies the answer.
+    fn send(&self, api: Api, body: &Value) -> impl std::future::Future<Output = SendResult> + Send;
+    /// Asks a job's status (safe to retry).
+    fn status(&self, api: Api, request_id: &str)
+    -> impl std::future::Future<Output = Result<JobStatus, String>> + Send;
+}
+
+impl KoreApi for Client {
+    fn take_send_slot(&self) -> impl std::future::Future<Output = ()> + Send {
+        Client::take_send_slot(self)
+    }
+    fn send(&self, api: Api, body: &Value) -> impl std::future::Future<Output = SendResult> + Send {
+        Client::send(self, api, body)
+    }
+    fn status(
+        &self,
+        api: Api,
+        request_id: &str,
+    ) -> impl std::future::Future<Output = Result<JobStatus, String>> + Send {
+        Client::status(self, api, request_id)
+    }
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: String,

@@ -1,4 +1,4 @@
-fn main() {
+fn main() -> std::process::ExitCode {
     // Behave like other Unix tools when the reader of our output goes away (`plan | head`):
     // end quietly instead of panicking on a broken pipe.
     #[cfg(unix)]
@@ -22,5 +22,6 @@ fn main() {
             unsafe { std::env::remove_var(&name) };
         }
     }
-    std::process::exit(kore_notify::run());
+    // Every code the tool uses (0-4, 130, 143) fits a byte; anything else reads as an error.
+    std::process::ExitCode::from(u8::try_from(kore_notify::run()).unwrap_or(1))
 }

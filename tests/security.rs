@@ -512,3 +512,20 @@ fn old_style_workflow_commands_are_broken_anywhere_in_a_line() {
     let (o, _) = t.args(["plan", "--color", "never"]).status(0).stdout_has("Forged annotation").run();
     assert!(!o.stdout.contains("##["), "{}", o.stdout);
 }
+
+#[test]
+fn warnings_in_the_comment_never_show_quoted_values_even_with_quotes_inside() {
+    let manifest = "key: k\nchannel: ivr\ncontent: {type: text, value: hi}\nidentities:\n  - email: ' x\"secret.person@victim.com\" '\n";
+    let (o, _) = Test::repo(HOST).manifest("n.yaml", manifest).args(["plan", "--format", "markdown"]).status(0).run();
+    let warnings = o.stdout.split("validation warning(s)").nth(1).expect("a warnings block");
+    assert!(!warnings.contains("victim") && !warnings.contains("secret"), "{warnings}");
+}
+
+#[test]
+fn plan_files_are_read_within_a_limit() {
+    let t = Test::repo(HOST).manifest("n.yaml", &slack("hi"));
+    let f = std::fs::File::create(t.path().join("huge.json")).expect("create");
+    f.set_len(300 * 1024 * 1024).expect("sparse");
+    let t = refused(t, &["show", "huge.json"], "larger than the limit", &[]);
+    refused(t, &["apply", "huge.json", "--auto-approve"], "larger than the limit", &[]);
+}

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::client::{self, Client, SendResult};
+use crate::client::{self, Client, KoreApi, SendResult};
 use crate::error::{Error, Result, exit};
 use crate::fingerprint::H16;
 use crate::manifest::{Notification, Recipient};
@@ -21,7 +21,7 @@ use crate::ops::plan::{Format, Retry, check_retry, compute, render};
 use crate::ops::{Global, load_workspace, status};
 use crate::plan::{Action, Plan};
 use crate::ratelimit::RateLimiter;
-use crate::state::{self, Entry, Journal, Lock, Outcome, State, StoredContent};
+use crate::state::{self, Entry, FileStore, Outcome, Session, StateStore, StoredContent};
 
 pub struct Options {
     pub plan_file: Option<PathBuf>,
@@ -33,10 +33,10 @@ pub struct Options {
     pub timeout: Duration,
 }
 
-/// Shared by the batch tasks: the in-memory state and its journal move together.
+/// Shared by the batch tasks: the writer's session on the state (entries recorded durably, then
+/// folded into its state).
 struct Book {
-    state: State,
-    journal: Journal,
+    session: Box<dyn Session>,
 }
 
 struct Batch<'a> {
@@ -75,8 +75,8 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let ws = load_workspace(g, &[])?;
     let state_path = ws.config.state.clone();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let _lock = Lock::acquire(&state_path, &command)?;
-    let loaded = state::load_for_update(&state_path)?;
+    let session = FileStore::new(&state_path).open(&command)?;
+    let loaded = session.loaded();
     if loaded.replayed > 0 {
         g.info(format!(
             "recovered {} journal entries left by an interrupted run; requests without a recorded answer are now unknown",
@@ -84,7 +84,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         ));
     }
     check_retry(&loaded.state, &opts.retry)?;
-    let plan = compute(g, &ws, &loaded, &opts.retry);
+    let plan = compute(g, &ws, loaded, &opts.retry);
     if let Some(pf) = &opts.plan_file {
         check_plan_file(pf, &plan)?;
     }
@@ -115,8 +115,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         return Ok(crate::interrupt::exit_code(sig));
     }
 
-    let journal = Journal::open(&state_path, &loaded.state)?;
-    let book = Arc::new(Mutex::new(Book { state: loaded.state, journal }));
+    let book = Arc::new(Mutex::new(Book { session }));
     let by_key: std::collections::HashMap<&str, &Notification> =
         ws.repo.notifications.iter().map(|n| (n.key.as_str(), n)).collect();
     bookkeeping(&book, &plan, &by_key, &renames)?;
@@ -134,12 +133,12 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         Tally::default()
     };
 
-    let mut b = Arc::try_unwrap(book)
+    // The session (and its lock) lives until the end of the run: `--wait` records statuses under it.
+    let mut book = Arc::try_unwrap(book)
         .map_err(|_| Error::Io("internal: batch tasks still running".into()))?
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
-    state::write_snapshot(&state_path, &mut b.state)?;
-    drop(b);
+    book.session.compact()?;
 
     let mut code = report(&tally, &plan)?;
     if let Some(sig) = crate::interrupt::requested() {
@@ -321,12 +320,14 @@ fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {
 
 /// Journals an entry (fsync) and applies it to the in-memory state.
 fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
-    b.journal.append(&e)?;
-    b.state.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))
+    b.session.record(&e)
 }
 
 fn check_plan_file(path: &PathBuf, current: &Plan) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read plan file", e))?;
+    let bytes = std::fs::canonicalize(path)
+        .map_err(|_| crate::files::FileError::NotFound)
+        .and_then(|c| crate::files::read_regular(&c, crate::ops::plan::MAX_PLAN_BYTES))
+        .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("cannot read: {e}") })?;
     let saved: Plan = serde_json::from_slice(&bytes)
         .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("not a kore-notify plan file: {e}") })?;
     let stale = |what: &str| Error::StalePlan {
@@ -419,7 +420,7 @@ fn tally_result(
 
 fn send_all(
     g: &Global,
-    client: &Client,
+    client: &impl KoreApi,
     book: &Arc<Mutex<Book>>,
     batches: Vec<Batch>,
     parallelism: usize,
@@ -496,7 +497,7 @@ fn send_all(
 }
 
 async fn send_one(
-    client: &Client,
+    client: &impl KoreApi,
     book: &Arc<Mutex<Book>>,
     batch: &Batch<'_>,
     opts: BodyOptions,
@@ -508,7 +509,7 @@ async fn send_one(
     // 1. Intent, durable before the request leaves.
     let req = tokio::task::block_in_place(|| -> Result<u32> {
         let mut b = lock(book);
-        let req = b.state.notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
+        let req = b.session.state().notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
         journal_apply(
             &mut b,
             Entry::Intent {

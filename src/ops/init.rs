@@ -47,6 +47,8 @@ pub fn run(g: &Global, dir: Option<&Path>) -> Result<i32> {
             taken.join(", ")
         )));
     }
+    // `.gitignore` is checked first: a refusal there must not leave a half-written repository.
+    gitignore_text(&dir)?;
     for (rel, content) in &files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
@@ -70,13 +72,19 @@ pub fn run(g: &Global, dir: Option<&Path>) -> Result<i32> {
 }
 
 /// Appends the lines kore-notify needs to `.gitignore` (created if missing), keeping what is there.
+/// The current `.gitignore` (empty when there is none); refused when it is not a regular file.
+fn gitignore_text(dir: &Path) -> Result<String> {
+    let path = dir.join(".gitignore");
+    match crate::files::read_regular(&path, 1024 * 1024) {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Err(crate::files::FileError::NotFound) => Ok(String::new()),
+        Err(e) => Err(Error::Refused(format!("{}: {e}; init wrote nothing", path.display()))),
+    }
+}
+
 fn gitignore(g: &Global, dir: &Path) -> Result<()> {
     let path = dir.join(".gitignore");
-    let existing = match crate::files::read_regular(&path, 1024 * 1024) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(crate::files::FileError::NotFound) => String::new(),
-        Err(e) => return Err(Error::Refused(format!("{}: {e}", path.display()))),
-    };
+    let existing = gitignore_text(dir)?;
     let missing: Vec<&str> = GITIGNORE.iter().copied().filter(|l| !existing.lines().any(|x| x.trim() == *l)).collect();
     if missing.is_empty() {
         return Ok(());

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, exit};
 use crate::ops::{Global, Workspace, load_workspace_with};
 use crate::plan::{self, Inputs, Plan, Select};
 use crate::render;
-use crate::state;
+use crate::state::{self, StateStore};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -119,11 +119,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Largest plan file read (`show`, `apply PLANFILE`): a plan of a million recipients is about
+/// 150 MB.
+pub const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
+
 /// `kore-notify show PLANFILE`: a saved plan, rendered as it was made.
 pub fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
     let bytes = std::fs::canonicalize(path)
         .map_err(|_| crate::files::FileError::NotFound)
-        .and_then(|c| crate::files::read_regular(&c, 2 * 1024 * 1024 * 1024))
+        .and_then(|c| crate::files::read_regular(&c, MAX_PLAN_BYTES))
         .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
     let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
         path: path.to_path_buf(),
@@ -136,7 +140,7 @@ pub fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
 }
 
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
-    let (ws, loaded) = load_workspace_with(g, &[], |c| state::load(&c.state))?;
+    let (ws, loaded) = load_workspace_with(g, &[], |c| state::FileStore::new(&c.state).load())?;
     let loaded = loaded?;
     check_retry(&loaded.state, &opts.retry)?;
     let mut plan = compute(g, &ws, &loaded, &opts.retry);

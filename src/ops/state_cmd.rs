@@ -9,7 +9,7 @@ use crate::ops::{Global, config_path};
 use std::collections::HashMap;
 
 use crate::fingerprint::{H16, recipient_hash};
-use crate::state::{self, Entry, Journal, Lock, NotificationState};
+use crate::state::{self, Entry, NotificationState, StateStore};
 
 pub enum Command {
     Path { all: bool },
@@ -61,7 +61,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         Command::Compact => compact(&path)?,
         Command::List => list(&path)?,
         Command::Show(key) => {
-            let l = state::load(&path)?;
+            let l = state::FileStore::new(&path).load()?;
             let n = l
                 .state
                 .notifications
@@ -77,7 +77,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
 
 /// `state info`: `name value` lines for scripts.
 fn info(path: &std::path::Path) -> Result<()> {
-    let l = state::load(path)?;
+    let l = state::FileStore::new(path).load()?;
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
     println!("path {}", crate::load::display_path(path).display());
     println!("exists {}", l.exists);
@@ -91,8 +91,9 @@ fn info(path: &std::path::Path) -> Result<()> {
 
 /// `state compact`: a journal left by an interrupted run absorbed into a new snapshot.
 fn compact(path: &std::path::Path) -> Result<()> {
-    let _lock = Lock::acquire(path, "kore-notify state compact")?;
-    let l = state::load_for_update(path)?;
+    // Opening a writer's session absorbs a journal left by a dead run.
+    let session = state::FileStore::new(path).open("kore-notify state compact")?;
+    let l = session.loaded();
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
     if l.replayed == 0 {
         println!("no journal to absorb; the state is compact (serial {})", l.state.serial);
@@ -107,7 +108,7 @@ fn compact(path: &std::path::Path) -> Result<()> {
 
 /// `state list`: a line per notification.
 fn list(path: &std::path::Path) -> Result<()> {
-    let l = state::load(path)?;
+    let l = state::FileStore::new(path).load()?;
     if !l.exists {
         println!("(no state yet at {})", path.display());
     }
@@ -127,9 +128,8 @@ fn list(path: &std::path::Path) -> Result<()> {
 
 /// `state rm KEY`: forgets a notification, after confirmation.
 fn rm(path: &std::path::Path, key: &str, yes: bool) -> Result<i32> {
-    let _lock = Lock::acquire(path, "kore-notify state rm")?;
-    let mut l = state::load_for_update(path)?;
-    if !l.state.notifications.contains_key(key) {
+    let mut session = state::FileStore::new(path).open("kore-notify state rm")?;
+    if !session.state().notifications.contains_key(key) {
         return Err(Error::Refused(format!("no notification `{key}` in the state")));
     }
     if !yes {
@@ -147,11 +147,8 @@ fn rm(path: &std::path::Path, key: &str, yes: bool) -> Result<i32> {
             return Ok(exit::ERROR);
         }
     }
-    let e = Entry::Remove { key: key.to_string() };
-    let mut j = Journal::open(path, &l.state)?;
-    j.append(&e)?;
-    l.state.apply(&e).map_err(Error::Io)?;
-    state::write_snapshot(path, &mut l.state)?;
+    session.record(&Entry::Remove { key: key.to_string() })?;
+    session.compact()?;
     println!("removed `{key}` from the state");
     Ok(exit::OK)
 }
@@ -231,10 +228,9 @@ fn list_request(key: &str, n: &NotificationState, i: u32, names: &(HashMap<H16, 
 
 fn resolve(g: &Global, path: &std::path::Path, r: &Resolve) -> Result<i32> {
     let key = &r.key;
-    let _lock = Lock::acquire(path, "kore-notify state resolve")?;
-    let mut l = state::load_for_update(path)?;
-    let n = l
-        .state
+    let mut session = state::FileStore::new(path).open("kore-notify state resolve")?;
+    let n = session
+        .state()
         .notifications
         .get(key)
         .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
@@ -242,7 +238,7 @@ fn resolve(g: &Global, path: &std::path::Path, r: &Resolve) -> Result<i32> {
     if unknown.is_empty() {
         return Err(Error::Refused(format!("`{key}` has no request with an unknown outcome")));
     }
-    let names = recipient_names(g, &l.state.lineage);
+    let names = recipient_names(g, &session.state().lineage);
     let chosen: Vec<u32> = match (&r.request, r.all) {
         (Some(which), _) => vec![find_request(n, key, which)?],
         (None, true) => unknown.clone(),
@@ -271,13 +267,10 @@ fn resolve(g: &Global, path: &std::path::Path, r: &Resolve) -> Result<i32> {
         );
         return Ok(exit::OK);
     };
-    let mut j = Journal::open(path, &l.state)?;
     for i in &chosen {
-        let e = Entry::Resolve { key: key.clone(), sent, req: Some(*i) };
-        j.append(&e)?;
-        l.state.apply(&e).map_err(Error::Io)?;
+        session.record(&Entry::Resolve { key: key.clone(), sent, req: Some(*i) })?;
     }
-    state::write_snapshot(path, &mut l.state)?;
+    session.compact()?;
     let which: Vec<String> = chosen.iter().map(|i| format!("#{i}")).collect();
     println!(
         "resolved request(s) {} of `{key}` as {}",

@@ -15,7 +15,7 @@ use crate::error::{Error, Result, exit};
 use crate::fingerprint::recipient_hash;
 use crate::ops::{Global, load_workspace};
 use crate::ratelimit::RateLimiter;
-use crate::state::{self, Entry, Journal, Lock, Outcome, State};
+use crate::state::{self, Entry, Journal, Lock, Outcome, State, StateStore};
 
 pub struct Options {
     pub keys: Vec<String>,
@@ -53,7 +53,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     if opts.refresh {
         refresh_until(g, &ws.config, &ws.config.state, None, false, false)?;
     }
-    let loaded = state::load(&ws.config.state)?;
+    let loaded = state::FileStore::new(&ws.config.state).load()?;
     let st = &loaded.state;
     for k in &opts.keys {
         if !st.notifications.contains_key(k) {

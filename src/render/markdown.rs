@@ -99,27 +99,14 @@ impl Review {
     }
 }
 
-/// A diagnostic for a public comment: what it quotes (identities, values, between `"…"` or
-/// backticks) is left out; the location and the words say what to fix.
+/// A diagnostic for a public comment: everything from its first quoted value on (identities,
+/// values, between `"…"` or backticks) is left out, whatever those values contain; the location,
+/// the field and the first words say where to look (`kore-notify validate` shows the rest).
 pub(super) fn redact_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut open: Option<char> = None;
-    for c in s.chars() {
-        match (open, c) {
-            (None, '"' | '`') => {
-                open = Some(c);
-                out.push(c);
-                out.push('…');
-            }
-            (Some(q), c) if c == q => {
-                open = None;
-                out.push(c);
-            }
-            (Some(_), _) => {}
-            (None, c) => out.push(c),
-        }
+    match s.find(['"', '`']) {
+        Some(i) => format!("{}…", &s[..i]),
+        None => s.to_string(),
     }
-    out
 }
 
 /// Recipients who already received this notification and would receive it again.
@@ -260,7 +247,7 @@ pub(super) fn md_row(n: &PlannedNotification) -> String {
     format!(
         "| {} | `{}` | {} | {} | {} |\n",
         safe::md(n.action.as_str()),
-        safe::line(&n.key).replace('`', "'"),
+        safe::line(&n.key).replace('`', "'").replace('|', "\\|"),
         safe::md(n.channel.as_deref().unwrap_or("")),
         recipients_cell(n),
         safe::md(&n.reason)

@@ -268,8 +268,14 @@ mod tests {
     #[test]
     fn warnings_in_comments_leave_quoted_values_out() {
         assert_eq!(
-            redact_quoted("n.yaml:7:5: identities[2]: identity \"amy@example.com\\r\" is sent as `amy@example.com`"),
-            "n.yaml:7:5: identities[2]: identity \"…\" is sent as `…`"
+            redact_quoted(
+                "n.yaml:7:5: identities[2]: identity \"a\\\"b@example.com\\r\" is sent as `a\"b@example.com`"
+            ),
+            "n.yaml:7:5: identities[2]: identity …"
+        );
+        assert_eq!(
+            redact_quoted("n.yaml:2:1: parameter `unused`secret@victim.com` is used by no placeholder"),
+            "n.yaml:2:1: parameter …"
         );
     }
 

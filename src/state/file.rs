@@ -156,7 +156,11 @@ pub(super) fn temp_beside(path: &Path, dir: &Path) -> Result<tempfile::NamedTemp
 /// one as `.backup`, then removes the journal it absorbed.
 pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     let (paths, dir) = paths_in_dir(path)?;
-    state.serial += 1;
+    state.serial = state
+        .serial
+        .checked_add(1)
+        .filter(|s| *s < u64::MAX / 2)
+        .ok_or_else(|| Error::state(path, "the serial is out of range: the state was edited by hand"))?;
     state.tool_version = env!("CARGO_PKG_VERSION").into();
     let bytes = state.to_bytes();
     if present(&paths.snapshot) {

@@ -28,11 +28,13 @@ use crate::manifest::{Api, Channel, Content};
 
 mod file;
 mod lock;
+mod store;
 
 use file::*;
 pub use file::{Journal, Loaded, Paths, load, load_for_update, write_snapshot};
 pub use lock::{Holder, Lock};
 use lock::{check_regular, refused_link};
+pub use store::{FileStore, Session, StateStore};
 
 pub const FORMAT_VERSION: u32 = 1;
 /// Largest snapshot or journal we read (a state of a million recipients is about 130 MB).

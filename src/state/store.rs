@@ -1,0 +1,89 @@
+//! The state-store seam. Commands that only read the state (plan, status, state list/show/info)
+//! call [`StateStore::load`]: no lock, nothing written. Commands that change it open a
+//! [`Session`]: the store's writer lock is taken (another run holding it is refused, exit 4,
+//! naming the holder), a journal left by a run that died is absorbed first, and every change is
+//! an [`Entry`] recorded durably *before* it is folded into the in-memory state, so that a
+//! crash at any point loses nothing and replays to the same state. [`FileStore`] keeps the state
+//! in a file beside its journal; a database store implements the same two traits.
+
+use super::*;
+
+/// Where a state is kept.
+pub trait StateStore {
+    /// The state as it is (snapshot and any journal replayed), read-only: no lock is taken and
+    /// nothing is written. A state that cannot be read is an error naming the problem.
+    fn load(&self) -> Result<Loaded>;
+    /// A writer's session: the lock taken, a dead run's journal absorbed.
+    fn open(&self, command: &str) -> Result<Box<dyn Session>>;
+}
+
+/// A writer's hold on the state. The lock is released when the session is dropped (or the
+/// process dies).
+pub trait Session: Send {
+    /// The state as loaded when the session opened (with its digest, for plan files).
+    fn loaded(&self) -> &Loaded;
+    /// The state with every entry recorded so far.
+    fn state(&self) -> &State;
+    /// Records one entry: durable when this returns, then applied to [`Session::state`].
+    fn record(&mut self, e: &Entry) -> Result<()>;
+    /// Writes everything recorded as the new state (a new serial); the session stays open.
+    fn compact(&mut self) -> Result<()>;
+}
+
+/// The state in a file (`state.json`, with its journal, backup, high-water mark and lock).
+pub struct FileStore {
+    path: PathBuf,
+}
+
+impl FileStore {
+    pub fn new(path: &Path) -> FileStore {
+        FileStore { path: path.to_path_buf() }
+    }
+}
+
+impl StateStore for FileStore {
+    fn load(&self) -> Result<Loaded> {
+        load(&self.path)
+    }
+
+    fn open(&self, command: &str) -> Result<Box<dyn Session>> {
+        let lock = Lock::acquire(&self.path, command)?;
+        let loaded = load_for_update(&self.path)?;
+        Ok(Box::new(FileSession { _lock: lock, path: self.path.clone(), loaded, journal: None }))
+    }
+}
+
+struct FileSession {
+    _lock: Lock,
+    path: PathBuf,
+    loaded: Loaded,
+    /// Opened with the first entry: a session that records nothing writes nothing.
+    journal: Option<Journal>,
+}
+
+impl Session for FileSession {
+    fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
+    fn state(&self) -> &State {
+        &self.loaded.state
+    }
+
+    fn record(&mut self, e: &Entry) -> Result<()> {
+        if self.journal.is_none() {
+            self.journal = Some(Journal::open(&self.path, &self.loaded.state)?);
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.append(e)?;
+        }
+        self.loaded.state.apply(e).map_err(|m| Error::Io(format!("internal state error: {m}")))
+    }
+
+    fn compact(&mut self) -> Result<()> {
+        write_snapshot(&self.path, &mut self.loaded.state)?;
+        // The snapshot absorbed the journal (and removed it): the next entry starts a new one.
+        self.journal = None;
+        Ok(())
+    }
+}
