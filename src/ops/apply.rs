@@ -75,7 +75,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let ws = load_workspace(g, &[])?;
     let state_path = ws.config.state.clone();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let session = FileStore::new(&state_path).open(&command)?;
+    let mut session = FileStore::new(&state_path).open(&command)?;
     let loaded = session.loaded();
     if loaded.replayed > 0 {
         g.info(format!(
@@ -101,7 +101,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         report_held(&plan);
         let mut code = if held > 0 { exit::PARTIAL } else { exit::OK };
         if opts.wait {
-            code = code.max(wait_for(g, &ws.config, &state_path, opts.timeout)?);
+            code = code.max(wait_for(g, &ws.config, &mut *session, opts.timeout)?);
         }
         return Ok(code);
     }
@@ -151,7 +151,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         return Ok(crate::interrupt::exit_code(sig));
     }
     if opts.wait {
-        let w = wait_for(g, &ws.config, &state_path, opts.timeout)?;
+        let w = wait_for(g, &ws.config, &mut *book.session, opts.timeout)?;
         code = code.max(w);
     }
     Ok(code)
@@ -305,13 +305,8 @@ fn as_sent<'a>(n: &Notification, r: &'a Recipient, opts: BodyOptions) -> Cow<'a,
     }
 }
 
-fn wait_for(
-    g: &Global,
-    config: &crate::config::Config,
-    state_path: &std::path::Path,
-    timeout: Duration,
-) -> Result<i32> {
-    status::refresh_until(g, config, state_path, Some(timeout), true, true)
+fn wait_for(g: &Global, config: &crate::config::Config, session: &mut dyn Session, timeout: Duration) -> Result<i32> {
+    status::refresh_until(g, config, session, Some(timeout), true)
 }
 
 fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {

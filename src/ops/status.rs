@@ -3,7 +3,6 @@
 //! per-recipient outcomes in the state.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use crate::error::{Error, Result, exit};
 use crate::fingerprint::recipient_hash;
 use crate::ops::{Global, load_workspace};
 use crate::ratelimit::RateLimiter;
-use crate::state::{self, Entry, Journal, Lock, Outcome, State, StateStore};
+use crate::state::{self, Entry, Outcome, Session, State, StateStore};
 
 pub struct Options {
     pub keys: Vec<String>,
@@ -51,7 +50,9 @@ struct Failure {
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let ws = load_workspace(g, &[])?;
     if opts.refresh {
-        refresh_until(g, &ws.config, &ws.config.state, None, false, false)?;
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let mut session = state::FileStore::new(&ws.config.state).open(&command)?;
+        refresh_until(g, &ws.config, &mut *session, None, false)?;
     }
     let loaded = state::FileStore::new(&ws.config.state).load()?;
     let st = &loaded.state;
@@ -229,33 +230,27 @@ fn status_table(g: &Global, rows: &[Row]) -> String {
 pub fn refresh_until(
     g: &Global,
     config: &Config,
-    state_path: &Path,
+    session: &mut dyn Session,
     timeout: Option<Duration>,
     wait: bool,
-    already_locked: bool,
 ) -> Result<i32> {
     let creds = config.credentials(g.env())?;
     crate::interrupt::install();
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let _lock = if already_locked { None } else { Some(Lock::acquire(state_path, &command)?) };
-    let loaded = state::load_for_update(state_path)?;
     let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
     let client = Client::new(config, creds, limiter).map_err(Error::Io)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
-    let mut st = loaded.state;
-    if open_requests(&st).is_empty() {
+    if open_requests(session.state()).is_empty() {
         // Nothing to ask: the state is left exactly as it is (no new serial, no journal).
-        return Ok(if any_failed_delivery(&st) { exit::PARTIAL } else { exit::OK });
+        return Ok(if any_failed_delivery(session.state()) { exit::PARTIAL } else { exit::OK });
     }
-    let mut journal = Journal::open(state_path, &st)?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut failed = false;
     let mut timed_out = false;
     loop {
-        let open = open_requests(&st);
+        let open = open_requests(session.state());
         if open.is_empty() {
             break;
         }
@@ -264,7 +259,7 @@ pub fn refresh_until(
                 break;
             }
             match rt.block_on(client.status(*api, id)) {
-                Ok(js) => record_status(g, &mut st, &mut journal, key, *req, id, js)?,
+                Ok(js) => record_status(g, session, key, *req, id, js)?,
                 Err(msg) => eprintln!(
                     "{}",
                     crate::safe::for_output(&format!(
@@ -286,8 +281,8 @@ pub fn refresh_until(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    failed |= any_failed_delivery(&st);
-    state::write_snapshot(state_path, &mut st)?;
+    failed |= any_failed_delivery(session.state());
+    session.compact()?;
     if let Some(sig) = crate::interrupt::requested() {
         eprintln!("Interrupted by {}: the statuses received so far are recorded.", crate::interrupt::name(sig));
         return Ok(crate::interrupt::exit_code(sig));
@@ -326,21 +321,20 @@ fn open_requests(st: &State) -> Vec<(String, u32, crate::manifest::Api, String)>
 /// it is settled as sent first, so its recipients are not held back any more.
 fn record_status(
     g: &Global,
-    st: &mut State,
-    journal: &mut Journal,
+    session: &mut dyn Session,
     key: &str,
     req: u32,
     id: &str,
     js: crate::client::JobStatus,
 ) -> Result<()> {
-    let apply = |st: &mut State, journal: &mut Journal, e: Entry| -> Result<()> {
-        journal.append(&e)?;
-        st.apply(&e).map_err(|m| Error::Io(format!("internal state error: {m}")))
-    };
-    let was_unknown =
-        st.notifications.get(key).and_then(|n| n.requests.get(req as usize)).is_some_and(|r| r.outcome.is_unknown());
+    let was_unknown = session
+        .state()
+        .notifications
+        .get(key)
+        .and_then(|n| n.requests.get(req as usize))
+        .is_some_and(|r| r.outcome.is_unknown());
     if was_unknown {
-        apply(st, journal, Entry::Resolve { key: key.to_string(), sent: true, req: Some(req) })?;
+        session.record(&Entry::Resolve { key: key.to_string(), sent: true, req: Some(req) })?;
         eprintln!(
             "{} request #{req} ({}): Kore.ai knows this job, so it was processed; its unknown outcome is settled as sent",
             crate::safe::line(key),
@@ -356,7 +350,7 @@ fn record_status(
         .filter_map(|l| {
             let id = l.original_id.as_ref()?;
             Some((
-                recipient_hash(&st.lineage, id),
+                recipient_hash(&session.state().lineage, id),
                 clean(l.status.as_deref().unwrap_or_default(), 40),
                 l.comments.as_deref().map(|c| clean(c, 300)),
             ))
@@ -366,7 +360,7 @@ fn record_status(
     let failed_n = recipients.iter().filter(|r| r.1 != "SUCCESS").count() as u32;
     let e =
         Entry::Status { key: key.to_string(), req, status: status.clone(), delivered, failed: failed_n, recipients };
-    apply(st, journal, e)?;
+    session.record(&e)?;
     if !g.quiet && is_terminal_status(&status) {
         eprintln!(
             "{}",
