@@ -243,13 +243,7 @@ pub fn crash_trials(trials: usize) {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = seed % 400;
-        let mut child = t
-            .command()
-            .args(["apply", "--auto-approve", "--parallelism", "2"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = t.spawn(&["apply", "--auto-approve", "--parallelism", "2"]);
         std::thread::sleep(Duration::from_millis(delay));
         unsafe_kill(child.id());
         let _ = child.wait();

@@ -147,6 +147,12 @@ impl Test {
         c
     }
 
+    /// Starts the binary with `args` in the background, output discarded (for kill and signal
+    /// trials).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn kore-notify")
+    }
+
     /// Runs the binary and checks the expectations; returns the output and the test for reuse.
     pub fn run(self) -> (Output, Test) {
         // assert_cmd runs the command and reports the command line, status, stdout and stderr

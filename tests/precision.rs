@@ -249,13 +249,7 @@ fn sigint_mid_apply_leaves_no_duplicate_and_nothing_lost() {
     let emu = Emulator::start(&["--latency-ms", "40"]);
     let people = ids("i", 40);
     let t = with_batch(&emu, 2).manifest("a.yaml", &slack("k", &people));
-    let mut child = t
-        .command()
-        .args(["apply", "--auto-approve", "--parallelism", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = t.spawn(&["apply", "--auto-approve", "--parallelism", "2"]);
     std::thread::sleep(Duration::from_millis(350));
     let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let _ = child.wait();

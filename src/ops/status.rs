@@ -260,15 +260,7 @@ pub fn refresh_until(
             }
             match rt.block_on(client.status(*api, id)) {
                 Ok(js) => record_status(g, session, key, *req, id, js)?,
-                Err(msg) => eprintln!(
-                    "{}",
-                    crate::safe::for_output(&format!(
-                        "{} request {}: status unavailable: {}",
-                        crate::safe::line(key),
-                        crate::safe::line(id),
-                        crate::safe::line(&msg)
-                    ))
-                ),
+                Err(msg) => notice(key, id, &format!("status unavailable: {msg}")),
             }
         }
         if !wait || crate::interrupt::requested().is_some() {
@@ -335,11 +327,8 @@ fn record_status(
         .is_some_and(|r| r.outcome.is_unknown());
     if was_unknown {
         session.record(&Entry::Resolve { key: key.to_string(), sent: true, req: Some(req) })?;
-        eprintln!(
-            "{} request #{req} ({}): Kore.ai knows this job, so it was processed; its unknown outcome is settled as sent",
-            crate::safe::line(key),
-            crate::safe::line(id)
-        );
+        let what = "Kore.ai knows this job, so it was processed; its unknown outcome is settled as sent";
+        notice(key, &format!("#{req} ({id})"), what);
     }
     // Server text is kept only in a safe, bounded form.
     let clean = |s: &str, max: usize| crate::safe::line(s).chars().take(max).collect::<String>();
@@ -362,15 +351,13 @@ fn record_status(
         Entry::Status { key: key.to_string(), req, status: status.clone(), delivered, failed: failed_n, recipients };
     session.record(&e)?;
     if !g.quiet && is_terminal_status(&status) {
-        eprintln!(
-            "{}",
-            crate::safe::for_output(&format!(
-                "{} request {}: {} ({delivered} delivered, {failed_n} failed)",
-                crate::safe::line(key),
-                crate::safe::line(id),
-                crate::safe::line(&status)
-            ))
-        );
+        notice(key, id, &format!("{status} ({delivered} delivered, {failed_n} failed)"));
     }
     Ok(())
+}
+
+/// A line about one request on stderr: key, id and server text made safe for a terminal or a log.
+fn notice(key: &str, id: &str, what: &str) {
+    let line = format!("{} request {}: {}", crate::safe::line(key), crate::safe::line(id), crate::safe::line(what));
+    eprintln!("{}", crate::safe::for_output(&line));
 }
