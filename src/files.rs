@@ -170,6 +170,14 @@ impl Root {
     }
 }
 
+/// Reads a file the user named (a config, a plan file, a manifest given on the command line):
+/// symlinks along the way are followed (the user chose the path), but it must be a regular file
+/// and it is read with a limit, like every other input.
+pub fn read_named(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
+    let c = std::fs::canonicalize(path).map_err(FileError::from_io)?;
+    read_regular(&c, cap)
+}
+
 /// Opens an existing file for reading without following a final symlink and without blocking on
 /// a FIFO, and checks that what was opened is a regular file.
 pub fn open_regular(path: &Path) -> Result<File, FileError> {

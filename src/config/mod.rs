@@ -150,9 +150,7 @@ impl Config {
     /// Loads and validates a config file; problems are added to `diags`.
     pub fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
         let shown = crate::load::display_path(path);
-        let bytes = std::fs::canonicalize(path)
-            .map_err(|_| crate::files::FileError::NotFound)
-            .and_then(|c| crate::files::read_regular(&c, MAX_CONFIG_BYTES))
+        let bytes = crate::files::read_named(path, MAX_CONFIG_BYTES)
             .map_err(|e| Error::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
         let mut w = Walker::new(&shown, diags, env);
         let Some(doc) = parse(&mut w, &bytes) else { return Ok(None) };

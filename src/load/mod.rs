@@ -66,7 +66,7 @@ fn read_text(root: Option<&Root>, path: &Path, cap: u64, what: &str, diags: &mut
     let shown = display_path(path);
     let read = match root {
         Some(r) => r.read(path, cap),
-        None => std::fs::canonicalize(path).map_err(|_| FileError::NotFound).and_then(|c| files::read_regular(&c, cap)),
+        None => files::read_named(path, cap),
     };
     let bytes = match read {
         Ok(b) => b,

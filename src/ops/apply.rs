@@ -318,15 +318,15 @@ fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
     b.session.record(&e)
 }
 
-fn check_plan_file(path: &PathBuf, current: &Plan) -> Result<()> {
-    let bytes = std::fs::canonicalize(path)
-        .map_err(|_| crate::files::FileError::NotFound)
-        .and_then(|c| crate::files::read_regular(&c, crate::ops::plan::MAX_PLAN_BYTES))
-        .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("cannot read: {e}") })?;
-    let saved: Plan = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::StalePlan { path: path.clone(), message: format!("not a kore-notify plan file: {e}") })?;
+fn check_plan_file(path: &std::path::Path, current: &Plan) -> Result<()> {
+    let bytes = crate::files::read_named(path, crate::ops::plan::MAX_PLAN_BYTES)
+        .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
+    let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
+        path: path.to_path_buf(),
+        message: format!("not a kore-notify plan file: {e}"),
+    })?;
     let stale = |what: &str| Error::StalePlan {
-        path: path.clone(),
+        path: path.to_path_buf(),
         message: format!("{what} changed since the plan was made; run `kore-notify plan --out` again and review it"),
     };
     let (s, c) = (&saved.binding, &current.binding);

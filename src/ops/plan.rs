@@ -125,9 +125,7 @@ pub const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
 
 /// `kore-notify show PLANFILE`: a saved plan, rendered as it was made.
 pub fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
-    let bytes = std::fs::canonicalize(path)
-        .map_err(|_| crate::files::FileError::NotFound)
-        .and_then(|c| crate::files::read_regular(&c, MAX_PLAN_BYTES))
+    let bytes = crate::files::read_named(path, MAX_PLAN_BYTES)
         .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
     let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
         path: path.to_path_buf(),
