@@ -286,17 +286,8 @@ fn value_file(
     };
     let rel = w.string(vf, "content.valueFile")?;
     let path = dir.join(&rel);
-    let mut sub = Diagnostics::default();
-    let Some(text) = read_text(Some(root), &path, MAX_VALUE_FILE_BYTES, "valueFile", &mut sub) else {
-        let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
-        w.error(
-            &vf.pos,
-            "content.valueFile",
-            format!("cannot use `{}`: {why}", crate::safe::line(&rel)),
-            "the path is relative to the manifest file",
-        );
-        return None;
-    };
+    let text =
+        read_for_field(w, root, (&path, &rel), MAX_VALUE_FILE_BYTES, "valueFile", (&vf.pos, "content.valueFile"))?;
     let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
     if ch == Channel::Whatsapp && kind == "template" && rel.ends_with(".json") {
         return match serde_json::from_str::<serde_json::Value>(&text) {

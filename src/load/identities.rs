@@ -119,15 +119,8 @@ pub(super) fn csv_identities(
     positions: &mut Vec<Pos>,
 ) {
     let shown = display_path(path);
-    let mut sub = Diagnostics::default();
-    let Some(text) = read_text(Some(root), path, MAX_CSV_BYTES, "CSV audience", &mut sub) else {
-        let why = sub.items.first().map(|d| d.message.clone()).unwrap_or_default();
-        w.error(
-            pos,
-            "identitiesFrom",
-            format!("cannot use `{}`: {why}", crate::safe::line(written)),
-            "the path is relative to the manifest file, and must stay inside the repository",
-        );
+    let Some(text) = read_for_field(w, root, (path, written), MAX_CSV_BYTES, "CSV audience", (pos, "identitiesFrom"))
+    else {
         return;
     };
     if let Err(q) = crate::inputs::check_quotes(&text) {

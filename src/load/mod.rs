@@ -92,6 +92,28 @@ fn read_text(root: Option<&Root>, path: &Path, cap: u64, what: &str, diags: &mut
     }
 }
 
+/// Reads the file a manifest field names (`valueFile`, `identitiesFrom`), confined to the root;
+/// a problem is reported at the field, naming the path as written, with the reader's own help
+/// (outside the repository, hidden, too large, …).
+fn read_for_field(
+    w: &mut Walker,
+    root: &Root,
+    (path, written): (&Path, &str),
+    cap: u64,
+    what: &str,
+    (pos, field): (&Pos, &str),
+) -> Option<String> {
+    let mut sub = Diagnostics::default();
+    let text = read_text(Some(root), path, cap, what, &mut sub);
+    if text.is_none() {
+        let d = sub.items.first();
+        let why = d.map(|d| d.message.clone()).unwrap_or_default();
+        let help = d.and_then(|d| d.help.clone()).unwrap_or_else(|| "the path is relative to the manifest file".into());
+        w.error(pos, field, format!("cannot use `{}`: {why}", crate::safe::line(written)), help);
+    }
+    text
+}
+
 /// Where a repository's files may come from, and which variables manifests may expand.
 #[derive(Clone, Copy)]
 pub struct Sources<'a> {
