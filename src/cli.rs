@@ -256,6 +256,14 @@ pub enum StateCommand {
         #[arg(long)]
         show_recipients: bool,
     },
+    /// Copy the whole state into another, empty store: a PostgreSQL database
+    /// (postgres://user:${PASSWORD_VAR}@host/db) or a file path inside the repository. Refuses a
+    /// store that already holds a state; the source is left as it was.
+    Migrate {
+        /// The new store: a postgres:// URL (a password only as a ${VAR} reference) or a path.
+        #[arg(long, value_name = "URL|PATH")]
+        to: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -520,6 +528,7 @@ impl From<StateCommand> for ops::state_cmd::Command {
             StateCommand::Path { all } => C::Path { all },
             StateCommand::Info => C::Info,
             StateCommand::Compact => C::Compact,
+            StateCommand::Migrate { to } => C::Migrate { to },
             StateCommand::Show { key } => C::Show(key),
             StateCommand::Rm { key, yes } => C::Rm { key, yes },
             StateCommand::Resolve { key, request, sent, not_sent, all, show_recipients } => {

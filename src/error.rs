@@ -25,6 +25,9 @@ pub enum Error {
     NoConfig { start: PathBuf, hint: String },
     #[error("state {path}: {message}\n  the file was left untouched")]
     State { path: PathBuf, message: String },
+    /// A PostgreSQL state store's problem (`url` with its password hidden).
+    #[error("state {url}: {message}")]
+    Database { url: String, message: String },
     #[error(
         "state {path} is locked by another run: {holder}\n  help: wait for it to finish; if that process is gone, the OS has already released the lock and you can retry"
     )]

@@ -87,7 +87,8 @@ pub struct Config {
     /// Raw values, resolved only when talking to Kore.ai (plan never reads credentials).
     client_id_raw: String,
     client_secret_var: String,
-    pub state: PathBuf,
+    /// Where the state lives: a file inside the repository, or a PostgreSQL database.
+    pub state: StateLocation,
     /// The repository root: every path named by the config or a manifest stays inside it.
     pub root: crate::files::Root,
     /// Variables manifests may expand.
@@ -102,6 +103,28 @@ pub struct Config {
     pub connect_timeout: u32,
     pub request_timeout: u32,
 }
+
+/// Where the state lives.
+#[derive(Clone, Debug)]
+pub enum StateLocation {
+    /// A file inside the repository (the default, `.kore-notify/state.json`).
+    File(PathBuf),
+    /// A PostgreSQL database (`state: postgres://…` or `KORE_NOTIFY_STATE_URL`).
+    Postgres(crate::state::pg::PgSpec),
+}
+
+impl StateLocation {
+    /// The state file, when the state is kept in one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            StateLocation::File(p) => Some(p),
+            StateLocation::Postgres(_) => None,
+        }
+    }
+}
+
+/// The environment variable that moves the state into PostgreSQL, whatever the config says.
+pub const STATE_URL_VAR: &str = "KORE_NOTIFY_STATE_URL";
 
 pub struct Credentials {
     pub client_id: String,
@@ -158,10 +181,9 @@ impl Config {
         let Some(f) = w.fields(&doc, "", FIELDS) else { return Ok(None) };
         let (host, bot_id) = target(&mut w, &f, &doc.pos);
         let (client_id_raw, client_secret_var) = credential_fields(&mut w, &f, &doc.pos);
-        let state = f.get("state").and_then(|n| w.string(n, "state")).unwrap_or_else(|| DEFAULT_STATE.into());
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = repository_root(&mut w, &f, &dir);
-        let state = root.as_ref().and_then(|r| state_inside(&mut w, &f, r, &dir.join(&state)));
+        let state = state_location(&mut w, &f, &doc.pos, root.as_ref(), &dir, env);
         let variables = declared_variables(&mut w, &f);
         let manifests = match f.get("manifests") {
             Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
@@ -412,6 +434,54 @@ fn repository_root(w: &mut Walker, f: &Fields, dir: &Path) -> Option<crate::file
             None
         }
     }
+}
+
+/// Where the state lives: `KORE_NOTIFY_STATE_URL` when set; else `state:` as a PostgreSQL URL
+/// (its password only as a `${VAR}` reference) or a path inside the repository root.
+fn state_location(
+    w: &mut Walker,
+    f: &Fields,
+    at: &Pos,
+    root: Option<&crate::files::Root>,
+    dir: &Path,
+    env: &dyn Env,
+) -> Option<StateLocation> {
+    use crate::state::pg::{PgSpec, is_postgres_url};
+    if let Some(url) = env.get(STATE_URL_VAR).filter(|v| !v.trim().is_empty()) {
+        return match PgSpec::secret(&url, STATE_URL_VAR) {
+            Ok(spec) => Some(StateLocation::Postgres(spec)),
+            Err(e) => {
+                w.error(
+                    at,
+                    "state",
+                    format!("{STATE_URL_VAR}: {e}"),
+                    "set it to postgres://user:password@host:5432/database, or unset it to use `state:`",
+                );
+                None
+            }
+        };
+    }
+    let node = f.get("state");
+    if let Some(n) = node
+        && let Some(raw) = n.as_str()
+        && is_postgres_url(raw)
+    {
+        return match PgSpec::written(raw, "state in kore-notify.yaml") {
+            Ok(spec) => Some(StateLocation::Postgres(spec)),
+            Err(e) => {
+                // The line is not shown: it may hold a password.
+                w.redacted_error(
+                    &n.pos,
+                    "state",
+                    e,
+                    "state: postgres://user:${KORE_NOTIFY_PG_PASSWORD}@host:5432/database?sslmode=require",
+                );
+                None
+            }
+        };
+    }
+    let rel = node.and_then(|n| w.string(n, "state")).unwrap_or_else(|| DEFAULT_STATE.into());
+    root.and_then(|r| state_inside(w, f, r, &dir.join(&rel))).map(StateLocation::File)
 }
 
 /// The state path, which must resolve inside the repository root.

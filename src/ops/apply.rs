@@ -21,7 +21,7 @@ use crate::ops::plan::{Format, Retry, check_retry, compute, render};
 use crate::ops::{Global, load_workspace, status};
 use crate::plan::{Action, Plan};
 use crate::ratelimit::RateLimiter;
-use crate::state::{self, Entry, FileStore, Outcome, Session, StateStore, StoredContent};
+use crate::state::{self, Entry, Outcome, Session, StoredContent};
 
 pub struct Options {
     pub plan_file: Option<PathBuf>,
@@ -73,9 +73,8 @@ fn confirm(plan: &Plan) -> Result<bool> {
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     crate::interrupt::install();
     let ws = load_workspace(g, &[])?;
-    let state_path = ws.config.state.clone();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let mut session = FileStore::new(&state_path).open(&command)?;
+    let mut session = state::store_for(&ws.config, g.env())?.open(&command)?;
     let loaded = session.loaded();
     if loaded.replayed > 0 {
         g.info(format!(

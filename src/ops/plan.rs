@@ -7,7 +7,7 @@ use crate::error::{Error, Result, exit};
 use crate::ops::{Global, Workspace, load_workspace_with};
 use crate::plan::{self, Inputs, Plan, Select};
 use crate::render;
-use crate::state::{self, StateStore};
+use crate::state;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -138,7 +138,7 @@ pub fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
 }
 
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
-    let (ws, loaded) = load_workspace_with(g, &[], |c| state::FileStore::new(&c.state).load())?;
+    let (ws, loaded) = load_workspace_with(g, &[], |c| state::store_for(c, g.env()).and_then(|s| s.load()))?;
     let loaded = loaded?;
     check_retry(&loaded.state, &opts.retry)?;
     let mut plan = compute(g, &ws, &loaded, &opts.retry);

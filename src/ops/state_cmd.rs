@@ -12,13 +12,22 @@ use crate::fingerprint::{H16, recipient_hash};
 use crate::state::{self, Entry, NotificationState, StateStore};
 
 pub enum Command {
-    Path { all: bool },
+    Path {
+        all: bool,
+    },
     Info,
     Compact,
     List,
     Show(String),
-    Rm { key: String, yes: bool },
+    Rm {
+        key: String,
+        yes: bool,
+    },
     Resolve(Resolve),
+    /// `state migrate --to URL|PATH`.
+    Migrate {
+        to: String,
+    },
 }
 
 /// `state resolve KEY [REQUEST] [--sent|--not-sent] [--all] [--show-recipients]`.
@@ -32,11 +41,11 @@ pub struct Resolve {
     pub show_recipients: bool,
 }
 
-fn state_path(g: &Global) -> Result<std::path::PathBuf> {
+fn load_config(g: &Global) -> Result<Config> {
     let p = config_path(g)?;
     let mut diags = Diagnostics::default();
     match Config::load(&p, g.env(), &mut diags)? {
-        Some(c) => Ok(c.state),
+        Some(c) => Ok(c),
         None => {
             crate::ops::report(g, &mut diags);
             Err(Error::Invalid(diags.errors()))
@@ -45,23 +54,39 @@ fn state_path(g: &Global) -> Result<std::path::PathBuf> {
 }
 
 pub fn run(g: &Global, cmd: Command) -> Result<i32> {
-    let path = state_path(g)?;
-    match cmd {
-        Command::Path { all } => {
-            let p = state::Paths::new(&path);
-            let mut files = vec![p.snapshot.clone()];
-            if all {
-                files.extend([p.journal.clone(), p.backup.clone(), crate::freshness::mark_path(&p.snapshot)]);
-            }
-            for f in files {
-                println!("{}", crate::load::display_path(&f).display());
-            }
+    let config = load_config(g)?;
+    if let Command::Migrate { to } = &cmd {
+        return migrate(g, &config, to);
+    }
+    let Some(path) = config.state.file().map(std::path::Path::to_path_buf) else {
+        return run_on(g, &*state::store_for(&config, g.env())?, cmd);
+    };
+    if let Command::Path { all } = cmd {
+        let p = state::Paths::new(&path);
+        let mut files = vec![p.snapshot.clone()];
+        if all {
+            files.extend([p.journal.clone(), p.backup.clone(), crate::freshness::mark_path(&p.snapshot)]);
         }
-        Command::Info => info(&path)?,
-        Command::Compact => compact(&path)?,
-        Command::List => list(&path)?,
+        for f in files {
+            println!("{}", crate::load::display_path(&f).display());
+        }
+        return Ok(exit::OK);
+    }
+    run_on(g, &state::FileStore::new(&path), cmd)
+}
+
+fn run_on(g: &Global, store: &dyn StateStore, cmd: Command) -> Result<i32> {
+    match cmd {
+        Command::Path { .. } => {
+            // No files: a database store has nothing to commit or upload.
+            eprintln!("the state is kept in PostgreSQL ({}): it has no files", store.describe());
+        }
+        Command::Migrate { .. } => {}
+        Command::Info => info(store)?,
+        Command::Compact => compact(store)?,
+        Command::List => list(store)?,
         Command::Show(key) => {
-            let l = state::FileStore::new(&path).load()?;
+            let l = store.load()?;
             let n = l
                 .state
                 .notifications
@@ -69,17 +94,17 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
                 .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
             println!("{}", serde_json::to_string_pretty(n).unwrap_or_default());
         }
-        Command::Rm { key, yes } => return rm(&path, &key, yes),
-        Command::Resolve(r) => return resolve(g, &path, &r),
+        Command::Rm { key, yes } => return rm(store, &key, yes),
+        Command::Resolve(r) => return resolve(g, store, &r),
     }
     Ok(exit::OK)
 }
 
 /// `state info`: `name value` lines for scripts.
-fn info(path: &std::path::Path) -> Result<()> {
-    let l = state::FileStore::new(path).load()?;
+fn info(store: &dyn StateStore) -> Result<()> {
+    let l = store.load()?;
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
-    println!("path {}", crate::load::display_path(path).display());
+    println!("path {}", store.describe());
     println!("exists {}", l.exists);
     println!("lineage {}", if l.exists { l.state.lineage.as_str() } else { "-" });
     println!("serial {}", if l.exists { l.state.serial } else { 0 });
@@ -90,9 +115,9 @@ fn info(path: &std::path::Path) -> Result<()> {
 }
 
 /// `state compact`: a journal left by an interrupted run absorbed into a new snapshot.
-fn compact(path: &std::path::Path) -> Result<()> {
+fn compact(store: &dyn StateStore) -> Result<()> {
     // Opening a writer's session absorbs a journal left by a dead run.
-    let session = state::FileStore::new(path).open("kore-notify state compact")?;
+    let session = store.open("kore-notify state compact")?;
     let l = session.loaded();
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
     if l.replayed == 0 {
@@ -107,10 +132,10 @@ fn compact(path: &std::path::Path) -> Result<()> {
 }
 
 /// `state list`: a line per notification.
-fn list(path: &std::path::Path) -> Result<()> {
-    let l = state::FileStore::new(path).load()?;
+fn list(store: &dyn StateStore) -> Result<()> {
+    let l = store.load()?;
     if !l.exists {
-        println!("(no state yet at {})", path.display());
+        println!("(no state yet at {})", store.describe());
     }
     for (k, n) in &l.state.notifications {
         let line = format!(
@@ -127,8 +152,8 @@ fn list(path: &std::path::Path) -> Result<()> {
 }
 
 /// `state rm KEY`: forgets a notification, after confirmation.
-fn rm(path: &std::path::Path, key: &str, yes: bool) -> Result<i32> {
-    let mut session = state::FileStore::new(path).open("kore-notify state rm")?;
+fn rm(store: &dyn StateStore, key: &str, yes: bool) -> Result<i32> {
+    let mut session = store.open("kore-notify state rm")?;
     if !session.state().notifications.contains_key(key) {
         return Err(Error::Refused(format!("no notification `{key}` in the state")));
     }
@@ -226,9 +251,9 @@ fn list_request(key: &str, n: &NotificationState, i: u32, names: &(HashMap<H16, 
     }
 }
 
-fn resolve(g: &Global, path: &std::path::Path, r: &Resolve) -> Result<i32> {
+fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<i32> {
     let key = &r.key;
-    let mut session = state::FileStore::new(path).open("kore-notify state resolve")?;
+    let mut session = store.open("kore-notify state resolve")?;
     let n = session
         .state()
         .notifications
@@ -280,6 +305,39 @@ fn resolve(g: &Global, path: &std::path::Path, r: &Resolve) -> Result<i32> {
         } else {
             "not sent: the next apply sends to their recipients"
         }
+    );
+    Ok(exit::OK)
+}
+
+/// `state migrate --to URL|PATH`: the whole state, as it is (lineage, serial, every request and
+/// recipient), copied into an empty store under both stores' locks. The source is left as it was.
+fn migrate(g: &Global, config: &Config, to: &str) -> Result<i32> {
+    let source = state::store_for(config, g.env())?;
+    let target: Box<dyn StateStore> = if state::pg::is_postgres_url(to) {
+        let spec = state::pg::PgSpec::written(to, "--to").map_err(|e| Error::Refused(format!("--to: {e}")))?;
+        Box::new(state::pg::PgStore::new(&spec, config.target(), g.env())?)
+    } else {
+        let path = config.dir.join(to);
+        config.root.confine_new(&path).map_err(|e| Error::Refused(format!("--to {to}: {e}")))?;
+        Box::new(state::FileStore::new(&path))
+    };
+    if source.describe() == target.describe() {
+        return Err(Error::Refused(format!("--to {}: that is where the state already is", target.describe())));
+    }
+    // The source's writer lock is held throughout: no apply changes it while it is copied.
+    let session = source.open("kore-notify state migrate")?;
+    let st = session.state().clone();
+    let (notifications, recipients) =
+        (st.notifications.len(), st.notifications.values().map(|n| n.recipients.len()).sum::<usize>());
+    target.import(st)?;
+    println!(
+        "migrated {notifications} notification(s) and {recipients} recipient record(s) from {} to {}",
+        source.describe(),
+        target.describe()
+    );
+    println!(
+        "next: point the config at it (state: in kore-notify.yaml, or {}), check that `kore-notify plan` shows no change, then remove the old state",
+        crate::config::STATE_URL_VAR
     );
     Ok(exit::OK)
 }

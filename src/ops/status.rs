@@ -14,7 +14,7 @@ use crate::error::{Error, Result, exit};
 use crate::fingerprint::recipient_hash;
 use crate::ops::{Global, load_workspace};
 use crate::ratelimit::RateLimiter;
-use crate::state::{self, Entry, Outcome, Session, State, StateStore};
+use crate::state::{self, Entry, Outcome, Session, State};
 
 pub struct Options {
     pub keys: Vec<String>,
@@ -51,10 +51,10 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let ws = load_workspace(g, &[])?;
     if opts.refresh {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let mut session = state::FileStore::new(&ws.config.state).open(&command)?;
+        let mut session = state::store_for(&ws.config, g.env())?.open(&command)?;
         refresh_until(g, &ws.config, &mut *session, None, false)?;
     }
-    let loaded = state::FileStore::new(&ws.config.state).load()?;
+    let loaded = state::store_for(&ws.config, g.env())?.load()?;
     let st = &loaded.state;
     for k in &opts.keys {
         if !st.notifications.contains_key(k) {

@@ -23,6 +23,21 @@ impl std::fmt::Display for Holder {
     }
 }
 
+impl Holder {
+    /// This process, running `command` (with the CI run's address when there is one).
+    pub fn now(command: &str) -> Holder {
+        let ci_run = match (
+            std::env::var("GITHUB_SERVER_URL"),
+            std::env::var("GITHUB_REPOSITORY"),
+            std::env::var("GITHUB_RUN_ID"),
+        ) {
+            (Ok(s), Ok(r), Ok(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
+            _ => std::env::var("CI_JOB_URL").ok(),
+        };
+        Holder { pid: std::process::id(), host: hostname(), command: command.into(), started: now_rfc3339(), ci_run }
+    }
+}
+
 /// The machine's name, portably (`gethostname`).
 pub(super) fn hostname() -> String {
     #[cfg(unix)]
@@ -80,21 +95,7 @@ impl Lock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&paths.lock, "lock", e)),
         }
-        let ci_run = match (
-            std::env::var("GITHUB_SERVER_URL"),
-            std::env::var("GITHUB_REPOSITORY"),
-            std::env::var("GITHUB_RUN_ID"),
-        ) {
-            (Ok(s), Ok(r), Ok(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
-            _ => std::env::var("CI_JOB_URL").ok(),
-        };
-        let holder = Holder {
-            pid: std::process::id(),
-            host: hostname(),
-            command: command.into(),
-            started: now_rfc3339(),
-            ci_run,
-        };
+        let holder = Holder::now(command);
         let text = serde_json::to_string(&holder).unwrap_or_default();
         file.set_len(0)
             .and_then(|_| file.write_all(text.as_bytes()))

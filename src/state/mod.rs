@@ -28,13 +28,14 @@ use crate::manifest::{Api, Channel, Content};
 
 mod file;
 mod lock;
+pub mod pg;
 mod store;
 
 use file::*;
 pub use file::{Journal, Loaded, Paths, load, load_for_update, write_snapshot};
 pub use lock::{Holder, Lock};
 use lock::{check_regular, refused_link};
-pub use store::{FileStore, Session, StateStore};
+pub use store::{FileStore, Session, StateStore, store_for};
 
 pub const FORMAT_VERSION: u32 = 1;
 /// Largest snapshot or journal we read (a state of a million recipients is about 130 MB).
@@ -50,6 +51,8 @@ fn file_error(path: &Path, e: crate::files::FileError) -> Error {
 fn present(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
+/// Why a request left without an answer by a run that died is unknown.
+const DEAD_RUN: &str = "the run stopped before Kore.ai's answer was recorded";
 const CHECKSUM_PREFIX: &str = "\n  \"checksum\": \"sha256:";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -454,7 +457,7 @@ impl State {
             for r in n.requests.iter_mut() {
                 if r.outcome == Outcome::Pending {
                     r.outcome = Outcome::Unknown;
-                    r.error = Some("the run stopped before Kore.ai's answer was recorded".into());
+                    r.error = Some(DEAD_RUN.into());
                 }
             }
         }

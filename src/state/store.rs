@@ -15,6 +15,22 @@ pub trait StateStore {
     fn load(&self) -> Result<Loaded>;
     /// A writer's session: the lock taken, a dead run's journal absorbed.
     fn open(&self, command: &str) -> Result<Box<dyn Session>>;
+    /// Writes a whole state into this store, which must hold none (`state migrate`): refused,
+    /// with nothing written, when it holds one. Durable when it returns.
+    fn import(&self, state: State) -> Result<()>;
+    /// Where the state is, as it may be shown (a path, or a URL without its password).
+    fn describe(&self) -> String;
+}
+
+/// The store a config names: PostgreSQL (`state: postgres://…` or `KORE_NOTIFY_STATE_URL`) or
+/// a file.
+pub fn store_for(config: &crate::config::Config, env: &dyn crate::interp::Env) -> Result<Box<dyn StateStore>> {
+    match &config.state {
+        crate::config::StateLocation::File(path) => Ok(Box::new(FileStore::new(path))),
+        crate::config::StateLocation::Postgres(spec) => {
+            Ok(Box::new(super::pg::PgStore::new(spec, config.target(), env)?))
+        }
+    }
 }
 
 /// A writer's hold on the state. The lock is released when the session is dropped (or the
@@ -50,6 +66,23 @@ impl StateStore for FileStore {
         let lock = Lock::acquire(&self.path, command)?;
         let loaded = load_for_update(&self.path)?;
         Ok(Box::new(FileSession { _lock: lock, path: self.path.clone(), loaded, journal: None }))
+    }
+
+    fn import(&self, mut state: State) -> Result<()> {
+        let _lock = Lock::acquire(&self.path, "kore-notify state migrate")?;
+        let paths = Paths::new(&self.path);
+        if present(&paths.snapshot) || present(&paths.journal) {
+            return Err(Error::Refused(format!(
+                "{} already holds a state: migrate refuses to overwrite it",
+                crate::load::display_path(&self.path).display()
+            )));
+        }
+        // The serial continues from the source (write_snapshot moves it on by one).
+        write_snapshot(&self.path, &mut state)
+    }
+
+    fn describe(&self) -> String {
+        crate::load::display_path(&self.path).display().to_string()
     }
 }
 

@@ -1,0 +1,515 @@
+//! The state in PostgreSQL, for teams: several repositories, pipelines or people sending through
+//! one bot share one ledger and one lock, and the state never has to fit in a file or in git.
+//!
+//! - Tables live in a schema of their own, `kore_notify`, created and migrated by the tool
+//!   (versioned; a schema newer than the tool is refused). `plan` and `status` only read, in one
+//!   read-only snapshot, so a role with `SELECT` on the schema is enough for them.
+//! - One row per (target, notification, recipient hash) with its fingerprint, request and
+//!   delivery; one row per request; and the delivery ledger `sends`, one row per recipient per
+//!   request, whose partial unique index allows at most one *standing* send of the same content to
+//!   the same recipient — even for a writer that bypassed the lock.
+//! - Writers take an advisory lock keyed by the target (the bot id) on a dedicated connection of
+//!   their own, released by the server when the process dies; the holder is kept in a row so a
+//!   second writer is refused (exit 4) naming it. Every write re-checks that the lock is still held
+//!   (a writer whose lock connection dropped records and sends nothing more).
+//! - Each recorded entry is one transaction whose cost is proportional to the entry (a batch), not
+//!   to the state: committed when [`Session::record`] returns, before the request leaves.
+//!
+//! The client library is asynchronous; the store runs it on a small runtime of its own so that the
+//! seam stays synchronous and callable from anywhere (including inside the send loop's runtime).
+
+mod sql;
+mod url;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_postgres::Client;
+
+use super::{Entry, Holder, Loaded, Session, State, StateStore};
+use crate::error::{Error, Result};
+use crate::fingerprint::{H16, sha256_hex};
+use sql::{Change, Fence, Ledger, Read, Special, Written};
+pub use url::{PgSpec, is_postgres_url};
+
+/// A PostgreSQL state store for one target.
+pub struct PgStore {
+    conn: Arc<url::Conn>,
+    target: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("url", &self.conn.shown).field("target", &self.target).finish()
+    }
+}
+
+/// A small runtime of the store's own. Shut down without waiting when dropped (allowed inside
+/// another runtime): the connections close, and the server releases the lock.
+struct Rt(Option<tokio::runtime::Runtime>);
+
+impl Rt {
+    fn new() -> Result<Rt> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kore-notify-pg")
+            .enable_all()
+            .build()
+            .map(|rt| Rt(Some(rt)))
+            .map_err(|e| Error::Io(format!("cannot start the PostgreSQL client: {e}")))
+    }
+
+    /// Runs `fut` on the store's runtime and waits for it (from sync code or from another runtime).
+    fn run<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> Result<T> {
+        let rt = self.0.as_ref().ok_or_else(|| Error::Io("the PostgreSQL client is stopped".into()))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        rt.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv().map_err(|_| Error::Io("the PostgreSQL client stopped".into()))
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The advisory lock key of a target.
+fn lock_key(target: &str) -> i64 {
+    let digest = sha256_hex(format!("kore-notify state lock {target}").as_bytes());
+    let mut b = [0u8; 8];
+    for (i, byte) in b.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or_default();
+    }
+    i64::from_be_bytes(b)
+}
+
+impl PgStore {
+    /// The store for `target`, the password (if any) read from the environment now.
+    pub fn new(spec: &PgSpec, target: &str, env: &dyn crate::interp::Env) -> Result<PgStore> {
+        Ok(PgStore { conn: Arc::new(spec.resolve(env)?), target: target.to_string() })
+    }
+
+    pub fn shown(&self) -> &str {
+        &self.conn.shown
+    }
+
+    fn db(&self) -> impl Fn(sql::Db) -> Error + '_ {
+        |e| sql::db_error(&self.conn.shown, &e)
+    }
+
+    /// Reads the whole state with one connection.
+    fn read(&self, rt: &Rt) -> Result<(Read, Arc<Client>)> {
+        let conn = self.conn.clone();
+        let target = self.target.clone();
+        let tls = self.conn.tls_config()?;
+        let (read, client) = rt
+            .run(async move {
+                let client = Arc::new(connect(&conn, tls).await?);
+                let read = sql::read(&client, &target).await?;
+                Ok::<_, sql::Db>((read, client))
+            })?
+            .map_err(self.db())?;
+        Ok((read?, client))
+    }
+
+    fn loaded(&self, read: Read) -> Result<Loaded> {
+        match read {
+            Read::Empty => Ok(Loaded { state: State::new(), exists: false, replayed: 0, digest: String::new() }),
+            Read::Newer(v) => Err(self.newer(v)),
+            Read::Found(mut state, changes) => {
+                let digest = sha256_hex(format!("postgres:{}:{}:{changes}", state.lineage, state.serial).as_bytes());
+                let replayed = state
+                    .notifications
+                    .values()
+                    .flat_map(|n| &n.requests)
+                    .filter(|r| r.outcome == super::Outcome::Pending)
+                    .count();
+                state.settle_pending();
+                Ok(Loaded { state, exists: true, replayed, digest })
+            }
+        }
+    }
+
+    fn newer(&self, v: i32) -> Error {
+        Error::Database {
+            url: self.conn.shown.clone(),
+            message: format!(
+                "the database schema is version {v}, written by a newer kore-notify (this one knows version {}); upgrade kore-notify",
+                sql::SCHEMA_VERSION
+            ),
+        }
+    }
+
+    /// Creates or upgrades the schema.
+    fn migrate(&self, rt: &Rt, client: &Arc<Client>) -> Result<()> {
+        let c = client.clone();
+        match rt.run(async move { sql::migrate(&c).await })?.map_err(self.db())? {
+            Ok(()) => Ok(()),
+            Err(v) => Err(self.newer(v)),
+        }
+    }
+}
+
+/// Opens a connection, with TLS as the URL's `sslmode` says; its I/O runs on the current runtime.
+async fn connect(conn: &url::Conn, tls: Option<rustls::ClientConfig>) -> std::result::Result<Client, sql::Db> {
+    let mut config = conn.config.clone();
+    let client = match tls {
+        None => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            client
+        }
+        Some(rustls) => {
+            config.ssl_mode(if conn.tls == url::Tls::Require {
+                tokio_postgres::config::SslMode::Require
+            } else {
+                tokio_postgres::config::SslMode::Prefer
+            });
+            let (client, connection) = config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(rustls)).await?;
+            tokio::spawn(connection);
+            client
+        }
+    };
+    Ok(client)
+}
+
+impl StateStore for PgStore {
+    fn load(&self) -> Result<Loaded> {
+        let rt = Rt::new()?;
+        let (read, _client) = self.read(&rt)?;
+        self.loaded(read)
+    }
+
+    fn open(&self, command: &str) -> Result<Box<dyn Session>> {
+        let rt = Rt::new()?;
+        let (conn, target, key) = (self.conn.clone(), self.target.clone(), lock_key(&self.target));
+        let (tls_a, tls_b) = (self.conn.tls_config()?, self.conn.tls_config()?);
+        // The lock's own connection: nothing else runs on it, so it lives exactly as long as the
+        // session (or the process).
+        let (lock, pid, got) = rt
+            .run(async move {
+                let lock = connect(&conn, tls_a).await?;
+                let pid: i32 = lock.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+                let got: bool = lock.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await?.get(0);
+                Ok::<_, sql::Db>((lock, pid, got))
+            })?
+            .map_err(self.db())?;
+        let conn = self.conn.clone();
+        let data = Arc::new(rt.run(async move { connect(&conn, tls_b).await })?.map_err(self.db())?);
+        if !got {
+            let c = data.clone();
+            let holder = rt
+                .run(async move {
+                    let has: bool =
+                        c.query_one("SELECT to_regclass('kore_notify.holders') IS NOT NULL", &[]).await?.get(0);
+                    if !has {
+                        return Ok(None);
+                    }
+                    let row =
+                        c.query_opt("SELECT holder FROM kore_notify.holders WHERE lock_key = $1", &[&key]).await?;
+                    Ok::<_, sql::Db>(row.map(|r| r.get::<_, serde_json::Value>(0)))
+                })?
+                .map_err(self.db())?
+                .and_then(|v| serde_json::from_value::<Holder>(v).ok())
+                .map(|h| crate::safe::line(&h.to_string()).into_owned())
+                .unwrap_or_else(|| "another kore-notify process".into());
+            return Err(Error::Locked { path: self.conn.shown.clone().into(), holder });
+        }
+        self.migrate(&rt, &data)?;
+        let holder = serde_json::to_value(Holder::now(command)).unwrap_or_default();
+        let c = data.clone();
+        let settled = rt
+            .run(async move {
+                c.execute(
+                    "INSERT INTO kore_notify.holders (lock_key, target, holder, backend_pid) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (lock_key) DO UPDATE SET target = EXCLUDED.target, holder = EXCLUDED.holder,
+                         backend_pid = EXCLUDED.backend_pid, since = now()",
+                    &[&key, &target, &holder, &pid],
+                )
+                .await?;
+                c.execute(
+                    "INSERT INTO kore_notify.states (target, format_version, lineage, serial, tool_version)
+                     VALUES ($1, $2, $3, 0, $4) ON CONFLICT (target) DO NOTHING",
+                    &[
+                        &target,
+                        &(super::FORMAT_VERSION as i32),
+                        &crate::fingerprint::random_id(),
+                        &env!("CARGO_PKG_VERSION"),
+                    ],
+                )
+                .await?;
+                // Requests a dead run left without an answer: unknown from now on (we hold the lock,
+                // so no live run is sending them).
+                let n = c
+                    .execute(
+                        "UPDATE kore_notify.requests r SET outcome = 'unknown', error = $2
+                         FROM kore_notify.notifications n
+                         WHERE n.id = r.notification AND n.target = $1 AND r.outcome = 'pending'",
+                        &[&target, &super::DEAD_RUN],
+                    )
+                    .await?;
+                if n > 0 {
+                    c.execute("UPDATE kore_notify.states SET changes = changes + 1 WHERE target = $1", &[&target])
+                        .await?;
+                }
+                Ok::<_, sql::Db>(n)
+            })?
+            .map_err(self.db())?;
+        let read = sql_read(&rt, &data, &self.target)?.map_err(self.db())??;
+        let mut loaded = self.loaded(read)?;
+        loaded.replayed = settled as usize;
+        Ok(Box::new(PgSession {
+            data,
+            _lock: lock,
+            fence: Arc::new(Fence { target: self.target.clone(), key, pid }),
+            shown: self.conn.shown.clone(),
+            loaded,
+            intents: HashMap::new(),
+            broken: None,
+            rt,
+        }))
+    }
+
+    fn import(&self, state: State) -> Result<()> {
+        let rt = Rt::new()?;
+        let conn = self.conn.clone();
+        let tls = self.conn.tls_config()?;
+        let data = Arc::new(rt.run(async move { connect(&conn, tls).await })?.map_err(self.db())?);
+        self.migrate(&rt, &data)?;
+        let (c, target, key) = (data.clone(), self.target.clone(), lock_key(&self.target));
+        match rt.run(async move { sql::import(&c, &target, key, state).await })?.map_err(self.db())? {
+            sql::Imported::Done => Ok(()),
+            sql::Imported::NotEmpty => Err(Error::Refused(format!(
+                "{} already holds a state for bot {}: migrate refuses to overwrite it",
+                self.conn.shown, self.target
+            ))),
+            sql::Imported::Locked => Err(Error::Locked {
+                path: self.conn.shown.clone().into(),
+                holder: "another kore-notify process".into(),
+            }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.conn.shown.clone()
+    }
+}
+
+fn sql_read(rt: &Rt, data: &Arc<Client>, target: &str) -> Result<std::result::Result<Result<Read>, sql::Db>> {
+    let (c, target) = (data.clone(), target.to_string());
+    rt.run(async move { sql::read(&c, &target).await })
+}
+
+struct PgSession {
+    data: Arc<Client>,
+    _lock: Client,
+    fence: Arc<Fence>,
+    shown: String,
+    loaded: Loaded,
+    /// The recipients of each request sent in this session, so an answer is written in O(batch).
+    intents: HashMap<(String, u32), Vec<H16>>,
+    /// Set when a write failed: the in-memory state may be ahead of the database, so nothing more
+    /// is recorded (and so nothing more is sent).
+    broken: Option<String>,
+    /// Last, so the connections are dropped first.
+    rt: Rt,
+}
+
+impl PgSession {
+    fn db(&self, e: sql::Db) -> Error {
+        sql::db_error(&self.shown, &e)
+    }
+
+    /// What an entry will touch, read from the state before it is applied.
+    fn before(&self, e: &Entry) -> (Vec<H16>, Vec<u32>, Ledger) {
+        let st = &self.loaded.state;
+        let pending_in = |key: &str, reqs: &[u32]| -> Vec<H16> {
+            st.notifications
+                .get(key)
+                .map(|n| {
+                    n.recipients
+                        .iter()
+                        .filter(|(_, r)| r.pending.as_ref().is_some_and(|p| reqs.contains(&p.req)))
+                        .map(|(h, _)| *h)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let settled = |key: &str, req: &Option<u32>| -> Vec<u32> {
+            st.notifications
+                .get(key)
+                .map(|n| n.unknown_requests().map(|(i, _)| i).filter(|i| req.is_none_or(|q| q == *i)).collect())
+                .unwrap_or_default()
+        };
+        match e {
+            Entry::Intent { req, recipients, .. } => (
+                recipients.iter().map(|(h, _)| *h).collect(),
+                vec![*req],
+                Ledger::Intent { req: *req, rows: recipients.clone() },
+            ),
+            Entry::Outcome { key, req, outcome, .. } => {
+                let touched = match self.intents.get(&(key.clone(), *req)) {
+                    Some(list) => list.clone(),
+                    None => pending_in(key, &[*req]),
+                };
+                let ledger = match outcome {
+                    super::Outcome::Accepted | super::Outcome::ResolvedSent => Ledger::Superseded { reqs: vec![*req] },
+                    super::Outcome::Rejected | super::Outcome::ResolvedNotSent => Ledger::Void { reqs: vec![*req] },
+                    _ => Ledger::None,
+                };
+                (touched, vec![*req], ledger)
+            }
+            Entry::Resolve { key, sent, req } => {
+                let reqs = settled(key, req);
+                let ledger =
+                    if *sent { Ledger::Superseded { reqs: reqs.clone() } } else { Ledger::Void { reqs: reqs.clone() } };
+                (pending_in(key, &reqs), reqs, ledger)
+            }
+            Entry::Retry { key, req } => {
+                let reqs = settled(key, req);
+                (pending_in(key, &reqs), reqs.clone(), Ledger::Void { reqs })
+            }
+            Entry::Status { req, recipients, .. } => {
+                (recipients.iter().map(|(h, ..)| *h).collect(), vec![*req], Ledger::None)
+            }
+            Entry::Record { recipients, .. } => (
+                recipients.iter().map(|(h, _)| *h).collect(),
+                Vec::new(),
+                Ledger::Recorded { rows: recipients.clone() },
+            ),
+            Entry::Begin { .. } | Entry::Rename { .. } | Entry::Remove { .. } => (Vec::new(), Vec::new(), Ledger::None),
+        }
+    }
+
+    /// The rows to write, read from the state after the entry was applied.
+    fn change(&mut self, e: &Entry, touched: Vec<H16>, reqs: Vec<u32>, ledger: Ledger) -> Option<Change> {
+        let (key, special) = match e {
+            Entry::Begin { .. } => return None,
+            Entry::Rename { from, to } => (from.clone(), Special::Rename { to: to.clone() }),
+            Entry::Remove { key } => (key.clone(), Special::Remove),
+            Entry::Intent { key, .. }
+            | Entry::Outcome { key, .. }
+            | Entry::Resolve { key, .. }
+            | Entry::Retry { key, .. }
+            | Entry::Status { key, .. }
+            | Entry::Record { key, .. } => (key.clone(), Special::None),
+        };
+        let mut ch = Change {
+            key: key.clone(),
+            doc: None,
+            requests: Vec::new(),
+            upsert: Vec::new(),
+            delete: Vec::new(),
+            ledger,
+            special,
+        };
+        if let Some(n) = self.loaded.state.notifications.get_mut(&key) {
+            if matches!(e, Entry::Intent { .. } | Entry::Record { .. }) {
+                ch.doc = Some(sql::doc_of(n));
+            }
+            ch.requests = reqs.iter().filter_map(|q| n.requests.get(*q as usize).map(|r| (*q, r.clone()))).collect();
+            for h in touched {
+                match n.recipients.get(&h) {
+                    Some(r) => ch.upsert.push((h, r.clone())),
+                    None => ch.delete.push(h),
+                }
+            }
+        }
+        Some(ch)
+    }
+}
+
+impl Session for PgSession {
+    fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
+    fn state(&self) -> &State {
+        &self.loaded.state
+    }
+
+    fn record(&mut self, e: &Entry) -> Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(Error::Database {
+                url: self.shown.clone(),
+                message: format!("nothing more is recorded: {why}"),
+            });
+        }
+        let (touched, reqs, ledger) = self.before(e);
+        self.loaded.state.apply(e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
+        let Some(change) = self.change(e, touched, reqs, ledger) else { return Ok(()) };
+        let (c, fence) = (self.data.clone(), self.fence.clone());
+        let written =
+            self.rt.run(async move { sql::write(&c, &fence, change).await }).and_then(|r| r.map_err(|e| self.db(e)));
+        let failure = match written {
+            Ok(Written::Done) => {
+                if let Entry::Intent { key, req, recipients, .. } = e {
+                    self.intents.insert((key.clone(), *req), recipients.iter().map(|(h, _)| *h).collect());
+                }
+                return Ok(());
+            }
+            Ok(Written::LostLock) => Error::Database {
+                url: self.shown.clone(),
+                message: "the state lock was lost (its connection closed); nothing more is recorded or sent".into(),
+            },
+            Ok(Written::Duplicate) => Error::Database {
+                url: self.shown.clone(),
+                message: "the delivery ledger refused a second send of the same content to the same recipient (did another writer bypass the lock?); nothing was sent".into(),
+            },
+            Err(e) => e,
+        };
+        self.broken = Some(failure.to_string());
+        Err(failure)
+    }
+
+    fn compact(&mut self) -> Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(Error::Database {
+                url: self.shown.clone(),
+                message: format!("nothing more is recorded: {why}"),
+            });
+        }
+        let (c, fence) = (self.data.clone(), self.fence.clone());
+        let serial =
+            self.loaded.state.serial.checked_add(1).filter(|s| *s < u64::MAX / 2).ok_or_else(|| Error::Database {
+                url: self.shown.clone(),
+                message: "the serial is out of range".into(),
+            })?;
+        let ok = self
+            .rt
+            .run(async move {
+                let held: bool = c.query_one(sql::FENCE, &[&fence.key, &fence.pid]).await?.get(0);
+                if held {
+                    c.execute(
+                        "UPDATE kore_notify.states SET serial = $2, tool_version = $3, updated_at = now() WHERE target = $1",
+                        &[&fence.target, &(serial as i64), &env!("CARGO_PKG_VERSION")],
+                    )
+                    .await?;
+                }
+                Ok::<_, sql::Db>(held)
+            })?
+            .map_err(|e| self.db(e))?;
+        if !ok {
+            return Err(Error::Database { url: self.shown.clone(), message: "the state lock was lost".into() });
+        }
+        self.loaded.state.serial = serial;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        assert_eq!(lock_key("bot-1"), lock_key("bot-1"));
+        assert_ne!(lock_key("bot-1"), lock_key("bot-2"));
+    }
+}

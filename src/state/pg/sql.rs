@@ -1,0 +1,656 @@
+//! The PostgreSQL schema (versioned migrations, in a schema of its own) and the queries: the whole
+//! state read in one read-only snapshot, one recorded entry written in one transaction, and a
+//! whole state imported into an empty store.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::TryStreamExt;
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use super::super::{NotificationState, Outcome, RecipientState, RequestState, State};
+use crate::error::{Error, Result};
+use crate::fingerprint::H16;
+
+/// The schema version this build writes and reads.
+pub(super) const SCHEMA_VERSION: i32 = 1;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE kore_notify.states (
+    target         text PRIMARY KEY,
+    format_version integer NOT NULL,
+    lineage        text NOT NULL,
+    serial         bigint NOT NULL,
+    changes        bigint NOT NULL DEFAULT 0,
+    tool_version   text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE kore_notify.holders (
+    lock_key    bigint PRIMARY KEY,
+    target      text NOT NULL,
+    holder      jsonb NOT NULL,
+    backend_pid integer NOT NULL,
+    since       timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE kore_notify.notifications (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    target text NOT NULL REFERENCES kore_notify.states ON DELETE CASCADE,
+    key    text NOT NULL,
+    doc    jsonb NOT NULL,
+    UNIQUE (target, key)
+);
+CREATE TABLE kore_notify.requests (
+    notification bigint NOT NULL REFERENCES kore_notify.notifications ON DELETE CASCADE ON UPDATE CASCADE,
+    req          integer NOT NULL,
+    batch        text NOT NULL,
+    outcome      text NOT NULL,
+    request_id   text,
+    status       text,
+    recipients   integer NOT NULL,
+    delivered    integer NOT NULL DEFAULT 0,
+    failed       integer NOT NULL DEFAULT 0,
+    sent_at      text NOT NULL,
+    error        text,
+    PRIMARY KEY (notification, req)
+);
+CREATE TABLE kore_notify.recipients (
+    notification bigint NOT NULL REFERENCES kore_notify.notifications ON DELETE CASCADE,
+    recipient    bytea NOT NULL,
+    fp           bytea,
+    req          integer,
+    delivery     text,
+    comment      text,
+    pending_fp   bytea,
+    pending_req  integer,
+    PRIMARY KEY (notification, recipient)
+);
+CREATE TABLE kore_notify.sends (
+    notification bigint NOT NULL REFERENCES kore_notify.notifications ON DELETE CASCADE,
+    req          integer NOT NULL,
+    recipient    bytea NOT NULL,
+    fp           bytea NOT NULL,
+    holds        boolean NOT NULL DEFAULT true,
+    PRIMARY KEY (notification, req, recipient)
+);
+CREATE UNIQUE INDEX sends_once ON kore_notify.sends (notification, recipient, fp) WHERE holds;
+COMMENT ON TABLE kore_notify.sends IS
+    'The delivery ledger: one row per recipient per request. A row holds while the send stands (pending, unknown, accepted and current).';
+COMMENT ON INDEX kore_notify.sends_once IS
+    'At most one standing send of the same content (fingerprint) to the same recipient of a notification, whatever the writer.';
+"];
+
+/// Fixed key of the transaction lock that serialises migrations.
+const MIGRATION_LOCK: i64 = 0x6b6e_6d69_6772_6174;
+
+pub(super) type Db = tokio_postgres::Error;
+
+/// A database error as the error to show.
+pub(super) fn db_error(shown: &str, e: &Db) -> Error {
+    let message = match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.severity(), d.message()),
+        None => e.to_string(),
+    };
+    Error::Database { url: shown.to_string(), message: crate::safe::line(&message).into_owned() }
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Database { url: String::new(), message: format!("the stored state is corrupted: {what}") }
+}
+
+/// Creates or upgrades the schema (a writer's first step). Serialised by a transaction lock, so
+/// two first runs do not race; a schema newer than this build is refused.
+pub(super) async fn migrate(c: &Client) -> std::result::Result<std::result::Result<(), i32>, Db> {
+    c.batch_execute("BEGIN").await?;
+    let r = async {
+        c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        c.batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS kore_notify;
+             CREATE TABLE IF NOT EXISTS kore_notify.schema_version (
+                 version integer PRIMARY KEY, tool_version text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());",
+        )
+        .await?;
+        let v: i32 = c.query_one("SELECT coalesce(max(version), 0) FROM kore_notify.schema_version", &[]).await?.get(0);
+        if v > SCHEMA_VERSION {
+            return Ok(Err(v));
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(v as usize) {
+            c.batch_execute(m).await?;
+            c.execute(
+                "INSERT INTO kore_notify.schema_version (version, tool_version) VALUES ($1, $2)",
+                &[&(i as i32 + 1), &env!("CARGO_PKG_VERSION")],
+            )
+            .await?;
+        }
+        Ok(Ok(()))
+    }
+    .await;
+    finish(c, r).await
+}
+
+/// Commits after success, rolls back otherwise.
+async fn finish<T>(c: &Client, r: std::result::Result<T, Db>) -> std::result::Result<T, Db> {
+    match r {
+        Ok(v) => {
+            c.batch_execute("COMMIT").await?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// What a read found.
+pub(super) enum Read {
+    /// No schema, or no state for this target yet.
+    Empty,
+    /// The schema is newer than this build.
+    Newer(i32),
+    /// The state and its change counter.
+    Found(State, i64),
+}
+
+/// Reads the whole state of `target` in one consistent read-only snapshot.
+pub(super) async fn read(c: &Client, target: &str) -> std::result::Result<Result<Read>, Db> {
+    c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+    let r = read_in(c, target).await;
+    finish(c, r).await
+}
+
+async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, Db> {
+    let has: bool = c.query_one("SELECT to_regclass('kore_notify.schema_version') IS NOT NULL", &[]).await?.get(0);
+    if !has {
+        return Ok(Ok(Read::Empty));
+    }
+    let v: i32 = c.query_one("SELECT coalesce(max(version), 0) FROM kore_notify.schema_version", &[]).await?.get(0);
+    if v > SCHEMA_VERSION {
+        return Ok(Ok(Read::Newer(v)));
+    }
+    if v < 1 {
+        return Ok(Ok(Read::Empty));
+    }
+    let Some(row) = c
+        .query_opt(
+            "SELECT format_version, lineage, serial, changes, tool_version FROM kore_notify.states WHERE target = $1",
+            &[&target],
+        )
+        .await?
+    else {
+        return Ok(Ok(Read::Empty));
+    };
+    let mut state = State::new();
+    state.format_version = row.get::<_, i32>(0) as u32;
+    state.lineage = row.get(1);
+    state.serial = row.get::<_, i64>(2) as u64;
+    let changes: i64 = row.get(3);
+    state.tool_version = row.get(4);
+    let mut keys: HashMap<i64, String> = HashMap::new();
+    for row in c.query("SELECT id, key, doc FROM kore_notify.notifications WHERE target = $1", &[&target]).await? {
+        let (id, key): (i64, String) = (row.get(0), row.get(1));
+        let doc: serde_json::Value = row.get(2);
+        let Ok(n) = notification_from_doc(doc) else { return Ok(Err(corrupt(&format!("notification `{key}`")))) };
+        state.notifications.insert(key.clone(), n);
+        keys.insert(id, key);
+    }
+    let rows = c
+        .query(
+            "SELECT r.notification, r.req, r.batch, r.outcome, r.request_id, r.status, r.recipients, r.delivered,
+                    r.failed, r.sent_at, r.error
+             FROM kore_notify.requests r JOIN kore_notify.notifications n ON n.id = r.notification
+             WHERE n.target = $1 ORDER BY r.notification, r.req",
+            &[&target],
+        )
+        .await?;
+    for row in rows {
+        let Some(n) = keys.get(&row.get::<_, i64>(0)).and_then(|k| state.notifications.get_mut(k)) else { continue };
+        let req: i32 = row.get(1);
+        let Some(outcome) = outcome_of(row.get(3)) else { return Ok(Err(corrupt("a request outcome"))) };
+        if req as usize != n.requests.len() {
+            return Ok(Err(corrupt("request numbers are not consecutive")));
+        }
+        n.requests.push(RequestState {
+            batch: row.get(2),
+            outcome,
+            request_id: row.get(4),
+            status: row.get(5),
+            recipients: row.get::<_, i32>(6) as u32,
+            delivered: row.get::<_, i32>(7) as u32,
+            failed: row.get::<_, i32>(8) as u32,
+            sent_at: row.get(9),
+            error: row.get(10),
+        });
+    }
+    let mut per: HashMap<i64, Vec<(H16, RecipientState)>> = HashMap::new();
+    let stream = c
+        .query_raw(
+            "SELECT r.notification, r.recipient, r.fp, r.req, r.delivery, r.comment, r.pending_fp, r.pending_req
+             FROM kore_notify.recipients r JOIN kore_notify.notifications n ON n.id = r.notification
+             WHERE n.target = $1",
+            [&target as &(dyn ToSql + Sync)],
+        )
+        .await?;
+    futures_util::pin_mut!(stream);
+    while let Some(row) = stream.try_next().await? {
+        // (a bad length in any hash column is corruption, not an absent value)
+        let opt = |i: usize| match row.get::<_, Option<&[u8]>>(i) {
+            None => Some(None),
+            Some(b) => h16(b).map(Some),
+        };
+        let (Some(hash), Some(fp), Some(pending_fp)) = (h16(row.get(1)), opt(2), opt(6)) else {
+            return Ok(Err(corrupt("a recipient hash")));
+        };
+        let pending = match (pending_fp, row.get::<_, Option<i32>>(7)) {
+            (Some(fp), Some(req)) => Some(super::super::Pending { fp, req: req as u32 }),
+            _ => None,
+        };
+        let rs = RecipientState {
+            fp,
+            req: row.get::<_, Option<i32>>(3).map(|r| r as u32),
+            delivery: row.get(4),
+            comment: row.get(5),
+            pending,
+        };
+        per.entry(row.get(0)).or_default().push((hash, rs));
+    }
+    for (id, list) in per {
+        if let Some(n) = keys.get(&id).and_then(|k| state.notifications.get_mut(k)) {
+            n.recipients = BTreeMap::from_iter(list);
+        }
+    }
+    Ok(Ok(Read::Found(state, changes)))
+}
+
+fn h16(b: &[u8]) -> Option<H16> {
+    <[u8; 16]>::try_from(b).ok().map(H16)
+}
+
+fn outcome_of(s: &str) -> Option<Outcome> {
+    use Outcome::*;
+    [Pending, Accepted, Rejected, Unknown, ResolvedSent, ResolvedNotSent, Recorded]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+}
+
+/// The notification-level fields as a JSON document (everything but requests and recipients,
+/// which are rows of their own).
+pub(super) fn doc_of(n: &mut NotificationState) -> serde_json::Value {
+    let requests = std::mem::take(&mut n.requests);
+    let recipients = std::mem::take(&mut n.recipients);
+    let mut v = serde_json::to_value(&*n).unwrap_or_default();
+    n.requests = requests;
+    n.recipients = recipients;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("requests");
+        o.remove("recipients");
+    }
+    v
+}
+
+fn notification_from_doc(doc: serde_json::Value) -> std::result::Result<NotificationState, serde_json::Error> {
+    serde_json::from_value(doc)
+}
+
+/// What one recorded entry changes, computed from the state before and after it.
+pub(super) struct Change {
+    pub(super) key: String,
+    /// The notification's document, when it may have changed (or the notification is new).
+    pub(super) doc: Option<serde_json::Value>,
+    pub(super) requests: Vec<(u32, RequestState)>,
+    pub(super) upsert: Vec<(H16, RecipientState)>,
+    pub(super) delete: Vec<H16>,
+    pub(super) ledger: Ledger,
+    pub(super) special: Special,
+}
+
+pub(super) enum Special {
+    None,
+    Rename { to: String },
+    Remove,
+}
+
+/// The entry's effect on the delivery ledger (`kore_notify.sends`).
+pub(super) enum Ledger {
+    None,
+    /// A request about to leave: a failed delivery of the same content stops standing (it is being
+    /// retried), then one standing row per recipient — refused if one already stands.
+    Intent {
+        req: u32,
+        rows: Vec<(H16, H16)>,
+    },
+    /// Accepted, or settled as sent: the recipients' other contents stop standing.
+    Superseded {
+        reqs: Vec<u32>,
+    },
+    /// Rejected, settled as not sent, or retried: these requests stop standing.
+    Void {
+        reqs: Vec<u32>,
+    },
+    /// New content recorded without sending: the recipients' other contents stop standing.
+    Recorded {
+        rows: Vec<(H16, H16)>,
+    },
+}
+
+/// The writer's lock, checked inside every write (a fencing check: a writer whose lock connection
+/// was lost records nothing more).
+pub(super) struct Fence {
+    pub(super) target: String,
+    pub(super) key: i64,
+    pub(super) pid: i32,
+}
+
+pub(super) const FENCE: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+    AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid
+    AND objsubid = 1 AND pid = $2)";
+
+/// Outcome of a write that PostgreSQL accepted or refused on purpose.
+pub(super) enum Written {
+    Done,
+    LostLock,
+    /// The ledger's unique constraint refused a second standing send.
+    Duplicate,
+}
+
+/// Writes one change in one transaction.
+pub(super) async fn write(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<Written, Db> {
+    c.batch_execute("BEGIN").await?;
+    match write_in(c, fence, ch).await {
+        Ok(Written::Done) => {
+            c.batch_execute("COMMIT").await?;
+            Ok(Written::Done)
+        }
+        Ok(other) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Ok(other)
+        }
+        Err(e) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) { Ok(Written::Duplicate) } else { Err(e) }
+        }
+    }
+}
+
+fn bytes(h: &H16) -> Vec<u8> {
+    h.0.to_vec()
+}
+
+async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<Written, Db> {
+    let held: bool = c.query_one(FENCE, &[&fence.key, &fence.pid]).await?.get(0);
+    if !held {
+        return Ok(Written::LostLock);
+    }
+    let target = fence.target.as_str();
+    match &ch.special {
+        Special::Rename { to } => {
+            c.execute("DELETE FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, to]).await?;
+            c.execute(
+                "UPDATE kore_notify.notifications SET key = $3 WHERE target = $1 AND key = $2",
+                &[&target, &ch.key, to],
+            )
+            .await?;
+            return bump(c, target).await;
+        }
+        Special::Remove => {
+            c.execute("DELETE FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, &ch.key])
+                .await?;
+            return bump(c, target).await;
+        }
+        Special::None => {}
+    }
+    let id: i64 = match &ch.doc {
+        Some(doc) => c
+            .query_one(
+                "INSERT INTO kore_notify.notifications (target, key, doc) VALUES ($1, $2, $3)
+                 ON CONFLICT (target, key) DO UPDATE SET doc = EXCLUDED.doc RETURNING id",
+                &[&target, &ch.key, doc],
+            )
+            .await?
+            .get(0),
+        None => match c
+            .query_opt("SELECT id FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, &ch.key])
+            .await?
+        {
+            Some(row) => row.get(0),
+            None => return bump(c, target).await,
+        },
+    };
+    ledger(c, id, &ch.ledger).await?;
+    for (req, r) in &ch.requests {
+        upsert_request(c, id, *req, r).await?;
+    }
+    upsert_recipients(c, id, &ch.upsert).await?;
+    if !ch.delete.is_empty() {
+        let del: Vec<Vec<u8>> = ch.delete.iter().map(bytes).collect();
+        c.execute("DELETE FROM kore_notify.recipients WHERE notification = $1 AND recipient = ANY($2)", &[&id, &del])
+            .await?;
+    }
+    bump(c, target).await
+}
+
+/// Counts the change (the digest plan files are bound to moves with it).
+async fn bump(c: &Client, target: &str) -> std::result::Result<Written, Db> {
+    c.execute("UPDATE kore_notify.states SET changes = changes + 1, updated_at = now() WHERE target = $1", &[&target])
+        .await?;
+    Ok(Written::Done)
+}
+
+async fn ledger(c: &Client, id: i64, l: &Ledger) -> std::result::Result<(), Db> {
+    let reqs = |r: &[u32]| r.iter().map(|q| *q as i32).collect::<Vec<i32>>();
+    let split = |rows: &[(H16, H16)]| -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        rows.iter().map(|(h, fp)| (bytes(h), bytes(fp))).unzip()
+    };
+    match l {
+        Ledger::None => {}
+        Ledger::Intent { req, rows } => {
+            let (hs, fps) = split(rows);
+            c.execute(
+                "UPDATE kore_notify.sends s SET holds = false
+                 FROM unnest($2::bytea[], $3::bytea[]) AS u(r, fp), kore_notify.recipients c
+                 WHERE s.notification = $1 AND s.recipient = u.r AND s.fp = u.fp AND s.holds
+                   AND c.notification = $1 AND c.recipient = u.r AND c.fp = u.fp AND c.pending_fp IS NULL
+                   AND c.delivery IN ('FAILURE', 'FAILED')",
+                &[&id, &hs, &fps],
+            )
+            .await?;
+            c.execute(
+                "INSERT INTO kore_notify.sends (notification, req, recipient, fp)
+                 SELECT $1, $4, u.r, u.fp FROM unnest($2::bytea[], $3::bytea[]) AS u(r, fp)",
+                &[&id, &hs, &fps, &(*req as i32)],
+            )
+            .await?;
+        }
+        Ledger::Superseded { reqs: r } => {
+            c.execute(
+                "UPDATE kore_notify.sends s SET holds = false FROM kore_notify.sends t
+                 WHERE t.notification = $1 AND t.req = ANY($2) AND s.notification = $1
+                   AND s.recipient = t.recipient AND s.fp <> t.fp AND s.holds",
+                &[&id, &reqs(r)],
+            )
+            .await?;
+        }
+        Ledger::Void { reqs: r } => {
+            c.execute(
+                "UPDATE kore_notify.sends SET holds = false WHERE notification = $1 AND req = ANY($2) AND holds",
+                &[&id, &reqs(r)],
+            )
+            .await?;
+        }
+        Ledger::Recorded { rows } => {
+            let (hs, fps) = split(rows);
+            c.execute(
+                "UPDATE kore_notify.sends s SET holds = false FROM unnest($2::bytea[], $3::bytea[]) AS u(r, fp)
+                 WHERE s.notification = $1 AND s.recipient = u.r AND s.fp <> u.fp AND s.holds",
+                &[&id, &hs, &fps],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn upsert_request(c: &Client, id: i64, req: u32, r: &RequestState) -> std::result::Result<(), Db> {
+    c.execute(
+        "INSERT INTO kore_notify.requests
+             (notification, req, batch, outcome, request_id, status, recipients, delivered, failed, sent_at, error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (notification, req) DO UPDATE SET batch = EXCLUDED.batch, outcome = EXCLUDED.outcome,
+             request_id = EXCLUDED.request_id, status = EXCLUDED.status, recipients = EXCLUDED.recipients,
+             delivered = EXCLUDED.delivered, failed = EXCLUDED.failed, sent_at = EXCLUDED.sent_at,
+             error = EXCLUDED.error",
+        &[
+            &id,
+            &(req as i32),
+            &r.batch,
+            &r.outcome.as_str(),
+            &r.request_id,
+            &r.status,
+            &(r.recipients as i32),
+            &(r.delivered as i32),
+            &(r.failed as i32),
+            &r.sent_at,
+            &r.error,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Recipients' rows as columns (arrays for `unnest`).
+#[derive(Default)]
+struct RecipientColumns {
+    recipient: Vec<Vec<u8>>,
+    fp: Vec<Option<Vec<u8>>>,
+    req: Vec<Option<i32>>,
+    delivery: Vec<Option<String>>,
+    comment: Vec<Option<String>>,
+    pending_fp: Vec<Option<Vec<u8>>>,
+    pending_req: Vec<Option<i32>>,
+}
+
+/// Ledger rows as columns.
+#[derive(Default)]
+struct LedgerColumns {
+    recipient: Vec<Vec<u8>>,
+    fp: Vec<Vec<u8>>,
+    req: Vec<i32>,
+    holds: Vec<bool>,
+}
+
+impl LedgerColumns {
+    fn push(&mut self, h: &H16, fp: &H16, req: u32, holds: bool) {
+        self.recipient.push(bytes(h));
+        self.fp.push(bytes(fp));
+        self.req.push(req as i32);
+        self.holds.push(holds);
+    }
+}
+
+/// Writes recipients' rows as they are now (one statement for the whole batch).
+async fn upsert_recipients(c: &Client, id: i64, rows: &[(H16, RecipientState)]) -> std::result::Result<(), Db> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut k = RecipientColumns::default();
+    for (h, r) in rows {
+        k.recipient.push(bytes(h));
+        k.fp.push(r.fp.as_ref().map(bytes));
+        k.req.push(r.req.map(|q| q as i32));
+        k.delivery.push(r.delivery.clone());
+        k.comment.push(r.comment.clone());
+        k.pending_fp.push(r.pending.as_ref().map(|p| bytes(&p.fp)));
+        k.pending_req.push(r.pending.as_ref().map(|p| p.req as i32));
+    }
+    c.execute(
+        "INSERT INTO kore_notify.recipients
+             (notification, recipient, fp, req, delivery, comment, pending_fp, pending_req)
+         SELECT $1, * FROM unnest($2::bytea[], $3::bytea[], $4::int4[], $5::text[], $6::text[], $7::bytea[], $8::int4[])
+         ON CONFLICT (notification, recipient) DO UPDATE SET fp = EXCLUDED.fp, req = EXCLUDED.req,
+             delivery = EXCLUDED.delivery, comment = EXCLUDED.comment, pending_fp = EXCLUDED.pending_fp,
+             pending_req = EXCLUDED.pending_req",
+        &[&id, &k.recipient, &k.fp, &k.req, &k.delivery, &k.comment, &k.pending_fp, &k.pending_req],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Why an import was refused.
+pub(super) enum Imported {
+    Done,
+    NotEmpty,
+    Locked,
+}
+
+/// Writes a whole state into a store that has none for `target`, in one transaction, under the
+/// target's lock (taken for the transaction only).
+pub(super) async fn import(
+    c: &Client,
+    target: &str,
+    lock_key: i64,
+    mut state: State,
+) -> std::result::Result<Imported, Db> {
+    c.batch_execute("BEGIN").await?;
+    let r = async {
+        let locked: bool = c.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&lock_key]).await?.get(0);
+        if !locked {
+            return Ok(Imported::Locked);
+        }
+        if c.query_opt("SELECT 1 FROM kore_notify.states WHERE target = $1", &[&target]).await?.is_some() {
+            return Ok(Imported::NotEmpty);
+        }
+        c.execute(
+            "INSERT INTO kore_notify.states (target, format_version, lineage, serial, tool_version)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&target, &(state.format_version as i32), &state.lineage, &(state.serial as i64), &state.tool_version],
+        )
+        .await?;
+        for (key, n) in state.notifications.iter_mut() {
+            let doc = doc_of(n);
+            let id: i64 = c
+                .query_one(
+                    "INSERT INTO kore_notify.notifications (target, key, doc) VALUES ($1, $2, $3) RETURNING id",
+                    &[&target, key, &doc],
+                )
+                .await?
+                .get(0);
+            for (i, r) in n.requests.iter().enumerate() {
+                upsert_request(c, id, i as u32, r).await?;
+            }
+            let all: Vec<(H16, RecipientState)> = n.recipients.iter().map(|(h, r)| (*h, r.clone())).collect();
+            for chunk in all.chunks(20_000) {
+                upsert_recipients(c, id, chunk).await?;
+                let mut rows = LedgerColumns::default();
+                for (h, r) in chunk {
+                    let pending = r.pending.as_ref().map(|p| (p.fp, p.req));
+                    if let (Some(fp), Some(req)) = (r.fp, r.req) {
+                        // A failed delivery being retried no longer stands once its retry is pending.
+                        rows.push(h, &fp, req, pending.is_none_or(|(pfp, _)| pfp != fp));
+                    }
+                    if let Some((fp, req)) = pending {
+                        rows.push(h, &fp, req, true);
+                    }
+                }
+                c.execute(
+                    "INSERT INTO kore_notify.sends (notification, recipient, fp, req, holds)
+                     SELECT $1, * FROM unnest($2::bytea[], $3::bytea[], $4::int4[], $5::bool[])
+                     ON CONFLICT (notification, req, recipient) DO NOTHING",
+                    &[&id, &rows.recipient, &rows.fp, &rows.req, &rows.holds],
+                )
+                .await?;
+            }
+        }
+        Ok(Imported::Done)
+    }
+    .await;
+    match r {
+        Ok(Imported::Done) => finish(c, Ok(Imported::Done)).await,
+        Ok(other) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Ok(other)
+        }
+        Err(e) => finish(c, Err(e)).await,
+    }
+}

@@ -1,0 +1,310 @@
+//! PostgreSQL URLs: where a password may come from, how it is hidden, and how TLS is chosen.
+//!
+//! A URL written in `kore-notify.yaml` (or given to `state migrate --to`) may carry a password only
+//! as a reference, `postgres://user:${VAR}@host/db`, resolved from the environment when the store is
+//! opened; a literal password is refused like a literal client secret. `KORE_NOTIFY_STATE_URL` is
+//! itself a secret and may carry one. The password never appears in `Debug`, errors or output:
+//! [`PgSpec::shown`] is the URL with the password replaced by `***`.
+//!
+//! TLS goes through rustls and always verifies the server's certificate (the platform's roots, or
+//! the file named by `sslrootcert`); `sslmode` is honoured as follows. `disable`: no TLS, allowed
+//! only to loopback and Unix sockets. `allow`/`prefer` (the default): TLS when the server offers
+//! it — to loopback only; anywhere else they mean `require`. `require`, `verify-ca` and
+//! `verify-full`: TLS, verified, or no connection.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::interp::Env;
+
+/// Where a PostgreSQL state lives, as written (password as a reference, or from a secret variable).
+#[derive(Clone)]
+pub struct PgSpec {
+    template: String,
+    /// Where the URL came from, for errors: `state` (the config), `--to`, `KORE_NOTIFY_STATE_URL`.
+    origin: String,
+    /// The password reference (`VAR` of `${VAR}`), when there is one.
+    password_var: Option<String>,
+}
+
+impl std::fmt::Debug for PgSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSpec").field("url", &self.shown()).field("origin", &self.origin).finish()
+    }
+}
+
+/// Whether a `state:` value names a PostgreSQL database rather than a file.
+pub fn is_postgres_url(s: &str) -> bool {
+    let lower = s.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// The URL split around its password: (before, password, after).
+fn split_password(url: &str) -> Option<(&str, &str, &str)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    let colon = rest[..at].find(':')?;
+    Some((&url[..start + colon + 1], &rest[colon + 1..at], &rest[at..]))
+}
+
+impl PgSpec {
+    /// A URL written where secrets must not be (the config file, a command line): a password only
+    /// as `${VAR}`.
+    pub fn written(raw: &str, origin: &str) -> std::result::Result<PgSpec, String> {
+        let raw = raw.trim();
+        let password_var = match split_password(raw) {
+            Some((_, "", _)) => None,
+            Some((_, pw, _)) => match crate::interp::sole_reference(pw) {
+                Some(var) => Some(var.to_string()),
+                None => {
+                    return Err("a literal password is not allowed here: write it as a reference, postgres://user:${KORE_NOTIFY_PG_PASSWORD}@host/db, or put the whole URL in the KORE_NOTIFY_STATE_URL secret".into());
+                }
+            },
+            None => None,
+        };
+        let spec = PgSpec { template: raw.to_string(), origin: origin.into(), password_var };
+        if spec.without_password().contains("${") {
+            return Err("only the password may be a ${VAR} reference in a PostgreSQL URL".into());
+        }
+        spec.check_shape()?;
+        Ok(spec)
+    }
+
+    /// A URL from a secret environment variable: taken as it is.
+    pub fn secret(raw: &str, origin: &str) -> std::result::Result<PgSpec, String> {
+        let spec = PgSpec { template: raw.trim().to_string(), origin: origin.into(), password_var: None };
+        spec.check_shape()?;
+        Ok(spec)
+    }
+
+    fn check_shape(&self) -> std::result::Result<(), String> {
+        if !is_postgres_url(&self.template) {
+            return Err("expected a postgres:// or postgresql:// URL".into());
+        }
+        let (params, _) = split_params(&self.without_password())?;
+        tokio_postgres::Config::from_str_checked(&params).map(|_| ())
+    }
+
+    fn without_password(&self) -> String {
+        match split_password(&self.template) {
+            Some((a, _, b)) => format!("{a}***{b}"),
+            None => self.template.clone(),
+        }
+    }
+
+    /// The URL as it may be shown: the password replaced by `***`, control characters escaped.
+    pub fn shown(&self) -> String {
+        crate::safe::line(&self.without_password()).into_owned()
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The connection settings, the password read from the environment now.
+    pub(super) fn resolve(&self, env: &dyn Env) -> Result<Conn> {
+        let url = match (&self.password_var, split_password(&self.template)) {
+            (Some(var), Some((a, _, b))) => {
+                let pw = env.get(var).filter(|v| !v.is_empty()).ok_or_else(|| Error::MissingEnv {
+                    name: var.clone(),
+                    field: format!("the password of the state URL ({})", self.origin),
+                })?;
+                format!("{a}{}{b}", percent_encode(&pw))
+            }
+            _ => self.template.clone(),
+        };
+        let bad = |m: String| Error::Refused(format!("state URL {} ({}): {m}", self.shown(), self.origin));
+        let (stripped, ssl) = split_params(&url).map_err(bad)?;
+        let mut config = tokio_postgres::Config::from_str_checked(&stripped).map_err(bad)?;
+        let loopback = config.get_hosts().iter().all(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => {
+                name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(_) => true,
+        });
+        let tls = tls_mode(ssl.mode.as_deref(), loopback).map_err(bad)?;
+        if config.get_application_name().is_none() {
+            config.application_name("kore-notify");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.keepalives_idle(Duration::from_secs(30));
+        Ok(Conn { config, tls, root_cert: ssl.root_cert.map(PathBuf::from), shown: self.shown() })
+    }
+}
+
+/// Every byte but the unreserved ones as `%XX`, so any password fits in the URL's user part.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+trait FromStrChecked: Sized {
+    fn from_str_checked(s: &str) -> std::result::Result<Self, String>;
+}
+
+impl FromStrChecked for tokio_postgres::Config {
+    fn from_str_checked(s: &str) -> std::result::Result<Self, String> {
+        s.parse::<tokio_postgres::Config>().map_err(|e| crate::safe::line(&e.to_string()).into_owned())
+    }
+}
+
+/// TLS settings taken out of the URL (the client library knows only some of libpq's modes).
+#[derive(Default)]
+struct SslParams {
+    mode: Option<String>,
+    root_cert: Option<String>,
+}
+
+/// The URL without `sslmode` and `sslrootcert`, and those two.
+fn split_params(url: &str) -> std::result::Result<(String, SslParams), String> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), SslParams::default())) };
+    let mut ssl = SslParams::default();
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = || {
+            url::form_urlencoded::parse(format!("v={v}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        match k {
+            "sslmode" => ssl.mode = Some(value()),
+            "sslrootcert" => ssl.root_cert = Some(value()),
+            "sslcert" | "sslkey" | "sslpassword" | "sslcrl" => {
+                return Err(format!("`{k}` is not supported (client certificates); use a password"));
+            }
+            _ => kept.push(pair),
+        }
+    }
+    Ok((if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) }, ssl))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tls {
+    /// Plain TCP (loopback only).
+    Off,
+    /// TLS when offered, plain otherwise (loopback only).
+    Prefer,
+    /// TLS with a verified certificate, or no connection.
+    Require,
+}
+
+/// `sslmode` → what to do, given whether every host is loopback (or a Unix socket).
+pub(super) fn tls_mode(mode: Option<&str>, loopback: bool) -> std::result::Result<Tls, String> {
+    match mode {
+        None | Some("allow" | "prefer") => Ok(if loopback { Tls::Prefer } else { Tls::Require }),
+        Some("disable") if loopback => Ok(Tls::Off),
+        Some("disable") => Err("sslmode=disable is refused for a remote server: the password and the state would travel unencrypted; use sslmode=require".into()),
+        Some("require" | "verify-ca" | "verify-full") => Ok(Tls::Require),
+        Some(other) => Err(format!(
+            "unknown sslmode `{}`: use disable (loopback only), prefer, require, verify-ca or verify-full",
+            crate::safe::line(other)
+        )),
+    }
+}
+
+/// Resolved connection settings.
+pub(super) struct Conn {
+    pub(super) config: tokio_postgres::Config,
+    pub(super) tls: Tls,
+    pub(super) root_cert: Option<PathBuf>,
+    pub(super) shown: String,
+}
+
+impl Conn {
+    /// The TLS configuration to connect with, `None` for plain TCP.
+    pub(super) fn tls_config(&self) -> Result<Option<rustls::ClientConfig>> {
+        if self.tls == Tls::Off { Ok(None) } else { self.rustls().map(Some) }
+    }
+
+    /// The rustls configuration: the platform's roots, or only the certificates of `sslrootcert`.
+    pub(super) fn rustls(&self) -> Result<rustls::ClientConfig> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Io(format!("TLS: {e}")))?;
+        let config = match &self.root_cert {
+            Some(path) => {
+                let pem = crate::files::read_named(path, 1024 * 1024)
+                    .map_err(|e| Error::Refused(format!("sslrootcert {}: {e}", path.display())))?;
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+                    let cert: rustls::pki_types::CertificateDer =
+                        cert.map_err(|e| Error::Refused(format!("sslrootcert {}: {e}", path.display())))?;
+                    roots.add(cert).map_err(|e| Error::Refused(format!("sslrootcert {}: {e}", path.display())))?;
+                }
+                builder.with_root_certificates(roots).with_no_client_auth()
+            }
+            None => {
+                use rustls_platform_verifier::BuilderVerifierExt;
+                builder.with_platform_verifier().map_err(|e| Error::Io(format!("TLS: {e}")))?.with_no_client_auth()
+            }
+        };
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_only_as_references() {
+        assert!(PgSpec::written("postgres://kn:${PGPW}@db.example.com/kn", "state").is_ok());
+        assert!(PgSpec::written("postgres://kn@db.example.com/kn", "state").is_ok());
+        assert!(PgSpec::written("postgresql://db.example.com/kn", "state").is_ok());
+        let e = PgSpec::written("postgres://kn:hunter2@db.example.com/kn", "state").unwrap_err();
+        assert!(e.contains("literal password") && !e.contains("hunter2"), "{e}");
+        assert!(PgSpec::written("postgres://kn:${PW}@${HOST}/kn", "state").is_err());
+        assert!(PgSpec::written("mysql://db/kn", "state").is_err());
+        let s = PgSpec::secret("postgres://kn:hunter2@db.example.com:5433/kn?sslmode=require", "env").unwrap();
+        assert_eq!(s.shown(), "postgres://kn:***@db.example.com:5433/kn?sslmode=require");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn sslmode_table() {
+        use Tls::*;
+        let cases: &[(Option<&str>, bool, Option<Tls>)] = &[
+            (None, true, Some(Prefer)),
+            (None, false, Some(Require)),
+            (Some("prefer"), false, Some(Require)),
+            (Some("allow"), true, Some(Prefer)),
+            (Some("disable"), true, Some(Off)),
+            (Some("disable"), false, None),
+            (Some("require"), true, Some(Require)),
+            (Some("verify-full"), false, Some(Require)),
+            (Some("verify-ca"), false, Some(Require)),
+            (Some("bogus"), true, None),
+        ];
+        for (mode, loopback, want) in cases {
+            assert_eq!(tls_mode(*mode, *loopback).ok(), *want, "{mode:?} loopback={loopback}");
+        }
+    }
+
+    #[test]
+    fn ssl_params_are_taken_out() {
+        let (u, p) =
+            split_params("postgres://h/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fca.pem").unwrap();
+        assert_eq!(u, "postgres://h/db?application_name=x");
+        assert_eq!(p.mode.as_deref(), Some("verify-full"));
+        assert_eq!(p.root_cert.as_deref(), Some("/ca.pem"));
+        assert!(split_params("postgres://h/db?sslkey=/k").is_err());
+    }
+}

@@ -1,0 +1,428 @@
+//! The PostgreSQL state store against a real server (started by `scripts/test.sh`, which sets
+//! `KORE_NOTIFY_TEST_PG` to a superuser URL): every test gets a database of its own. Without the
+//! variable these tests fail, never skip.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+const PW_VAR: &str = "KN_TEST_PG_PASSWORD";
+
+fn admin_url() -> url::Url {
+    let raw = std::env::var("KORE_NOTIFY_TEST_PG").unwrap_or_default();
+    assert!(
+        !raw.is_empty(),
+        "KORE_NOTIFY_TEST_PG is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL server"
+    );
+    url::Url::parse(&raw).expect("KORE_NOTIFY_TEST_PG is a URL")
+}
+
+/// Runs SQL statements (simple protocol) as `url`, returning the rows' first column.
+pub fn sql(url: &str, q: &str) -> Result<Vec<String>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let msgs = c.simple_query(q).await.map_err(|e| format!("{e:?}"))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
+                _ => None,
+            })
+            .collect())
+    })
+}
+
+/// A database of the test's own, dropped afterwards.
+pub struct Db {
+    pub name: String,
+    admin: url::Url,
+}
+
+impl Db {
+    pub fn new() -> Db {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let admin = admin_url();
+        let name = format!("kn_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        sql(admin.as_str(), &format!("CREATE DATABASE {name}")).expect("create database");
+        Db { name, admin }
+    }
+
+    /// A superuser URL of this database with its password in clear (for the test's own SQL and
+    /// for `KORE_NOTIFY_STATE_URL`).
+    pub fn url(&self) -> String {
+        let mut u = self.admin.clone();
+        u.set_path(&self.name);
+        u.to_string()
+    }
+
+    /// The same URL as written in a config: the password as a reference.
+    pub fn written(&self, user: &str) -> String {
+        format!(
+            "postgres://{user}:${{{PW_VAR}}}@{}:{}/{}",
+            self.admin.host_str().unwrap_or_default(),
+            self.admin.port().unwrap_or(5432),
+            self.name
+        )
+    }
+
+    pub fn password(&self) -> String {
+        self.admin.password().unwrap_or_default().to_string()
+    }
+
+    pub fn query(&self, q: &str) -> Vec<String> {
+        sql(&self.url(), q).unwrap_or_else(|e| panic!("{q}: {e}"))
+    }
+
+    /// A repository whose config keeps the state in this database.
+    pub fn repo(&self, emu: &Emulator) -> Test {
+        self.repo_as(emu, "kore", &self.password())
+    }
+
+    pub fn repo_as(&self, emu: &Emulator, user: &str, password: &str) -> Test {
+        let cfg = config(&emu.url).replace("state: .kore-notify/state.json", &format!("state: {}", self.written(user)));
+        Test::repo(&emu.url).file("kore-notify.yaml", &cfg).env(PW_VAR, password)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = sql(self.admin.as_str(), &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+fn slack(key: &str, ids: &[String]) -> String {
+    format!("key: {key}\nchannel: slack\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n", ids.join(", "))
+}
+
+fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn no_state_files(t: &Test) {
+    let files: Vec<_> = all_files(t.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".kore-notify") || p.to_string_lossy().contains("state.json"))
+        .collect();
+    assert!(files.is_empty(), "a database state leaves no file in the repository: {files:?}");
+}
+
+/// The end-to-end loop with the state in PostgreSQL: apply sends once, a rerun sends nothing,
+/// plan is a no-op, status and the state commands read it, and no state file appears.
+#[test]
+fn apply_rerun_plan_status_with_the_state_in_postgres() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let people = ids("p", 25);
+    let t = db
+        .repo(&emu)
+        .file(
+            "kore-notify.yaml",
+            &config(&emu.url)
+                .replace("batchSize: 1000", "batchSize: 10")
+                .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore"))),
+        )
+        .manifest("a.yaml", &slack("k", &people))
+        .manifest(
+            "b.yaml",
+            "key: b\nchannel: msteams\ncontent: {type: text, value: yo}\nidentities: [ok@x.com, fail@x.com]\n",
+        );
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    let d = emu.deliveries();
+    assert_eq!(d.len(), 27, "{d:?}");
+    assert!(d.values().all(|c| *c == 1));
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("Nothing to send").run();
+    let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(0).run();
+    assert_eq!(emu.deliveries().values().sum::<u64>(), 27, "a rerun sends nothing");
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, t) = t.args(["status", "--refresh"]).status(3).run();
+    let (_, t) = t.args(["status"]).status(3).stdout_has("Identity is not associated").run();
+    let (o, t) = t.args(["state", "list"]).status(0).stdout_has("k\tslack\t25 recipient(s)\t3 request(s)").run();
+    assert!(o.stdout.contains("b\tmsteams\t2 recipient(s)\t1 request(s)"), "{}", o.stdout);
+    let (o, t) = t.args(["state", "info"]).status(0).stdout_has("exists true").stdout_has("serial ").run();
+    assert!(o.stdout.contains("path postgres://kore:***@127.0.0.1:"), "{}", o.stdout);
+    let (_, t) = t.args(["state", "show", "k"]).status(0).stdout_has("\"outcome\": \"accepted\"").run();
+    // The failed delivery is retried alone, through the ledger's retry rule.
+    let (_, t) = t.args(["apply", "--auto-approve", "--retry-failed=b"]).status(0).run();
+    assert_eq!(emu.deliveries()["msteams:fail@x.com"], 2);
+    assert_eq!(emu.deliveries()["msteams:ok@x.com"], 1);
+    let (o, t) = t.args(["state", "path", "--all"]).status(0).stderr_has("PostgreSQL").run();
+    assert!(o.stdout.is_empty(), "no files to commit: {}", o.stdout);
+    no_state_files(&t);
+    // Rows as documented: one per recipient, a ledger row per recipient per request.
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.recipients"), ["27"]);
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.sends"), ["28"]);
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.sends WHERE holds"), ["27"]);
+    let all = db.query("SELECT string_agg(doc::text, ' ') FROM kore_notify.notifications").join("");
+    assert!(!all.contains("p1") && !all.contains(SECRET), "no identities or secrets in the database: {all}");
+}
+
+/// A password is never written in the config, and never shown.
+#[test]
+fn passwords_stay_out_of_configs_and_outputs() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let pw = db.password();
+    let literal = db.written("kore").replace(&format!("${{{PW_VAR}}}"), &pw);
+    let cfg = config(&emu.url).replace("state: .kore-notify/state.json", &format!("state: {literal}"));
+    let t = Test::repo(&emu.url).file("kore-notify.yaml", &cfg).manifest("a.yaml", &slack("k", &ids("p", 3)));
+    let (o, t) = t.args(["plan"]).status(1).stderr_has("literal password").stderr_has("kore-notify.yaml:").run();
+    assert!(!o.stderr.contains(&pw) && !o.stdout.contains(&pw));
+    // The reference must be set.
+    let t = t.file(
+        "kore-notify.yaml",
+        &config(&emu.url).replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore"))),
+    );
+    let (_, t) = t.unset(PW_VAR).args(["plan"]).status(1).stderr_has(PW_VAR).run();
+    // KORE_NOTIFY_STATE_URL is a secret: it may carry the password, and wins over `state:`.
+    let t = t.file("kore-notify.yaml", &config(&emu.url)).env("KORE_NOTIFY_STATE_URL", &db.url());
+    let mut outputs = String::new();
+    let mut t = t;
+    for args in
+        [vec!["apply", "--auto-approve"], vec!["plan"], vec!["state", "info"], vec!["status"], vec!["state", "list"]]
+    {
+        let (o, t2) = t.args(args).status(0).run();
+        outputs.push_str(&o.stdout);
+        outputs.push_str(&o.stderr);
+        t = t2;
+    }
+    // A wrong database name: the error names the URL, password hidden.
+    let bad = db.url().replace(&db.name, "no_such_db");
+    let (o, t) =
+        t.env("KORE_NOTIFY_STATE_URL", &bad).args(["plan"]).status(1).stderr_has("no_such_db").stderr_has("***").run();
+    outputs.push_str(&o.stderr);
+    assert!(!outputs.contains(&pw), "the password was shown:\n{outputs}");
+    assert_eq!(emu.deliveries().len(), 3);
+    no_state_files(&t);
+    // A remote server without TLS is refused before connecting.
+    let t = t.env("KORE_NOTIFY_STATE_URL", "postgres://u:p@db.example.com/x?sslmode=disable");
+    t.args(["plan"]).status(1).stderr_has("sslmode=disable is refused").run();
+}
+
+/// Two applies at once: the second is refused with exit 4 naming the holder; nobody gets two.
+#[test]
+fn a_second_apply_exits_4_naming_the_holder() {
+    let db = Db::new();
+    let emu = Emulator::start(&["--latency-ms", "60"]);
+    let cfg = config(&emu.url)
+        .replace("batchSize: 1000", "batchSize: 2")
+        .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    let t = db.repo(&emu).file("kore-notify.yaml", &cfg).manifest("a.yaml", &slack("k", &ids("c", 40)));
+    let mut first = t.spawn(&["apply", "--auto-approve", "--parallelism", "1"]);
+    let start = Instant::now();
+    while emu.deliveries().is_empty() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (o, t) =
+        t.args(["apply", "--auto-approve"]).status(4).stderr_has("locked by another run").stderr_has("pid ").run();
+    assert!(o.stderr.contains("kore-notify apply") || o.stderr.contains("apply --auto-approve"), "{}", o.stderr);
+    assert!(first.wait().expect("wait").success());
+    let d = emu.deliveries();
+    assert_eq!(d.len(), 40);
+    assert!(d.values().all(|c| *c == 1), "{d:?}");
+    t.args(["plan", "--detailed-exitcode"]).status(0).run();
+}
+
+/// kill -9 at random points: 0 duplicates, and every delivered recipient is in the state (sent or
+/// unknown).
+#[test]
+fn kill_9_trials_with_the_state_in_postgres() {
+    let db = Db::new();
+    let emu = Emulator::start(&["--latency-ms", "15"]);
+    let cfg = config(&emu.url)
+        .replace("batchSize: 1000", "batchSize: 2")
+        .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    let mut t = db.repo(&emu).file("kore-notify.yaml", &cfg);
+    let mut seed: u64 = 0xdead_beef;
+    for trial in 0..15 {
+        let key = format!("k{trial}");
+        let people: Vec<String> = (0..30).map(|i| format!("{key}-u{i}")).collect();
+        t = t.manifest("a.yaml", &slack(&key, &people));
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = 50 + seed % 400;
+        let mut child = t.spawn(&["apply", "--auto-approve", "--parallelism", "2"]);
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = std::process::Command::new("kill").args(["-9", &child.id().to_string()]).status();
+        let _ = child.wait();
+        let (o, t2) = t.args(["apply", "--auto-approve"]).run();
+        assert!(matches!(o.status, 0 | 3), "trial {trial}: {}", o.stderr);
+        t = t2;
+        let d = emu.deliveries();
+        let mine: BTreeMap<_, _> = d.iter().filter(|(k, _)| k.starts_with(&format!("slack:{key}-"))).collect();
+        assert!(mine.values().all(|c| **c == 1), "trial {trial} (kill after {delay} ms): duplicate {mine:?}");
+        // Every delivered recipient has a row: sent, or held back as unknown.
+        let held: usize = db.query(&format!(
+            "SELECT count(*) FROM kore_notify.recipients r JOIN kore_notify.notifications n ON n.id = r.notification
+                 WHERE n.key = '{key}' AND (r.fp IS NOT NULL OR r.pending_fp IS NOT NULL)"
+        ))[0]
+            .parse()
+            .expect("count");
+        assert!(held >= mine.len(), "trial {trial}: {} delivered but {held} recorded", mine.len());
+        let (o, t2) = t.args(["state", "show", &key]).run();
+        t = t2;
+        if o.stdout.contains("\"unknown\"") {
+            t = t.args(["state", "resolve", &key, "--all", "--sent"]).status(0).run().1;
+        }
+    }
+    no_state_files(&t);
+}
+
+/// The connections dropped by the server in the middle of an apply: the run stops, nothing is
+/// sent twice, and the request in flight is held back as unknown rather than forgotten.
+#[test]
+fn connection_lost_mid_apply() {
+    let db = Db::new();
+    let emu = Emulator::start(&["--latency-ms", "100"]);
+    let cfg = config(&emu.url)
+        .replace("batchSize: 1000", "batchSize: 2")
+        .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    let t = db.repo(&emu).file("kore-notify.yaml", &cfg).manifest("a.yaml", &slack("k", &ids("x", 40)));
+    let child = t
+        .command()
+        .args(["apply", "--auto-approve", "--parallelism", "1"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while emu.deliveries().len() < 6 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = db.query(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'kore-notify' AND datname = '{}'",
+        db.name
+    ));
+    assert_ne!(killed, ["0"], "the apply's connections were found");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("postgres://kore:***@"), "{stderr}");
+    let sent_before = emu.deliveries().len();
+    assert!(sent_before < 40, "the run stopped ({sent_before} sent)");
+    // The next run sends the rest; whoever was in flight is held back, never sent twice.
+    let (o, t) = t.args(["apply", "--auto-approve"]).run();
+    assert!(matches!(o.status, 0 | 3), "{}", o.stderr);
+    let d = emu.deliveries();
+    assert!(d.values().all(|c| *c == 1), "{d:?}");
+    let recorded: usize = db
+        .query("SELECT count(*) FROM kore_notify.recipients WHERE fp IS NOT NULL OR pending_fp IS NOT NULL")[0]
+        .parse()
+        .expect("n");
+    assert!(recorded >= d.len(), "every delivered recipient is recorded ({recorded} of {})", d.len());
+    if o.status == 3 {
+        let (_, t) = t.args(["state", "resolve", "k", "--all", "--not-sent"]).status(0).run();
+        t.args(["apply", "--auto-approve"]).status(0).run();
+        let d = emu.deliveries();
+        assert_eq!(d.len(), 40);
+    }
+}
+
+/// The ledger's unique index refuses a second standing send of the same content to the same
+/// recipient, whoever writes it.
+#[test]
+fn the_ledger_refuses_a_second_standing_send_even_without_the_lock() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let (_, _t) =
+        db.repo(&emu).manifest("a.yaml", &slack("k", &ids("u", 3))).args(["apply", "--auto-approve"]).status(0).run();
+    let err = sql(
+        &db.url(),
+        "INSERT INTO kore_notify.sends (notification, req, recipient, fp)
+         SELECT notification, req + 1, recipient, fp FROM kore_notify.sends LIMIT 1",
+    )
+    .expect_err("a second standing send is refused");
+    assert!(err.contains("sends_once"), "{err}");
+    // Once it no longer stands (rejected, superseded), the same content may go again.
+    sql(
+        &db.url(),
+        "UPDATE kore_notify.sends SET holds = false WHERE req = 0;
+         INSERT INTO kore_notify.sends (notification, req, recipient, fp)
+         SELECT notification, req + 1, recipient, fp FROM kore_notify.sends LIMIT 1",
+    )
+    .expect("allowed once the first does not stand");
+}
+
+/// file → PostgreSQL → file, losslessly: each plans as a no-op; a store holding a state is never
+/// overwritten.
+#[test]
+fn migrate_between_file_and_postgres() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let t = db
+        .repo(&emu)
+        .file("kore-notify.yaml", &config(&emu.url))
+        .manifest("a.yaml", &slack("k", &ids("m", 12)))
+        .manifest(
+            "b.yaml",
+            "key: b\nchannel: msteams\ncontent: {type: text, value: yo}\nidentities: [ok@x.com, fail@x.com]\n",
+        );
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, t) = t.args(["status", "--refresh"]).status(3).run();
+    let (before, t) = t.args(["state", "show", "b"]).status(0).run();
+    let (_, t) = t
+        .args(["state", "migrate", "--to", "postgres://kore:hunter2@127.0.0.1/x"])
+        .status(1)
+        .stderr_has("literal password")
+        .run();
+    let (_, t) = t
+        .args(["state", "migrate", "--to", &db.written("kore")])
+        .status(0)
+        .stdout_has("migrated 2 notification(s) and 14 recipient record(s)")
+        .run();
+    let (_, t) =
+        t.args(["state", "migrate", "--to", &db.written("kore")]).status(1).stderr_has("refuses to overwrite").run();
+    let pg_cfg = config(&emu.url).replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    let t = t.file("kore-notify.yaml", &pg_cfg);
+    let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(0).run();
+    let (after, t) = t.args(["state", "show", "b"]).status(0).run();
+    assert_eq!(before.stdout, after.stdout, "the notification's state is the same in PostgreSQL");
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("Nothing to send").run();
+    // ... and back to a file.
+    let (_, t) = t.args(["state", "migrate", "--to", "back/state.json"]).status(0).run();
+    let (_, t) =
+        t.args(["state", "migrate", "--to", "back/state.json"]).status(1).stderr_has("refuses to overwrite").run();
+    let t = t.file("kore-notify.yaml", &config(&emu.url).replace(".kore-notify/state.json", "back/state.json"));
+    let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(0).run();
+    let (back, _t) = t.args(["state", "show", "b"]).status(0).run();
+    assert_eq!(before.stdout, back.stdout);
+    assert_eq!(emu.deliveries().values().sum::<u64>(), 14, "nothing was sent again");
+}
+
+/// `plan` and `status` need only a read-only role; `apply` with it sends nothing.
+#[test]
+fn plan_and_status_work_with_a_read_only_role() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let (_, _t) =
+        db.repo(&emu).manifest("a.yaml", &slack("k", &ids("r", 5))).args(["apply", "--auto-approve"]).status(0).run();
+    let role = format!("{}_ro", db.name);
+    db.query(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'ro-pw'; GRANT CONNECT ON DATABASE {d} TO {role};
+         GRANT USAGE ON SCHEMA kore_notify TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA kore_notify TO {role}",
+        d = db.name
+    ));
+    let t = db.repo_as(&emu, &role, "ro-pw").manifest("a.yaml", &slack("k", &ids("r", 6)));
+    let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(2).stdout_has("1 recipient(s) not sent before").run();
+    let (_, t) = t.args(["status"]).status(0).run();
+    let (_, _t) = t.args(["apply", "--auto-approve"]).status(1).stderr_has("permission denied").run();
+    assert_eq!(emu.deliveries().len(), 5, "nothing was sent with a read-only role");
+    db.query(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+}
+
+/// A schema written by a newer kore-notify is refused, never used.
+#[test]
+fn a_newer_schema_is_refused() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let (_, t) =
+        db.repo(&emu).manifest("a.yaml", &slack("k", &ids("n", 2))).args(["apply", "--auto-approve"]).status(0).run();
+    db.query("INSERT INTO kore_notify.schema_version (version, tool_version) VALUES (99, '9.9.9')");
+    let (_, t) = t.args(["plan"]).status(1).stderr_has("newer kore-notify").run();
+    t.args(["apply", "--auto-approve"]).status(1).stderr_has("newer kore-notify").run();
+}
