@@ -100,16 +100,45 @@ tool() {
   tool_pid=""
   return "$rc"
 }
-# The state files, relative to the repository root, as the tool resolves them from the config.
-state_files() { (cd "$dir" && "$bin" state path --all) | while IFS= read -r f; do printf '%s\n' "$dir/$f"; done; }
 info() { (cd "$dir" && "$bin" state info) | sed -n "s/^$1 //p"; }
+# The action itself (apply, retry-unknown, resolve); its exit status goes to `status`.
+status=0
+act() {
+  case "$action" in
+    apply) tool apply --auto-approve ${KN_QUIET:+--quiet} || status=$? ;;
+    retry-unknown) tool apply --auto-approve "--retry-unknown=$KN_KEY${KN_REQUEST:+#$KN_REQUEST}" || status=$? ;;
+    resolve) tool state resolve "--$KN_DECISION" -- "$KN_KEY" "$KN_REQUEST" || status=$? ;;
+  esac
+}
+# Statuses (when the run was not interrupted) and the job summary.
+refresh() {
+  if [ "$action" != resolve ] && [ "$action" != recover ] && [ "$status" -lt 128 ] && [ "${KN_STATUS:-1}" != 0 ]; then
+    tool status --refresh >/dev/null || true
+  fi
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+    (cd "$dir" && "$bin" status --format markdown) >>"$GITHUB_STEP_SUMMARY" 2>/dev/null || true
+  fi
+}
 
 # 1. The newest manifests.
 git fetch --quiet origin "$default_branch"
 git checkout --quiet --detach "origin/$default_branch"
 say "$action at $(git rev-parse --short HEAD) (tip of $default_branch)"
-mapfile -t files < <(state_files)
-[ "${#files[@]}" -gt 0 ] || die "kore-notify did not name the state files"
+# The state files, relative to the repository root, as the tool resolves them from the config.
+paths=$(cd "$dir" && "$bin" state path --all 2>/dev/null) || die "kore-notify cannot read its config: run kore-notify validate"
+mapfile -t files < <(printf '%s\n' "$paths" | sed '/^$/d' | while IFS= read -r f; do printf '%s\n' "$dir/$f"; done)
+
+# The state in PostgreSQL (state: postgres://… or KORE_NOTIFY_STATE_URL): every entry is committed
+# before its request leaves and the database's lock serialises writers, so there is no state
+# branch, marker or artifact. A killed run's requests in flight become unknown when the next run
+# opens the state; `recover` only does that (state compact).
+if [ "${#files[@]}" -eq 0 ]; then
+  say "the state is in PostgreSQL: no state branch"
+  if [ "$action" = recover ]; then tool state compact || status=$?; else act; fi
+  refresh
+  say "$action exit $status"
+  exit "$status"
+fi
 
 # 2. The state branch, in a worktree at a fixed place (a cancelled run's leftovers are removed).
 worktree="$(git rev-parse --absolute-git-dir)/kore-notify-state-worktree"
@@ -192,11 +221,8 @@ if [ "$action" != recover ] && [ -z "$idle" ]; then
 fi
 
 # 4. The action.
-status=0
 case "$action" in
-  apply) if [ -z "$idle" ]; then tool apply --auto-approve ${KN_QUIET:+--quiet} || status=$?; fi ;;
-  retry-unknown) tool apply --auto-approve "--retry-unknown=$KN_KEY${KN_REQUEST:+#$KN_REQUEST}" || status=$? ;;
-  resolve) tool state resolve "--$KN_DECISION" -- "$KN_KEY" "$KN_REQUEST" || status=$? ;;
+  apply | retry-unknown | resolve) if [ -z "$idle" ]; then act; fi ;;
   recover)
     [ -e "$worktree/$marker" ] || die "no $marker on $state_branch: nothing to recover"
     from=${KN_RECOVER_FROM:-}
@@ -221,12 +247,7 @@ case "$action" in
     ;;
 esac
 # 5. Delivery statuses, when the run was not interrupted.
-if [ "$action" != resolve ] && [ "$action" != recover ] && [ "$status" -lt 128 ] && [ "${KN_STATUS:-1}" != 0 ]; then
-  tool status --refresh >/dev/null || true
-fi
-if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-  (cd "$dir" && "$bin" status --format markdown) >>"$GITHUB_STEP_SUMMARY" 2>/dev/null || true
-fi
+refresh
 
 # 6. Record the state, whatever happened, and clear the marker.
 to_branch

@@ -426,3 +426,103 @@ fn a_newer_schema_is_refused() {
     let (_, t) = t.args(["plan"]).status(1).stderr_has("newer kore-notify").run();
     t.args(["apply", "--auto-approve"]).status(1).stderr_has("newer kore-notify").run();
 }
+
+/// The CI protocol (`scripts/ci-apply.sh`) with the state in PostgreSQL: no state branch, no
+/// marker; a run killed outright is followed by a run that holds its in-flight request back, and
+/// `recover` only settles the dead run's requests; nobody receives anything twice.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_ci_script_keeps_the_state_in_postgres_without_a_state_branch() {
+    let db = Db::new();
+    let emu = Emulator::start(&["--latency-ms", "40"]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let (origin, dev) = (work.path().join("origin.git"), work.path().join("dev"));
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+            .env("GIT_COMMITTER_NAME", "dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(work.path(), &["init", "-q", "--bare", "-b", "main", origin.to_str().expect("utf8")]);
+    git(work.path(), &["clone", "-q", origin.to_str().expect("utf8"), dev.to_str().expect("utf8")]);
+    let cfg = config(&emu.url)
+        .replace("batchSize: 1000", "batchSize: 2")
+        .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    std::fs::write(dev.join("kore-notify.yaml"), cfg).expect("config");
+    std::fs::create_dir_all(dev.join("notifications")).expect("mkdir");
+    std::fs::write(dev.join("notifications/a.yaml"), slack("k", &ids("ci", 30))).expect("manifest");
+    git(&dev, &["add", "-A"]);
+    git(&dev, &["commit", "-q", "-m", "notifications"]);
+    git(&dev, &["push", "-q", "origin", "main"]);
+    let script = format!("{}/scripts/ci-apply.sh", env!("CARGO_MANIFEST_DIR"));
+    let ci = |action: &str| {
+        let mut c = std::process::Command::new("bash");
+        c.arg(&script)
+            .current_dir(&dev)
+            .env("KN_BIN", BIN)
+            .env("KN_ACTION", action)
+            .env("KN_DEFAULT_BRANCH", "main")
+            .env("KORE_CLIENT_ID", CLIENT_ID)
+            .env("KORE_CLIENT_SECRET", SECRET)
+            .env("KORE_NOTIFY_NOW", NOW)
+            .env(PW_VAR, db.password())
+            .env("GIT_AUTHOR_NAME", "dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+            .env("GIT_COMMITTER_NAME", "dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY");
+        c
+    };
+    // A run killed outright (its process group: the script and kore-notify).
+    let mut killed = ci("apply");
+    std::os::unix::process::CommandExt::process_group(&mut killed, 0);
+    let child = killed.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    let start = Instant::now();
+    while emu.deliveries().len() < 6 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = std::process::Command::new("kill").args(["-9", &format!("-{}", child.id())]).status();
+    let mut child = child;
+    let _ = child.wait();
+    let out = ci("recover").output().expect("recover");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("no state branch"), "{stderr}");
+    let out = ci("apply").output().expect("apply");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{stderr}");
+    let d = emu.deliveries();
+    assert!(d.values().all(|c| *c == 1), "{d:?}");
+    assert!(git(&dev, &["ls-remote", "origin"]).lines().all(|l| !l.contains("kore-notify-state")), "no state branch");
+    if out.status.code() == Some(3) {
+        // Held back: the killed run's request in flight. Settle it as not sent, then send.
+        let mut r = ci("resolve");
+        let unknown = db.query("SELECT req FROM kore_notify.requests WHERE outcome = 'unknown' LIMIT 1");
+        r.env("KN_KEY", "k").env("KN_REQUEST", &unknown[0]).env("KN_DECISION", "not-sent");
+        let out = r.output().expect("resolve");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    loop {
+        let out = ci("apply").output().expect("apply");
+        if out.status.code() != Some(3) {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            break;
+        }
+        let unknown = db.query("SELECT req FROM kore_notify.requests WHERE outcome = 'unknown' LIMIT 1");
+        let mut r = ci("resolve");
+        r.env("KN_KEY", "k").env("KN_REQUEST", &unknown[0]).env("KN_DECISION", "not-sent");
+        assert!(r.output().expect("resolve").status.success());
+    }
+    let d = emu.deliveries();
+    assert_eq!(d.len(), 30);
+    assert!(d.values().all(|c| *c <= 2), "{d:?}");
+    assert!(all_files(&dev).iter().all(|p| !p.to_string_lossy().contains(".kore-notify")), "no state file");
+}

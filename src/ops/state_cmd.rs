@@ -59,6 +59,11 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         return migrate(g, &config, to);
     }
     let Some(path) = config.state.file().map(std::path::Path::to_path_buf) else {
+        if let (Command::Path { .. }, crate::config::StateLocation::Postgres(spec)) = (&cmd, &config.state) {
+            // No files (and no password needed to say so): nothing to commit or upload.
+            eprintln!("the state is kept in PostgreSQL ({}): it has no files", spec.shown());
+            return Ok(exit::OK);
+        }
         return run_on(g, &*state::store_for(&config, g.env())?, cmd);
     };
     if let Command::Path { all } = cmd {
@@ -77,11 +82,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
 
 fn run_on(g: &Global, store: &dyn StateStore, cmd: Command) -> Result<i32> {
     match cmd {
-        Command::Path { .. } => {
-            // No files: a database store has nothing to commit or upload.
-            eprintln!("the state is kept in PostgreSQL ({}): it has no files", store.describe());
-        }
-        Command::Migrate { .. } => {}
+        Command::Path { .. } | Command::Migrate { .. } => {}
         Command::Info => info(store)?,
         Command::Compact => compact(store)?,
         Command::List => list(store)?,
