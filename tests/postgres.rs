@@ -526,3 +526,41 @@ fn the_ci_script_keeps_the_state_in_postgres_without_a_state_branch() {
     assert!(d.values().all(|c| *c <= 2), "{d:?}");
     assert!(all_files(&dev).iter().all(|p| !p.to_string_lossy().contains(".kore-notify")), "no state file");
 }
+
+/// The ledger follows content back and forth: A, then B, then A again are three messages (each
+/// told to by a change), a recorded change (`onChange: ignore`) supersedes without sending, and a
+/// rejected request can be sent again.
+#[test]
+fn the_ledger_lets_changed_content_go_and_stops_repeats() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let m = |value: &str, extra: &str| {
+        format!("key: k\nchannel: slack\ncontent: {{type: text, value: {value}}}\nidentities: [a, b]\n{extra}")
+    };
+    let (_, t) = db.repo(&emu).manifest("a.yaml", &m("one", "")).args(["apply", "--auto-approve"]).status(0).run();
+    let (_, t) = t.manifest("a.yaml", &m("two", "")).args(["apply", "--auto-approve"]).status(0).run();
+    let (_, t) = t.manifest("a.yaml", &m("one", "")).args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries()["slack:a"], 3);
+    // Recorded without sending, then back: the old content is no longer what they have.
+    let (_, t) =
+        t.manifest("a.yaml", &m("three", "onChange: ignore\n")).args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries()["slack:a"], 3);
+    let (_, t) = t.manifest("a.yaml", &m("one", "")).args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries()["slack:a"], 4);
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("Nothing to send").run();
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.sends WHERE holds"), ["2"], "one standing send each");
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.sends"), ["8"], "the ledger keeps every send");
+    drop(t);
+    // A request answered 500 is unknown (it stands); settled as not sent it stops standing and the
+    // same content goes again.
+    let db = Db::new();
+    let emu = Emulator::start(&["--schedule", "1=500"]);
+    let (_, t) = db.repo(&emu).manifest("a.yaml", &m("one", "")).args(["apply", "--auto-approve"]).status(3).run();
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.sends WHERE holds"), ["2"]);
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(3).run();
+    let (_, t) = t.args(["state", "resolve", "k", "0", "--not-sent"]).status(0).run();
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.sends WHERE holds"), ["0"]);
+    let (_, _t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.sends WHERE holds"), ["2"]);
+    assert_eq!(emu.deliveries()["slack:a"], 1, "the 500 was not processed: one message in all");
+}

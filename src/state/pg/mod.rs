@@ -359,36 +359,45 @@ impl PgSession {
                     None => pending_in(key, &[*req]),
                 };
                 let ledger = match outcome {
-                    super::Outcome::Accepted | super::Outcome::ResolvedSent => Ledger::Superseded { reqs: vec![*req] },
-                    super::Outcome::Rejected | super::Outcome::ResolvedNotSent => Ledger::Void { reqs: vec![*req] },
+                    super::Outcome::Accepted | super::Outcome::ResolvedSent => Ledger::Current { rows: Vec::new() },
+                    super::Outcome::Rejected | super::Outcome::ResolvedNotSent => {
+                        Ledger::Void { reqs: vec![*req], recipients: Vec::new() }
+                    }
                     _ => Ledger::None,
                 };
                 (touched, vec![*req], ledger)
             }
             Entry::Resolve { key, sent, req } => {
                 let reqs = settled(key, req);
-                let ledger =
-                    if *sent { Ledger::Superseded { reqs: reqs.clone() } } else { Ledger::Void { reqs: reqs.clone() } };
+                let ledger = if *sent {
+                    Ledger::Current { rows: Vec::new() }
+                } else {
+                    Ledger::Void { reqs: reqs.clone(), recipients: Vec::new() }
+                };
                 (pending_in(key, &reqs), reqs, ledger)
             }
             Entry::Retry { key, req } => {
                 let reqs = settled(key, req);
-                (pending_in(key, &reqs), reqs.clone(), Ledger::Void { reqs })
+                (pending_in(key, &reqs), reqs.clone(), Ledger::Void { reqs, recipients: Vec::new() })
             }
             Entry::Status { req, recipients, .. } => {
                 (recipients.iter().map(|(h, ..)| *h).collect(), vec![*req], Ledger::None)
             }
-            Entry::Record { recipients, .. } => (
-                recipients.iter().map(|(h, _)| *h).collect(),
-                Vec::new(),
-                Ledger::Recorded { rows: recipients.clone() },
-            ),
+            Entry::Record { recipients, .. } => {
+                (recipients.iter().map(|(h, _)| *h).collect(), Vec::new(), Ledger::Current { rows: recipients.clone() })
+            }
             Entry::Begin { .. } | Entry::Rename { .. } | Entry::Remove { .. } => (Vec::new(), Vec::new(), Ledger::None),
         }
     }
 
     /// The rows to write, read from the state after the entry was applied.
-    fn change(&mut self, e: &Entry, touched: Vec<H16>, reqs: Vec<u32>, ledger: Ledger) -> Option<Change> {
+    fn change(
+        &mut self,
+        e: &Entry,
+        (touched, existed): (Vec<H16>, std::collections::HashSet<H16>),
+        reqs: Vec<u32>,
+        ledger: Ledger,
+    ) -> Option<Change> {
         let (key, special) = match e {
             Entry::Begin { .. } => return None,
             Entry::Rename { from, to } => (from.clone(), Special::Rename { to: to.clone() }),
@@ -405,7 +414,9 @@ impl PgSession {
             doc: None,
             requests: Vec::new(),
             upsert: Vec::new(),
+            existing: Vec::new(),
             delete: Vec::new(),
+            relaxed: matches!(e, Entry::Outcome { .. } | Entry::Status { .. }),
             ledger,
             special,
         };
@@ -414,9 +425,22 @@ impl PgSession {
                 ch.doc = Some(sql::doc_of(n));
             }
             ch.requests = reqs.iter().filter_map(|q| n.requests.get(*q as usize).map(|r| (*q, r.clone()))).collect();
+            // The ledger rows an answer or a decision touches: its recipients.
+            match &mut ch.ledger {
+                Ledger::Current { rows } if rows.is_empty() => {
+                    rows.extend(
+                        touched.iter().filter_map(|h| n.recipients.get(h).and_then(|r| r.fp).map(|fp| (*h, fp))),
+                    );
+                }
+                Ledger::Void { recipients, .. } => recipients.clone_from(&touched),
+                _ => {}
+            }
             for h in touched {
                 match n.recipients.get(&h) {
-                    Some(r) => ch.upsert.push((h, r.clone())),
+                    Some(r) => {
+                        ch.upsert.push((h, r.clone()));
+                        ch.existing.push(existed.contains(&h));
+                    }
                     None => ch.delete.push(h),
                 }
             }
@@ -442,8 +466,19 @@ impl Session for PgSession {
             });
         }
         let (touched, reqs, ledger) = self.before(e);
+        // Which of them have a row already (updated in place; the others are inserted).
+        let existed = match e {
+            Entry::Intent { key, .. } | Entry::Record { key, .. } | Entry::Status { key, .. } => self
+                .loaded
+                .state
+                .notifications
+                .get(key)
+                .map(|n| touched.iter().filter(|h| n.recipients.contains_key(*h)).copied().collect())
+                .unwrap_or_default(),
+            _ => touched.iter().copied().collect(),
+        };
         self.loaded.state.apply(e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
-        let Some(change) = self.change(e, touched, reqs, ledger) else { return Ok(()) };
+        let Some(change) = self.change(e, (touched, existed), reqs, ledger) else { return Ok(()) };
         let (c, fence) = (self.data.clone(), self.fence.clone());
         let written =
             self.rt.run(async move { sql::write(&c, &fence, change).await }).and_then(|r| r.map_err(|e| self.db(e)));
