@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmarks with the state in PostgreSQL (budgets in the README), against a throwaway local
+# server (scripts/pg-throwaway.sh: installed if missing, fsync on, removed afterwards):
+#
+#   1. plan over NOTIFICATIONS:RECIPIENTS (default 10000:1000000) with every recipient already sent,
+#      the state migrated into PostgreSQL (`state migrate`): best of 3, wall time and max RSS,
+#      next to the same plan with the file state;
+#   2. recording one batch of 1,000 recipients (intent + answer) with 10 and 10,000 notifications
+#      of state (`bench-record --postgres`);
+#   3. apply throughput against the emulator (BATCHES requests, LATENCY ms each, PARALLELISM),
+#      file store vs PostgreSQL.
+#
+#   bench/pg.sh [plan|record|apply|all] [NOTIFICATIONS:RECIPIENTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+size=${2:-10000:1000000}
+BATCHES=${BATCHES:-200}
+LATENCY=${LATENCY:-100}
+PARALLELISM=${PARALLELISM:-"4 16"}
+# shellcheck source=scripts/pg-throwaway.sh
+. scripts/pg-throwaway.sh
+work=$(mktemp -d)
+emulator=""
+cleanup() {
+  [ -z "$emulator" ] || kill "$emulator" 2>/dev/null || true
+  pg_stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cargo build --release --locked --quiet --bin kore-notify --example bench-gen --example bench-record
+bin="$PWD/target/release/kore-notify"
+gen="$PWD/target/release/examples/bench-gen"
+pg_throwaway -c fsync=on
+db_url=${PG_ADMIN_URL%/postgres}/bench
+reset_db() {
+  "$PG_BIN/psql" -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
+}
+export KORE_CLIENT_ID=cs-bench KORE_CLIENT_SECRET=bench-secret KORE_NOTIFY_NOW=2026-11-24T09:00:00Z
+
+# Best of 3 `plan` runs: "seconds max-RSS-MB".
+best_plan() {
+  local best_t="" best_m="" t m
+  for _ in 1 2 3; do
+    /usr/bin/time -f '%e %M' -o "$work/time" "$bin" --config "$work/repo/kore-notify.yaml" plan --quiet >/dev/null 2>"$work/err" ||
+      { cat "$work/err" >&2; exit 1; }
+    read -r t m <"$work/time"
+    if [ -z "$best_t" ] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; best_m=$m; fi
+  done
+  echo "$best_t $((best_m / 1024))"
+}
+
+if [ "$what" = all ] || [ "$what" = plan ]; then
+  n=${size%%:*}
+  r=${size##*:}
+  echo "== plan: $n notifications, $r recipients, every recipient already sent"
+  "$gen" "$work/repo" "$n" "$r" --sent >/dev/null
+  sync
+  read -r ft fm < <(best_plan)
+  reset_db
+  /usr/bin/time -f '%e' -o "$work/migrate" "$bin" --config "$work/repo/kore-notify.yaml" state migrate --to "$db_url" >/dev/null
+  read -r mt <"$work/migrate"
+  read -r pt pm < <(KORE_NOTIFY_STATE_URL=$db_url best_plan)
+  printf '%-12s %10s %14s\n' store "time (s)" "max RSS (MB)"
+  printf '%-12s %10s %14s\n' file "$ft" "$fm" postgres "$pt" "$pm"
+  echo "(state migrate into PostgreSQL, once: $mt s)"
+fi
+
+if [ "$what" = all ] || [ "$what" = record ]; then
+  echo "== recording one batch of 1,000 recipients"
+  reset_db
+  target/release/examples/bench-record --postgres "$db_url" 10 10000
+fi
+
+start_emulator() {
+  if [ -n "$emulator" ]; then
+    kill "$emulator" 2>/dev/null || true
+    wait "$emulator" 2>/dev/null || true
+  fi
+  "$bin" emulator --listen 127.0.0.1:0 --client-id cs-bench --client-secret bench-secret --latency-ms "$LATENCY" \
+    >"$work/emulator.log" 2>&1 &
+  emulator=$!
+  for _ in $(seq 1 100); do
+    grep -q 'listening on' "$work/emulator.log" 2>/dev/null && break
+    sleep 0.05
+  done
+  KORE_HOST=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/emulator.log" | head -n 1)
+  export KORE_HOST
+}
+
+if [ "$what" = all ] || [ "$what" = apply ]; then
+  echo "== apply: $BATCHES requests (10 recipients each), ${LATENCY} ms latency"
+  printf '%-12s %-10s %10s %12s\n' parallelism store "time (s)" "pg / file"
+  for p in $PARALLELISM; do
+    declare -A took=()
+    for store in file postgres; do
+      start_emulator
+      "$gen" "$work/repo" "$BATCHES" $((BATCHES * 10)) >/dev/null
+      url=""
+      if [ "$store" = postgres ]; then reset_db; url=$db_url; fi
+      KORE_NOTIFY_STATE_URL=$url /usr/bin/time -f '%e' -o "$work/time" "$bin" --config "$work/repo/kore-notify.yaml" \
+        apply --auto-approve --quiet --parallelism "$p" >"$work/apply.out" 2>&1 || { cat "$work/apply.out" >&2; exit 1; }
+      took[$store]=$(cat "$work/time")
+    done
+    ratio=$(awk -v f="${took[file]}" -v g="${took[postgres]}" 'BEGIN{printf "%.2f", f / g}')
+    printf '%-12s %-10s %10s\n' "$p" file "${took[file]}"
+    printf '%-12s %-10s %10s %12s\n' "$p" postgres "${took[postgres]}" "$ratio"
+  done
+  echo "(pg / file: the file store's time over PostgreSQL's; budget >= 0.90)"
+fi
