@@ -10,6 +10,7 @@ mod newcomer;
 mod plan;
 mod precision;
 mod properties;
+mod retention;
 mod schema;
 mod security;
 mod state;

@@ -32,11 +32,11 @@ pub struct Resolve {
     pub show_recipients: bool,
 }
 
-fn state_path(g: &Global) -> Result<std::path::PathBuf> {
+fn state_config(g: &Global) -> Result<Config> {
     let p = config_path(g)?;
     let mut diags = Diagnostics::default();
     match Config::load(&p, g.env(), &mut diags)? {
-        Some(c) => Ok(c.state),
+        Some(c) => Ok(c),
         None => {
             crate::ops::report(g, &mut diags);
             Err(Error::Invalid(diags.errors()))
@@ -45,7 +45,8 @@ fn state_path(g: &Global) -> Result<std::path::PathBuf> {
 }
 
 pub fn run(g: &Global, cmd: Command) -> Result<i32> {
-    let path = state_path(g)?;
+    let config = state_config(g)?;
+    let path = config.state.clone();
     match cmd {
         Command::Path { all } => {
             let p = state::Paths::new(&path);
@@ -58,16 +59,16 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
             }
         }
         Command::Info => info(&path)?,
-        Command::Compact => compact(&path)?,
+        Command::Compact => compact(&path, config.retention, g.now)?,
         Command::List => list(&path)?,
         Command::Show(key) => {
             let l = state::FileStore::new(&path).load()?;
-            let n = l
-                .state
-                .notifications
-                .get(&key)
-                .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
-            println!("{}", serde_json::to_string_pretty(n).unwrap_or_default());
+            let text = match (l.state.notifications.get(&key), l.state.tombstones.get(&key)) {
+                (Some(n), _) => serde_json::to_string_pretty(n),
+                (None, Some(t)) => serde_json::to_string_pretty(&serde_json::json!({ "tombstone": t })),
+                (None, None) => return Err(Error::Refused(format!("no notification `{key}` in the state"))),
+            };
+            println!("{}", text.unwrap_or_default());
         }
         Command::Rm { key, yes } => return rm(&path, &key, yes),
         Command::Resolve(r) => return resolve(g, &path, &r),
@@ -89,19 +90,34 @@ fn info(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// `state compact`: a journal left by an interrupted run absorbed into a new snapshot.
-fn compact(path: &std::path::Path) -> Result<()> {
+/// `state compact`: a journal left by an interrupted run absorbed into a new snapshot; with a
+/// `retention`, notifications orphaned longer than it (as recorded by apply) replaced by
+/// tombstones.
+fn compact(path: &std::path::Path, retention: Option<std::time::Duration>, now: time::OffsetDateTime) -> Result<()> {
     // Opening a writer's session absorbs a journal left by a dead run.
-    let session = state::FileStore::new(path).open("kore-notify state compact")?;
+    let mut session = state::FileStore::new(path).open("kore-notify state compact")?;
     let l = session.loaded();
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
     if l.replayed == 0 {
-        println!("no journal to absorb; the state is compact (serial {})", l.state.serial);
+        println!("no journal to absorb (serial {})", l.state.serial);
     } else {
         println!(
             "absorbed {} journal entries into serial {}; {unknown} request(s) have an unknown outcome (`kore-notify plan` lists them)",
             l.replayed, l.state.serial
         );
+    }
+    let due = retention.map(|r| session.state().due_for_tombstone(r, now)).unwrap_or_default();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let at = state::format_time(now);
+    for key in &due {
+        session.record(&Entry::Retire { key: key.clone(), at: at.clone() })?;
+    }
+    session.compact()?;
+    for key in &due {
+        let line = format!("retired `{key}`: orphaned longer than the retention, replaced by a tombstone");
+        println!("{}", crate::safe::for_output(&crate::safe::line(&line)));
     }
     Ok(())
 }
@@ -119,7 +135,25 @@ fn list(path: &std::path::Path) -> Result<()> {
             n.channel.as_str(),
             n.recipients.values().filter(|r| r.fp.is_some()).count(),
             n.requests.len(),
-            if n.has_unknown() { "\tUNKNOWN OUTCOME" } else { "" }
+            if n.has_unknown() {
+                "\tUNKNOWN OUTCOME".to_string()
+            } else if let Some(s) = &n.orphaned_since {
+                format!("\torphaned since {s}")
+            } else {
+                String::new()
+            }
+        );
+        println!("{}", crate::safe::for_output(&line));
+    }
+    for (k, t) in &l.state.tombstones {
+        let line = format!(
+            "{}\t{}\t{} recipient(s)\t{} request(s)\tretired {} (orphaned since {})",
+            crate::safe::line(k),
+            t.channel.as_str(),
+            t.recipients,
+            t.requests,
+            t.tombstoned_at,
+            t.orphaned_since
         );
         println!("{}", crate::safe::for_output(&line));
     }
