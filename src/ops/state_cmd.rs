@@ -87,6 +87,7 @@ fn info(path: &std::path::Path) -> Result<()> {
     println!("journal {}", l.replayed);
     println!("notifications {}", l.state.notifications.len());
     println!("unknown {unknown}");
+    println!("tombstones {}", l.state.tombstones.len());
     Ok(())
 }
 
