@@ -23,7 +23,7 @@ impl H16 {
     }
 
     /// Significant bytes of a recipient hash: 96 bits (a collision among a million recipients
-    /// of one notification has odds of about 1 in 10^16).
+    /// of one notification has odds of about 1 in 10^17).
     pub const KEY_BYTES: usize = 12;
     /// Significant bytes of a fingerprint: 64 bits (a changed message mistaken for the one
     /// already sent has odds of 1 in 1.8 × 10^19 per recipient and change).

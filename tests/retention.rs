@@ -187,6 +187,8 @@ fn after_the_retention_a_tombstone_replaces_the_recipients_and_the_key_is_refuse
     assert_eq!(emu.deliveries()["slack:a"], 2);
     let (o, t) = t.args(["state", "show", "k"]).status(0).run();
     assert!(!o.stdout.contains("tombstone"), "{}", o.stdout);
+    // Left in place, the flag is a warning (it would undo a later retirement).
+    let (_, t) = t.args(["validate"]).status(0).stderr_has("`k` is not a retired key").run();
     t.args(["plan", "--detailed-exitcode"]).status(0).run();
 }
 

@@ -266,13 +266,25 @@ fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
 }
 
 /// Keys retired by the state (tombstones): using one again is an error unless the manifest says
-/// `reuseRetiredKey: true`; so is renaming from one (its history is gone).
+/// `reuseRetiredKey: true`; so is renaming from one (its history is gone). Reported by `validate`
+/// (errors and warnings), `plan` and `apply` (errors).
+///
+/// `reuseRetiredKey: true` on a key that is not retired (any more) is a warning: left in place, it
+/// would silently undo a later retirement of the same key.
 pub fn check_retired(ns: &[Notification], state: &crate::state::State, diags: &mut Diagnostics) {
-    if state.tombstones.is_empty() {
-        return;
-    }
     for n in ns {
         let pos = Pos { line: n.source.line, column: n.source.column };
+        if n.reuse_retired_key && !state.tombstones.contains_key(&n.key) {
+            diags.push(
+                Diagnostic::warning(
+                    &n.source.file,
+                    pos.clone(),
+                    "reuseRetiredKey",
+                    format!("`{}` is not a retired key: reuseRetiredKey has no effect", crate::safe::line(&n.key)),
+                )
+                .help("remove `reuseRetiredKey: true` once the key is reused, so that a later retirement is not silently undone"),
+            );
+        }
         if let Some(t) = state.tombstones.get(&n.key)
             && !n.reuse_retired_key
         {
