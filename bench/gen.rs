@@ -93,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             now: time::OffsetDateTime::now_utc(),
             retry_unknown: kore_notify::plan::Select::Nothing,
             retry_failed: kore_notify::plan::Select::Nothing,
+            retention: None,
         });
         for (p, note) in plan.notifications.iter().zip(&repo.notifications) {
             for (b, chunk) in p.sends.chunks(1000).enumerate() {

@@ -21,6 +21,35 @@ impl H16 {
         b.copy_from_slice(&digest[..16]);
         H16(b)
     }
+
+    /// Significant bytes of a recipient hash: 96 bits (a collision among a million recipients
+    /// of one notification has odds of about 1 in 10^17).
+    pub const KEY_BYTES: usize = 12;
+    /// Significant bytes of a fingerprint: 64 bits (a changed message mistaken for the one
+    /// already sent has odds of 1 in 1.8 × 10^19 per recipient and change).
+    pub const FP_BYTES: usize = 8;
+
+    /// The first `n` bytes, the rest zeroed. Recipient hashes and fingerprints keep only their
+    /// significant bytes (see [`H16::KEY_BYTES`], [`H16::FP_BYTES`]), so that the state stores
+    /// them compactly; hashes of format-1 states (all 16 bytes) are truncated the same way when
+    /// they are read, and then compare equal to the ones computed now.
+    pub fn truncated(self, n: usize) -> H16 {
+        let mut b = self.0;
+        for x in b.iter_mut().skip(n) {
+            *x = 0;
+        }
+        H16(b)
+    }
+
+    /// As a recipient hash ([`H16::KEY_BYTES`] significant bytes).
+    pub fn as_key(self) -> H16 {
+        self.truncated(Self::KEY_BYTES)
+    }
+
+    /// As a fingerprint ([`H16::FP_BYTES`] significant bytes).
+    pub fn as_fp(self) -> H16 {
+        self.truncated(Self::FP_BYTES)
+    }
 }
 
 impl std::fmt::Display for H16 {
@@ -141,7 +170,7 @@ pub fn recipient_fingerprint(ndigest: &str, r: &Recipient) -> H16 {
         push_json_str(&mut s, v);
     }
     s.push_str("}}");
-    H16::of(&Sha256::digest(s.as_bytes()))
+    H16::of(&Sha256::digest(s.as_bytes())).as_fp()
 }
 
 /// The state's name for a recipient: a salted hash, never the identity itself.
@@ -150,7 +179,7 @@ pub fn recipient_hash(lineage: &str, id: &str) -> H16 {
     h.update(lineage.as_bytes());
     h.update([0u8]);
     h.update(id.as_bytes());
-    H16::of(&h.finalize())
+    H16::of(&h.finalize()).as_key()
 }
 
 /// A random 128-bit identifier formatted like a UUID v4.

@@ -146,6 +146,11 @@ pub struct ManifestDoc {
     /// are an error, since each would be sent the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_near_duplicates: Option<bool>,
+    /// Use a key that was retired (its notification orphaned longer than the config's
+    /// `retention` and replaced by a tombstone): the tombstone is dropped and the notification is
+    /// planned as new, so everyone listed receives it. Default false: a retired key is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_retired_key: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -222,6 +227,7 @@ pub const FIELDS: &[&str] = &[
     "previousKeys",
     "description",
     "allowNearDuplicates",
+    "reuseRetiredKey",
 ];
 pub const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
 pub const MAX_PARAMETERS: usize = 20;
@@ -339,6 +345,8 @@ pub struct Notification {
     pub on_change: OnChange,
     pub previous_keys: Vec<String>,
     pub description: Option<String>,
+    /// `reuseRetiredKey: true`: a tombstone of this key is dropped and it plans as new.
+    pub reuse_retired_key: bool,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
 }

@@ -145,7 +145,7 @@ fn state_path_info_and_compact_serve_scripts() {
             .expect("state")
             .trim_end()
             .trim_end_matches('}')
-            .rsplit_once(",\n  \"checksum\"")
+            .rsplit_once(",\n\t\"checksum\"")
             .map(|(a, _)| format!("{a}}}"))
             .as_deref()
             .unwrap_or("{}"),

@@ -564,3 +564,53 @@ fn the_ledger_lets_changed_content_go_and_stops_repeats() {
     assert_eq!(db.query("SELECT count(*) FROM kore_notify.sends WHERE holds"), ["2"]);
     assert_eq!(emu.deliveries()["slack:a"], 1, "the 500 was not processed: one message in all");
 }
+
+/// Retention with the state in PostgreSQL: the orphan date is kept, the tombstone replaces the
+/// rows, the key is refused until reused on purpose, and a migration carries tombstones.
+#[test]
+fn retention_and_tombstones_in_postgres() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let later = |days: i64| {
+        let t = time::OffsetDateTime::parse(NOW, &time::format_description::well_known::Rfc3339).expect("NOW")
+            + time::Duration::days(days);
+        t.format(&time::format_description::well_known::Rfc3339).expect("format")
+    };
+    let cfg = format!(
+        "{}retention: 30d\n",
+        config(&emu.url).replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")))
+    );
+    let (_, t) = db
+        .repo(&emu)
+        .file("kore-notify.yaml", &cfg)
+        .manifest("a.yaml", &slack("k", &ids("t", 3)))
+        .manifest("b.yaml", &slack("other", &ids("o", 1)))
+        .args(["apply", "--auto-approve"])
+        .status(0)
+        .run();
+    let t = t.file("notifications/a.yaml", "# k was removed\n");
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("`k` is orphaned since").run();
+    let doc = db.query("SELECT doc->>'orphanedSince' FROM kore_notify.notifications WHERE key = 'k'");
+    assert_eq!(doc, [NOW]);
+    let t = t.env("KORE_NOTIFY_NOW", &later(31));
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("replaced by a tombstone").run();
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.notifications WHERE key = 'k'"), ["0"]);
+    assert_eq!(db.query("SELECT doc->>'recipients' FROM kore_notify.tombstones WHERE key = 'k'"), ["3"]);
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.recipients"), ["1"], "only `other` keeps its rows");
+    let t = t.manifest("a.yaml", &format!("# back\n{}", slack("k", &ids("t", 3))));
+    let (_, t) = t.args(["plan"]).status(1).stderr_has("notifications/a.yaml:2").stderr_has("was retired at").run();
+    // Migrated to a file and back into another database: the tombstone travels.
+    let (_, t) = t.args(["state", "migrate", "--to", "copy/state.json"]).status(0).run();
+    let db2 = Db::new();
+    let file_cfg =
+        format!("{}retention: 30d\n", config(&emu.url).replace(".kore-notify/state.json", "copy/state.json"));
+    let t = t.file("kore-notify.yaml", &file_cfg);
+    let (_, t) = t.args(["state", "show", "k"]).status(0).stdout_has("\"tombstone\"").run();
+    let (_, t) = t.args(["state", "migrate", "--to", &db2.written("kore")]).status(0).run();
+    assert_eq!(db2.query("SELECT count(*) FROM kore_notify.tombstones"), ["1"]);
+    let t = t.file("kore-notify.yaml", &cfg);
+    let t = t.manifest("a.yaml", &format!("# back\nreuseRetiredKey: true\n{}", slack("k", &ids("t", 3))));
+    let (_, _t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("tombstone dropped").run();
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.tombstones"), ["0"]);
+    assert_eq!(emu.deliveries()["slack:t0"], 2, "sent again only when the reuse was asked for");
+}

@@ -31,6 +31,7 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         on_change: OnChange::Resend,
         previous_keys: vec![],
         description: None,
+        reuse_retired_key: false,
         variables: vec![],
     }
 }
@@ -45,6 +46,7 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
         now: time::OffsetDateTime::UNIX_EPOCH,
         retry_unknown: kore_notify::plan::Select::Nothing,
         retry_failed: kore_notify::plan::Select::Nothing,
+        retention: None,
     })
 }
 

@@ -49,6 +49,15 @@ pub struct ConfigDoc {
     pub rate_limits: Option<RateLimitsDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<TimeoutsDoc>,
+    /// How long a notification removed from the manifests (orphaned) keeps its per-recipient
+    /// records before `apply` (or `state compact`) replaces them by a tombstone: its key, last
+    /// content digest, dates and counts. A duration of at least a day, e.g. `90d`, `26weeks`,
+    /// `1year`. Default `off`: orphaned notifications are kept forever. Requests with an unknown
+    /// outcome are never dropped. A tombstoned key cannot be reused unless the manifest says
+    /// `reuseRetiredKey: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\s*(off|([0-9]+\s*[a-zA-Z]+\s*)+)\s*$"))]
+    pub retention: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]

@@ -73,6 +73,7 @@ pub const FIELDS: &[&str] = &[
     "batchSize",
     "rateLimits",
     "timeouts",
+    "retention",
 ];
 pub const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
 pub const TIMEOUT_FIELDS: &[&str] = &["connectSeconds", "requestSeconds"];
@@ -102,6 +103,9 @@ pub struct Config {
     pub per_hour: u32,
     pub connect_timeout: u32,
     pub request_timeout: u32,
+    /// `retention`: how long a notification stays orphaned (in the state, no longer in the
+    /// manifests) before it is replaced by a tombstone. `None` (the default): kept forever.
+    pub retention: Option<std::time::Duration>,
 }
 
 /// Where the state lives.
@@ -191,6 +195,7 @@ impl Config {
         };
         let (v2_field, v2_template_as_custom_message) = message_options(&mut w, &f);
         let limits = limits(&mut w, &f);
+        let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
             check_no_credentials(&mut w, &f, vars, secret, client_id_raw.as_deref().unwrap_or_default());
         }
@@ -226,6 +231,7 @@ impl Config {
             per_hour: limits.per_hour,
             connect_timeout: limits.connect_timeout,
             request_timeout: limits.request_timeout,
+            retention,
         }))
     }
 
@@ -413,6 +419,36 @@ fn limits(w: &mut Walker, f: &Fields) -> Limits {
         l.request_timeout = v;
     }
     l
+}
+
+/// `retention`: a duration such as `90d` or `26weeks` (humantime), at least a day; `off`: none.
+fn retention(w: &mut Walker, n: &yaml::Node) -> Option<std::time::Duration> {
+    let s = w.string(n, "retention")?;
+    let s = s.trim();
+    if s == "off" {
+        return None;
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if d >= std::time::Duration::from_secs(86_400) => Some(d),
+        Ok(_) => {
+            w.error(
+                &n.pos,
+                "retention",
+                format!("`{s}` is shorter than a day"),
+                "write at least 1d (e.g. 90d); a tombstone drops per-recipient records for good",
+            );
+            None
+        }
+        Err(e) => {
+            w.error(
+                &n.pos,
+                "retention",
+                format!("`{s}` is not a duration ({e})"),
+                "write e.g. 90d, 26weeks or 1year, or `off` to keep orphaned notifications forever",
+            );
+            None
+        }
+    }
 }
 
 /// The repository root (`root:`, default the config's directory), which must exist.

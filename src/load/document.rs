@@ -54,6 +54,17 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
     };
     let previous_keys = previous_keys(w, &f, key.as_ref());
     let description = f.get("description").and_then(|n| w.string(n, "description"));
+    let reuse_retired_key = match f.get("reuseRetiredKey") {
+        Some(n) => match n.value {
+            Value::Bool(b) => b,
+            _ => {
+                let found = format!("expected true or false, found {}", n.kind());
+                w.error(&n.pos, "reuseRetiredKey", found, "write true or false");
+                false
+            }
+        },
+        None => false,
+    };
     recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
     if w.diags.errors() > before {
         return None;
@@ -74,6 +85,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         on_change,
         previous_keys,
         description,
+        reuse_retired_key,
         variables: std::mem::take(&mut w.used),
     })
 }

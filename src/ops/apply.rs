@@ -76,6 +76,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut session = state::store_for(&ws.config, g.env())?.open(&command)?;
     let loaded = session.loaded();
+    crate::ops::check_retired(g, &ws, &loaded.state)?;
     if loaded.replayed > 0 {
         g.info(format!(
             "recovered {} journal entries left by an interrupted run; requests without a recorded answer are now unknown",
@@ -95,8 +96,16 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let to_record: usize = plan.notifications.iter().map(|n| n.records.len()).sum();
     let renames: Vec<(&str, &str)> =
         plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
+    let chores = housekeeping(g, &ws, &plan, &loaded.state);
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
+        if !chores.is_empty() {
+            for e in &chores {
+                session.record(e)?;
+            }
+            session.compact()?;
+            report_chores(g, &chores);
+        }
         report_held(&plan);
         let mut code = if held > 0 { exit::PARTIAL } else { exit::OK };
         if opts.wait {
@@ -117,7 +126,8 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let book = Arc::new(Mutex::new(Book { session }));
     let by_key: std::collections::HashMap<&str, &Notification> =
         ws.repo.notifications.iter().map(|n| (n.key.as_str(), n)).collect();
-    bookkeeping(&book, &plan, &by_key, &renames)?;
+    bookkeeping(&book, &plan, &by_key, &renames, &chores)?;
+    report_chores(g, &chores);
     let batches = make_batches(&plan, &by_key, ws.config.batch_size);
 
     let tally = if let Some(creds) = creds {
@@ -185,10 +195,14 @@ fn bookkeeping(
     plan: &Plan,
     by_key: &std::collections::HashMap<&str, &Notification>,
     renames: &[(&str, &str)],
+    chores: &[Entry],
 ) -> Result<()> {
     let mut b = lock(book);
     for (from, to) in renames {
         journal_apply(&mut b, Entry::Rename { from: from.to_string(), to: to.to_string() })?;
+    }
+    for e in chores {
+        journal_apply(&mut b, e.clone())?;
     }
     for p in plan.notifications.iter().filter(|p| p.retry_unknown) {
         for u in p.unknown_requests.iter().filter(|u| u.retried) {
@@ -212,6 +226,52 @@ fn bookkeeping(
         )?;
     }
     Ok(())
+}
+
+/// Entries that send nothing and need no approval (recorded after renames): orphan dates recorded
+/// (or cleared when a key comes back), tombstones for notifications orphaned longer than the
+/// config's `retention` with every request settled, and tombstones dropped for keys reused with
+/// `reuseRetiredKey: true`.
+fn housekeeping(g: &Global, ws: &crate::ops::Workspace, plan: &Plan, st: &state::State) -> Vec<Entry> {
+    let now = state::format_time(g.now);
+    let mut out = Vec::new();
+    for p in &plan.notifications {
+        if p.action == Action::Orphaned {
+            let Some(n) = st.notifications.get(&p.key) else { continue };
+            if n.orphaned_since.is_none() {
+                out.push(Entry::Orphan { key: p.key.clone(), since: Some(now.clone()) });
+            } else if ws.config.retention.is_some_and(|r| n.due_for_tombstone(r, g.now)) {
+                out.push(Entry::Retire { key: p.key.clone(), at: now.clone() });
+            }
+        } else {
+            let from = p.renamed_from.as_deref().unwrap_or(&p.key);
+            if st.notifications.get(from).is_some_and(|n| n.orphaned_since.is_some()) {
+                out.push(Entry::Orphan { key: p.key.clone(), since: None });
+            }
+        }
+    }
+    for n in ws.repo.notifications.iter().filter(|n| n.reuse_retired_key) {
+        if st.tombstones.contains_key(&n.key) {
+            out.push(Entry::Revive { key: n.key.clone() });
+        }
+    }
+    out
+}
+
+/// Says what [`housekeeping`] recorded.
+fn report_chores(g: &Global, chores: &[Entry]) {
+    for e in chores {
+        let line = match e {
+            Entry::Orphan { key, since: Some(s) } => format!("`{key}` is orphaned since {s} (recorded in the state)"),
+            Entry::Orphan { key, since: None } => format!("`{key}` is back in the manifests: no longer orphaned"),
+            Entry::Retire { key, .. } => format!(
+                "`{key}` was orphaned longer than the retention: replaced by a tombstone (key, content digest, dates, counts); its key cannot be reused without `reuseRetiredKey: true`"
+            ),
+            Entry::Revive { key } => format!("`{key}`: retired key reused (reuseRetiredKey: true), tombstone dropped"),
+            _ => continue,
+        };
+        g.info(crate::safe::for_output(&crate::safe::line(&line)));
+    }
 }
 
 fn make_batches<'a>(

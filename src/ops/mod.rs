@@ -107,3 +107,14 @@ pub fn load_workspace_with<T: Send>(
     let warnings = diags.items.iter().map(diag::Diagnostic::one_line).collect();
     Ok((Workspace { config, repo, warnings }, extra))
 }
+
+/// Refuses manifests that reuse a retired key (see [`load::check_retired`]), naming file and line.
+pub fn check_retired(g: &Global, ws: &Workspace, state: &crate::state::State) -> Result<()> {
+    let mut diags = Diagnostics::default();
+    load::check_retired(&ws.repo.notifications, state, &mut diags);
+    if diags.errors() > 0 {
+        report(g, &mut diags);
+        return Err(Error::Invalid(diags.errors()));
+    }
+    Ok(())
+}

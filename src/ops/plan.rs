@@ -92,6 +92,7 @@ pub fn compute(g: &Global, ws: &Workspace, loaded: &state::Loaded, retry: &Retry
         now: g.now,
         retry_unknown: retry.unknown.clone(),
         retry_failed: retry.failed.clone(),
+        retention: ws.config.retention,
     });
     if !ws.config.v2_template_as_custom_message {
         plan::mark_ambiguous_previews(&mut p, &ws.repo.notifications);
@@ -140,6 +141,7 @@ pub fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let (ws, loaded) = load_workspace_with(g, &[], |c| state::store_for(c, g.env()).and_then(|s| s.load()))?;
     let loaded = loaded?;
+    crate::ops::check_retired(g, &ws, &loaded.state)?;
     check_retry(&loaded.state, &opts.retry)?;
     let mut plan = compute(g, &ws, &loaded, &opts.retry);
     if let Some(dir) = &opts.compare_to {

@@ -64,7 +64,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
             eprintln!("the state is kept in PostgreSQL ({}): it has no files", spec.shown());
             return Ok(exit::OK);
         }
-        return run_on(g, &*state::store_for(&config, g.env())?, cmd);
+        return run_on(g, &config, &*state::store_for(&config, g.env())?, cmd);
     };
     if let Command::Path { all } = cmd {
         let p = state::Paths::new(&path);
@@ -77,23 +77,23 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    run_on(g, &state::FileStore::new(&path), cmd)
+    run_on(g, &config, &state::FileStore::new(&path), cmd)
 }
 
-fn run_on(g: &Global, store: &dyn StateStore, cmd: Command) -> Result<i32> {
+fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> Result<i32> {
     match cmd {
         Command::Path { .. } | Command::Migrate { .. } => {}
         Command::Info => info(store)?,
-        Command::Compact => compact(store)?,
+        Command::Compact => compact(store, config.retention, g.now)?,
         Command::List => list(store)?,
         Command::Show(key) => {
             let l = store.load()?;
-            let n = l
-                .state
-                .notifications
-                .get(&key)
-                .ok_or_else(|| Error::Refused(format!("no notification `{key}` in the state")))?;
-            println!("{}", serde_json::to_string_pretty(n).unwrap_or_default());
+            let text = match (l.state.notifications.get(&key), l.state.tombstones.get(&key)) {
+                (Some(n), _) => serde_json::to_string_pretty(n),
+                (None, Some(t)) => serde_json::to_string_pretty(&serde_json::json!({ "tombstone": t })),
+                (None, None) => return Err(Error::Refused(format!("no notification `{key}` in the state"))),
+            };
+            println!("{}", text.unwrap_or_default());
         }
         Command::Rm { key, yes } => return rm(store, &key, yes),
         Command::Resolve(r) => return resolve(g, store, &r),
@@ -112,22 +112,38 @@ fn info(store: &dyn StateStore) -> Result<()> {
     println!("journal {}", l.replayed);
     println!("notifications {}", l.state.notifications.len());
     println!("unknown {unknown}");
+    println!("tombstones {}", l.state.tombstones.len());
     Ok(())
 }
 
-/// `state compact`: a journal left by an interrupted run absorbed into a new snapshot.
-fn compact(store: &dyn StateStore) -> Result<()> {
+/// `state compact`: a journal left by an interrupted run absorbed into a new snapshot; with a
+/// `retention`, notifications orphaned longer than it (as recorded by apply) replaced by
+/// tombstones.
+fn compact(store: &dyn StateStore, retention: Option<std::time::Duration>, now: time::OffsetDateTime) -> Result<()> {
     // Opening a writer's session absorbs a journal left by a dead run.
-    let session = store.open("kore-notify state compact")?;
+    let mut session = store.open("kore-notify state compact")?;
     let l = session.loaded();
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
     if l.replayed == 0 {
-        println!("no journal to absorb; the state is compact (serial {})", l.state.serial);
+        println!("no journal to absorb (serial {})", l.state.serial);
     } else {
         println!(
             "absorbed {} journal entries into serial {}; {unknown} request(s) have an unknown outcome (`kore-notify plan` lists them)",
             l.replayed, l.state.serial
         );
+    }
+    let due = retention.map(|r| session.state().due_for_tombstone(r, now)).unwrap_or_default();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let at = state::format_time(now);
+    for key in &due {
+        session.record(&Entry::Retire { key: key.clone(), at: at.clone() })?;
+    }
+    session.compact()?;
+    for key in &due {
+        let line = format!("retired `{key}`: orphaned longer than the retention, replaced by a tombstone");
+        println!("{}", crate::safe::for_output(&crate::safe::line(&line)));
     }
     Ok(())
 }
@@ -145,7 +161,25 @@ fn list(store: &dyn StateStore) -> Result<()> {
             n.channel.as_str(),
             n.recipients.values().filter(|r| r.fp.is_some()).count(),
             n.requests.len(),
-            if n.has_unknown() { "\tUNKNOWN OUTCOME" } else { "" }
+            if n.has_unknown() {
+                "\tUNKNOWN OUTCOME".to_string()
+            } else if let Some(s) = &n.orphaned_since {
+                format!("\torphaned since {s}")
+            } else {
+                String::new()
+            }
+        );
+        println!("{}", crate::safe::for_output(&line));
+    }
+    for (k, t) in &l.state.tombstones {
+        let line = format!(
+            "{}\t{}\t{} recipient(s)\t{} request(s)\tretired {} (orphaned since {})",
+            crate::safe::line(k),
+            t.channel.as_str(),
+            t.recipients,
+            t.requests,
+            t.tombstoned_at,
+            t.orphaned_since
         );
         println!("{}", crate::safe::for_output(&line));
     }

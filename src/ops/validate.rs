@@ -34,6 +34,12 @@ pub fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
     let confine = if paths.is_empty() { Some(root) } else { None };
     let files = load::find_files(confine, &base, &specs, &mut diags);
     let repo = load::load_repo(files, load::Sources { root, variables, env: g.env() }, &mut diags);
+    // Keys retired by the state (a state that cannot be read is for plan and apply to report).
+    if let Some(c) = &config
+        && let Ok(l) = crate::state::store_for(c, g.env()).and_then(|s| s.load())
+    {
+        load::check_retired(&repo.notifications, &l.state, &mut diags);
+    }
     diags.sort();
     let format = if json { DiagFormat::Json } else { g.diag_format };
     if json {

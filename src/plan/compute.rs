@@ -68,6 +68,29 @@ pub fn compute(inp: &Inputs) -> Plan {
         if claimed.contains(key.as_str()) {
             continue;
         }
+        let since = e.orphaned_since.clone();
+        let retires_at = inp
+            .retention
+            .filter(|_| !e.has_unknown())
+            .map(|r| since.as_deref().and_then(crate::state::parse_time).unwrap_or(inp.now) + r)
+            .map(|t| crate::state::format_time(t.max(inp.now)));
+        let mut reason = String::from(
+            "in state but no longer in the manifests; nothing is sent (a sent message cannot be recalled)",
+        );
+        match &since {
+            Some(s) => reason.push_str(&format!("; orphaned since {s}")),
+            None => reason.push_str("; the next apply records it as orphaned"),
+        }
+        match (&retires_at, inp.retention) {
+            (Some(t), _) => reason.push_str(&format!(
+                "; apply replaces it by a tombstone from {t} (retention), and its key cannot be reused then"
+            )),
+            (None, Some(_)) => {
+                reason.push_str("; kept while a request has an unknown outcome (`kore-notify state resolve`)")
+            }
+            (None, None) => {}
+        }
+        reason.push_str("; `kore-notify state rm` forgets it");
         out.push(PlannedNotification {
             key: key.clone(),
             action: Action::Orphaned,
@@ -76,7 +99,7 @@ pub fn compute(inp: &Inputs) -> Plan {
             source: None,
             description: None,
             renamed_from: None,
-            reason: "in state but no longer in the manifests; nothing is sent (a sent message cannot be recalled); `kore-notify state rm` forgets it".into(),
+            reason,
             variables: Default::default(),
             recipients: Counts { removed: e.recipients.len(), ..Counts::default() },
             sends: vec![],
@@ -88,6 +111,8 @@ pub fn compute(inp: &Inputs) -> Plan {
             retry_unknown: false,
             unknown_requests: vec![],
             preview: vec![],
+            orphaned_since: since,
+            retires_at,
         });
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -330,6 +355,13 @@ pub(super) fn plan_one(
     let previous_content = entry.map(|e| e.content.clone()).filter(|x| *x != content);
     let (mut action, mut reason) = choose_action(n, entry, &c);
     apply_window(inp, n, &mut action, &mut reason, &mut c);
+    if entry.is_none()
+        && n.reuse_retired_key
+        && let Some(t) = inp.state.tombstones.get(&n.key)
+    {
+        reason =
+            format!("{reason}; reuses the key retired at {} (reuseRetiredKey: true): planned as new", t.tombstoned_at);
+    }
     let digest = notification_part_digest(n, &nd, &c.fingerprints);
     let preview = previews(n, &c.sends);
     let unknown_requests = unknown_requests(entry, &c, action.sends());
@@ -353,6 +385,8 @@ pub(super) fn plan_one(
         retry_unknown: unknown_requests.iter().any(|r| r.retried),
         unknown_requests,
         preview,
+        orphaned_since: None,
+        retires_at: None,
     };
     (planned, digest)
 }

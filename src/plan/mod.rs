@@ -245,6 +245,13 @@ pub struct PlannedNotification {
     /// of `sends` would read, placeholders filled in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preview: Vec<Preview>,
+    /// Orphaned: since when, as recorded by `apply` (absent: the next apply records it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphaned_since: Option<String>,
+    /// Orphaned, with a `retention` in the config: when `apply` replaces it by a tombstone
+    /// (absent while a request has an unknown outcome: it is never retired with one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retires_at: Option<String>,
 }
 
 /// One recipient's message as they would read it.
@@ -404,4 +411,6 @@ pub struct Inputs<'a> {
     pub now: time::OffsetDateTime,
     pub retry_unknown: Select,
     pub retry_failed: Select,
+    /// The config's `retention` (orphaned notifications are tombstoned after it).
+    pub retention: Option<std::time::Duration>,
 }

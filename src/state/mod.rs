@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::fingerprint::{H16, random_id, sha256_hex};
 use crate::manifest::{Api, Channel, Content};
 
+mod compact;
 mod file;
 mod lock;
 pub mod pg;
@@ -37,8 +38,11 @@ pub use lock::{Holder, Lock};
 use lock::{check_regular, refused_link};
 pub use store::{FileStore, Session, StateStore, store_for};
 
-pub const FORMAT_VERSION: u32 = 1;
-/// Largest snapshot or journal we read (a state of a million recipients is about 130 MB).
+/// Format 2: recipients one compact line each (see `compact.rs`), tab-indented; tombstones.
+/// Format 1 (recipients as objects keyed by hex hashes) is still read.
+pub const FORMAT_VERSION: u32 = 2;
+/// Largest snapshot or journal we read (a format-1 state of a million recipients is about 130 MB,
+/// format 2 about 40 MB).
 pub const MAX_STATE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 const MAX_HOLDER_BYTES: u64 = 64 * 1024;
 
@@ -53,7 +57,9 @@ fn present(path: &Path) -> bool {
 }
 /// Why a request left without an answer by a run that died is unknown.
 const DEAD_RUN: &str = "the run stopped before Kore.ai's answer was recorded";
-const CHECKSUM_PREFIX: &str = "\n  \"checksum\": \"sha256:";
+const CHECKSUM_PREFIX: &str = "\n\t\"checksum\": \"sha256:";
+/// The checksum line of format 1 (indented with two spaces).
+const CHECKSUM_PREFIX_V1: &str = "\n  \"checksum\": \"sha256:";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -173,9 +179,72 @@ pub struct NotificationState {
     pub content: StoredContent,
     #[serde(default)]
     pub requests: Vec<RequestState>,
-    /// Keyed by salted recipient hash.
-    #[serde(default)]
+    /// Keyed by salted recipient hash. Stored as a list, one line per recipient, sorted by hash.
+    #[serde(default, with = "compact")]
+    #[schemars(with = "compact::Schema")]
     pub recipients: BTreeMap<H16, RecipientState>,
+    /// When the notification was first seen by `apply` in the state but no longer in the
+    /// manifests (RFC 3339). Cleared when its key comes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphaned_since: Option<String>,
+}
+
+/// What is kept of a notification orphaned for longer than the retention (`retention` in the
+/// config): no recipients, only what it was and what became of it. Its key cannot be used again
+/// unless a manifest says `reuseRetiredKey: true`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tombstone {
+    pub channel: Channel,
+    pub api: Api,
+    /// `sha256:` of the canonical JSON of the content last sent or recorded (`{"type","value"}`).
+    pub content_digest: String,
+    /// When its first and last requests were sent (absent when it only ever recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent: Option<String>,
+    pub orphaned_since: String,
+    pub tombstoned_at: String,
+    /// Requests made.
+    pub requests: u32,
+    /// Recipients who had (certainly) received a version of it.
+    pub recipients: u64,
+    /// Delivered and failed, as last reported by Kore.ai's status API.
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+impl Tombstone {
+    fn of(n: &NotificationState, at: &str) -> Tombstone {
+        let content = serde_json::to_string(&n.content).unwrap_or_default();
+        Tombstone {
+            channel: n.channel,
+            api: n.api,
+            content_digest: format!("sha256:{}", sha256_hex(content.as_bytes())),
+            first_sent: n.requests.iter().map(|r| &r.sent_at).min().cloned(),
+            last_sent: n.requests.iter().map(|r| &r.sent_at).max().cloned(),
+            orphaned_since: n.orphaned_since.clone().unwrap_or_else(|| at.to_string()),
+            tombstoned_at: at.to_string(),
+            requests: n.requests.len() as u32,
+            recipients: n.recipients.values().filter(|r| r.fp.is_some()).count() as u64,
+            delivered: n.requests.iter().map(|r| u64::from(r.delivered)).sum(),
+            failed: n.requests.iter().map(|r| u64::from(r.failed)).sum(),
+        }
+    }
+}
+
+/// Parses an RFC 3339 date-time.
+pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Formats a date-time as RFC 3339, to the second.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 impl NotificationState {
@@ -226,13 +295,21 @@ impl NotificationState {
             r.failed = failed;
         }
         for (h, st, comment) in recipients {
-            if let Some(rs) = self.recipients.get_mut(h)
+            if let Some(rs) = self.recipients.get_mut(&h.as_key())
                 && rs.req == Some(req)
             {
                 rs.delivery = Some(st.clone());
                 rs.comment.clone_from(comment);
             }
         }
+    }
+
+    /// Whether it is due for a tombstone at `now`: orphaned (recorded) for at least `retention`,
+    /// every request settled (an unknown outcome still holds its recipients: never dropped).
+    pub fn due_for_tombstone(&self, retention: std::time::Duration, now: time::OffsetDateTime) -> bool {
+        !self.has_unknown()
+            && self.recipients.values().all(|r| r.pending.is_none())
+            && self.orphaned_since.as_deref().and_then(parse_time).is_some_and(|t| t + retention <= now)
     }
 
     pub fn has_unknown(&self) -> bool {
@@ -281,6 +358,9 @@ pub struct State {
     pub serial: u64,
     pub tool_version: String,
     pub notifications: BTreeMap<String, NotificationState>,
+    /// Notifications retired after the retention, by key (see [`Tombstone`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tombstones: BTreeMap<String, Tombstone>,
 }
 
 /// One journal line.
@@ -355,14 +435,26 @@ pub enum Entry {
     Remove {
         key: String,
     },
+    /// `key` is in the state but no longer in the manifests since `since`; `None`: it is back.
+    Orphan {
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
+    },
+    /// `key`, orphaned longer than the retention with every request settled, replaced by a
+    /// tombstone (its recipients dropped).
+    Retire {
+        key: String,
+        at: String,
+    },
+    /// The tombstone of `key` dropped: a manifest reuses the key (`reuseRetiredKey: true`).
+    Revive {
+        key: String,
+    },
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
+    format_time(time::OffsetDateTime::now_utc())
 }
 
 impl State {
@@ -373,7 +465,14 @@ impl State {
             serial: 0,
             tool_version: env!("CARGO_PKG_VERSION").into(),
             notifications: BTreeMap::new(),
+            tombstones: BTreeMap::new(),
         }
+    }
+
+    /// Orphaned notifications due for a tombstone at `now`: orphaned for at least `retention`,
+    /// every request settled (an unknown outcome still holds its recipients: never dropped).
+    pub fn due_for_tombstone(&self, retention: std::time::Duration, now: time::OffsetDateTime) -> Vec<String> {
+        self.notifications.iter().filter(|(_, n)| n.due_for_tombstone(retention, now)).map(|(k, _)| k.clone()).collect()
     }
 
     /// Applies one journal entry to the in-memory state. Used both while running and on replay,
@@ -398,7 +497,7 @@ impl State {
                     error: None,
                 });
                 for (h, fp) in recipients {
-                    n.recipients.entry(*h).or_default().pending = Some(Pending { fp: *fp, req: *req });
+                    n.recipients.entry(h.as_key()).or_default().pending = Some(Pending { fp: fp.as_fp(), req: *req });
                 }
             }
             Entry::Outcome { key, req, outcome, request_id, status, error } => {
@@ -410,7 +509,7 @@ impl State {
             Entry::Record { key, channel, api, content, recipients, .. } => {
                 let n = self.entry(key, *channel, *api, content);
                 for (h, fp) in recipients {
-                    n.recipients.entry(*h).or_default().fp = Some(*fp);
+                    n.recipients.entry(h.as_key()).or_default().fp = Some(fp.as_fp());
                 }
                 n.content = content.clone();
             }
@@ -436,6 +535,22 @@ impl State {
             Entry::Remove { key } => {
                 self.notifications.remove(key);
             }
+            Entry::Orphan { key, since } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
+                n.orphaned_since.clone_from(since);
+            }
+            Entry::Retire { key, at } => {
+                let n = self.notifications.get(key).ok_or_else(|| format!("no notification {key} to retire"))?;
+                if n.has_unknown() || n.recipients.values().any(|r| r.pending.is_some()) {
+                    return Err(format!("{key} has a request with an unknown outcome: it cannot be retired"));
+                }
+                let t = Tombstone::of(n, at);
+                self.notifications.remove(key);
+                self.tombstones.insert(key.clone(), t);
+            }
+            Entry::Revive { key } => {
+                self.tombstones.remove(key);
+            }
         }
         Ok(())
     }
@@ -448,6 +563,7 @@ impl State {
             content: content.clone(),
             requests: Vec::new(),
             recipients: BTreeMap::new(),
+            orphaned_since: None,
         })
     }
 
@@ -463,14 +579,24 @@ impl State {
         }
     }
 
-    /// Serialises the snapshot: pretty, sorted, with a trailing checksum line.
+    /// Serialises the snapshot: pretty (one tab per level), sorted, one recipient per line,
+    /// with a trailing checksum line.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut body = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut buf = Vec::with_capacity(1024);
+        let mut ser =
+            serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"\t"));
+        if self.serialize(&mut ser).is_err() {
+            buf.clear();
+        }
+        let mut body = String::from_utf8(buf).unwrap_or_default();
         // Replace the final "\n}" with the checksum line.
         body.truncate(body.len().saturating_sub(2));
         body.push(',');
         let digest = sha256_hex(body.as_bytes());
-        format!("{body}{CHECKSUM_PREFIX}{digest}\"\n}}\n").into_bytes()
+        body.push_str(CHECKSUM_PREFIX);
+        body.push_str(&digest);
+        body.push_str("\"\n}\n");
+        body.into_bytes()
     }
 
     /// Parses and verifies a snapshot.
@@ -489,16 +615,20 @@ impl State {
                 "state format {version} was written by a newer kore-notify (this one reads format {FORMAT_VERSION}); upgrade kore-notify"
             ));
         }
-        let idx = text
-            .rfind(CHECKSUM_PREFIX)
-            .ok_or("no checksum line: the file is truncated or was not written by kore-notify")?;
+        let prefix = if version < 2 { CHECKSUM_PREFIX_V1 } else { CHECKSUM_PREFIX };
+        let idx =
+            text.rfind(prefix).ok_or("no checksum line: the file is truncated or was not written by kore-notify")?;
         let (body, tail) = text.split_at(idx);
-        let expected = tail[CHECKSUM_PREFIX.len()..].split('"').next().unwrap_or_default();
+        let expected = tail[prefix.len()..].split('"').next().unwrap_or_default();
         if sha256_hex(body.as_bytes()) != expected {
             return Err("checksum mismatch: the file was edited by hand or corrupted".into());
         }
         // The trailing `checksum` field is ignored by State's deserializer.
-        serde_json::from_str::<State>(text).map_err(|e| format!("invalid state: {e}"))
+        let mut state = serde_json::from_str::<State>(text).map_err(|e| format!("invalid state: {e}"))?;
+        // A format-1 state is upgraded as it is read (its hashes truncated by the recipient
+        // decoder); the next write is in the current format.
+        state.format_version = FORMAT_VERSION;
+        Ok(state)
     }
 }
 
@@ -523,6 +653,7 @@ mod tests {
                 content: StoredContent { kind: "text".into(), value: "hi".into() },
                 requests: vec![],
                 recipients: BTreeMap::new(),
+                orphaned_since: None,
             },
         );
         let bytes = s.to_bytes();
@@ -530,7 +661,76 @@ mod tests {
         let tampered = String::from_utf8_lossy(&bytes).replace("\"hi\"", "\"ho\"");
         assert!(State::from_bytes(tampered.as_bytes()).is_err());
         assert!(State::from_bytes(&bytes[..bytes.len() / 2]).is_err());
-        let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 1", "\"formatVersion\": 9");
+        let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 2", "\"formatVersion\": 9");
         assert!(State::from_bytes(newer.as_bytes()).is_err_and(|e| e.contains("newer")));
+    }
+
+    #[test]
+    fn format_1_is_read_with_shortened_hashes_and_written_as_format_2() {
+        let v1 = include_str!("../../tests/fixtures/state-v1.json");
+        let s = State::from_bytes(v1.as_bytes()).expect("format 1 reads");
+        assert_eq!(s.format_version, FORMAT_VERSION);
+        let n = &s.notifications["k"];
+        assert_eq!(n.recipients.len(), 2);
+        for (h, r) in &n.recipients {
+            assert_eq!(*h, h.as_key());
+            assert!(r.fp.is_some_and(|f| f == f.as_fp()) && r.req == Some(0));
+        }
+        let h: H16 = "2f4c2ccd86d4f79d27e40e047af6f9d3".parse().expect("hex");
+        assert!(n.recipients.contains_key(&h.as_key()));
+        let v2 = s.to_bytes();
+        let text = String::from_utf8_lossy(&v2);
+        assert!(text.contains("\t\"formatVersion\": 2") && !text.contains("2f4c2ccd"), "{text}");
+        assert_eq!(State::from_bytes(&v2).ok(), Some(s));
+    }
+
+    #[test]
+    fn orphan_dates_and_tombstones_are_entries_and_never_drop_an_unknown_request() {
+        let content = StoredContent { kind: "text".into(), value: "hi".into() };
+        let mut s = State::new();
+        let intent = |req: u32, at: &str| Entry::Intent {
+            key: "k".into(),
+            req,
+            batch: format!("b{req}"),
+            channel: Channel::Slack,
+            api: Api::V1,
+            content: content.clone(),
+            recipients: vec![(H16([req as u8 + 1; 16]), H16([9; 16]))],
+            at: at.into(),
+        };
+        let outcome = |req: u32, outcome: Outcome| Entry::Outcome {
+            key: "k".into(),
+            req,
+            outcome,
+            request_id: None,
+            status: None,
+            error: None,
+        };
+        s.apply(&intent(0, "2026-01-01T00:00:00Z")).expect("intent");
+        s.apply(&outcome(0, Outcome::Accepted)).expect("outcome");
+        s.apply(&intent(1, "2026-02-01T00:00:00Z")).expect("intent");
+        s.apply(&outcome(1, Outcome::Unknown)).expect("outcome");
+        let since = Some("2026-03-01T00:00:00Z".to_string());
+        s.apply(&Entry::Orphan { key: "k".into(), since: since.clone() }).expect("orphan");
+        assert_eq!(s.notifications["k"].orphaned_since, since);
+        let day = std::time::Duration::from_secs(86_400);
+        let later = parse_time("2027-01-01T00:00:00Z").expect("time");
+        assert!(s.due_for_tombstone(day, later).is_empty(), "an unknown request holds it");
+        let retire = Entry::Retire { key: "k".into(), at: "2027-01-01T00:00:00Z".into() };
+        assert!(s.apply(&retire).is_err() && s.notifications.contains_key("k"));
+        s.apply(&Entry::Resolve { key: "k".into(), sent: true, req: Some(1) }).expect("resolve");
+        assert_eq!(s.due_for_tombstone(day, later), vec!["k".to_string()]);
+        assert!(s.due_for_tombstone(day, parse_time("2026-03-01T12:00:00Z").expect("time")).is_empty());
+        s.apply(&retire).expect("retire");
+        let t = &s.tombstones["k"];
+        assert!(!s.notifications.contains_key("k"));
+        assert_eq!((t.requests, t.recipients), (2, 2));
+        assert_eq!(t.first_sent.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(t.last_sent.as_deref(), Some("2026-02-01T00:00:00Z"));
+        assert_eq!(t.orphaned_since, "2026-03-01T00:00:00Z");
+        let again = State::from_bytes(&s.to_bytes()).expect("roundtrip");
+        assert_eq!(again.tombstones, s.tombstones);
+        s.apply(&Entry::Revive { key: "k".into() }).expect("revive");
+        assert!(s.tombstones.is_empty());
     }
 }

@@ -386,7 +386,12 @@ impl PgSession {
             Entry::Record { recipients, .. } => {
                 (recipients.iter().map(|(h, _)| *h).collect(), Vec::new(), Ledger::Current { rows: recipients.clone() })
             }
-            Entry::Begin { .. } | Entry::Rename { .. } | Entry::Remove { .. } => (Vec::new(), Vec::new(), Ledger::None),
+            Entry::Begin { .. }
+            | Entry::Rename { .. }
+            | Entry::Remove { .. }
+            | Entry::Orphan { .. }
+            | Entry::Retire { .. }
+            | Entry::Revive { .. } => (Vec::new(), Vec::new(), Ledger::None),
         }
     }
 
@@ -402,12 +407,18 @@ impl PgSession {
             Entry::Begin { .. } => return None,
             Entry::Rename { from, to } => (from.clone(), Special::Rename { to: to.clone() }),
             Entry::Remove { key } => (key.clone(), Special::Remove),
+            Entry::Retire { key, .. } => {
+                let t = self.loaded.state.tombstones.get(key).map(serde_json::to_value);
+                (key.clone(), Special::Retire { tombstone: t.and_then(Result::ok).unwrap_or_default() })
+            }
+            Entry::Revive { key } => (key.clone(), Special::Revive),
             Entry::Intent { key, .. }
             | Entry::Outcome { key, .. }
             | Entry::Resolve { key, .. }
             | Entry::Retry { key, .. }
             | Entry::Status { key, .. }
-            | Entry::Record { key, .. } => (key.clone(), Special::None),
+            | Entry::Record { key, .. }
+            | Entry::Orphan { key, .. } => (key.clone(), Special::None),
         };
         let mut ch = Change {
             key: key.clone(),
@@ -421,7 +432,7 @@ impl PgSession {
             special,
         };
         if let Some(n) = self.loaded.state.notifications.get_mut(&key) {
-            if matches!(e, Entry::Intent { .. } | Entry::Record { .. }) {
+            if matches!(e, Entry::Intent { .. } | Entry::Record { .. } | Entry::Orphan { .. }) {
                 ch.doc = Some(sql::doc_of(n));
             }
             ch.requests = reqs.iter().filter_map(|q| n.requests.get(*q as usize).map(|r| (*q, r.clone()))).collect();

@@ -42,6 +42,12 @@ CREATE TABLE kore_notify.notifications (
     doc    jsonb NOT NULL,
     UNIQUE (target, key)
 );
+CREATE TABLE kore_notify.tombstones (
+    target text NOT NULL REFERENCES kore_notify.states ON DELETE CASCADE,
+    key    text NOT NULL,
+    doc    jsonb NOT NULL,
+    PRIMARY KEY (target, key)
+);
 CREATE TABLE kore_notify.requests (
     notification bigint NOT NULL REFERENCES kore_notify.notifications ON DELETE CASCADE ON UPDATE CASCADE,
     req          integer NOT NULL,
@@ -187,6 +193,13 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
     state.serial = row.get::<_, i64>(2) as u64;
     let changes: i64 = row.get(3);
     state.tool_version = row.get(4);
+    for row in c.query("SELECT key, doc FROM kore_notify.tombstones WHERE target = $1", &[&target]).await? {
+        let key: String = row.get(0);
+        let Ok(t) = serde_json::from_value(row.get::<_, serde_json::Value>(1)) else {
+            return Ok(Err(corrupt(&format!("tombstone `{key}`"))));
+        };
+        state.tombstones.insert(key, t);
+    }
     let mut keys: HashMap<i64, String> = HashMap::new();
     for row in c.query("SELECT id, key, doc FROM kore_notify.notifications WHERE target = $1", &[&target]).await? {
         let (id, key): (i64, String) = (row.get(0), row.get(1));
@@ -312,8 +325,16 @@ pub(super) struct Change {
 
 pub(super) enum Special {
     None,
-    Rename { to: String },
+    Rename {
+        to: String,
+    },
     Remove,
+    /// Replaced by its tombstone (the notification's rows dropped).
+    Retire {
+        tombstone: serde_json::Value,
+    },
+    /// Its tombstone dropped.
+    Revive,
 }
 
 /// The entry's effect on the delivery ledger (`kore_notify.sends`).
@@ -404,6 +425,21 @@ async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<
         Special::Remove => {
             c.execute("DELETE FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, &ch.key])
                 .await?;
+            return bump(c, target).await;
+        }
+        Special::Retire { tombstone } => {
+            c.execute(
+                "INSERT INTO kore_notify.tombstones (target, key, doc) VALUES ($1, $2, $3)
+                 ON CONFLICT (target, key) DO UPDATE SET doc = EXCLUDED.doc",
+                &[&target, &ch.key, tombstone],
+            )
+            .await?;
+            c.execute("DELETE FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, &ch.key])
+                .await?;
+            return bump(c, target).await;
+        }
+        Special::Revive => {
+            c.execute("DELETE FROM kore_notify.tombstones WHERE target = $1 AND key = $2", &[&target, &ch.key]).await?;
             return bump(c, target).await;
         }
         Special::None => {}
@@ -658,6 +694,13 @@ pub(super) async fn import(
             &[&target, &(state.format_version as i32), &state.lineage, &(state.serial as i64), &state.tool_version],
         )
         .await?;
+        for (key, t) in &state.tombstones {
+            c.execute(
+                "INSERT INTO kore_notify.tombstones (target, key, doc) VALUES ($1, $2, $3)",
+                &[&target, key, &serde_json::to_value(t).unwrap_or_default()],
+            )
+            .await?;
+        }
         for (key, n) in state.notifications.iter_mut() {
             let doc = doc_of(n);
             let id: i64 = c
