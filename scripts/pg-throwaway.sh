@@ -3,7 +3,8 @@
 # if it is missing (Debian's postgresql package), starts a throwaway server in a temporary
 # directory on a free loopback port — as the `postgres` user when run as root, since the server
 # refuses to run as root — and exports PG_ADMIN_URL (a superuser URL with a random password),
-# PG_BIN (the server's bin directory, with psql) and PG_DIR. `pg_stop` stops it and removes the
+# PG_BIN (the server's bin directory, with psql), PG_DIR and PG_CA_FILE (the certificate of the
+# throwaway CA that signed the server's TLS certificate). `pg_stop` stops it and removes the
 # directory; callers trap it on EXIT.
 
 pg_find_bin() {
@@ -20,10 +21,10 @@ pg_as_server() {
 }
 
 pg_throwaway() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
   if ! pg_find_bin initdb >/dev/null || ! pg_find_bin pg_ctl >/dev/null || ! command -v psql >/dev/null; then
     echo "==> installing PostgreSQL (apt-get install -y postgresql)" >&2
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
   fi
@@ -38,10 +39,21 @@ pg_throwaway() {
   [ "$(id -u)" -eq 0 ] && chown -R postgres "$PG_DIR"
   pg_as_server "$PG_BIN/initdb" -D "$PG_DIR/data" -U kore --pwfile="$PG_DIR/pw" --auth-local=trust \
     --auth-host=scram-sha-256 --no-sync >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  # TLS with a certificate of its own (for 127.0.0.1 and localhost), so clients can be tested
+  # verifying it against PG_CA_FILE.
+  command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$PG_DIR/ext"
+  { openssl req -new -x509 -days 2 -nodes -subj /CN=kore-notify-test-ca -keyout "$PG_DIR/ca.key" -out "$PG_DIR/ca.crt" &&
+    openssl req -new -nodes -subj /CN=localhost -keyout "$PG_DIR/server.key" -out "$PG_DIR/server.csr" &&
+    openssl x509 -req -in "$PG_DIR/server.csr" -CA "$PG_DIR/ca.crt" -CAkey "$PG_DIR/ca.key" -CAcreateserial -days 2 \
+      -extfile "$PG_DIR/ext" -out "$PG_DIR/server.crt"; } >/dev/null 2>&1 || { echo "openssl failed" >&2; return 1; }
+  chmod 600 "$PG_DIR/server.key"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$PG_DIR/server.key" "$PG_DIR/server.crt"
   pg_as_server "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=200 $*" start >/dev/null \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=200 -c ssl=on -c ssl_cert_file=$PG_DIR/server.crt -c ssl_key_file=$PG_DIR/server.key $*" start >/dev/null \
     || { cat "$PG_DIR/server.log" >&2; return 1; }
-  export PG_ADMIN_URL="postgres://kore:$password@127.0.0.1:$port/postgres" PG_BIN PG_DIR
+  PG_CA_FILE=$PG_DIR/ca.crt
+  export PG_ADMIN_URL="postgres://kore:$password@127.0.0.1:$port/postgres" PG_BIN PG_DIR PG_CA_FILE
   echo "==> PostgreSQL on 127.0.0.1:$port (data in $PG_DIR, removed afterwards)" >&2
 }
 

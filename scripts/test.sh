@@ -11,5 +11,5 @@ cd "$(dirname "$0")/.."
 trap pg_stop EXIT
 # Durability is not what the suite tests on the server side (kill -9 hits the client).
 pg_throwaway -c fsync=off
-export KORE_NOTIFY_TEST_PG=$PG_ADMIN_URL
+export KORE_NOTIFY_TEST_PG=$PG_ADMIN_URL KORE_NOTIFY_TEST_PG_CA=$PG_CA_FILE
 cargo test --locked "$@"

@@ -614,3 +614,29 @@ fn retention_and_tombstones_in_postgres() {
     assert_eq!(db.query("SELECT count(*) FROM kore_notify.tombstones"), ["0"]);
     assert_eq!(emu.deliveries()["slack:t0"], 2, "sent again only when the reuse was asked for");
 }
+
+/// TLS: verified against the server's own certificate it connects; `require` without that
+/// certificate is refused (the platform's roots do not know it: certificates are always
+/// verified); plain TCP to loopback remains the default.
+#[test]
+fn tls_certificates_are_always_verified() {
+    let ca = std::env::var("KORE_NOTIFY_TEST_PG_CA").unwrap_or_default();
+    assert!(!ca.is_empty(), "KORE_NOTIFY_TEST_PG_CA is not set: run the suite with scripts/test.sh");
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let t = Test::repo(&emu.url).manifest("a.yaml", &slack("k", &ids("s", 2)));
+    let with = |q: &str| format!("{}?{q}", db.url());
+    let verified = with(&format!("sslmode=verify-full&sslrootcert={ca}"));
+    let (_, t) = t.env("KORE_NOTIFY_STATE_URL", &verified).args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries().len(), 2);
+    let (o, t) = t.env("KORE_NOTIFY_STATE_URL", &with("sslmode=require")).args(["plan"]).status(1).run();
+    assert!(o.stderr.to_lowercase().contains("certificate"), "{}", o.stderr);
+    let (_, t) = t.env("KORE_NOTIFY_STATE_URL", &with("sslmode=verify-ca")).args(["plan"]).status(1).run();
+    let (_, t) = t.env("KORE_NOTIFY_STATE_URL", &db.url()).args(["plan", "--detailed-exitcode"]).status(0).run();
+    let (_, _t) = t
+        .env("KORE_NOTIFY_STATE_URL", &with("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"))
+        .args(["plan"])
+        .status(1)
+        .stderr_has("sslrootcert")
+        .run();
+}

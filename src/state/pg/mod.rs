@@ -166,11 +166,7 @@ async fn connect(conn: &url::Conn, tls: Option<rustls::ClientConfig>) -> std::re
             client
         }
         Some(rustls) => {
-            config.ssl_mode(if conn.tls == url::Tls::Require {
-                tokio_postgres::config::SslMode::Require
-            } else {
-                tokio_postgres::config::SslMode::Prefer
-            });
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
             let (client, connection) = config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(rustls)).await?;
             tokio::spawn(connection);
             client

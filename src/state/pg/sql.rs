@@ -96,7 +96,18 @@ pub(super) type Db = tokio_postgres::Error;
 pub(super) fn db_error(shown: &str, e: &Db) -> Error {
     let message = match e.as_db_error() {
         Some(d) => format!("{}: {}", d.severity(), d.message()),
-        None => e.to_string(),
+        None => {
+            // The client's message with its causes ("error performing TLS handshake: invalid
+            // peer certificate: UnknownIssuer").
+            let mut m = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                m.push_str(": ");
+                m.push_str(&s.to_string());
+                source = s.source();
+            }
+            m
+        }
     };
     Error::Database { url: shown.to_string(), message: crate::safe::line(&message).into_owned() }
 }

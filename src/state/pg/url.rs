@@ -8,9 +8,9 @@
 //!
 //! TLS goes through rustls and always verifies the server's certificate (the platform's roots, or
 //! the file named by `sslrootcert`); `sslmode` is honoured as follows. `disable`: no TLS, allowed
-//! only to loopback and Unix sockets. `allow`/`prefer` (the default): TLS when the server offers
-//! it — to loopback only; anywhere else they mean `require`. `require`, `verify-ca` and
-//! `verify-full`: TLS, verified, or no connection.
+//! only to loopback and Unix sockets. `allow`/`prefer` (the default): no TLS to loopback and Unix
+//! sockets (like plain http to the emulator), TLS anywhere else — where they mean `require`.
+//! `require`, `verify-ca` and `verify-full`: TLS, verified, or no connection.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -199,8 +199,6 @@ fn split_params(url: &str) -> std::result::Result<(String, SslParams), String> {
 pub(super) enum Tls {
     /// Plain TCP (loopback only).
     Off,
-    /// TLS when offered, plain otherwise (loopback only).
-    Prefer,
     /// TLS with a verified certificate, or no connection.
     Require,
 }
@@ -208,7 +206,7 @@ pub(super) enum Tls {
 /// `sslmode` → what to do, given whether every host is loopback (or a Unix socket).
 pub(super) fn tls_mode(mode: Option<&str>, loopback: bool) -> std::result::Result<Tls, String> {
     match mode {
-        None | Some("allow" | "prefer") => Ok(if loopback { Tls::Prefer } else { Tls::Require }),
+        None | Some("allow" | "prefer") => Ok(if loopback { Tls::Off } else { Tls::Require }),
         Some("disable") if loopback => Ok(Tls::Off),
         Some("disable") => Err("sslmode=disable is refused for a remote server: the password and the state would travel unencrypted; use sslmode=require".into()),
         Some("require" | "verify-ca" | "verify-full") => Ok(Tls::Require),
@@ -282,10 +280,11 @@ mod tests {
     fn sslmode_table() {
         use Tls::*;
         let cases: &[(Option<&str>, bool, Option<Tls>)] = &[
-            (None, true, Some(Prefer)),
+            (None, true, Some(Off)),
             (None, false, Some(Require)),
             (Some("prefer"), false, Some(Require)),
-            (Some("allow"), true, Some(Prefer)),
+            (Some("prefer"), true, Some(Off)),
+            (Some("allow"), true, Some(Off)),
             (Some("disable"), true, Some(Off)),
             (Some("disable"), false, None),
             (Some("require"), true, Some(Require)),
