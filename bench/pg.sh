@@ -34,7 +34,7 @@ gen="$PWD/target/release/examples/bench-gen"
 pg_throwaway -c fsync=on
 db_url=${PG_ADMIN_URL%/postgres}/bench
 reset_db() {
-  "$PG_BIN/psql" -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
+  "$PG_PSQL" -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
 }
 export KORE_CLIENT_ID=cs-bench KORE_CLIENT_SECRET=bench-secret KORE_NOTIFY_NOW=2026-11-24T09:00:00Z
 

@@ -3,7 +3,7 @@
 # if it is missing (Debian's postgresql package), starts a throwaway server in a temporary
 # directory on a free loopback port — as the `postgres` user when run as root, since the server
 # refuses to run as root — and exports PG_ADMIN_URL (a superuser URL with a random password),
-# PG_BIN (the server's bin directory, with psql), PG_DIR and PG_CA_FILE (the certificate of the
+# PG_BIN (the server's bin directory), PG_PSQL, PG_DIR and PG_CA_FILE (the certificate of the
 # throwaway CA that signed the server's TLS certificate). `pg_stop` stops it and removes the
 # directory; callers trap it on EXIT.
 
@@ -29,6 +29,7 @@ pg_throwaway() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
   fi
   PG_BIN=$(pg_find_bin initdb)
+  PG_PSQL=$(command -v psql || echo "$PG_BIN/psql")
   if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then useradd --system --no-create-home postgres; fi
   PG_DIR=$(mktemp -d /tmp/kore-notify-pg.XXXXXX)
   chmod 755 "$PG_DIR"
@@ -53,7 +54,7 @@ pg_throwaway() {
     -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=200 -c ssl=on -c ssl_cert_file=$PG_DIR/server.crt -c ssl_key_file=$PG_DIR/server.key $*" start >/dev/null \
     || { cat "$PG_DIR/server.log" >&2; return 1; }
   PG_CA_FILE=$PG_DIR/ca.crt
-  export PG_ADMIN_URL="postgres://kore:$password@127.0.0.1:$port/postgres" PG_BIN PG_DIR PG_CA_FILE
+  export PG_ADMIN_URL="postgres://kore:$password@127.0.0.1:$port/postgres" PG_BIN PG_PSQL PG_DIR PG_CA_FILE
   echo "==> PostgreSQL on 127.0.0.1:$port (data in $PG_DIR, removed afterwards)" >&2
 }
 
