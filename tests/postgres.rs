@@ -640,3 +640,22 @@ fn tls_certificates_are_always_verified() {
         .stderr_has("sslrootcert")
         .run();
 }
+
+/// A saved plan applies with the state in PostgreSQL, exactly once: from an empty database too,
+/// and a plan made before a change is refused.
+#[test]
+fn plan_files_apply_once_with_the_state_in_postgres() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let t = db.repo(&emu).manifest("a.yaml", &slack("k", &ids("f", 3)));
+    let (_, t) = t.args(["plan", "--out", "first.plan"]).status(0).run();
+    let (_, t) = t.args(["apply", "first.plan", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries().len(), 3);
+    let (_, t) = t.args(["apply", "first.plan", "--auto-approve"]).status(1).stderr_has("the state changed").run();
+    let t = t.manifest("b.yaml", &slack("b", &ids("g", 2)));
+    let (_, t) = t.args(["plan", "--out", "second.plan"]).status(0).run();
+    let (_, _t) = t.args(["apply", "second.plan", "--auto-approve"]).status(0).run();
+    let d = emu.deliveries();
+    assert_eq!(d.len(), 5);
+    assert!(d.values().all(|c| *c == 1), "{d:?}");
+}

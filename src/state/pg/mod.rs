@@ -121,6 +121,13 @@ impl PgStore {
         match read {
             Read::Empty => Ok(Loaded { state: State::new(), exists: false, replayed: 0, digest: String::new() }),
             Read::Newer(v) => Err(self.newer(v)),
+            // A row created by a writer that recorded nothing yet is no state at all (as a missing
+            // file is): a plan made before it still applies.
+            Read::Found(state, 0)
+                if state.serial == 0 && state.notifications.is_empty() && state.tombstones.is_empty() =>
+            {
+                Ok(Loaded { state, exists: false, replayed: 0, digest: String::new() })
+            }
             Read::Found(mut state, changes) => {
                 let digest = sha256_hex(format!("postgres:{}:{}:{changes}", state.lineage, state.serial).as_bytes());
                 let replayed = state
