@@ -221,6 +221,22 @@ pub fn nofollow(o: &mut OpenOptions, nonblocking: bool) {
     }
 }
 
+/// Writes a file the user named atomically (temp file in the same directory, fsync, rename):
+/// `plan --out`. (The state's snapshot has its own, in `state::file`, which also clears temp files
+/// left by a killed run and syncs the directory.)
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
+    use crate::error::Error;
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
+    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, "write", e.error))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

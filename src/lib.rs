@@ -12,12 +12,14 @@
 //!    function of manifests, state, tool version and clock ([`plan`], rendered by [`render`]);
 //! 4. **lock** — an exclusive OS lock on the state for writers;
 //! 5. **journal** — an intent appended and fsynced before every request;
-//! 6. **send** — through the [`client`] (fresh JWT per request, rate limited by [`ratelimit`]);
+//! 6. **send** — the send loop ([`engine::send`]) through the [`client`] (fresh JWT per request,
+//!    rate limited by [`ratelimit`]);
 //! 7. **record** — the outcome journaled, then compacted into an atomic snapshot.
 //!
-//! Commands are thin wrappers ([`cli`]) over operations ([`ops`]). Everything shown to people
-//! goes through one sanitizer ([`safe`]); stale states are refused ([`freshness`]); a first
-//! SIGINT/SIGTERM stops gracefully ([`interrupt`]). The [`emulator`] is a local Kore.ai API for
+//! Commands are thin wrappers ([`cli`]) over operations ([`ops`]), which never call each other:
+//! what they share (the send loop, the status poller [`engine::poll`]) is in [`engine`].
+//! Everything shown to people goes through one sanitizer ([`safe`]); stale states are refused
+//! ([`freshness`]); a first SIGINT/SIGTERM stops gracefully ([`interrupt`]). The [`emulator`] is a local Kore.ai API for
 //! rehearsals and tests.
 
 pub mod cli;
@@ -25,6 +27,7 @@ pub mod client;
 pub mod config;
 pub mod diag;
 pub mod emulator;
+pub mod engine;
 pub mod error;
 pub mod files;
 pub mod fingerprint;

@@ -6,22 +6,17 @@
 //! batches may have been sent (intent without outcome = unknown); those are never resent without
 //! `--retry-unknown` or `state resolve`.
 
-use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::client::{self, Client, KoreApi, SendResult};
+use crate::engine::send::{self, SendOptions, Tally};
 use crate::error::{Error, Result, exit};
 use crate::fingerprint::H16;
-use crate::manifest::{Notification, Recipient};
-use crate::ops::plan::{Format, Retry, check_retry, compute, render};
-use crate::ops::{Global, load_workspace, status};
-use crate::plan::{Action, Plan};
-use crate::ratelimit::RateLimiter;
-use crate::state::{self, Entry, Outcome, Session, StoredContent};
+use crate::ops::{Global, load_workspace};
+use crate::plan::{self, Action, MAX_PLAN_BYTES, Plan, Retry, check_retry};
+use crate::render::{self, Format};
+use crate::state::{self, Entry, Session};
 
 pub struct Options {
     pub plan_file: Option<PathBuf>,
@@ -31,32 +26,6 @@ pub struct Options {
     pub retry: Retry,
     pub wait: bool,
     pub timeout: Duration,
-}
-
-/// Shared by the batch tasks: the writer's session on the state (entries recorded durably, then
-/// folded into its state).
-struct Book {
-    session: Box<dyn Session>,
-}
-
-struct Batch<'a> {
-    n: &'a Notification,
-    /// (recipient index, hash, fingerprint)
-    members: Vec<(usize, H16, H16)>,
-    label: String,
-}
-
-#[derive(Default)]
-struct Tally {
-    accepted: usize,
-    rejected: usize,
-    unknown: usize,
-    /// Batches not started (the run stopped: 401, a redirect, an interrupt, a journal failure).
-    skipped: usize,
-    skipped_recipients: usize,
-    recipients_accepted: usize,
-    /// Why the run stopped early (401, a redirect), as the error to report.
-    stopped_by: Option<String>,
 }
 
 fn confirm(plan: &Plan) -> Result<bool> {
@@ -84,12 +53,13 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         ));
     }
     check_retry(&loaded.state, &opts.retry)?;
-    let plan = compute(g, &ws, loaded, &opts.retry);
+    let plan = plan::for_config(&ws.config, &ws.repo.notifications, loaded, &opts.retry, g.now);
     if let Some(pf) = &opts.plan_file {
         check_plan_file(pf, &plan)?;
     }
     if !g.quiet {
-        eprint!("{}", crate::safe::for_output(&render(g, &plan, Format::Text, &crate::render::Review::default())));
+        let text = render::document(&plan, Format::Text, g.color, g.verbose, &render::Review::default());
+        eprint!("{}", crate::safe::for_output(&text));
     }
     let held = plan.summary.recipients_held;
     let to_send = plan.summary.recipients_to_send;
@@ -123,31 +93,12 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         return Ok(crate::interrupt::exit_code(sig));
     }
 
-    let book = Arc::new(Mutex::new(Book { session }));
-    let by_key: std::collections::HashMap<&str, &Notification> =
-        ws.repo.notifications.iter().map(|n| (n.key.as_str(), n)).collect();
-    bookkeeping(&book, &plan, &by_key, &renames, &chores)?;
+    let send_opts = SendOptions { parallelism: opts.parallelism, quiet: g.quiet };
+    let notifications = &ws.repo.notifications;
+    let batch_size = ws.config.batch_size;
+    let prepared = send::prepare(session, &plan, notifications, &renames, &chores, batch_size)?;
     report_chores(g, &chores);
-    let batches = make_batches(&plan, &by_key, ws.config.batch_size);
-
-    let tally = if let Some(creds) = creds {
-        let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
-        let client = Client::new(&ws.config, creds, limiter).map_err(Error::Io)?;
-        let body = BodyOptions {
-            v2_field: ws.config.v2_field,
-            template_as_custom_message: ws.config.v2_template_as_custom_message,
-        };
-        send_all(g, &client, &book, batches, opts.parallelism.max(1), body)?
-    } else {
-        Tally::default()
-    };
-
-    // The session (and its lock) lives until the end of the run: `--wait` records statuses under it.
-    let mut book = Arc::try_unwrap(book)
-        .map_err(|_| Error::Io("internal: batch tasks still running".into()))?
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner());
-    book.session.compact()?;
+    let (mut session, tally) = send::execute(prepared, &ws.config, creds, send_opts)?;
 
     let mut code = report(&tally, &plan)?;
     if let Some(sig) = crate::interrupt::requested() {
@@ -160,7 +111,7 @@ pub fn run(g: &Global, opts: &Options) -> Result<i32> {
         return Ok(crate::interrupt::exit_code(sig));
     }
     if opts.wait {
-        let w = wait_for(g, &ws.config, &mut *book.session, opts.timeout)?;
+        let w = wait_for(g, &ws.config, &mut *session, opts.timeout)?;
         code = code.max(w);
     }
     Ok(code)
@@ -187,45 +138,6 @@ fn approved(g: &Global, plan: &Plan, opts: &Options) -> Result<bool> {
         return confirm(plan);
     }
     Ok(true)
-}
-
-/// Bookkeeping that sends nothing comes first: renames, retries, recorded changes.
-fn bookkeeping(
-    book: &Arc<Mutex<Book>>,
-    plan: &Plan,
-    by_key: &std::collections::HashMap<&str, &Notification>,
-    renames: &[(&str, &str)],
-    chores: &[Entry],
-) -> Result<()> {
-    let mut b = lock(book);
-    for (from, to) in renames {
-        journal_apply(&mut b, Entry::Rename { from: from.to_string(), to: to.to_string() })?;
-    }
-    for e in chores {
-        journal_apply(&mut b, e.clone())?;
-    }
-    for p in plan.notifications.iter().filter(|p| p.retry_unknown) {
-        for u in p.unknown_requests.iter().filter(|u| u.retried) {
-            journal_apply(&mut b, Entry::Retry { key: p.key.clone(), req: Some(u.index) })?;
-        }
-    }
-    for p in plan.notifications.iter().filter(|p| !p.records.is_empty()) {
-        let Some(n) = by_key.get(p.key.as_str()) else {
-            continue;
-        };
-        journal_apply(
-            &mut b,
-            Entry::Record {
-                key: p.key.clone(),
-                channel: n.channel,
-                api: n.api,
-                content: StoredContent::from(&n.content),
-                recipients: p.records.iter().map(|r| (r.hash, r.fingerprint)).collect(),
-                at: state::now_rfc3339(),
-            },
-        )?;
-    }
-    Ok(())
 }
 
 /// Entries that send nothing and need no approval (recorded after renames): orphan dates recorded
@@ -274,29 +186,6 @@ fn report_chores(g: &Global, chores: &[Entry]) {
     }
 }
 
-fn make_batches<'a>(
-    plan: &Plan,
-    by_key: &std::collections::HashMap<&str, &'a Notification>,
-    batch_size: usize,
-) -> Vec<Batch<'a>> {
-    let mut batches = Vec::new();
-    for p in plan.notifications.iter().filter(|p| p.action.sends()) {
-        let Some(n) = by_key.get(p.key.as_str()) else {
-            continue;
-        };
-        let chunks: Vec<_> = p.sends.chunks(batch_size).collect();
-        let total = chunks.len();
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            batches.push(Batch {
-                n,
-                members: chunk.iter().map(|r| (r.index, r.hash, r.fingerprint)).collect(),
-                label: format!("{} batch {}/{}", n.key, i + 1, total),
-            });
-        }
-    }
-    batches
-}
-
 /// Tells about recipients held back by unknown requests (the run exits 3 for them).
 fn report_held(plan: &Plan) {
     if plan.summary.recipients_held == 0 {
@@ -333,52 +222,12 @@ fn report(tally: &Tally, plan: &Plan) -> Result<i32> {
     Ok(if partial { exit::PARTIAL } else { exit::OK })
 }
 
-/// How request bodies are built (from the config).
-#[derive(Clone, Copy)]
-struct BodyOptions {
-    v2_field: crate::config::V2Field,
-    /// `v2TemplateAsCustomMessage` (default true).
-    template_as_custom_message: bool,
-}
-
-/// A recipient as sent. Kore's v2 page contradicts itself: its field table says `parameters` fill
-/// only a `customMessage` (and are ignored without one), its samples show them filling the main
-/// message. With `v2TemplateAsCustomMessage` (the default), a v2 recipient with parameters and no
-/// customMessage of their own gets the notification's text as `customMessage` as well, so they
-/// read the same filled text whichever reading Kore implements.
-///
-/// This copy is deliberately not part of the fingerprint: under the reading where parameters fill
-/// the main message, the recipient reads the same template filled with the same parameters as
-/// before; under the other reading, they now read what the plan's preview always showed. What the
-/// fingerprint stands for (the text delivered) is the same, so states written by earlier versions
-/// stay valid and upgrading resends nobody.
-fn as_sent<'a>(n: &Notification, r: &'a Recipient, opts: BodyOptions) -> Cow<'a, Recipient> {
-    let copies = opts.template_as_custom_message
-        && n.api == crate::manifest::Api::V2
-        && n.content.kind != "script"
-        && r.custom_message.is_none()
-        && !r.parameters.is_empty();
-    match n.content.value.as_str() {
-        Some(template) if copies => Cow::Owned(Recipient { custom_message: Some(template.to_string()), ..r.clone() }),
-        _ => Cow::Borrowed(r),
-    }
-}
-
 fn wait_for(g: &Global, config: &crate::config::Config, session: &mut dyn Session, timeout: Duration) -> Result<i32> {
-    status::refresh_until(g, config, session, Some(timeout), true)
-}
-
-fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {
-    book.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Journals an entry (fsync) and applies it to the in-memory state.
-fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
-    b.session.record(&e)
+    crate::engine::poll::refresh_until(config, g.env(), g.quiet, session, Some(timeout), true)
 }
 
 fn check_plan_file(path: &std::path::Path, current: &Plan) -> Result<()> {
-    let bytes = crate::files::read_named(path, crate::ops::plan::MAX_PLAN_BYTES)
+    let bytes = crate::files::read_named(path, MAX_PLAN_BYTES)
         .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
     let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
         path: path.to_path_buf(),
@@ -408,225 +257,4 @@ fn check_plan_file(path: &std::path::Path, current: &Plan) -> Result<()> {
         return Err(stale("what would be sent (the send windows or retry options)"));
     }
     Ok(())
-}
-
-/// A progress bar on a terminal (plain lines otherwise, or nothing with --quiet).
-fn progress_bar(g: &Global, total: usize) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() || g.quiet {
-        return None;
-    }
-    let pb = indicatif::ProgressBar::new(total as u64);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} batches {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    Some(pb)
-}
-
-/// Counts one batch's result, stops the run where it must (401, a redirect, a journal that
-/// cannot be written), and returns the progress line.
-fn tally_result(
-    t: &mut Tally,
-    r: Result<SendResult>,
-    recipients: usize,
-    stop: &AtomicBool,
-    fatal: &Mutex<Option<Error>>,
-) -> String {
-    match r {
-        Ok(SendResult::Accepted { request_id, .. }) => {
-            t.accepted += 1;
-            t.recipients_accepted += recipients;
-            format!("accepted {} ({recipients} recipients)", request_id.unwrap_or_else(|| "without request id".into()))
-        }
-        Ok(SendResult::Rejected { status, message }) => {
-            t.rejected += 1;
-            format!("REJECTED (HTTP {status}): {message}")
-        }
-        Ok(SendResult::Unauthorized { message }) => {
-            t.rejected += 1;
-            stop.store(true, Ordering::SeqCst);
-            t.stopped_by = Some(format!(
-                "Kore.ai refused the credentials (401: {message}); the run stopped. Check KORE_CLIENT_ID / the client secret and the app's scope"
-            ));
-            format!("REJECTED (401): {message}; stopping")
-        }
-        Ok(SendResult::Redirected { status, location }) => {
-            t.rejected += 1;
-            stop.store(true, Ordering::SeqCst);
-            t.stopped_by = Some(format!(
-                "the server answered HTTP {status} redirecting to {location}; redirects are never followed, so the request was not processed and nobody received it. Fix `host` in kore-notify.yaml to the address Kore.ai really serves (https), then apply again"
-            ));
-            format!("REJECTED (HTTP {status} redirect to {location}, not followed); stopping")
-        }
-        Ok(SendResult::Unknown { reason } | SendResult::Unconfirmed { reason, .. }) => {
-            t.unknown += 1;
-            format!("UNKNOWN outcome: {reason}")
-        }
-        Err(e) => {
-            // The journal could not be written: stop before sending anything else.
-            stop.store(true, Ordering::SeqCst);
-            let msg = e.to_string();
-            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-            format!("STOPPED: {msg}")
-        }
-    }
-}
-
-fn send_all(
-    g: &Global,
-    client: &impl KoreApi,
-    book: &Arc<Mutex<Book>>,
-    batches: Vec<Batch>,
-    parallelism: usize,
-    body: BodyOptions,
-) -> Result<Tally> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
-    let stop = AtomicBool::new(false);
-    let tally = Mutex::new(Tally::default());
-    let total = batches.len();
-    let progress = progress_bar(g, total);
-    let fatal: Mutex<Option<Error>> = Mutex::new(None);
-    rt.block_on(async {
-        use futures_util::StreamExt;
-        futures_util::stream::iter(batches.into_iter().enumerate())
-            .for_each_concurrent(parallelism, |(i, batch)| {
-                let (stop, tally, fatal, progress) = (&stop, &tally, &fatal, &progress);
-                async move {
-                    let stopped = || {
-                        let s = stop.load(Ordering::SeqCst) || crate::interrupt::requested().is_some();
-                        if s {
-                            let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
-                            t.skipped += 1;
-                            t.skipped_recipients += batch.members.len();
-                        }
-                        s
-                    };
-                    if stopped() {
-                        return;
-                    }
-                    // The rate-limit slot comes first: a batch is journaled only when it can leave at
-                    // once. A run stopped meanwhile (401, redirect, journal failure, interrupt) skips it.
-                    tokio::select! {
-                        () = client.take_send_slot() => {}
-                        () = crate::interrupt::wait() => {}
-                    }
-                    if stopped() {
-                        return;
-                    }
-                    let r = send_one(client, book, &batch, body).await;
-                    let line = {
-                        let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
-                        tally_result(&mut t, r, batch.members.len(), stop, fatal)
-                    };
-                    let msg = format!(
-                        "[{}/{}] {}: {}",
-                        i + 1,
-                        total,
-                        crate::safe::line(&batch.label),
-                        crate::safe::line(&line)
-                    );
-                    match progress {
-                        Some(pb) => {
-                            pb.inc(1);
-                            pb.println(msg);
-                        }
-                        None if !g.quiet => eprintln!("{msg}"),
-                        None => {}
-                    }
-                }
-            })
-            .await;
-    });
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
-    }
-    if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
-    Ok(tally.into_inner().unwrap_or_else(|p| p.into_inner()))
-}
-
-async fn send_one(
-    client: &impl KoreApi,
-    book: &Arc<Mutex<Book>>,
-    batch: &Batch<'_>,
-    opts: BodyOptions,
-) -> Result<SendResult> {
-    let n = batch.n;
-    let as_sent: Vec<_> = batch.members.iter().map(|(i, _, _)| as_sent(n, &n.recipients[*i], opts)).collect();
-    let recipients: Vec<&Recipient> = as_sent.iter().map(|r| r.as_ref()).collect();
-    let body = client::body(n, &recipients, opts.v2_field);
-    // 1. Intent, durable before the request leaves.
-    let req = tokio::task::block_in_place(|| -> Result<u32> {
-        let mut b = lock(book);
-        let req = b.session.state().notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
-        journal_apply(
-            &mut b,
-            Entry::Intent {
-                key: n.key.clone(),
-                req,
-                batch: crate::fingerprint::random_id(),
-                channel: n.channel,
-                api: n.api,
-                content: StoredContent::from(&n.content),
-                recipients: batch.members.iter().map(|(_, h, fp)| (*h, *fp)).collect(),
-                at: state::now_rfc3339(),
-            },
-        )?;
-        Ok(req)
-    })?;
-    // 2. The request.
-    let result = client.send(n.api, &body).await;
-    // 3. Outcome.
-    let entry = match &result {
-        SendResult::Accepted { request_id, status } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Accepted,
-            request_id: request_id.clone(),
-            status: status.clone(),
-            error: None,
-        },
-        SendResult::Redirected { status, location } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Rejected,
-            request_id: None,
-            status: None,
-            error: Some(format!("HTTP {status} redirect to {location} (not followed)")),
-        },
-        SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Rejected,
-            request_id: None,
-            status: None,
-            error: Some(message.clone()),
-        },
-        SendResult::Unknown { reason } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Unknown,
-            request_id: None,
-            status: None,
-            error: Some(reason.clone()),
-        },
-        SendResult::Unconfirmed { request_id, reason } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Unknown,
-            request_id: request_id.clone(),
-            status: None,
-            error: Some(reason.clone()),
-        },
-    };
-    tokio::task::block_in_place(|| {
-        let mut b = lock(book);
-        journal_apply(&mut b, entry)
-    })?;
-    Ok(result)
 }

@@ -390,3 +390,29 @@ pub(super) fn plan_one(
     };
     (planned, digest)
 }
+
+/// The plan for a loaded configuration and state: [`compute`], with the ambiguous previews marked
+/// when the config turns `v2TemplateAsCustomMessage` off.
+pub fn for_config(
+    config: &crate::config::Config,
+    notifications: &[Notification],
+    loaded: &crate::state::Loaded,
+    retry: &Retry,
+    now: time::OffsetDateTime,
+) -> Plan {
+    let mut p = compute(&Inputs {
+        target: config.target(),
+        notifications,
+        state: &loaded.state,
+        state_exists: loaded.exists,
+        state_digest: &loaded.digest,
+        now,
+        retry_unknown: retry.unknown.clone(),
+        retry_failed: retry.failed.clone(),
+        retention: config.retention,
+    });
+    if !config.v2_template_as_custom_message {
+        mark_ambiguous_previews(&mut p, notifications);
+    }
+    p
+}

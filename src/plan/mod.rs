@@ -10,10 +10,16 @@ use crate::manifest::{Notification, OnChange};
 use crate::state::{NotificationState, State, StoredContent};
 
 mod compute;
+mod retry;
 
-pub use compute::compute;
+pub use compute::{compute, for_config};
+pub use retry::{Retry, check_retry};
 
 pub const PLAN_FORMAT: u32 = 1;
+
+/// Largest plan file read (`show`, `apply PLANFILE`): a plan of a million recipients is about
+/// 150 MB.
+pub const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -17,6 +17,24 @@ pub use markdown::{Review, markdown};
 pub const MARKDOWN_LIMIT: usize = 65_000;
 const TEXT_RECIPIENTS: usize = 10;
 
+/// How a plan is shown: `plan --format`, `show --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// A plan in `format`: text (coloured with `color`, every recipient with `verbose`), the JSON
+/// plan document, or the pull-request comment.
+pub fn document(plan: &Plan, format: Format, color: bool, verbose: bool, review: &Review) -> String {
+    match format {
+        Format::Text => text(plan, color, verbose),
+        Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
+        Format::Markdown => markdown(plan, review),
+    }
+}
+
 struct Style {
     color: bool,
 }
