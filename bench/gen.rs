@@ -13,8 +13,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use kore_notify::cli::ProcessEnv;
 use kore_notify::diag::Diagnostics;
-use kore_notify::interp::ProcessEnv;
 use kore_notify::state::{Entry, Outcome, State, StoredContent};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

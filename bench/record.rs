@@ -92,7 +92,7 @@ fn postgres(url: &str, sizes: &[usize]) -> Result<(), Box<dyn std::error::Error>
             tokio::spawn(conn);
             c.batch_execute("DROP SCHEMA IF EXISTS kore_notify CASCADE").await
         })?;
-        let store = kore_notify::state::pg::PgStore::new(&spec, "st-bench", &kore_notify::interp::ProcessEnv)?;
+        let store = kore_notify::state::pg::PgStore::new(&spec, "st-bench", &kore_notify::cli::ProcessEnv)?;
         let state = large_state(n)?;
         let t = Instant::now();
         store.import(state)?;

@@ -1,5 +1,6 @@
-//! Command-line interface: parsing only. Every command is a thin wrapper over an operation in
-//! `ops`, which knows nothing of clap.
+//! Command-line interface: parsing, and the settings every command shares resolved once (the
+//! only place the environment, the terminal and the clock are read). Every command is a thin
+//! wrapper over an operation in `ops`, which knows nothing of clap.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -425,9 +426,20 @@ fn strip_null(v: &mut serde_json::Value) {
     }
 }
 
+/// The process environment: the one [`Env`](crate::interp::Env) that reads it.
+pub struct ProcessEnv;
+
+impl crate::interp::Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
 /// Settings every command shares, resolved once from the arguments, the environment and the
-/// terminal (the only place those are read for them).
+/// terminal (the only place those are read).
 fn global(cli: &Cli) -> Result<Global> {
+    let github_actions = std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true");
+    crate::safe::set_github_actions(github_actions);
     if let Some(dir) = &cli.chdir {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::Refused(format!("-C {}: cannot change to this directory: {e}", dir.display())))?;
@@ -446,7 +458,13 @@ fn global(cli: &Cli) -> Result<Global> {
         quiet: cli.quiet,
         verbose: cli.verbose,
         now: now()?,
-        diag_format: DiagFormat::detect(stderr_color),
+        diag_format: DiagFormat::detect(
+            stderr_color,
+            github_actions,
+            std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from),
+        ),
+        env: &ProcessEnv,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
     })
 }
 

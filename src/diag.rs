@@ -113,31 +113,29 @@ impl Diagnostics {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DiagFormat {
     /// Source snippets (coloured when `color` is set).
     Human { color: bool },
-    /// GitHub Actions workflow commands, which become annotations on the lines.
-    Github,
+    /// GitHub Actions workflow commands, which become annotations on the lines. `workspace`:
+    /// the repository root (`GITHUB_WORKSPACE`) annotation paths are relative to.
+    Github { workspace: Option<PathBuf> },
     /// One JSON document with every diagnostic.
     Json,
 }
 
 impl DiagFormat {
-    /// Human output, unless we run inside GitHub Actions.
-    pub fn detect(color: bool) -> Self {
-        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-            DiagFormat::Github
-        } else {
-            DiagFormat::Human { color }
-        }
+    /// Human output, unless we run inside GitHub Actions (settings the CLI resolved from the
+    /// environment).
+    pub fn detect(color: bool, github_actions: bool, workspace: Option<PathBuf>) -> Self {
+        if github_actions { DiagFormat::Github { workspace } } else { DiagFormat::Human { color } }
     }
 }
 
 /// Annotation paths are relative to the repository root (`GITHUB_WORKSPACE`), whatever directory
 /// kore-notify runs in (the workflow's `working-directory`), or GitHub puts them on no file.
-fn annotation_path(file: &Path) -> PathBuf {
-    let Some(workspace) = std::env::var_os("GITHUB_WORKSPACE").and_then(|w| std::fs::canonicalize(w).ok()) else {
+fn annotation_path(file: &Path, workspace: Option<&Path>) -> PathBuf {
+    let Some(workspace) = workspace.and_then(|w| std::fs::canonicalize(w).ok()) else {
         return file.to_path_buf();
     };
     let abs = std::env::current_dir().map(|c| c.join(file)).unwrap_or_else(|_| file.to_path_buf());
@@ -154,7 +152,7 @@ fn gh_escape(s: &str, property: bool) -> String {
     out
 }
 
-pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
+pub fn render(diags: &Diagnostics, format: &DiagFormat) -> String {
     match format {
         DiagFormat::Json => {
             #[derive(Serialize)]
@@ -174,7 +172,7 @@ pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
             };
             serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
         }
-        DiagFormat::Github => {
+        DiagFormat::Github { workspace } => {
             let mut out = String::new();
             for d in &diags.items {
                 let kind = match d.severity {
@@ -186,7 +184,7 @@ pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
                     msg.push_str("\nhelp: ");
                     msg.push_str(&crate::safe::line(h));
                 }
-                let file = annotation_path(&d.file);
+                let file = annotation_path(&d.file, workspace.as_deref());
                 let mut props = format!("file={}", gh_escape(&crate::safe::line(&file.to_string_lossy()), true));
                 if d.line > 0 {
                     props.push_str(&format!(",line={},col={}", d.line, d.column));
@@ -198,7 +196,7 @@ pub fn render(diags: &Diagnostics, format: DiagFormat) -> String {
             }
             out
         }
-        DiagFormat::Human { color } => {
+        &DiagFormat::Human { color } => {
             let mut out = String::new();
             let mut sources = Sources::default();
             for d in &diags.items {

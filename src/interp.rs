@@ -7,17 +7,9 @@
 //! credentials, never a name that looks like a secret ([`looks_secret`]). Expansion output is
 //! bounded ([`interpolate_bounded`]), so `${BIG}` repeated cannot exhaust memory.
 
-/// Looks variables up; the environment in production, a map in tests.
+/// Looks variables up; the environment in production (`cli::ProcessEnv`), a map in tests.
 pub trait Env: Sync {
     fn get(&self, name: &str) -> Option<String>;
-}
-
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

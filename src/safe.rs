@@ -69,9 +69,17 @@ pub(crate) fn text(s: &str) -> Cow<'_, str> {
 }
 
 /// Whether this process runs inside GitHub Actions, where stdout and stderr are scanned for
-/// workflow commands.
+/// workflow commands: resolved once by the CLI from the environment ([`set_github_actions`]);
+/// false until then.
+static GITHUB_ACTIONS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Sets, once at start-up, whether this process runs inside GitHub Actions (the CLI's settings).
+pub fn set_github_actions(yes: bool) {
+    let _ = GITHUB_ACTIONS.set(yes);
+}
+
 pub(crate) fn in_github_actions() -> bool {
-    std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
+    GITHUB_ACTIONS.get().copied().unwrap_or(false)
 }
 
 /// Lines that GitHub Actions would take as workflow commands get a visible prefix (`::cmd::` at

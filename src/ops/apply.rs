@@ -42,8 +42,7 @@ fn confirm(plan: &Plan) -> Result<bool> {
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     crate::interrupt::install();
     let ws = load_workspace(g, &[])?;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let mut session = state::store_for(&ws.config, g.env())?.open(&command)?;
+    let mut session = state::store_for(&ws.config, g.env())?.open(&g.command)?;
     let loaded = session.loaded();
     crate::ops::check_retired(g, &ws, &loaded.state)?;
     if loaded.replayed > 0 {

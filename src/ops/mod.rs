@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::diag::{self, DiagFormat, Diagnostics};
 use crate::error::{Error, Result};
-use crate::interp::{Env, ProcessEnv};
+use crate::interp::Env;
 use crate::load::{self, Repo};
 
-/// Options every command shares.
-#[derive(Clone, Debug)]
+/// Settings every command shares, resolved once by the CLI (the only reader of the environment,
+/// the terminal and the clock).
+#[derive(Clone)]
 pub struct Global {
     pub config: Option<PathBuf>,
     pub color: bool,
@@ -27,11 +28,15 @@ pub struct Global {
     pub now: time::OffsetDateTime,
     /// How diagnostics are printed.
     pub diag_format: DiagFormat,
+    /// Where `${VAR}` and the credentials are looked up (the process environment).
+    pub env: &'static dyn Env,
+    /// The command line, recorded with the state lock's holder.
+    pub command: String,
 }
 
 impl Global {
     pub fn env(&self) -> &'static dyn Env {
-        &ProcessEnv
+        self.env
     }
 
     pub fn info(&self, msg: impl AsRef<str>) {
@@ -68,7 +73,7 @@ pub fn report(g: &Global, diags: &mut Diagnostics) {
         return;
     }
     diags.sort();
-    eprint!("{}", diag::render(diags, g.diag_format));
+    eprint!("{}", diag::render(diags, &g.diag_format));
 }
 
 /// Loads the config and manifests; any error is reported and stops the command.

@@ -45,8 +45,7 @@ struct Failure {
 pub fn run(g: &Global, opts: &Options) -> Result<i32> {
     let ws = load_workspace(g, &[])?;
     if opts.refresh {
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let mut session = state::store_for(&ws.config, g.env())?.open(&command)?;
+        let mut session = state::store_for(&ws.config, g.env())?.open(&g.command)?;
         crate::engine::poll::refresh_until(&ws.config, g.env(), g.quiet, &mut *session, None, false)?;
     }
     let loaded = state::store_for(&ws.config, g.env())?.load()?;

@@ -41,11 +41,11 @@ pub fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
         load::check_retired(&repo.notifications, &l.state, &mut diags);
     }
     diags.sort();
-    let format = if json { DiagFormat::Json } else { g.diag_format };
+    let format = if json { DiagFormat::Json } else { g.diag_format.clone() };
     if json {
-        print!("{}", diag::render(&diags, format));
+        print!("{}", diag::render(&diags, &format));
     } else {
-        eprint!("{}", diag::render(&diags, format));
+        eprint!("{}", diag::render(&diags, &format));
     }
     let recipients: usize = repo.notifications.iter().map(|n| n.recipients.len()).sum();
     if diags.errors() > 0 {
