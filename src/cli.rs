@@ -337,8 +337,8 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 
 fn now() -> Result<time::OffsetDateTime> {
     match std::env::var("KORE_NOTIFY_NOW") {
-        Ok(s) => time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| Error::Refused(format!("KORE_NOTIFY_NOW=`{s}` is not an RFC 3339 date-time"))),
+        Ok(s) => crate::rfc3339::parse(&s)
+            .ok_or_else(|| Error::Refused(format!("KORE_NOTIFY_NOW=`{s}` is not an RFC 3339 date-time"))),
         Err(_) => Ok(time::OffsetDateTime::now_utc()),
     }
 }

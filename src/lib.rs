@@ -10,6 +10,7 @@
 //!    `file:line:column` and field path ([`diag`], [`walk`]);
 //! 3. **plan** — per-recipient fingerprints ([`fingerprint`]) compared with the [`state`]: a pure
 //!    function of manifests, state, tool version and clock ([`plan`], rendered by [`render`]);
+//!    loading and fingerprinting spread over the cores by one fan-out ([`parallel`]);
 //! 4. **lock** — an exclusive OS lock on the state for writers;
 //! 5. **journal** — an intent appended and fsynced before every request;
 //! 6. **send** — the send loop ([`engine::send`]) through the [`client`] (fresh JWT per request,
@@ -19,8 +20,8 @@
 //! Commands are thin wrappers ([`cli`]) over operations ([`ops`]), which never call each other:
 //! what they share (the send loop, the status poller [`engine::poll`]) is in [`engine`].
 //! Everything shown to people goes through one sanitizer ([`safe`]); stale states are refused
-//! ([`freshness`]); a first SIGINT/SIGTERM stops gracefully ([`interrupt`]). The [`emulator`] is a local Kore.ai API for
-//! rehearsals and tests.
+//! ([`freshness`]); date-times are written and read by [`rfc3339`]; a first SIGINT/SIGTERM stops
+//! gracefully ([`interrupt`]). The [`emulator`] is a local Kore.ai API for rehearsals and tests.
 
 pub mod cli;
 pub mod client;
@@ -38,9 +39,11 @@ pub mod interrupt;
 pub mod load;
 pub mod manifest;
 pub mod ops;
+pub mod parallel;
 pub mod plan;
 pub mod ratelimit;
 pub mod render;
+pub mod rfc3339;
 pub mod safe;
 pub mod state;
 pub mod walk;

@@ -351,27 +351,57 @@ pub struct Notification {
     pub variables: Vec<(String, String)>,
 }
 
-/// Finds `{placeholder}` names in a text. Names are letters, digits, `_`, `.` and `-`.
-pub fn placeholders(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+/// A piece of a message text, as Kore.ai reads it.
+enum Piece<'a> {
+    /// Text delivered as written (including braces around anything that is not a name).
+    Text(&'a str),
+    /// A `{placeholder}`'s name.
+    Placeholder(&'a str),
+}
+
+/// Whether `name` may be a placeholder's: letters, digits, `_`, `.` and `-`, at least one.
+fn placeholder_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The one placeholder scanner: `text` cut into literal text and `{placeholder}`s, in order. A
+/// `{` followed by another `{` before any `}` is literal (`{{x}}` holds the placeholder `x`);
+/// braces around anything that is not a name are literal text.
+fn scan<'a>(text: &'a str, mut piece: impl FnMut(Piece<'a>)) {
     let mut rest = text;
     while let Some(start) = rest.find('{') {
         let after = &rest[start + 1..];
         match after.find(['{', '}']) {
             Some(end) if after.as_bytes()[end] == b'}' => {
                 let name = &after[..end];
-                if !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-                    && !out.contains(&name)
-                {
-                    out.push(name);
+                if placeholder_name(name) {
+                    piece(Piece::Text(&rest[..start]));
+                    piece(Piece::Placeholder(name));
+                } else {
+                    piece(Piece::Text(&rest[..start + end + 2]));
                 }
                 rest = &after[end + 1..];
             }
-            Some(end) => rest = &after[end..],
+            Some(end) => {
+                piece(Piece::Text(&rest[..start + 1 + end]));
+                rest = &after[end..];
+            }
             None => break,
         }
     }
+    piece(Piece::Text(rest));
+}
+
+/// Finds `{placeholder}` names in a text, each once. Names are letters, digits, `_`, `.` and `-`.
+pub fn placeholders(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    scan(text, |p| {
+        if let Piece::Placeholder(name) = p
+            && !out.contains(&name)
+        {
+            out.push(name);
+        }
+    });
     out
 }
 
@@ -379,30 +409,17 @@ pub fn placeholders(text: &str) -> Vec<&str> {
 /// placeholders are left as written. For previews in plans only: the API receives the template.
 pub fn render_placeholders(text: &str, params: &Params) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find(['{', '}']) {
-            Some(end) if after.as_bytes()[end] == b'}' => {
-                let name = &after[..end];
-                match params.get(name) {
-                    Some(v) => out.push_str(v),
-                    None => {
-                        out.push('{');
-                        out.push_str(name);
-                        out.push('}');
-                    }
-                }
-                rest = &after[end + 1..];
-            }
-            _ => {
+    scan(text, |p| match p {
+        Piece::Text(t) => out.push_str(t),
+        Piece::Placeholder(name) => match params.get(name) {
+            Some(v) => out.push_str(v),
+            None => {
                 out.push('{');
-                rest = after;
+                out.push_str(name);
+                out.push('}');
             }
-        }
-    }
-    out.push_str(rest);
+        },
+    });
     out
 }
 
@@ -418,6 +435,18 @@ mod tests {
     fn finds_placeholders() {
         assert_eq!(placeholders("Hi {name}, ref {refId} {name} {} {{x}} {a b}"), vec!["name", "refId", "x"]);
         assert!(placeholders("function() { return 1; }").is_empty());
+    }
+
+    #[test]
+    fn fills_placeholders_by_the_same_rule() {
+        let params: Params = [("name", "Ann"), ("a b", "no"), ("", "no")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            render_placeholders("Hi {name}, {{name}} {a b} {} {missing} { {name", &params),
+            "Hi Ann, {Ann} {a b} {} {missing} { {name"
+        );
     }
 
     #[test]

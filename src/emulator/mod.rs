@@ -151,7 +151,7 @@ fn kore_error(status: StatusCode, msg: impl Into<String>) -> Response {
 }
 
 fn now_iso() -> String {
-    crate::state::now_rfc3339()
+    crate::rfc3339::now()
 }
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {

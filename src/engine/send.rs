@@ -16,7 +16,7 @@ use crate::fingerprint::H16;
 use crate::manifest::{Notification, Recipient};
 use crate::plan::Plan;
 use crate::ratelimit::RateLimiter;
-use crate::state::{self, Entry, Outcome, Session, StoredContent};
+use crate::state::{Entry, Outcome, Session, StoredContent};
 
 /// How the send loop runs.
 #[derive(Clone, Copy, Debug)]
@@ -135,7 +135,7 @@ fn bookkeeping(
                 api: n.api,
                 content: StoredContent::from(&n.content),
                 recipients: p.records.iter().map(|r| (r.hash, r.fingerprint)).collect(),
-                at: state::now_rfc3339(),
+                at: crate::rfc3339::now(),
             },
         )?;
     }
@@ -365,7 +365,7 @@ async fn send_one(
                 api: n.api,
                 content: StoredContent::from(&n.content),
                 recipients: batch.members.iter().map(|(_, h, fp)| (*h, *fp)).collect(),
-                at: state::now_rfc3339(),
+                at: crate::rfc3339::now(),
             },
         )?;
         Ok(req)

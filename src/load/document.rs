@@ -5,9 +5,9 @@ use super::*;
 
 pub(super) fn parse_time(w: &mut Walker, node: &Node, path: &str) -> Option<time::OffsetDateTime> {
     let s = w.string(node, path)?;
-    match time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339) {
-        Ok(t) => Some(t),
-        Err(_) => {
+    match crate::rfc3339::parse(&s) {
+        Some(t) => Some(t),
+        None => {
             w.error(
                 &node.pos,
                 path,

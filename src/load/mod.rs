@@ -123,35 +123,17 @@ pub struct Sources<'a> {
 }
 
 /// Loads and validates every manifest in `files`, on all cores; results keep the file order.
-pub fn load_repo(files: Vec<PathBuf>, src: Sources, diags: &mut Diagnostics) -> Repo {
+pub fn load_repo(mut files: Vec<PathBuf>, src: Sources, diags: &mut Diagnostics) -> Repo {
     // One loader per core (at most 4): each may hold a file's worst-case tree within the YAML
-    // budgets, so memory is bounded by the thread count, not the number of files.
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
-    let chunk = files.len().div_ceil(threads).max(1);
-    let results: Vec<(Vec<Notification>, Diagnostics)> = std::thread::scope(|s| {
-        // Parsers recurse: give loader threads a stack at least as big as the main thread's.
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| {
-                std::thread::Builder::new().stack_size(64 * 1024 * 1024).spawn_scoped(s, move || load_files(part, src))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h {
-                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                Err(e) => {
-                    let mut d = Diagnostics::default();
-                    d.push(Diagnostic::error(
-                        Path::new("."),
-                        Pos::default(),
-                        "",
-                        format!("cannot start a thread: {e}"),
-                    ));
-                    (Vec::new(), d)
-                }
-            })
-            .collect()
+    // budgets, so memory is bounded by the thread count, not the number of files. Parsers
+    // recurse: loader threads get a stack at least as big as the main thread's.
+    let results = crate::parallel::fan_out(&mut files, 4, Some(64 * 1024 * 1024), |part| load_files(part, src));
+    let results = results.into_iter().map(|r| {
+        r.unwrap_or_else(|e| {
+            let mut d = Diagnostics::default();
+            d.push(Diagnostic::error(Path::new("."), Pos::default(), "", format!("cannot start a thread: {e}")));
+            (Vec::new(), d)
+        })
     });
     let mut notifications = Vec::new();
     for (ns, d) in results {

@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn rfc3339(t: &Option<time::OffsetDateTime>) -> Option<String> {
-    t.as_ref().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    t.and_then(crate::rfc3339::format)
 }
 
 /// Digest of one resolved notification: anything that changes what would be sent changes it.
@@ -48,18 +48,11 @@ pub fn compute(inp: &Inputs) -> Plan {
         lookups.push((n, entry, renamed_from));
     }
     // Fingerprinting a million recipients is the expensive part: spread it over the cores.
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
-    let chunk = lookups.len().div_ceil(threads).max(1);
-    let planned: Vec<Vec<(PlannedNotification, String)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = lookups
-            .chunks_mut(chunk)
-            .map(|part| {
-                s.spawn(move || part.iter_mut().map(|(n, e, r)| plan_one(inp, n, *e, r.take())).collect::<Vec<_>>())
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    let planned = crate::parallel::fan_out(&mut lookups, 8, None, |part| {
+        part.iter_mut().map(|(n, e, r)| plan_one(inp, n, *e, r.take())).collect::<Vec<_>>()
     });
-    for (p, digest) in planned.into_iter().flatten() {
+    let planned = planned.into_iter().map(|r| r.unwrap_or_else(|e| panic!("failed to spawn thread: {e:?}")));
+    for (p, digest) in planned.flatten() {
         out.push(p);
         parts.push(digest);
     }
