@@ -126,6 +126,7 @@ pub enum Command {
     #[command(subcommand)]
     State(StateCommand),
     /// Run a local Kore.ai API emulator (loopback) for rehearsals and tests.
+    #[cfg(feature = "emulator")]
     Emulator(EmulatorArgs),
     /// Start a repository: a config, a sample manifest per API version, the JSON Schemas, the
     /// GitHub workflows and .gitignore lines. Refuses to overwrite anything.
@@ -267,6 +268,7 @@ pub enum StateCommand {
     },
 }
 
+#[cfg(feature = "emulator")]
 #[derive(Args, Debug)]
 pub struct EmulatorArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
@@ -505,6 +507,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             ops::status::run(&g, &ops::status::Options { keys, refresh, json, markdown })
         }
         Command::State(s) => ops::state_cmd::run(&g, s.into()),
+        #[cfg(feature = "emulator")]
         Command::Emulator(e) => emulator(e),
         Command::Init { dir } => ops::init::run(&g, dir.as_deref()),
         Command::Show { plan_file, format } => ops::plan::show(&g, &plan_file, format.into()),
@@ -561,6 +564,7 @@ impl From<StateCommand> for ops::state_cmd::Command {
     }
 }
 
+#[cfg(feature = "emulator")]
 fn emulator(e: EmulatorArgs) -> Result<i32> {
     let opts = crate::emulator::Options {
         listen: e.listen,

@@ -21,12 +21,14 @@
 //! what they share (the send loop, the status poller [`engine::poll`]) is in [`engine`].
 //! Everything shown to people goes through one sanitizer ([`safe`]); stale states are refused
 //! ([`freshness`]); date-times are written and read by [`rfc3339`]; a first SIGINT/SIGTERM stops
-//! gracefully ([`interrupt`]). The [`emulator`] is a local Kore.ai API for rehearsals and tests.
+//! gracefully ([`interrupt`]). The `emulator` (cargo feature `emulator`, on by default) is a local Kore.ai API
+//! for rehearsals and tests.
 
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod diag;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod engine;
 pub mod error;
