@@ -373,51 +373,28 @@ async fn send_one(
     // 2. The request.
     let result = client.send(n.api, &body).await;
     // 3. Outcome.
-    let entry = match &result {
-        SendResult::Accepted { request_id, status } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Accepted,
-            request_id: request_id.clone(),
-            status: status.clone(),
-            error: None,
-        },
-        SendResult::Redirected { status, location } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Rejected,
-            request_id: None,
-            status: None,
-            error: Some(format!("HTTP {status} redirect to {location} (not followed)")),
-        },
-        SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Rejected,
-            request_id: None,
-            status: None,
-            error: Some(message.clone()),
-        },
-        SendResult::Unknown { reason } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Unknown,
-            request_id: None,
-            status: None,
-            error: Some(reason.clone()),
-        },
-        SendResult::Unconfirmed { request_id, reason } => Entry::Outcome {
-            key: n.key.clone(),
-            req,
-            outcome: Outcome::Unknown,
-            request_id: request_id.clone(),
-            status: None,
-            error: Some(reason.clone()),
-        },
-    };
+    let entry = outcome_entry(&n.key, req, &result);
     tokio::task::block_in_place(|| {
         let mut b = lock(book);
         journal_apply(&mut b, entry)
     })?;
     Ok(result)
+}
+
+/// The journal entry recording Kore.ai's answer to request `req` of `key`.
+fn outcome_entry(key: &str, req: u32, result: &SendResult) -> Entry {
+    let (outcome, request_id, status, error) = match result {
+        SendResult::Accepted { request_id, status } => (Outcome::Accepted, request_id.clone(), status.clone(), None),
+        SendResult::Redirected { status, location } => {
+            (Outcome::Rejected, None, None, Some(format!("HTTP {status} redirect to {location} (not followed)")))
+        }
+        SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => {
+            (Outcome::Rejected, None, None, Some(message.clone()))
+        }
+        SendResult::Unknown { reason } => (Outcome::Unknown, None, None, Some(reason.clone())),
+        SendResult::Unconfirmed { request_id, reason } => {
+            (Outcome::Unknown, request_id.clone(), None, Some(reason.clone()))
+        }
+    };
+    Entry::Outcome { key: key.to_string(), req, outcome, request_id, status, error }
 }

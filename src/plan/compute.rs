@@ -61,52 +61,7 @@ pub fn compute(inp: &Inputs) -> Plan {
         if claimed.contains(key.as_str()) {
             continue;
         }
-        let since = e.orphaned_since.clone();
-        let retires_at = inp
-            .retention
-            .filter(|_| !e.has_unknown())
-            .map(|r| since.as_deref().and_then(crate::state::parse_time).unwrap_or(inp.now) + r)
-            .map(|t| crate::state::format_time(t.max(inp.now)));
-        let mut reason = String::from(
-            "in state but no longer in the manifests; nothing is sent (a sent message cannot be recalled)",
-        );
-        match &since {
-            Some(s) => reason.push_str(&format!("; orphaned since {s}")),
-            None => reason.push_str("; the next apply records it as orphaned"),
-        }
-        match (&retires_at, inp.retention) {
-            (Some(t), _) => reason.push_str(&format!(
-                "; apply replaces it by a tombstone from {t} (retention), and its key cannot be reused then"
-            )),
-            (None, Some(_)) => {
-                reason.push_str("; kept while a request has an unknown outcome (`kore-notify state resolve`)")
-            }
-            (None, None) => {}
-        }
-        reason.push_str("; `kore-notify state rm` forgets it");
-        out.push(PlannedNotification {
-            key: key.clone(),
-            action: Action::Orphaned,
-            channel: Some(e.channel.as_str().into()),
-            api: Some(e.api.as_str().into()),
-            source: None,
-            description: None,
-            renamed_from: None,
-            reason,
-            variables: Default::default(),
-            recipients: Counts { removed: e.recipients.len(), ..Counts::default() },
-            sends: vec![],
-            records: vec![],
-            content: None,
-            previous_content: Some(e.content.clone()),
-            not_before: None,
-            not_after: None,
-            retry_unknown: false,
-            unknown_requests: vec![],
-            preview: vec![],
-            orphaned_since: since,
-            retires_at,
-        });
+        out.push(orphaned(inp, key, e));
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     let mut summary = Summary::default();
@@ -131,6 +86,56 @@ pub fn compute(inp: &Inputs) -> Plan {
         },
         summary,
         notifications: out,
+    }
+}
+
+/// A notification in the state that no manifest declares any more: when it was orphaned, and
+/// when the retention replaces it by a tombstone.
+fn orphaned(inp: &Inputs, key: &str, e: &NotificationState) -> PlannedNotification {
+    let since = e.orphaned_since.clone();
+    let retires_at = inp
+        .retention
+        .filter(|_| !e.has_unknown())
+        .map(|r| since.as_deref().and_then(crate::state::parse_time).unwrap_or(inp.now) + r)
+        .map(|t| crate::state::format_time(t.max(inp.now)));
+    let mut reason =
+        String::from("in state but no longer in the manifests; nothing is sent (a sent message cannot be recalled)");
+    match &since {
+        Some(s) => reason.push_str(&format!("; orphaned since {s}")),
+        None => reason.push_str("; the next apply records it as orphaned"),
+    }
+    match (&retires_at, inp.retention) {
+        (Some(t), _) => reason.push_str(&format!(
+            "; apply replaces it by a tombstone from {t} (retention), and its key cannot be reused then"
+        )),
+        (None, Some(_)) => {
+            reason.push_str("; kept while a request has an unknown outcome (`kore-notify state resolve`)")
+        }
+        (None, None) => {}
+    }
+    reason.push_str("; `kore-notify state rm` forgets it");
+    PlannedNotification {
+        key: key.to_string(),
+        action: Action::Orphaned,
+        channel: Some(e.channel.as_str().into()),
+        api: Some(e.api.as_str().into()),
+        source: None,
+        description: None,
+        renamed_from: None,
+        reason,
+        variables: Default::default(),
+        recipients: Counts { removed: e.recipients.len(), ..Counts::default() },
+        sends: vec![],
+        records: vec![],
+        content: None,
+        previous_content: Some(e.content.clone()),
+        not_before: None,
+        not_after: None,
+        retry_unknown: false,
+        unknown_requests: vec![],
+        preview: vec![],
+        orphaned_since: since,
+        retires_at,
     }
 }
 
