@@ -47,6 +47,7 @@ pub mod ratelimit;
 pub mod render;
 pub mod rfc3339;
 pub mod safe;
+pub mod schema;
 pub mod state;
 pub mod walk;
 pub mod yaml;

@@ -18,8 +18,8 @@ fn files() -> Vec<(&'static str, String)> {
         ("kore-notify.yaml", include_str!("templates/kore-notify.yaml").to_string()),
         ("notifications/welcome-teams.yaml", include_str!("templates/welcome-teams.yaml").to_string()),
         ("notifications/welcome-ivr.yaml", include_str!("templates/welcome-ivr.yaml").to_string()),
-        ("schemas/manifest.schema.json", crate::cli::schema(crate::cli::SchemaName::Manifest)),
-        ("schemas/config.schema.json", crate::cli::schema(crate::cli::SchemaName::Config)),
+        ("schemas/manifest.schema.json", crate::schema::schema(crate::schema::SchemaName::Manifest)),
+        ("schemas/config.schema.json", crate::schema::schema(crate::schema::SchemaName::Config)),
         (
             ".github/workflows/notifications.yml",
             include_str!("../../examples/.github/workflows/notifications.yml").to_string(),
