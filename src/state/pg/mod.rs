@@ -59,14 +59,35 @@ impl Rt {
             .map_err(|e| Error::Io(format!("cannot start the PostgreSQL client: {e}")))
     }
 
-    /// Runs `fut` on the store's runtime and waits for it (from sync code or from another runtime).
+    /// Runs `fut` on the store's runtime and waits for it (from sync code or from another runtime),
+    /// at most [`DB_TIMEOUT`]: a database that stops answering stops the run (and so the sends)
+    /// instead of hanging it.
     fn run<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> Result<T> {
+        self.run_for(fut, Some(DB_TIMEOUT))
+    }
+
+    fn run_for<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<T> {
         let rt = self.0.as_ref().ok_or_else(|| Error::Io("the PostgreSQL client is stopped".into()))?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        rt.spawn(async move {
+        let task = rt.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        rx.recv().map_err(|_| Error::Io("the PostgreSQL client stopped".into()))
+        let got = match timeout {
+            Some(t) => rx.recv_timeout(t).map_err(|e| matches!(e, std::sync::mpsc::RecvTimeoutError::Timeout)),
+            None => rx.recv().map_err(|_| false),
+        };
+        got.map_err(|timed_out| {
+            task.abort();
+            Error::Io(if timed_out {
+                format!("PostgreSQL did not answer within {} s", DB_TIMEOUT.as_secs())
+            } else {
+                "the PostgreSQL client stopped".into()
+            })
+        })
     }
 }
 
@@ -77,6 +98,9 @@ impl Drop for Rt {
         }
     }
 }
+
+/// How long one database step (a read, a recorded entry) may take before the run stops.
+const DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The advisory lock key of a target.
 fn lock_key(target: &str) -> i64 {
@@ -286,7 +310,8 @@ impl StateStore for PgStore {
         let data = Arc::new(rt.run(async move { connect(&conn, tls).await })?.map_err(self.db())?);
         self.migrate(&rt, &data)?;
         let (c, target, key) = (data.clone(), self.target.clone(), lock_key(&self.target));
-        match rt.run(async move { sql::import(&c, &target, key, state).await })?.map_err(self.db())? {
+        // No time limit: a large state takes as long as it takes, in one transaction.
+        match rt.run_for(async move { sql::import(&c, &target, key, state).await }, None)?.map_err(self.db())? {
             sql::Imported::Done => Ok(()),
             sql::Imported::NotEmpty => Err(Error::Refused(format!(
                 "{} already holds a state for bot {}: migrate refuses to overwrite it",
