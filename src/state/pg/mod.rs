@@ -334,6 +334,24 @@ fn sql_read(rt: &Rt, data: &Arc<Client>, target: &str) -> Result<std::result::Re
     rt.run(async move { sql::read(&c, &target).await })
 }
 
+/// The notification an entry is about.
+fn entry_key(e: &Entry) -> Option<&str> {
+    match e {
+        Entry::Intent { key, .. }
+        | Entry::Outcome { key, .. }
+        | Entry::Record { key, .. }
+        | Entry::Resolve { key, .. }
+        | Entry::Retry { key, .. }
+        | Entry::Status { key, .. }
+        | Entry::Remove { key }
+        | Entry::Orphan { key, .. }
+        | Entry::Retire { key, .. }
+        | Entry::Revive { key } => Some(key),
+        Entry::Rename { from, .. } => Some(from),
+        Entry::Begin { .. } => None,
+    }
+}
+
 struct PgSession {
     data: Arc<Client>,
     _lock: Client,
@@ -427,7 +445,7 @@ impl PgSession {
     fn change(
         &mut self,
         e: &Entry,
-        (touched, existed): (Vec<H16>, std::collections::HashSet<H16>),
+        (touched, prior): (Vec<H16>, HashMap<H16, H16>),
         reqs: Vec<u32>,
         ledger: Ledger,
     ) -> Option<Change> {
@@ -463,24 +481,43 @@ impl PgSession {
             if matches!(e, Entry::Intent { .. } | Entry::Record { .. } | Entry::Orphan { .. }) {
                 ch.doc = Some(sql::doc_of(n));
             }
-            ch.requests = reqs.iter().filter_map(|q| n.requests.get(*q as usize).map(|r| (*q, r.clone()))).collect();
-            // The ledger rows an answer or a decision touches: its recipients.
+            // An intent's recipients are kept with its request (no recipient row changes: only
+            // their pending send, which the request row holds).
+            let intent = match e {
+                Entry::Intent { recipients, .. } => Some(sql::encode_pairs(recipients)),
+                _ => None,
+            };
+            ch.requests = reqs
+                .iter()
+                .filter_map(|q| n.requests.get(*q as usize).map(|r| (*q, r.clone(), intent.clone())))
+                .collect();
             match &mut ch.ledger {
-                Ledger::Current { rows } if rows.is_empty() => {
-                    rows.extend(
-                        touched.iter().filter_map(|h| n.recipients.get(h).and_then(|r| r.fp).map(|fp| (*h, fp))),
-                    );
+                // Only a recipient who had another content can have a send of it still standing.
+                Ledger::Current { rows } => {
+                    let now: Vec<(H16, H16)> = if rows.is_empty() {
+                        touched
+                            .iter()
+                            .filter_map(|h| n.recipients.get(h).and_then(|r| r.fp).map(|fp| (*h, fp)))
+                            .collect()
+                    } else {
+                        std::mem::take(rows)
+                    };
+                    rows.extend(now.into_iter().filter(|(h, fp)| prior.get(h).is_some_and(|old| old != fp)));
                 }
                 Ledger::Void { recipients, .. } => recipients.clone_from(&touched),
                 _ => {}
             }
-            for h in touched {
-                match n.recipients.get(&h) {
-                    Some(r) => {
-                        ch.upsert.push((h, r.clone()));
-                        ch.existing.push(existed.contains(&h));
+            if intent.is_none() {
+                // A recipient has a row once it (certainly) received something.
+                for h in touched {
+                    match n.recipients.get(&h).filter(|r| r.fp.is_some()) {
+                        Some(r) => {
+                            ch.upsert.push((h, r.clone()));
+                            ch.existing.push(prior.contains_key(&h));
+                        }
+                        None if prior.contains_key(&h) => ch.delete.push(h),
+                        None => {}
                     }
-                    None => ch.delete.push(h),
                 }
             }
         }
@@ -505,19 +542,14 @@ impl Session for PgSession {
             });
         }
         let (touched, reqs, ledger) = self.before(e);
-        // Which of them have a row already (updated in place; the others are inserted).
-        let existed = match e {
-            Entry::Intent { key, .. } | Entry::Record { key, .. } | Entry::Status { key, .. } => self
-                .loaded
-                .state
-                .notifications
-                .get(key)
-                .map(|n| touched.iter().filter(|h| n.recipients.contains_key(*h)).copied().collect())
-                .unwrap_or_default(),
-            _ => touched.iter().copied().collect(),
-        };
+        // What they had received before (those have a row, updated in place; the others are
+        // inserted).
+        let prior: HashMap<H16, H16> = entry_key(e)
+            .and_then(|k| self.loaded.state.notifications.get(k))
+            .map(|n| touched.iter().filter_map(|h| n.recipients.get(h).and_then(|r| r.fp).map(|fp| (*h, fp))).collect())
+            .unwrap_or_default();
         self.loaded.state.apply(e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
-        let Some(change) = self.change(e, (touched, existed), reqs, ledger) else { return Ok(()) };
+        let Some(change) = self.change(e, (touched, prior), reqs, ledger) else { return Ok(()) };
         let (c, fence) = (self.data.clone(), self.fence.clone());
         let written =
             self.rt.run(async move { sql::write(&c, &fence, change).await }).and_then(|r| r.map_err(|e| self.db(e)));

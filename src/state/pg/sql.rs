@@ -60,17 +60,19 @@ CREATE TABLE kore_notify.requests (
     failed       integer NOT NULL DEFAULT 0,
     sent_at      text NOT NULL,
     error        text,
+    -- While the outcome is pending or unknown: the recipients it holds back, as 32-byte pairs
+    -- (recipient hash, fingerprint). One value per request, so recording an intent writes no
+    -- recipient rows.
+    intent       bytea,
     PRIMARY KEY (notification, req)
 );
 CREATE TABLE kore_notify.recipients (
     notification bigint NOT NULL REFERENCES kore_notify.notifications ON DELETE CASCADE,
     recipient    bytea NOT NULL,
-    fp           bytea,
+    fp           bytea NOT NULL,
     req          integer,
     delivery     text,
     comment      text,
-    pending_fp   bytea,
-    pending_req  integer,
     PRIMARY KEY (notification, recipient)
 ) WITH (fillfactor = 70);
 CREATE TABLE kore_notify.sends (
@@ -222,15 +224,20 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
     let rows = c
         .query(
             "SELECT r.notification, r.req, r.batch, r.outcome, r.request_id, r.status, r.recipients, r.delivered,
-                    r.failed, r.sent_at, r.error
+                    r.failed, r.sent_at, r.error, r.intent
              FROM kore_notify.requests r JOIN kore_notify.notifications n ON n.id = r.notification
              WHERE n.target = $1 ORDER BY r.notification, r.req",
             &[&target],
         )
         .await?;
+    // Pending and unknown requests' recipients, set once every recipient row is read.
+    let mut holds: Vec<(i64, u32, Vec<u8>)> = Vec::new();
     for row in rows {
         let Some(n) = keys.get(&row.get::<_, i64>(0)).and_then(|k| state.notifications.get_mut(k)) else { continue };
         let req: i32 = row.get(1);
+        if let Some(intent) = row.get::<_, Option<Vec<u8>>>(11) {
+            holds.push((row.get(0), req as u32, intent));
+        }
         let Some(outcome) = outcome_of(row.get(3)) else { return Ok(Err(corrupt("a request outcome"))) };
         if req as usize != n.requests.len() {
             return Ok(Err(corrupt("request numbers are not consecutive")));
@@ -250,7 +257,7 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
     let mut per: HashMap<i64, Vec<(H16, RecipientState)>> = HashMap::new();
     let stream = c
         .query_raw(
-            "SELECT r.notification, r.recipient, r.fp, r.req, r.delivery, r.comment, r.pending_fp, r.pending_req
+            "SELECT r.notification, r.recipient, r.fp, r.req, r.delivery, r.comment
              FROM kore_notify.recipients r JOIN kore_notify.notifications n ON n.id = r.notification
              WHERE n.target = $1",
             [&target as &(dyn ToSql + Sync)],
@@ -258,24 +265,15 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
         .await?;
     futures_util::pin_mut!(stream);
     while let Some(row) = stream.try_next().await? {
-        // (a bad length in any hash column is corruption, not an absent value)
-        let opt = |i: usize| match row.get::<_, Option<&[u8]>>(i) {
-            None => Some(None),
-            Some(b) => h16(b).map(Some),
-        };
-        let (Some(hash), Some(fp), Some(pending_fp)) = (h16(row.get(1)), opt(2), opt(6)) else {
+        let (Some(hash), Some(fp)) = (h16(row.get(1)), h16(row.get(2))) else {
             return Ok(Err(corrupt("a recipient hash")));
         };
-        let pending = match (pending_fp, row.get::<_, Option<i32>>(7)) {
-            (Some(fp), Some(req)) => Some(super::super::Pending { fp, req: req as u32 }),
-            _ => None,
-        };
         let rs = RecipientState {
-            fp,
+            fp: Some(fp),
             req: row.get::<_, Option<i32>>(3).map(|r| r as u32),
             delivery: row.get(4),
             comment: row.get(5),
-            pending,
+            pending: None,
         };
         per.entry(row.get(0)).or_default().push((hash, rs));
     }
@@ -284,7 +282,34 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
             n.recipients = BTreeMap::from_iter(list);
         }
     }
+    for (id, req, intent) in holds {
+        let Some(n) = keys.get(&id).and_then(|k| state.notifications.get_mut(k)) else { continue };
+        if !n.requests.get(req as usize).is_some_and(|r| r.outcome.is_unknown()) {
+            continue;
+        }
+        let Some(pairs) = decode_pairs(&intent) else { return Ok(Err(corrupt("a request's recipients"))) };
+        for (h, fp) in pairs {
+            n.recipients.entry(h).or_default().pending = Some(super::super::Pending { fp, req });
+        }
+    }
     Ok(Ok(Read::Found(state, changes)))
+}
+
+/// (recipient hash, fingerprint) pairs as one value: 32 bytes a pair.
+pub(super) fn encode_pairs(pairs: &[(H16, H16)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pairs.len() * 32);
+    for (h, fp) in pairs {
+        out.extend_from_slice(&h.0);
+        out.extend_from_slice(&fp.0);
+    }
+    out
+}
+
+fn decode_pairs(b: &[u8]) -> Option<Vec<(H16, H16)>> {
+    if b.len() % 32 != 0 {
+        return None;
+    }
+    b.chunks_exact(32).map(|c| Some((h16(&c[..16])?, h16(&c[16..])?))).collect()
 }
 
 fn h16(b: &[u8]) -> Option<H16> {
@@ -322,7 +347,8 @@ pub(super) struct Change {
     pub(super) key: String,
     /// The notification's document, when it may have changed (or the notification is new).
     pub(super) doc: Option<serde_json::Value>,
-    pub(super) requests: Vec<(u32, RequestState)>,
+    /// Requests as they are now, with the recipients an intent holds back (for a new request).
+    pub(super) requests: Vec<(u32, RequestState, Option<Vec<u8>>)>,
     pub(super) upsert: Vec<(H16, RecipientState)>,
     /// Of `upsert`, those that already have a row (updated in place rather than inserted).
     pub(super) existing: Vec<bool>,
@@ -473,8 +499,8 @@ async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<
         },
     };
     ledger(c, id, &ch.ledger).await?;
-    for (req, r) in &ch.requests {
-        upsert_request(c, id, *req, r).await?;
+    for (req, r, intent) in &ch.requests {
+        upsert_request(c, id, *req, r, intent.as_deref()).await?;
     }
     let (old, new): (Vec<_>, Vec<_>) = ch.upsert.into_iter().zip(ch.existing).partition(|(_, e)| *e);
     update_recipients(c, id, &old.into_iter().map(|(r, _)| r).collect::<Vec<_>>()).await?;
@@ -507,7 +533,7 @@ async fn ledger(c: &Client, id: i64, l: &Ledger) -> std::result::Result<(), Db> 
                 "UPDATE kore_notify.sends s SET holds = false
                  FROM unnest($2::bytea[], $3::bytea[]) AS u(r, fp), kore_notify.recipients c
                  WHERE s.notification = $1 AND s.recipient = u.r AND s.fp = u.fp AND s.holds
-                   AND c.notification = $1 AND c.recipient = u.r AND c.fp = u.fp AND c.pending_fp IS NULL
+                   AND c.notification = $1 AND c.recipient = u.r AND c.fp = u.fp
                    AND c.delivery IN ('FAILURE', 'FAILED')",
                 &[&id, &hs, &fps],
             )
@@ -540,15 +566,25 @@ async fn ledger(c: &Client, id: i64, l: &Ledger) -> std::result::Result<(), Db> 
     Ok(())
 }
 
-async fn upsert_request(c: &Client, id: i64, req: u32, r: &RequestState) -> std::result::Result<(), Db> {
+/// Writes a request's row; its `intent` is kept while the outcome is pending or unknown and
+/// dropped once it is settled.
+async fn upsert_request(
+    c: &Client,
+    id: i64,
+    req: u32,
+    r: &RequestState,
+    intent: Option<&[u8]>,
+) -> std::result::Result<(), Db> {
     c.execute(
         "INSERT INTO kore_notify.requests
-             (notification, req, batch, outcome, request_id, status, recipients, delivered, failed, sent_at, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             (notification, req, batch, outcome, request_id, status, recipients, delivered, failed, sent_at, error,
+              intent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $13 THEN NULL ELSE $12::bytea END)
          ON CONFLICT (notification, req) DO UPDATE SET batch = EXCLUDED.batch, outcome = EXCLUDED.outcome,
              request_id = EXCLUDED.request_id, status = EXCLUDED.status, recipients = EXCLUDED.recipients,
              delivered = EXCLUDED.delivered, failed = EXCLUDED.failed, sent_at = EXCLUDED.sent_at,
-             error = EXCLUDED.error",
+             error = EXCLUDED.error,
+             intent = CASE WHEN $13 THEN NULL ELSE coalesce(EXCLUDED.intent, kore_notify.requests.intent) END",
         &[
             &id,
             &(req as i32),
@@ -561,6 +597,8 @@ async fn upsert_request(c: &Client, id: i64, req: u32, r: &RequestState) -> std:
             &(r.failed as i32),
             &r.sent_at,
             &r.error,
+            &intent,
+            &!r.outcome.is_unknown(),
         ],
     )
     .await?;
@@ -575,8 +613,6 @@ struct RecipientColumns {
     req: Vec<Option<i32>>,
     delivery: Vec<Option<String>>,
     comment: Vec<Option<String>>,
-    pending_fp: Vec<Option<Vec<u8>>>,
-    pending_req: Vec<Option<i32>>,
 }
 
 /// Ledger rows as columns (for COPY).
@@ -606,8 +642,6 @@ impl RecipientColumns {
             k.req.push(r.req.map(|q| q as i32));
             k.delivery.push(r.delivery.clone());
             k.comment.push(r.comment.clone());
-            k.pending_fp.push(r.pending.as_ref().map(|p| bytes(&p.fp)));
-            k.pending_req.push(r.pending.as_ref().map(|p| p.req as i32));
         }
         k
     }
@@ -620,12 +654,11 @@ async fn update_recipients(c: &Client, id: i64, rows: &[(H16, RecipientState)]) 
     }
     let k = RecipientColumns::of(rows);
     c.execute(
-        "UPDATE kore_notify.recipients r SET fp = u.fp, req = u.req, delivery = u.delivery, comment = u.comment,
-             pending_fp = u.pending_fp, pending_req = u.pending_req
-         FROM unnest($2::bytea[], $3::bytea[], $4::int4[], $5::text[], $6::text[], $7::bytea[], $8::int4[])
-             AS u(recipient, fp, req, delivery, comment, pending_fp, pending_req)
+        "UPDATE kore_notify.recipients r SET fp = u.fp, req = u.req, delivery = u.delivery, comment = u.comment
+         FROM unnest($2::bytea[], $3::bytea[], $4::int4[], $5::text[], $6::text[])
+             AS u(recipient, fp, req, delivery, comment)
          WHERE r.notification = $1 AND r.recipient = u.recipient",
-        &[&id, &k.recipient, &k.fp, &k.req, &k.delivery, &k.comment, &k.pending_fp, &k.pending_req],
+        &[&id, &k.recipient, &k.fp, &k.req, &k.delivery, &k.comment],
     )
     .await?;
     Ok(())
@@ -638,19 +671,14 @@ async fn copy_recipients(c: &Client, id: i64, rows: &[(H16, RecipientState)]) ->
         return Ok(());
     }
     let sink = c
-        .copy_in(
-            "COPY kore_notify.recipients (notification, recipient, fp, req, delivery, comment, pending_fp, pending_req)
-             FROM STDIN BINARY",
-        )
+        .copy_in("COPY kore_notify.recipients (notification, recipient, fp, req, delivery, comment) FROM STDIN BINARY")
         .await?;
-    let types = [Type::INT8, Type::BYTEA, Type::BYTEA, Type::INT4, Type::TEXT, Type::TEXT, Type::BYTEA, Type::INT4];
+    let types = [Type::INT8, Type::BYTEA, Type::BYTEA, Type::INT4, Type::TEXT, Type::TEXT];
     let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
     futures_util::pin_mut!(writer);
     for (h, r) in rows {
         let (fp, req) = (r.fp.as_ref().map(bytes), r.req.map(|q| q as i32));
-        let pending_fp = r.pending.as_ref().map(|p| bytes(&p.fp));
-        let pending_req = r.pending.as_ref().map(|p| p.req as i32);
-        writer.as_mut().write(&[&id, &bytes(h), &fp, &req, &r.delivery, &r.comment, &pending_fp, &pending_req]).await?;
+        writer.as_mut().write(&[&id, &bytes(h), &fp, &req, &r.delivery, &r.comment]).await?;
     }
     writer.finish().await?;
     Ok(())
@@ -721,12 +749,21 @@ pub(super) async fn import(
                 )
                 .await?
                 .get(0);
+            // The recipients each pending or unknown request holds back.
+            let mut held: HashMap<u32, Vec<(H16, H16)>> = HashMap::new();
+            for (h, r) in &n.recipients {
+                if let Some(p) = &r.pending {
+                    held.entry(p.req).or_default().push((*h, p.fp));
+                }
+            }
             for (i, r) in n.requests.iter().enumerate() {
-                upsert_request(c, id, i as u32, r).await?;
+                let intent = held.get(&(i as u32)).map(|pairs| encode_pairs(pairs));
+                upsert_request(c, id, i as u32, r, intent.as_deref()).await?;
             }
             let all: Vec<(H16, RecipientState)> = n.recipients.iter().map(|(h, r)| (*h, r.clone())).collect();
             for chunk in all.chunks(20_000) {
-                copy_recipients(c, id, chunk).await?;
+                let sent: Vec<(H16, RecipientState)> = chunk.iter().filter(|(_, r)| r.fp.is_some()).cloned().collect();
+                copy_recipients(c, id, &sent).await?;
                 let mut rows = LedgerColumns::default();
                 for (h, r) in chunk {
                     let pending = r.pending.as_ref().map(|p| (p.fp, p.req));
