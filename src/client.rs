@@ -82,8 +82,7 @@ fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map(server_text)
-        .unwrap_or_else(|| "(no Location)".into())
+        .map_or_else(|| "(no Location)".into(), server_text)
 }
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
@@ -431,7 +430,7 @@ impl Client {
                                 ),
                             };
                         }
-                        ra.map(|d| d.min(BACKOFF_CAP) + backoff(0) / 10).unwrap_or_else(|| backoff(attempt))
+                        ra.map_or_else(|| backoff(attempt), |d| d.min(BACKOFF_CAP) + backoff(0) / 10)
                     } else if status == 401 {
                         return SendResult::Unauthorized { message: error_message(status, &text) };
                     } else if status >= 500 {
@@ -487,7 +486,7 @@ impl Client {
                     if !(is_rate_limited(status, &text) || status >= 500) || attempt + 1 >= MAX_ATTEMPTS {
                         return Err(error_message(status, &text));
                     }
-                    ra.map(|d| d.min(BACKOFF_CAP)).unwrap_or_else(|| backoff(attempt))
+                    ra.map_or_else(|| backoff(attempt), |d| d.min(BACKOFF_CAP))
                 }
                 Err(e) if attempt + 1 >= MAX_ATTEMPTS => return Err(root_cause(&e)),
                 Err(_) => backoff(attempt),

@@ -138,9 +138,9 @@ fn annotation_path(file: &Path, workspace: Option<&Path>) -> PathBuf {
     let Some(workspace) = workspace.and_then(|w| std::fs::canonicalize(w).ok()) else {
         return file.to_path_buf();
     };
-    let abs = std::env::current_dir().map(|c| c.join(file)).unwrap_or_else(|_| file.to_path_buf());
+    let abs = std::env::current_dir().map_or_else(|_| file.to_path_buf(), |c| c.join(file));
     let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
-    abs.strip_prefix(&workspace).map(Path::to_path_buf).unwrap_or_else(|_| file.to_path_buf())
+    abs.strip_prefix(&workspace).map_or_else(|_| file.to_path_buf(), Path::to_path_buf)
 }
 
 /// Escapes a value for a GitHub workflow command (`%`, CR, LF; plus `:` and `,` in properties).
@@ -224,12 +224,11 @@ fn render_human(d: &Diagnostic, color: bool, sources: &mut Sources) -> String {
         Some(raw) => {
             let chars: Vec<(usize, char)> = raw.char_indices().collect();
             let col = (d.column.max(1) as usize - 1).min(chars.len());
-            let start = chars.get(col).map(|c| c.0).unwrap_or(raw.len());
+            let start = chars.get(col).map_or(raw.len(), |c| c.0);
             // Underline the token that starts at the column.
             let end = raw[start..]
                 .find([' ', ',', ']', '}', '#'])
-                .map(|i| start + i)
-                .unwrap_or(raw.len())
+                .map_or(raw.len(), |i| start + i)
                 .max((start + 1).min(raw.len()));
             let (text, start, end) = safe_span(&raw, start, end);
             let label = crate::safe::line(&d.field).into_owned();
@@ -249,7 +248,7 @@ fn render_human(d: &Diagnostic, color: bool, sources: &mut Sources) -> String {
     if let Some(h) = &d.help {
         groups.push(Group::with_title(Level::HELP.secondary_title(crate::safe::line(h).into_owned())));
     }
-    renderer.render(&groups).to_string()
+    renderer.render(&groups).clone()
 }
 
 /// A source line made safe to print, with the byte span `start..end` moved along.

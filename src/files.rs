@@ -232,7 +232,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
         _ => PathBuf::from("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
-    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
     tmp.persist(path).map_err(|e| Error::io(path, "write", e.error))?;
     Ok(())
 }

@@ -33,6 +33,7 @@ impl H16 {
     /// significant bytes (see [`H16::KEY_BYTES`], [`H16::FP_BYTES`]), so that the state stores
     /// them compactly; hashes of format-1 states (all 16 bytes) are truncated the same way when
     /// they are read, and then compare equal to the ones computed now.
+    #[must_use]
     pub fn truncated(self, n: usize) -> H16 {
         let mut b = self.0;
         for x in b.iter_mut().skip(n) {
@@ -42,11 +43,13 @@ impl H16 {
     }
 
     /// As a recipient hash ([`H16::KEY_BYTES`] significant bytes).
+    #[must_use]
     pub fn as_key(self) -> H16 {
         self.truncated(Self::KEY_BYTES)
     }
 
     /// As a fingerprint ([`H16::FP_BYTES`] significant bytes).
+    #[must_use]
     pub fn as_fp(self) -> H16 {
         self.truncated(Self::FP_BYTES)
     }
@@ -197,7 +200,7 @@ mod tests {
 
     #[test]
     fn fingerprint_changes_with_every_input() {
-        let r = Recipient { id: "a@x".into(), custom_message: None, parameters: Default::default() };
+        let r = Recipient { id: "a@x".into(), custom_message: None, parameters: crate::manifest::Params::default() };
         let base = recipient_fingerprint("d1", &r);
         assert_eq!(base, recipient_fingerprint("d1", &r.clone()));
         assert_ne!(base, recipient_fingerprint("d2", &r));

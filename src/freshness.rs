@@ -132,7 +132,7 @@ pub fn record(snapshot: &Path, dir: &Path, state: &State) -> Result<()> {
     let mut tmp =
         tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(|e| Error::io(dir, "write in", e))?;
     tmp.write_all(format!("{text}\n").as_bytes())
-        .and_then(|_| tmp.as_file().sync_all())
+        .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io(&path, "write", e))?;
     tmp.persist(&path).map_err(|e| Error::io(&path, "write", e.error))?;
     Ok(())

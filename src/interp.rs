@@ -207,7 +207,7 @@ mod tests {
     struct MapEnv(HashMap<&'static str, &'static str>);
     impl Env for MapEnv {
         fn get(&self, name: &str) -> Option<String> {
-            self.0.get(name).map(|s| s.to_string())
+            self.0.get(name).map(std::string::ToString::to_string)
         }
     }
 

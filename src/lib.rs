@@ -87,7 +87,7 @@ pub(crate) fn assert_fields_match_schema<T: schemars::JsonSchema>(fields: &[&str
     let mut props: Vec<String> =
         schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
     props.sort();
-    let mut fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+    let mut fields: Vec<String> = fields.iter().map(std::string::ToString::to_string).collect();
     fields.sort();
     assert_eq!(props, fields);
 }

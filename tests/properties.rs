@@ -54,7 +54,7 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
 fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
     for pn in p.notifications.iter().filter(|p| p.action.sends()) {
         let n = ns.iter().find(|n| n.key == pn.key).expect("notification");
-        let req = state.notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
+        let req = state.notifications.get(&n.key).map_or(0, |s| s.requests.len() as u32);
         let intent = Entry::Intent {
             key: n.key.clone(),
             req,

@@ -157,16 +157,16 @@ impl Config {
     pub fn discover(start: &Path) -> Result<PathBuf> {
         let mut dir = Some(start);
         while let Some(d) = dir {
-            let (yaml, yml) = (d.join(FILE_NAME), d.join(ALT_FILE_NAME));
-            match (yaml.is_file(), yml.is_file()) {
+            let (yaml, alt) = (d.join(FILE_NAME), d.join(ALT_FILE_NAME));
+            match (yaml.is_file(), alt.is_file()) {
                 (true, true) => {
                     return Err(Error::Config {
-                        path: crate::load::display_path(&yml),
+                        path: crate::load::display_path(&alt),
                         message: format!("both {FILE_NAME} and {ALT_FILE_NAME} are here; keep one"),
                     });
                 }
                 (true, false) => return Ok(yaml),
-                (false, true) => return Ok(yml),
+                (false, true) => return Ok(alt),
                 (false, false) => {}
             }
             dir = d.parent();

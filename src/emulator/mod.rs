@@ -155,7 +155,7 @@ fn now_iso() -> String {
 }
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
-    s.1.lock().unwrap_or_else(|p| p.into_inner())
+    s.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Checks the `auth` JWT. Returns the 401 response on failure.

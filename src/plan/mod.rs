@@ -354,7 +354,7 @@ impl Select {
     /// From the option's values: `None` when not given, an empty list when given bare.
     pub fn parse(values: Option<&[String]>, option: &str) -> std::result::Result<Select, String> {
         let Some(values) = values else { return Ok(Select::Nothing) };
-        if values.is_empty() || values.iter().any(|v| v.is_empty()) {
+        if values.is_empty() || values.iter().any(std::string::String::is_empty) {
             return Ok(Select::All);
         }
         let mut out = Vec::new();

@@ -24,7 +24,7 @@ pub fn check_retry(state: &state::State, retry: &Retry) -> Result<()> {
             })?;
             let found = n.unknown_requests().any(|(i, _)| req.is_none_or(|r| r == i));
             if !found {
-                let which = req.map(|r| format!("request #{r} of `{key}`")).unwrap_or_else(|| format!("`{key}`"));
+                let which = req.map_or_else(|| format!("`{key}`"), |r| format!("request #{r} of `{key}`"));
                 return Err(Error::Refused(format!(
                     "--retry-unknown: {which} has no unknown outcome; `kore-notify plan` lists the unknown requests"
                 )));

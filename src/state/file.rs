@@ -95,7 +95,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
                             // Written against an older snapshot: already compacted into this one.
                             break;
                         }
-                        Entry::Begin { lineage, .. } if !exists => state.lineage = lineage.clone(),
+                        Entry::Begin { lineage, .. } if !exists => state.lineage.clone_from(lineage),
                         Entry::Begin { .. } => {}
                         _ => {
                             return Err(Error::state(&paths.journal, "line 1 is not a journal header"));
@@ -166,11 +166,13 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     if present(&paths.snapshot) {
         let mut tmp = temp_beside(path, &dir)?;
         let old = crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES).map_err(|e| file_error(path, e))?;
-        tmp.write_all(&old).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(&paths.backup, "write", e))?;
+        tmp.write_all(&old)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::io(&paths.backup, "write", e))?;
         tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
     }
     let mut tmp = temp_beside(path, &dir)?;
-    tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.write_all(&bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
     tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
     sync_dir(&dir);
     crate::freshness::record(path, &dir, state)?;
@@ -255,7 +257,7 @@ impl Journal {
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
-            .and_then(|_| self.file.sync_data())
+            .and_then(|()| self.file.sync_data())
             .map_err(|err| Error::io(&self.path, "append to", err))
     }
 }

@@ -89,8 +89,10 @@ impl Lock {
                 let holder = crate::files::read_capped(&file, MAX_HOLDER_BYTES)
                     .ok()
                     .and_then(|s| serde_json::from_slice::<Holder>(&s).ok())
-                    .map(|h| crate::safe::line(&h.to_string()).into_owned())
-                    .unwrap_or_else(|| "another kore-notify process".into());
+                    .map_or_else(
+                        || "another kore-notify process".into(),
+                        |h| crate::safe::line(&h.to_string()).into_owned(),
+                    );
                 return Err(Error::Locked { path: path.to_path_buf(), holder });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&paths.lock, "lock", e)),
@@ -98,8 +100,8 @@ impl Lock {
         let holder = Holder::now(command);
         let text = serde_json::to_string(&holder).unwrap_or_default();
         file.set_len(0)
-            .and_then(|_| file.write_all(text.as_bytes()))
-            .and_then(|_| file.sync_data())
+            .and_then(|()| file.write_all(text.as_bytes()))
+            .and_then(|()| file.sync_data())
             .map_err(|e| Error::io(&paths.lock, "write", e))?;
         Ok(Lock { _file: file })
     }

@@ -140,6 +140,7 @@ pub struct RequestState {
     pub error: Option<String>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -250,6 +251,7 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
 impl NotificationState {
     /// Kore.ai's answer to request `req`: accepted moves its recipients' pending fingerprint to
     /// sent; rejected forgets it; unknown keeps it pending (held back until a decision).
+    #[allow(clippy::ref_option)] // `clone_from` below reuses the existing allocations
     fn outcome(
         &mut self,
         req: u32,
@@ -570,7 +572,7 @@ impl State {
     /// Marks every request still pending as unknown (after replaying a journal of a dead run).
     fn settle_pending(&mut self) {
         for n in self.notifications.values_mut() {
-            for r in n.requests.iter_mut() {
+            for r in &mut n.requests {
                 if r.outcome == Outcome::Pending {
                     r.outcome = Outcome::Unknown;
                     r.error = Some(DEAD_RUN.into());

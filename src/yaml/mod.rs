@@ -81,7 +81,7 @@ impl Node {
             Value::Bool(b) => (*b).into(),
             Value::Int(i) => (*i).into(),
             Value::Float(f) => {
-                serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
             }
             Value::Str(s) => s.clone().into(),
             Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
@@ -254,7 +254,7 @@ fn cut_by_comment(lines: &[&str], pos: &Pos, value: &str) -> Option<String> {
     loop {
         let seg_t = seg.trim_start();
         let common = seg_t.char_indices().zip(rest.chars()).take_while(|((_, a), b)| a == b).count();
-        let byte = seg_t.char_indices().nth(common).map(|(i, _)| i).unwrap_or(seg_t.len());
+        let byte = seg_t.char_indices().nth(common).map_or(seg_t.len(), |(i, _)| i);
         if common == rest.chars().count() {
             let after = &seg_t[byte..];
             let comment = after.trim_start();

@@ -183,7 +183,7 @@ impl Builder {
         }
         match event {
             Event::Scalar(value, style, anchor, tag) => {
-                let kind = self.check_tag(tag.as_deref(), NodeKind::Scalar, &pos)?;
+                let kind = Self::check_tag(tag.as_deref(), NodeKind::Scalar, &pos)?;
                 self.count_node(&pos, value.len() as u64 + tag.as_ref().map_or(0, |t| t.to_string().len() as u64))?;
                 self.anchor(anchor, &pos)?;
                 if let Some(Frame::Map(m)) = self.stack.last_mut() {
@@ -207,14 +207,14 @@ impl Builder {
                 self.complete(Node { value, pos, raw: None }, anchor)
             }
             Event::SequenceStart(_, anchor, tag) => {
-                self.check_tag(tag.as_deref(), NodeKind::Seq, &pos)?;
+                Self::check_tag(tag.as_deref(), NodeKind::Seq, &pos)?;
                 self.open(&pos, anchor, tag.as_deref())?;
                 let merge = matches!(self.stack.last(), Some(Frame::Map(m)) if matches!(m.slot, Slot::Merge));
                 self.stack.push(Frame::Seq { pos, anchor, items: Vec::new(), merge });
                 Ok(())
             }
             Event::MappingStart(_, anchor, tag) => {
-                self.check_tag(tag.as_deref(), NodeKind::Map, &pos)?;
+                Self::check_tag(tag.as_deref(), NodeKind::Map, &pos)?;
                 self.open(&pos, anchor, tag.as_deref())?;
                 let root = self.stack.is_empty();
                 let m = MapFrame {
@@ -257,7 +257,7 @@ impl Builder {
         self.last = pos;
     }
 
-    fn check_tag(&self, tag: Option<&Tag>, node: NodeKind, pos: &Pos) -> Result<TagKind, Failure> {
+    fn check_tag(tag: Option<&Tag>, node: NodeKind, pos: &Pos) -> Result<TagKind, Failure> {
         let kind = TagKind::of(tag);
         match kind.requires() {
             Some(required) if required != node => {

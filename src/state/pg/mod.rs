@@ -244,8 +244,10 @@ impl StateStore for PgStore {
                 })?
                 .map_err(self.db())?
                 .and_then(|v| serde_json::from_value::<Holder>(v).ok())
-                .map(|h| crate::safe::line(&h.to_string()).into_owned())
-                .unwrap_or_else(|| "another kore-notify process".into());
+                .map_or_else(
+                    || "another kore-notify process".into(),
+                    |h| crate::safe::line(&h.to_string()).into_owned(),
+                );
             return Err(Error::Locked { path: self.conn.shown.clone().into(), holder });
         }
         self.migrate(&rt, &data)?;

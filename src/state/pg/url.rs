@@ -30,7 +30,7 @@ pub struct PgSpec {
 
 impl std::fmt::Debug for PgSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgSpec").field("url", &self.shown()).field("origin", &self.origin).finish()
+        f.debug_struct("PgSpec").field("url", &self.shown()).field("origin", &self.origin).finish_non_exhaustive()
     }
 }
 
@@ -47,7 +47,7 @@ fn split_password(url: &str) -> Option<(&str, &str, &str)> {
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let at = rest[..authority_end].rfind('@')?;
     let colon = rest[..at].find(':')?;
-    Some((&url[..start + colon + 1], &rest[colon + 1..at], &rest[at..]))
+    Some((&url[..=(start + colon)], &rest[colon + 1..at], &rest[at..]))
 }
 
 impl PgSpec {
