@@ -4,7 +4,7 @@
 /// Runs `work` on `items` split into at most `max_threads` contiguous chunks (fewer on fewer
 /// cores), one thread each, with `stack` bytes of stack when given. Returns each chunk's result in
 /// order: `Err` for a thread that could not be started; a panic in one is resumed here.
-pub fn fan_out<T: Send, R: Send>(
+pub(crate) fn fan_out<T: Send, R: Send>(
     items: &mut [T],
     max_threads: usize,
     stack: Option<usize>,

@@ -20,11 +20,11 @@ use crate::state::{Entry, Outcome, Session, StoredContent};
 
 /// How the send loop runs.
 #[derive(Clone, Copy, Debug)]
-pub struct SendOptions {
+pub(crate) struct SendOptions {
     /// Batches in flight at once (at least 1).
-    pub parallelism: usize,
+    pub(crate) parallelism: usize,
     /// No progress lines (`--quiet`).
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// Shared by the batch tasks: the writer's session on the state (entries recorded durably, then
@@ -41,27 +41,27 @@ struct Batch<'a> {
 }
 
 #[derive(Default)]
-pub struct Tally {
-    pub accepted: usize,
-    pub rejected: usize,
-    pub unknown: usize,
+pub(crate) struct Tally {
+    pub(crate) accepted: usize,
+    pub(crate) rejected: usize,
+    pub(crate) unknown: usize,
     /// Batches not started (the run stopped: 401, a redirect, an interrupt, a journal failure).
-    pub skipped: usize,
-    pub skipped_recipients: usize,
-    pub recipients_accepted: usize,
+    pub(crate) skipped: usize,
+    pub(crate) skipped_recipients: usize,
+    pub(crate) recipients_accepted: usize,
     /// Why the run stopped early (401, a redirect), as the error to report.
-    pub stopped_by: Option<String>,
+    pub(crate) stopped_by: Option<String>,
 }
 
 /// A run whose bookkeeping is journaled, its batches cut: ready to send.
-pub struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     book: Arc<Mutex<Book>>,
     batches: Vec<Batch<'a>>,
 }
 
 /// Journals the plan's bookkeeping through `session` (renames, `chores`, retries, recorded
 /// changes: nothing is sent for them) and cuts the batches to send (`batch_size` recipients each).
-pub fn prepare<'a>(
+pub(crate) fn prepare<'a>(
     session: Box<dyn Session>,
     plan: &Plan,
     notifications: &'a [Notification],
@@ -78,7 +78,7 @@ pub fn prepare<'a>(
 
 /// Sends the prepared batches (`creds` is `None` when there are none), then compacts the journal.
 /// Returns the session (its lock still held: `--wait` records statuses under it) and the tally.
-pub fn execute(
+pub(crate) fn execute(
     prepared: Prepared<'_>,
     config: &Config,
     creds: Option<Credentials>,

@@ -393,7 +393,7 @@ pub(super) fn plan_one(
 
 /// The plan for a loaded configuration and state: [`compute`], with the ambiguous previews marked
 /// when the config turns `v2TemplateAsCustomMessage` off.
-pub fn for_config(
+pub(crate) fn for_config(
     config: &crate::config::Config,
     notifications: &[Notification],
     loaded: &crate::state::Loaded,

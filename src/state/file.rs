@@ -3,15 +3,15 @@
 
 use super::*;
 
-pub struct Paths {
-    pub snapshot: PathBuf,
-    pub journal: PathBuf,
-    pub backup: PathBuf,
-    pub lock: PathBuf,
+pub(crate) struct Paths {
+    pub(crate) snapshot: PathBuf,
+    pub(crate) journal: PathBuf,
+    pub(crate) backup: PathBuf,
+    pub(crate) lock: PathBuf,
 }
 
 impl Paths {
-    pub fn new(snapshot: &Path) -> Paths {
+    pub(crate) fn new(snapshot: &Path) -> Paths {
         let with = |suffix: &str| {
             let mut s = snapshot.as_os_str().to_owned();
             s.push(suffix);
@@ -27,14 +27,15 @@ impl Paths {
 }
 
 /// A loaded state: the snapshot plus any journal left by an earlier run.
+#[derive(Debug)]
 pub struct Loaded {
     pub state: State,
     /// Whether a snapshot file exists.
-    pub exists: bool,
+    pub(crate) exists: bool,
     /// Journal entries replayed (non-zero after a crash).
-    pub replayed: usize,
+    pub(crate) replayed: usize,
     /// Digest of the snapshot and journal bytes, bound into plan files.
-    pub digest: String,
+    pub(crate) digest: String,
 }
 
 /// Reads the snapshot and replays the journal, read-only.
@@ -214,6 +215,7 @@ pub fn load_for_update(path: &Path) -> Result<Loaded> {
 }
 
 /// The append-only journal of a running apply.
+#[derive(Debug)]
 pub struct Journal {
     file: File,
     path: PathBuf,

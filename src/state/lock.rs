@@ -4,13 +4,13 @@ use super::*;
 
 /// Holder information written into the lock file.
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Holder {
-    pub pid: u32,
-    pub host: String,
-    pub command: String,
-    pub started: String,
+pub(crate) struct Holder {
+    pub(crate) pid: u32,
+    pub(crate) host: String,
+    pub(crate) command: String,
+    pub(crate) started: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci_run: Option<String>,
+    pub(crate) ci_run: Option<String>,
 }
 
 impl std::fmt::Display for Holder {
@@ -25,7 +25,7 @@ impl std::fmt::Display for Holder {
 
 impl Holder {
     /// This process, running `command` (with the CI run's address when there is one).
-    pub fn now(command: &str) -> Holder {
+    pub(crate) fn now(command: &str) -> Holder {
         let ci_run = match (
             std::env::var("GITHUB_SERVER_URL"),
             std::env::var("GITHUB_REPOSITORY"),
@@ -70,12 +70,12 @@ pub(super) fn check_regular(f: &File, path: &Path) -> Result<()> {
 }
 
 /// An exclusive OS lock on the state, released when dropped (or when the process dies).
-pub struct Lock {
+pub(crate) struct Lock {
     _file: File,
 }
 
 impl Lock {
-    pub fn acquire(path: &Path, command: &str) -> Result<Lock> {
+    pub(crate) fn acquire(path: &Path, command: &str) -> Result<Lock> {
         let (paths, _) = paths_in_dir(path)?;
         let mut o = OpenOptions::new();
         o.read(true).write(true).create(true).truncate(false);

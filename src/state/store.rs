@@ -24,7 +24,7 @@ pub trait StateStore {
 
 /// The store a config names: PostgreSQL (`state: postgres://…` or `KORE_NOTIFY_STATE_URL`) or
 /// a file.
-pub fn store_for(config: &crate::config::Config, env: &dyn crate::interp::Env) -> Result<Box<dyn StateStore>> {
+pub(crate) fn store_for(config: &crate::config::Config, env: &dyn crate::interp::Env) -> Result<Box<dyn StateStore>> {
     match &config.state {
         crate::config::StateLocation::File(path) => Ok(Box::new(FileStore::new(path))),
         crate::config::StateLocation::Postgres(spec) => {
@@ -47,12 +47,12 @@ pub trait Session: Send {
 }
 
 /// The state in a file (`state.json`, with its journal, backup, high-water mark and lock).
-pub struct FileStore {
+pub(crate) struct FileStore {
     path: PathBuf,
 }
 
 impl FileStore {
-    pub fn new(path: &Path) -> FileStore {
+    pub(crate) fn new(path: &Path) -> FileStore {
         FileStore { path: path.to_path_buf() }
     }
 }

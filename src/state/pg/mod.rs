@@ -30,7 +30,8 @@ use super::{Entry, Holder, Loaded, Session, State, StateStore};
 use crate::error::{Error, Result};
 use crate::fingerprint::{H16, sha256_hex};
 use sql::{Change, Fence, Ledger, Read, Special, Written};
-pub use url::{PgSpec, is_postgres_url};
+pub use url::PgSpec;
+pub(crate) use url::is_postgres_url;
 
 /// A PostgreSQL state store for one target.
 pub struct PgStore {
@@ -116,10 +117,6 @@ impl PgStore {
     /// The store for `target`, the password (if any) read from the environment now.
     pub fn new(spec: &PgSpec, target: &str, env: &dyn crate::interp::Env) -> Result<PgStore> {
         Ok(PgStore { conn: Arc::new(spec.resolve(env)?), target: target.to_string() })
-    }
-
-    pub fn shown(&self) -> &str {
-        &self.conn.shown
     }
 
     fn db(&self) -> impl Fn(sql::Db) -> Error + '_ {

@@ -35,7 +35,7 @@ impl std::fmt::Debug for PgSpec {
 }
 
 /// Whether a `state:` value names a PostgreSQL database rather than a file.
-pub fn is_postgres_url(s: &str) -> bool {
+pub(crate) fn is_postgres_url(s: &str) -> bool {
     let lower = s.trim_start().to_ascii_lowercase();
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
@@ -53,7 +53,7 @@ fn split_password(url: &str) -> Option<(&str, &str, &str)> {
 impl PgSpec {
     /// A URL written where secrets must not be (the config file, a command line): a password only
     /// as `${VAR}`.
-    pub fn written(raw: &str, origin: &str) -> std::result::Result<PgSpec, String> {
+    pub(crate) fn written(raw: &str, origin: &str) -> std::result::Result<PgSpec, String> {
         let raw = raw.trim();
         let password_var = match split_password(raw) {
             Some((_, "", _)) => None,
@@ -96,12 +96,8 @@ impl PgSpec {
     }
 
     /// The URL as it may be shown: the password replaced by `***`, control characters escaped.
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         crate::safe::line(&self.without_password()).into_owned()
-    }
-
-    pub fn origin(&self) -> &str {
-        &self.origin
     }
 
     /// The connection settings, the password read from the environment now.
