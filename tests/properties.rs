@@ -65,7 +65,7 @@ fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
             recipients: pn.sends.iter().map(|r| (r.hash, r.fingerprint)).collect(),
             at: String::new(),
         };
-        state.apply(&intent).expect("intent");
+        state.replay(&intent).expect("intent");
         let outcome = Entry::Outcome {
             key: n.key.clone(),
             req,
@@ -74,7 +74,7 @@ fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
             status: None,
             error: None,
         };
-        state.apply(&outcome).expect("outcome");
+        state.replay(&outcome).expect("outcome");
     }
 }
 

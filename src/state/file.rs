@@ -103,7 +103,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
                         }
                     }
                 }
-                state.apply(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
+                state.replay(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
                 replayed += 1;
             }
             if replayed > 0 {

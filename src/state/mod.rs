@@ -479,9 +479,9 @@ impl State {
         self.notifications.iter().filter(|(_, n)| n.due_for_tombstone(retention, now)).map(|(k, _)| k.clone()).collect()
     }
 
-    /// Applies one journal entry to the in-memory state. Used both while running and on replay,
-    /// so the state after a crash is exactly the state the run had built.
-    pub fn apply(&mut self, e: &Entry) -> std::result::Result<(), String> {
+    /// Replays one journal entry onto the in-memory state. The one reducer for a running apply and
+    /// for a journal read back, so the state after a crash is exactly the state the run had built.
+    pub fn replay(&mut self, e: &Entry) -> std::result::Result<(), String> {
         match e {
             Entry::Begin { .. } => {}
             Entry::Intent { key, req, batch, channel, api, content, recipients, at } => {
@@ -710,22 +710,22 @@ mod tests {
             status: None,
             error: None,
         };
-        s.apply(&intent(0, "2026-01-01T00:00:00Z")).expect("intent");
-        s.apply(&outcome(0, Outcome::Accepted)).expect("outcome");
-        s.apply(&intent(1, "2026-02-01T00:00:00Z")).expect("intent");
-        s.apply(&outcome(1, Outcome::Unknown)).expect("outcome");
+        s.replay(&intent(0, "2026-01-01T00:00:00Z")).expect("intent");
+        s.replay(&outcome(0, Outcome::Accepted)).expect("outcome");
+        s.replay(&intent(1, "2026-02-01T00:00:00Z")).expect("intent");
+        s.replay(&outcome(1, Outcome::Unknown)).expect("outcome");
         let since = Some("2026-03-01T00:00:00Z".to_string());
-        s.apply(&Entry::Orphan { key: "k".into(), since: since.clone() }).expect("orphan");
+        s.replay(&Entry::Orphan { key: "k".into(), since: since.clone() }).expect("orphan");
         assert_eq!(s.notifications["k"].orphaned_since, since);
         let day = std::time::Duration::from_secs(86_400);
         let later = parse_time("2027-01-01T00:00:00Z").expect("time");
         assert!(s.due_for_tombstone(day, later).is_empty(), "an unknown request holds it");
         let retire = Entry::Retire { key: "k".into(), at: "2027-01-01T00:00:00Z".into() };
-        assert!(s.apply(&retire).is_err() && s.notifications.contains_key("k"));
-        s.apply(&Entry::Resolve { key: "k".into(), sent: true, req: Some(1) }).expect("resolve");
+        assert!(s.replay(&retire).is_err() && s.notifications.contains_key("k"));
+        s.replay(&Entry::Resolve { key: "k".into(), sent: true, req: Some(1) }).expect("resolve");
         assert_eq!(s.due_for_tombstone(day, later), vec!["k".to_string()]);
         assert!(s.due_for_tombstone(day, parse_time("2026-03-01T12:00:00Z").expect("time")).is_empty());
-        s.apply(&retire).expect("retire");
+        s.replay(&retire).expect("retire");
         let t = &s.tombstones["k"];
         assert!(!s.notifications.contains_key("k"));
         assert_eq!((t.requests, t.recipients), (2, 2));
@@ -734,7 +734,7 @@ mod tests {
         assert_eq!(t.orphaned_since, "2026-03-01T00:00:00Z");
         let again = State::from_bytes(&s.to_bytes()).expect("roundtrip");
         assert_eq!(again.tombstones, s.tombstones);
-        s.apply(&Entry::Revive { key: "k".into() }).expect("revive");
+        s.replay(&Entry::Revive { key: "k".into() }).expect("revive");
         assert!(s.tombstones.is_empty());
     }
 }

@@ -110,7 +110,7 @@ impl Session for FileSession {
         if let Some(j) = self.journal.as_mut() {
             j.append(e)?;
         }
-        self.loaded.state.apply(e).map_err(|m| Error::Io(format!("internal state error: {m}")))
+        self.loaded.state.replay(e).map_err(|m| Error::Io(format!("internal state error: {m}")))
     }
 
     fn compact(&mut self) -> Result<()> {

@@ -515,7 +515,7 @@ impl Session for PgSession {
                 .unwrap_or_default(),
             _ => touched.iter().copied().collect(),
         };
-        self.loaded.state.apply(e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
+        self.loaded.state.replay(e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
         let Some(change) = self.change(e, (touched, existed), reqs, ledger) else { return Ok(()) };
         let (c, fence) = (self.data.clone(), self.fence.clone());
         let written =
