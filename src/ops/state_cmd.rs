@@ -77,7 +77,7 @@ pub(crate) fn run(g: &Global, cmd: Command) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    run_on(g, &config, &state::FileStore::new(&path), cmd)
+    run_on(g, &config, &state::FileStore::new(&path, g.env()), cmd)
 }
 
 fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> Result<i32> {
@@ -354,7 +354,7 @@ fn migrate(g: &Global, config: &Config, to: &str) -> Result<i32> {
     } else {
         let path = config.dir.join(to);
         config.root.confine_new(&path).map_err(|e| Error::Refused(format!("--to {to}: {e}")))?;
-        Box::new(state::FileStore::new(&path))
+        Box::new(state::FileStore::new(&path, g.env()))
     };
     if source.describe() == target.describe() {
         return Err(Error::Refused(format!("--to {}: that is where the state already is", target.describe())));

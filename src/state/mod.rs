@@ -35,7 +35,7 @@ mod store;
 pub(crate) use file::Paths;
 use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
-pub(crate) use lock::{Holder, Lock};
+pub(crate) use lock::{Holder, Lock, RunSite};
 use lock::{check_regular, refused_link};
 pub(crate) use store::{FileStore, store_for};
 pub use store::{Session, StateStore};

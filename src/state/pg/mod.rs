@@ -37,11 +37,12 @@ pub(crate) use url::is_postgres_url;
 pub struct PgStore {
     conn: Arc<url::Conn>,
     target: String,
+    site: super::RunSite,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").field("url", &self.conn.shown).field("target", &self.target).finish()
+        f.debug_struct("PgStore").field("url", &self.conn.shown).field("target", &self.target).finish_non_exhaustive()
     }
 }
 
@@ -116,7 +117,11 @@ fn lock_key(target: &str) -> i64 {
 impl PgStore {
     /// The store for `target`, the password (if any) read from the environment now.
     pub fn new(spec: &PgSpec, target: &str, env: &dyn crate::interp::Env) -> Result<PgStore> {
-        Ok(PgStore { conn: Arc::new(spec.resolve(env)?), target: target.to_string() })
+        Ok(PgStore {
+            conn: Arc::new(spec.resolve(env)?),
+            target: target.to_string(),
+            site: super::RunSite::from_env(env),
+        })
     }
 
     fn db(&self) -> impl Fn(sql::Db) -> Error + '_ {
@@ -248,7 +253,7 @@ impl StateStore for PgStore {
             return Err(Error::Locked { path: self.conn.shown.clone().into(), holder });
         }
         self.migrate(&rt, &data)?;
-        let holder = serde_json::to_value(Holder::now(command)).unwrap_or_default();
+        let holder = serde_json::to_value(Holder::now(command, &self.site)).unwrap_or_default();
         let c = data.clone();
         let settled = rt
             .run(async move {
