@@ -107,8 +107,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     recipients: chunk.iter().map(|r| (r.hash, r.fingerprint)).collect(),
                     at: String::new(),
                 };
-                state.apply(&e)?;
-                state.apply(&Entry::Outcome {
+                state.replay(&e)?;
+                state.replay(&Entry::Outcome {
                     key: p.key.clone(),
                     req: b as u32,
                     outcome: Outcome::Accepted,

@@ -59,7 +59,7 @@ fn large_state(n: usize) -> Result<State, Box<dyn std::error::Error>> {
     for i in 0..n {
         let key = format!("bench/notification-{i}");
         for e in record(&mut state, &key, 0, (0..RECIPIENTS_PER_NOTIFICATION).map(|j| format!("u{j}.n{i}"))) {
-            state.apply(&e)?;
+            state.replay(&e)?;
         }
     }
     Ok(state)
@@ -158,7 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t = Instant::now();
             for e in &entries {
                 journal.append(e)?;
-                state.apply(e)?;
+                state.replay(e)?;
             }
             times.push(t.elapsed());
         }

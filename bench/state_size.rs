@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     (recipient_hash(&state.lineage, &id), recipient_hash("fingerprint", &id).as_fp())
                 })
                 .collect();
-            state.apply(&Entry::Intent {
+            state.replay(&Entry::Intent {
                 key: key.clone(),
                 req: 0,
                 batch: format!("b{i}"),
@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 recipients,
                 at: "2026-11-24T09:00:00Z".into(),
             })?;
-            state.apply(&Entry::Outcome {
+            state.replay(&Entry::Outcome {
                 key,
                 req: 0,
                 outcome: Outcome::Accepted,
@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map(|h| (*h, "SUCCESS".to_string(), None))
                 .collect::<Vec<_>>();
             let count = recipients.len() as u32;
-            state.apply(&Entry::Status {
+            state.replay(&Entry::Status {
                 key,
                 req: 0,
                 status: "SUCCESS".into(),

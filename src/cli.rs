@@ -10,11 +10,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diag::DiagFormat;
 use crate::error::{Error, Result, exit};
+/// The environment seam, so a library caller can name what [`ProcessEnv`] implements.
+pub use crate::interp::Env;
 use crate::ops::{self, Global};
-pub use crate::schema::{SchemaName, schema, schema_url};
+pub(crate) use crate::schema::{SchemaName, schema};
 
 /// `0.1.0 (commit 0123456789ab, x86_64-unknown-linux-gnu)`.
-pub const LONG_VERSION: &str =
+pub(crate) const LONG_VERSION: &str =
     concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KORE_NOTIFY_COMMIT"), ", ", env!("KORE_NOTIFY_TARGET"), ")");
 
 #[derive(Parser, Debug)]
@@ -23,48 +25,48 @@ pub const LONG_VERSION: &str =
     version = LONG_VERSION,
     about = "Declarative Kore.ai Proactive Notifications: plan who receives what, apply at most once."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Run as if started in DIR (like `git -C` and `terraform -chdir`).
     #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
-    pub chdir: Option<PathBuf>,
+    pub(crate) chdir: Option<PathBuf>,
     /// Config file (default: kore-notify.yaml, or kore-notify.yml, in this or the nearest parent directory).
     #[arg(long, global = true, env = "KORE_NOTIFY_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// When to use colours (NO_COLOR is respected in auto mode).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    pub(crate) color: ColorChoice,
     /// Print only results and errors.
     #[arg(long, short, global = true)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Print more detail (every recipient in plans, every failure in status).
     #[arg(long, short, global = true)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
-pub enum PlanFormat {
+pub(crate) enum PlanFormat {
     Text,
     Json,
     Markdown,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
-pub enum OutFormat {
+pub(crate) enum OutFormat {
     Text,
     Json,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check config and manifests; report every problem with file:line:column. Exit 0 valid, 1 not.
     Validate {
         /// Manifest files or directories (default: the config's `manifests`).
@@ -155,39 +157,39 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// A plan saved with `plan --out`; refused if the state or manifests changed since.
-    pub plan_file: Option<PathBuf>,
+    pub(crate) plan_file: Option<PathBuf>,
     /// Do not ask for confirmation (for CI).
     #[arg(long)]
-    pub auto_approve: bool,
+    pub(crate) auto_approve: bool,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub parallelism: u16,
+    pub(crate) parallelism: u16,
     /// Refuse to message more recipients than this. Empty or 0: no limit.
     #[arg(long, env = "KORE_NOTIFY_MAX_RECIPIENTS", value_name = "N")]
-    pub max_recipients: Option<usize>,
+    pub(crate) max_recipients: Option<usize>,
     #[command(flatten)]
-    pub retry: RetryArgs,
+    pub(crate) retry: RetryArgs,
     /// Poll delivery statuses until every request is terminal.
     #[arg(long)]
-    pub wait: bool,
+    pub(crate) wait: bool,
     /// How long --wait polls, e.g. 90s, 10m, 1h.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 #[derive(Args, Debug)]
-pub struct RetryArgs {
+pub(crate) struct RetryArgs {
     /// Resend requests whose outcome is unknown (their recipients may receive it twice): all of
     /// them, or `--retry-unknown=KEY` (one notification) or `--retry-unknown=KEY#N` (its request
     /// N, as the plan numbers them). Repeatable.
     #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY[#N]")]
-    pub retry_unknown: Option<Vec<String>>,
+    pub(crate) retry_unknown: Option<Vec<String>>,
     /// Resend to recipients whose delivery Kore.ai reported as FAILURE (`status --refresh`
     /// records it), and only to them: all notifications, or `--retry-failed=KEY`. Repeatable.
     #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY")]
-    pub retry_failed: Option<Vec<String>>,
+    pub(crate) retry_failed: Option<Vec<String>>,
 }
 
 impl RetryArgs {
@@ -202,7 +204,7 @@ impl RetryArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum StateCommand {
+pub(crate) enum StateCommand {
     /// Print where the state lives (relative to the current directory). With --all, every file to
     /// keep together (snapshot, journal, backup, high-water mark), one per line, existing or not.
     Path {
@@ -263,57 +265,58 @@ pub enum StateCommand {
 
 #[cfg(feature = "emulator")]
 #[derive(Args, Debug)]
-pub struct EmulatorArgs {
+pub(crate) struct EmulatorArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8085")]
-    pub listen: std::net::SocketAddr,
+    pub(crate) listen: std::net::SocketAddr,
     /// Client ID the emulator accepts (JWT claim `appId`).
     #[arg(long, env = "KORE_CLIENT_ID", default_value = "cs-emulator")]
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// Client secret the emulator verifies JWT signatures with.
     #[arg(long, env = "KORE_CLIENT_SECRET", default_value = "emulator-secret", hide_env_values = true)]
-    pub client_secret: String,
+    pub(crate) client_secret: String,
     /// Expected v2 message field: message, content, or either.
     #[arg(long, default_value = "message", value_parser = ["message", "content", "either"])]
-    pub v2_field: String,
+    pub(crate) v2_field: String,
     /// Added latency per request, in milliseconds.
     #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
     /// Share of requests answered 500 (not processed).
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
-    pub error_rate: f64,
+    pub(crate) error_rate: f64,
     /// Share of requests answered 429.
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
-    pub rate_limit_rate: f64,
+    pub(crate) rate_limit_rate: f64,
     /// Share of send requests accepted (delivered) and then answered by dropping the connection.
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
-    pub drop_rate: f64,
+    pub(crate) drop_rate: f64,
     /// Milliseconds before a job becomes terminal.
     #[arg(long, default_value_t = 500)]
-    pub job_ms: u64,
+    pub(crate) job_ms: u64,
     /// Rolling per-minute limit on send and status requests together (answered 429 beyond it).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
-    pub per_minute: u32,
+    pub(crate) per_minute: u32,
     /// Rolling per-hour limit on send and status requests together.
     #[arg(long, default_value_t = 18_000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub per_hour: u32,
+    pub(crate) per_hour: u32,
     /// Seed for fault injection, for reproducible runs.
     #[arg(long)]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Deterministic faults by send request number (1-based, counting requests that pass
     /// authentication, rate limits and validation), e.g. `2=500,3=drop`. Faults: 500 (not
     /// processed), drop (delivered, connection dropped), html (delivered, 200 with an HTML page),
     /// no-id (delivered, 200 JSON without `_id`), bare-id (delivered, 200 with only `_id`).
     #[arg(long, default_value = "", value_name = "N=FAULT,…")]
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// How v2 `parameters` are applied: message (they fill the main message too, as the API
     /// page's samples show) or custom-only (only a customMessage, as its field table says).
     #[arg(long, default_value = "message", value_parser = ["message", "custom-only"])]
-    pub v2_parameters: String,
+    pub(crate) v2_parameters: String,
 }
 
 /// Parses a share between 0 and 1 (for fault injection).
-pub fn parse_share(s: &str) -> std::result::Result<f64, String> {
+#[cfg(feature = "emulator")]
+pub(crate) fn parse_share(s: &str) -> std::result::Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
         _ => Err(format!("`{s}` is not a share; write a number between 0 and 1, e.g. 0.05")),
@@ -322,7 +325,7 @@ pub fn parse_share(s: &str) -> std::result::Result<f64, String> {
 
 /// Parses a duration as humantime does (`500ms`, `30s`, `5min`, `1h30m`, `2h 15m`); a bare
 /// number is seconds.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
@@ -339,6 +342,7 @@ fn now() -> Result<time::OffsetDateTime> {
 }
 
 /// The process environment: the one [`Env`](crate::interp::Env) that reads it.
+#[derive(Debug)]
 pub struct ProcessEnv;
 
 impl crate::interp::Env for ProcessEnv {
@@ -390,7 +394,7 @@ impl From<PlanFormat> for ops::plan::Format {
     }
 }
 
-pub fn dispatch(cli: Cli) -> Result<i32> {
+pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
     let g = global(&cli)?;
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),

@@ -23,15 +23,15 @@ use crate::ratelimit::RateLimiter;
 
 const MAX_ATTEMPTS: u32 = 8;
 /// Largest answer to a send (or an error answer) we read.
-pub const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 /// Largest status answer we read (a job of 1000 identities with their logs is about 300 KB).
-pub const MAX_STATUS_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_STATUS_BYTES: u64 = 16 * 1024 * 1024;
 /// How much of a server's message we keep.
 const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Whether a request id from the server may be used: 1 to 128 letters, digits, `-`, `_` or `.`,
 /// not starting with `.` (so never `.` or `..`).
-pub fn valid_request_id(id: &str) -> bool {
+pub(crate) fn valid_request_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && !id.starts_with('.')
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -82,8 +82,7 @@ fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map(server_text)
-        .unwrap_or_else(|| "(no Location)".into())
+        .map_or_else(|| "(no Location)".into(), server_text)
 }
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
@@ -99,7 +98,7 @@ struct Claims<'a> {
 }
 
 /// Mints a fresh HS256 token: `appId`, `sub`, `iat`, `exp` 5 minutes ahead, random `jti`.
-pub fn mint_jwt(creds: &Credentials) -> Result<String, String> {
+pub(crate) fn mint_jwt(creds: &Credentials) -> Result<String, String> {
     let iat = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = Claims {
         app_id: &creds.client_id,
@@ -117,7 +116,7 @@ pub fn mint_jwt(creds: &Credentials) -> Result<String, String> {
 }
 
 /// The request body for one batch.
-pub fn body(n: &Notification, recipients: &[&Recipient], v2_field: V2Field) -> Value {
+pub(crate) fn body(n: &Notification, recipients: &[&Recipient], v2_field: V2Field) -> Value {
     match n.api {
         Api::V1 => json!({
             "channel": n.channel.as_str(),
@@ -155,7 +154,7 @@ pub fn body(n: &Notification, recipients: &[&Recipient], v2_field: V2Field) -> V
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum SendResult {
+pub(crate) enum SendResult {
     Accepted {
         request_id: Option<String>,
         status: Option<String>,
@@ -196,7 +195,7 @@ struct KoreError {
 }
 
 /// Kore's `{"errors":[{"msg":…,"code":…}]}` as one line.
-pub fn error_message(status: u16, body: &str) -> String {
+pub(crate) fn error_message(status: u16, body: &str) -> String {
     match serde_json::from_str::<KoreErrors>(body) {
         Ok(e) if !e.errors.is_empty() => e
             .errors
@@ -275,18 +274,18 @@ mod tests {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct StatusLog {
+pub(crate) struct StatusLog {
     #[serde(rename = "originalId")]
-    pub original_id: Option<String>,
-    pub status: Option<String>,
-    pub comments: Option<String>,
+    pub(crate) original_id: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) comments: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct JobStatus {
-    pub status: Option<String>,
+pub(crate) struct JobStatus {
+    pub(crate) status: Option<String>,
     #[serde(rename = "statusLogs", default)]
-    pub status_logs: Vec<StatusLog>,
+    pub(crate) status_logs: Vec<StatusLog>,
 }
 
 /// What the send loop and the status poller need from Kore.ai: the seam between them and the
@@ -294,7 +293,7 @@ pub struct JobStatus {
 /// proxy, a future API version) implements the same three calls with the same contracts:
 /// `send` classifies every answer (`Accepted` only for a job; `Unknown` whenever the request may
 /// have been processed) and retries only what certainly was not processed.
-pub trait KoreApi: Sync {
+pub(crate) trait KoreApi: Sync {
     /// Waits for a rate-limit slot for a send: taken before the intent is journaled, so a run
     /// stopped while waiting leaves nothing unknown.
     fn take_send_slot(&self) -> impl std::future::Future<Output = ()> + Send;
@@ -321,16 +320,15 @@ impl KoreApi for Client {
     }
 }
 
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     creds: Credentials,
-    pub v2_field: V2Field,
     limiter: Arc<RateLimiter>,
 }
 
 impl Client {
-    pub fn new(config: &Config, creds: Credentials, limiter: Arc<RateLimiter>) -> Result<Client, String> {
+    pub(crate) fn new(config: &Config, creds: Credentials, limiter: Arc<RateLimiter>) -> Result<Client, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(config.connect_timeout.into()))
             .timeout(Duration::from_secs(config.request_timeout.into()))
@@ -339,13 +337,7 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Client {
-            http,
-            base: format!("{}/api/public/bot/{}", config.host, config.bot_id),
-            creds,
-            v2_field: config.v2_field,
-            limiter,
-        })
+        Ok(Client { http, base: format!("{}/api/public/bot/{}", config.host, config.bot_id), creds, limiter })
     }
 
     fn send_url(&self, api: Api) -> String {
@@ -357,13 +349,13 @@ impl Client {
 
     /// Waits for a rate-limit slot for a send. Apply takes it *before* journaling the intent, so
     /// that a run killed while waiting for its turn leaves nothing unknown.
-    pub async fn take_send_slot(&self) {
+    pub(crate) async fn take_send_slot(&self) {
         self.limiter.acquire().await;
     }
 
     /// Sends one batch; the caller has taken the first slot with `take_send_slot`. Retries only
     /// what certainly was not processed, each retry taking its own slot.
-    pub async fn send(&self, api: Api, body: &Value) -> SendResult {
+    pub(crate) async fn send(&self, api: Api, body: &Value) -> SendResult {
         let url = self.send_url(api);
         let mut attempt = 0;
         loop {
@@ -431,7 +423,7 @@ impl Client {
                                 ),
                             };
                         }
-                        ra.map(|d| d.min(BACKOFF_CAP) + backoff(0) / 10).unwrap_or_else(|| backoff(attempt))
+                        ra.map_or_else(|| backoff(attempt), |d| d.min(BACKOFF_CAP) + backoff(0) / 10)
                     } else if status == 401 {
                         return SendResult::Unauthorized { message: error_message(status, &text) };
                     } else if status >= 500 {
@@ -463,7 +455,7 @@ impl Client {
     }
 
     /// Asks a job's status. GETs are safe to retry.
-    pub async fn status(&self, api: Api, request_id: &str) -> Result<JobStatus, String> {
+    pub(crate) async fn status(&self, api: Api, request_id: &str) -> Result<JobStatus, String> {
         let url = self.status_url(api, request_id)?;
         let mut attempt = 0;
         loop {
@@ -487,7 +479,7 @@ impl Client {
                     if !(is_rate_limited(status, &text) || status >= 500) || attempt + 1 >= MAX_ATTEMPTS {
                         return Err(error_message(status, &text));
                     }
-                    ra.map(|d| d.min(BACKOFF_CAP)).unwrap_or_else(|| backoff(attempt))
+                    ra.map_or_else(|| backoff(attempt), |d| d.min(BACKOFF_CAP))
                 }
                 Err(e) if attempt + 1 >= MAX_ATTEMPTS => return Err(root_cause(&e)),
                 Err(_) => backoff(attempt),
@@ -533,6 +525,6 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     server_text(&cur.to_string())
 }
 
-pub fn is_terminal_status(s: &str) -> bool {
+pub(crate) fn is_terminal_status(s: &str) -> bool {
     matches!(s, "SUCCESS" | "PARTIAL_SUCCESS" | "FAILURE" | "FAILED" | "COMPLETED")
 }

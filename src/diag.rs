@@ -9,7 +9,7 @@ use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Error,
     Warning,
 }
@@ -22,24 +22,24 @@ pub struct Pos {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub file: PathBuf,
-    pub line: u32,
-    pub column: u32,
+pub(crate) struct Diagnostic {
+    pub(crate) severity: Severity,
+    pub(crate) file: PathBuf,
+    pub(crate) line: u32,
+    pub(crate) column: u32,
     /// Field path inside the document, e.g. `identities[3].parameters.refId`.
     #[serde(skip_serializing_if = "String::is_empty")]
-    pub field: String,
-    pub message: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub help: Option<String>,
+    pub(crate) help: Option<String>,
     /// The source line may hold a secret: never show it.
     #[serde(skip)]
-    pub redact: bool,
+    pub(crate) redact: bool,
 }
 
 impl Diagnostic {
-    pub fn error(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn error(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             file: file.to_path_buf(),
@@ -52,12 +52,12 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn warning(file: &Path, pos: Pos, field: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(file, pos, field, message) }
     }
 
     #[must_use]
-    pub fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
@@ -71,7 +71,7 @@ impl Diagnostic {
     }
 
     /// `file:line: field: message`, for lists.
-    pub fn one_line(&self) -> String {
+    pub(crate) fn one_line(&self) -> String {
         format!("{}: {}", self.location(), self.headline())
     }
 
@@ -83,23 +83,23 @@ impl Diagnostic {
 /// Collects diagnostics in the order they were found; sorted for output so runs are deterministic.
 #[derive(Default, Debug)]
 pub struct Diagnostics {
-    pub items: Vec<Diagnostic>,
+    pub(crate) items: Vec<Diagnostic>,
 }
 
 impl Diagnostics {
-    pub fn push(&mut self, d: Diagnostic) {
+    pub(crate) fn push(&mut self, d: Diagnostic) {
         self.items.push(d);
     }
     pub fn errors(&self) -> usize {
         self.items.iter().filter(|d| d.severity == Severity::Error).count()
     }
-    pub fn warnings(&self) -> usize {
+    pub(crate) fn warnings(&self) -> usize {
         self.items.iter().filter(|d| d.severity == Severity::Warning).count()
     }
-    pub fn extend(&mut self, other: Diagnostics) {
+    pub(crate) fn extend(&mut self, other: Diagnostics) {
         self.items.extend(other.items);
     }
-    pub fn sort(&mut self) {
+    pub(crate) fn sort(&mut self) {
         // Paths compared as bytes: component-wise comparison is the slow part at 100,000 items.
         self.items.sort_by(|a, b| {
             (a.file.as_os_str(), a.line, a.column, a.severity, &a.message).cmp(&(
@@ -114,7 +114,7 @@ impl Diagnostics {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DiagFormat {
+pub(crate) enum DiagFormat {
     /// Source snippets (coloured when `color` is set).
     Human { color: bool },
     /// GitHub Actions workflow commands, which become annotations on the lines. `workspace`:
@@ -127,7 +127,7 @@ pub enum DiagFormat {
 impl DiagFormat {
     /// Human output, unless we run inside GitHub Actions (settings the CLI resolved from the
     /// environment).
-    pub fn detect(color: bool, github_actions: bool, workspace: Option<PathBuf>) -> Self {
+    pub(crate) fn detect(color: bool, github_actions: bool, workspace: Option<PathBuf>) -> Self {
         if github_actions { DiagFormat::Github { workspace } } else { DiagFormat::Human { color } }
     }
 }
@@ -138,9 +138,9 @@ fn annotation_path(file: &Path, workspace: Option<&Path>) -> PathBuf {
     let Some(workspace) = workspace.and_then(|w| std::fs::canonicalize(w).ok()) else {
         return file.to_path_buf();
     };
-    let abs = std::env::current_dir().map(|c| c.join(file)).unwrap_or_else(|_| file.to_path_buf());
+    let abs = std::env::current_dir().map_or_else(|_| file.to_path_buf(), |c| c.join(file));
     let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
-    abs.strip_prefix(&workspace).map(Path::to_path_buf).unwrap_or_else(|_| file.to_path_buf())
+    abs.strip_prefix(&workspace).map_or_else(|_| file.to_path_buf(), Path::to_path_buf)
 }
 
 /// Escapes a value for a GitHub workflow command (`%`, CR, LF; plus `:` and `,` in properties).
@@ -152,7 +152,7 @@ fn gh_escape(s: &str, property: bool) -> String {
     out
 }
 
-pub fn render(diags: &Diagnostics, format: &DiagFormat) -> String {
+pub(crate) fn render(diags: &Diagnostics, format: &DiagFormat) -> String {
     match format {
         DiagFormat::Json => {
             #[derive(Serialize)]
@@ -224,12 +224,11 @@ fn render_human(d: &Diagnostic, color: bool, sources: &mut Sources) -> String {
         Some(raw) => {
             let chars: Vec<(usize, char)> = raw.char_indices().collect();
             let col = (d.column.max(1) as usize - 1).min(chars.len());
-            let start = chars.get(col).map(|c| c.0).unwrap_or(raw.len());
+            let start = chars.get(col).map_or(raw.len(), |c| c.0);
             // Underline the token that starts at the column.
             let end = raw[start..]
                 .find([' ', ',', ']', '}', '#'])
-                .map(|i| start + i)
-                .unwrap_or(raw.len())
+                .map_or(raw.len(), |i| start + i)
                 .max((start + 1).min(raw.len()));
             let (text, start, end) = safe_span(&raw, start, end);
             let label = crate::safe::line(&d.field).into_owned();
@@ -249,7 +248,7 @@ fn render_human(d: &Diagnostic, color: bool, sources: &mut Sources) -> String {
     if let Some(h) = &d.help {
         groups.push(Group::with_title(Level::HELP.secondary_title(crate::safe::line(h).into_owned())));
     }
-    renderer.render(&groups).to_string()
+    renderer.render(&groups).clone()
 }
 
 /// A source line made safe to print, with the byte span `start..end` moved along.

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 /// Exit codes (the README's exit-code table documents them).
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const ERROR: i32 = 1;
-    pub const PENDING: i32 = 2;
-    pub const PARTIAL: i32 = 3;
-    pub const LOCKED: i32 = 4;
+pub(crate) mod exit {
+    pub(crate) const OK: i32 = 0;
+    pub(crate) const ERROR: i32 = 1;
+    pub(crate) const PENDING: i32 = 2;
+    pub(crate) const PARTIAL: i32 = 3;
+    pub(crate) const LOCKED: i32 = 4;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,18 +45,18 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Locked { .. } => exit::LOCKED,
             _ => exit::ERROR,
         }
     }
 
-    pub fn state(path: &std::path::Path, message: impl Into<String>) -> Self {
+    pub(crate) fn state(path: &std::path::Path, message: impl Into<String>) -> Self {
         Error::State { path: crate::load::display_path(path), message: message.into() }
     }
 
-    pub fn io(path: &std::path::Path, action: &str, err: std::io::Error) -> Self {
+    pub(crate) fn io(path: &std::path::Path, action: &str, err: std::io::Error) -> Self {
         Error::Io(format!("cannot {action} {}: {err}", crate::load::display_path(path).display()))
     }
 }

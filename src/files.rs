@@ -58,7 +58,7 @@ impl FileError {
     }
 
     /// What a user can do about it.
-    pub fn help(&self) -> &'static str {
+    pub(crate) fn help(&self) -> &'static str {
         match self {
             FileError::Outside => {
                 "keep every file the config and manifests name inside the repository (the directory of kore-notify.yaml, or its `root:`)"
@@ -73,7 +73,7 @@ impl FileError {
 }
 
 /// Whether an error is "too many levels of symbolic links" (ELOOP), portably.
-pub fn is_symlink_loop(e: &std::io::Error) -> bool {
+pub(crate) fn is_symlink_loop(e: &std::io::Error) -> bool {
     #[cfg(unix)]
     {
         e.raw_os_error() == Some(libc::ELOOP)
@@ -117,19 +117,19 @@ impl Root {
         Ok(Root { canonical })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.canonical
     }
 
     /// The canonical path of an existing file or directory, refused when it is outside the root.
-    pub fn confine(&self, path: &Path) -> Result<PathBuf, FileError> {
+    pub(crate) fn confine(&self, path: &Path) -> Result<PathBuf, FileError> {
         let c = std::fs::canonicalize(path).map_err(FileError::from_io)?;
         if c.starts_with(&self.canonical) { Ok(c) } else { Err(FileError::Outside) }
     }
 
     /// Like [`Root::confine`] for a path that may not exist yet (the state file): its nearest
     /// existing ancestor is resolved, the rest must hold no `..`.
-    pub fn confine_new(&self, path: &Path) -> Result<PathBuf, FileError> {
+    pub(crate) fn confine_new(&self, path: &Path) -> Result<PathBuf, FileError> {
         let mut existing = path.to_path_buf();
         let mut rest = Vec::new();
         while std::fs::symlink_metadata(&existing).is_err() {
@@ -154,7 +154,7 @@ impl Root {
     /// Like [`Root::confine`], also refusing anything inside a hidden file or directory of the
     /// repository (`.git/config` holds CI tokens, `.env` secrets): content for messages and
     /// manifests never comes from there.
-    pub fn confine_visible(&self, path: &Path) -> Result<PathBuf, FileError> {
+    pub(crate) fn confine_visible(&self, path: &Path) -> Result<PathBuf, FileError> {
         let c = self.confine(path)?;
         let rel = c.strip_prefix(&self.canonical).map_err(|_| FileError::Outside)?;
         if rel.components().any(|p| p.as_os_str().to_string_lossy().starts_with('.')) {
@@ -164,7 +164,7 @@ impl Root {
     }
 
     /// Reads a regular file inside the root and outside hidden directories, at most `cap` bytes.
-    pub fn read(&self, path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
+    pub(crate) fn read(&self, path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
         let c = self.confine_visible(path)?;
         read_regular(&c, cap)
     }
@@ -173,14 +173,14 @@ impl Root {
 /// Reads a file the user named (a config, a plan file, a manifest given on the command line):
 /// symlinks along the way are followed (the user chose the path), but it must be a regular file
 /// and it is read with a limit, like every other input.
-pub fn read_named(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_named(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
     let c = std::fs::canonicalize(path).map_err(FileError::from_io)?;
     read_regular(&c, cap)
 }
 
 /// Opens an existing file for reading without following a final symlink and without blocking on
 /// a FIFO, and checks that what was opened is a regular file.
-pub fn open_regular(path: &Path) -> Result<File, FileError> {
+pub(crate) fn open_regular(path: &Path) -> Result<File, FileError> {
     let mut o = OpenOptions::new();
     o.read(true);
     nofollow(&mut o, true);
@@ -193,13 +193,13 @@ pub fn open_regular(path: &Path) -> Result<File, FileError> {
 }
 
 /// Reads a regular file (no final symlink), failing once more than `cap` bytes arrive.
-pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
     let f = open_regular(path)?;
     read_capped(f, cap)
 }
 
 /// Reads at most `cap` bytes; more is an error (the limit is enforced while reading).
-pub fn read_capped(r: impl Read, cap: u64) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_capped(r: impl Read, cap: u64) -> Result<Vec<u8>, FileError> {
     let mut buf = Vec::new();
     r.take(cap.saturating_add(1)).read_to_end(&mut buf).map_err(FileError::Io)?;
     if buf.len() as u64 > cap {
@@ -209,7 +209,7 @@ pub fn read_capped(r: impl Read, cap: u64) -> Result<Vec<u8>, FileError> {
 }
 
 /// Adds `O_NOFOLLOW` (and `O_NONBLOCK` for reads, so a FIFO cannot hang the open) on Unix.
-pub fn nofollow(o: &mut OpenOptions, nonblocking: bool) {
+pub(crate) fn nofollow(o: &mut OpenOptions, nonblocking: bool) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -224,7 +224,7 @@ pub fn nofollow(o: &mut OpenOptions, nonblocking: bool) {
 /// Writes a file the user named atomically (temp file in the same directory, fsync, rename):
 /// `plan --out`. (The state's snapshot has its own, in `state::file`, which also clears temp files
 /// left by a killed run and syncs the directory.)
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
     use crate::error::Error;
     use std::io::Write;
     let dir = match path.parent() {
@@ -232,7 +232,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
         _ => PathBuf::from("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
-    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
     tmp.persist(path).map_err(|e| Error::io(path, "write", e.error))?;
     Ok(())
 }

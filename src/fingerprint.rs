@@ -24,16 +24,17 @@ impl H16 {
 
     /// Significant bytes of a recipient hash: 96 bits (a collision among a million recipients
     /// of one notification has odds of about 1 in 10^17).
-    pub const KEY_BYTES: usize = 12;
+    pub(crate) const KEY_BYTES: usize = 12;
     /// Significant bytes of a fingerprint: 64 bits (a changed message mistaken for the one
     /// already sent has odds of 1 in 1.8 × 10^19 per recipient and change).
-    pub const FP_BYTES: usize = 8;
+    pub(crate) const FP_BYTES: usize = 8;
 
     /// The first `n` bytes, the rest zeroed. Recipient hashes and fingerprints keep only their
     /// significant bytes (see [`H16::KEY_BYTES`], [`H16::FP_BYTES`]), so that the state stores
     /// them compactly; hashes of format-1 states (all 16 bytes) are truncated the same way when
     /// they are read, and then compare equal to the ones computed now.
-    pub fn truncated(self, n: usize) -> H16 {
+    #[must_use]
+    pub(crate) fn truncated(self, n: usize) -> H16 {
         let mut b = self.0;
         for x in b.iter_mut().skip(n) {
             *x = 0;
@@ -42,11 +43,13 @@ impl H16 {
     }
 
     /// As a recipient hash ([`H16::KEY_BYTES`] significant bytes).
-    pub fn as_key(self) -> H16 {
+    #[must_use]
+    pub(crate) fn as_key(self) -> H16 {
         self.truncated(Self::KEY_BYTES)
     }
 
     /// As a fingerprint ([`H16::FP_BYTES`] significant bytes).
+    #[must_use]
     pub fn as_fp(self) -> H16 {
         self.truncated(Self::FP_BYTES)
     }
@@ -106,12 +109,12 @@ impl schemars::JsonSchema for H16 {
 
 use crate::manifest::{Notification, Recipient};
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     to_hex(&Sha256::digest(bytes))
 }
 
 /// Digest of everything shared by all recipients of a notification.
-pub fn notification_digest(target: &str, n: &Notification) -> String {
+pub(crate) fn notification_digest(target: &str, n: &Notification) -> String {
     let v = json!({
         "target": target,
         "api": n.api.as_str(),
@@ -125,7 +128,7 @@ pub fn notification_digest(target: &str, n: &Notification) -> String {
 }
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json does.
-pub fn push_json_str(out: &mut String, s: &str) {
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.push('"');
         out.push_str(s);
@@ -137,7 +140,7 @@ pub fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// Lower-case hex, without the per-character iterator of `hex::encode` (hot at 1M recipients).
-pub fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -148,7 +151,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Canonical JSON of one recipient, with the notification digest: keys in sorted order.
-pub fn recipient_fingerprint(ndigest: &str, r: &Recipient) -> H16 {
+pub(crate) fn recipient_fingerprint(ndigest: &str, r: &Recipient) -> H16 {
     let mut s = String::with_capacity(160);
     s.push('{');
     if let Some(cm) = &r.custom_message {
@@ -183,7 +186,7 @@ pub fn recipient_hash(lineage: &str, id: &str) -> H16 {
 }
 
 /// A random 128-bit identifier formatted like a UUID v4.
-pub fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -197,7 +200,7 @@ mod tests {
 
     #[test]
     fn fingerprint_changes_with_every_input() {
-        let r = Recipient { id: "a@x".into(), custom_message: None, parameters: Default::default() };
+        let r = Recipient { id: "a@x".into(), custom_message: None, parameters: crate::manifest::Params::default() };
         let base = recipient_fingerprint("d1", &r);
         assert_eq!(base, recipient_fingerprint("d1", &r.clone()));
         assert_ne!(base, recipient_fingerprint("d2", &r));

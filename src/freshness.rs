@@ -30,7 +30,7 @@ fn beside(snapshot: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The high-water mark file of a state.
-pub fn mark_path(snapshot: &Path) -> PathBuf {
+pub(crate) fn mark_path(snapshot: &Path) -> PathBuf {
     beside(snapshot, ".serial")
 }
 
@@ -91,7 +91,7 @@ fn peek_header(path: &Path) -> Option<(String, u64)> {
 
 /// Refuses a snapshot older than what the store has seen (`state` is `None` when there is no
 /// snapshot file at all). Reads only; changes nothing.
-pub fn check(snapshot: &Path, state: Option<&State>) -> Result<()> {
+pub(crate) fn check(snapshot: &Path, state: Option<&State>) -> Result<()> {
     let Some((newest, source)) = newest_known(snapshot, state.map(|s| s.lineage.as_str()))? else {
         return Ok(());
     };
@@ -124,7 +124,7 @@ pub fn check(snapshot: &Path, state: Option<&State>) -> Result<()> {
 }
 
 /// Records `state` as the newest snapshot written (after the snapshot itself is durable).
-pub fn record(snapshot: &Path, dir: &Path, state: &State) -> Result<()> {
+pub(crate) fn record(snapshot: &Path, dir: &Path, state: &State) -> Result<()> {
     let path = mark_path(snapshot);
     let text = serde_json::to_string(&Mark { lineage: state.lineage.clone(), serial: state.serial })
         .map_err(|e| Error::Io(format!("cannot encode the high-water mark: {e}")))?;
@@ -132,7 +132,7 @@ pub fn record(snapshot: &Path, dir: &Path, state: &State) -> Result<()> {
     let mut tmp =
         tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(|e| Error::io(dir, "write in", e))?;
     tmp.write_all(format!("{text}\n").as_bytes())
-        .and_then(|_| tmp.as_file().sync_all())
+        .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io(&path, "write", e))?;
     tmp.persist(&path).map_err(|e| Error::io(&path, "write", e.error))?;
     Ok(())

@@ -5,16 +5,16 @@ use crate::manifest::Channel;
 
 /// A quoting problem in CSV text, with its 1-based line.
 #[derive(Debug, PartialEq, Eq)]
-pub struct QuoteError {
-    pub line: u32,
-    pub message: String,
+pub(crate) struct QuoteError {
+    pub(crate) line: u32,
+    pub(crate) message: String,
 }
 
 /// Checks RFC 4180 quoting, which the `csv` crate reads leniently: a quote opened and never
 /// closed swallows every following row into one field (silently, at the end of the file), and a
 /// quote closed in the middle of a field means one is missing (the rows in between were folded
 /// into the value).
-pub fn check_quotes(text: &str) -> Result<(), QuoteError> {
+pub(crate) fn check_quotes(text: &str) -> Result<(), QuoteError> {
     let bytes = text.as_bytes();
     let (mut line, mut open_line) = (1u32, 0u32);
     let (mut in_quotes, mut field_start) = (false, true);
@@ -75,7 +75,7 @@ pub fn check_quotes(text: &str) -> Result<(), QuoteError> {
 /// The key under which two identities reach the same person: e-mail addresses compared without
 /// case (`A@Example.com` is `a@example.com`), phone numbers by their digits (`+91 98765 43210` is
 /// `919876543210`). Other identities (Google Chat spaces, user ids) are compared as written.
-pub fn identity_key(ch: Channel, id: &str) -> String {
+pub(crate) fn identity_key(ch: Channel, id: &str) -> String {
     if ch == Channel::Whatsapp {
         let digits: String = id.chars().filter(char::is_ascii_digit).collect();
         if !digits.is_empty() {

@@ -13,7 +13,7 @@ pub trait Env: Sync {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum InterpError {
+pub(crate) enum InterpError {
     Undefined(String),
     Malformed(String),
     /// A manifest used a variable the config does not declare for manifests.
@@ -42,7 +42,7 @@ impl std::fmt::Display for InterpError {
 }
 
 impl InterpError {
-    pub fn help(&self) -> String {
+    pub(crate) fn help(&self) -> String {
         match self {
             InterpError::Undefined(n) => {
                 format!("export {n}=… before running, or give a default with ${{{n}:-value}}")
@@ -69,14 +69,14 @@ pub(crate) fn valid_name(name: &str) -> bool {
 }
 
 /// Returns the single variable name when `s` is exactly one `${NAME}` reference.
-pub fn sole_reference(s: &str) -> Option<&str> {
+pub(crate) fn sole_reference(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("${")?.strip_suffix('}')?;
     valid_name(inner).then_some(inner)
 }
 
 /// Whether a variable name looks like it holds a secret: a word such as SECRET, TOKEN, PASSWORD,
 /// KEY, CREDENTIALS, AUTH, PRIVATE, COOKIE or SESSION, or a Kore.ai client variable.
-pub fn looks_secret(name: &str) -> bool {
+pub(crate) fn looks_secret(name: &str) -> bool {
     const WORDS: &[&str] = &[
         "SECRET",
         "SECRETS",
@@ -113,7 +113,7 @@ pub fn looks_secret(name: &str) -> bool {
 
 /// Which variables a value may expand.
 #[derive(Clone, Copy)]
-pub enum Scope<'a> {
+pub(crate) enum Scope<'a> {
     /// Config fields other than the credentials: any variable that does not look like a secret.
     Config,
     /// Manifests: only the declared variables (never a secret-looking one).
@@ -124,7 +124,7 @@ pub enum Scope<'a> {
 
 /// Interpolates like [`interpolate`], with an output limit in bytes, within `scope` (`used`
 /// collects each variable expanded and its value).
-pub fn interpolate_bounded(
+pub(crate) fn interpolate_bounded(
     s: &str,
     env: &dyn Env,
     scope: Scope,
@@ -146,7 +146,7 @@ pub fn interpolate_bounded(
     expand(s, &lookup, limit, used)
 }
 
-pub fn interpolate(s: &str, env: &dyn Env) -> Result<String, InterpError> {
+pub(crate) fn interpolate(s: &str, env: &dyn Env) -> Result<String, InterpError> {
     interpolate_bounded(s, env, Scope::Any, usize::MAX, &mut Vec::new())
 }
 
@@ -207,7 +207,7 @@ mod tests {
     struct MapEnv(HashMap<&'static str, &'static str>);
     impl Env for MapEnv {
         fn get(&self, name: &str) -> Option<String> {
-            self.0.get(name).map(|s| s.to_string())
+            self.0.get(name).map(std::string::ToString::to_string)
         }
     }
 

@@ -24,7 +24,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 /// Installs the handlers for SIGINT and SIGTERM (idempotent).
-pub fn install() {
+pub(crate) fn install() {
     #[cfg(unix)]
     // SAFETY: installing a handler that only touches atomics and calls _exit.
     unsafe {
@@ -35,7 +35,7 @@ pub fn install() {
 }
 
 /// The signal that asked us to stop, if any.
-pub fn requested() -> Option<i32> {
+pub(crate) fn requested() -> Option<i32> {
     match FIRST.load(Ordering::SeqCst) {
         0 => None,
         s => Some(s),
@@ -43,12 +43,12 @@ pub fn requested() -> Option<i32> {
 }
 
 /// The exit code for an interrupted run: 128 + the signal number.
-pub fn exit_code(sig: i32) -> i32 {
+pub(crate) fn exit_code(sig: i32) -> i32 {
     128 + sig
 }
 
 /// The signal's name, for messages.
-pub fn name(sig: i32) -> &'static str {
+pub(crate) fn name(sig: i32) -> &'static str {
     #[cfg(unix)]
     {
         match sig {
@@ -65,7 +65,7 @@ pub fn name(sig: i32) -> &'static str {
 }
 
 /// Resolves once a stop was requested (polled: the handler cannot wake a future).
-pub async fn wait() {
+pub(crate) async fn wait() {
     while requested().is_none() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -23,33 +23,56 @@
 //! ([`freshness`]); date-times are written and read by [`rfc3339`]; a first SIGINT/SIGTERM stops
 //! gracefully ([`interrupt`]). The `emulator` (cargo feature `emulator`, on by default) is a local Kore.ai API
 //! for rehearsals and tests.
+//!
+//! ## Library API
+//!
+//! The crate is a command-line tool; everything is `pub(crate)` except [`run`] and what the
+//! integration tests (`tests/`) and benchmarks (`bench/`) build on:
+//!
+//! - [`state`]: the [`State`](state::State) model with its journal [`Entry`](state::Entry),
+//!   [`Outcome`](state::Outcome) and [`StoredContent`](state::StoredContent); the file store's
+//!   [`load`](state::load), [`load_for_update`](state::load_for_update),
+//!   [`write_snapshot`](state::write_snapshot) and [`Journal`](state::Journal); the
+//!   [`StateStore`](state::StateStore) / [`Session`](state::Session) seam and the PostgreSQL
+//!   store ([`PgSpec`](state::pg::PgSpec), [`PgStore`](state::pg::PgStore));
+//! - [`fingerprint`]: [`H16`](fingerprint::H16) and
+//!   [`recipient_hash`](fingerprint::recipient_hash);
+//! - [`manifest`]: the notification types (`Notification`, `Recipient`, `Content`, `Api`, …);
+//! - [`load`]: [`find_files`](load::find_files), [`load_repo`](load::load_repo) with its
+//!   [`Sources`](load::Sources); [`files::Root`] and [`diag::Diagnostics`] that they take;
+//! - [`plan`]: [`compute`](plan::compute) over [`Inputs`](plan::Inputs);
+//! - [`yaml`]: [`parse_documents`](yaml::parse_documents) and its `serde_path` twin;
+//! - [`cli::ProcessEnv`] (the process environment, an [`cli::Env`]) and [`error::Error`].
+
+// The outline above links the internal modules too (`cargo doc --document-private-items`).
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod cli;
-pub mod client;
-pub mod config;
+pub(crate) mod client;
+pub(crate) mod config;
 pub mod diag;
 #[cfg(feature = "emulator")]
-pub mod emulator;
-pub mod engine;
+pub(crate) mod emulator;
+pub(crate) mod engine;
 pub mod error;
 pub mod files;
 pub mod fingerprint;
-pub mod freshness;
-pub mod inputs;
-pub mod interp;
-pub mod interrupt;
+pub(crate) mod freshness;
+pub(crate) mod inputs;
+pub(crate) mod interp;
+pub(crate) mod interrupt;
 pub mod load;
 pub mod manifest;
-pub mod ops;
-pub mod parallel;
+pub(crate) mod ops;
+pub(crate) mod parallel;
 pub mod plan;
-pub mod ratelimit;
-pub mod render;
-pub mod rfc3339;
-pub mod safe;
-pub mod schema;
+pub(crate) mod ratelimit;
+pub(crate) mod render;
+pub(crate) mod rfc3339;
+pub(crate) mod safe;
+pub(crate) mod schema;
 pub mod state;
-pub mod walk;
+pub(crate) mod walk;
 pub mod yaml;
 
 use clap::Parser;
@@ -87,7 +110,7 @@ pub(crate) fn assert_fields_match_schema<T: schemars::JsonSchema>(fields: &[&str
     let mut props: Vec<String> =
         schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
     props.sort();
-    let mut fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+    let mut fields: Vec<String> = fields.iter().map(std::string::ToString::to_string).collect();
     fields.sort();
     assert_eq!(props, fields);
 }

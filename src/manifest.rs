@@ -25,7 +25,7 @@ pub enum Channel {
     Whatsapp,
 }
 
-pub const CHANNELS: &[&str] = &["msteams", "slack", "ivr", "hangouts", "whatsapp"];
+pub(crate) const CHANNELS: &[&str] = &["msteams", "slack", "ivr", "hangouts", "whatsapp"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -35,7 +35,7 @@ pub enum Api {
 }
 
 impl Api {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Api::V1 => "v1",
             Api::V2 => "v2",
@@ -44,7 +44,7 @@ impl Api {
 }
 
 impl Channel {
-    pub fn parse(s: &str) -> Option<Channel> {
+    pub(crate) fn parse(s: &str) -> Option<Channel> {
         Some(match s {
             "msteams" => Channel::Msteams,
             "slack" => Channel::Slack,
@@ -54,7 +54,7 @@ impl Channel {
             _ => return None,
         })
     }
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Channel::Msteams => "msteams",
             Channel::Slack => "slack",
@@ -63,14 +63,14 @@ impl Channel {
             Channel::Whatsapp => "whatsapp",
         }
     }
-    pub fn api(self) -> Api {
+    pub(crate) fn api(self) -> Api {
         match self {
             Channel::Msteams | Channel::Slack => Api::V1,
             _ => Api::V2,
         }
     }
     /// The identity field of v2 identity objects (`None` for v1, whose identities are strings).
-    pub fn identity_field(self) -> Option<&'static str> {
+    pub(crate) fn identity_field(self) -> Option<&'static str> {
         match self {
             Channel::Ivr => Some("email"),
             Channel::Hangouts => Some("spaceId"),
@@ -78,7 +78,7 @@ impl Channel {
             _ => None,
         }
     }
-    pub fn content_types(self) -> &'static [&'static str] {
+    pub(crate) fn content_types(self) -> &'static [&'static str] {
         match self.api() {
             Api::V1 => &["text", "script"],
             Api::V2 => &["text", "template", "script"],
@@ -104,83 +104,83 @@ pub enum OnChange {
     title = "kore-notify manifest",
     description = "One Kore.ai proactive notification. Several may share a file as separate YAML documents."
 )]
-pub struct ManifestDoc {
+pub(crate) struct ManifestDoc {
     /// Idempotency key, unique across the repository; names the notification forever.
     #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z0-9._:/-]+$"))]
-    pub key: String,
-    pub channel: Channel,
+    pub(crate) key: String,
+    pub(crate) channel: Channel,
     /// API version; inferred from the channel when omitted (msteams/slack: v1; ivr/hangouts/whatsapp: v2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api: Option<Api>,
+    pub(crate) api: Option<Api>,
     /// Identity resolution; Kore.ai accepts `resolve` (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["resolve"]))]
-    pub user_identity_type: Option<String>,
+    pub(crate) user_identity_type: Option<String>,
     /// Webhook instance name (ivr only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_instance_name: Option<String>,
-    pub content: ContentDoc,
+    pub(crate) webhook_instance_name: Option<String>,
+    pub(crate) content: ContentDoc,
     /// Recipients. v1 channels: strings. v2 channels: objects with the channel's identity field, or a string shorthand for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identities: Option<Vec<IdentityDoc>>,
+    pub(crate) identities: Option<Vec<IdentityDoc>>,
     /// A CSV file (relative to the manifest) whose header row is the identity field, then parameter names (and optionally customMessage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identities_from: Option<String>,
+    pub(crate) identities_from: Option<String>,
     /// RFC 3339 time before which nothing is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "date-time"))]
-    pub not_before: Option<String>,
+    pub(crate) not_before: Option<String>,
     /// RFC 3339 time after which nothing is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "date-time"))]
-    pub not_after: Option<String>,
+    pub(crate) not_after: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_change: Option<OnChange>,
+    pub(crate) on_change: Option<OnChange>,
     /// Earlier keys of this notification (a rename that must not resend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_keys: Option<Vec<String>>,
+    pub(crate) previous_keys: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Allow identities that reach the same recipient although written differently (e-mail
     /// addresses differing only in case, phone numbers with the same digits). Default false: they
     /// are an error, since each would be sent the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_near_duplicates: Option<bool>,
+    pub(crate) allow_near_duplicates: Option<bool>,
     /// Use a key that was retired (its notification orphaned longer than the config's
     /// `retention` and replaced by a tombstone): the tombstone is dropped and the notification is
     /// planned as new, so everyone listed receives it. Default false: a retired key is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reuse_retired_key: Option<bool>,
+    pub(crate) reuse_retired_key: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ContentDoc {
+pub(crate) struct ContentDoc {
     /// `text` or `script` (v1); `text`, `template` or `script` (v2).
     #[serde(rename = "type")]
     #[schemars(extend("enum" = ["text", "template", "script"]))]
-    pub kind: String,
+    pub(crate) kind: String,
     /// The message: a string, or a JSON object for WhatsApp templates. Exactly one of value and valueFile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<ContentValueDoc>,
+    pub(crate) value: Option<ContentValueDoc>,
     /// A file beside the manifest holding the message (one trailing newline is removed). Must stay inside the repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_file: Option<String>,
+    pub(crate) value_file: Option<String>,
     /// Expand `${NAME}` (declared variables only) in the valueFile's text. Default false: a file is sent as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interpolate: Option<bool>,
+    pub(crate) interpolate: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum ContentValueDoc {
+pub(crate) enum ContentValueDoc {
     Text(String),
     Object(serde_json::Map<String, serde_json::Value>),
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum IdentityDoc {
+pub(crate) enum IdentityDoc {
     /// v1 identity, or v2 shorthand for the channel's identity field.
     Plain(String),
     Object(IdentityObjectDoc),
@@ -188,31 +188,31 @@ pub enum IdentityDoc {
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IdentityObjectDoc {
+pub(crate) struct IdentityObjectDoc {
     /// Identity for the ivr channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     /// Identity for the hangouts channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub space_id: Option<String>,
+    pub(crate) space_id: Option<String>,
     /// Identity for the whatsapp channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
+    pub(crate) phone_number: Option<String>,
     /// Overrides the message for this recipient; may use {placeholders}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom_message: Option<String>,
+    pub(crate) custom_message: Option<String>,
     /// Values for {placeholders}: at most 20, each a string of at most 200 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 20))]
-    pub parameters: Option<BTreeMap<String, ParameterValue>>,
+    pub(crate) parameters: Option<BTreeMap<String, ParameterValue>>,
 }
 
 /// A parameter value: a string of at most 200 characters.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
-pub struct ParameterValue(#[schemars(length(max = 200))] pub String);
+pub(crate) struct ParameterValue(#[schemars(length(max = 200))] pub String);
 
-pub const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "key",
     "channel",
     "api",
@@ -229,10 +229,9 @@ pub const FIELDS: &[&str] = &[
     "allowNearDuplicates",
     "reuseRetiredKey",
 ];
-pub const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
-pub const MAX_PARAMETERS: usize = 20;
-pub const MAX_PARAMETER_LEN: usize = 200;
-pub const MAX_BATCH: usize = 1000;
+pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
+pub(crate) const MAX_PARAMETERS: usize = 20;
+pub(crate) const MAX_PARAMETER_LEN: usize = 200;
 
 // ----- resolved model -----
 
@@ -246,7 +245,7 @@ pub struct Content {
 
 impl Content {
     /// Text shown in plans and diffs.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match &self.value {
             serde_json::Value::String(s) => s.clone(),
             other => serde_json::to_string_pretty(other).unwrap_or_default(),
@@ -272,32 +271,29 @@ pub struct Recipient {
 pub struct Params(Vec<(std::sync::Arc<str>, String)>);
 
 impl Params {
-    pub fn new() -> Params {
+    pub(crate) fn new() -> Params {
         Params(Vec::new())
     }
-    pub fn insert(&mut self, name: impl Into<std::sync::Arc<str>>, value: String) {
+    pub(crate) fn insert(&mut self, name: impl Into<std::sync::Arc<str>>, value: String) {
         let name = name.into();
         match self.0.binary_search_by(|(k, _)| k.as_ref().cmp(name.as_ref())) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (name, value)),
         }
     }
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.binary_search_by(|(k, _)| k.as_ref().cmp(name)).ok().map(|i| self.0[i].1.as_str())
     }
-    pub fn contains_key(&self, name: &str) -> bool {
+    pub(crate) fn contains_key(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
     }
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_ref())
     }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -393,7 +389,7 @@ fn scan<'a>(text: &'a str, mut piece: impl FnMut(Piece<'a>)) {
 }
 
 /// Finds `{placeholder}` names in a text, each once. Names are letters, digits, `_`, `.` and `-`.
-pub fn placeholders(text: &str) -> Vec<&str> {
+pub(crate) fn placeholders(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     scan(text, |p| {
         if let Piece::Placeholder(name) = p
@@ -407,7 +403,7 @@ pub fn placeholders(text: &str) -> Vec<&str> {
 
 /// Fills `{placeholder}`s from parameters, as Kore.ai does when it delivers a message; unknown
 /// placeholders are left as written. For previews in plans only: the API receives the template.
-pub fn render_placeholders(text: &str, params: &Params) -> String {
+pub(crate) fn render_placeholders(text: &str, params: &Params) -> String {
     let mut out = String::with_capacity(text.len());
     scan(text, |p| match p {
         Piece::Text(t) => out.push_str(t),
@@ -423,7 +419,7 @@ pub fn render_placeholders(text: &str, params: &Params) -> String {
     out
 }
 
-pub fn valid_key(key: &str) -> bool {
+pub(crate) fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c))
 }
 

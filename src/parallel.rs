@@ -4,13 +4,13 @@
 /// Runs `work` on `items` split into at most `max_threads` contiguous chunks (fewer on fewer
 /// cores), one thread each, with `stack` bytes of stack when given. Returns each chunk's result in
 /// order: `Err` for a thread that could not be started; a panic in one is resumed here.
-pub fn fan_out<T: Send, R: Send>(
+pub(crate) fn fan_out<T: Send, R: Send>(
     items: &mut [T],
     max_threads: usize,
     stack: Option<usize>,
     work: impl Fn(&mut [T]) -> R + Sync,
 ) -> Vec<std::io::Result<R>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, max_threads.max(1));
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, max_threads.max(1));
     let chunk = items.len().div_ceil(threads).max(1);
     let work = &work;
     std::thread::scope(|s| {
@@ -35,7 +35,7 @@ mod tests {
     fn keeps_order_and_covers_every_item() {
         let mut items: Vec<u32> = (0..1000).collect();
         let sums = super::fan_out(&mut items, 8, None, |part| part.to_vec());
-        let all: Vec<u32> = sums.into_iter().flat_map(|r| r.unwrap_or_default()).collect();
+        let all: Vec<u32> = sums.into_iter().flat_map(std::result::Result::unwrap_or_default).collect();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
         assert!(super::fan_out(&mut Vec::<u32>::new(), 4, None, |p| p.len()).is_empty());
     }

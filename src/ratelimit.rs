@@ -7,19 +7,19 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-pub struct Window {
+pub(crate) struct Window {
     limit: usize,
     period: Duration,
     log: VecDeque<Instant>,
 }
 
-pub struct Windows {
+pub(crate) struct Windows {
     windows: Vec<Window>,
 }
 
 impl Windows {
     /// `limits` are (max requests, period) pairs.
-    pub fn new(limits: &[(u32, Duration)]) -> Windows {
+    pub(crate) fn new(limits: &[(u32, Duration)]) -> Windows {
         Windows {
             windows: limits
                 .iter()
@@ -29,7 +29,7 @@ impl Windows {
     }
 
     /// Takes a slot now, or says how long to wait for one.
-    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         let mut wait = Duration::ZERO;
         for w in &mut self.windows {
             while w.log.front().is_some_and(|t| now.duration_since(*t) >= w.period) {
@@ -54,14 +54,14 @@ impl Windows {
 }
 
 /// The client-side limiter shared by every request of a run.
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     inner: std::sync::Mutex<Windows>,
     /// Added to every wait: requests arrive a little after we send them, so keep a margin.
     margin: Duration,
 }
 
 impl RateLimiter {
-    pub fn new(per_minute: u32, per_hour: u32) -> RateLimiter {
+    pub(crate) fn new(per_minute: u32, per_hour: u32) -> RateLimiter {
         RateLimiter {
             inner: std::sync::Mutex::new(Windows::new(&[
                 (per_minute, Duration::from_secs(60)),
@@ -71,7 +71,7 @@ impl RateLimiter {
         }
     }
 
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         loop {
             let r = match self.inner.lock() {
                 Ok(mut w) => w.try_take(Instant::now()),

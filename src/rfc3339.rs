@@ -5,16 +5,16 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// `t` as RFC 3339 (`None` only for a date-time RFC 3339 cannot write, e.g. after year 9999).
-pub fn format(t: OffsetDateTime) -> Option<String> {
+pub(crate) fn format(t: OffsetDateTime) -> Option<String> {
     t.format(&Rfc3339).ok()
 }
 
 /// The current time in UTC, to the second.
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     OffsetDateTime::now_utc().replace_nanosecond(0).ok().and_then(format).unwrap_or_default()
 }
 
 /// Reads an RFC 3339 date-time.
-pub fn parse(s: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }

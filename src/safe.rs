@@ -74,7 +74,7 @@ pub(crate) fn text(s: &str) -> Cow<'_, str> {
 static GITHUB_ACTIONS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// Sets, once at start-up, whether this process runs inside GitHub Actions (the CLI's settings).
-pub fn set_github_actions(yes: bool) {
+pub(crate) fn set_github_actions(yes: bool) {
     let _ = GITHUB_ACTIONS.set(yes);
 }
 

@@ -3,14 +3,14 @@
 
 /// Which schema.
 #[derive(Copy, Clone, Debug, clap::ValueEnum)]
-pub enum SchemaName {
+pub(crate) enum SchemaName {
     Manifest,
     Config,
     Plan,
     State,
 }
 
-pub fn schema(name: SchemaName) -> String {
+pub(crate) fn schema(name: SchemaName) -> String {
     let s = match name {
         SchemaName::Manifest => schemars::schema_for!(crate::manifest::ManifestDoc),
         SchemaName::Config => schemars::schema_for!(crate::config::ConfigDoc),
@@ -38,7 +38,7 @@ pub fn schema(name: SchemaName) -> String {
 }
 
 /// The stable address of a schema of this release: its `$id`, and what editors can point to.
-pub fn schema_url(name: &str) -> String {
+pub(crate) fn schema_url(name: &str) -> String {
     format!(
         "https://raw.githubusercontent.com/kore-notify/kore-notify/v{}/schemas/{name}.schema.json",
         env!("CARGO_PKG_VERSION")

@@ -9,29 +9,29 @@ use crate::diag::{Diagnostic, Diagnostics, Pos};
 use crate::interp::{self, Env};
 use crate::yaml::{Node, Value};
 
-pub struct Walker<'a> {
-    pub file: PathBuf,
-    pub diags: &'a mut Diagnostics,
-    pub env: &'a dyn Env,
+pub(crate) struct Walker<'a> {
+    pub(crate) file: PathBuf,
+    pub(crate) diags: &'a mut Diagnostics,
+    pub(crate) env: &'a dyn Env,
     /// For manifests: the only variables they may expand (`None`: the config, which may use the
     /// environment).
     declared: Option<&'a [String]>,
     /// Variables expanded (name, value), in order of first use; the loader takes them per
     /// notification so the plan can show them.
-    pub used: Vec<(String, String)>,
+    pub(crate) used: Vec<(String, String)>,
     /// Bytes that expansion may still add in this file.
     budget: usize,
 }
 
 /// The most that variable expansion may add to one file's text, in bytes.
-pub const MAX_EXPANSION_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_EXPANSION_BYTES: usize = 1024 * 1024;
 
 /// Builds a field path such as `identities[3].parameters.refId`.
-pub fn join(path: &str, field: &str) -> String {
+pub(crate) fn join(path: &str, field: &str) -> String {
     if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
 }
 
-pub fn index(path: &str, i: usize) -> String {
+pub(crate) fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
@@ -59,7 +59,7 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
     let len = word.chars().count();
     known
         .iter()
@@ -72,16 +72,21 @@ pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
 }
 
 impl<'a> Walker<'a> {
-    pub fn new(file: &Path, diags: &'a mut Diagnostics, env: &'a dyn Env) -> Self {
+    pub(crate) fn new(file: &Path, diags: &'a mut Diagnostics, env: &'a dyn Env) -> Self {
         Walker { file: file.to_path_buf(), diags, env, declared: None, used: Vec::new(), budget: MAX_EXPANSION_BYTES }
     }
 
     /// A walker for a manifest: only `declared` variables expand.
-    pub fn for_manifest(file: &Path, diags: &'a mut Diagnostics, env: &'a dyn Env, declared: &'a [String]) -> Self {
+    pub(crate) fn for_manifest(
+        file: &Path,
+        diags: &'a mut Diagnostics,
+        env: &'a dyn Env,
+        declared: &'a [String],
+    ) -> Self {
         Walker { declared: Some(declared), ..Walker::new(file, diags, env) }
     }
 
-    pub fn error(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn error(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
         let help = help.into();
         let mut d = Diagnostic::error(&self.file, pos.clone(), field, message);
         if !help.is_empty() {
@@ -91,13 +96,19 @@ impl<'a> Walker<'a> {
     }
 
     /// An error whose source line must not be shown (it may contain a secret).
-    pub fn redacted_error(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn redacted_error(
+        &mut self,
+        pos: &Pos,
+        field: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let mut d = Diagnostic::error(&self.file, pos.clone(), field, message).help(help);
         d.redact = true;
         self.diags.push(d);
     }
 
-    pub fn warning(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn warning(&mut self, pos: &Pos, field: &str, message: impl Into<String>, help: impl Into<String>) {
         let help = help.into();
         let mut d = Diagnostic::warning(&self.file, pos.clone(), field, message);
         if !help.is_empty() {
@@ -107,7 +118,12 @@ impl<'a> Walker<'a> {
     }
 
     /// A mapping with only `known` keys; unknown keys are reported with a suggestion.
-    pub fn fields<'n>(&mut self, node: &'n Node, path: &str, known: &[&str]) -> Option<BTreeMap<String, &'n Node>> {
+    pub(crate) fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        known: &[&str],
+    ) -> Option<BTreeMap<String, &'n Node>> {
         let Value::Map(entries) = &node.value else {
             let what = if path.is_empty() { "the document" } else { path };
             self.error(
@@ -135,7 +151,7 @@ impl<'a> Walker<'a> {
     }
 
     /// A string scalar, interpolated. Integers are accepted as their decimal text.
-    pub fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<String> {
         let raw = match &node.value {
             Value::Str(s) => s.clone(),
             Value::Int(i) => {
@@ -169,7 +185,7 @@ impl<'a> Walker<'a> {
         self.interpolate(&raw, &node.pos, path)
     }
 
-    pub fn interpolate(&mut self, raw: &str, pos: &Pos, path: &str) -> Option<String> {
+    pub(crate) fn interpolate(&mut self, raw: &str, pos: &Pos, path: &str) -> Option<String> {
         let limit = raw.len().saturating_add(self.budget);
         let scope = match self.declared {
             Some(names) => interp::Scope::Declared(names),
@@ -199,7 +215,7 @@ impl<'a> Walker<'a> {
     }
 
     /// A string that must be one of `allowed`.
-    pub fn one_of(&mut self, node: &Node, path: &str, allowed: &[&str]) -> Option<String> {
+    pub(crate) fn one_of(&mut self, node: &Node, path: &str, allowed: &[&str]) -> Option<String> {
         let s = self.string(node, path)?;
         if allowed.contains(&s.as_str()) {
             Some(s)
@@ -213,7 +229,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    pub fn uint(&mut self, node: &Node, path: &str, min: u64, max: u64) -> Option<u64> {
+    pub(crate) fn uint(&mut self, node: &Node, path: &str, min: u64, max: u64) -> Option<u64> {
         match &node.value {
             Value::Int(i) if *i >= min as i64 && *i as u64 <= max => Some(*i as u64),
             Value::Int(i) => {
@@ -237,7 +253,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    pub fn seq<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
+    pub(crate) fn seq<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
         match &node.value {
             Value::Seq(items) => Some(items),
             _ => {
@@ -253,7 +269,7 @@ impl<'a> Walker<'a> {
     }
 
     /// A string or a list of strings.
-    pub fn strings(&mut self, node: &Node, path: &str) -> Vec<(String, Pos)> {
+    pub(crate) fn strings(&mut self, node: &Node, path: &str) -> Vec<(String, Pos)> {
         match &node.value {
             Value::Seq(items) => items
                 .iter()

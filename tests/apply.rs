@@ -224,7 +224,7 @@ fn crash_safety_many() {
     crash_trials(n);
 }
 
-pub fn crash_trials(trials: usize) {
+pub(crate) fn crash_trials(trials: usize) {
     let emu = Emulator::start(&["--latency-ms", "15"]);
     let ids: Vec<String> = (0..40).map(|i| format!("u{i}")).collect();
     let mut t =
@@ -274,7 +274,7 @@ pub fn crash_trials(trials: usize) {
             );
         }
         // Unknowns are settled so the next trial starts clean.
-        if n.is_some_and(|n| n.has_unknown()) {
+        if n.is_some_and(kore_notify::state::NotificationState::has_unknown) {
             t = t.args(["state", "resolve", &key, "--all", "--sent"]).status(0).run().1;
         }
     }

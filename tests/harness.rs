@@ -9,25 +9,25 @@ use std::process::{Child, Command, Stdio};
 use assert_cmd::assert::OutputAssertExt;
 use predicates::prelude::*;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_kore-notify");
-pub const CLIENT_ID: &str = "cs-test";
-pub const SECRET: &str = "s3cr3t-never-printed-7f3a";
-pub const NOW: &str = "2026-11-24T09:00:00Z";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_kore-notify");
+pub(crate) const CLIENT_ID: &str = "cs-test";
+pub(crate) const SECRET: &str = "s3cr3t-never-printed-7f3a";
+pub(crate) const NOW: &str = "2026-11-24T09:00:00Z";
 
-pub fn config(host: &str) -> String {
+pub(crate) fn config(host: &str) -> String {
     format!(
         "host: {host}\nbotId: st-test-bot\nclientId: ${{KORE_CLIENT_ID}}\nclientSecret: ${{KORE_CLIENT_SECRET}}\nstate: .kore-notify/state.json\nmanifests: [notifications]\nbatchSize: 1000\ntimeouts: {{connectSeconds: 2, requestSeconds: 5}}\n"
     )
 }
 
-pub struct Output {
+pub(crate) struct Output {
     pub status: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// Builder methods are `#[must_use]`: a test that forgets `.run()` does not compile cleanly.
-pub struct Test {
+pub(crate) struct Test {
     pub dir: tempfile::TempDir,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -39,7 +39,7 @@ pub struct Test {
 }
 
 impl Test {
-    pub fn new() -> Test {
+    pub(crate) fn new() -> Test {
         let dir = tempfile::tempdir().expect("tempdir");
         Test {
             dir,
@@ -64,21 +64,21 @@ impl Test {
 
     /// A repository with the standard config pointing at `host`.
     #[must_use]
-    pub fn repo(host: &str) -> Test {
+    pub(crate) fn repo(host: &str) -> Test {
         Test::new().file("kore-notify.yaml", &config(host))
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     #[must_use]
-    pub fn file(self, rel: &str, content: &str) -> Test {
+    pub(crate) fn file(self, rel: &str, content: &str) -> Test {
         self.bytes(rel, content.as_bytes())
     }
 
     #[must_use]
-    pub fn bytes(self, rel: &str, content: &[u8]) -> Test {
+    pub(crate) fn bytes(self, rel: &str, content: &[u8]) -> Test {
         let p = self.dir.path().join(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(p, content).expect("write");
@@ -86,55 +86,55 @@ impl Test {
     }
 
     #[must_use]
-    pub fn manifest(self, name: &str, content: &str) -> Test {
+    pub(crate) fn manifest(self, name: &str, content: &str) -> Test {
         self.file(&format!("notifications/{name}"), content)
     }
 
     #[must_use]
-    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
+    pub(crate) fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
         self.args = args.into_iter().map(Into::into).collect();
         self
     }
 
     #[must_use]
-    pub fn env(mut self, k: &str, v: &str) -> Test {
+    pub(crate) fn env(mut self, k: &str, v: &str) -> Test {
         self.env.retain(|(a, _)| a != k);
         self.env.push((k.into(), v.into()));
         self
     }
 
     #[must_use]
-    pub fn unset(mut self, k: &str) -> Test {
+    pub(crate) fn unset(mut self, k: &str) -> Test {
         self.env.retain(|(a, _)| a != k);
         self.unset.push(k.into());
         self
     }
 
     #[must_use]
-    pub fn cwd(mut self, rel: &str) -> Test {
+    pub(crate) fn cwd(mut self, rel: &str) -> Test {
         self.cwd = Some(self.dir.path().join(rel));
         self
     }
 
     #[must_use]
-    pub fn status(mut self, code: i32) -> Test {
+    pub(crate) fn status(mut self, code: i32) -> Test {
         self.expected_status = Some(code);
         self
     }
 
     #[must_use]
-    pub fn stdout_has(mut self, s: &str) -> Test {
+    pub(crate) fn stdout_has(mut self, s: &str) -> Test {
         self.stdout_has.push(s.into());
         self
     }
 
     #[must_use]
-    pub fn stderr_has(mut self, s: &str) -> Test {
+    pub(crate) fn stderr_has(mut self, s: &str) -> Test {
         self.stderr_has.push(s.into());
         self
     }
 
-    pub fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut c = Command::new(BIN);
         c.current_dir(self.cwd.clone().unwrap_or_else(|| self.dir.path().to_path_buf()));
         for k in &self.unset {
@@ -149,12 +149,12 @@ impl Test {
 
     /// Starts the binary with `args` in the background, output discarded (for kill and signal
     /// trials).
-    pub fn spawn(&self, args: &[&str]) -> Child {
+    pub(crate) fn spawn(&self, args: &[&str]) -> Child {
         self.command().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn kore-notify")
     }
 
     /// Runs the binary and checks the expectations; returns the output and the test for reuse.
-    pub fn run(self) -> (Output, Test) {
+    pub(crate) fn run(self) -> (Output, Test) {
         // assert_cmd runs the command and reports the command line, status, stdout and stderr
         // when an expectation fails.
         let mut assert = self.command().args(&self.args).assert();
@@ -181,20 +181,20 @@ impl Test {
         (o, me)
     }
 
-    pub fn state_path(&self) -> PathBuf {
+    pub(crate) fn state_path(&self) -> PathBuf {
         self.dir.path().join(".kore-notify/state.json")
     }
 }
 
 /// The real emulator, as a child process on an ephemeral loopback port.
-pub struct Emulator {
+pub(crate) struct Emulator {
     child: Child,
     pub url: String,
     _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Emulator {
-    pub fn start(extra: &[&str]) -> Emulator {
+    pub(crate) fn start(extra: &[&str]) -> Emulator {
         let mut child = Command::new(BIN)
             .args([
                 "emulator",
@@ -222,12 +222,12 @@ impl Emulator {
         Emulator { child, url, _stdout: reader }
     }
 
-    pub fn stats(&self) -> serde_json::Value {
+    pub(crate) fn stats(&self) -> serde_json::Value {
         let addr = self.url.trim_start_matches("http://");
         http_get(addr, "/_emulator/deliveries")
     }
 
-    pub fn deliveries(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn deliveries(&self) -> BTreeMap<String, u64> {
         serde_json::from_value(self.stats()["deliveries"].clone()).expect("deliveries")
     }
 }
@@ -240,7 +240,7 @@ impl Drop for Emulator {
 }
 
 /// A minimal HTTP/1.0 GET over loopback (keeps the tests free of an HTTP client dependency).
-pub fn http_get(addr: &str, path: &str) -> serde_json::Value {
+pub(crate) fn http_get(addr: &str, path: &str) -> serde_json::Value {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect emulator");
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("write");
@@ -251,7 +251,7 @@ pub fn http_get(addr: &str, path: &str) -> serde_json::Value {
 }
 
 /// Every file under a directory, recursively.
-pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -266,7 +266,7 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     for f in all_files(from) {
         let rel = f.strip_prefix(from).expect("prefix");
         if rel.starts_with(".kore-notify") {
@@ -278,29 +278,29 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-pub fn examples_dir() -> PathBuf {
+pub(crate) fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
 /// One request as a hostile test server saw it.
 #[derive(Clone, Debug)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
 }
 
 /// What a hostile server answers.
-pub enum Reply {
+pub(crate) enum Reply {
     /// These exact bytes (a whole HTTP response), then the connection is closed.
     Raw(Vec<u8>),
-    /// A head, then `chunk` repeated `count` times (usize::MAX: until the client goes away).
+    /// A head, then `chunk` repeated `count` times (`usize::MAX`: until the client goes away).
     Stream { head: Vec<u8>, chunk: Vec<u8>, count: usize },
 }
 
 impl Reply {
     /// A complete response with a body and a content length.
-    pub fn http(status: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    pub(crate) fn http(status: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -312,13 +312,13 @@ impl Reply {
 
 /// A programmable, hostile HTTP server on loopback: answers every request with what `reply` says
 /// and records what it saw.
-pub struct Hostile {
+pub(crate) struct Hostile {
     pub url: String,
     pub seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
 }
 
 impl Hostile {
-    pub fn start(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Hostile {
+    pub(crate) fn start(reply: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Hostile {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -384,7 +384,7 @@ impl Hostile {
         Hostile { url, seen }
     }
 
-    pub fn requests(&self) -> Vec<Seen> {
+    pub(crate) fn requests(&self) -> Vec<Seen> {
         self.seen.lock().expect("log").clone()
     }
 }

@@ -19,7 +19,7 @@ fn admin_url() -> url::Url {
 }
 
 /// Runs SQL statements (simple protocol) as `url`, returning the rows' first column.
-pub fn sql(url: &str, q: &str) -> Result<Vec<String>, String> {
+pub(crate) fn sql(url: &str, q: &str) -> Result<Vec<String>, String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
@@ -36,13 +36,13 @@ pub fn sql(url: &str, q: &str) -> Result<Vec<String>, String> {
 }
 
 /// A database of the test's own, dropped afterwards.
-pub struct Db {
+pub(crate) struct Db {
     pub name: String,
     admin: url::Url,
 }
 
 impl Db {
-    pub fn new() -> Db {
+    pub(crate) fn new() -> Db {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         let admin = admin_url();
@@ -53,14 +53,14 @@ impl Db {
 
     /// A superuser URL of this database with its password in clear (for the test's own SQL and
     /// for `KORE_NOTIFY_STATE_URL`).
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let mut u = self.admin.clone();
         u.set_path(&self.name);
         u.to_string()
     }
 
     /// The same URL as written in a config: the password as a reference.
-    pub fn written(&self, user: &str) -> String {
+    pub(crate) fn written(&self, user: &str) -> String {
         format!(
             "postgres://{user}:${{{PW_VAR}}}@{}:{}/{}",
             self.admin.host_str().unwrap_or_default(),
@@ -69,11 +69,11 @@ impl Db {
         )
     }
 
-    pub fn password(&self) -> String {
+    pub(crate) fn password(&self) -> String {
         self.admin.password().unwrap_or_default().to_string()
     }
 
-    pub fn query(&self, q: &str) -> Vec<String> {
+    pub(crate) fn query(&self, q: &str) -> Vec<String> {
         sql(&self.url(), q).unwrap_or_else(|e| panic!("{q}: {e}"))
     }
 
@@ -94,11 +94,11 @@ impl Db {
     }
 
     /// A repository whose config keeps the state in this database.
-    pub fn repo(&self, emu: &Emulator) -> Test {
+    pub(crate) fn repo(&self, emu: &Emulator) -> Test {
         self.repo_as(emu, "kore", &self.password())
     }
 
-    pub fn repo_as(&self, emu: &Emulator, user: &str, password: &str) -> Test {
+    pub(crate) fn repo_as(&self, emu: &Emulator, user: &str, password: &str) -> Test {
         let cfg = config(&emu.url).replace("state: .kore-notify/state.json", &format!("state: {}", self.written(user)));
         Test::repo(&emu.url).file("kore-notify.yaml", &cfg).env(PW_VAR, password)
     }

@@ -54,7 +54,7 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
 fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
     for pn in p.notifications.iter().filter(|p| p.action.sends()) {
         let n = ns.iter().find(|n| n.key == pn.key).expect("notification");
-        let req = state.notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
+        let req = state.notifications.get(&n.key).map_or(0, |s| s.requests.len() as u32);
         let intent = Entry::Intent {
             key: n.key.clone(),
             req,
@@ -65,7 +65,7 @@ fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
             recipients: pn.sends.iter().map(|r| (r.hash, r.fingerprint)).collect(),
             at: String::new(),
         };
-        state.apply(&intent).expect("intent");
+        state.replay(&intent).expect("intent");
         let outcome = Entry::Outcome {
             key: n.key.clone(),
             req,
@@ -74,7 +74,7 @@ fn record(ns: &[Notification], state: &mut State, p: &plan::Plan) {
             status: None,
             error: None,
         };
-        state.apply(&outcome).expect("outcome");
+        state.replay(&outcome).expect("outcome");
     }
 }
 

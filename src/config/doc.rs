@@ -8,47 +8,47 @@ use super::*;
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "kore-notify config", description = "Target and settings for kore-notify (kore-notify.yaml).")]
-pub struct ConfigDoc {
+pub(crate) struct ConfigDoc {
     /// Kore.ai environment URL, e.g. https://platform.kore.ai (http:// only for loopback hosts).
-    pub host: String,
+    pub(crate) host: String,
     /// Bot ID or Stream ID (General Settings in the App Builder), e.g. st-xxxx.
-    pub bot_id: String,
+    pub(crate) bot_id: String,
     /// Client ID of the app; may be a `${VAR}` reference.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// Client secret of the app. Must be an environment variable reference such as `${KORE_CLIENT_SECRET}`.
     #[schemars(regex(pattern = r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$"))]
-    pub client_secret: String,
+    pub(crate) client_secret: String,
     /// State file path, relative to this file and inside the repository root. Default `.kore-notify/state.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub(crate) state: Option<String>,
     /// The repository root, relative to this file (default: this file's directory). Every file the
     /// config and the manifests name must resolve inside it, after symlinks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<String>,
+    pub(crate) root: Option<String>,
     /// Environment variables that manifests may expand with `${NAME}` (nothing else: manifests may
     /// arrive in pull requests). Never credentials or secret-looking names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("items" = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}))]
-    pub variables: Option<Vec<String>>,
+    pub(crate) variables: Option<Vec<String>>,
     /// Manifest files, directories or globs, relative to this file. Default `notifications`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifests: Option<Vec<String>>,
+    pub(crate) manifests: Option<Vec<String>>,
     /// Name of the message field in v2 request bodies (`message` or `content`). Default `message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v2_message_field: Option<V2Field>,
+    pub(crate) v2_message_field: Option<V2Field>,
     /// Also send the notification's text as the `customMessage` of v2 recipients who have
     /// parameters and no customMessage, so they read the filled text whichever way Kore.ai applies
     /// `parameters` (its v2 page says both). Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v2_template_as_custom_message: Option<bool>,
+    pub(crate) v2_template_as_custom_message: Option<bool>,
     /// Identities per request, 1 to 1000. Default 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
-    pub batch_size: Option<u32>,
+    pub(crate) batch_size: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limits: Option<RateLimitsDoc>,
+    pub(crate) rate_limits: Option<RateLimitsDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeouts: Option<TimeoutsDoc>,
+    pub(crate) timeouts: Option<TimeoutsDoc>,
     /// How long a notification removed from the manifests (orphaned) keeps its per-recipient
     /// records before `apply` (or `state compact`) replaces them by a tombstone: its key, last
     /// content digest, dates and counts. A duration of at least a day, e.g. `90d`, `26weeks`,
@@ -57,31 +57,31 @@ pub struct ConfigDoc {
     /// `reuseRetiredKey: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^\s*(off|([0-9]+\s*[a-zA-Z]+\s*)+)\s*$"))]
-    pub retention: Option<String>,
+    pub(crate) retention: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RateLimitsDoc {
+pub(crate) struct RateLimitsDoc {
     /// Requests per rolling minute (send and status together). Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
-    pub per_minute: Option<u32>,
+    pub(crate) per_minute: Option<u32>,
     /// Requests per rolling hour. Default 18000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
-    pub per_hour: Option<u32>,
+    pub(crate) per_hour: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TimeoutsDoc {
+pub(crate) struct TimeoutsDoc {
     /// Seconds to establish a connection. Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 600))]
-    pub connect_seconds: Option<u32>,
+    pub(crate) connect_seconds: Option<u32>,
     /// Seconds for a whole request. Default 60.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 3600))]
-    pub request_seconds: Option<u32>,
+    pub(crate) request_seconds: Option<u32>,
 }

@@ -16,11 +16,11 @@ use crate::yaml;
 
 mod doc;
 
-pub use doc::{ConfigDoc, RateLimitsDoc, TimeoutsDoc};
+pub(crate) use doc::ConfigDoc;
 
-pub const FILE_NAME: &str = "kore-notify.yaml";
+pub(crate) const FILE_NAME: &str = "kore-notify.yaml";
 /// Also accepted.
-pub const ALT_FILE_NAME: &str = "kore-notify.yml";
+pub(crate) const ALT_FILE_NAME: &str = "kore-notify.yml";
 
 /// A file in `dir` that looks like a misnamed config (`kore_notify.yaml`, `.kore-notify.yaml`,
 /// `Kore-Notify.yml`, `kore-notify.yaml.txt`, …), as a hint.
@@ -45,13 +45,13 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum V2Field {
+pub(crate) enum V2Field {
     Message,
     Content,
 }
 
 impl V2Field {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             V2Field::Message => "message",
             V2Field::Content => "content",
@@ -59,7 +59,7 @@ impl V2Field {
     }
 }
 
-pub const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "host",
     "botId",
     "clientId",
@@ -75,42 +75,42 @@ pub const FIELDS: &[&str] = &[
     "timeouts",
     "retention",
 ];
-pub const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
-pub const TIMEOUT_FIELDS: &[&str] = &["connectSeconds", "requestSeconds"];
+pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
+pub(crate) const TIMEOUT_FIELDS: &[&str] = &["connectSeconds", "requestSeconds"];
 
 #[derive(Clone, Debug)]
-pub struct Config {
-    pub path: PathBuf,
+pub(crate) struct Config {
+    pub(crate) path: PathBuf,
     /// Directory of the config file; relative paths are resolved against it.
-    pub dir: PathBuf,
-    pub host: String,
-    pub bot_id: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) host: String,
+    pub(crate) bot_id: String,
     /// Raw values, resolved only when talking to Kore.ai (plan never reads credentials).
     client_id_raw: String,
     client_secret_var: String,
     /// Where the state lives: a file inside the repository, or a PostgreSQL database.
-    pub state: StateLocation,
+    pub(crate) state: StateLocation,
     /// The repository root: every path named by the config or a manifest stays inside it.
-    pub root: crate::files::Root,
+    pub(crate) root: crate::files::Root,
     /// Variables manifests may expand.
-    pub variables: Vec<String>,
-    pub manifests: Vec<String>,
-    pub v2_field: V2Field,
+    pub(crate) variables: Vec<String>,
+    pub(crate) manifests: Vec<String>,
+    pub(crate) v2_field: V2Field,
     /// `v2TemplateAsCustomMessage`.
-    pub v2_template_as_custom_message: bool,
-    pub batch_size: usize,
-    pub per_minute: u32,
-    pub per_hour: u32,
-    pub connect_timeout: u32,
-    pub request_timeout: u32,
+    pub(crate) v2_template_as_custom_message: bool,
+    pub(crate) batch_size: usize,
+    pub(crate) per_minute: u32,
+    pub(crate) per_hour: u32,
+    pub(crate) connect_timeout: u32,
+    pub(crate) request_timeout: u32,
     /// `retention`: how long a notification stays orphaned (in the state, no longer in the
     /// manifests) before it is replaced by a tombstone. `None` (the default): kept forever.
-    pub retention: Option<std::time::Duration>,
+    pub(crate) retention: Option<std::time::Duration>,
 }
 
 /// Where the state lives.
 #[derive(Clone, Debug)]
-pub enum StateLocation {
+pub(crate) enum StateLocation {
     /// A file inside the repository (the default, `.kore-notify/state.json`).
     File(PathBuf),
     /// A PostgreSQL database (`state: postgres://…` or `KORE_NOTIFY_STATE_URL`).
@@ -119,7 +119,7 @@ pub enum StateLocation {
 
 impl StateLocation {
     /// The state file, when the state is kept in one.
-    pub fn file(&self) -> Option<&Path> {
+    pub(crate) fn file(&self) -> Option<&Path> {
         match self {
             StateLocation::File(p) => Some(p),
             StateLocation::Postgres(_) => None,
@@ -128,11 +128,11 @@ impl StateLocation {
 }
 
 /// The environment variable that moves the state into PostgreSQL, whatever the config says.
-pub const STATE_URL_VAR: &str = "KORE_NOTIFY_STATE_URL";
+pub(crate) const STATE_URL_VAR: &str = "KORE_NOTIFY_STATE_URL";
 
-pub struct Credentials {
-    pub client_id: String,
-    pub client_secret: String,
+pub(crate) struct Credentials {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -144,7 +144,7 @@ impl std::fmt::Debug for Credentials {
 /// Whether a parsed URL host is loopback (the only place plain http is allowed): an IP literal in
 /// 127.0.0.0/8 or `::1`, or exactly `localhost`. Parsed, never matched as text:
 /// `127.evil.example` is a domain name, not a loopback address.
-pub fn is_loopback(host: &url::Host<&str>) -> bool {
+pub(crate) fn is_loopback(host: &url::Host<&str>) -> bool {
     match host {
         url::Host::Ipv4(ip) => ip.is_loopback(),
         url::Host::Ipv6(ip) => ip.is_loopback(),
@@ -154,19 +154,19 @@ pub fn is_loopback(host: &url::Host<&str>) -> bool {
 
 impl Config {
     /// Finds `kore-notify.yaml` in `start` or the nearest parent directory.
-    pub fn discover(start: &Path) -> Result<PathBuf> {
+    pub(crate) fn discover(start: &Path) -> Result<PathBuf> {
         let mut dir = Some(start);
         while let Some(d) = dir {
-            let (yaml, yml) = (d.join(FILE_NAME), d.join(ALT_FILE_NAME));
-            match (yaml.is_file(), yml.is_file()) {
+            let (yaml, alt) = (d.join(FILE_NAME), d.join(ALT_FILE_NAME));
+            match (yaml.is_file(), alt.is_file()) {
                 (true, true) => {
                     return Err(Error::Config {
-                        path: crate::load::display_path(&yml),
+                        path: crate::load::display_path(&alt),
                         message: format!("both {FILE_NAME} and {ALT_FILE_NAME} are here; keep one"),
                     });
                 }
                 (true, false) => return Ok(yaml),
-                (false, true) => return Ok(yml),
+                (false, true) => return Ok(alt),
                 (false, false) => {}
             }
             dir = d.parent();
@@ -175,7 +175,7 @@ impl Config {
     }
 
     /// Loads and validates a config file; problems are added to `diags`.
-    pub fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
+    pub(crate) fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
         let shown = crate::load::display_path(path);
         let bytes = crate::files::read_named(path, MAX_CONFIG_BYTES)
             .map_err(|e| Error::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
@@ -236,7 +236,7 @@ impl Config {
     }
 
     /// Resolves the credentials from the environment. Only apply and status --refresh call this.
-    pub fn credentials(&self, env: &dyn Env) -> Result<Credentials> {
+    pub(crate) fn credentials(&self, env: &dyn Env) -> Result<Credentials> {
         let client_id = interp::interpolate(&self.client_id_raw, env).map_err(|e| match e {
             interp::InterpError::Undefined(name) => Error::MissingEnv { name, field: "clientId".into() },
             other => Error::Config { path: self.path.clone(), message: format!("clientId: {other}") },
@@ -251,7 +251,7 @@ impl Config {
     /// The identity of the target, part of every fingerprint: the same manifests sent to another
     /// bot are different messages. The host is left out on purpose, so moving to a new host URL
     /// for the same bot does not resend everything.
-    pub fn target(&self) -> &str {
+    pub(crate) fn target(&self) -> &str {
         &self.bot_id
     }
 }
@@ -259,13 +259,13 @@ impl Config {
 type Fields<'n> = std::collections::BTreeMap<String, &'n yaml::Node>;
 
 /// Where the state lives unless the config says otherwise.
-pub const DEFAULT_STATE: &str = ".kore-notify/state.json";
+pub(crate) const DEFAULT_STATE: &str = ".kore-notify/state.json";
 /// Defaults (and ranges, in `limits`) shared with the schema documentation in `ConfigDoc`.
-pub const DEFAULT_BATCH_SIZE: u64 = 1000;
-pub const DEFAULT_PER_MINUTE: u32 = 600;
-pub const DEFAULT_PER_HOUR: u32 = 18_000;
-pub const DEFAULT_CONNECT_SECONDS: u32 = 10;
-pub const DEFAULT_REQUEST_SECONDS: u32 = 60;
+pub(crate) const DEFAULT_BATCH_SIZE: u64 = 1000;
+pub(crate) const DEFAULT_PER_MINUTE: u32 = 600;
+pub(crate) const DEFAULT_PER_HOUR: u32 = 18_000;
+pub(crate) const DEFAULT_CONNECT_SECONDS: u32 = 10;
+pub(crate) const DEFAULT_REQUEST_SECONDS: u32 = 60;
 
 /// The config as one YAML document; problems reported.
 fn parse(w: &mut Walker, bytes: &[u8]) -> Option<yaml::Node> {

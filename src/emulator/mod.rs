@@ -33,32 +33,32 @@ mod validate;
 use validate::*;
 
 #[derive(Clone, Debug)]
-pub struct Options {
-    pub listen: SocketAddr,
-    pub client_id: String,
-    pub client_secret: String,
+pub(crate) struct Options {
+    pub(crate) listen: SocketAddr,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
     /// `message` (default), `content`, or `either` for the v2 message field.
-    pub v2_field: String,
-    pub latency: Duration,
-    pub error_rate: f64,
-    pub rate_limit_rate: f64,
-    pub drop_rate: f64,
-    pub job_duration: Duration,
-    pub per_minute: u32,
-    pub per_hour: u32,
-    pub seed: Option<u64>,
+    pub(crate) v2_field: String,
+    pub(crate) latency: Duration,
+    pub(crate) error_rate: f64,
+    pub(crate) rate_limit_rate: f64,
+    pub(crate) drop_rate: f64,
+    pub(crate) job_duration: Duration,
+    pub(crate) per_minute: u32,
+    pub(crate) per_hour: u32,
+    pub(crate) seed: Option<u64>,
     /// Deterministic faults by the ordinal of the send request (1-based, counting requests that
     /// pass authentication, rate limits and validation): see [`Fault`].
-    pub schedule: Vec<(u64, Fault)>,
+    pub(crate) schedule: Vec<(u64, Fault)>,
     /// How v2 `parameters` are applied: `message` (they fill the main message and a
     /// customMessage, as the page's samples show) or `custom-only` (they fill only a
     /// customMessage and are ignored without one, as its field table says).
-    pub v2_parameters: String,
+    pub(crate) v2_parameters: String,
 }
 
 /// A scheduled answer to one send request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Answered 500 before processing: nothing delivered.
     Error500,
     /// Processed and delivered, then the connection is dropped without an answer.
@@ -73,7 +73,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub fn parse(s: &str) -> Result<Fault, String> {
+    pub(crate) fn parse(s: &str) -> Result<Fault, String> {
         Ok(match s {
             "500" => Fault::Error500,
             "drop" => Fault::Drop,
@@ -86,7 +86,7 @@ impl Fault {
 }
 
 /// Parses `--schedule 2=500,3=drop`.
-pub fn parse_schedule(s: &str) -> Result<Vec<(u64, Fault)>, String> {
+pub(crate) fn parse_schedule(s: &str) -> Result<Vec<(u64, Fault)>, String> {
     s.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|p| {
@@ -155,7 +155,7 @@ fn now_iso() -> String {
 }
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
-    s.1.lock().unwrap_or_else(|p| p.into_inner())
+    s.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Checks the `auth` JWT. Returns the 401 response on failure.
@@ -406,7 +406,7 @@ async fn deliveries(State(s): State<Shared>) -> Response {
     .into_response()
 }
 
-pub fn router(opts: Options) -> Router {
+pub(crate) fn router(opts: Options) -> Router {
     let rng = match opts.seed {
         Some(seed) => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed),
         None => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random()),
@@ -457,7 +457,7 @@ pub fn router(opts: Options) -> Router {
 }
 
 /// Runs the emulator until the process is stopped. Prints the address it listens on.
-pub async fn serve(opts: Options) -> std::io::Result<()> {
+pub(crate) async fn serve(opts: Options) -> std::io::Result<()> {
     if !opts.listen.ip().is_loopback() {
         eprintln!("warning: the emulator listens on {}, not loopback", opts.listen);
     }

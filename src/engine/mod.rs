@@ -2,5 +2,5 @@
 //! ([`poll`]). It takes plain settings (no `Global`, no clap) and records through a state
 //! [`Session`](crate::state::Session); operations never call each other, they call this.
 
-pub mod poll;
-pub mod send;
+pub(crate) mod poll;
+pub(crate) mod send;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, is_terminal_status};
+use crate::client::{Client, KoreApi, is_terminal_status};
 use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::fingerprint::recipient_hash;
@@ -16,7 +16,7 @@ use crate::state::{Entry, Outcome, Session, State};
 /// Asks Kore.ai for every non-terminal request and records answers; with `wait`, repeats until all
 /// are terminal or the timeout passes. Returns 3 when some delivery failed or the wait timed out.
 /// The caller holds `session` (apply --wait records under its own).
-pub fn refresh_until(
+pub(crate) fn refresh_until(
     config: &Config,
     env: &dyn Env,
     quiet: bool,
@@ -48,7 +48,7 @@ pub fn refresh_until(
             if crate::interrupt::requested().is_some() {
                 break;
             }
-            match rt.block_on(client.status(*api, id)) {
+            match rt.block_on(KoreApi::status(&client, *api, id)) {
                 Ok(js) => record_status(quiet, session, key, *req, id, js)?,
                 Err(msg) => notice(key, id, &format!("status unavailable: {msg}")),
             }

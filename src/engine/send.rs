@@ -20,11 +20,11 @@ use crate::state::{Entry, Outcome, Session, StoredContent};
 
 /// How the send loop runs.
 #[derive(Clone, Copy, Debug)]
-pub struct SendOptions {
+pub(crate) struct SendOptions {
     /// Batches in flight at once (at least 1).
-    pub parallelism: usize,
+    pub(crate) parallelism: usize,
     /// No progress lines (`--quiet`).
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// Shared by the batch tasks: the writer's session on the state (entries recorded durably, then
@@ -41,27 +41,27 @@ struct Batch<'a> {
 }
 
 #[derive(Default)]
-pub struct Tally {
-    pub accepted: usize,
-    pub rejected: usize,
-    pub unknown: usize,
+pub(crate) struct Tally {
+    pub(crate) accepted: usize,
+    pub(crate) rejected: usize,
+    pub(crate) unknown: usize,
     /// Batches not started (the run stopped: 401, a redirect, an interrupt, a journal failure).
-    pub skipped: usize,
-    pub skipped_recipients: usize,
-    pub recipients_accepted: usize,
+    pub(crate) skipped: usize,
+    pub(crate) skipped_recipients: usize,
+    pub(crate) recipients_accepted: usize,
     /// Why the run stopped early (401, a redirect), as the error to report.
-    pub stopped_by: Option<String>,
+    pub(crate) stopped_by: Option<String>,
 }
 
 /// A run whose bookkeeping is journaled, its batches cut: ready to send.
-pub struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     book: Arc<Mutex<Book>>,
     batches: Vec<Batch<'a>>,
 }
 
 /// Journals the plan's bookkeeping through `session` (renames, `chores`, retries, recorded
 /// changes: nothing is sent for them) and cuts the batches to send (`batch_size` recipients each).
-pub fn prepare<'a>(
+pub(crate) fn prepare<'a>(
     session: Box<dyn Session>,
     plan: &Plan,
     notifications: &'a [Notification],
@@ -78,7 +78,7 @@ pub fn prepare<'a>(
 
 /// Sends the prepared batches (`creds` is `None` when there are none), then compacts the journal.
 /// Returns the session (its lock still held: `--wait` records statuses under it) and the tally.
-pub fn execute(
+pub(crate) fn execute(
     prepared: Prepared<'_>,
     config: &Config,
     creds: Option<Credentials>,
@@ -98,7 +98,7 @@ pub fn execute(
     let mut book = Arc::try_unwrap(book)
         .map_err(|_| Error::Io("internal: batch tasks still running".into()))?
         .into_inner()
-        .unwrap_or_else(|p| p.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     book.session.compact()?;
     Ok((book.session, tally))
 }
@@ -193,7 +193,7 @@ fn as_sent<'a>(n: &Notification, r: &'a Recipient, opts: BodyOptions) -> Cow<'a,
 }
 
 fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {
-    book.lock().unwrap_or_else(|p| p.into_inner())
+    book.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Journals an entry (fsync) and applies it to the in-memory state.
@@ -257,7 +257,7 @@ fn tally_result(
             // The journal could not be written: stop before sending anything else.
             stop.store(true, Ordering::SeqCst);
             let msg = e.to_string();
-            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            *fatal.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
             format!("STOPPED: {msg}")
         }
     }
@@ -290,7 +290,7 @@ fn send_all(
                     let stopped = || {
                         let s = stop.load(Ordering::SeqCst) || crate::interrupt::requested().is_some();
                         if s {
-                            let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                            let mut t = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                             t.skipped += 1;
                             t.skipped_recipients += batch.members.len();
                         }
@@ -310,7 +310,7 @@ fn send_all(
                     }
                     let r = send_one(client, book, &batch, body).await;
                     let line = {
-                        let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut t = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         tally_result(&mut t, r, batch.members.len(), stop, fatal)
                     };
                     let msg = format!(
@@ -335,10 +335,10 @@ fn send_all(
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
-    if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = fatal.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
         return Err(e);
     }
-    Ok(tally.into_inner().unwrap_or_else(|p| p.into_inner()))
+    Ok(tally.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 async fn send_one(
@@ -349,12 +349,12 @@ async fn send_one(
 ) -> Result<SendResult> {
     let n = batch.n;
     let as_sent: Vec<_> = batch.members.iter().map(|(i, _, _)| as_sent(n, &n.recipients[*i], opts)).collect();
-    let recipients: Vec<&Recipient> = as_sent.iter().map(|r| r.as_ref()).collect();
+    let recipients: Vec<&Recipient> = as_sent.iter().map(std::convert::AsRef::as_ref).collect();
     let body = client::body(n, &recipients, opts.v2_field);
     // 1. Intent, durable before the request leaves.
     let req = tokio::task::block_in_place(|| -> Result<u32> {
         let mut b = lock(book);
-        let req = b.session.state().notifications.get(&n.key).map(|s| s.requests.len() as u32).unwrap_or(0);
+        let req = b.session.state().notifications.get(&n.key).map_or(0, |s| s.requests.len() as u32);
         journal_apply(
             &mut b,
             Entry::Intent {

@@ -70,7 +70,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         return None;
     }
     let (key, channel, api, content) = (key?, channel?, api?, content?);
-    let pos = f.get("key").map(|n| n.pos.clone()).unwrap_or_else(|| doc.pos.clone());
+    let pos = f.get("key").map_or_else(|| doc.pos.clone(), |n| n.pos.clone());
     Some(Notification {
         key,
         source: Source { file: w.file.clone(), line: pos.line, column: pos.column },
@@ -300,8 +300,11 @@ fn value_file(
     let path = dir.join(&rel);
     let text =
         read_for_field(w, root, (&path, &rel), MAX_VALUE_FILE_BYTES, "valueFile", (&vf.pos, "content.valueFile"))?;
-    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
-    if ch == Channel::Whatsapp && kind == "template" && rel.ends_with(".json") {
+    let text = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t)).to_string();
+    // The documented suffix is lowercase `.json`; `.JSON` stays a text value, as before.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
+    let json = rel.ends_with(".json");
+    if ch == Channel::Whatsapp && kind == "template" && json {
         return match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(v @ serde_json::Value::Object(_)) => Some(v),
             _ => {

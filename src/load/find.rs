@@ -53,7 +53,7 @@ pub fn find_files(root: Option<&Root>, base: &Path, specs: &[String], diags: &mu
 }
 
 /// Most directory entries one run examines while looking for manifests.
-pub const MAX_WALK_ENTRIES: usize = 200_000;
+pub(crate) const MAX_WALK_ENTRIES: usize = 200_000;
 pub(super) const MAX_WALK_DEPTH: usize = 32;
 
 /// A directory walk that visits every directory once, stays in the root and is bounded.

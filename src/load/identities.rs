@@ -237,12 +237,12 @@ fn csv_rows(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line() as u32).unwrap_or(0);
+                let line = e.position().map_or(0, |p| p.line() as u32);
                 let help = "every row needs the same number of columns as the header";
                 return sink.error((line, 1), "", format!("invalid CSV: {e}"), help);
             }
         }
-        let line = record.position().map(|p| p.line() as u32).unwrap_or(0);
+        let line = record.position().map_or(0, |p| p.line() as u32);
         if out.len() >= MAX_RECIPIENTS {
             let msg = format!("more than {MAX_RECIPIENTS} recipients in one notification");
             return sink.error((line, 1), "", msg, "split the audience over several notifications");

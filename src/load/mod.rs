@@ -19,27 +19,28 @@ mod identities;
 mod recipients;
 
 use document::*;
-pub use find::{MAX_WALK_ENTRIES, find_files};
+pub use find::find_files;
 use identities::*;
 use recipients::*;
 
 /// Most recipients in one notification: bounds the memory a hostile audience can take (about
 /// 250 bytes per recipient in a plan).
-pub const MAX_RECIPIENTS: usize = 1_000_000;
+pub(crate) const MAX_RECIPIENTS: usize = 1_000_000;
 /// Largest CSV audience or valueFile we read.
-pub const MAX_CSV_BYTES: u64 = 512 * 1024 * 1024;
-pub const MAX_VALUE_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_CSV_BYTES: u64 = 512 * 1024 * 1024;
+pub(crate) const MAX_VALUE_FILE_BYTES: u64 = 1024 * 1024;
 /// Per notification and kind, how many recipient-level problems are listed before summarising.
 const MAX_RECIPIENT_DIAGS: usize = 10;
 
+#[derive(Debug)]
 pub struct Repo {
     pub notifications: Vec<Notification>,
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 /// Shows a path relative to the current directory when it is below it (GitHub annotations and
 /// terminals both want repository-relative paths).
-pub fn display_path(p: &Path) -> PathBuf {
+pub(crate) fn display_path(p: &Path) -> PathBuf {
     let cwd = std::env::current_dir().ok();
     let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
     let rel = rel.strip_prefix(".").unwrap_or(rel);
@@ -120,6 +121,12 @@ pub struct Sources<'a> {
     pub root: &'a Root,
     pub variables: &'a [String],
     pub env: &'a dyn Env,
+}
+
+impl std::fmt::Debug for Sources<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources").field("root", &self.root).field("variables", &self.variables).finish_non_exhaustive()
+    }
 }
 
 /// Loads and validates every manifest in `files`, on all cores; results keep the file order.
@@ -253,7 +260,7 @@ fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
 ///
 /// `reuseRetiredKey: true` on a key that is not retired (any more) is a warning: left in place, it
 /// would silently undo a later retirement of the same key.
-pub fn check_retired(ns: &[Notification], state: &crate::state::State, diags: &mut Diagnostics) {
+pub(crate) fn check_retired(ns: &[Notification], state: &crate::state::State, diags: &mut Diagnostics) {
     for n in ns {
         let pos = Pos { line: n.source.line, column: n.source.column };
         if n.reuse_retired_key && !state.tombstones.contains_key(&n.key) {

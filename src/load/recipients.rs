@@ -55,7 +55,7 @@ impl Locator<'_> {
     fn path(&self, i: usize) -> String {
         match self.csv {
             Some((file, start)) if i >= *start => {
-                format!("{} row {}", file.display(), self.positions.get(i).map(|p| p.line).unwrap_or(0))
+                format!("{} row {}", file.display(), self.positions.get(i).map_or(0, |p| p.line))
             }
             _ => index("identities", i),
         }

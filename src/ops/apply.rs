@@ -18,14 +18,14 @@ use crate::plan::{self, Action, MAX_PLAN_BYTES, Plan, Retry, check_retry};
 use crate::render::{self, Format};
 use crate::state::{self, Entry, Session};
 
-pub struct Options {
-    pub plan_file: Option<PathBuf>,
-    pub auto_approve: bool,
-    pub parallelism: usize,
-    pub max_recipients: Option<usize>,
-    pub retry: Retry,
-    pub wait: bool,
-    pub timeout: Duration,
+pub(crate) struct Options {
+    pub(crate) plan_file: Option<PathBuf>,
+    pub(crate) auto_approve: bool,
+    pub(crate) parallelism: usize,
+    pub(crate) max_recipients: Option<usize>,
+    pub(crate) retry: Retry,
+    pub(crate) wait: bool,
+    pub(crate) timeout: Duration,
 }
 
 fn confirm(plan: &Plan) -> Result<bool> {
@@ -39,7 +39,7 @@ fn confirm(plan: &Plan) -> Result<bool> {
     Ok(line.trim() == "yes")
 }
 
-pub fn run(g: &Global, opts: &Options) -> Result<i32> {
+pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
     crate::interrupt::install();
     let ws = load_workspace(g, &[])?;
     let mut session = state::store_for(&ws.config, g.env())?.open(&g.command)?;

@@ -31,7 +31,7 @@ fn files() -> Vec<(&'static str, String)> {
     ]
 }
 
-pub fn run(g: &Global, dir: Option<&Path>) -> Result<i32> {
+pub(crate) fn run(g: &Global, dir: Option<&Path>) -> Result<i32> {
     let dir = dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let files = files();
     let taken: Vec<String> = files

@@ -1,12 +1,12 @@
 //! Operations, one per command. They know nothing of clap: the CLI (and tests, or other front ends)
 //! call them with plain option structs. Each returns the process exit code.
 
-pub mod apply;
-pub mod init;
-pub mod plan;
-pub mod state_cmd;
-pub mod status;
-pub mod validate;
+pub(crate) mod apply;
+pub(crate) mod init;
+pub(crate) mod plan;
+pub(crate) mod state_cmd;
+pub(crate) mod status;
+pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -19,27 +19,27 @@ use crate::load::{self, Repo};
 /// Settings every command shares, resolved once by the CLI (the only reader of the environment,
 /// the terminal and the clock).
 #[derive(Clone)]
-pub struct Global {
-    pub config: Option<PathBuf>,
-    pub color: bool,
-    pub quiet: bool,
-    pub verbose: bool,
+pub(crate) struct Global {
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) color: bool,
+    pub(crate) quiet: bool,
+    pub(crate) verbose: bool,
     /// The clock (overridable with `KORE_NOTIFY_NOW` for reproducible plans).
-    pub now: time::OffsetDateTime,
+    pub(crate) now: time::OffsetDateTime,
     /// How diagnostics are printed.
-    pub diag_format: DiagFormat,
+    pub(crate) diag_format: DiagFormat,
     /// Where `${VAR}` and the credentials are looked up (the process environment).
-    pub env: &'static dyn Env,
+    pub(crate) env: &'static dyn Env,
     /// The command line, recorded with the state lock's holder.
-    pub command: String,
+    pub(crate) command: String,
 }
 
 impl Global {
-    pub fn env(&self) -> &'static dyn Env {
+    pub(crate) fn env(&self) -> &'static dyn Env {
         self.env
     }
 
-    pub fn info(&self, msg: impl AsRef<str>) {
+    pub(crate) fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
             eprintln!("{}", msg.as_ref());
         }
@@ -47,15 +47,15 @@ impl Global {
 }
 
 /// Config plus validated manifests.
-pub struct Workspace {
-    pub config: Config,
-    pub repo: Repo,
+pub(crate) struct Workspace {
+    pub(crate) config: Config,
+    pub(crate) repo: Repo,
     /// Validation warnings (`file:line: field: message`), already printed; the pull-request
     /// comment lists them too.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
-pub fn config_path(g: &Global) -> Result<PathBuf> {
+pub(crate) fn config_path(g: &Global) -> Result<PathBuf> {
     match &g.config {
         Some(p) if p.is_file() => Ok(p.clone()),
         Some(p) => Err(Error::Config { path: p.clone(), message: "no such file".into() }),
@@ -68,7 +68,7 @@ pub fn config_path(g: &Global) -> Result<PathBuf> {
 }
 
 /// Prints diagnostics to stderr in the chosen format.
-pub fn report(g: &Global, diags: &mut Diagnostics) {
+pub(crate) fn report(g: &Global, diags: &mut Diagnostics) {
     if diags.items.is_empty() {
         return;
     }
@@ -77,13 +77,13 @@ pub fn report(g: &Global, diags: &mut Diagnostics) {
 }
 
 /// Loads the config and manifests; any error is reported and stops the command.
-pub fn load_workspace(g: &Global, paths: &[String]) -> Result<Workspace> {
+pub(crate) fn load_workspace(g: &Global, paths: &[String]) -> Result<Workspace> {
     load_workspace_with(g, paths, |_| ()).map(|(ws, ())| ws)
 }
 
 /// Like [`load_workspace`], running `side` (given the config) on another thread meanwhile: plan
 /// reads the state while the manifests load.
-pub fn load_workspace_with<T: Send>(
+pub(crate) fn load_workspace_with<T: Send>(
     g: &Global,
     paths: &[String],
     side: impl FnOnce(&Config) -> T + Send,
@@ -114,7 +114,7 @@ pub fn load_workspace_with<T: Send>(
 }
 
 /// Refuses manifests that reuse a retired key (see [`load::check_retired`]), naming file and line.
-pub fn check_retired(g: &Global, ws: &Workspace, state: &crate::state::State) -> Result<()> {
+pub(crate) fn check_retired(g: &Global, ws: &Workspace, state: &crate::state::State) -> Result<()> {
     let mut diags = Diagnostics::default();
     load::check_retired(&ws.repo.notifications, state, &mut diags);
     if diags.errors() > 0 {

@@ -10,19 +10,19 @@ use crate::render;
 use crate::state;
 
 /// The option types of this command, defined with what they configure.
-pub use crate::plan::Retry;
-pub use crate::render::Format;
+pub(crate) use crate::plan::Retry;
+pub(crate) use crate::render::Format;
 
-pub struct Options {
-    pub format: Format,
-    pub out: Option<PathBuf>,
-    pub detailed_exitcode: bool,
-    pub retry: Retry,
+pub(crate) struct Options {
+    pub(crate) format: Format,
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) detailed_exitcode: bool,
+    pub(crate) retry: Retry,
     /// For the pull-request comment: commit, run link and the recipient limit.
-    pub review: render::Review,
+    pub(crate) review: render::Review,
     /// A directory holding the base version's `kore-notify.yaml` (a checkout of the target
     /// branch): recipients who get a second message are shown with what changed for them.
-    pub compare_to: Option<PathBuf>,
+    pub(crate) compare_to: Option<PathBuf>,
 }
 
 /// The notifications of the base version at `dir`, quietly: a base that does not load just means
@@ -38,7 +38,7 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Not
 }
 
 /// `kore-notify show PLANFILE`: a saved plan, rendered as it was made.
-pub fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
+pub(crate) fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
     let bytes = crate::files::read_named(path, MAX_PLAN_BYTES)
         .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
     let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
@@ -51,7 +51,7 @@ pub fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
     Ok(exit::OK)
 }
 
-pub fn run(g: &Global, opts: &Options) -> Result<i32> {
+pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
     let (ws, loaded) = load_workspace_with(g, &[], |c| state::store_for(c, g.env()).and_then(|s| s.load()))?;
     let loaded = loaded?;
     crate::ops::check_retired(g, &ws, &loaded.state)?;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::fingerprint::{H16, recipient_hash};
 use crate::state::{self, Entry, NotificationState, StateStore};
 
-pub enum Command {
+pub(crate) enum Command {
     Path {
         all: bool,
     },
@@ -31,14 +31,14 @@ pub enum Command {
 }
 
 /// `state resolve KEY [REQUEST] [--sent|--not-sent] [--all] [--show-recipients]`.
-pub struct Resolve {
-    pub key: String,
+pub(crate) struct Resolve {
+    pub(crate) key: String,
     /// Index (`3`, `#3`), batch id or Kore.ai job id.
-    pub request: Option<String>,
+    pub(crate) request: Option<String>,
     /// `Some(true)`: sent; `Some(false)`: not sent; `None`: only list.
-    pub decision: Option<bool>,
-    pub all: bool,
-    pub show_recipients: bool,
+    pub(crate) decision: Option<bool>,
+    pub(crate) all: bool,
+    pub(crate) show_recipients: bool,
 }
 
 fn load_config(g: &Global) -> Result<Config> {
@@ -53,7 +53,7 @@ fn load_config(g: &Global) -> Result<Config> {
     }
 }
 
-pub fn run(g: &Global, cmd: Command) -> Result<i32> {
+pub(crate) fn run(g: &Global, cmd: Command) -> Result<i32> {
     let config = load_config(g)?;
     if let Command::Migrate { to } = &cmd {
         return migrate(g, &config, to);
@@ -77,7 +77,7 @@ pub fn run(g: &Global, cmd: Command) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    run_on(g, &config, &state::FileStore::new(&path), cmd)
+    run_on(g, &config, &state::FileStore::new(&path, g.env()), cmd)
 }
 
 fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> Result<i32> {
@@ -354,7 +354,7 @@ fn migrate(g: &Global, config: &Config, to: &str) -> Result<i32> {
     } else {
         let path = config.dir.join(to);
         config.root.confine_new(&path).map_err(|e| Error::Refused(format!("--to {to}: {e}")))?;
-        Box::new(state::FileStore::new(&path))
+        Box::new(state::FileStore::new(&path, g.env()))
     };
     if source.describe() == target.describe() {
         return Err(Error::Refused(format!("--to {}: that is where the state already is", target.describe())));

@@ -11,12 +11,12 @@ use crate::fingerprint::recipient_hash;
 use crate::ops::{Global, load_workspace};
 use crate::state::{self, Outcome};
 
-pub struct Options {
-    pub keys: Vec<String>,
-    pub refresh: bool,
-    pub json: bool,
+pub(crate) struct Options {
+    pub(crate) keys: Vec<String>,
+    pub(crate) refresh: bool,
+    pub(crate) json: bool,
     /// A CI job summary: masked recipients, Kore.ai's comments, what is blocked.
-    pub markdown: bool,
+    pub(crate) markdown: bool,
 }
 
 #[derive(Serialize)]
@@ -42,7 +42,7 @@ struct Failure {
     comment: String,
 }
 
-pub fn run(g: &Global, opts: &Options) -> Result<i32> {
+pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
     let ws = load_workspace(g, &[])?;
     if opts.refresh {
         let mut session = state::store_for(&ws.config, g.env())?.open(&g.command)?;

@@ -8,7 +8,7 @@ use crate::error::{Result, exit};
 use crate::load;
 use crate::ops::{Global, config_path};
 
-pub fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
+pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
     let mut diags = Diagnostics::default();
     // The config is optional when paths are given explicitly.
     let config = match config_path(g) {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) fn rfc3339(t: &Option<time::OffsetDateTime>) -> Option<String> {
+pub(super) fn rfc3339(t: Option<time::OffsetDateTime>) -> Option<String> {
     t.and_then(crate::rfc3339::format)
 }
 
@@ -17,8 +17,8 @@ pub(super) fn notification_part_digest(n: &Notification, nd: &str, fingerprints:
         sha2::Digest::update(&mut h, fp.0);
     }
     let meta = serde_json::json!([
-        rfc3339(&n.not_before),
-        rfc3339(&n.not_after),
+        rfc3339(n.not_before),
+        rfc3339(n.not_after),
         n.on_change == OnChange::Ignore,
         n.previous_keys
     ]);
@@ -26,6 +26,8 @@ pub(super) fn notification_part_digest(n: &Notification, nd: &str, fingerprints:
     crate::fingerprint::to_hex(&sha2::Digest::finalize(h))
 }
 
+/// # Panics
+/// If a worker thread cannot be spawned.
 pub fn compute(inp: &Inputs) -> Plan {
     let state = inp.state;
     let mut claimed: HashSet<&str> = HashSet::new();
@@ -109,7 +111,7 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState) -> PlannedNotificati
             "; apply replaces it by a tombstone from {t} (retention), and its key cannot be reused then"
         )),
         (None, Some(_)) => {
-            reason.push_str("; kept while a request has an unknown outcome (`kore-notify state resolve`)")
+            reason.push_str("; kept while a request has an unknown outcome (`kore-notify state resolve`)");
         }
         (None, None) => {}
     }
@@ -123,7 +125,7 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState) -> PlannedNotificati
         description: None,
         renamed_from: None,
         reason,
-        variables: Default::default(),
+        variables: std::collections::BTreeMap::default(),
         recipients: Counts { removed: e.recipients.len(), ..Counts::default() },
         sends: vec![],
         records: vec![],
@@ -303,13 +305,13 @@ pub(super) fn apply_window(
         *action = Action::Scheduled;
         c.counts.waiting = c.sends.len();
         *reason =
-            format!("{} recipient(s) waiting for notBefore {}", c.sends.len(), rfc3339(&Some(nb)).unwrap_or_default());
+            format!("{} recipient(s) waiting for notBefore {}", c.sends.len(), rfc3339(Some(nb)).unwrap_or_default());
     } else if let Some(na) = n.not_after.filter(|t| inp.now > *t) {
         *action = Action::Expired;
         *reason = format!(
             "{} recipient(s) not sent: notAfter {} has passed",
             c.sends.len(),
-            rfc3339(&Some(na)).unwrap_or_default()
+            rfc3339(Some(na)).unwrap_or_default()
         );
     } else {
         return;
@@ -378,8 +380,8 @@ pub(super) fn plan_one(
         records: c.records,
         content: Some(content),
         previous_content,
-        not_before: rfc3339(&n.not_before),
-        not_after: rfc3339(&n.not_after),
+        not_before: rfc3339(n.not_before),
+        not_after: rfc3339(n.not_after),
         retry_unknown: unknown_requests.iter().any(|r| r.retried),
         unknown_requests,
         preview,
@@ -391,7 +393,7 @@ pub(super) fn plan_one(
 
 /// The plan for a loaded configuration and state: [`compute`], with the ambiguous previews marked
 /// when the config turns `v2TemplateAsCustomMessage` off.
-pub fn for_config(
+pub(crate) fn for_config(
     config: &crate::config::Config,
     notifications: &[Notification],
     loaded: &crate::state::Loaded,

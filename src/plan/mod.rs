@@ -12,14 +12,15 @@ use crate::state::{NotificationState, State, StoredContent};
 mod compute;
 mod retry;
 
-pub use compute::{compute, for_config};
-pub use retry::{Retry, check_retry};
+pub use compute::compute;
+pub(crate) use compute::for_config;
+pub(crate) use retry::{Retry, check_retry};
 
-pub const PLAN_FORMAT: u32 = 1;
+pub(crate) const PLAN_FORMAT: u32 = 1;
 
 /// Largest plan file read (`show`, `apply PLANFILE`): a plan of a million recipients is about
 /// 150 MB.
-pub const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -47,7 +48,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Action::Send => "send",
             Action::Resend => "resend",
@@ -69,7 +70,7 @@ impl Action {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum Change {
+pub(crate) enum Change {
     /// Never sent to this person.
     New,
     /// Sent before with a different fingerprint.
@@ -84,30 +85,33 @@ pub enum Change {
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedRecipient {
-    pub id: String,
-    pub change: Change,
+    pub(crate) id: String,
+    pub(crate) change: Change,
     pub fingerprint: H16,
     #[serde(skip)]
-    pub index: usize,
+    pub(crate) index: usize,
     #[serde(skip, default = "zero_hash")]
     pub hash: H16,
     /// With `plan --compare-to`: what changed for this recipient since the base version of the
     /// manifests (parameters, custom message), before → after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<FieldChange>,
+    pub(crate) changes: Vec<FieldChange>,
 }
 
 /// One recipient-level field, before → after (`None`: absent on that side).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct FieldChange {
+pub(crate) struct FieldChange {
     /// `parameters.NAME` or `customMessage`.
-    pub field: String,
-    pub before: Option<String>,
-    pub after: Option<String>,
+    pub(crate) field: String,
+    pub(crate) before: Option<String>,
+    pub(crate) after: Option<String>,
 }
 
 /// The recipient-level differences between two versions of one recipient.
-pub fn recipient_changes(before: &crate::manifest::Recipient, after: &crate::manifest::Recipient) -> Vec<FieldChange> {
+pub(crate) fn recipient_changes(
+    before: &crate::manifest::Recipient,
+    after: &crate::manifest::Recipient,
+) -> Vec<FieldChange> {
     let mut out = Vec::new();
     if before.custom_message != after.custom_message {
         out.push(FieldChange {
@@ -134,7 +138,7 @@ pub fn recipient_changes(before: &crate::manifest::Recipient, after: &crate::man
 
 /// `plan --compare-to`: annotates every recipient who would receive a second message with what
 /// changed for them since `base` (the manifests of the base branch).
-pub fn annotate_changes(plan: &mut Plan, now: &[Notification], base: &[Notification]) {
+pub(crate) fn annotate_changes(plan: &mut Plan, now: &[Notification], base: &[Notification]) {
     let base_by_key: std::collections::HashMap<&str, &Notification> =
         base.iter().map(|n| (n.key.as_str(), n)).collect();
     let now_by_key: std::collections::HashMap<&str, &Notification> = now.iter().map(|n| (n.key.as_str(), n)).collect();
@@ -161,49 +165,49 @@ fn zero_hash() -> H16 {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Counts {
-    pub total: usize,
-    pub new: usize,
-    pub changed: usize,
-    pub unchanged: usize,
+pub(crate) struct Counts {
+    pub(crate) total: usize,
+    pub(crate) new: usize,
+    pub(crate) changed: usize,
+    pub(crate) unchanged: usize,
     /// Held back: in a request whose outcome is unknown, until a decision.
-    pub unknown: usize,
+    pub(crate) unknown: usize,
     /// In state but no longer listed: reported, never "unsent".
-    pub removed: usize,
+    pub(crate) removed: usize,
     /// Sent with this content, but Kore.ai reported the delivery as failed (`--retry-failed`
     /// sends to them again).
     #[serde(default)]
-    pub failed: usize,
+    pub(crate) failed: usize,
     /// Would be sent, but the notification is scheduled (before `notBefore`): they go out with
     /// the first apply inside the window.
     #[serde(default)]
-    pub waiting: usize,
+    pub(crate) waiting: usize,
 }
 
 /// A request whose outcome is unknown: it may or may not have reached its recipients. Its own
 /// recipients are held back until a decision; nobody else is.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct UnknownRequest {
+pub(crate) struct UnknownRequest {
     /// The request's index in the notification (`KEY#INDEX` in `--retry-unknown`, the REQUEST of
     /// `state resolve`).
-    pub index: u32,
+    pub(crate) index: u32,
     /// The batch id journaled with the request.
-    pub batch: String,
+    pub(crate) batch: String,
     /// Kore.ai's job id, when an answer carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    pub sent_at: String,
+    pub(crate) request_id: Option<String>,
+    pub(crate) sent_at: String,
     /// Why the outcome is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Recipients the request carried.
-    pub recipients: u32,
+    pub(crate) recipients: u32,
     /// Of them, those still in the manifests: held back until a decision.
-    pub held: usize,
+    pub(crate) held: usize,
     /// Sent again in this plan (`--retry-unknown`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub retried: bool,
+    pub(crate) retried: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -212,69 +216,69 @@ pub struct PlannedNotification {
     pub key: String,
     pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub api: Option<String>,
+    pub(crate) api: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub renamed_from: Option<String>,
+    pub(crate) renamed_from: Option<String>,
     /// Why the action was chosen, in words.
-    pub reason: String,
+    pub(crate) reason: String,
     /// Variables from the environment that this notification's text uses, with their values.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub variables: std::collections::BTreeMap<String, String>,
-    pub recipients: Counts,
+    pub(crate) variables: std::collections::BTreeMap<String, String>,
+    pub(crate) recipients: Counts,
     /// Recipients who would receive a message now.
     pub sends: Vec<PlannedRecipient>,
     /// Recipients whose new fingerprint is recorded without sending (`onChange: ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub records: Vec<PlannedRecipient>,
+    pub(crate) records: Vec<PlannedRecipient>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<StoredContent>,
+    pub(crate) content: Option<StoredContent>,
     /// The content last sent, when it differs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_content: Option<StoredContent>,
+    pub(crate) previous_content: Option<StoredContent>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_before: Option<String>,
+    pub(crate) not_before: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_after: Option<String>,
+    pub(crate) not_after: Option<String>,
     /// Whether unknown requests of this notification are retried (`--retry-unknown`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub retry_unknown: bool,
+    pub(crate) retry_unknown: bool,
     /// Requests with an unknown outcome, each holding back its own recipients.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unknown_requests: Vec<UnknownRequest>,
+    pub(crate) unknown_requests: Vec<UnknownRequest>,
     /// For personalised messages (parameters or a custom message): the text the first recipients
     /// of `sends` would read, placeholders filled in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub preview: Vec<Preview>,
+    pub(crate) preview: Vec<Preview>,
     /// Orphaned: since when, as recorded by `apply` (absent: the next apply records it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub orphaned_since: Option<String>,
+    pub(crate) orphaned_since: Option<String>,
     /// Orphaned, with a `retention` in the config: when `apply` replaces it by a tombstone
     /// (absent while a request has an unknown outcome: it is never retired with one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retires_at: Option<String>,
+    pub(crate) retires_at: Option<String>,
 }
 
 /// One recipient's message as they would read it.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Preview {
-    pub id: String,
-    pub message: String,
+pub(crate) struct Preview {
+    pub(crate) id: String,
+    pub(crate) message: String,
     /// With `v2TemplateAsCustomMessage: false`, for a recipient with parameters and no
     /// customMessage: what they read if Kore.ai applies parameters only to a customMessage (the
     /// template as written).
     #[serde(rename = "ifParametersFillOnlyCustomMessage", default, skip_serializing_if = "Option::is_none")]
-    pub if_parameters_fill_only_custom_message: Option<String>,
+    pub(crate) if_parameters_fill_only_custom_message: Option<String>,
 }
 
 /// With `v2TemplateAsCustomMessage: false`, the preview of a v2 recipient with parameters and no
 /// customMessage depends on how Kore.ai reads `parameters`: shows both texts.
-pub fn mark_ambiguous_previews(plan: &mut Plan, notifications: &[Notification]) {
+pub(crate) fn mark_ambiguous_previews(plan: &mut Plan, notifications: &[Notification]) {
     let by_key: std::collections::HashMap<&str, &Notification> =
         notifications.iter().map(|n| (n.key.as_str(), n)).collect();
     for p in &mut plan.notifications {
@@ -293,7 +297,7 @@ pub fn mark_ambiguous_previews(plan: &mut Plan, notifications: &[Notification]) 
 }
 
 /// How many recipients' messages a plan previews per notification.
-pub const PREVIEWS: usize = 3;
+pub(crate) const PREVIEWS: usize = 3;
 
 fn previews(n: &Notification, sends: &[PlannedRecipient]) -> Vec<Preview> {
     let Some(template) = n.content.value.as_str() else { return Vec::new() };
@@ -316,22 +320,22 @@ fn previews(n: &Notification, sends: &[PlannedRecipient]) -> Vec<Preview> {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
-    pub notifications_to_send: usize,
+    pub(crate) notifications_to_send: usize,
     pub recipients_to_send: usize,
-    pub by_action: std::collections::BTreeMap<String, usize>,
+    pub(crate) by_action: std::collections::BTreeMap<String, usize>,
     /// Recipients held back by requests with an unknown outcome (a decision is needed).
     #[serde(default)]
-    pub recipients_held: usize,
+    pub(crate) recipients_held: usize,
     /// Requests with an unknown outcome not retried by this plan.
     #[serde(default)]
-    pub unknown_requests: usize,
+    pub(crate) unknown_requests: usize,
 }
 
 impl Summary {
     /// Whether applying this plan would do something or a decision is needed (`plan
     /// --detailed-exitcode` exits 2): sends, recorded changes, renames, or recipients held back
     /// by unknown requests.
-    pub fn needs_action(&self, plan: &[PlannedNotification]) -> bool {
+    pub(crate) fn needs_action(&self, plan: &[PlannedNotification]) -> bool {
         self.recipients_to_send > 0
             || self.recipients_held > 0
             || plan.iter().any(|n| !n.records.is_empty() || n.renamed_from.is_some())
@@ -352,9 +356,9 @@ pub enum Select {
 
 impl Select {
     /// From the option's values: `None` when not given, an empty list when given bare.
-    pub fn parse(values: Option<&[String]>, option: &str) -> std::result::Result<Select, String> {
+    pub(crate) fn parse(values: Option<&[String]>, option: &str) -> std::result::Result<Select, String> {
         let Some(values) = values else { return Ok(Select::Nothing) };
-        if values.is_empty() || values.iter().any(|v| v.is_empty()) {
+        if values.is_empty() || values.iter().any(std::string::String::is_empty) {
             return Ok(Select::All);
         }
         let mut out = Vec::new();
@@ -376,7 +380,7 @@ impl Select {
     }
 
     /// Whether request `req` of `key` (any request when `None`) is selected.
-    pub fn includes(&self, key: &str, req: Option<u32>) -> bool {
+    pub(crate) fn includes(&self, key: &str, req: Option<u32>) -> bool {
         match self {
             Select::Nothing => false,
             Select::All => true,
@@ -387,27 +391,28 @@ impl Select {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Binding {
+pub(crate) struct Binding {
     /// Lineage of the state the plan was made against ("" when there was no state).
-    pub state_lineage: String,
-    pub state_serial: u64,
+    pub(crate) state_lineage: String,
+    pub(crate) state_serial: u64,
     /// Digest of the state snapshot and journal bytes.
-    pub state_digest: String,
+    pub(crate) state_digest: String,
     /// Digest of every resolved notification (manifests, valueFiles, CSV audiences).
-    pub manifests_digest: String,
-    pub target: String,
-    pub tool_version: String,
+    pub(crate) manifests_digest: String,
+    pub(crate) target: String,
+    pub(crate) tool_version: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub format_version: u32,
-    pub binding: Binding,
+    pub(crate) binding: Binding,
     pub summary: Summary,
     pub notifications: Vec<PlannedNotification>,
 }
 
+#[derive(Debug)]
 pub struct Inputs<'a> {
     pub target: &'a str,
     pub notifications: &'a [Notification],

@@ -7,16 +7,16 @@ use crate::state;
 
 /// What a plan sends again besides new and changed recipients.
 #[derive(Clone, Debug, Default)]
-pub struct Retry {
+pub(crate) struct Retry {
     /// `--retry-unknown[=KEY[#REQ]]`: requests with an unknown outcome.
-    pub unknown: Select,
+    pub(crate) unknown: Select,
     /// `--retry-failed[=KEY]`: recipients whose delivery failed.
-    pub failed: Select,
+    pub(crate) failed: Select,
 }
 
 /// Refuses `--retry-unknown=KEY#REQ` / `--retry-failed=KEY` naming something that is not there:
 /// a typo must not quietly retry nothing (or the user think it retried something).
-pub fn check_retry(state: &state::State, retry: &Retry) -> Result<()> {
+pub(crate) fn check_retry(state: &state::State, retry: &Retry) -> Result<()> {
     if let Select::Some(list) = &retry.unknown {
         for (key, req) in list {
             let n = state.notifications.get(key).ok_or_else(|| {
@@ -24,7 +24,7 @@ pub fn check_retry(state: &state::State, retry: &Retry) -> Result<()> {
             })?;
             let found = n.unknown_requests().any(|(i, _)| req.is_none_or(|r| r == i));
             if !found {
-                let which = req.map(|r| format!("request #{r} of `{key}`")).unwrap_or_else(|| format!("`{key}`"));
+                let which = req.map_or_else(|| format!("`{key}`"), |r| format!("request #{r} of `{key}`"));
                 return Err(Error::Refused(format!(
                     "--retry-unknown: {which} has no unknown outcome; `kore-notify plan` lists the unknown requests"
                 )));

@@ -7,22 +7,22 @@ use super::*;
 /// What the pull-request comment adds to the plan: where it was made, the limit it is held to,
 /// and the validation warnings.
 #[derive(Clone, Debug, Default)]
-pub struct Review {
+pub(crate) struct Review {
     /// The commit planned against (hex).
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// The CI run that made the plan (https).
-    pub run_url: Option<String>,
+    pub(crate) run_url: Option<String>,
     /// `--max-recipients`: the most people one apply may message.
-    pub max_recipients: Option<usize>,
+    pub(crate) max_recipients: Option<usize>,
     /// Validation warnings, one line each (`file:line: message`).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Review {
     /// The plan's reach, when it is over `max_recipients`: everyone it sends to now, and everyone
     /// scheduled, whom a later apply will send to (a limit they breach would block every apply
     /// once their window opens).
-    pub fn over_limit(&self, plan: &Plan) -> Option<(usize, usize)> {
+    pub(crate) fn over_limit(&self, plan: &Plan) -> Option<(usize, usize)> {
         let n =
             plan.summary.recipients_to_send + plan.notifications.iter().map(|n| n.recipients.waiting).sum::<usize>();
         self.max_recipients.filter(|m| n > *m).map(|m| (n, m))
@@ -188,7 +188,7 @@ pub(super) fn content_block(n: &PlannedNotification) -> String {
 
 /// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
 /// something does not fit, it says what was left out.
-pub fn markdown(plan: &Plan, review: &Review) -> String {
+pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
     // Keyed with the target: the same recipient masks the same way in every comment.
     let key = plan.binding.target.as_str();
     let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");

@@ -11,15 +11,15 @@ use crate::state::StoredContent;
 mod markdown;
 
 use markdown::*;
-pub use markdown::{Review, markdown};
+pub(crate) use markdown::{Review, markdown};
 
 /// GitHub refuses comments over 65,536 characters; we stay well below.
-pub const MARKDOWN_LIMIT: usize = 65_000;
+pub(crate) const MARKDOWN_LIMIT: usize = 65_000;
 const TEXT_RECIPIENTS: usize = 10;
 
 /// How a plan is shown: `plan --format`, `show --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
     Markdown,
@@ -27,7 +27,7 @@ pub enum Format {
 
 /// A plan in `format`: text (coloured with `color`, every recipient with `verbose`), the JSON
 /// plan document, or the pull-request comment.
-pub fn document(plan: &Plan, format: Format, color: bool, verbose: bool, review: &Review) -> String {
+pub(crate) fn document(plan: &Plan, format: Format, color: bool, verbose: bool, review: &Review) -> String {
     match format {
         Format::Text => text(plan, color, verbose),
         Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
@@ -60,7 +60,7 @@ impl Style {
     }
 }
 
-pub fn diff_lines(old: &str, new: &str) -> Vec<(char, String)> {
+pub(crate) fn diff_lines(old: &str, new: &str) -> Vec<(char, String)> {
     let diff = similar::TextDiff::from_lines(old, new);
     diff.iter_all_changes()
         .map(|c| {
@@ -83,7 +83,7 @@ fn change_word(c: Change) -> &'static str {
     }
 }
 
-pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
+pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     let st = Style { color };
     let mut out = String::new();
     let b = &plan.binding;
@@ -207,7 +207,7 @@ fn text_content(out: &mut String, st: &Style, n: &PlannedNotification) {
 }
 
 /// One unknown request, for people: which, since when, why, how many held, how to decide.
-pub fn unknown_line(key: &str, u: &UnknownRequest) -> String {
+pub(crate) fn unknown_line(key: &str, u: &UnknownRequest) -> String {
     let mut s = format!("unknown request #{} (batch {}", u.index, u.batch.chars().take(8).collect::<String>());
     if let Some(id) = &u.request_id {
         s.push_str(&format!(", Kore.ai id {id}"));
@@ -224,7 +224,7 @@ pub fn unknown_line(key: &str, u: &UnknownRequest) -> String {
     s
 }
 
-pub fn summary_line(plan: &Plan) -> String {
+pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut parts = Vec::new();
     for a in ["no-op", "record", "scheduled", "expired", "blocked", "orphaned"] {
@@ -246,7 +246,7 @@ pub fn summary_line(plan: &Plan) -> String {
 /// email, the middle of a phone number, all but the first character of anything else; a short
 /// hash keyed with `key` (the target) keeps different recipients apart:
 /// `j***@e***.com ~3fa2`, `+91******10 ~0b7c`, `A*** ~91de`.
-pub fn mask(id: &str, key: &str) -> String {
+pub(crate) fn mask(id: &str, key: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
     let tag = {
         use sha2::Digest;

@@ -29,8 +29,8 @@ use crate::fingerprint::H16;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /// Characters of an encoded recipient hash and fingerprint.
-pub const KEY_CHARS: usize = 16;
-pub const FP_CHARS: usize = 11;
+pub(super) const KEY_CHARS: usize = 16;
+pub(super) const FP_CHARS: usize = 11;
 
 /// base64url without padding.
 fn encode(bytes: &[u8], out: &mut String) {
@@ -45,14 +45,14 @@ fn encode(bytes: &[u8], out: &mut String) {
 }
 
 fn value(c: u8) -> Option<u32> {
-    Some(match c {
+    Some(u32::from(match c {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,
         b'0'..=b'9' => c - b'0' + 52,
         b'-' => 62,
         b'_' => 63,
         _ => return None,
-    } as u32)
+    }))
 }
 
 /// Decodes exactly `n` bytes from canonical base64url without padding (unused bits zero).
@@ -80,11 +80,11 @@ fn decode(s: &str, n: usize) -> Option<H16> {
     (k == n && acc == 0).then_some(H16(out))
 }
 
-pub fn encode_key(h: &H16, out: &mut String) {
+pub(super) fn encode_key(h: &H16, out: &mut String) {
     encode(&h.0[..H16::KEY_BYTES], out);
 }
 
-pub fn encode_fp(h: &H16, out: &mut String) {
+pub(super) fn encode_fp(h: &H16, out: &mut String) {
     encode(&h.0[..H16::FP_BYTES], out);
 }
 
@@ -203,7 +203,7 @@ fn from_obj(o: Obj) -> Result<(H16, RecipientState), String> {
     ))
 }
 
-pub fn serialize<S: Serializer>(m: &BTreeMap<H16, RecipientState>, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn serialize<S: Serializer>(m: &BTreeMap<H16, RecipientState>, s: S) -> Result<S::Ok, S::Error> {
     let mut seq = s.serialize_seq(Some(m.len()))?;
     for (h, r) in m {
         match line(h, r) {
@@ -237,7 +237,7 @@ impl<'de> Deserialize<'de> for Elem {
     }
 }
 
-pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<H16, RecipientState>, D::Error> {
+pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<H16, RecipientState>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
         type Value = BTreeMap<H16, RecipientState>;
@@ -271,7 +271,7 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<H16, Reci
 }
 
 /// The schema of the recipient list (format 2).
-pub struct Schema;
+pub(super) struct Schema;
 
 impl schemars::JsonSchema for Schema {
     fn schema_name() -> std::borrow::Cow<'static, str> {

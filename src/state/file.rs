@@ -3,15 +3,15 @@
 
 use super::*;
 
-pub struct Paths {
-    pub snapshot: PathBuf,
-    pub journal: PathBuf,
-    pub backup: PathBuf,
-    pub lock: PathBuf,
+pub(crate) struct Paths {
+    pub(crate) snapshot: PathBuf,
+    pub(crate) journal: PathBuf,
+    pub(crate) backup: PathBuf,
+    pub(crate) lock: PathBuf,
 }
 
 impl Paths {
-    pub fn new(snapshot: &Path) -> Paths {
+    pub(crate) fn new(snapshot: &Path) -> Paths {
         let with = |suffix: &str| {
             let mut s = snapshot.as_os_str().to_owned();
             s.push(suffix);
@@ -27,14 +27,15 @@ impl Paths {
 }
 
 /// A loaded state: the snapshot plus any journal left by an earlier run.
+#[derive(Debug)]
 pub struct Loaded {
     pub state: State,
     /// Whether a snapshot file exists.
-    pub exists: bool,
+    pub(crate) exists: bool,
     /// Journal entries replayed (non-zero after a crash).
-    pub replayed: usize,
+    pub(crate) replayed: usize,
     /// Digest of the snapshot and journal bytes, bound into plan files.
-    pub digest: String,
+    pub(crate) digest: String,
 }
 
 /// Reads the snapshot and replays the journal, read-only.
@@ -95,14 +96,14 @@ pub fn load(path: &Path) -> Result<Loaded> {
                             // Written against an older snapshot: already compacted into this one.
                             break;
                         }
-                        Entry::Begin { lineage, .. } if !exists => state.lineage = lineage.clone(),
+                        Entry::Begin { lineage, .. } if !exists => state.lineage.clone_from(lineage),
                         Entry::Begin { .. } => {}
                         _ => {
                             return Err(Error::state(&paths.journal, "line 1 is not a journal header"));
                         }
                     }
                 }
-                state.apply(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
+                state.replay(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
                 replayed += 1;
             }
             if replayed > 0 {
@@ -166,11 +167,13 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
     if present(&paths.snapshot) {
         let mut tmp = temp_beside(path, &dir)?;
         let old = crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES).map_err(|e| file_error(path, e))?;
-        tmp.write_all(&old).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(&paths.backup, "write", e))?;
+        tmp.write_all(&old)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::io(&paths.backup, "write", e))?;
         tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
     }
     let mut tmp = temp_beside(path, &dir)?;
-    tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
+    tmp.write_all(&bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
     tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
     sync_dir(&dir);
     crate::freshness::record(path, &dir, state)?;
@@ -212,6 +215,7 @@ pub fn load_for_update(path: &Path) -> Result<Loaded> {
 }
 
 /// The append-only journal of a running apply.
+#[derive(Debug)]
 pub struct Journal {
     file: File,
     path: PathBuf,
@@ -255,7 +259,7 @@ impl Journal {
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
-            .and_then(|_| self.file.sync_data())
+            .and_then(|()| self.file.sync_data())
             .map_err(|err| Error::io(&self.path, "append to", err))
     }
 }

@@ -4,13 +4,13 @@ use super::*;
 
 /// Holder information written into the lock file.
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Holder {
-    pub pid: u32,
-    pub host: String,
-    pub command: String,
-    pub started: String,
+pub(crate) struct Holder {
+    pub(crate) pid: u32,
+    pub(crate) host: String,
+    pub(crate) command: String,
+    pub(crate) started: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci_run: Option<String>,
+    pub(crate) ci_run: Option<String>,
 }
 
 impl std::fmt::Display for Holder {
@@ -24,22 +24,39 @@ impl std::fmt::Display for Holder {
 }
 
 impl Holder {
-    /// This process, running `command` (with the CI run's address when there is one).
-    pub fn now(command: &str) -> Holder {
-        let ci_run = match (
-            std::env::var("GITHUB_SERVER_URL"),
-            std::env::var("GITHUB_REPOSITORY"),
-            std::env::var("GITHUB_RUN_ID"),
-        ) {
-            (Ok(s), Ok(r), Ok(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
-            _ => std::env::var("CI_JOB_URL").ok(),
-        };
-        Holder { pid: std::process::id(), host: hostname(), command: command.into(), started: now_rfc3339(), ci_run }
+    /// This process, running `command` on `site`.
+    pub(crate) fn now(command: &str, site: &RunSite) -> Holder {
+        Holder {
+            pid: std::process::id(),
+            host: site.host.clone(),
+            command: command.into(),
+            started: now_rfc3339(),
+            ci_run: site.ci_run.clone(),
+        }
     }
 }
 
-/// The machine's name, portably (`gethostname`).
-pub(super) fn hostname() -> String {
+/// Where this process runs, as a lock holder names it: read once when a store is built, so the
+/// environment is read by the caller's [`Env`](crate::interp::Env), not here.
+#[derive(Clone, Debug)]
+pub(crate) struct RunSite {
+    host: String,
+    /// The CI run's address when there is one (GitHub Actions, else GitLab's `CI_JOB_URL`).
+    ci_run: Option<String>,
+}
+
+impl RunSite {
+    pub(crate) fn from_env(env: &dyn crate::interp::Env) -> RunSite {
+        let ci_run = match (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")) {
+            (Some(s), Some(r), Some(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
+            _ => env.get("CI_JOB_URL"),
+        };
+        RunSite { host: hostname(env), ci_run }
+    }
+}
+
+/// The machine's name, portably (`gethostname`; the environment where that is unavailable).
+fn hostname(env: &dyn crate::interp::Env) -> String {
     #[cfg(unix)]
     {
         let mut buf = [0u8; 256];
@@ -49,7 +66,7 @@ pub(super) fn hostname() -> String {
             return String::from_utf8_lossy(&buf[..end]).into_owned();
         }
     }
-    std::env::var("HOSTNAME").or_else(|_| std::env::var("COMPUTERNAME")).unwrap_or_else(|_| "unknown-host".into())
+    env.get("HOSTNAME").or_else(|| env.get("COMPUTERNAME")).unwrap_or_else(|| "unknown-host".into())
 }
 
 /// An open error, explained when the path is a symlink (refused by `O_NOFOLLOW`).
@@ -70,12 +87,12 @@ pub(super) fn check_regular(f: &File, path: &Path) -> Result<()> {
 }
 
 /// An exclusive OS lock on the state, released when dropped (or when the process dies).
-pub struct Lock {
+pub(crate) struct Lock {
     _file: File,
 }
 
 impl Lock {
-    pub fn acquire(path: &Path, command: &str) -> Result<Lock> {
+    pub(crate) fn acquire(path: &Path, command: &str, site: &RunSite) -> Result<Lock> {
         let (paths, _) = paths_in_dir(path)?;
         let mut o = OpenOptions::new();
         o.read(true).write(true).create(true).truncate(false);
@@ -89,17 +106,19 @@ impl Lock {
                 let holder = crate::files::read_capped(&file, MAX_HOLDER_BYTES)
                     .ok()
                     .and_then(|s| serde_json::from_slice::<Holder>(&s).ok())
-                    .map(|h| crate::safe::line(&h.to_string()).into_owned())
-                    .unwrap_or_else(|| "another kore-notify process".into());
+                    .map_or_else(
+                        || "another kore-notify process".into(),
+                        |h| crate::safe::line(&h.to_string()).into_owned(),
+                    );
                 return Err(Error::Locked { path: path.to_path_buf(), holder });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&paths.lock, "lock", e)),
         }
-        let holder = Holder::now(command);
+        let holder = Holder::now(command, site);
         let text = serde_json::to_string(&holder).unwrap_or_default();
         file.set_len(0)
-            .and_then(|_| file.write_all(text.as_bytes()))
-            .and_then(|_| file.sync_data())
+            .and_then(|()| file.write_all(text.as_bytes()))
+            .and_then(|()| file.sync_data())
             .map_err(|e| Error::io(&paths.lock, "write", e))?;
         Ok(Lock { _file: file })
     }

@@ -32,18 +32,20 @@ mod lock;
 pub mod pg;
 mod store;
 
+pub(crate) use file::Paths;
 use file::*;
-pub use file::{Journal, Loaded, Paths, load, load_for_update, write_snapshot};
-pub use lock::{Holder, Lock};
+pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
+pub(crate) use lock::{Holder, Lock, RunSite};
 use lock::{check_regular, refused_link};
-pub use store::{FileStore, Session, StateStore, store_for};
+pub(crate) use store::{FileStore, store_for};
+pub use store::{Session, StateStore};
 
 /// Format 2: recipients one compact line each (see `compact.rs`), tab-indented; tombstones.
 /// Format 1 (recipients as objects keyed by hex hashes) is still read.
-pub const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Largest snapshot or journal we read (a format-1 state of a million recipients is about 130 MB,
 /// format 2 about 40 MB).
-pub const MAX_STATE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+pub(crate) const MAX_STATE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 const MAX_HOLDER_BYTES: u64 = 64 * 1024;
 
 /// A state file problem as the error to show (never the content).
@@ -76,7 +78,7 @@ impl From<&Content> for StoredContent {
 }
 
 impl StoredContent {
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         Content { kind: self.kind.clone(), value: self.value.clone() }.display()
     }
 }
@@ -101,7 +103,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Pending => "pending",
             Outcome::Accepted => "accepted",
@@ -114,7 +116,7 @@ impl Outcome {
     }
 
     /// Whether the request may or may not have been processed, and nobody decided yet.
-    pub fn is_unknown(self) -> bool {
+    pub(crate) fn is_unknown(self) -> bool {
         matches!(self, Outcome::Unknown | Outcome::Pending)
     }
 }
@@ -123,23 +125,24 @@ impl Outcome {
 #[serde(rename_all = "camelCase")]
 pub struct RequestState {
     /// Random id of the batch (also in the journal).
-    pub batch: String,
-    pub outcome: Outcome,
+    pub(crate) batch: String,
+    pub(crate) outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub(crate) request_id: Option<String>,
     /// Kore.ai job status: IN_PROGRESS, SUCCESS, PARTIAL_SUCCESS, FAILURE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    pub recipients: u32,
+    pub(crate) status: Option<String>,
+    pub(crate) recipients: u32,
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub delivered: u32,
+    pub(crate) delivered: u32,
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub failed: u32,
-    pub sent_at: String,
+    pub(crate) failed: u32,
+    pub(crate) sent_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -147,7 +150,7 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pending {
-    pub fp: H16,
+    pub(crate) fp: H16,
     pub req: u32,
 }
 
@@ -159,12 +162,12 @@ pub struct RecipientState {
     pub fp: Option<H16>,
     /// Index of the request that carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub req: Option<u32>,
+    pub(crate) req: Option<u32>,
     /// Per-recipient delivery status from the status API (SUCCESS / FAILURE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<String>,
+    pub(crate) delivery: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
+    pub(crate) comment: Option<String>,
     /// A send whose outcome is not known yet (or unknown after a failure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
@@ -173,10 +176,10 @@ pub struct RecipientState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationState {
-    pub channel: Channel,
-    pub api: Api,
+    pub(crate) channel: Channel,
+    pub(crate) api: Api,
     /// The content last sent or recorded, for diffs in plans.
-    pub content: StoredContent,
+    pub(crate) content: StoredContent,
     #[serde(default)]
     pub requests: Vec<RequestState>,
     /// Keyed by salted recipient hash. Stored as a list, one line per recipient, sorted by hash.
@@ -186,7 +189,7 @@ pub struct NotificationState {
     /// When the notification was first seen by `apply` in the state but no longer in the
     /// manifests (RFC 3339). Cleared when its key comes back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub orphaned_since: Option<String>,
+    pub(crate) orphaned_since: Option<String>,
 }
 
 /// What is kept of a notification orphaned for longer than the retention (`retention` in the
@@ -194,25 +197,25 @@ pub struct NotificationState {
 /// unless a manifest says `reuseRetiredKey: true`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Tombstone {
-    pub channel: Channel,
-    pub api: Api,
+pub(crate) struct Tombstone {
+    pub(crate) channel: Channel,
+    pub(crate) api: Api,
     /// `sha256:` of the canonical JSON of the content last sent or recorded (`{"type","value"}`).
-    pub content_digest: String,
+    pub(crate) content_digest: String,
     /// When its first and last requests were sent (absent when it only ever recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_sent: Option<String>,
+    pub(crate) first_sent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sent: Option<String>,
-    pub orphaned_since: String,
-    pub tombstoned_at: String,
+    pub(crate) last_sent: Option<String>,
+    pub(crate) orphaned_since: String,
+    pub(crate) tombstoned_at: String,
     /// Requests made.
-    pub requests: u32,
+    pub(crate) requests: u32,
     /// Recipients who had (certainly) received a version of it.
-    pub recipients: u64,
+    pub(crate) recipients: u64,
     /// Delivered and failed, as last reported by Kore.ai's status API.
-    pub delivered: u64,
-    pub failed: u64,
+    pub(crate) delivered: u64,
+    pub(crate) failed: u64,
 }
 
 impl Tombstone {
@@ -235,12 +238,12 @@ impl Tombstone {
 }
 
 /// Parses an RFC 3339 date-time.
-pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+pub(crate) fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// Formats a date-time as RFC 3339, to the second.
-pub fn format_time(t: time::OffsetDateTime) -> String {
+pub(crate) fn format_time(t: time::OffsetDateTime) -> String {
     t.replace_nanosecond(0)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
@@ -250,6 +253,7 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
 impl NotificationState {
     /// Kore.ai's answer to request `req`: accepted moves its recipients' pending fingerprint to
     /// sent; rejected forgets it; unknown keeps it pending (held back until a decision).
+    #[allow(clippy::ref_option)] // `clone_from` below reuses the existing allocations
     fn outcome(
         &mut self,
         req: u32,
@@ -306,7 +310,7 @@ impl NotificationState {
 
     /// Whether it is due for a tombstone at `now`: orphaned (recorded) for at least `retention`,
     /// every request settled (an unknown outcome still holds its recipients: never dropped).
-    pub fn due_for_tombstone(&self, retention: std::time::Duration, now: time::OffsetDateTime) -> bool {
+    pub(crate) fn due_for_tombstone(&self, retention: std::time::Duration, now: time::OffsetDateTime) -> bool {
         !self.has_unknown()
             && self.recipients.values().all(|r| r.pending.is_none())
             && self.orphaned_since.as_deref().and_then(parse_time).is_some_and(|t| t + retention <= now)
@@ -317,7 +321,7 @@ impl NotificationState {
     }
 
     /// The requests whose outcome is unknown, with their index.
-    pub fn unknown_requests(&self) -> impl Iterator<Item = (u32, &RequestState)> {
+    pub(crate) fn unknown_requests(&self) -> impl Iterator<Item = (u32, &RequestState)> {
         self.requests.iter().enumerate().filter(|(_, r)| r.outcome.is_unknown()).map(|(i, r)| (i as u32, r))
     }
 
@@ -353,14 +357,14 @@ impl NotificationState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct State {
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     pub lineage: String,
     pub serial: u64,
-    pub tool_version: String,
+    pub(crate) tool_version: String,
     pub notifications: BTreeMap<String, NotificationState>,
     /// Notifications retired after the retention, by key (see [`Tombstone`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tombstones: BTreeMap<String, Tombstone>,
+    pub(crate) tombstones: BTreeMap<String, Tombstone>,
 }
 
 /// One journal line.
@@ -471,13 +475,13 @@ impl State {
 
     /// Orphaned notifications due for a tombstone at `now`: orphaned for at least `retention`,
     /// every request settled (an unknown outcome still holds its recipients: never dropped).
-    pub fn due_for_tombstone(&self, retention: std::time::Duration, now: time::OffsetDateTime) -> Vec<String> {
+    pub(crate) fn due_for_tombstone(&self, retention: std::time::Duration, now: time::OffsetDateTime) -> Vec<String> {
         self.notifications.iter().filter(|(_, n)| n.due_for_tombstone(retention, now)).map(|(k, _)| k.clone()).collect()
     }
 
-    /// Applies one journal entry to the in-memory state. Used both while running and on replay,
-    /// so the state after a crash is exactly the state the run had built.
-    pub fn apply(&mut self, e: &Entry) -> std::result::Result<(), String> {
+    /// Replays one journal entry onto the in-memory state. The one reducer for a running apply and
+    /// for a journal read back, so the state after a crash is exactly the state the run had built.
+    pub fn replay(&mut self, e: &Entry) -> std::result::Result<(), String> {
         match e {
             Entry::Begin { .. } => {}
             Entry::Intent { key, req, batch, channel, api, content, recipients, at } => {
@@ -570,7 +574,7 @@ impl State {
     /// Marks every request still pending as unknown (after replaying a journal of a dead run).
     fn settle_pending(&mut self) {
         for n in self.notifications.values_mut() {
-            for r in n.requests.iter_mut() {
+            for r in &mut n.requests {
                 if r.outcome == Outcome::Pending {
                     r.outcome = Outcome::Unknown;
                     r.error = Some(DEAD_RUN.into());
@@ -706,22 +710,22 @@ mod tests {
             status: None,
             error: None,
         };
-        s.apply(&intent(0, "2026-01-01T00:00:00Z")).expect("intent");
-        s.apply(&outcome(0, Outcome::Accepted)).expect("outcome");
-        s.apply(&intent(1, "2026-02-01T00:00:00Z")).expect("intent");
-        s.apply(&outcome(1, Outcome::Unknown)).expect("outcome");
+        s.replay(&intent(0, "2026-01-01T00:00:00Z")).expect("intent");
+        s.replay(&outcome(0, Outcome::Accepted)).expect("outcome");
+        s.replay(&intent(1, "2026-02-01T00:00:00Z")).expect("intent");
+        s.replay(&outcome(1, Outcome::Unknown)).expect("outcome");
         let since = Some("2026-03-01T00:00:00Z".to_string());
-        s.apply(&Entry::Orphan { key: "k".into(), since: since.clone() }).expect("orphan");
+        s.replay(&Entry::Orphan { key: "k".into(), since: since.clone() }).expect("orphan");
         assert_eq!(s.notifications["k"].orphaned_since, since);
         let day = std::time::Duration::from_secs(86_400);
         let later = parse_time("2027-01-01T00:00:00Z").expect("time");
         assert!(s.due_for_tombstone(day, later).is_empty(), "an unknown request holds it");
         let retire = Entry::Retire { key: "k".into(), at: "2027-01-01T00:00:00Z".into() };
-        assert!(s.apply(&retire).is_err() && s.notifications.contains_key("k"));
-        s.apply(&Entry::Resolve { key: "k".into(), sent: true, req: Some(1) }).expect("resolve");
+        assert!(s.replay(&retire).is_err() && s.notifications.contains_key("k"));
+        s.replay(&Entry::Resolve { key: "k".into(), sent: true, req: Some(1) }).expect("resolve");
         assert_eq!(s.due_for_tombstone(day, later), vec!["k".to_string()]);
         assert!(s.due_for_tombstone(day, parse_time("2026-03-01T12:00:00Z").expect("time")).is_empty());
-        s.apply(&retire).expect("retire");
+        s.replay(&retire).expect("retire");
         let t = &s.tombstones["k"];
         assert!(!s.notifications.contains_key("k"));
         assert_eq!((t.requests, t.recipients), (2, 2));
@@ -730,7 +734,7 @@ mod tests {
         assert_eq!(t.orphaned_since, "2026-03-01T00:00:00Z");
         let again = State::from_bytes(&s.to_bytes()).expect("roundtrip");
         assert_eq!(again.tombstones, s.tombstones);
-        s.apply(&Entry::Revive { key: "k".into() }).expect("revive");
+        s.replay(&Entry::Revive { key: "k".into() }).expect("revive");
         assert!(s.tombstones.is_empty());
     }
 }

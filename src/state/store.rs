@@ -24,9 +24,9 @@ pub trait StateStore {
 
 /// The store a config names: PostgreSQL (`state: postgres://…` or `KORE_NOTIFY_STATE_URL`) or
 /// a file.
-pub fn store_for(config: &crate::config::Config, env: &dyn crate::interp::Env) -> Result<Box<dyn StateStore>> {
+pub(crate) fn store_for(config: &crate::config::Config, env: &dyn crate::interp::Env) -> Result<Box<dyn StateStore>> {
     match &config.state {
-        crate::config::StateLocation::File(path) => Ok(Box::new(FileStore::new(path))),
+        crate::config::StateLocation::File(path) => Ok(Box::new(FileStore::new(path, env))),
         crate::config::StateLocation::Postgres(spec) => {
             Ok(Box::new(super::pg::PgStore::new(spec, config.target(), env)?))
         }
@@ -47,13 +47,14 @@ pub trait Session: Send {
 }
 
 /// The state in a file (`state.json`, with its journal, backup, high-water mark and lock).
-pub struct FileStore {
+pub(crate) struct FileStore {
     path: PathBuf,
+    site: RunSite,
 }
 
 impl FileStore {
-    pub fn new(path: &Path) -> FileStore {
-        FileStore { path: path.to_path_buf() }
+    pub(crate) fn new(path: &Path, env: &dyn crate::interp::Env) -> FileStore {
+        FileStore { path: path.to_path_buf(), site: RunSite::from_env(env) }
     }
 }
 
@@ -63,13 +64,13 @@ impl StateStore for FileStore {
     }
 
     fn open(&self, command: &str) -> Result<Box<dyn Session>> {
-        let lock = Lock::acquire(&self.path, command)?;
+        let lock = Lock::acquire(&self.path, command, &self.site)?;
         let loaded = load_for_update(&self.path)?;
         Ok(Box::new(FileSession { _lock: lock, path: self.path.clone(), loaded, journal: None }))
     }
 
     fn import(&self, mut state: State) -> Result<()> {
-        let _lock = Lock::acquire(&self.path, "kore-notify state migrate")?;
+        let _lock = Lock::acquire(&self.path, "kore-notify state migrate", &self.site)?;
         let paths = Paths::new(&self.path);
         if present(&paths.snapshot) || present(&paths.journal) {
             return Err(Error::Refused(format!(
@@ -110,7 +111,7 @@ impl Session for FileSession {
         if let Some(j) = self.journal.as_mut() {
             j.append(e)?;
         }
-        self.loaded.state.apply(e).map_err(|m| Error::Io(format!("internal state error: {m}")))
+        self.loaded.state.replay(e).map_err(|m| Error::Io(format!("internal state error: {m}")))
     }
 
     fn compact(&mut self) -> Result<()> {

@@ -21,10 +21,10 @@ pub mod serde_path;
 mod tree;
 
 /// Largest YAML file we read. Audiences belong in CSV files (`identitiesFrom`), which stream.
-pub const MAX_YAML_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_YAML_BYTES: u64 = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     Null,
     Bool(bool),
     Int(i64),
@@ -36,15 +36,15 @@ pub enum Value {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
-    pub value: Value,
+    pub(crate) value: Value,
     pub pos: Pos,
     /// For numbers whose source text differs from their value's usual spelling (`1.50`,
     /// `+4915…`, `0x1F`): the text as written, so messages quote it exactly.
-    pub raw: Option<Box<str>>,
+    pub(crate) raw: Option<Box<str>>,
 }
 
 impl Node {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match &self.value {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -55,7 +55,7 @@ impl Node {
         }
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match &self.value {
             Value::Str(s) => Some(s),
             _ => None,
@@ -63,7 +63,7 @@ impl Node {
     }
 
     /// Key of a mapping entry as text (keys that are not strings are shown as YAML would).
-    pub fn key_text(&self) -> String {
+    pub(crate) fn key_text(&self) -> String {
         match &self.value {
             Value::Str(s) => s.clone(),
             Value::Int(i) => i.to_string(),
@@ -75,13 +75,13 @@ impl Node {
     }
 
     /// Converts to JSON (used for WhatsApp template objects).
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         match &self.value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => (*b).into(),
             Value::Int(i) => (*i).into(),
             Value::Float(f) => {
-                serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
             }
             Value::Str(s) => s.clone().into(),
             Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
@@ -105,7 +105,7 @@ pub struct ParseError {
 }
 
 /// Checks that bytes are UTF-8 text (not binary) before YAML sees them.
-pub fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
+pub(crate) fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
     if bytes.contains(&0) {
         return Err(ParseError {
             pos: Pos::default(),
@@ -199,19 +199,19 @@ fn number_text<'t>(text: &'t str, lines: &mut Option<Vec<&'t str>>, n: &mut Node
 /// A plain (unquoted) scalar that a ` #` cut short: in YAML ` #` starts a comment, so
 /// `value: Order #{orderId} ships today` is `Order`.
 #[derive(Debug, PartialEq)]
-pub struct CommentCut {
-    pub pos: Pos,
+pub(crate) struct CommentCut {
+    pub(crate) pos: Pos,
     /// Field path, e.g. `content.value`.
-    pub path: String,
+    pub(crate) path: String,
     /// The value as parsed.
-    pub value: String,
+    pub(crate) value: String,
     /// The value and the comment after it, as the source line has them.
-    pub written: String,
+    pub(crate) written: String,
 }
 
 /// Finds string values cut by a comment whose text touches the `#` (`#{orderId}`, `#42`): a
 /// comment written on purpose has a space after `#` and is not reported.
-pub fn comment_cuts(text: &str, docs: &[Node]) -> Vec<CommentCut> {
+pub(crate) fn comment_cuts(text: &str, docs: &[Node]) -> Vec<CommentCut> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
@@ -254,7 +254,7 @@ fn cut_by_comment(lines: &[&str], pos: &Pos, value: &str) -> Option<String> {
     loop {
         let seg_t = seg.trim_start();
         let common = seg_t.char_indices().zip(rest.chars()).take_while(|((_, a), b)| a == b).count();
-        let byte = seg_t.char_indices().nth(common).map(|(i, _)| i).unwrap_or(seg_t.len());
+        let byte = seg_t.char_indices().nth(common).map_or(seg_t.len(), |(i, _)| i);
         if common == rest.chars().count() {
             let after = &seg_t[byte..];
             let comment = after.trim_start();
@@ -278,7 +278,7 @@ fn cut_by_comment(lines: &[&str], pos: &Pos, value: &str) -> Option<String> {
 }
 
 /// Parses a single-document YAML file (the config).
-pub fn parse_document(text: &str) -> Result<Option<Node>, ParseError> {
+pub(crate) fn parse_document(text: &str) -> Result<Option<Node>, ParseError> {
     let mut docs = parse_documents(text)?;
     if docs.len() > 1 {
         return Err(ParseError {

@@ -22,25 +22,25 @@ use crate::diag::Pos;
 /// Budgets (the values the serde path was configured with).
 pub(super) struct Limits {
     /// Nodes (scalars, lists, mappings), counting every node an alias expands to.
-    pub max_nodes: u64,
+    pub(crate) max_nodes: u64,
     /// Parser events, counting the events an alias replays.
-    pub max_events: u64,
+    pub(crate) max_events: u64,
     /// Nesting of lists and mappings, through aliases too.
-    pub max_depth: u32,
+    pub(crate) max_depth: u32,
     /// Alias references in the file.
-    pub max_aliases: u64,
+    pub(crate) max_aliases: u64,
     /// Documents in the file.
-    pub max_documents: u64,
+    pub(crate) max_documents: u64,
     /// Events replayed by aliases in one document.
-    pub max_replayed: u64,
+    pub(crate) max_replayed: u64,
     /// Distinct anchors in the file.
-    pub max_anchors: u64,
+    pub(crate) max_anchors: u64,
     /// Events kept for anchors (nested anchors count once per enclosing anchor).
-    pub max_recorded: u64,
+    pub(crate) max_recorded: u64,
     /// Bytes of scalar text, counting alias expansions.
-    pub max_scalar_bytes: u64,
+    pub(crate) max_scalar_bytes: u64,
     /// Merge keys (`<<`) in the file.
-    pub max_merge_keys: u64,
+    pub(crate) max_merge_keys: u64,
 }
 
 pub(super) const LIMITS: Limits = Limits {
@@ -59,8 +59,8 @@ pub(super) const LIMITS: Limits = Limits {
 /// Why the tree could not be built: where, and the message.
 #[derive(Debug)]
 pub(super) struct Failure {
-    pub pos: Pos,
-    pub message: String,
+    pub(crate) pos: Pos,
+    pub(crate) message: String,
 }
 
 pub(super) fn fail<T>(pos: Pos, message: impl Into<String>) -> Result<T, Failure> {
@@ -183,7 +183,7 @@ impl Builder {
         }
         match event {
             Event::Scalar(value, style, anchor, tag) => {
-                let kind = self.check_tag(tag.as_deref(), NodeKind::Scalar, &pos)?;
+                let kind = Self::check_tag(tag.as_deref(), NodeKind::Scalar, &pos)?;
                 self.count_node(&pos, value.len() as u64 + tag.as_ref().map_or(0, |t| t.to_string().len() as u64))?;
                 self.anchor(anchor, &pos)?;
                 if let Some(Frame::Map(m)) = self.stack.last_mut() {
@@ -207,14 +207,14 @@ impl Builder {
                 self.complete(Node { value, pos, raw: None }, anchor)
             }
             Event::SequenceStart(_, anchor, tag) => {
-                self.check_tag(tag.as_deref(), NodeKind::Seq, &pos)?;
+                Self::check_tag(tag.as_deref(), NodeKind::Seq, &pos)?;
                 self.open(&pos, anchor, tag.as_deref())?;
                 let merge = matches!(self.stack.last(), Some(Frame::Map(m)) if matches!(m.slot, Slot::Merge));
                 self.stack.push(Frame::Seq { pos, anchor, items: Vec::new(), merge });
                 Ok(())
             }
             Event::MappingStart(_, anchor, tag) => {
-                self.check_tag(tag.as_deref(), NodeKind::Map, &pos)?;
+                Self::check_tag(tag.as_deref(), NodeKind::Map, &pos)?;
                 self.open(&pos, anchor, tag.as_deref())?;
                 let root = self.stack.is_empty();
                 let m = MapFrame {
@@ -257,7 +257,7 @@ impl Builder {
         self.last = pos;
     }
 
-    fn check_tag(&self, tag: Option<&Tag>, node: NodeKind, pos: &Pos) -> Result<TagKind, Failure> {
+    fn check_tag(tag: Option<&Tag>, node: NodeKind, pos: &Pos) -> Result<TagKind, Failure> {
         let kind = TagKind::of(tag);
         match kind.requires() {
             Some(required) if required != node => {

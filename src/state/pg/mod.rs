@@ -30,17 +30,19 @@ use super::{Entry, Holder, Loaded, Session, State, StateStore};
 use crate::error::{Error, Result};
 use crate::fingerprint::{H16, sha256_hex};
 use sql::{Change, Fence, Ledger, Read, Special, Written};
-pub use url::{PgSpec, is_postgres_url};
+pub use url::PgSpec;
+pub(crate) use url::is_postgres_url;
 
 /// A PostgreSQL state store for one target.
 pub struct PgStore {
     conn: Arc<url::Conn>,
     target: String,
+    site: super::RunSite,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").field("url", &self.conn.shown).field("target", &self.target).finish()
+        f.debug_struct("PgStore").field("url", &self.conn.shown).field("target", &self.target).finish_non_exhaustive()
     }
 }
 
@@ -115,11 +117,11 @@ fn lock_key(target: &str) -> i64 {
 impl PgStore {
     /// The store for `target`, the password (if any) read from the environment now.
     pub fn new(spec: &PgSpec, target: &str, env: &dyn crate::interp::Env) -> Result<PgStore> {
-        Ok(PgStore { conn: Arc::new(spec.resolve(env)?), target: target.to_string() })
-    }
-
-    pub fn shown(&self) -> &str {
-        &self.conn.shown
+        Ok(PgStore {
+            conn: Arc::new(spec.resolve(env)?),
+            target: target.to_string(),
+            site: super::RunSite::from_env(env),
+        })
     }
 
     fn db(&self) -> impl Fn(sql::Db) -> Error + '_ {
@@ -244,12 +246,14 @@ impl StateStore for PgStore {
                 })?
                 .map_err(self.db())?
                 .and_then(|v| serde_json::from_value::<Holder>(v).ok())
-                .map(|h| crate::safe::line(&h.to_string()).into_owned())
-                .unwrap_or_else(|| "another kore-notify process".into());
+                .map_or_else(
+                    || "another kore-notify process".into(),
+                    |h| crate::safe::line(&h.to_string()).into_owned(),
+                );
             return Err(Error::Locked { path: self.conn.shown.clone().into(), holder });
         }
         self.migrate(&rt, &data)?;
-        let holder = serde_json::to_value(Holder::now(command)).unwrap_or_default();
+        let holder = serde_json::to_value(Holder::now(command, &self.site)).unwrap_or_default();
         let c = data.clone();
         let settled = rt
             .run(async move {
@@ -548,7 +552,7 @@ impl Session for PgSession {
             .and_then(|k| self.loaded.state.notifications.get(k))
             .map(|n| touched.iter().filter_map(|h| n.recipients.get(h).and_then(|r| r.fp).map(|fp| (*h, fp))).collect())
             .unwrap_or_default();
-        self.loaded.state.apply(e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
+        self.loaded.state.replay(e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
         let Some(change) = self.change(e, (touched, prior), reqs, ledger) else { return Ok(()) };
         let (c, fence) = (self.data.clone(), self.fence.clone());
         let written =

@@ -317,7 +317,7 @@ fn h16(b: &[u8]) -> Option<H16> {
 }
 
 fn outcome_of(s: &str) -> Option<Outcome> {
-    use Outcome::*;
+    use Outcome::{Accepted, Pending, Recorded, Rejected, ResolvedNotSent, ResolvedSent, Unknown};
     [Pending, Accepted, Rejected, Unknown, ResolvedSent, ResolvedNotSent, Recorded]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -740,7 +740,7 @@ pub(super) async fn import(
             )
             .await?;
         }
-        for (key, n) in state.notifications.iter_mut() {
+        for (key, n) in &mut state.notifications {
             let doc = doc_of(n);
             let id: i64 = c
                 .query_one(

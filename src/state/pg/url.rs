@@ -30,12 +30,12 @@ pub struct PgSpec {
 
 impl std::fmt::Debug for PgSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgSpec").field("url", &self.shown()).field("origin", &self.origin).finish()
+        f.debug_struct("PgSpec").field("url", &self.shown()).field("origin", &self.origin).finish_non_exhaustive()
     }
 }
 
 /// Whether a `state:` value names a PostgreSQL database rather than a file.
-pub fn is_postgres_url(s: &str) -> bool {
+pub(crate) fn is_postgres_url(s: &str) -> bool {
     let lower = s.trim_start().to_ascii_lowercase();
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
@@ -47,13 +47,13 @@ fn split_password(url: &str) -> Option<(&str, &str, &str)> {
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let at = rest[..authority_end].rfind('@')?;
     let colon = rest[..at].find(':')?;
-    Some((&url[..start + colon + 1], &rest[colon + 1..at], &rest[at..]))
+    Some((&url[..=(start + colon)], &rest[colon + 1..at], &rest[at..]))
 }
 
 impl PgSpec {
     /// A URL written where secrets must not be (the config file, a command line): a password only
     /// as `${VAR}`.
-    pub fn written(raw: &str, origin: &str) -> std::result::Result<PgSpec, String> {
+    pub(crate) fn written(raw: &str, origin: &str) -> std::result::Result<PgSpec, String> {
         let raw = raw.trim();
         let password_var = match split_password(raw) {
             Some((_, "", _)) => None,
@@ -96,12 +96,8 @@ impl PgSpec {
     }
 
     /// The URL as it may be shown: the password replaced by `***`, control characters escaped.
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         crate::safe::line(&self.without_password()).into_owned()
-    }
-
-    pub fn origin(&self) -> &str {
-        &self.origin
     }
 
     /// The connection settings, the password read from the environment now.
