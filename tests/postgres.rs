@@ -79,7 +79,7 @@ impl Db {
 
     /// Recipient hashes (hex) of `key` the state knows: received, or held back by a pending or
     /// unknown request.
-    pub fn recorded(&self, key: &str) -> std::collections::BTreeSet<String> {
+    pub(crate) fn recorded(&self, key: &str) -> std::collections::BTreeSet<String> {
         self.query(&format!(
             "SELECT encode(r.recipient, 'hex') FROM kore_notify.recipients r
                JOIN kore_notify.notifications n ON n.id = r.notification WHERE n.key = '{key}'

@@ -15,6 +15,9 @@ use crate::walk::{Walker, join};
 use crate::yaml;
 
 mod doc;
+mod host;
+
+use host::check_host;
 
 pub(crate) use doc::ConfigDoc;
 
@@ -138,17 +141,6 @@ pub(crate) struct Credentials {
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials").field("client_id", &self.client_id).field("client_secret", &"<redacted>").finish()
-    }
-}
-
-/// Whether a parsed URL host is loopback (the only place plain http is allowed): an IP literal in
-/// 127.0.0.0/8 or `::1`, or exactly `localhost`. Parsed, never matched as text:
-/// `127.evil.example` is a domain name, not a loopback address.
-pub(crate) fn is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -583,56 +575,5 @@ fn check_no_credentials(w: &mut Walker, f: &Fields, vars: &[String], secret_var:
     }
 }
 
-fn check_host(h: &str) -> std::result::Result<(), String> {
-    let url = reqwest::Url::parse(h).map_err(|e| format!("`{h}` is not a valid URL ({e})"))?;
-    let host = url.host().ok_or_else(|| format!("`{h}` has no host"))?;
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(&host) => Ok(()),
-        "http" => Err(format!("plain http is refused for `{host}`: credentials and messages would travel unencrypted")),
-        s => Err(format!("unsupported URL scheme `{s}`")),
-    }?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("the host URL carries a user name or password; credentials belong in clientId/clientSecret".into());
-    }
-    if url.path() != "/" && !url.path().is_empty() || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{h}` has a path, query or fragment; give only the scheme and host (and port)"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loader_fields_match_schema() {
-        crate::assert_fields_match_schema::<ConfigDoc>(FIELDS);
-    }
-
-    #[test]
-    fn hosts() {
-        assert!(check_host("https://platform.kore.ai").is_ok());
-        assert!(check_host("http://127.0.0.1:8085").is_ok());
-        assert!(check_host("http://platform.kore.ai").is_err());
-        assert!(check_host("https://platform.kore.ai/api").is_err());
-        for ok in
-            ["http://127.0.0.1:1", "http://127.5.6.7", "http://localhost:80", "http://[::1]:8085", "http://LOCALHOST"]
-        {
-            assert!(check_host(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://127.evil.example",
-            "http://127.0.0.1.nip.io",
-            "http://localhost.evil.example",
-            "http://0.0.0.0",
-            "http://10.0.0.1",
-            "http://[::ffff:10.0.0.1]",
-            "https://u:p@kore.example.com",
-            "https://kore.example.com/?x=1",
-            "ftp://127.0.0.1",
-        ] {
-            assert!(check_host(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,93 @@
+use super::*;
+
+#[test]
+fn snapshot_roundtrip_and_tamper_detection() {
+    let mut s = State::new();
+    s.notifications.insert(
+        "k".into(),
+        NotificationState {
+            channel: Channel::Slack,
+            api: Api::V1,
+            content: StoredContent { kind: "text".into(), value: "hi".into() },
+            requests: vec![],
+            recipients: BTreeMap::new(),
+            orphaned_since: None,
+        },
+    );
+    let bytes = s.to_bytes();
+    assert_eq!(State::from_bytes(&bytes).ok(), Some(s.clone()));
+    let tampered = String::from_utf8_lossy(&bytes).replace("\"hi\"", "\"ho\"");
+    assert!(State::from_bytes(tampered.as_bytes()).is_err());
+    assert!(State::from_bytes(&bytes[..bytes.len() / 2]).is_err());
+    let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 2", "\"formatVersion\": 9");
+    assert!(State::from_bytes(newer.as_bytes()).is_err_and(|e| e.contains("newer")));
+}
+
+#[test]
+fn format_1_is_read_with_shortened_hashes_and_written_as_format_2() {
+    let v1 = include_str!("../../tests/fixtures/state-v1.json");
+    let s = State::from_bytes(v1.as_bytes()).expect("format 1 reads");
+    assert_eq!(s.format_version, FORMAT_VERSION);
+    let n = &s.notifications["k"];
+    assert_eq!(n.recipients.len(), 2);
+    for (h, r) in &n.recipients {
+        assert_eq!(*h, h.as_key());
+        assert!(r.fp.is_some_and(|f| f == f.as_fp()) && r.req == Some(0));
+    }
+    let h: H16 = "2f4c2ccd86d4f79d27e40e047af6f9d3".parse().expect("hex");
+    assert!(n.recipients.contains_key(&h.as_key()));
+    let v2 = s.to_bytes();
+    let text = String::from_utf8_lossy(&v2);
+    assert!(text.contains("\t\"formatVersion\": 2") && !text.contains("2f4c2ccd"), "{text}");
+    assert_eq!(State::from_bytes(&v2).ok(), Some(s));
+}
+
+#[test]
+fn orphan_dates_and_tombstones_are_entries_and_never_drop_an_unknown_request() {
+    let content = StoredContent { kind: "text".into(), value: "hi".into() };
+    let mut s = State::new();
+    let intent = |req: u32, at: &str| Entry::Intent {
+        key: "k".into(),
+        req,
+        batch: format!("b{req}"),
+        channel: Channel::Slack,
+        api: Api::V1,
+        content: content.clone(),
+        recipients: vec![(H16([req as u8 + 1; 16]), H16([9; 16]))],
+        at: at.into(),
+    };
+    let outcome = |req: u32, outcome: Outcome| Entry::Outcome {
+        key: "k".into(),
+        req,
+        outcome,
+        request_id: None,
+        status: None,
+        error: None,
+    };
+    s.replay(&intent(0, "2026-01-01T00:00:00Z")).expect("intent");
+    s.replay(&outcome(0, Outcome::Accepted)).expect("outcome");
+    s.replay(&intent(1, "2026-02-01T00:00:00Z")).expect("intent");
+    s.replay(&outcome(1, Outcome::Unknown)).expect("outcome");
+    let since = Some("2026-03-01T00:00:00Z".to_string());
+    s.replay(&Entry::Orphan { key: "k".into(), since: since.clone() }).expect("orphan");
+    assert_eq!(s.notifications["k"].orphaned_since, since);
+    let day = std::time::Duration::from_secs(86_400);
+    let later = parse_time("2027-01-01T00:00:00Z").expect("time");
+    assert!(s.due_for_tombstone(day, later).is_empty(), "an unknown request holds it");
+    let retire = Entry::Retire { key: "k".into(), at: "2027-01-01T00:00:00Z".into() };
+    assert!(s.replay(&retire).is_err() && s.notifications.contains_key("k"));
+    s.replay(&Entry::Resolve { key: "k".into(), sent: true, req: Some(1) }).expect("resolve");
+    assert_eq!(s.due_for_tombstone(day, later), vec!["k".to_string()]);
+    assert!(s.due_for_tombstone(day, parse_time("2026-03-01T12:00:00Z").expect("time")).is_empty());
+    s.replay(&retire).expect("retire");
+    let t = &s.tombstones["k"];
+    assert!(!s.notifications.contains_key("k"));
+    assert_eq!((t.requests, t.recipients), (2, 2));
+    assert_eq!(t.first_sent.as_deref(), Some("2026-01-01T00:00:00Z"));
+    assert_eq!(t.last_sent.as_deref(), Some("2026-02-01T00:00:00Z"));
+    assert_eq!(t.orphaned_since, "2026-03-01T00:00:00Z");
+    let again = State::from_bytes(&s.to_bytes()).expect("roundtrip");
+    assert_eq!(again.tombstones, s.tombstones);
+    s.replay(&Entry::Revive { key: "k".into() }).expect("revive");
+    assert!(s.tombstones.is_empty());
+}
