@@ -74,7 +74,9 @@ impl PgSession {
                     None => pending_in(key, &[*req]),
                 };
                 let ledger = match outcome {
-                    crate::state::Outcome::Accepted | crate::state::Outcome::ResolvedSent => Ledger::Current { rows: Vec::new() },
+                    crate::state::Outcome::Accepted | crate::state::Outcome::ResolvedSent => {
+                        Ledger::Current { rows: Vec::new() }
+                    }
                     crate::state::Outcome::Rejected | crate::state::Outcome::ResolvedNotSent => {
                         Ledger::Void { reqs: vec![*req], recipients: Vec::new() }
                     }

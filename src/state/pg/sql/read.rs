@@ -61,6 +61,40 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
         state.notifications.insert(key.clone(), n);
         keys.insert(id, key);
     }
+    let holds = match requests(c, target, &keys, &mut state).await? {
+        Ok(holds) => holds,
+        Err(e) => return Ok(Err(e)),
+    };
+    let per = match recipient_rows(c, &keys).await? {
+        Ok(per) => per,
+        Err(e) => return Ok(Err(e)),
+    };
+    for (id, list) in per {
+        if let Some(n) = keys.get(&id).and_then(|k| state.notifications.get_mut(k)) {
+            n.recipients = BTreeMap::from_iter(list);
+        }
+    }
+    for (id, req, intent) in holds {
+        let Some(n) = keys.get(&id).and_then(|k| state.notifications.get_mut(k)) else { continue };
+        if !n.requests.get(req as usize).is_some_and(|r| r.outcome.is_unknown()) {
+            continue;
+        }
+        let Some(pairs) = decode_pairs(&intent) else { return Ok(Err(corrupt("a request's recipients"))) };
+        for (h, fp) in pairs {
+            n.recipients.entry(h).or_default().pending = Some(crate::state::Pending { fp, req });
+        }
+    }
+    Ok(Ok(Read::Found(state, changes)))
+}
+
+/// The target's requests, into their notifications; returns the recipients that pending and
+/// unknown requests hold back, as (notification id, request, encoded pairs).
+async fn requests(
+    c: &Client,
+    target: &str,
+    keys: &HashMap<i64, String>,
+    state: &mut State,
+) -> std::result::Result<Result<Vec<(i64, u32, Vec<u8>)>>, Db> {
     let rows = c
         .query(
             "SELECT r.notification, r.req, r.batch, r.outcome, r.request_id, r.status, r.recipients, r.delivered,
@@ -94,6 +128,14 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
             error: row.get(10),
         });
     }
+    Ok(Ok(holds))
+}
+
+/// Every recipient row of the target's notifications, grouped by notification id.
+async fn recipient_rows(
+    c: &Client,
+    keys: &HashMap<i64, String>,
+) -> std::result::Result<Result<HashMap<i64, Vec<(H16, RecipientState)>>>, Db> {
     let mut per: HashMap<i64, Vec<(H16, RecipientState)>> = HashMap::new();
     // The target's notifications by id (integers, so the COPY query needs no quoting).
     let ids: Vec<String> = keys.keys().map(i64::to_string).collect();
@@ -116,22 +158,7 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
     if !decoder.finished() {
         return Ok(Err(corrupt("the recipient rows ended early")));
     }
-    for (id, list) in per {
-        if let Some(n) = keys.get(&id).and_then(|k| state.notifications.get_mut(k)) {
-            n.recipients = BTreeMap::from_iter(list);
-        }
-    }
-    for (id, req, intent) in holds {
-        let Some(n) = keys.get(&id).and_then(|k| state.notifications.get_mut(k)) else { continue };
-        if !n.requests.get(req as usize).is_some_and(|r| r.outcome.is_unknown()) {
-            continue;
-        }
-        let Some(pairs) = decode_pairs(&intent) else { return Ok(Err(corrupt("a request's recipients"))) };
-        for (h, fp) in pairs {
-            n.recipients.entry(h).or_default().pending = Some(crate::state::Pending { fp, req });
-        }
-    }
-    Ok(Ok(Read::Found(state, changes)))
+    Ok(Ok(per))
 }
 
 /// (recipient hash, fingerprint) pairs as one value: 32 bytes a pair.
