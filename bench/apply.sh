@@ -34,21 +34,8 @@ cleanup() {
 trap cleanup EXIT
 export KORE_CLIENT_ID=cs-bench KORE_CLIENT_SECRET=bench-secret
 
-start_emulator() {
-  if [ -n "$emulator" ]; then
-    kill "$emulator" 2>/dev/null || true
-    wait "$emulator" 2>/dev/null || true
-  fi
-  "$bin" emulator --listen 127.0.0.1:0 --client-id cs-bench --client-secret bench-secret "$@" >"$work/emulator.log" 2>&1 &
-  emulator=$!
-  for _ in $(seq 1 100); do
-    grep -q 'listening on' "$work/emulator.log" 2>/dev/null && break
-    sleep 0.05
-  done
-  KORE_HOST=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/emulator.log" | head -n 1)
-  [ -n "$KORE_HOST" ] || { cat "$work/emulator.log" >&2; exit 1; }
-  export KORE_HOST
-}
+# shellcheck source=bench/emulator.sh
+. bench/emulator.sh
 
 stat() { curl -s "$KORE_HOST/_emulator/deliveries" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 

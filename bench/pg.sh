@@ -76,21 +76,8 @@ if [ "$what" = all ] || [ "$what" = record ]; then
   target/release/examples/bench-record --postgres "$db_url" 10 10000
 fi
 
-start_emulator() {
-  if [ -n "$emulator" ]; then
-    kill "$emulator" 2>/dev/null || true
-    wait "$emulator" 2>/dev/null || true
-  fi
-  "$bin" emulator --listen 127.0.0.1:0 --client-id cs-bench --client-secret bench-secret --latency-ms "$LATENCY" \
-    >"$work/emulator.log" 2>&1 &
-  emulator=$!
-  for _ in $(seq 1 100); do
-    grep -q 'listening on' "$work/emulator.log" 2>/dev/null && break
-    sleep 0.05
-  done
-  KORE_HOST=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/emulator.log" | head -n 1)
-  export KORE_HOST
-}
+# shellcheck source=bench/emulator.sh
+. bench/emulator.sh
 
 if [ "$what" = all ] || [ "$what" = apply ]; then
   echo "== apply: $BATCHES requests (10 recipients each), ${LATENCY} ms latency"
@@ -98,7 +85,7 @@ if [ "$what" = all ] || [ "$what" = apply ]; then
   for p in $PARALLELISM; do
     declare -A took=()
     for store in file postgres; do
-      start_emulator
+      start_emulator --latency-ms "$LATENCY"
       "$gen" "$work/repo" "$BATCHES" $((BATCHES * 10)) >/dev/null
       url=""
       if [ "$store" = postgres ]; then reset_db; url=$db_url; fi

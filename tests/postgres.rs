@@ -93,6 +93,13 @@ impl Db {
         .collect()
     }
 
+    /// The standard config with the state in this database and `batch` recipients a request.
+    pub(crate) fn config(&self, emu: &Emulator, batch: usize) -> String {
+        config(&emu.url)
+            .replace("batchSize: 1000", &format!("batchSize: {batch}"))
+            .replace("state: .kore-notify/state.json", &format!("state: {}", self.written("kore")))
+    }
+
     /// A repository whose config keeps the state in this database.
     pub(crate) fn repo(&self, emu: &Emulator) -> Test {
         self.repo_as(emu, "kore", &self.password())
@@ -223,9 +230,7 @@ fn passwords_stay_out_of_configs_and_outputs() {
 fn a_second_apply_exits_4_naming_the_holder() {
     let db = Db::new();
     let emu = Emulator::start(&["--latency-ms", "60"]);
-    let cfg = config(&emu.url)
-        .replace("batchSize: 1000", "batchSize: 2")
-        .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    let cfg = db.config(&emu, 2);
     let t = db.repo(&emu).file("kore-notify.yaml", &cfg).manifest("a.yaml", &slack("k", &ids("c", 40)));
     let mut first = t.spawn(&["apply", "--auto-approve", "--parallelism", "1"]);
     let start = Instant::now();
@@ -248,9 +253,7 @@ fn a_second_apply_exits_4_naming_the_holder() {
 fn kill_9_trials_with_the_state_in_postgres() {
     let db = Db::new();
     let emu = Emulator::start(&["--latency-ms", "15"]);
-    let cfg = config(&emu.url)
-        .replace("batchSize: 1000", "batchSize: 2")
-        .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    let cfg = db.config(&emu, 2);
     let mut t = db.repo(&emu).file("kore-notify.yaml", &cfg);
     let mut seed: u64 = 0xdead_beef;
     for trial in 0..15 {
@@ -293,9 +296,7 @@ fn kill_9_trials_with_the_state_in_postgres() {
 fn connection_lost_mid_apply() {
     let db = Db::new();
     let emu = Emulator::start(&["--latency-ms", "100"]);
-    let cfg = config(&emu.url)
-        .replace("batchSize: 1000", "batchSize: 2")
-        .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    let cfg = db.config(&emu, 2);
     let t = db.repo(&emu).file("kore-notify.yaml", &cfg).manifest("a.yaml", &slack("k", &ids("x", 40)));
     let child = t
         .command()
@@ -468,9 +469,7 @@ fn the_ci_script_keeps_the_state_in_postgres_without_a_state_branch() {
     };
     git(work.path(), &["init", "-q", "--bare", "-b", "main", origin.to_str().expect("utf8")]);
     git(work.path(), &["clone", "-q", origin.to_str().expect("utf8"), dev.to_str().expect("utf8")]);
-    let cfg = config(&emu.url)
-        .replace("batchSize: 1000", "batchSize: 2")
-        .replace("state: .kore-notify/state.json", &format!("state: {}", db.written("kore")));
+    let cfg = db.config(&emu, 2);
     std::fs::write(dev.join("kore-notify.yaml"), cfg).expect("config");
     std::fs::create_dir_all(dev.join("notifications")).expect("mkdir");
     std::fs::write(dev.join("notifications/a.yaml"), slack("k", &ids("ci", 30))).expect("manifest");
