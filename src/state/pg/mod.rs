@@ -132,19 +132,16 @@ impl PgStore {
         |e| sql::db_error(&self.conn.shown, &e)
     }
 
-    /// Reads the whole state with one connection.
-    fn read(&self, rt: &Rt) -> Result<(Read, Arc<Client>)> {
-        let conn = self.conn.clone();
-        let target = self.target.clone();
-        let tls = self.conn.tls_config()?;
-        let (read, client) = rt
-            .run(async move {
-                let client = Arc::new(connect(&conn, tls).await?);
-                let read = sql::read(&client, &target).await?;
-                Ok::<_, sql::Db>((read, client))
-            })?
-            .map_err(self.db())?;
-        Ok((read?, client))
+    /// A connection for reads and writes, its I/O on `rt`.
+    fn connection(&self, rt: &Rt) -> Result<Arc<Client>> {
+        let (conn, tls) = (self.conn.clone(), self.conn.tls_config()?);
+        Ok(Arc::new(rt.run(async move { connect(&conn, tls).await })?.map_err(self.db())?))
+    }
+
+    /// The whole state, read on `data` in one read-only snapshot.
+    fn read(&self, rt: &Rt, data: &Arc<Client>) -> Result<Loaded> {
+        let read = sql_read(rt, data, &self.target)?.map_err(self.db())??;
+        self.loaded(read)
     }
 
     fn loaded(&self, read: Read) -> Result<Loaded> {
@@ -215,26 +212,25 @@ async fn connect(conn: &url::Conn, tls: Option<rustls::ClientConfig>) -> std::re
 impl StateStore for PgStore {
     fn load(&self) -> Result<Loaded> {
         let rt = Rt::new()?;
-        let (read, _client) = self.read(&rt)?;
-        self.loaded(read)
+        let data = self.connection(&rt)?;
+        self.read(&rt, &data)
     }
 
     fn open(&self, command: &str) -> Result<Box<dyn Session>> {
         let rt = Rt::new()?;
         let (conn, target, key) = (self.conn.clone(), self.target.clone(), lock_key(&self.target));
-        let (tls_a, tls_b) = (self.conn.tls_config()?, self.conn.tls_config()?);
+        let tls = self.conn.tls_config()?;
         // The lock's own connection: nothing else runs on it, so it lives exactly as long as the
         // session (or the process).
         let (lock, pid, got) = rt
             .run(async move {
-                let lock = connect(&conn, tls_a).await?;
+                let lock = connect(&conn, tls).await?;
                 let pid: i32 = lock.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
                 let got: bool = lock.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await?.get(0);
                 Ok::<_, sql::Db>((lock, pid, got))
             })?
             .map_err(self.db())?;
-        let conn = self.conn.clone();
-        let data = Arc::new(rt.run(async move { connect(&conn, tls_b).await })?.map_err(self.db())?);
+        let data = self.connection(&rt)?;
         if !got {
             let c = data.clone();
             let holder = rt
@@ -296,8 +292,7 @@ impl StateStore for PgStore {
                 Ok::<_, sql::Db>(n)
             })?
             .map_err(self.db())?;
-        let read = sql_read(&rt, &data, &self.target)?.map_err(self.db())??;
-        let mut loaded = self.loaded(read)?;
+        let mut loaded = self.read(&rt, &data)?;
         loaded.replayed = settled as usize;
         Ok(Box::new(PgSession {
             data,
@@ -313,9 +308,7 @@ impl StateStore for PgStore {
 
     fn import(&self, state: State) -> Result<()> {
         let rt = Rt::new()?;
-        let conn = self.conn.clone();
-        let tls = self.conn.tls_config()?;
-        let data = Arc::new(rt.run(async move { connect(&conn, tls).await })?.map_err(self.db())?);
+        let data = self.connection(&rt)?;
         self.migrate(&rt, &data)?;
         let (c, target, key) = (data.clone(), self.target.clone(), lock_key(&self.target));
         // No time limit: a large state takes as long as it takes, in one transaction.
