@@ -79,7 +79,9 @@ on_signal() {
     kill "-$1" "$tool_pid" 2>/dev/null || true
     if [ -z "$signalled" ]; then
       signalled=1
-      (sleep "${KN_GRACE:-4}"; kill -TERM "$tool_pid" 2>/dev/null) &
+      # Only while it is still this script's child: a pid that exited may be reused by then.
+      (sleep "${KN_GRACE:-4}"
+       [ "$(ps -o ppid= -p "$tool_pid" 2>/dev/null | tr -d ' ')" = "$$" ] && kill -TERM "$tool_pid" 2>/dev/null) &
     fi
   fi
 }

@@ -116,7 +116,7 @@ audience notifications/e.yaml cancel 200
 git add -A && git commit --quiet -m "big one" && git push --quiet origin HEAD:main
 before=$(total)
 set +e
-(cd "$work/runner-1" && KN_STATUS=0 exec "$root/scripts/ci-apply.sh") &
+(cd "$work/runner-1" && KN_STATUS=0 exec "$root/scripts/ci-apply.sh" </dev/null) &
 run=$!
 sleep 1.5
 kill -TERM "$run"

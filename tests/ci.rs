@@ -13,8 +13,12 @@ use crate::harness::*;
 #[test]
 fn the_ci_protocol_keeps_every_promise() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new("bash")
+    let mut rehearsal = Command::new("bash");
+    // Its own process group, and no terminal: the rehearsal signals and kills runs of the script.
+    std::os::unix::process::CommandExt::process_group(&mut rehearsal, 0);
+    let out = rehearsal
         .arg(format!("{root}/scripts/rehearse-ci.sh"))
+        .stdin(std::process::Stdio::null())
         .env("KN_BIN", BIN)
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")

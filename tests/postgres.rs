@@ -477,9 +477,15 @@ fn the_ci_script_keeps_the_state_in_postgres_without_a_state_branch() {
     git(&dev, &["commit", "-q", "-m", "notifications"]);
     git(&dev, &["push", "-q", "origin", "main"]);
     let script = format!("{}/scripts/ci-apply.sh", env!("CARGO_MANIFEST_DIR"));
-    let ci = |action: &str| {
-        let mut c = std::process::Command::new("bash");
+    // `alone`: in a session of its own, to be killed whole as a runner kills a job (the script
+    // runs kore-notify in a process group of its own).
+    let ci = |action: &str, alone: bool| {
+        let mut c = std::process::Command::new(if alone { "setsid" } else { "bash" });
+        if alone {
+            c.arg("bash");
+        }
         c.arg(&script)
+            .stdin(std::process::Stdio::null())
             .current_dir(&dev)
             .env("KN_BIN", BIN)
             .env("KN_ACTION", action)
@@ -496,22 +502,26 @@ fn the_ci_script_keeps_the_state_in_postgres_without_a_state_branch() {
             .env_remove("GITHUB_STEP_SUMMARY");
         c
     };
-    // A run killed outright (its process group: the script and kore-notify).
-    let mut killed = ci("apply");
-    std::os::unix::process::CommandExt::process_group(&mut killed, 0);
-    let child = killed.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    // A run killed outright: its own session (the script runs kore-notify in a process group of
+    // its own), killed whole, as the runner kills a job.
+    let child = ci("apply", true)
+        .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
     let start = Instant::now();
     while emu.deliveries().len() < 6 && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = std::process::Command::new("kill").args(["-9", &format!("-{}", child.id())]).status();
+    let _ = std::process::Command::new("pkill").args(["-KILL", "-s", &child.id().to_string()]).status();
     let mut child = child;
     let _ = child.wait();
-    let out = ci("recover").output().expect("recover");
+    let sid = child.id().to_string();
+    while std::process::Command::new("pgrep").args(["-s", &sid]).output().is_ok_and(|o| o.status.success()) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = ci("recover", false).output().expect("recover");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("no state branch"), "{stderr}");
-    let out = ci("apply").output().expect("apply");
+    let out = ci("apply", false).output().expect("apply");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(matches!(out.status.code(), Some(0 | 3)), "{stderr}");
     let d = emu.deliveries();
@@ -519,20 +529,20 @@ fn the_ci_script_keeps_the_state_in_postgres_without_a_state_branch() {
     assert!(git(&dev, &["ls-remote", "origin"]).lines().all(|l| !l.contains("kore-notify-state")), "no state branch");
     if out.status.code() == Some(3) {
         // Held back: the killed run's request in flight. Settle it as not sent, then send.
-        let mut r = ci("resolve");
+        let mut r = ci("resolve", false);
         let unknown = db.query("SELECT req FROM kore_notify.requests WHERE outcome = 'unknown' LIMIT 1");
         r.env("KN_KEY", "k").env("KN_REQUEST", &unknown[0]).env("KN_DECISION", "not-sent");
         let out = r.output().expect("resolve");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     loop {
-        let out = ci("apply").output().expect("apply");
+        let out = ci("apply", false).output().expect("apply");
         if out.status.code() != Some(3) {
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             break;
         }
         let unknown = db.query("SELECT req FROM kore_notify.requests WHERE outcome = 'unknown' LIMIT 1");
-        let mut r = ci("resolve");
+        let mut r = ci("resolve", false);
         r.env("KN_KEY", "k").env("KN_REQUEST", &unknown[0]).env("KN_DECISION", "not-sent");
         assert!(r.output().expect("resolve").status.success());
     }
