@@ -4,7 +4,8 @@
 //!
 //! The tree is built straight from the parser's event stream ([`tree`]), not through serde: inline
 //! audiences make manifests of megabytes, and serde's `Spanned<T>` wrappers tripled the cost of the
-//! parse. Scalars resolve as the YAML 1.2 core schema with our choices ([`scalar`]: no "Norway
+//! parse. Files in the plain shape nearly all manifests have are read by a faster path ([`fast`])
+//! that steps aside for anything else and returns the same trees. Scalars resolve as the YAML 1.2 core schema with our choices ([`scalar`]: no "Norway
 //! problem", `007` and `1_000` stay text). `serde_path` keeps the former serde build for the
 //! parity property tests only.
 //!
@@ -14,6 +15,7 @@
 
 use crate::diag::Pos;
 
+mod fast;
 mod frames;
 mod scalar;
 #[doc(hidden)]
@@ -124,6 +126,9 @@ pub(crate) fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
 /// Parses every document of a YAML stream. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(docs) = fast::build(text) {
+        return Ok(docs);
+    }
     let mut docs = tree::build(text).map_err(|f| parse_error(f.pos, f.message, text))?;
     keep_number_text(text, &mut docs);
     Ok(docs)
@@ -213,30 +218,65 @@ pub(crate) struct CommentCut {
 /// comment written on purpose has a space after `#` and is not reported.
 pub(crate) fn comment_cuts(text: &str, docs: &[Node]) -> Vec<CommentCut> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
+    // Most files have no comment touching its text: nothing to look for.
+    if !has_touching_comment(text) {
+        return out;
+    }
+    let lines: Vec<&str> = text.lines().collect();
     for d in docs {
-        find_cuts(&lines, d, String::new(), &mut out);
+        find_cuts(&lines, d, &mut Vec::new(), &mut out);
     }
     out
 }
 
-fn find_cuts(lines: &[&str], n: &Node, path: String, out: &mut Vec<CommentCut>) {
+/// Whether some `#` is followed by something other than ASCII whitespace (a superset of the cuts
+/// [`cut_by_comment`] reports).
+fn has_touching_comment(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, c)| *c == b'#' && b.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()))
+}
+
+/// A step of a field path, formatted only when a cut is found.
+enum Step<'n> {
+    Key(&'n Node),
+    Index(usize),
+}
+
+fn path_text(steps: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for s in steps {
+        match s {
+            Step::Key(k) if out.is_empty() => out.push_str(&k.key_text()),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(&k.key_text());
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn find_cuts<'n>(lines: &[&str], n: &'n Node, path: &mut Vec<Step<'n>>, out: &mut Vec<CommentCut>) {
     match &n.value {
         Value::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
-                find_cuts(lines, item, format!("{path}[{i}]"), out);
+                path.push(Step::Index(i));
+                find_cuts(lines, item, path, out);
+                path.pop();
             }
         }
         Value::Map(entries) => {
             for (k, v) in entries {
-                let p = if path.is_empty() { k.key_text() } else { format!("{path}.{}", k.key_text()) };
-                find_cuts(lines, v, p, out);
+                path.push(Step::Key(k));
+                find_cuts(lines, v, path, out);
+                path.pop();
             }
         }
         Value::Str(s) => {
             if let Some(written) = cut_by_comment(lines, &n.pos, s) {
-                out.push(CommentCut { pos: n.pos.clone(), path, value: s.clone(), written });
+                out.push(CommentCut { pos: n.pos.clone(), path: path_text(path), value: s.clone(), written });
             }
         }
         _ => {}

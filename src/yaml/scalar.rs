@@ -164,6 +164,10 @@ pub(super) fn resolve(value: Cow<'_, str>, style: ScalarStyle, tag: TagKind) -> 
         return Ok(Value::Bool(b));
     }
     let t = trim(&value);
+    // Every number (and every refused one: `.inf`, `1e999`) starts with one of these.
+    if !t.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.')) {
+        return Ok(Value::Str(value.into_owned()));
+    }
     if leading_zero_decimal(t) || t.contains('_') {
         return Ok(Value::Str(value.into_owned()));
     }
