@@ -505,7 +505,10 @@ fn the_ci_script_keeps_the_state_in_postgres_without_a_state_branch() {
     // A run killed outright: its own session (the script runs kore-notify in a process group of
     // its own), killed whole, as the runner kills a job.
     let child = ci("apply", true)
-        .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
     let start = Instant::now();
     while emu.deliveries().len() < 6 && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(10));

@@ -25,7 +25,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Pending, RecipientState};
-use crate::fingerprint::H16;
+use crate::fingerprint::{Fingerprint, RecipientHash};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /// Characters of an encoded recipient hash and fingerprint.
@@ -56,7 +56,7 @@ fn value(c: u8) -> Option<u32> {
 }
 
 /// Decodes exactly `n` bytes from canonical base64url without padding (unused bits zero).
-fn decode(s: &str, n: usize) -> Option<H16> {
+fn decode(s: &str, n: usize) -> Option<[u8; 16]> {
     let s = s.as_bytes();
     if s.len() != (n * 4).div_ceil(3) {
         return None;
@@ -77,23 +77,27 @@ fn decode(s: &str, n: usize) -> Option<H16> {
             acc &= (1 << bits) - 1;
         }
     }
-    (k == n && acc == 0).then_some(H16(out))
+    (k == n && acc == 0).then_some(out)
 }
 
-pub(super) fn encode_key(h: &H16, out: &mut String) {
-    encode(&h.0[..H16::KEY_BYTES], out);
+pub(super) fn encode_key(h: &RecipientHash, out: &mut String) {
+    encode(&h.0[..RecipientHash::SIGNIFICANT], out);
 }
 
-pub(super) fn encode_fp(h: &H16, out: &mut String) {
-    encode(&h.0[..H16::FP_BYTES], out);
+pub(super) fn encode_fp(h: &Fingerprint, out: &mut String) {
+    encode(&h.0[..Fingerprint::SIGNIFICANT], out);
 }
 
-fn decode_key(s: &str) -> Result<H16, String> {
-    decode(s, H16::KEY_BYTES).ok_or_else(|| format!("`{s}` is not a recipient hash ({KEY_CHARS} base64url characters)"))
+fn decode_key(s: &str) -> Result<RecipientHash, String> {
+    decode(s, RecipientHash::SIGNIFICANT)
+        .map(RecipientHash)
+        .ok_or_else(|| format!("`{s}` is not a recipient hash ({KEY_CHARS} base64url characters)"))
 }
 
-fn decode_fp(s: &str) -> Result<H16, String> {
-    decode(s, H16::FP_BYTES).ok_or_else(|| format!("`{s}` is not a fingerprint ({FP_CHARS} base64url characters)"))
+fn decode_fp(s: &str) -> Result<Fingerprint, String> {
+    decode(s, Fingerprint::SIGNIFICANT)
+        .map(Fingerprint)
+        .ok_or_else(|| format!("`{s}` is not a fingerprint ({FP_CHARS} base64url characters)"))
 }
 
 /// Whether a delivery status fits in the one-line form.
@@ -102,7 +106,7 @@ fn plain_word(s: &str) -> bool {
 }
 
 /// The one-line form, when it holds everything.
-fn line(h: &H16, r: &RecipientState) -> Option<String> {
+fn line(h: &RecipientHash, r: &RecipientState) -> Option<String> {
     let fp = r.fp.as_ref()?;
     if r.pending.is_some() || r.comment.is_some() {
         return None;
@@ -125,7 +129,7 @@ fn line(h: &H16, r: &RecipientState) -> Option<String> {
     Some(s)
 }
 
-fn parse_line(s: &str) -> Result<(H16, RecipientState), String> {
+fn parse_line(s: &str) -> Result<(RecipientHash, RecipientState), String> {
     let mut parts = s.split(' ');
     let (Some(h), Some(fp)) = (parts.next(), parts.next()) else {
         return Err(format!("recipient `{s}` is not `HASH FP [REQ [DELIVERY]]`"));
@@ -169,13 +173,13 @@ struct Obj {
     pending: Option<PendingObj>,
 }
 
-fn to_obj(h: &H16, r: &RecipientState) -> Obj {
-    let key = |h: &H16| {
+fn to_obj(h: &RecipientHash, r: &RecipientState) -> Obj {
+    let key = |h: &RecipientHash| {
         let mut s = String::new();
         encode_key(h, &mut s);
         s
     };
-    let fp = |h: &H16| {
+    let fp = |h: &Fingerprint| {
         let mut s = String::new();
         encode_fp(h, &mut s);
         s
@@ -190,7 +194,7 @@ fn to_obj(h: &H16, r: &RecipientState) -> Obj {
     }
 }
 
-fn from_obj(o: Obj) -> Result<(H16, RecipientState), String> {
+fn from_obj(o: Obj) -> Result<(RecipientHash, RecipientState), String> {
     Ok((
         decode_key(&o.h)?,
         RecipientState {
@@ -203,7 +207,7 @@ fn from_obj(o: Obj) -> Result<(H16, RecipientState), String> {
     ))
 }
 
-pub(super) fn serialize<S: Serializer>(m: &BTreeMap<H16, RecipientState>, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn serialize<S: Serializer>(m: &BTreeMap<RecipientHash, RecipientState>, s: S) -> Result<S::Ok, S::Error> {
     let mut seq = s.serialize_seq(Some(m.len()))?;
     for (h, r) in m {
         match line(h, r) {
@@ -215,7 +219,7 @@ pub(super) fn serialize<S: Serializer>(m: &BTreeMap<H16, RecipientState>, s: S) 
 }
 
 /// One element of the format-2 list.
-struct Elem(H16, RecipientState);
+struct Elem(RecipientHash, RecipientState);
 
 impl<'de> Deserialize<'de> for Elem {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Elem, D::Error> {
@@ -237,10 +241,12 @@ impl<'de> Deserialize<'de> for Elem {
     }
 }
 
-pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<H16, RecipientState>, D::Error> {
+pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<RecipientHash, RecipientState>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = BTreeMap<H16, RecipientState>;
+        type Value = BTreeMap<RecipientHash, RecipientState>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a list of recipients (format 2) or an object of recipients (format 1)")
         }
@@ -257,12 +263,12 @@ pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<H1
         /// significant bytes kept since format 2.
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
-            while let Some((h, mut r)) = m.next_entry::<H16, RecipientState>()? {
-                r.fp = r.fp.map(H16::as_fp);
+            while let Some((h, mut r)) = m.next_entry::<RecipientHash, RecipientState>()? {
+                r.fp = r.fp.map(Fingerprint::normalized);
                 if let Some(p) = r.pending.as_mut() {
-                    p.fp = p.fp.as_fp();
+                    p.fp = p.fp.normalized();
                 }
-                out.insert(h.as_key(), r);
+                out.insert(h.normalized(), r);
             }
             Ok(out)
         }
@@ -319,12 +325,12 @@ mod tests {
 
     #[test]
     fn base64url_roundtrip_and_canonical() {
-        let h = H16([0xfb; 16]).as_key();
+        let h = RecipientHash([0xfb; 16]).normalized();
         let mut s = String::new();
         encode_key(&h, &mut s);
         assert_eq!(s.len(), KEY_CHARS);
         assert_eq!(decode_key(&s), Ok(h));
-        let f = H16([0xff; 16]).as_fp();
+        let f = Fingerprint([0xff; 16]).normalized();
         let mut s = String::new();
         encode_fp(&f, &mut s);
         assert_eq!(s.len(), FP_CHARS);
