@@ -44,6 +44,23 @@ fn encode(bytes: &[u8], out: &mut String) {
     }
 }
 
+/// A recipient line or object that is not one: shown inside the snapshot's "invalid state".
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub(super) enum BadRecipient {
+    #[error("`{0}` is not a recipient hash ({KEY_CHARS} base64url characters)")]
+    Hash(String),
+    #[error("`{0}` is not a fingerprint ({FP_CHARS} base64url characters)")]
+    Fingerprint(String),
+    #[error("recipient `{0}` is not `HASH FP [REQ [DELIVERY]]`")]
+    Shape(String),
+    #[error("recipient `{line}`: `{req}` is not a request number")]
+    Request { line: String, req: String },
+    #[error("recipient `{line}`: `{delivery}` is not a delivery status")]
+    Delivery { line: String, delivery: String },
+    #[error("recipient `{0}` has too many fields")]
+    TooManyFields(String),
+}
+
 fn value(c: u8) -> Option<u32> {
     Some(u32::from(match c {
         b'A'..=b'Z' => c - b'A',
@@ -88,16 +105,12 @@ pub(super) fn encode_fp(h: &Fingerprint, out: &mut String) {
     encode(&h.0[..Fingerprint::SIGNIFICANT], out);
 }
 
-fn decode_key(s: &str) -> Result<RecipientHash, String> {
-    decode(s, RecipientHash::SIGNIFICANT)
-        .map(RecipientHash)
-        .ok_or_else(|| format!("`{s}` is not a recipient hash ({KEY_CHARS} base64url characters)"))
+fn decode_key(s: &str) -> Result<RecipientHash, BadRecipient> {
+    decode(s, RecipientHash::SIGNIFICANT).map(RecipientHash).ok_or_else(|| BadRecipient::Hash(s.to_string()))
 }
 
-fn decode_fp(s: &str) -> Result<Fingerprint, String> {
-    decode(s, Fingerprint::SIGNIFICANT)
-        .map(Fingerprint)
-        .ok_or_else(|| format!("`{s}` is not a fingerprint ({FP_CHARS} base64url characters)"))
+fn decode_fp(s: &str) -> Result<Fingerprint, BadRecipient> {
+    decode(s, Fingerprint::SIGNIFICANT).map(Fingerprint).ok_or_else(|| BadRecipient::Fingerprint(s.to_string()))
 }
 
 /// Whether a delivery status fits in the one-line form.
@@ -129,23 +142,23 @@ fn line(h: &RecipientHash, r: &RecipientState) -> Option<String> {
     Some(s)
 }
 
-fn parse_line(s: &str) -> Result<(RecipientHash, RecipientState), String> {
+fn parse_line(s: &str) -> Result<(RecipientHash, RecipientState), BadRecipient> {
     let mut parts = s.split(' ');
     let (Some(h), Some(fp)) = (parts.next(), parts.next()) else {
-        return Err(format!("recipient `{s}` is not `HASH FP [REQ [DELIVERY]]`"));
+        return Err(BadRecipient::Shape(s.to_string()));
     };
     let mut r = RecipientState { fp: Some(decode_fp(fp)?), ..RecipientState::default() };
     if let Some(req) = parts.next() {
-        r.req = Some(req.parse().map_err(|_| format!("recipient `{s}`: `{req}` is not a request number"))?);
+        r.req = Some(req.parse().map_err(|_| BadRecipient::Request { line: s.to_string(), req: req.to_string() })?);
     }
     if let Some(d) = parts.next() {
         if !plain_word(d) {
-            return Err(format!("recipient `{s}`: `{d}` is not a delivery status"));
+            return Err(BadRecipient::Delivery { line: s.to_string(), delivery: d.to_string() });
         }
         r.delivery = Some(d.to_string());
     }
     if parts.next().is_some() {
-        return Err(format!("recipient `{s}` has too many fields"));
+        return Err(BadRecipient::TooManyFields(s.to_string()));
     }
     Ok((decode_key(h)?, r))
 }
@@ -194,7 +207,7 @@ fn to_obj(h: &RecipientHash, r: &RecipientState) -> Obj {
     }
 }
 
-fn from_obj(o: Obj) -> Result<(RecipientHash, RecipientState), String> {
+fn from_obj(o: Obj) -> Result<(RecipientHash, RecipientState), BadRecipient> {
     Ok((
         decode_key(&o.h)?,
         RecipientState {
@@ -202,7 +215,10 @@ fn from_obj(o: Obj) -> Result<(RecipientHash, RecipientState), String> {
             req: o.req,
             delivery: o.delivery,
             comment: o.comment,
-            pending: o.pending.map(|p| Ok::<_, String>(Pending { fp: decode_fp(&p.fp)?, req: p.req })).transpose()?,
+            pending: o
+                .pending
+                .map(|p| Ok::<_, BadRecipient>(Pending { fp: decode_fp(&p.fp)?, req: p.req }))
+                .transpose()?,
         },
     ))
 }

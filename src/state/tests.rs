@@ -91,3 +91,27 @@ fn orphan_dates_and_tombstones_are_entries_and_never_drop_an_unknown_request() {
     s.replay(&Entry::Revive { key: "k".into() }).expect("revive");
     assert!(s.tombstones.is_empty());
 }
+
+/// The file store stamps what it writes (the journal's header, the lock's holder) with the clock
+/// it was given, not the system's.
+#[test]
+fn the_file_store_stamps_with_its_clock() {
+    #[derive(Debug)]
+    struct NoEnv;
+    impl crate::interp::Env for NoEnv {
+        fn get(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+    let at = crate::rfc3339::parse("2031-05-06T07:08:09Z").expect("time");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.json");
+    let store = FileStore::new(&path, &NoEnv, Clock::Fixed(at));
+    let mut session = store.open("kore-notify test").expect("open");
+    session.record(&Entry::Remove { key: "k".into() }).expect("record");
+    let stamp = "\"2031-05-06T07:08:09Z\"";
+    let journal = std::fs::read_to_string(Paths::new(&path).journal).expect("journal");
+    assert!(journal.lines().next().is_some_and(|l| l.contains(&format!("\"at\":{stamp}"))), "{journal}");
+    let holder = std::fs::read_to_string(Paths::new(&path).lock).expect("lock");
+    assert!(holder.contains(&format!("\"started\":{stamp}")), "{holder}");
+}

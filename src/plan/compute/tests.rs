@@ -205,7 +205,11 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         recipients: r
             .recipients
             .iter()
-            .map(|(id, _)| Recipient { id: (*id).into(), custom_message: None, parameters: crate::manifest::Params::default() })
+            .map(|(id, _)| Recipient {
+                id: (*id).into(),
+                custom_message: None,
+                parameters: crate::manifest::Params::default(),
+            })
             .collect(),
         not_before: matches!(r.window, Window::Early).then(|| now + day),
         not_after: matches!(r.window, Window::Late).then(|| now - day),
