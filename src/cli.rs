@@ -371,13 +371,15 @@ fn global(cli: &Cli) -> Result<Global> {
         }
     };
     let stderr_color = color && std::io::stderr().is_terminal() || matches!(cli.color, ColorChoice::Always);
+    // The one place the tool decides what time it is; everything below is handed this clock.
+    let clock = Clock::System;
     Ok(Global {
         config: cli.config.clone(),
         color,
         quiet: cli.quiet,
         verbose: cli.verbose,
-        now: now(Clock::System)?,
-        clock: Clock::System,
+        now: now(clock)?,
+        clock,
         diag_format: DiagFormat::detect(
             stderr_color,
             github_actions,
