@@ -1,7 +1,7 @@
 //! The HTTP implementation of [`KoreApi`]: a fresh JWT per request, every answer body read with a
 //! cap ([`MAX_ANSWER_BYTES`], [`MAX_STATUS_BYTES`]) enforced while reading, redirects never
 //! followed, request ids percent-encoded before they go into a URL. What an answer means is
-//! decided by [`classify`](super::classify); this only moves bytes, waits and retries.
+//! decided by [`classify`]; this only moves bytes, waits and retries.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //!   redirects), a thin wrapper over the pure parts below;
 //! - [`classify`]: what an answer (status, headers, body) means for a send or a status request,
 //!   pure and table-tested: the heart of at-most-once delivery;
-//! - [`body`]: the v1/v2 request bodies exactly as the API pages specify;
+//! - [`body`](mod@body): the v1/v2 request bodies exactly as the API pages specify;
 //! - [`jwt`]: the signed token;
 //! - [`ratelimit`]: both rolling windows, a pure core with an injected clock.
 //!
