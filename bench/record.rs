@@ -17,7 +17,8 @@
 
 use std::time::{Duration, Instant};
 
-use kore_notify::fingerprint::recipient_hash;
+use kore_notify::clock::Clock;
+use kore_notify::fingerprint::{Fingerprint, recipient_hash};
 use kore_notify::manifest::{Api, Channel};
 use kore_notify::state::{Entry, Journal, Outcome, State, StoredContent};
 
@@ -30,7 +31,9 @@ fn content() -> StoredContent {
 }
 
 fn record(state: &mut State, key: &str, req: u32, ids: impl Iterator<Item = String>) -> Vec<Entry> {
-    let recipients = ids.map(|id| (recipient_hash(&state.lineage, &id), recipient_hash("fingerprint", &id))).collect();
+    let recipients = ids
+        .map(|id| (recipient_hash(&state.lineage, &id), Fingerprint(recipient_hash("fingerprint", &id).0)))
+        .collect();
     vec![
         Entry::Intent {
             key: key.to_string(),
@@ -40,7 +43,7 @@ fn record(state: &mut State, key: &str, req: u32, ids: impl Iterator<Item = Stri
             api: Api::V1,
             content: content(),
             recipients,
-            at: kore_notify::state::now_rfc3339(),
+            at: Clock::System.stamp(),
         },
         Entry::Outcome {
             key: key.to_string(),

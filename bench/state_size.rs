@@ -8,7 +8,7 @@
 //! recipient and the longest recipient line. Then it reports Kore.ai's delivery status for every
 //! recipient (what `status --refresh` records) and prints the size again.
 
-use kore_notify::fingerprint::recipient_hash;
+use kore_notify::fingerprint::{Fingerprint, recipient_hash};
 use kore_notify::manifest::{Api, Channel};
 use kore_notify::state::{Entry, Outcome, State, StoredContent};
 
@@ -33,7 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let recipients: Vec<_> = (0..per)
                 .map(|j| {
                     let id = format!("user{j}.n{i}@example.com");
-                    (recipient_hash(&state.lineage, &id), recipient_hash("fingerprint", &id).as_fp())
+                    (
+                        recipient_hash(&state.lineage, &id),
+                        Fingerprint(recipient_hash("fingerprint", &id).0).normalized(),
+                    )
                 })
                 .collect();
             state.replay(&Entry::Intent {

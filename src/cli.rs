@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::clock::Clock;
 use crate::diag::DiagFormat;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
 /// The environment seam, so a library caller can name what [`ProcessEnv`] implements.
 pub use crate::interp::Env;
 use crate::ops::{self, Global};
@@ -333,11 +335,12 @@ pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 5min or 1h30m"))
 }
 
-fn now() -> Result<time::OffsetDateTime> {
+/// The plan's "now": `KORE_NOTIFY_NOW` when set, else the clock's.
+fn now(clock: Clock) -> Result<time::OffsetDateTime> {
     match std::env::var("KORE_NOTIFY_NOW") {
         Ok(s) => crate::rfc3339::parse(&s)
             .ok_or_else(|| Error::Refused(format!("KORE_NOTIFY_NOW=`{s}` is not an RFC 3339 date-time"))),
-        Err(_) => Ok(time::OffsetDateTime::now_utc()),
+        Err(_) => Ok(clock.now()),
     }
 }
 
@@ -368,12 +371,15 @@ fn global(cli: &Cli) -> Result<Global> {
         }
     };
     let stderr_color = color && std::io::stderr().is_terminal() || matches!(cli.color, ColorChoice::Always);
+    // The one place the tool decides what time it is; everything below is handed this clock.
+    let clock = Clock::System;
     Ok(Global {
         config: cli.config.clone(),
         color,
         quiet: cli.quiet,
         verbose: cli.verbose,
-        now: now()?,
+        now: now(clock)?,
+        clock,
         diag_format: DiagFormat::detect(
             stderr_color,
             github_actions,
@@ -394,7 +400,7 @@ impl From<PlanFormat> for ops::plan::Format {
     }
 }
 
-pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
+pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
     let g = global(&cli)?;
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
@@ -428,15 +434,15 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "kore-notify", &mut std::io::stdout());
-            Ok(exit::OK)
+            Ok(Exit::Ok)
         }
         Command::Version { format } => {
             version(format);
-            Ok(exit::OK)
+            Ok(Exit::Ok)
         }
         Command::Schema { name } => {
             print!("{}", schema(name));
-            Ok(exit::OK)
+            Ok(Exit::Ok)
         }
     }
 }
@@ -479,7 +485,7 @@ impl From<StateCommand> for ops::state_cmd::Command {
 }
 
 #[cfg(feature = "emulator")]
-fn emulator(e: EmulatorArgs) -> Result<i32> {
+fn emulator(e: EmulatorArgs) -> Result<Exit> {
     let opts = crate::emulator::Options {
         listen: e.listen,
         client_id: e.client_id,
@@ -497,9 +503,9 @@ fn emulator(e: EmulatorArgs) -> Result<i32> {
             .map_err(|m| Error::Refused(format!("--schedule: {m}")))?,
         v2_parameters: e.v2_parameters,
     };
-    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(crate::emulator::serve(opts)).map_err(|e| Error::Io(format!("emulator: {e}")))?;
-    Ok(exit::OK)
+    let rt = tokio::runtime::Runtime::new().map_err(Error::system("start the async runtime"))?;
+    rt.block_on(crate::emulator::serve(opts)).map_err(Error::Emulator)?;
+    Ok(Exit::Ok)
 }
 
 fn version(format: OutFormat) {

@@ -1,16 +1,14 @@
-//! Domain errors. Each carries the process exit code it maps to, so the edge (`main`) never has to
-//! guess: 1 for errors, 3 for partial delivery problems, 4 when the state is locked by someone else.
+//! The one error at the edge: what `run` prints after `error: `. The layers below have their own
+//! typed errors ([`StateError`], [`KoreError`], [`WriteError`]), each keeping its cause as a
+//! source, and convert into this one with `?`; their messages are shown unchanged. Each error
+//! knows how the command ends ([`Error::exit`]): 4 when the state is locked by someone else, 1
+//! otherwise.
+
+use crate::files::WriteError;
+use crate::kore::KoreError;
+use crate::state::StateError;
 
 use std::path::PathBuf;
-
-/// Exit codes (the README's exit-code table documents them).
-pub(crate) mod exit {
-    pub(crate) const OK: i32 = 0;
-    pub(crate) const ERROR: i32 = 1;
-    pub(crate) const PENDING: i32 = 2;
-    pub(crate) const PARTIAL: i32 = 3;
-    pub(crate) const LOCKED: i32 = 4;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -23,41 +21,58 @@ pub enum Error {
         "no config file: looked for kore-notify.yaml in {start} and every parent directory{hint}\n  help: `kore-notify init` starts a repository, or pass --config FILE"
     )]
     NoConfig { start: PathBuf, hint: String },
-    #[error("state {path}: {message}\n  the file was left untouched")]
-    State { path: PathBuf, message: String },
-    /// A PostgreSQL state store's problem (`url` with its password hidden).
-    #[error("state {url}: {message}")]
-    Database { url: String, message: String },
-    #[error(
-        "state {path} is locked by another run: {holder}\n  help: wait for it to finish; if that process is gone, the OS has already released the lock and you can retry"
-    )]
-    Locked { path: PathBuf, holder: String },
+    /// The state, its files or its store.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Talking to Kore.ai.
+    #[error(transparent)]
+    Kore(#[from] KoreError),
+    /// A file the user named (`plan --out`).
+    #[error(transparent)]
+    Write(#[from] WriteError),
     #[error("plan file {path}: {message}")]
     StalePlan { path: PathBuf, message: String },
     #[error(
         "environment variable {name} is not set (needed for {field})\n  help: export {name}=… before running this command"
     )]
     MissingEnv { name: String, field: String },
+    /// What the user asked for is refused; the message says why and what to do.
     #[error("{0}")]
     Refused(String),
-    #[error("{0}")]
-    Io(String),
+    /// A file operation on a path the user gave (`init`).
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io { path: PathBuf, action: &'static str, source: std::io::Error },
+    /// The process could not do something it needs (read the current directory, write to stdout,
+    /// read stdin, start the async runtime).
+    #[error("cannot {what}: {source}")]
+    System { what: &'static str, source: std::io::Error },
+    #[error("cannot use the current directory: {0}")]
+    CurrentDir(#[source] crate::files::FileError),
+    #[error("cannot encode {what}: {source}")]
+    Encode { what: &'static str, source: serde_json::Error },
+    /// The local emulator stopped.
+    #[error("emulator: {0}")]
+    Emulator(#[source] std::io::Error),
+    /// A bug: something that cannot happen did.
+    #[error("internal: {0}")]
+    Internal(&'static str),
 }
 
 impl Error {
-    pub(crate) fn exit_code(&self) -> i32 {
+    pub(crate) fn exit(&self) -> crate::exit::Exit {
         match self {
-            Error::Locked { .. } => exit::LOCKED,
-            _ => exit::ERROR,
+            Error::State(e) if e.is_locked() => crate::exit::Exit::Locked,
+            _ => crate::exit::Exit::Error,
         }
     }
 
-    pub(crate) fn state(path: &std::path::Path, message: impl Into<String>) -> Self {
-        Error::State { path: crate::load::display_path(path), message: message.into() }
+    pub(crate) fn io(path: &std::path::Path, action: &'static str, source: std::io::Error) -> Self {
+        Error::Io { path: crate::load::display_path(path), action, source }
     }
 
-    pub(crate) fn io(path: &std::path::Path, action: &str, err: std::io::Error) -> Self {
-        Error::Io(format!("cannot {action} {}: {err}", crate::load::display_path(path).display()))
+    /// The process could not `what`.
+    pub(crate) fn system(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| Error::System { what, source }
     }
 }
 

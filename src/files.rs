@@ -48,6 +48,15 @@ impl std::fmt::Display for FileError {
     }
 }
 
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FileError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl FileError {
     fn from_io(e: std::io::Error) -> FileError {
         match e.kind() {
@@ -221,20 +230,69 @@ pub(crate) fn nofollow(o: &mut OpenOptions, nonblocking: bool) {
     }
 }
 
-/// Writes a file the user named atomically (temp file in the same directory, fsync, rename):
-/// `plan --out`. (The state's snapshot has its own, in `state::file`, which also clears temp files
-/// left by a killed run and syncs the directory.)
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
-    use crate::error::Error;
-    use std::io::Write;
-    let dir = match path.parent() {
+/// An atomic write that failed: what was being done (`write in` the directory, `write` the file)
+/// to which path (as shown to the user).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct WriteError {
+    pub(crate) path: PathBuf,
+    pub(crate) action: &'static str,
+    pub(crate) source: std::io::Error,
+}
+
+impl WriteError {
+    fn new(path: &Path, action: &'static str, source: std::io::Error) -> WriteError {
+        WriteError { path: crate::load::display_path(path), action, source }
+    }
+}
+
+/// The directory a file is in (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, "write in", e))?;
-    tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, "write", e.error))?;
+    }
+}
+
+/// The one atomic write: `bytes` into a temporary file in `dir` named `prefix` and six random
+/// characters, fsynced, then renamed over `path` (in `dir`). Readers see the old file or the new
+/// one, never a part. The rename replaces whatever `path` is, a symlink included, and never
+/// writes through it; callers that must refuse a symlink check it when they read the old file.
+/// The directory is not synced here: callers that need the rename itself durable (the state)
+/// call [`sync_dir`] after it.
+pub(crate) fn write_atomic_in(dir: &Path, prefix: &str, path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    use std::io::Write;
+    let mut tmp =
+        tempfile::Builder::new().prefix(prefix).tempfile_in(dir).map_err(|e| WriteError::new(dir, "write in", e))?;
+    tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| WriteError::new(path, "write", e))?;
+    tmp.persist(path).map_err(|e| WriteError::new(path, "write", e.error))?;
     Ok(())
+}
+
+/// Writes a file the user named atomically (`plan --out`), with [`write_atomic_in`] in its
+/// directory (temporary file `.tmpXXXXXX`).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_atomic_in(&parent_dir(path), ".tmp", path, bytes)
+}
+
+/// Removes the temporary files `prefix`* in `dir` that a run killed mid-write left (best effort).
+/// Only for a caller holding a lock that makes sure none of them is in use.
+pub(crate) fn sweep_temps(dir: &Path, prefix: &str) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// fsync of a directory, which makes a rename in it durable; not supported everywhere, so best
+/// effort.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 #[cfg(test)]

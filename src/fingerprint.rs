@@ -10,102 +10,121 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-/// A 128-bit hash (recipient hash or fingerprint): 16 bytes in memory, 32 hex digits in JSON.
-/// Keeping it as bytes saves two allocations per recipient, which matters at a million.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct H16(pub [u8; 16]);
+/// Defines a 128-bit hash newtype: 16 bytes in memory, 32 hex digits in JSON (`H16` in the JSON
+/// Schemas). Keeping it as bytes saves two allocations per recipient, which matters at a million.
+/// Each kind is its own type, so a recipient hash can never be passed where a fingerprint is
+/// expected, or the other way round.
+macro_rules! hash128 {
+    ($(#[$doc:meta])* $name:ident, significant = $bytes:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub [u8; 16]);
 
-impl H16 {
-    fn of(digest: &[u8]) -> H16 {
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&digest[..16]);
-        H16(b)
-    }
+        impl $name {
+            /// How many leading bytes are significant; the rest are zero once [`Self::normalized`].
+            pub(crate) const SIGNIFICANT: usize = $bytes;
 
-    /// Significant bytes of a recipient hash: 96 bits (a collision among a million recipients
-    /// of one notification has odds of about 1 in 10^17).
-    pub(crate) const KEY_BYTES: usize = 12;
-    /// Significant bytes of a fingerprint: 64 bits (a changed message mistaken for the one
-    /// already sent has odds of 1 in 1.8 × 10^19 per recipient and change).
-    pub(crate) const FP_BYTES: usize = 8;
-
-    /// The first `n` bytes, the rest zeroed. Recipient hashes and fingerprints keep only their
-    /// significant bytes (see [`H16::KEY_BYTES`], [`H16::FP_BYTES`]), so that the state stores
-    /// them compactly; hashes of format-1 states (all 16 bytes) are truncated the same way when
-    /// they are read, and then compare equal to the ones computed now.
-    #[must_use]
-    pub(crate) fn truncated(self, n: usize) -> H16 {
-        let mut b = self.0;
-        for x in b.iter_mut().skip(n) {
-            *x = 0;
-        }
-        H16(b)
-    }
-
-    /// As a recipient hash ([`H16::KEY_BYTES`] significant bytes).
-    #[must_use]
-    pub(crate) fn as_key(self) -> H16 {
-        self.truncated(Self::KEY_BYTES)
-    }
-
-    /// As a fingerprint ([`H16::FP_BYTES`] significant bytes).
-    #[must_use]
-    pub fn as_fp(self) -> H16 {
-        self.truncated(Self::FP_BYTES)
-    }
-}
-
-impl std::fmt::Display for H16 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&to_hex(&self.0))
-    }
-}
-
-impl std::fmt::Debug for H16 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "H16({self})")
-    }
-}
-
-impl std::str::FromStr for H16 {
-    type Err = String;
-    fn from_str(s: &str) -> Result<H16, String> {
-        let mut b = [0u8; 16];
-        hex::decode_to_slice(s, &mut b).map_err(|_| format!("`{s}` is not 32 hex digits"))?;
-        Ok(H16(b))
-    }
-}
-
-impl serde::Serialize for H16 {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&to_hex(&self.0))
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for H16 {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<H16, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = H16;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("32 hex digits")
+            /// A digest's first 16 bytes, normalized.
+            fn of(digest: &[u8]) -> $name {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(&digest[..16]);
+                $name(b).normalized()
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<H16, E> {
-                v.parse().map_err(E::custom)
+
+            /// Only the significant bytes kept, the rest zeroed, so that the state stores them
+            /// compactly; hashes of format-1 states (all 16 bytes) are normalized the same way when
+            /// they are read, and then compare equal to the ones computed now.
+            #[must_use]
+            pub fn normalized(self) -> $name {
+                let mut b = self.0;
+                for x in b.iter_mut().skip(Self::SIGNIFICANT) {
+                    *x = 0;
+                }
+                $name(b)
             }
         }
-        d.deserialize_str(V)
-    }
+
+        impl AsRef<[u8]> for $name {
+            fn as_ref(&self) -> &[u8] {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&to_hex(&self.0))
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({self})", stringify!($name))
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = NotHex;
+            fn from_str(s: &str) -> Result<$name, NotHex> {
+                let mut b = [0u8; 16];
+                hex::decode_to_slice(s, &mut b).map_err(|_| NotHex(s.to_string()))?;
+                Ok($name(b))
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&to_hex(&self.0))
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("32 hex digits")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        v.parse().map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            // One schema for both kinds: the JSON Schemas name it `H16`, as they always have.
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                "H16".into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128-bit hash, hex"})
+            }
+        }
+    };
 }
 
-impl schemars::JsonSchema for H16 {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "H16".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128-bit hash, hex"})
-    }
-}
+hash128!(
+    /// The state's name for a recipient: their identity hashed with the state's lineage as salt
+    /// ([`recipient_hash`]), never the identity itself. 96 significant bits: a collision among a
+    /// million recipients of one notification has odds of about 1 in 10^17.
+    RecipientHash,
+    significant = 12
+);
+
+hash128!(
+    /// What one recipient is sent, reduced to a hash ([`recipient_fingerprint`]): when it changes,
+    /// they would receive something different. 64 significant bits: a changed message mistaken for
+    /// the one already sent has odds of 1 in 1.8 × 10^19 per recipient and change.
+    Fingerprint,
+    significant = 8
+);
+
+/// A hash that is not 32 hex digits.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not 32 hex digits")]
+pub struct NotHex(String);
 
 use crate::manifest::{Notification, Recipient};
 
@@ -151,7 +170,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Canonical JSON of one recipient, with the notification digest: keys in sorted order.
-pub(crate) fn recipient_fingerprint(ndigest: &str, r: &Recipient) -> H16 {
+pub(crate) fn recipient_fingerprint(ndigest: &str, r: &Recipient) -> Fingerprint {
     let mut s = String::with_capacity(160);
     s.push('{');
     if let Some(cm) = &r.custom_message {
@@ -173,16 +192,16 @@ pub(crate) fn recipient_fingerprint(ndigest: &str, r: &Recipient) -> H16 {
         push_json_str(&mut s, v);
     }
     s.push_str("}}");
-    H16::of(&Sha256::digest(s.as_bytes())).as_fp()
+    Fingerprint::of(&Sha256::digest(s.as_bytes()))
 }
 
 /// The state's name for a recipient: a salted hash, never the identity itself.
-pub fn recipient_hash(lineage: &str, id: &str) -> H16 {
+pub fn recipient_hash(lineage: &str, id: &str) -> RecipientHash {
     let mut h = Sha256::new();
     h.update(lineage.as_bytes());
     h.update([0u8]);
     h.update(id.as_bytes());
-    H16::of(&h.finalize()).as_key()
+    RecipientHash::of(&h.finalize())
 }
 
 /// A random 128-bit identifier formatted like a UUID v4.

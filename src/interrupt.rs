@@ -42,11 +42,6 @@ pub(crate) fn requested() -> Option<i32> {
     }
 }
 
-/// The exit code for an interrupted run: 128 + the signal number.
-pub(crate) fn exit_code(sig: i32) -> i32 {
-    128 + sig
-}
-
 /// The signal's name, for messages.
 pub(crate) fn name(sig: i32) -> &'static str {
     #[cfg(unix)]

@@ -13,16 +13,25 @@
 //!    loading and fingerprinting spread over the cores by one fan-out ([`parallel`]);
 //! 4. **lock** — an exclusive OS lock on the state for writers;
 //! 5. **journal** — an intent appended and fsynced before every request;
-//! 6. **send** — the send loop ([`engine::send`]) through the [`client`] (fresh JWT per request,
-//!    rate limited by [`ratelimit`]);
+//! 6. **send** — the send loop ([`engine::send`]) through the Kore.ai API side ([`kore`]: fresh
+//!    JWT per request, rate limited by [`kore::ratelimit`], every answer decided by the pure
+//!    [`kore::classify`]);
 //! 7. **record** — the outcome journaled, then compacted into an atomic snapshot.
 //!
 //! Commands are thin wrappers ([`cli`]) over operations ([`ops`]), which never call each other:
 //! what they share (the send loop, the status poller [`engine::poll`]) is in [`engine`].
 //! Everything shown to people goes through one sanitizer ([`safe`]); stale states are refused
-//! ([`freshness`]); date-times are written and read by [`rfc3339`]; a first SIGINT/SIGTERM stops
-//! gracefully ([`interrupt`]). The `emulator` (cargo feature `emulator`, on by default) is a local Kore.ai API
-//! for rehearsals and tests.
+//! (`state::freshness`); date-times are written and read by [`rfc3339`], and the wall clock is
+//! read through one [`clock::Clock`] that the CLI makes and hands down; a first SIGINT/SIGTERM
+//! stops gracefully ([`interrupt`]). The `emulator` (cargo feature `emulator`, on by default) is a
+//! local Kore.ai API for rehearsals and tests.
+//!
+//! Errors are typed where they happen ([`state::StateError`], [`kore::KoreError`],
+//! [`files::WriteError`], each keeping its cause as a source) and meet in the one edge error,
+//! [`error::Error`], which [`run`] prints. How a command ends is an [`Exit`] (the exit status).
+//!
+//! Layers, each importing only those below it: [`cli`] → [`ops`] → [`engine`] → [`kore`] and
+//! [`state`]; [`ops`] also calls [`plan`] and [`load`]. Nothing below imports [`ops`] or [`cli`].
 //!
 //! ## Library API
 //!
@@ -35,38 +44,41 @@
 //!   [`write_snapshot`](state::write_snapshot) and [`Journal`](state::Journal); the
 //!   [`StateStore`](state::StateStore) / [`Session`](state::Session) seam and the PostgreSQL
 //!   store ([`PgSpec`](state::pg::PgSpec), [`PgStore`](state::pg::PgStore));
-//! - [`fingerprint`]: [`H16`](fingerprint::H16) and
-//!   [`recipient_hash`](fingerprint::recipient_hash);
+//! - [`fingerprint`]: the two hashes that must not be mixed up,
+//!   [`RecipientHash`](fingerprint::RecipientHash) and [`Fingerprint`](fingerprint::Fingerprint),
+//!   and [`recipient_hash`](fingerprint::recipient_hash);
 //! - [`manifest`]: the notification types (`Notification`, `Recipient`, `Content`, `Api`, …);
 //! - [`load`]: [`find_files`](load::find_files), [`load_repo`](load::load_repo) with its
-//!   [`Sources`](load::Sources); [`files::Root`] and [`diag::Diagnostics`] that they take;
+//!   [`Sources`](load::Sources), giving the [`LoadedManifests`](load::LoadedManifests);
+//!   [`files::Root`] and [`diag::Diagnostics`] that they take;
 //! - [`plan`]: [`compute`](plan::compute) over [`Inputs`](plan::Inputs);
 //! - [`yaml`]: [`parse_documents`](yaml::parse_documents) and its `serde_path` twin;
-//! - [`cli::ProcessEnv`] (the process environment, an [`cli::Env`]) and [`error::Error`].
+//! - [`cli::ProcessEnv`] (the process environment, an [`cli::Env`]), [`clock::Clock`],
+//!   [`error::Error`] and [`Exit`].
 
 // The outline above links the internal modules too (`cargo doc --document-private-items`).
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod cli;
-pub(crate) mod client;
+pub mod clock;
 pub(crate) mod config;
 pub mod diag;
 #[cfg(feature = "emulator")]
 pub(crate) mod emulator;
 pub(crate) mod engine;
 pub mod error;
+pub mod exit;
 pub mod files;
 pub mod fingerprint;
-pub(crate) mod freshness;
 pub(crate) mod inputs;
 pub(crate) mod interp;
 pub(crate) mod interrupt;
+pub mod kore;
 pub mod load;
 pub mod manifest;
 pub(crate) mod ops;
 pub(crate) mod parallel;
 pub mod plan;
-pub(crate) mod ratelimit;
 pub(crate) mod render;
 pub(crate) mod rfc3339;
 pub(crate) mod safe;
@@ -77,15 +89,17 @@ pub mod yaml;
 
 use clap::Parser;
 
-/// Runs the command line and returns the process exit code.
-pub fn run() -> i32 {
+pub use exit::Exit;
+
+/// Runs the command line and returns how it ended (`main` turns it into the exit status).
+pub fn run() -> Exit {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => error::exit::OK,
-                _ => error::exit::ERROR,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok,
+                _ => Exit::Error,
             };
         }
     };
@@ -93,12 +107,12 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(error::Error::Invalid(n)) => {
             eprintln!("error: {n} error(s) found; nothing was sent");
-            error::exit::ERROR
+            Exit::Error
         }
         Err(e) => {
             // Errors may quote manifest, state or server text: shown safely.
             eprintln!("error: {}", safe::for_output(&safe::text(&e.to_string())));
-            e.exit_code()
+            e.exit()
         }
     }
 }

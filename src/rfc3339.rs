@@ -9,9 +9,9 @@ pub(crate) fn format(t: OffsetDateTime) -> Option<String> {
     t.format(&Rfc3339).ok()
 }
 
-/// The current time in UTC, to the second.
-pub(crate) fn now() -> String {
-    OffsetDateTime::now_utc().replace_nanosecond(0).ok().and_then(format).unwrap_or_default()
+/// `t` as RFC 3339, to the second (empty when RFC 3339 cannot write it).
+pub(crate) fn to_second(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0).ok().and_then(format).unwrap_or_default()
 }
 
 /// Reads an RFC 3339 date-time.

@@ -87,7 +87,7 @@ fn concurrent_applies_one_exits_4_and_state_is_intact() {
 /// record, and send them again.
 #[test]
 fn a_stale_journal_never_swallows_new_sends() {
-    use kore_notify::fingerprint::{H16, recipient_hash};
+    use kore_notify::fingerprint::{Fingerprint, RecipientHash, recipient_hash};
     use kore_notify::manifest::{Api, Channel};
     use kore_notify::state::{Entry, Journal, Outcome, StoredContent};
 
@@ -113,13 +113,13 @@ fn a_stale_journal_never_swallows_new_sends() {
     // What apply does for b, killed before compaction: load, open the journal, record the send.
     let loaded = kore_notify::state::load_for_update(&path).expect("load for update");
     let mut j = Journal::open(&path, &loaded.state).expect("journal");
-    let recipients: Vec<(H16, H16)> = b["sends"]
+    let recipients: Vec<(RecipientHash, Fingerprint)> = b["sends"]
         .as_array()
         .expect("sends")
         .iter()
         .map(|s| {
             let id = s["id"].as_str().expect("id");
-            let fp: H16 = serde_json::from_value(s["fingerprint"].clone()).expect("fingerprint");
+            let fp: Fingerprint = serde_json::from_value(s["fingerprint"].clone()).expect("fingerprint");
             (recipient_hash(&loaded.state.lineage, id), fp)
         })
         .collect();

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::ratelimit::Windows;
+use crate::kore::ratelimit::Windows;
 
 mod validate;
 
@@ -150,8 +150,9 @@ fn kore_error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, axum::Json(json!({"errors": [{"msg": msg.into(), "code": code}]}))).into_response()
 }
 
+/// The emulator's own clock (a separate server, not the tool's).
 fn now_iso() -> String {
-    crate::rfc3339::now()
+    crate::rfc3339::to_second(time::OffsetDateTime::now_utc())
 }
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {

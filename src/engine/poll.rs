@@ -5,36 +5,38 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, KoreApi, is_terminal_status};
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::fingerprint::recipient_hash;
 use crate::interp::Env;
-use crate::ratelimit::RateLimiter;
+use crate::kore::{Client, KoreApi, RateLimiter, is_terminal_status};
 use crate::state::{Entry, Outcome, Session, State};
 
 /// Asks Kore.ai for every non-terminal request and records answers; with `wait`, repeats until all
 /// are terminal or the timeout passes. Returns 3 when some delivery failed or the wait timed out.
-/// The caller holds `session` (apply --wait records under its own).
+/// The caller holds `session` (apply --wait records under its own); `clock` stamps the tokens.
 pub(crate) fn refresh_until(
     config: &Config,
     env: &dyn Env,
+    clock: Clock,
     quiet: bool,
     session: &mut dyn Session,
     timeout: Option<Duration>,
     wait: bool,
-) -> Result<i32> {
+) -> Result<Exit> {
     let creds = config.credentials(env)?;
     crate::interrupt::install();
     let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
-    let client = Client::new(config, creds, limiter).map_err(Error::Io)?;
+    let client = Client::new(config, creds, limiter, clock)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+        .map_err(Error::system("start the async runtime"))?;
     if open_requests(session.state()).is_empty() {
         // Nothing to ask: the state is left exactly as it is (no new serial, no journal).
-        return Ok(if any_failed_delivery(session.state()) { exit::PARTIAL } else { exit::OK });
+        return Ok(if any_failed_delivery(session.state()) { Exit::Partial } else { Exit::Ok });
     }
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut failed = false;
@@ -67,9 +69,9 @@ pub(crate) fn refresh_until(
     session.compact()?;
     if let Some(sig) = crate::interrupt::requested() {
         eprintln!("Interrupted by {}: the statuses received so far are recorded.", crate::interrupt::name(sig));
-        return Ok(crate::interrupt::exit_code(sig));
+        return Ok(Exit::Interrupted(sig));
     }
-    Ok(if failed || timed_out { exit::PARTIAL } else { exit::OK })
+    Ok(if failed || timed_out { Exit::Partial } else { Exit::Ok })
 }
 
 /// Whether some recipient's delivery failed. Per recipient: a failure retried since (`apply
@@ -107,7 +109,7 @@ fn record_status(
     key: &str,
     req: u32,
     id: &str,
-    js: crate::client::JobStatus,
+    js: crate::kore::JobStatus,
 ) -> Result<()> {
     let was_unknown = session
         .state()
@@ -123,7 +125,7 @@ fn record_status(
     // Server text is kept only in a safe, bounded form.
     let clean = |s: &str, max: usize| crate::safe::line(s).chars().take(max).collect::<String>();
     let status = js.status.map_or_else(|| "UNKNOWN".into(), |s| clean(&s, 40));
-    let recipients: Vec<(crate::fingerprint::H16, String, Option<String>)> = js
+    let recipients: Vec<(crate::fingerprint::RecipientHash, String, Option<String>)> = js
         .status_logs
         .iter()
         .filter_map(|l| {

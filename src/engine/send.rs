@@ -9,13 +9,13 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::client::{self, Client, KoreApi, SendResult};
+use crate::clock::Clock;
 use crate::config::{Config, Credentials};
 use crate::error::{Error, Result};
-use crate::fingerprint::H16;
+use crate::fingerprint::{Fingerprint, RecipientHash};
+use crate::kore::{self, Client, KoreApi, RateLimiter, SendResult};
 use crate::manifest::{Notification, Recipient};
 use crate::plan::Plan;
-use crate::ratelimit::RateLimiter;
 use crate::state::{Entry, Outcome, Session, StoredContent};
 
 /// How the send loop runs.
@@ -25,18 +25,22 @@ pub(crate) struct SendOptions {
     pub(crate) parallelism: usize,
     /// No progress lines (`--quiet`).
     pub(crate) quiet: bool,
+    /// Stamps journal entries and tokens.
+    pub(crate) clock: Clock,
 }
 
 /// Shared by the batch tasks: the writer's session on the state (entries recorded durably, then
 /// folded into its state).
 struct Book {
     session: Box<dyn Session>,
+    /// Stamps the entries.
+    clock: Clock,
 }
 
 struct Batch<'a> {
     n: &'a Notification,
     /// (recipient index, hash, fingerprint)
-    members: Vec<(usize, H16, H16)>,
+    members: Vec<(usize, RecipientHash, Fingerprint)>,
     label: String,
 }
 
@@ -60,16 +64,18 @@ pub(crate) struct Prepared<'a> {
 }
 
 /// Journals the plan's bookkeeping through `session` (renames, `chores`, retries, recorded
-/// changes: nothing is sent for them) and cuts the batches to send (`batch_size` recipients each).
+/// changes: nothing is sent for them, entries stamped by `clock`) and cuts the batches to send
+/// (`batch_size` recipients each).
 pub(crate) fn prepare<'a>(
     session: Box<dyn Session>,
+    clock: Clock,
     plan: &Plan,
     notifications: &'a [Notification],
     renames: &[(&str, &str)],
     chores: &[Entry],
     batch_size: usize,
 ) -> Result<Prepared<'a>> {
-    let book = Arc::new(Mutex::new(Book { session }));
+    let book = Arc::new(Mutex::new(Book { session, clock }));
     let by_key: HashMap<&str, &Notification> = notifications.iter().map(|n| (n.key.as_str(), n)).collect();
     bookkeeping(&book, plan, &by_key, renames, chores)?;
     let batches = make_batches(plan, &by_key, batch_size);
@@ -87,7 +93,7 @@ pub(crate) fn execute(
     let Prepared { book, batches } = prepared;
     let tally = if let Some(creds) = creds {
         let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
-        let client = Client::new(config, creds, limiter).map_err(Error::Io)?;
+        let client = Client::new(config, creds, limiter, opts.clock)?;
         let body =
             BodyOptions { v2_field: config.v2_field, template_as_custom_message: config.v2_template_as_custom_message };
         send_all(opts.quiet, &client, &book, batches, opts.parallelism.max(1), body)?
@@ -96,7 +102,7 @@ pub(crate) fn execute(
     };
 
     let mut book = Arc::try_unwrap(book)
-        .map_err(|_| Error::Io("internal: batch tasks still running".into()))?
+        .map_err(|_| Error::Internal("batch tasks still running"))?
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     book.session.compact()?;
@@ -127,6 +133,7 @@ fn bookkeeping(
         let Some(n) = by_key.get(p.key.as_str()) else {
             continue;
         };
+        let at = b.clock.stamp();
         journal_apply(
             &mut b,
             Entry::Record {
@@ -135,7 +142,7 @@ fn bookkeeping(
                 api: n.api,
                 content: StoredContent::from(&n.content),
                 recipients: p.records.iter().map(|r| (r.hash, r.fingerprint)).collect(),
-                at: crate::rfc3339::now(),
+                at,
             },
         )?;
     }
@@ -198,7 +205,7 @@ fn lock(book: &Arc<Mutex<Book>>) -> std::sync::MutexGuard<'_, Book> {
 
 /// Journals an entry (fsync) and applies it to the in-memory state.
 fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
-    b.session.record(&e)
+    Ok(b.session.record(&e)?)
 }
 
 /// A progress bar on a terminal (plain lines otherwise, or nothing with --quiet).
@@ -275,7 +282,7 @@ fn send_all(
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+        .map_err(Error::system("start the async runtime"))?;
     let stop = AtomicBool::new(false);
     let tally = Mutex::new(Tally::default());
     let total = batches.len();
@@ -350,11 +357,12 @@ async fn send_one(
     let n = batch.n;
     let as_sent: Vec<_> = batch.members.iter().map(|(i, _, _)| as_sent(n, &n.recipients[*i], opts)).collect();
     let recipients: Vec<&Recipient> = as_sent.iter().map(std::convert::AsRef::as_ref).collect();
-    let body = client::body(n, &recipients, opts.v2_field);
+    let body = kore::body(n, &recipients, opts.v2_field);
     // 1. Intent, durable before the request leaves.
     let req = tokio::task::block_in_place(|| -> Result<u32> {
         let mut b = lock(book);
         let req = b.session.state().notifications.get(&n.key).map_or(0, |s| s.requests.len() as u32);
+        let at = b.clock.stamp();
         journal_apply(
             &mut b,
             Entry::Intent {
@@ -365,7 +373,7 @@ async fn send_one(
                 api: n.api,
                 content: StoredContent::from(&n.content),
                 recipients: batch.members.iter().map(|(_, h, fp)| (*h, *fp)).collect(),
-                at: crate::rfc3339::now(),
+                at,
             },
         )?;
         Ok(req)

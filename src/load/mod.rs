@@ -32,8 +32,9 @@ pub(crate) const MAX_VALUE_FILE_BYTES: u64 = 1024 * 1024;
 /// Per notification and kind, how many recipient-level problems are listed before summarising.
 const MAX_RECIPIENT_DIAGS: usize = 10;
 
+/// The manifests of a repository, loaded and validated: their notifications, and the files read.
 #[derive(Debug)]
-pub struct Repo {
+pub struct LoadedManifests {
     pub notifications: Vec<Notification>,
     pub(crate) files: Vec<PathBuf>,
 }
@@ -130,7 +131,7 @@ impl std::fmt::Debug for Sources<'_> {
 }
 
 /// Loads and validates every manifest in `files`, on all cores; results keep the file order.
-pub fn load_repo(mut files: Vec<PathBuf>, src: Sources, diags: &mut Diagnostics) -> Repo {
+pub fn load_repo(mut files: Vec<PathBuf>, src: Sources, diags: &mut Diagnostics) -> LoadedManifests {
     // One loader per core (at most 4): each may hold a file's worst-case tree within the YAML
     // budgets, so memory is bounded by the thread count, not the number of files. Parsers
     // recurse: loader threads get a stack at least as big as the main thread's.
@@ -148,7 +149,7 @@ pub fn load_repo(mut files: Vec<PathBuf>, src: Sources, diags: &mut Diagnostics)
         diags.extend(d);
     }
     check_repo(&notifications, diags);
-    Repo { notifications, files }
+    LoadedManifests { notifications, files }
 }
 
 fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostics) {

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::engine::send::{self, SendOptions, Tally};
-use crate::error::{Error, Result, exit};
-use crate::fingerprint::H16;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::fingerprint::Fingerprint;
 use crate::ops::{Global, load_workspace};
 use crate::plan::{self, Action, MAX_PLAN_BYTES, Plan, Retry, check_retry};
 use crate::render::{self, Format};
@@ -35,14 +36,14 @@ fn confirm(plan: &Plan) -> Result<bool> {
     );
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Io(format!("cannot read the answer: {e}")))?;
+    std::io::stdin().lock().read_line(&mut line).map_err(Error::system("read the answer"))?;
     Ok(line.trim() == "yes")
 }
 
-pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
+pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     crate::interrupt::install();
     let ws = load_workspace(g, &[])?;
-    let mut session = state::store_for(&ws.config, g.env())?.open(&g.command)?;
+    let mut session = state::store_for(&ws.config, g.env(), g.clock)?.open(&g.command)?;
     let loaded = session.loaded();
     crate::ops::check_retired(g, &ws, &loaded.state)?;
     if loaded.replayed > 0 {
@@ -52,7 +53,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
         ));
     }
     check_retry(&loaded.state, &opts.retry)?;
-    let plan = plan::for_config(&ws.config, &ws.repo.notifications, loaded, &opts.retry, g.now);
+    let plan = plan::for_config(&ws.config, &ws.manifests.notifications, loaded, &opts.retry, g.now);
     if let Some(pf) = &opts.plan_file {
         check_plan_file(pf, &plan)?;
     }
@@ -76,7 +77,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
             report_chores(g, &chores);
         }
         report_held(&plan);
-        let mut code = if held > 0 { exit::PARTIAL } else { exit::OK };
+        let mut code = if held > 0 { Exit::Partial } else { Exit::Ok };
         if opts.wait {
             code = code.max(wait_for(g, &ws.config, &mut *session, opts.timeout)?);
         }
@@ -84,18 +85,18 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
     }
     if !approved(g, &plan, opts)? {
         g.info("Apply cancelled; nothing was sent.");
-        return Ok(exit::ERROR);
+        return Ok(Exit::Error);
     }
     let creds = if to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
     if let Some(sig) = crate::interrupt::requested() {
         eprintln!("Interrupted by {} before anything was sent.", crate::interrupt::name(sig));
-        return Ok(crate::interrupt::exit_code(sig));
+        return Ok(Exit::Interrupted(sig));
     }
 
-    let send_opts = SendOptions { parallelism: opts.parallelism, quiet: g.quiet };
-    let notifications = &ws.repo.notifications;
+    let send_opts = SendOptions { parallelism: opts.parallelism, quiet: g.quiet, clock: g.clock };
+    let notifications = &ws.manifests.notifications;
     let batch_size = ws.config.batch_size;
-    let prepared = send::prepare(session, &plan, notifications, &renames, &chores, batch_size)?;
+    let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, batch_size)?;
     report_chores(g, &chores);
     let (mut session, tally) = send::execute(prepared, &ws.config, creds, send_opts)?;
 
@@ -107,7 +108,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
             tally.skipped,
             tally.skipped_recipients
         );
-        return Ok(crate::interrupt::exit_code(sig));
+        return Ok(Exit::Interrupted(sig));
     }
     if opts.wait {
         let w = wait_for(g, &ws.config, &mut *session, opts.timeout)?;
@@ -144,7 +145,7 @@ fn approved(g: &Global, plan: &Plan, opts: &Options) -> Result<bool> {
 /// config's `retention` with every request settled, and tombstones dropped for keys reused with
 /// `reuseRetiredKey: true`.
 fn housekeeping(g: &Global, ws: &crate::ops::Workspace, plan: &Plan, st: &state::State) -> Vec<Entry> {
-    let now = state::format_time(g.now);
+    let now = crate::rfc3339::to_second(g.now);
     let mut out = Vec::new();
     for p in &plan.notifications {
         if p.action == Action::Orphaned {
@@ -161,7 +162,7 @@ fn housekeeping(g: &Global, ws: &crate::ops::Workspace, plan: &Plan, st: &state:
             }
         }
     }
-    for n in ws.repo.notifications.iter().filter(|n| n.reuse_retired_key) {
+    for n in ws.manifests.notifications.iter().filter(|n| n.reuse_retired_key) {
         if st.tombstones.contains_key(&n.key) {
             out.push(Entry::Revive { key: n.key.clone() });
         }
@@ -198,7 +199,7 @@ fn report_held(plan: &Plan) {
 
 /// The closing lines and the exit code: 3 when a request was rejected or unknown, or some planned
 /// recipient was held back.
-fn report(tally: &Tally, plan: &Plan) -> Result<i32> {
+fn report(tally: &Tally, plan: &Plan) -> Result<Exit> {
     println!(
         "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}.",
         tally.accepted,
@@ -218,11 +219,11 @@ fn report(tally: &Tally, plan: &Plan) -> Result<i32> {
     }
     report_held(plan);
     let partial = tally.rejected > 0 || tally.unknown > 0 || plan.summary.recipients_held > 0;
-    Ok(if partial { exit::PARTIAL } else { exit::OK })
+    Ok(if partial { Exit::Partial } else { Exit::Ok })
 }
 
-fn wait_for(g: &Global, config: &crate::config::Config, session: &mut dyn Session, timeout: Duration) -> Result<i32> {
-    crate::engine::poll::refresh_until(config, g.env(), g.quiet, session, Some(timeout), true)
+fn wait_for(g: &Global, config: &crate::config::Config, session: &mut dyn Session, timeout: Duration) -> Result<Exit> {
+    crate::engine::poll::refresh_until(config, g.env(), g.clock, g.quiet, session, Some(timeout), true)
 }
 
 fn check_plan_file(path: &std::path::Path, current: &Plan) -> Result<()> {
@@ -246,7 +247,7 @@ fn check_plan_file(path: &std::path::Path, current: &Plan) -> Result<()> {
     if s.manifests_digest != c.manifests_digest || s.target != c.target {
         return Err(stale("the manifests"));
     }
-    let sends = |p: &Plan| -> Vec<(String, Action, Vec<H16>)> {
+    let sends = |p: &Plan| -> Vec<(String, Action, Vec<Fingerprint>)> {
         p.notifications
             .iter()
             .map(|n| (n.key.clone(), n.action, n.sends.iter().map(|r| r.fingerprint).collect()))

@@ -7,7 +7,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::ops::Global;
 
 const GITIGNORE: &[&str] = &[".kore-notify/"];
@@ -31,7 +32,7 @@ fn files() -> Vec<(&'static str, String)> {
     ]
 }
 
-pub(crate) fn run(g: &Global, dir: Option<&Path>) -> Result<i32> {
+pub(crate) fn run(g: &Global, dir: Option<&Path>) -> Result<Exit> {
     let dir = dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let files = files();
     let taken: Vec<String> = files
@@ -68,7 +69,7 @@ pub(crate) fn run(g: &Global, dir: Option<&Path>) -> Result<i32> {
     println!(
         "A kore-notify repository is ready. Next:\n{cd}  kore-notify validate\n  kore-notify plan\nThe README's \"first hour\" section walks on to the emulator and a first apply."
     );
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// Appends the lines kore-notify needs to `.gitignore` (created if missing), keeping what is there.

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::diag::{self, DiagFormat, Diagnostics};
 use crate::error::{Error, Result};
 use crate::interp::Env;
-use crate::load::{self, Repo};
+use crate::load::{self, LoadedManifests};
 
 /// Settings every command shares, resolved once by the CLI (the only reader of the environment,
 /// the terminal and the clock).
@@ -24,8 +24,11 @@ pub(crate) struct Global {
     pub(crate) color: bool,
     pub(crate) quiet: bool,
     pub(crate) verbose: bool,
-    /// The clock (overridable with `KORE_NOTIFY_NOW` for reproducible plans).
+    /// The plan's "now": one reading of `clock` at start-up, or `KORE_NOTIFY_NOW` (for
+    /// reproducible plans).
     pub(crate) now: time::OffsetDateTime,
+    /// The wall clock (journal and lock timestamps, tokens).
+    pub(crate) clock: crate::clock::Clock,
     /// How diagnostics are printed.
     pub(crate) diag_format: DiagFormat,
     /// Where `${VAR}` and the credentials are looked up (the process environment).
@@ -49,7 +52,7 @@ impl Global {
 /// Config plus validated manifests.
 pub(crate) struct Workspace {
     pub(crate) config: Config,
-    pub(crate) repo: Repo,
+    pub(crate) manifests: LoadedManifests,
     /// Validation warnings (`file:line: field: message`), already printed; the pull-request
     /// comment lists them too.
     pub(crate) warnings: Vec<String>,
@@ -60,8 +63,7 @@ pub(crate) fn config_path(g: &Global) -> Result<PathBuf> {
         Some(p) if p.is_file() => Ok(p.clone()),
         Some(p) => Err(Error::Config { path: p.clone(), message: "no such file".into() }),
         None => {
-            let cwd =
-                std::env::current_dir().map_err(|e| Error::Io(format!("cannot read the current directory: {e}")))?;
+            let cwd = std::env::current_dir().map_err(Error::system("read the current directory"))?;
             Config::discover(&cwd)
         }
     }
@@ -97,26 +99,26 @@ pub(crate) fn load_workspace_with<T: Send>(
     };
     let specs = if paths.is_empty() { config.manifests.clone() } else { paths.to_vec() };
     let base: &Path = if paths.is_empty() { &config.dir } else { Path::new(".") };
-    let (repo, extra) = std::thread::scope(|s| {
+    let (manifests, extra) = std::thread::scope(|s| {
         let handle = s.spawn(|| side(&config));
         let root = if paths.is_empty() { Some(&config.root) } else { None };
         let files = load::find_files(root, base, &specs, &mut diags);
         let src = load::Sources { root: &config.root, variables: &config.variables, env: g.env() };
-        let repo = load::load_repo(files, src, &mut diags);
-        (repo, handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        let manifests = load::load_repo(files, src, &mut diags);
+        (manifests, handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
     report(g, &mut diags);
     if diags.errors() > 0 {
         return Err(Error::Invalid(diags.errors()));
     }
     let warnings = diags.items.iter().map(diag::Diagnostic::one_line).collect();
-    Ok((Workspace { config, repo, warnings }, extra))
+    Ok((Workspace { config, manifests, warnings }, extra))
 }
 
 /// Refuses manifests that reuse a retired key (see [`load::check_retired`]), naming file and line.
 pub(crate) fn check_retired(g: &Global, ws: &Workspace, state: &crate::state::State) -> Result<()> {
     let mut diags = Diagnostics::default();
-    load::check_retired(&ws.repo.notifications, state, &mut diags);
+    load::check_retired(&ws.manifests.notifications, state, &mut diags);
     if diags.errors() > 0 {
         report(g, &mut diags);
         return Err(Error::Invalid(diags.errors()));

@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::ops::{Global, load_workspace_with};
 use crate::plan::{self, MAX_PLAN_BYTES, Plan, check_retry};
 use crate::render;
@@ -33,12 +34,12 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Not
     let config = crate::config::Config::load(&cfg, g.env(), &mut diags).ok().flatten()?;
     let files = crate::load::find_files(Some(&config.root), &config.dir, &config.manifests, &mut diags);
     let src = crate::load::Sources { root: &config.root, variables: &config.variables, env: g.env() };
-    let repo = crate::load::load_repo(files, src, &mut diags);
-    Some(repo.notifications)
+    let manifests = crate::load::load_repo(files, src, &mut diags);
+    Some(manifests.notifications)
 }
 
 /// `kore-notify show PLANFILE`: a saved plan, rendered as it was made.
-pub(crate) fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
+pub(crate) fn show(g: &Global, path: &Path, format: Format) -> Result<Exit> {
     let bytes = crate::files::read_named(path, MAX_PLAN_BYTES)
         .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
     let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
@@ -47,19 +48,20 @@ pub(crate) fn show(g: &Global, path: &Path, format: Format) -> Result<i32> {
     })?;
     let text = render::document(&plan, format, g.color, g.verbose, &render::Review::default());
     let text = if format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
-    std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
-    Ok(exit::OK)
+    std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;
+    Ok(Exit::Ok)
 }
 
-pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
-    let (ws, loaded) = load_workspace_with(g, &[], |c| state::store_for(c, g.env()).and_then(|s| s.load()))?;
+pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
+    let (ws, loaded) =
+        load_workspace_with(g, &[], |c| state::store_for(c, g.env(), g.clock).and_then(|s| Ok(s.load()?)))?;
     let loaded = loaded?;
     crate::ops::check_retired(g, &ws, &loaded.state)?;
     check_retry(&loaded.state, &opts.retry)?;
-    let mut plan = plan::for_config(&ws.config, &ws.repo.notifications, &loaded, &opts.retry, g.now);
+    let mut plan = plan::for_config(&ws.config, &ws.manifests.notifications, &loaded, &opts.retry, g.now);
     if let Some(dir) = &opts.compare_to {
         match base_notifications(g, dir) {
-            Some(base) => plan::annotate_changes(&mut plan, &ws.repo.notifications, &base),
+            Some(base) => plan::annotate_changes(&mut plan, &ws.manifests.notifications, &base),
             None => g.info(format!(
                 "note: --compare-to {}: no kore-notify config that loads there; changes are shown without before → after",
                 dir.display()
@@ -67,21 +69,21 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
         }
     }
     if let Some(out) = &opts.out {
-        let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| Error::Io(format!("cannot encode plan: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(&plan).map_err(|source| Error::Encode { what: "plan", source })?;
         crate::files::write_atomic(out, &bytes)?;
         g.info(format!("plan saved to {}; apply exactly it with `kore-notify apply {}`", out.display(), out.display()));
     }
     let review = render::Review { warnings: ws.warnings.clone(), ..opts.review.clone() };
     let text = render::document(&plan, opts.format, g.color, g.verbose, &review);
     let text = if opts.format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
-    std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::Io(format!("cannot write output: {e}")))?;
+    std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;
     if let Some((n, max)) = review.over_limit(&plan) {
         return Err(Error::Refused(format!(
             "this plan would message {n} recipients, more than --max-recipients {max}: apply would refuse it; reduce the audience or raise the limit"
         )));
     }
     if opts.detailed_exitcode && plan.summary.needs_action(&plan.notifications) {
-        return Ok(exit::PENDING);
+        return Ok(Exit::Changes);
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }

@@ -4,11 +4,12 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::config::Config;
 use crate::diag::Diagnostics;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::ops::{Global, config_path};
 use std::collections::HashMap;
 
-use crate::fingerprint::{H16, recipient_hash};
+use crate::fingerprint::{RecipientHash, recipient_hash};
 use crate::state::{self, Entry, NotificationState, StateStore};
 
 pub(crate) enum Command {
@@ -53,7 +54,7 @@ fn load_config(g: &Global) -> Result<Config> {
     }
 }
 
-pub(crate) fn run(g: &Global, cmd: Command) -> Result<i32> {
+pub(crate) fn run(g: &Global, cmd: Command) -> Result<Exit> {
     let config = load_config(g)?;
     if let Command::Migrate { to } = &cmd {
         return migrate(g, &config, to);
@@ -62,25 +63,25 @@ pub(crate) fn run(g: &Global, cmd: Command) -> Result<i32> {
         if let (Command::Path { .. }, crate::config::StateLocation::Postgres(spec)) = (&cmd, &config.state) {
             // No files (and no password needed to say so): nothing to commit or upload.
             eprintln!("the state is kept in PostgreSQL ({}): it has no files", spec.shown());
-            return Ok(exit::OK);
+            return Ok(Exit::Ok);
         }
-        return run_on(g, &config, &*state::store_for(&config, g.env())?, cmd);
+        return run_on(g, &config, &*state::store_for(&config, g.env(), g.clock)?, cmd);
     };
     if let Command::Path { all } = cmd {
         let p = state::Paths::new(&path);
         let mut files = vec![p.snapshot.clone()];
         if all {
-            files.extend([p.journal.clone(), p.backup.clone(), crate::freshness::mark_path(&p.snapshot)]);
+            files.extend([p.journal.clone(), p.backup.clone(), p.mark.clone()]);
         }
         for f in files {
             println!("{}", crate::load::display_path(&f).display());
         }
-        return Ok(exit::OK);
+        return Ok(Exit::Ok);
     }
-    run_on(g, &config, &state::FileStore::new(&path, g.env()), cmd)
+    run_on(g, &config, &state::FileStore::new(&path, g.env(), g.clock), cmd)
 }
 
-fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> Result<i32> {
+fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> Result<Exit> {
     match cmd {
         Command::Path { .. } | Command::Migrate { .. } => {}
         Command::Info => info(store)?,
@@ -98,7 +99,7 @@ fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> 
         Command::Rm { key, yes } => return rm(store, &key, yes),
         Command::Resolve(r) => return resolve(g, store, &r),
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// `state info`: `name value` lines for scripts.
@@ -136,7 +137,7 @@ fn compact(store: &dyn StateStore, retention: Option<std::time::Duration>, now: 
     if due.is_empty() {
         return Ok(());
     }
-    let at = state::format_time(now);
+    let at = crate::rfc3339::to_second(now);
     for key in &due {
         session.record(&Entry::Retire { key: key.clone(), at: at.clone() })?;
     }
@@ -187,7 +188,7 @@ fn list(store: &dyn StateStore) -> Result<()> {
 }
 
 /// `state rm KEY`: forgets a notification, after confirmation.
-fn rm(store: &dyn StateStore, key: &str, yes: bool) -> Result<i32> {
+fn rm(store: &dyn StateStore, key: &str, yes: bool) -> Result<Exit> {
     let mut session = store.open("kore-notify state rm")?;
     if !session.state().notifications.contains_key(key) {
         return Err(Error::Refused(format!("no notification `{key}` in the state")));
@@ -204,13 +205,13 @@ fn rm(store: &dyn StateStore, key: &str, yes: bool) -> Result<i32> {
         let _ = std::io::stdin().lock().read_line(&mut line);
         if line.trim() != "yes" {
             eprintln!("cancelled");
-            return Ok(exit::ERROR);
+            return Ok(Exit::Error);
         }
     }
     session.record(&Entry::Remove { key: key.to_string() })?;
     session.compact()?;
     println!("removed `{key}` from the state");
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// Finds the unknown request a user named: its index (`3` or `#3`), its batch id, or Kore's job id.
@@ -235,11 +236,11 @@ fn find_request(n: &NotificationState, key: &str, which: &str) -> Result<u32> {
 /// Recipient identities by state hash, from the manifests (the state holds no identities). When
 /// the manifests cannot be loaded, recipients are shown by hash.
 /// Also returns the target, which keys masks as in plans.
-fn recipient_names(g: &Global, lineage: &str) -> (HashMap<H16, String>, String) {
+fn recipient_names(g: &Global, lineage: &str) -> (HashMap<RecipientHash, String>, String) {
     let quiet = Global { quiet: true, ..g.clone() };
     match crate::ops::load_workspace(&quiet, &[]) {
         Ok(ws) => (
-            ws.repo
+            ws.manifests
                 .notifications
                 .iter()
                 .flat_map(|n| n.recipients.iter())
@@ -257,7 +258,13 @@ fn recipient_names(g: &Global, lineage: &str) -> (HashMap<H16, String>, String) 
 }
 
 /// Lists one unknown request and its recipients (masked unless `clear`).
-fn list_request(key: &str, n: &NotificationState, i: u32, names: &(HashMap<H16, String>, String), clear: bool) {
+fn list_request(
+    key: &str,
+    n: &NotificationState,
+    i: u32,
+    names: &(HashMap<RecipientHash, String>, String),
+    clear: bool,
+) {
     let (names, mask_key) = names;
     let r = &n.requests[i as usize];
     let mut head = format!("unknown request #{i} of `{key}` (batch {}", r.batch);
@@ -286,7 +293,7 @@ fn list_request(key: &str, n: &NotificationState, i: u32, names: &(HashMap<H16, 
     }
 }
 
-fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<i32> {
+fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<Exit> {
     let key = &r.key;
     let mut session = store.open("kore-notify state resolve")?;
     let n = session
@@ -308,7 +315,7 @@ fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<i32> {
                 list_request(key, n, *i, &names, r.show_recipients);
             }
             return match r.decision {
-                None => Ok(exit::OK),
+                None => Ok(Exit::Ok),
                 Some(_) => Err(Error::Refused(format!(
                     "`{key}` has {} requests with an unknown outcome (listed above), and each may have had a different fate; resolve them one at a time: `kore-notify state resolve {key} {} --sent|--not-sent` (or --all to settle them all the same way)",
                     unknown.len(),
@@ -325,7 +332,7 @@ fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<i32> {
             "decide with `kore-notify state resolve {key} {} --sent` (it was delivered) or `--not-sent` (send it again)",
             chosen[0]
         );
-        return Ok(exit::OK);
+        return Ok(Exit::Ok);
     };
     for i in &chosen {
         session.record(&Entry::Resolve { key: key.clone(), sent, req: Some(*i) })?;
@@ -341,20 +348,20 @@ fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<i32> {
             "not sent: the next apply sends to their recipients"
         }
     );
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// `state migrate --to URL|PATH`: the whole state, as it is (lineage, serial, every request and
 /// recipient), copied into an empty store under both stores' locks. The source is left as it was.
-fn migrate(g: &Global, config: &Config, to: &str) -> Result<i32> {
-    let source = state::store_for(config, g.env())?;
+fn migrate(g: &Global, config: &Config, to: &str) -> Result<Exit> {
+    let source = state::store_for(config, g.env(), g.clock)?;
     let target: Box<dyn StateStore> = if state::pg::is_postgres_url(to) {
         let spec = state::pg::PgSpec::written(to, "--to").map_err(|e| Error::Refused(format!("--to: {e}")))?;
-        Box::new(state::pg::PgStore::new(&spec, config.target(), g.env())?)
+        Box::new(state::pg::PgStore::new(&spec, config.target(), g.env())?.with_clock(g.clock))
     } else {
         let path = config.dir.join(to);
         config.root.confine_new(&path).map_err(|e| Error::Refused(format!("--to {to}: {e}")))?;
-        Box::new(state::FileStore::new(&path, g.env()))
+        Box::new(state::FileStore::new(&path, g.env(), g.clock))
     };
     if source.describe() == target.describe() {
         return Err(Error::Refused(format!("--to {}: that is where the state already is", target.describe())));
@@ -374,5 +381,5 @@ fn migrate(g: &Global, config: &Config, to: &str) -> Result<i32> {
         "next: point the config at it (state: in kore-notify.yaml, or {}), check that `kore-notify plan` shows no change, then remove the old state",
         crate::config::STATE_URL_VAR
     );
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }

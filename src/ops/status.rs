@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::fingerprint::recipient_hash;
 use crate::ops::{Global, load_workspace};
 use crate::state::{self, Outcome};
@@ -42,13 +43,13 @@ struct Failure {
     comment: String,
 }
 
-pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
+pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let ws = load_workspace(g, &[])?;
     if opts.refresh {
-        let mut session = state::store_for(&ws.config, g.env())?.open(&g.command)?;
-        crate::engine::poll::refresh_until(&ws.config, g.env(), g.quiet, &mut *session, None, false)?;
+        let mut session = state::store_for(&ws.config, g.env(), g.clock)?.open(&g.command)?;
+        crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, g.quiet, &mut *session, None, false)?;
     }
-    let loaded = state::store_for(&ws.config, g.env())?.load()?;
+    let loaded = state::store_for(&ws.config, g.env(), g.clock)?.load()?;
     let st = &loaded.state;
     for k in &opts.keys {
         if !st.notifications.contains_key(k) {
@@ -58,8 +59,8 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
         }
     }
     // Map recipient hashes back to identities through the manifests (the state holds no identities).
-    let mut names: HashMap<crate::fingerprint::H16, String> = HashMap::new();
-    for n in &ws.repo.notifications {
+    let mut names: HashMap<crate::fingerprint::RecipientHash, String> = HashMap::new();
+    for n in &ws.manifests.notifications {
         for r in &n.recipients {
             names.insert(recipient_hash(&st.lineage, &r.id), r.id.clone());
         }
@@ -119,7 +120,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<i32> {
     } else {
         print!("{}", crate::safe::for_output(&status_table(g, &rows)));
     }
-    Ok(if any_failed { exit::PARTIAL } else { exit::OK })
+    Ok(if any_failed { Exit::Partial } else { Exit::Ok })
 }
 
 /// The status for a CI job summary: what was sent and delivered, failures with Kore.ai's comments

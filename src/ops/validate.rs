@@ -4,11 +4,12 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::diag::{self, DiagFormat, Diagnostics};
-use crate::error::{Result, exit};
+use crate::error::Result;
+use crate::exit::Exit;
 use crate::load;
 use crate::ops::{Global, config_path};
 
-pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
+pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<Exit> {
     let mut diags = Diagnostics::default();
     // The config is optional when paths are given explicitly.
     let config = match config_path(g) {
@@ -26,19 +27,18 @@ pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
     let (root, variables) = match &config {
         Some(c) => (&c.root, c.variables.as_slice()),
         None => {
-            cwd_root = crate::files::Root::new(Path::new("."))
-                .map_err(|e| crate::error::Error::Io(format!("cannot use the current directory: {e}")))?;
+            cwd_root = crate::files::Root::new(Path::new(".")).map_err(crate::error::Error::CurrentDir)?;
             (&cwd_root, &[][..])
         }
     };
     let confine = if paths.is_empty() { Some(root) } else { None };
     let files = load::find_files(confine, &base, &specs, &mut diags);
-    let repo = load::load_repo(files, load::Sources { root, variables, env: g.env() }, &mut diags);
+    let manifests = load::load_repo(files, load::Sources { root, variables, env: g.env() }, &mut diags);
     // Keys retired by the state (a state that cannot be read is for plan and apply to report).
     if let Some(c) = &config
-        && let Ok(l) = crate::state::store_for(c, g.env()).and_then(|s| s.load())
+        && let Ok(l) = crate::state::store_for(c, g.env(), g.clock).and_then(|s| Ok(s.load()?))
     {
-        load::check_retired(&repo.notifications, &l.state, &mut diags);
+        load::check_retired(&manifests.notifications, &l.state, &mut diags);
     }
     diags.sort();
     let format = if json { DiagFormat::Json } else { g.diag_format.clone() };
@@ -47,21 +47,26 @@ pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<i32> {
     } else {
         eprint!("{}", diag::render(&diags, &format));
     }
-    let recipients: usize = repo.notifications.iter().map(|n| n.recipients.len()).sum();
+    let recipients: usize = manifests.notifications.iter().map(|n| n.recipients.len()).sum();
     if diags.errors() > 0 {
         if !json {
-            eprintln!("{} error(s), {} warning(s) in {} file(s)", diags.errors(), diags.warnings(), repo.files.len());
+            eprintln!(
+                "{} error(s), {} warning(s) in {} file(s)",
+                diags.errors(),
+                diags.warnings(),
+                manifests.files.len()
+            );
         }
-        return Ok(exit::ERROR);
+        return Ok(Exit::Error);
     }
     if !json && !g.quiet {
         println!(
             "valid: {} notification(s), {} recipient(s) in {} file(s){}",
-            repo.notifications.len(),
+            manifests.notifications.len(),
             recipients,
-            repo.files.len(),
+            manifests.files.len(),
             if diags.warnings() > 0 { format!(", {} warning(s)", diags.warnings()) } else { String::new() }
         );
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }

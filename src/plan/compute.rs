@@ -9,7 +9,7 @@ pub(super) fn rfc3339(t: Option<time::OffsetDateTime>) -> Option<String> {
 
 /// Digest of one resolved notification: anything that changes what would be sent changes it.
 /// Combined (sorted) over all notifications into the plan's `manifestsDigest`.
-pub(super) fn notification_part_digest(n: &Notification, nd: &str, fingerprints: &[H16]) -> String {
+pub(super) fn notification_part_digest(n: &Notification, nd: &str, fingerprints: &[Fingerprint]) -> String {
     let mut h = sha2::Sha256::default();
     sha2::Digest::update(&mut h, n.key.as_bytes());
     sha2::Digest::update(&mut h, nd.as_bytes());
@@ -98,8 +98,8 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState) -> PlannedNotificati
     let retires_at = inp
         .retention
         .filter(|_| !e.has_unknown())
-        .map(|r| since.as_deref().and_then(crate::state::parse_time).unwrap_or(inp.now) + r)
-        .map(|t| crate::state::format_time(t.max(inp.now)));
+        .map(|r| since.as_deref().and_then(crate::rfc3339::parse).unwrap_or(inp.now) + r)
+        .map(|t| crate::rfc3339::to_second(t.max(inp.now)));
     let mut reason =
         String::from("in state but no longer in the manifests; nothing is sent (a sent message cannot be recalled)");
     match &since {
@@ -147,7 +147,7 @@ pub(super) struct Classified {
     counts: Counts,
     sends: Vec<PlannedRecipient>,
     records: Vec<PlannedRecipient>,
-    fingerprints: Vec<H16>,
+    fingerprints: Vec<Fingerprint>,
     /// Recipients held back, by the unknown request holding them.
     held_by: std::collections::BTreeMap<u32, usize>,
     /// Recipients of unknown requests that `--retry-unknown` sends again, by request.
@@ -170,7 +170,7 @@ pub(super) fn delivery_failed(rs: &crate::state::RecipientState) -> bool {
 pub(super) fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&NotificationState>) -> Classified {
     let mut c = Classified { counts: Counts { total: n.recipients.len(), ..Counts::default() }, ..Default::default() };
     c.fingerprints.reserve(n.recipients.len());
-    let mut present: HashSet<H16> = HashSet::new();
+    let mut present: HashSet<RecipientHash> = HashSet::new();
     for (index, r) in n.recipients.iter().enumerate() {
         let fp = recipient_fingerprint(nd, r);
         c.fingerprints.push(fp);
@@ -416,3 +416,6 @@ pub(crate) fn for_config(
     }
     p
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::{H16, notification_digest, recipient_fingerprint, recipient_hash, sha256_hex};
+use crate::fingerprint::{
+    Fingerprint, RecipientHash, notification_digest, recipient_fingerprint, recipient_hash, sha256_hex,
+};
 use crate::manifest::{Notification, OnChange};
 use crate::state::{NotificationState, State, StoredContent};
 
@@ -87,11 +89,11 @@ pub(crate) enum Change {
 pub struct PlannedRecipient {
     pub(crate) id: String,
     pub(crate) change: Change,
-    pub fingerprint: H16,
+    pub fingerprint: Fingerprint,
     #[serde(skip)]
     pub(crate) index: usize,
     #[serde(skip, default = "zero_hash")]
-    pub hash: H16,
+    pub hash: RecipientHash,
     /// With `plan --compare-to`: what changed for this recipient since the base version of the
     /// manifests (parameters, custom message), before → after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -159,8 +161,8 @@ pub(crate) fn annotate_changes(plan: &mut Plan, now: &[Notification], base: &[No
     }
 }
 
-fn zero_hash() -> H16 {
-    H16([0; 16])
+fn zero_hash() -> RecipientHash {
+    RecipientHash([0; 16])
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]

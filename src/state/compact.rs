@@ -25,7 +25,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Pending, RecipientState};
-use crate::fingerprint::H16;
+use crate::fingerprint::{Fingerprint, RecipientHash};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /// Characters of an encoded recipient hash and fingerprint.
@@ -44,6 +44,23 @@ fn encode(bytes: &[u8], out: &mut String) {
     }
 }
 
+/// A recipient line or object that is not one: shown inside the snapshot's "invalid state".
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub(super) enum BadRecipient {
+    #[error("`{0}` is not a recipient hash ({KEY_CHARS} base64url characters)")]
+    Hash(String),
+    #[error("`{0}` is not a fingerprint ({FP_CHARS} base64url characters)")]
+    Fingerprint(String),
+    #[error("recipient `{0}` is not `HASH FP [REQ [DELIVERY]]`")]
+    Shape(String),
+    #[error("recipient `{line}`: `{req}` is not a request number")]
+    Request { line: String, req: String },
+    #[error("recipient `{line}`: `{delivery}` is not a delivery status")]
+    Delivery { line: String, delivery: String },
+    #[error("recipient `{0}` has too many fields")]
+    TooManyFields(String),
+}
+
 fn value(c: u8) -> Option<u32> {
     Some(u32::from(match c {
         b'A'..=b'Z' => c - b'A',
@@ -56,7 +73,7 @@ fn value(c: u8) -> Option<u32> {
 }
 
 /// Decodes exactly `n` bytes from canonical base64url without padding (unused bits zero).
-fn decode(s: &str, n: usize) -> Option<H16> {
+fn decode(s: &str, n: usize) -> Option<[u8; 16]> {
     let s = s.as_bytes();
     if s.len() != (n * 4).div_ceil(3) {
         return None;
@@ -77,23 +94,23 @@ fn decode(s: &str, n: usize) -> Option<H16> {
             acc &= (1 << bits) - 1;
         }
     }
-    (k == n && acc == 0).then_some(H16(out))
+    (k == n && acc == 0).then_some(out)
 }
 
-pub(super) fn encode_key(h: &H16, out: &mut String) {
-    encode(&h.0[..H16::KEY_BYTES], out);
+pub(super) fn encode_key(h: &RecipientHash, out: &mut String) {
+    encode(&h.0[..RecipientHash::SIGNIFICANT], out);
 }
 
-pub(super) fn encode_fp(h: &H16, out: &mut String) {
-    encode(&h.0[..H16::FP_BYTES], out);
+pub(super) fn encode_fp(h: &Fingerprint, out: &mut String) {
+    encode(&h.0[..Fingerprint::SIGNIFICANT], out);
 }
 
-fn decode_key(s: &str) -> Result<H16, String> {
-    decode(s, H16::KEY_BYTES).ok_or_else(|| format!("`{s}` is not a recipient hash ({KEY_CHARS} base64url characters)"))
+fn decode_key(s: &str) -> Result<RecipientHash, BadRecipient> {
+    decode(s, RecipientHash::SIGNIFICANT).map(RecipientHash).ok_or_else(|| BadRecipient::Hash(s.to_string()))
 }
 
-fn decode_fp(s: &str) -> Result<H16, String> {
-    decode(s, H16::FP_BYTES).ok_or_else(|| format!("`{s}` is not a fingerprint ({FP_CHARS} base64url characters)"))
+fn decode_fp(s: &str) -> Result<Fingerprint, BadRecipient> {
+    decode(s, Fingerprint::SIGNIFICANT).map(Fingerprint).ok_or_else(|| BadRecipient::Fingerprint(s.to_string()))
 }
 
 /// Whether a delivery status fits in the one-line form.
@@ -102,7 +119,7 @@ fn plain_word(s: &str) -> bool {
 }
 
 /// The one-line form, when it holds everything.
-fn line(h: &H16, r: &RecipientState) -> Option<String> {
+fn line(h: &RecipientHash, r: &RecipientState) -> Option<String> {
     let fp = r.fp.as_ref()?;
     if r.pending.is_some() || r.comment.is_some() {
         return None;
@@ -125,23 +142,23 @@ fn line(h: &H16, r: &RecipientState) -> Option<String> {
     Some(s)
 }
 
-fn parse_line(s: &str) -> Result<(H16, RecipientState), String> {
+fn parse_line(s: &str) -> Result<(RecipientHash, RecipientState), BadRecipient> {
     let mut parts = s.split(' ');
     let (Some(h), Some(fp)) = (parts.next(), parts.next()) else {
-        return Err(format!("recipient `{s}` is not `HASH FP [REQ [DELIVERY]]`"));
+        return Err(BadRecipient::Shape(s.to_string()));
     };
     let mut r = RecipientState { fp: Some(decode_fp(fp)?), ..RecipientState::default() };
     if let Some(req) = parts.next() {
-        r.req = Some(req.parse().map_err(|_| format!("recipient `{s}`: `{req}` is not a request number"))?);
+        r.req = Some(req.parse().map_err(|_| BadRecipient::Request { line: s.to_string(), req: req.to_string() })?);
     }
     if let Some(d) = parts.next() {
         if !plain_word(d) {
-            return Err(format!("recipient `{s}`: `{d}` is not a delivery status"));
+            return Err(BadRecipient::Delivery { line: s.to_string(), delivery: d.to_string() });
         }
         r.delivery = Some(d.to_string());
     }
     if parts.next().is_some() {
-        return Err(format!("recipient `{s}` has too many fields"));
+        return Err(BadRecipient::TooManyFields(s.to_string()));
     }
     Ok((decode_key(h)?, r))
 }
@@ -169,13 +186,13 @@ struct Obj {
     pending: Option<PendingObj>,
 }
 
-fn to_obj(h: &H16, r: &RecipientState) -> Obj {
-    let key = |h: &H16| {
+fn to_obj(h: &RecipientHash, r: &RecipientState) -> Obj {
+    let key = |h: &RecipientHash| {
         let mut s = String::new();
         encode_key(h, &mut s);
         s
     };
-    let fp = |h: &H16| {
+    let fp = |h: &Fingerprint| {
         let mut s = String::new();
         encode_fp(h, &mut s);
         s
@@ -190,7 +207,7 @@ fn to_obj(h: &H16, r: &RecipientState) -> Obj {
     }
 }
 
-fn from_obj(o: Obj) -> Result<(H16, RecipientState), String> {
+fn from_obj(o: Obj) -> Result<(RecipientHash, RecipientState), BadRecipient> {
     Ok((
         decode_key(&o.h)?,
         RecipientState {
@@ -198,12 +215,15 @@ fn from_obj(o: Obj) -> Result<(H16, RecipientState), String> {
             req: o.req,
             delivery: o.delivery,
             comment: o.comment,
-            pending: o.pending.map(|p| Ok::<_, String>(Pending { fp: decode_fp(&p.fp)?, req: p.req })).transpose()?,
+            pending: o
+                .pending
+                .map(|p| Ok::<_, BadRecipient>(Pending { fp: decode_fp(&p.fp)?, req: p.req }))
+                .transpose()?,
         },
     ))
 }
 
-pub(super) fn serialize<S: Serializer>(m: &BTreeMap<H16, RecipientState>, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn serialize<S: Serializer>(m: &BTreeMap<RecipientHash, RecipientState>, s: S) -> Result<S::Ok, S::Error> {
     let mut seq = s.serialize_seq(Some(m.len()))?;
     for (h, r) in m {
         match line(h, r) {
@@ -215,7 +235,7 @@ pub(super) fn serialize<S: Serializer>(m: &BTreeMap<H16, RecipientState>, s: S) 
 }
 
 /// One element of the format-2 list.
-struct Elem(H16, RecipientState);
+struct Elem(RecipientHash, RecipientState);
 
 impl<'de> Deserialize<'de> for Elem {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Elem, D::Error> {
@@ -237,10 +257,12 @@ impl<'de> Deserialize<'de> for Elem {
     }
 }
 
-pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<H16, RecipientState>, D::Error> {
+pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<RecipientHash, RecipientState>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = BTreeMap<H16, RecipientState>;
+        type Value = BTreeMap<RecipientHash, RecipientState>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a list of recipients (format 2) or an object of recipients (format 1)")
         }
@@ -257,12 +279,12 @@ pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<H1
         /// significant bytes kept since format 2.
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
-            while let Some((h, mut r)) = m.next_entry::<H16, RecipientState>()? {
-                r.fp = r.fp.map(H16::as_fp);
+            while let Some((h, mut r)) = m.next_entry::<RecipientHash, RecipientState>()? {
+                r.fp = r.fp.map(Fingerprint::normalized);
                 if let Some(p) = r.pending.as_mut() {
-                    p.fp = p.fp.as_fp();
+                    p.fp = p.fp.normalized();
                 }
-                out.insert(h.as_key(), r);
+                out.insert(h.normalized(), r);
             }
             Ok(out)
         }
@@ -319,12 +341,12 @@ mod tests {
 
     #[test]
     fn base64url_roundtrip_and_canonical() {
-        let h = H16([0xfb; 16]).as_key();
+        let h = RecipientHash([0xfb; 16]).normalized();
         let mut s = String::new();
         encode_key(&h, &mut s);
         assert_eq!(s.len(), KEY_CHARS);
         assert_eq!(decode_key(&s), Ok(h));
-        let f = H16([0xff; 16]).as_fp();
+        let f = Fingerprint([0xff; 16]).normalized();
         let mut s = String::new();
         encode_fp(&f, &mut s);
         assert_eq!(s.len(), FP_CHARS);

@@ -21,7 +21,7 @@ pub enum Entry {
         api: Api,
         content: StoredContent,
         /// (recipient hash, fingerprint)
-        recipients: Vec<(H16, H16)>,
+        recipients: Vec<(RecipientHash, Fingerprint)>,
         at: String,
     },
     Outcome {
@@ -41,7 +41,7 @@ pub enum Entry {
         channel: Channel,
         api: Api,
         content: StoredContent,
-        recipients: Vec<(H16, H16)>,
+        recipients: Vec<(RecipientHash, Fingerprint)>,
         at: String,
     },
     /// Unknown requests settled by a decision (`state resolve`) or by Kore's status API.
@@ -66,7 +66,7 @@ pub enum Entry {
         delivered: u32,
         failed: u32,
         /// (recipient hash, status, comment)
-        recipients: Vec<(H16, String, Option<String>)>,
+        recipients: Vec<(RecipientHash, String, Option<String>)>,
     },
     Rename {
         from: String,

@@ -2,12 +2,15 @@
 //! symlinks), atomic snapshot writes with a backup, and the append-only journal.
 
 use super::*;
+use crate::files::{parent_dir, sweep_temps, sync_dir, write_atomic_in};
 
 pub(crate) struct Paths {
     pub(crate) snapshot: PathBuf,
     pub(crate) journal: PathBuf,
     pub(crate) backup: PathBuf,
     pub(crate) lock: PathBuf,
+    /// The high-water mark (see `freshness`).
+    pub(crate) mark: PathBuf,
 }
 
 impl Paths {
@@ -22,6 +25,7 @@ impl Paths {
             journal: with(".journal"),
             backup: with(".backup"),
             lock: with(".lock"),
+            mark: with(".serial"),
         }
     }
 }
@@ -42,11 +46,15 @@ pub struct Loaded {
 pub fn load(path: &Path) -> Result<Loaded> {
     let paths = Paths::new(path);
     let (mut state, exists, mut digest_input) = match crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES) {
-        Ok(bytes) => (State::from_bytes(&bytes).map_err(|m| Error::state(path, m))?, true, sha256_hex(&bytes)),
+        Ok(bytes) => {
+            let state = State::from_bytes(&bytes)
+                .map_err(|source| StateError::Snapshot { path: error::shown(path), source })?;
+            (state, true, sha256_hex(&bytes))
+        }
         Err(crate::files::FileError::NotFound) => (State::new(), false, String::new()),
         Err(e) => return Err(file_error(path, e)),
     };
-    crate::freshness::check(path, exists.then_some(&state))?;
+    freshness::check(path, exists.then_some(&state))?;
     let mut replayed = 0;
     match crate::files::open_regular(&paths.journal) {
         Ok(f) => {
@@ -58,7 +66,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
                 line.clear();
                 let n = reader
                     .read_line(&mut line)
-                    .map_err(|e| Error::state(&paths.journal, format!("cannot read: {e}")))?;
+                    .map_err(|source| StateError::ReadJournal { path: error::shown(&paths.journal), source })?;
                 if n == 0 {
                     break;
                 }
@@ -69,41 +77,20 @@ pub fn load(path: &Path) -> Result<Loaded> {
                     break;
                 }
                 sha2::Digest::update(&mut hasher, line.as_bytes());
-                let entry: Entry = serde_json::from_str(&line)
-                    .map_err(|e| Error::state(&paths.journal, format!("line {lineno} is corrupted: {e}")))?;
-                if lineno == 1 {
-                    match &entry {
-                        Entry::Begin { lineage, .. } if exists && lineage != &state.lineage => {
-                            // Never guess with a record of sends: refuse, and say how to settle it.
-                            return Err(Error::state(
-                                &paths.journal,
-                                format!(
-                                    "the journal belongs to another state (lineage {lineage}, this state has {}); restore the state.json it was written for, or delete the journal if that state is gone on purpose",
-                                    state.lineage
-                                ),
-                            ));
-                        }
-                        Entry::Begin { serial, .. } if exists && *serial > state.serial => {
-                            return Err(Error::state(
-                                &paths.journal,
-                                format!(
-                                    "the journal was written against state serial {serial}, newer than this state.json (serial {}): the snapshot is older than the journal (restored from a backup?); restore the newest state.json",
-                                    state.serial
-                                ),
-                            ));
-                        }
-                        Entry::Begin { serial, .. } if exists && *serial < state.serial => {
-                            // Written against an older snapshot: already compacted into this one.
-                            break;
-                        }
-                        Entry::Begin { lineage, .. } if !exists => state.lineage.clone_from(lineage),
-                        Entry::Begin { .. } => {}
-                        _ => {
-                            return Err(Error::state(&paths.journal, "line 1 is not a journal header"));
-                        }
-                    }
+                let entry: Entry = serde_json::from_str(&line).map_err(|source| StateError::CorruptLine {
+                    path: error::shown(&paths.journal),
+                    line: lineno,
+                    source,
+                })?;
+                if lineno == 1 && !journal_continues(&entry, exists, &mut state, &paths.journal)? {
+                    // Written against an older snapshot: already compacted into this one.
+                    break;
                 }
-                state.replay(&entry).map_err(|m| Error::state(&paths.journal, format!("line {lineno}: {m}")))?;
+                state.replay(&entry).map_err(|source| StateError::Replay {
+                    path: error::shown(&paths.journal),
+                    line: lineno,
+                    source,
+                })?;
                 replayed += 1;
             }
             if replayed > 0 {
@@ -117,40 +104,42 @@ pub fn load(path: &Path) -> Result<Loaded> {
     Ok(Loaded { state, exists: exists || replayed > 0, replayed, digest: sha256_hex(digest_input.as_bytes()) })
 }
 
-pub(super) fn sync_dir(dir: &Path) {
-    // fsync of the directory makes the rename durable; not supported everywhere, so best effort.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// Checks a journal's first line against the snapshot (`exists`: there is one): whether the
+/// journal continues it (`false`: written against an older snapshot, already compacted into it).
+/// A journal without a snapshot gives the state its lineage.
+fn journal_continues(first: &Entry, exists: bool, state: &mut State, journal: &Path) -> Result<bool> {
+    match first {
+        Entry::Begin { lineage, .. } if exists && lineage != &state.lineage => {
+            // Never guess with a record of sends: refuse, and say how to settle it.
+            Err(StateError::ForeignJournal {
+                path: error::shown(journal),
+                lineage: lineage.clone(),
+                ours: state.lineage.clone(),
+            })
+        }
+        Entry::Begin { serial, .. } if exists && *serial > state.serial => {
+            Err(StateError::JournalAhead { path: error::shown(journal), serial: *serial, ours: state.serial })
+        }
+        Entry::Begin { serial, .. } if exists && *serial < state.serial => Ok(false),
+        Entry::Begin { lineage, .. } if !exists => {
+            state.lineage.clone_from(lineage);
+            Ok(true)
+        }
+        Entry::Begin { .. } => Ok(true),
+        _ => Err(StateError::NoJournalHeader { path: error::shown(journal) }),
     }
 }
 
 /// The state's file names, with their directory created.
 pub(super) fn paths_in_dir(path: &Path) -> Result<(Paths, PathBuf)> {
-    let dir = parent(path);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create", e))?;
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(&dir).map_err(|e| StateError::io(&dir, "create", e))?;
     Ok((Paths::new(path), dir))
 }
 
-pub(super) fn parent(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// A temporary file for an atomic write, named after the state (`state.json.tmp-XXXXXX`). Those
-/// left by a run killed mid-write are removed first: the caller holds the lock, so none of them
-/// is in use, and they must not pile up (or be committed with the state in CI).
-pub(super) fn temp_beside(path: &Path, dir: &Path) -> Result<tempfile::NamedTempFile> {
-    let prefix = format!("{}.tmp-", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-    tempfile::Builder::new().prefix(&prefix).tempfile_in(dir).map_err(|e| Error::io(dir, "write in", e))
+/// The prefix of the temporary files of atomic writes beside the state (`state.json.tmp-`).
+pub(super) fn temp_prefix(path: &Path) -> String {
+    format!("{}.tmp-", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
 }
 
 /// Writes a new snapshot atomically (temp file, fsync, rename, fsync dir), keeping the previous
@@ -161,27 +150,26 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
         .serial
         .checked_add(1)
         .filter(|s| *s < u64::MAX / 2)
-        .ok_or_else(|| Error::state(path, "the serial is out of range: the state was edited by hand"))?;
+        .ok_or_else(|| StateError::SerialOutOfRange { path: error::shown(path) })?;
     state.tool_version = env!("CARGO_PKG_VERSION").into();
     let bytes = state.to_bytes();
+    let prefix = temp_prefix(path);
+    // Temporary files left by a run killed mid-write go first: the caller holds the lock, so none
+    // of them is in use, and they must not pile up (or be committed with the state in CI).
+    sweep_temps(&dir, &prefix);
     if present(&paths.snapshot) {
-        let mut tmp = temp_beside(path, &dir)?;
+        // Read without following a symlink: a linked snapshot is refused, never copied.
         let old = crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES).map_err(|e| file_error(path, e))?;
-        tmp.write_all(&old)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| Error::io(&paths.backup, "write", e))?;
-        tmp.persist(&paths.backup).map_err(|e| Error::io(&paths.backup, "write", e.error))?;
+        write_atomic_in(&dir, &prefix, &paths.backup, &old)?;
     }
-    let mut tmp = temp_beside(path, &dir)?;
-    tmp.write_all(&bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io(path, "write", e))?;
-    tmp.persist(&paths.snapshot).map_err(|e| Error::io(path, "write", e.error))?;
+    write_atomic_in(&dir, &prefix, &paths.snapshot, &bytes)?;
     sync_dir(&dir);
-    crate::freshness::record(path, &dir, state)?;
+    freshness::record(path, &dir, state)?;
     sync_dir(&dir);
     match std::fs::remove_file(&paths.journal) {
         Ok(()) => sync_dir(&dir),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(&paths.journal, "remove", e)),
+        Err(e) => return Err(StateError::io(&paths.journal, "remove", e)),
     }
     Ok(())
 }
@@ -229,13 +217,18 @@ impl Journal {
     /// to a stale journal would be fatal: its old header would make the next `load` ignore the
     /// new entries too, and forget sends that really happened.
     pub fn open(path: &Path, state: &State) -> Result<Journal> {
+        Journal::open_at(path, state, Clock::System)
+    }
+
+    /// [`Journal::open`], a new journal's header stamped by `clock`.
+    pub(crate) fn open_at(path: &Path, state: &State, clock: Clock) -> Result<Journal> {
         let (paths, dir) = paths_in_dir(path)?;
         if present(&paths.journal) && !journal_belongs_to(&paths.journal, state) {
             if let Err(e) = crate::files::open_regular(&paths.journal) {
                 // Never replace what is not a journal file we wrote (a symlink, a device).
                 return Err(file_error(&paths.journal, e));
             }
-            std::fs::remove_file(&paths.journal).map_err(|e| Error::io(&paths.journal, "remove stale", e))?;
+            std::fs::remove_file(&paths.journal).map_err(|e| StateError::io(&paths.journal, "remove stale", e))?;
             sync_dir(&dir);
         }
         let fresh = !present(&paths.journal);
@@ -246,7 +239,7 @@ impl Journal {
         check_regular(&file, &paths.journal)?;
         let mut j = Journal { file, path: paths.journal };
         if fresh {
-            j.append(&Entry::Begin { lineage: state.lineage.clone(), serial: state.serial, at: now_rfc3339() })?;
+            j.append(&Entry::Begin { lineage: state.lineage.clone(), serial: state.serial, at: clock.stamp() })?;
             sync_dir(&dir);
         }
         Ok(j)
@@ -254,12 +247,11 @@ impl Journal {
 
     /// Appends one entry and fsyncs it: when this returns, the entry survives a crash.
     pub fn append(&mut self, e: &Entry) -> Result<()> {
-        let mut line =
-            serde_json::to_string(e).map_err(|err| Error::Io(format!("cannot encode journal entry: {err}")))?;
+        let mut line = serde_json::to_string(e).map_err(StateError::EncodeEntry)?;
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
             .and_then(|()| self.file.sync_data())
-            .map_err(|err| Error::io(&self.path, "append to", err))
+            .map_err(|err| StateError::io(&self.path, "append to", err))
     }
 }

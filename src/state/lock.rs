@@ -24,13 +24,13 @@ impl std::fmt::Display for Holder {
 }
 
 impl Holder {
-    /// This process, running `command` on `site`.
-    pub(crate) fn now(command: &str, site: &RunSite) -> Holder {
+    /// This process, running `command` on `site`, from now on `clock`.
+    pub(crate) fn now(command: &str, site: &RunSite, clock: Clock) -> Holder {
         Holder {
             pid: std::process::id(),
             host: site.host.clone(),
             command: command.into(),
-            started: now_rfc3339(),
+            started: clock.stamp(),
             ci_run: site.ci_run.clone(),
         }
     }
@@ -70,19 +70,19 @@ fn hostname(env: &dyn crate::interp::Env) -> String {
 }
 
 /// An open error, explained when the path is a symlink (refused by `O_NOFOLLOW`).
-pub(super) fn refused_link(path: &Path, action: &str, e: std::io::Error) -> Error {
+pub(super) fn refused_link(path: &Path, action: &'static str, e: std::io::Error) -> StateError {
     if crate::files::is_symlink_loop(&e) {
-        Error::state(path, "is a symbolic link; state files must be regular files (remove the link)")
+        StateError::Symlink { path: error::shown(path) }
     } else {
-        Error::io(path, action, e)
+        StateError::io(path, action, e)
     }
 }
 
 pub(super) fn check_regular(f: &File, path: &Path) -> Result<()> {
     match f.metadata() {
         Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(Error::state(path, "is not a regular file (remove it)")),
-        Err(e) => Err(Error::io(path, "inspect", e)),
+        Ok(_) => Err(StateError::NotRegular { path: error::shown(path) }),
+        Err(e) => Err(StateError::io(path, "inspect", e)),
     }
 }
 
@@ -92,7 +92,7 @@ pub(crate) struct Lock {
 }
 
 impl Lock {
-    pub(crate) fn acquire(path: &Path, command: &str, site: &RunSite) -> Result<Lock> {
+    pub(crate) fn acquire(path: &Path, command: &str, site: &RunSite, clock: Clock) -> Result<Lock> {
         let (paths, _) = paths_in_dir(path)?;
         let mut o = OpenOptions::new();
         o.read(true).write(true).create(true).truncate(false);
@@ -110,16 +110,16 @@ impl Lock {
                         || "another kore-notify process".into(),
                         |h| crate::safe::line(&h.to_string()).into_owned(),
                     );
-                return Err(Error::Locked { path: path.to_path_buf(), holder });
+                return Err(StateError::Locked { path: path.to_path_buf(), holder });
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&paths.lock, "lock", e)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(StateError::io(&paths.lock, "lock", e)),
         }
-        let holder = Holder::now(command, site);
+        let holder = Holder::now(command, site, clock);
         let text = serde_json::to_string(&holder).unwrap_or_default();
         file.set_len(0)
             .and_then(|()| file.write_all(text.as_bytes()))
             .and_then(|()| file.sync_data())
-            .map_err(|e| Error::io(&paths.lock, "write", e))?;
+            .map_err(|e| StateError::io(&paths.lock, "write", e))?;
         Ok(Lock { _file: file })
     }
 }

@@ -22,18 +22,21 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::fingerprint::{H16, random_id, sha256_hex};
+use crate::clock::Clock;
+use crate::fingerprint::{Fingerprint, RecipientHash, random_id, sha256_hex};
 use crate::manifest::{Api, Channel, Content};
 
 mod compact;
 mod entry;
+mod error;
 mod file;
+mod freshness;
 mod lock;
 pub mod pg;
 mod store;
 
 pub use entry::Entry;
+pub use error::{ReplayError, SnapshotError, Stale, StateError};
 pub(crate) use file::Paths;
 use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
@@ -50,9 +53,12 @@ pub(crate) const FORMAT_VERSION: u32 = 2;
 pub(crate) const MAX_STATE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 const MAX_HOLDER_BYTES: u64 = 64 * 1024;
 
+/// The state layer's results.
+pub(crate) type Result<T, E = StateError> = std::result::Result<T, E>;
+
 /// A state file problem as the error to show (never the content).
-fn file_error(path: &Path, e: crate::files::FileError) -> Error {
-    Error::state(path, format!("cannot read: {e}"))
+fn file_error(path: &Path, e: crate::files::FileError) -> StateError {
+    StateError::read(path, e)
 }
 
 /// Whether a path exists as anything at all, without following a symlink.
@@ -152,7 +158,7 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pending {
-    pub(crate) fp: H16,
+    pub(crate) fp: Fingerprint,
     pub req: u32,
 }
 
@@ -161,7 +167,7 @@ pub struct Pending {
 pub struct RecipientState {
     /// Fingerprint of what this person last (certainly) received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fp: Option<H16>,
+    pub fp: Option<Fingerprint>,
     /// Index of the request that carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) req: Option<u32>,
@@ -187,7 +193,7 @@ pub struct NotificationState {
     /// Keyed by salted recipient hash. Stored as a list, one line per recipient, sorted by hash.
     #[serde(default, with = "compact")]
     #[schemars(with = "compact::Schema")]
-    pub recipients: BTreeMap<H16, RecipientState>,
+    pub recipients: BTreeMap<RecipientHash, RecipientState>,
     /// When the notification was first seen by `apply` in the state but no longer in the
     /// manifests (RFC 3339). Cleared when its key comes back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,19 +245,6 @@ impl Tombstone {
     }
 }
 
-/// Parses an RFC 3339 date-time.
-pub(crate) fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-}
-
-/// Formats a date-time as RFC 3339, to the second.
-pub(crate) fn format_time(t: time::OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 impl NotificationState {
     /// Kore.ai's answer to request `req`: accepted moves its recipients' pending fingerprint to
     /// sent; rejected forgets it; unknown keeps it pending (held back until a decision).
@@ -293,7 +286,7 @@ impl NotificationState {
         req: u32,
         status: &str,
         (delivered, failed): (u32, u32),
-        recipients: &[(H16, String, Option<String>)],
+        recipients: &[(RecipientHash, String, Option<String>)],
     ) {
         if let Some(r) = self.requests.get_mut(req as usize) {
             r.status = Some(status.to_string());
@@ -301,7 +294,7 @@ impl NotificationState {
             r.failed = failed;
         }
         for (h, st, comment) in recipients {
-            if let Some(rs) = self.recipients.get_mut(&h.as_key())
+            if let Some(rs) = self.recipients.get_mut(&h.normalized())
                 && rs.req == Some(req)
             {
                 rs.delivery = Some(st.clone());
@@ -315,7 +308,7 @@ impl NotificationState {
     pub(crate) fn due_for_tombstone(&self, retention: std::time::Duration, now: time::OffsetDateTime) -> bool {
         !self.has_unknown()
             && self.recipients.values().all(|r| r.pending.is_none())
-            && self.orphaned_since.as_deref().and_then(parse_time).is_some_and(|t| t + retention <= now)
+            && self.orphaned_since.as_deref().and_then(crate::rfc3339::parse).is_some_and(|t| t + retention <= now)
     }
 
     pub fn has_unknown(&self) -> bool {
@@ -369,10 +362,6 @@ pub struct State {
     pub(crate) tombstones: BTreeMap<String, Tombstone>,
 }
 
-pub fn now_rfc3339() -> String {
-    format_time(time::OffsetDateTime::now_utc())
-}
-
 impl State {
     pub fn new() -> State {
         State {
@@ -393,13 +382,13 @@ impl State {
 
     /// Replays one journal entry onto the in-memory state. The one reducer for a running apply and
     /// for a journal read back, so the state after a crash is exactly the state the run had built.
-    pub fn replay(&mut self, e: &Entry) -> std::result::Result<(), String> {
+    pub fn replay(&mut self, e: &Entry) -> std::result::Result<(), ReplayError> {
         match e {
             Entry::Begin { .. } => {}
             Entry::Intent { key, req, batch, channel, api, content, recipients, at } => {
                 let n = self.entry(key, *channel, *api, content);
                 if *req as usize != n.requests.len() {
-                    return Err(format!("intent for {key} has request index {req}, expected {}", n.requests.len()));
+                    return Err(ReplayError::RequestIndex { key: key.clone(), req: *req, expected: n.requests.len() });
                 }
                 n.requests.push(RequestState {
                     batch: batch.clone(),
@@ -413,24 +402,24 @@ impl State {
                     error: None,
                 });
                 for (h, fp) in recipients {
-                    n.recipients.entry(h.as_key()).or_default().pending = Some(Pending { fp: fp.as_fp(), req: *req });
+                    n.recipients.entry(h.normalized()).or_default().pending =
+                        Some(Pending { fp: fp.normalized(), req: *req });
                 }
             }
             Entry::Outcome { key, req, outcome, request_id, status, error } => {
-                let n =
-                    self.notifications.get_mut(key).ok_or_else(|| format!("outcome for unknown notification {key}"))?;
+                let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::OutcomeForUnknown(key.clone()))?;
                 n.outcome(*req, *outcome, request_id, status, error)
-                    .map_err(|()| format!("outcome for unknown request {key}#{req}"))?;
+                    .map_err(|()| ReplayError::UnknownRequest { key: key.clone(), req: *req })?;
             }
             Entry::Record { key, channel, api, content, recipients, .. } => {
                 let n = self.entry(key, *channel, *api, content);
                 for (h, fp) in recipients {
-                    n.recipients.entry(h.as_key()).or_default().fp = Some(fp.as_fp());
+                    n.recipients.entry(h.normalized()).or_default().fp = Some(fp.normalized());
                 }
                 n.content = content.clone();
             }
             Entry::Resolve { key, sent, req } => {
-                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
+                let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::NoNotification(key.clone()))?;
                 let to = if *sent { Outcome::ResolvedSent } else { Outcome::ResolvedNotSent };
                 n.settle_unknown(*req, to, None);
             }
@@ -440,7 +429,7 @@ impl State {
                 }
             }
             Entry::Status { key, req, status, delivered, failed, recipients } => {
-                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
+                let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::NoNotification(key.clone()))?;
                 n.status(*req, status, (*delivered, *failed), recipients);
             }
             Entry::Rename { from, to } => {
@@ -452,13 +441,13 @@ impl State {
                 self.notifications.remove(key);
             }
             Entry::Orphan { key, since } => {
-                let n = self.notifications.get_mut(key).ok_or_else(|| format!("no notification {key}"))?;
+                let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::NoNotification(key.clone()))?;
                 n.orphaned_since.clone_from(since);
             }
             Entry::Retire { key, at } => {
-                let n = self.notifications.get(key).ok_or_else(|| format!("no notification {key} to retire"))?;
+                let n = self.notifications.get(key).ok_or_else(|| ReplayError::NothingToRetire(key.clone()))?;
                 if n.has_unknown() || n.recipients.values().any(|r| r.pending.is_some()) {
-                    return Err(format!("{key} has a request with an unknown outcome: it cannot be retired"));
+                    return Err(ReplayError::RetireUnknown(key.clone()));
                 }
                 let t = Tombstone::of(n, at);
                 self.notifications.remove(key);
@@ -516,8 +505,8 @@ impl State {
     }
 
     /// Parses and verifies a snapshot.
-    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<State, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text: the file is corrupted".to_string())?;
+    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<State, SnapshotError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| SnapshotError::NotUtf8)?;
         // The format version comes first, so a newer format is named as such, whatever else changed.
         let head: String = text.chars().take(200).collect();
         let version = head
@@ -525,22 +514,19 @@ impl State {
             .nth(1)
             .and_then(|t| t.trim_start().split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|d| d.parse::<u32>().ok())
-            .ok_or("no formatVersion: this is not a kore-notify state file, or it is truncated")?;
+            .ok_or(SnapshotError::NoFormatVersion)?;
         if version > FORMAT_VERSION {
-            return Err(format!(
-                "state format {version} was written by a newer kore-notify (this one reads format {FORMAT_VERSION}); upgrade kore-notify"
-            ));
+            return Err(SnapshotError::Newer(version));
         }
         let prefix = if version < 2 { CHECKSUM_PREFIX_V1 } else { CHECKSUM_PREFIX };
-        let idx =
-            text.rfind(prefix).ok_or("no checksum line: the file is truncated or was not written by kore-notify")?;
+        let idx = text.rfind(prefix).ok_or(SnapshotError::NoChecksum)?;
         let (body, tail) = text.split_at(idx);
         let expected = tail[prefix.len()..].split('"').next().unwrap_or_default();
         if sha256_hex(body.as_bytes()) != expected {
-            return Err("checksum mismatch: the file was edited by hand or corrupted".into());
+            return Err(SnapshotError::ChecksumMismatch);
         }
         // The trailing `checksum` field is ignored by State's deserializer.
-        let mut state = serde_json::from_str::<State>(text).map_err(|e| format!("invalid state: {e}"))?;
+        let mut state = serde_json::from_str::<State>(text).map_err(SnapshotError::Invalid)?;
         // A format-1 state is upgraded as it is read (its hashes truncated by the recipient
         // decoder); the next write is in the current format.
         state.format_version = FORMAT_VERSION;

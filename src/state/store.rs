@@ -23,12 +23,17 @@ pub trait StateStore {
 }
 
 /// The store a config names: PostgreSQL (`state: postgres://…` or `KORE_NOTIFY_STATE_URL`) or
-/// a file.
-pub(crate) fn store_for(config: &crate::config::Config, env: &dyn crate::interp::Env) -> Result<Box<dyn StateStore>> {
+/// a file; its timestamps read `clock`. Building it reads the environment (the database
+/// password), so its errors are the configuration's.
+pub(crate) fn store_for(
+    config: &crate::config::Config,
+    env: &dyn crate::interp::Env,
+    clock: Clock,
+) -> crate::error::Result<Box<dyn StateStore>> {
     match &config.state {
-        crate::config::StateLocation::File(path) => Ok(Box::new(FileStore::new(path, env))),
+        crate::config::StateLocation::File(path) => Ok(Box::new(FileStore::new(path, env, clock))),
         crate::config::StateLocation::Postgres(spec) => {
-            Ok(Box::new(super::pg::PgStore::new(spec, config.target(), env)?))
+            Ok(Box::new(super::pg::PgStore::new(spec, config.target(), env)?.with_clock(clock)))
         }
     }
 }
@@ -50,11 +55,12 @@ pub trait Session: Send {
 pub(crate) struct FileStore {
     path: PathBuf,
     site: RunSite,
+    clock: Clock,
 }
 
 impl FileStore {
-    pub(crate) fn new(path: &Path, env: &dyn crate::interp::Env) -> FileStore {
-        FileStore { path: path.to_path_buf(), site: RunSite::from_env(env) }
+    pub(crate) fn new(path: &Path, env: &dyn crate::interp::Env, clock: Clock) -> FileStore {
+        FileStore { path: path.to_path_buf(), site: RunSite::from_env(env), clock }
     }
 }
 
@@ -64,19 +70,16 @@ impl StateStore for FileStore {
     }
 
     fn open(&self, command: &str) -> Result<Box<dyn Session>> {
-        let lock = Lock::acquire(&self.path, command, &self.site)?;
+        let lock = Lock::acquire(&self.path, command, &self.site, self.clock)?;
         let loaded = load_for_update(&self.path)?;
-        Ok(Box::new(FileSession { _lock: lock, path: self.path.clone(), loaded, journal: None }))
+        Ok(Box::new(FileSession { _lock: lock, path: self.path.clone(), loaded, journal: None, clock: self.clock }))
     }
 
     fn import(&self, mut state: State) -> Result<()> {
-        let _lock = Lock::acquire(&self.path, "kore-notify state migrate", &self.site)?;
+        let _lock = Lock::acquire(&self.path, "kore-notify state migrate", &self.site, self.clock)?;
         let paths = Paths::new(&self.path);
         if present(&paths.snapshot) || present(&paths.journal) {
-            return Err(Error::Refused(format!(
-                "{} already holds a state: migrate refuses to overwrite it",
-                crate::load::display_path(&self.path).display()
-            )));
+            return Err(StateError::Occupied { store: error::shown(&self.path).display().to_string(), bot: None });
         }
         // The serial continues from the source (write_snapshot moves it on by one).
         write_snapshot(&self.path, &mut state)
@@ -93,6 +96,7 @@ struct FileSession {
     loaded: Loaded,
     /// Opened with the first entry: a session that records nothing writes nothing.
     journal: Option<Journal>,
+    clock: Clock,
 }
 
 impl Session for FileSession {
@@ -106,12 +110,12 @@ impl Session for FileSession {
 
     fn record(&mut self, e: &Entry) -> Result<()> {
         if self.journal.is_none() {
-            self.journal = Some(Journal::open(&self.path, &self.loaded.state)?);
+            self.journal = Some(Journal::open_at(&self.path, &self.loaded.state, self.clock)?);
         }
         if let Some(j) = self.journal.as_mut() {
             j.append(e)?;
         }
-        self.loaded.state.replay(e).map_err(|m| Error::Io(format!("internal state error: {m}")))
+        self.loaded.state.replay(e).map_err(StateError::Internal)
     }
 
     fn compact(&mut self) -> Result<()> {

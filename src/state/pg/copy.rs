@@ -6,12 +6,12 @@
 //! field count (-1 ends the data) and per field a 32-bit length (-1 for NULL) and its bytes.
 
 use super::super::RecipientState;
-use crate::fingerprint::H16;
+use crate::fingerprint::{Fingerprint, RecipientHash};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
 /// One recipient row: (notification id, recipient hash, its state).
-pub(super) type Row = (i64, H16, RecipientState);
+pub(super) type Row = (i64, RecipientHash, RecipientState);
 
 /// An incremental decoder: feed it chunks, take complete rows.
 #[derive(Default)]
@@ -106,8 +106,8 @@ impl Decoder {
             Some(v) if v.len() == 8 => i64::from_be_bytes(v.try_into().map_err(|_| Malformed("id"))?),
             _ => return Err(Malformed("notification id")),
         };
-        let h16 = |v: Option<&[u8]>| v.and_then(|v| <[u8; 16]>::try_from(v).ok()).map(H16);
-        let (Some(hash), Some(fp)) = (h16(fields[1]), h16(fields[2])) else {
+        let h16 = |v: Option<&[u8]>| v.and_then(|v| <[u8; 16]>::try_from(v).ok());
+        let (Some(hash), Some(fp)) = (h16(fields[1]).map(RecipientHash), h16(fields[2]).map(Fingerprint)) else {
             return Err(Malformed("a recipient hash"));
         };
         let req = match fields[3] {
@@ -162,7 +162,7 @@ mod tests {
             assert_eq!(rows[2].0, 9);
             assert_eq!(rows[1].2.req, None);
             assert_eq!(rows[2].2.delivery.as_deref(), Some("FAILURE"));
-            assert_eq!(rows[0].1, H16([0; 16]));
+            assert_eq!(rows[0].1, RecipientHash([0; 16]));
         }
         let mut bad = s.clone();
         bad[0] = b'X';

@@ -31,8 +31,9 @@ use std::sync::Arc;
 use tokio_postgres::Client;
 
 use super::{Entry, Holder, Loaded, Session, State, StateStore};
-use crate::error::{Error, Result};
-use crate::fingerprint::{H16, sha256_hex};
+use super::{Result, StateError};
+use crate::clock::Clock;
+use crate::fingerprint::{Fingerprint, RecipientHash, sha256_hex};
 use sql::{Change, Fence, Ledger, Read, Special, Written};
 pub use url::PgSpec;
 pub(crate) use url::is_postgres_url;
@@ -42,6 +43,7 @@ pub struct PgStore {
     conn: Arc<url::Conn>,
     target: String,
     site: super::RunSite,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -62,7 +64,7 @@ impl Rt {
             .enable_all()
             .build()
             .map(|rt| Rt(Some(rt)))
-            .map_err(|e| Error::Io(format!("cannot start the PostgreSQL client: {e}")))
+            .map_err(StateError::PgRuntime)
     }
 
     /// Runs `fut` on the store's runtime and waits for it (from sync code or from another runtime),
@@ -77,7 +79,7 @@ impl Rt {
         fut: impl Future<Output = T> + Send + 'static,
         timeout: Option<std::time::Duration>,
     ) -> Result<T> {
-        let rt = self.0.as_ref().ok_or_else(|| Error::Io("the PostgreSQL client is stopped".into()))?;
+        let rt = self.0.as_ref().ok_or(StateError::PgStopped { during: false })?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let task = rt.spawn(async move {
             let _ = tx.send(fut.await);
@@ -88,11 +90,11 @@ impl Rt {
         };
         got.map_err(|timed_out| {
             task.abort();
-            Error::Io(if timed_out {
-                format!("PostgreSQL did not answer within {} s", DB_TIMEOUT.as_secs())
+            if timed_out {
+                StateError::PgTimeout { secs: DB_TIMEOUT.as_secs() }
             } else {
-                "the PostgreSQL client stopped".into()
-            })
+                StateError::PgStopped { during: true }
+            }
         })
     }
 }
@@ -120,15 +122,22 @@ fn lock_key(target: &str) -> i64 {
 
 impl PgStore {
     /// The store for `target`, the password (if any) read from the environment now.
-    pub fn new(spec: &PgSpec, target: &str, env: &dyn crate::interp::Env) -> Result<PgStore> {
+    pub fn new(spec: &PgSpec, target: &str, env: &dyn crate::interp::Env) -> crate::error::Result<PgStore> {
         Ok(PgStore {
             conn: Arc::new(spec.resolve(env)?),
             target: target.to_string(),
             site: super::RunSite::from_env(env),
+            clock: Clock::System,
         })
     }
 
-    fn db(&self) -> impl Fn(sql::Db) -> Error + '_ {
+    /// The same store, its lock holders stamped by `clock`.
+    #[must_use]
+    pub(crate) fn with_clock(self, clock: Clock) -> PgStore {
+        PgStore { clock, ..self }
+    }
+
+    fn db(&self) -> impl Fn(sql::Db) -> StateError + '_ {
         |e| sql::db_error(&self.conn.shown, &e)
     }
 
@@ -169,8 +178,8 @@ impl PgStore {
         }
     }
 
-    fn newer(&self, v: i32) -> Error {
-        Error::Database {
+    fn newer(&self, v: i32) -> StateError {
+        StateError::Database {
             url: self.conn.shown.clone(),
             message: format!(
                 "the database schema is version {v}, written by a newer kore-notify (this one knows version {}); upgrade kore-notify",
@@ -250,10 +259,10 @@ impl StateStore for PgStore {
                     || "another kore-notify process".into(),
                     |h| crate::safe::line(&h.to_string()).into_owned(),
                 );
-            return Err(Error::Locked { path: self.conn.shown.clone().into(), holder });
+            return Err(StateError::Locked { path: self.conn.shown.clone().into(), holder });
         }
         self.migrate(&rt, &data)?;
-        let holder = serde_json::to_value(Holder::now(command, &self.site)).unwrap_or_default();
+        let holder = serde_json::to_value(Holder::now(command, &self.site, self.clock)).unwrap_or_default();
         let c = data.clone();
         let settled = rt
             .run(async move {
@@ -314,11 +323,10 @@ impl StateStore for PgStore {
         // No time limit: a large state takes as long as it takes, in one transaction.
         match rt.run_for(async move { sql::import(&c, &target, key, state).await }, None)?.map_err(self.db())? {
             sql::Imported::Done => Ok(()),
-            sql::Imported::NotEmpty => Err(Error::Refused(format!(
-                "{} already holds a state for bot {}: migrate refuses to overwrite it",
-                self.conn.shown, self.target
-            ))),
-            sql::Imported::Locked => Err(Error::Locked {
+            sql::Imported::NotEmpty => {
+                Err(StateError::Occupied { store: self.conn.shown.clone(), bot: Some(self.target.clone()) })
+            }
+            sql::Imported::Locked => Err(StateError::Locked {
                 path: self.conn.shown.clone().into(),
                 holder: "another kore-notify process".into(),
             }),

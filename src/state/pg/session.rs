@@ -28,7 +28,7 @@ pub(super) struct PgSession {
     pub(super) shown: String,
     pub(super) loaded: Loaded,
     /// The recipients of each request sent in this session, so an answer is written in O(batch).
-    pub(super) intents: HashMap<(String, u32), Vec<H16>>,
+    pub(super) intents: HashMap<(String, u32), Vec<RecipientHash>>,
     /// Set when a write failed: the in-memory state may be ahead of the database, so nothing more
     /// is recorded (and so nothing more is sent).
     pub(super) broken: Option<String>,
@@ -37,14 +37,14 @@ pub(super) struct PgSession {
 }
 
 impl PgSession {
-    fn db(&self, e: sql::Db) -> Error {
+    fn db(&self, e: sql::Db) -> StateError {
         sql::db_error(&self.shown, &e)
     }
 
     /// What an entry will touch, read from the state before it is applied.
-    fn before(&self, e: &Entry) -> (Vec<H16>, Vec<u32>, Ledger) {
+    fn before(&self, e: &Entry) -> (Vec<RecipientHash>, Vec<u32>, Ledger) {
         let st = &self.loaded.state;
-        let pending_in = |key: &str, reqs: &[u32]| -> Vec<H16> {
+        let pending_in = |key: &str, reqs: &[u32]| -> Vec<RecipientHash> {
             st.notifications
                 .get(key)
                 .map(|n| {
@@ -116,7 +116,7 @@ impl PgSession {
     fn change(
         &mut self,
         e: &Entry,
-        (touched, prior): (Vec<H16>, HashMap<H16, H16>),
+        (touched, prior): (Vec<RecipientHash>, HashMap<RecipientHash, Fingerprint>),
         reqs: Vec<u32>,
         ledger: Ledger,
     ) -> Option<Change> {
@@ -165,7 +165,7 @@ impl PgSession {
             match &mut ch.ledger {
                 // Only a recipient who had another content can have a send of it still standing.
                 Ledger::Current { rows } => {
-                    let now: Vec<(H16, H16)> = if rows.is_empty() {
+                    let now: Vec<(RecipientHash, Fingerprint)> = if rows.is_empty() {
                         touched
                             .iter()
                             .filter_map(|h| n.recipients.get(h).and_then(|r| r.fp).map(|fp| (*h, fp)))
@@ -207,7 +207,7 @@ impl Session for PgSession {
 
     fn record(&mut self, e: &Entry) -> Result<()> {
         if let Some(why) = &self.broken {
-            return Err(Error::Database {
+            return Err(StateError::Database {
                 url: self.shown.clone(),
                 message: format!("nothing more is recorded: {why}"),
             });
@@ -215,11 +215,11 @@ impl Session for PgSession {
         let (touched, reqs, ledger) = self.before(e);
         // What they had received before (those have a row, updated in place; the others are
         // inserted).
-        let prior: HashMap<H16, H16> = entry_key(e)
+        let prior: HashMap<RecipientHash, Fingerprint> = entry_key(e)
             .and_then(|k| self.loaded.state.notifications.get(k))
             .map(|n| touched.iter().filter_map(|h| n.recipients.get(h).and_then(|r| r.fp).map(|fp| (*h, fp))).collect())
             .unwrap_or_default();
-        self.loaded.state.replay(e).map_err(|m| Error::Io(format!("internal state error: {m}")))?;
+        self.loaded.state.replay(e).map_err(StateError::Internal)?;
         let Some(change) = self.change(e, (touched, prior), reqs, ledger) else { return Ok(()) };
         let (c, fence) = (self.data.clone(), self.fence.clone());
         let written =
@@ -231,11 +231,11 @@ impl Session for PgSession {
                 }
                 return Ok(());
             }
-            Ok(Written::LostLock) => Error::Database {
+            Ok(Written::LostLock) => StateError::Database {
                 url: self.shown.clone(),
                 message: "the state lock was lost (its connection closed); nothing more is recorded or sent".into(),
             },
-            Ok(Written::Duplicate) => Error::Database {
+            Ok(Written::Duplicate) => StateError::Database {
                 url: self.shown.clone(),
                 message: "the delivery ledger refused a second send of the same content to the same recipient (did another writer bypass the lock?); nothing was sent".into(),
             },
@@ -247,17 +247,15 @@ impl Session for PgSession {
 
     fn compact(&mut self) -> Result<()> {
         if let Some(why) = &self.broken {
-            return Err(Error::Database {
+            return Err(StateError::Database {
                 url: self.shown.clone(),
                 message: format!("nothing more is recorded: {why}"),
             });
         }
         let (c, fence) = (self.data.clone(), self.fence.clone());
-        let serial =
-            self.loaded.state.serial.checked_add(1).filter(|s| *s < u64::MAX / 2).ok_or_else(|| Error::Database {
-                url: self.shown.clone(),
-                message: "the serial is out of range".into(),
-            })?;
+        let serial = self.loaded.state.serial.checked_add(1).filter(|s| *s < u64::MAX / 2).ok_or_else(|| {
+            StateError::Database { url: self.shown.clone(), message: "the serial is out of range".into() }
+        })?;
         let ok = self
             .rt
             .run(async move {
@@ -273,7 +271,7 @@ impl Session for PgSession {
             })?
             .map_err(|e| self.db(e))?;
         if !ok {
-            return Err(Error::Database { url: self.shown.clone(), message: "the state lock was lost".into() });
+            return Err(StateError::Database { url: self.shown.clone(), message: "the state lock was lost".into() });
         }
         self.loaded.state.serial = serial;
         Ok(())

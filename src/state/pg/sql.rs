@@ -9,8 +9,8 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::super::{NotificationState, Outcome, RecipientState, RequestState, State};
-use crate::error::{Error, Result};
-use crate::fingerprint::H16;
+use crate::fingerprint::{Fingerprint, RecipientHash};
+use crate::state::{Result, StateError};
 
 mod read;
 mod schema;
@@ -21,7 +21,7 @@ pub(super) use schema::{SCHEMA_VERSION, migrate};
 pub(super) type Db = tokio_postgres::Error;
 
 /// A database error as the error to show.
-pub(super) fn db_error(shown: &str, e: &Db) -> Error {
+pub(super) fn db_error(shown: &str, e: &Db) -> StateError {
     let message = match e.as_db_error() {
         Some(d) => format!("{}: {}", d.severity(), d.message()),
         None => {
@@ -37,11 +37,11 @@ pub(super) fn db_error(shown: &str, e: &Db) -> Error {
             m
         }
     };
-    Error::Database { url: shown.to_string(), message: crate::safe::line(&message).into_owned() }
+    StateError::Database { url: shown.to_string(), message: crate::safe::line(&message).into_owned() }
 }
 
-fn corrupt(what: &str) -> Error {
-    Error::Database { url: String::new(), message: format!("the stored state is corrupted: {what}") }
+fn corrupt(what: &str) -> StateError {
+    StateError::Database { url: String::new(), message: format!("the stored state is corrupted: {what}") }
 }
 
 /// Commits after success, rolls back otherwise.
@@ -65,13 +65,13 @@ pub(super) struct Change {
     pub(super) doc: Option<serde_json::Value>,
     /// Requests as they are now, with the recipients an intent holds back (for a new request).
     pub(super) requests: Vec<(u32, RequestState, Option<Vec<u8>>)>,
-    pub(super) upsert: Vec<(H16, RecipientState)>,
+    pub(super) upsert: Vec<(RecipientHash, RecipientState)>,
     /// Of `upsert`, those that already have a row (updated in place rather than inserted).
     pub(super) existing: Vec<bool>,
     /// Whether losing this change in a crash of the *server* is safe (an answer: its request then
     /// reads as unknown, and is held back). An intent is never: it is committed synchronously.
     pub(super) relaxed: bool,
-    pub(super) delete: Vec<H16>,
+    pub(super) delete: Vec<RecipientHash>,
     pub(super) ledger: Ledger,
     pub(super) special: Special,
 }
@@ -97,18 +97,18 @@ pub(super) enum Ledger {
     /// retried), then one standing row per recipient — refused if one already stands.
     Intent {
         req: u32,
-        rows: Vec<(H16, H16)>,
+        rows: Vec<(RecipientHash, Fingerprint)>,
     },
     /// Accepted, settled as sent, or new content recorded without sending: each recipient's
     /// sends of other contents than its current one (given) stop standing.
     Current {
-        rows: Vec<(H16, H16)>,
+        rows: Vec<(RecipientHash, Fingerprint)>,
     },
     /// Rejected, settled as not sent, or retried: these requests' sends to these recipients stop
     /// standing.
     Void {
         reqs: Vec<u32>,
-        recipients: Vec<H16>,
+        recipients: Vec<RecipientHash>,
     },
 }
 
@@ -152,8 +152,8 @@ pub(super) async fn write(c: &Client, fence: &Fence, ch: Change) -> std::result:
     }
 }
 
-fn bytes(h: &H16) -> Vec<u8> {
-    h.0.to_vec()
+fn bytes(h: &impl AsRef<[u8]>) -> Vec<u8> {
+    h.as_ref().to_vec()
 }
 
 async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<Written, Db> {
@@ -238,7 +238,7 @@ async fn bump(c: &Client, target: &str) -> std::result::Result<Written, Db> {
 
 async fn ledger(c: &Client, id: i64, l: &Ledger) -> std::result::Result<(), Db> {
     let reqs = |r: &[u32]| r.iter().map(|q| *q as i32).collect::<Vec<i32>>();
-    let split = |rows: &[(H16, H16)]| -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let split = |rows: &[(RecipientHash, Fingerprint)]| -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         rows.iter().map(|(h, fp)| (bytes(h), bytes(fp))).unzip()
     };
     match l {
@@ -341,7 +341,7 @@ struct LedgerColumns {
 }
 
 impl LedgerColumns {
-    fn push(&mut self, h: &H16, fp: &H16, req: u32, holds: bool) {
+    fn push(&mut self, h: &RecipientHash, fp: &Fingerprint, req: u32, holds: bool) {
         self.recipient.push(bytes(h));
         self.fp.push(bytes(fp));
         self.req.push(req as i32);
@@ -350,7 +350,7 @@ impl LedgerColumns {
 }
 
 impl RecipientColumns {
-    fn of(rows: &[(H16, RecipientState)]) -> RecipientColumns {
+    fn of(rows: &[(RecipientHash, RecipientState)]) -> RecipientColumns {
         let mut k = RecipientColumns::default();
         for (h, r) in rows {
             k.recipient.push(bytes(h));
@@ -364,7 +364,11 @@ impl RecipientColumns {
 }
 
 /// Rewrites existing recipients' rows as they are now (one statement for the whole batch).
-async fn update_recipients(c: &Client, id: i64, rows: &[(H16, RecipientState)]) -> std::result::Result<(), Db> {
+async fn update_recipients(
+    c: &Client,
+    id: i64,
+    rows: &[(RecipientHash, RecipientState)],
+) -> std::result::Result<(), Db> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -381,7 +385,7 @@ async fn update_recipients(c: &Client, id: i64, rows: &[(H16, RecipientState)]) 
 }
 
 /// Inserts new recipients' rows (binary COPY: the cheapest way in, one round trip).
-async fn copy_recipients(c: &Client, id: i64, rows: &[(H16, RecipientState)]) -> std::result::Result<(), Db> {
+async fn copy_recipients(c: &Client, id: i64, rows: &[(RecipientHash, RecipientState)]) -> std::result::Result<(), Db> {
     use tokio_postgres::types::Type;
     if rows.is_empty() {
         return Ok(());
@@ -466,7 +470,7 @@ pub(super) async fn import(
                 .await?
                 .get(0);
             // The recipients each pending or unknown request holds back.
-            let mut held: HashMap<u32, Vec<(H16, H16)>> = HashMap::new();
+            let mut held: HashMap<u32, Vec<(RecipientHash, Fingerprint)>> = HashMap::new();
             for (h, r) in &n.recipients {
                 if let Some(p) = &r.pending {
                     held.entry(p.req).or_default().push((*h, p.fp));
@@ -476,9 +480,10 @@ pub(super) async fn import(
                 let intent = held.get(&(i as u32)).map(|pairs| encode_pairs(pairs));
                 upsert_request(c, id, i as u32, r, intent.as_deref()).await?;
             }
-            let all: Vec<(H16, RecipientState)> = n.recipients.iter().map(|(h, r)| (*h, r.clone())).collect();
+            let all: Vec<(RecipientHash, RecipientState)> = n.recipients.iter().map(|(h, r)| (*h, r.clone())).collect();
             for chunk in all.chunks(20_000) {
-                let sent: Vec<(H16, RecipientState)> = chunk.iter().filter(|(_, r)| r.fp.is_some()).cloned().collect();
+                let sent: Vec<(RecipientHash, RecipientState)> =
+                    chunk.iter().filter(|(_, r)| r.fp.is_some()).cloned().collect();
                 copy_recipients(c, id, &sent).await?;
                 let mut rows = LedgerColumns::default();
                 for (h, r) in chunk {

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::interp::Env;
+use crate::state::StateError;
 
 /// Where a PostgreSQL state lives, as written (password as a reference, or from a secret variable).
 #[derive(Clone)]
@@ -223,31 +224,33 @@ pub(super) struct Conn {
 
 impl Conn {
     /// The TLS configuration to connect with, `None` for plain TCP.
-    pub(super) fn tls_config(&self) -> Result<Option<rustls::ClientConfig>> {
+    pub(super) fn tls_config(&self) -> std::result::Result<Option<rustls::ClientConfig>, StateError> {
         if self.tls == Tls::Off { Ok(None) } else { self.rustls().map(Some) }
     }
 
     /// The rustls configuration: the platform's roots, or only the certificates of `sslrootcert`.
-    pub(super) fn rustls(&self) -> Result<rustls::ClientConfig> {
+    pub(super) fn rustls(&self) -> std::result::Result<rustls::ClientConfig, StateError> {
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Io(format!("TLS: {e}")))?;
+            .map_err(StateError::Tls)?;
         let config = match &self.root_cert {
             Some(path) => {
-                let pem = crate::files::read_named(path, 1024 * 1024)
-                    .map_err(|e| Error::Refused(format!("sslrootcert {}: {e}", path.display())))?;
+                let bad = |e: Box<dyn std::error::Error + Send + Sync>| StateError::RootCert {
+                    path: path.clone(),
+                    source: e,
+                };
+                let pem = crate::files::read_named(path, 1024 * 1024).map_err(|e| bad(e.into()))?;
                 let mut roots = rustls::RootCertStore::empty();
                 for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-                    let cert: rustls::pki_types::CertificateDer =
-                        cert.map_err(|e| Error::Refused(format!("sslrootcert {}: {e}", path.display())))?;
-                    roots.add(cert).map_err(|e| Error::Refused(format!("sslrootcert {}: {e}", path.display())))?;
+                    let cert: rustls::pki_types::CertificateDer = cert.map_err(|e| bad(e.into()))?;
+                    roots.add(cert).map_err(|e| bad(e.into()))?;
                 }
                 builder.with_root_certificates(roots).with_no_client_auth()
             }
             None => {
                 use rustls_platform_verifier::BuilderVerifierExt;
-                builder.with_platform_verifier().map_err(|e| Error::Io(format!("TLS: {e}")))?.with_no_client_auth()
+                builder.with_platform_verifier().map_err(StateError::Tls)?.with_no_client_auth()
             }
         };
         Ok(config)

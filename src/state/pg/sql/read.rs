@@ -135,8 +135,8 @@ async fn requests(
 async fn recipient_rows(
     c: &Client,
     keys: &HashMap<i64, String>,
-) -> std::result::Result<Result<HashMap<i64, Vec<(H16, RecipientState)>>>, Db> {
-    let mut per: HashMap<i64, Vec<(H16, RecipientState)>> = HashMap::new();
+) -> std::result::Result<Result<HashMap<i64, Vec<(RecipientHash, RecipientState)>>>, Db> {
+    let mut per: HashMap<i64, Vec<(RecipientHash, RecipientState)>> = HashMap::new();
     // The target's notifications by id (integers, so the COPY query needs no quoting).
     let ids: Vec<String> = keys.keys().map(i64::to_string).collect();
     let query = format!(
@@ -162,7 +162,7 @@ async fn recipient_rows(
 }
 
 /// (recipient hash, fingerprint) pairs as one value: 32 bytes a pair.
-pub(in crate::state::pg) fn encode_pairs(pairs: &[(H16, H16)]) -> Vec<u8> {
+pub(in crate::state::pg) fn encode_pairs(pairs: &[(RecipientHash, Fingerprint)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(pairs.len() * 32);
     for (h, fp) in pairs {
         out.extend_from_slice(&h.0);
@@ -171,15 +171,15 @@ pub(in crate::state::pg) fn encode_pairs(pairs: &[(H16, H16)]) -> Vec<u8> {
     out
 }
 
-fn decode_pairs(b: &[u8]) -> Option<Vec<(H16, H16)>> {
+fn decode_pairs(b: &[u8]) -> Option<Vec<(RecipientHash, Fingerprint)>> {
     if !b.len().is_multiple_of(32) {
         return None;
     }
-    b.chunks_exact(32).map(|c| Some((h16(&c[..16])?, h16(&c[16..])?))).collect()
+    b.chunks_exact(32).map(|c| Some((RecipientHash(h16(&c[..16])?), Fingerprint(h16(&c[16..])?)))).collect()
 }
 
-fn h16(b: &[u8]) -> Option<H16> {
-    <[u8; 16]>::try_from(b).ok().map(H16)
+fn h16(b: &[u8]) -> Option<[u8; 16]> {
+    <[u8; 16]>::try_from(b).ok()
 }
 
 fn outcome_of(s: &str) -> Option<Outcome> {
