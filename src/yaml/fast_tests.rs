@@ -227,7 +227,7 @@ impl Gen {
 
     fn file(&mut self) -> String {
         let mut out = String::new();
-        for d in 0..1 + self.next() % 3 {
+        for d in 0..=(self.next() % 3) {
             if d > 0 || self.chance(50) {
                 out.push_str("---\n");
             }
