@@ -1,9 +1,10 @@
 //! YAML parse speed on one core, to compare with the parser's own event stream:
 //!
-//!     cargo run --release --example bench-yaml -- [--serde|--events|--events-no-comments] FILE…
+//!     cargo run --release --example bench-yaml -- [--full|--serde|--events|--events-no-comments] FILE…
 //!
 //! Reads the files, then parses each on this thread: by default into the positioned tree
-//! (`yaml::parse_documents`, what `plan` does); `--serde` through the old serde path;
+//! (`yaml::parse_documents`, what `plan` does: the fast path for files in the plain block shape);
+//! `--full` through the full event parser only; `--serde` through the old serde path;
 //! `--events` only iterates granit-parser's events (the floor; `--events-no-comments` without
 //! comment events). Prints MB/s of YAML per core.
 
@@ -28,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .sum::<Result<usize, _>>()?
             }
             "--serde" => kore_notify::yaml::serde_path::parse_documents(t).map_err(|e| e.message)?.len(),
+            "--full" => kore_notify::yaml::parse_documents_full(t).map_err(|e| e.message)?.len(),
             _ => kore_notify::yaml::parse_documents(t).map_err(|e| e.message)?.len(),
         };
     }

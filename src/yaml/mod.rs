@@ -126,9 +126,17 @@ pub(crate) fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
 /// Parses every document of a YAML stream. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Some(docs) = fast::build(text) {
-        return Ok(docs);
+    match fast::build(text) {
+        Some(docs) => Ok(docs),
+        None => parse_documents_full(text),
     }
+}
+
+/// [`parse_documents`] without the fast path: every file through the full event parser (for the
+/// parse benchmark).
+#[doc(hidden)]
+pub fn parse_documents_full(text: &str) -> Result<Vec<Node>, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut docs = tree::build(text).map_err(|f| parse_error(f.pos, f.message, text))?;
     keep_number_text(text, &mut docs);
     Ok(docs)
