@@ -10,6 +10,10 @@
 
 use std::time::Instant;
 
+// The allocator the kore-notify binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.iter().find(|a| a.starts_with("--")).cloned().unwrap_or_default();

@@ -242,7 +242,7 @@ pub(crate) fn comment_cuts(text: &str, docs: &[Node]) -> Vec<CommentCut> {
 /// [`cut_by_comment`] reports).
 fn has_touching_comment(text: &str) -> bool {
     let b = text.as_bytes();
-    b.iter().enumerate().any(|(i, c)| *c == b'#' && b.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()))
+    text.match_indices('#').any(|(i, _)| b.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()))
 }
 
 /// A step of a field path, formatted only when a cut is found.
