@@ -1,5 +1,7 @@
 // Plans of a million recipients allocate and free millions of small strings from several
 // threads at once; glibc's allocator spent about a third of such a plan in malloc and free.
+// mimalloc is built without transparent huge pages (feature `no_thp`): with them, each first
+// touch of memory cleared 2 MiB, a quarter of such a plan's CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -44,13 +44,25 @@ pub(super) fn build(text: &str) -> Option<Vec<Node>> {
 
 /// No control characters (tabs and carriage returns included), no C1 controls, line or paragraph
 /// separators, byte order marks or non-characters: the characters YAML treats specially or refuses.
+/// And no line longer than [`super::LONG_LINE`] outside ASCII, so that every position is found in
+/// bounded time (an ASCII line's column is its byte offset).
 fn plain_characters(b: &[u8]) -> bool {
     let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    let (mut line_start, mut ascii) = (0, true);
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
+        if c >= 0x80 {
+            ascii = false;
+        }
         let refused = match c {
-            b'\n' => false,
+            b'\n' => {
+                if !ascii && i - line_start > super::LONG_LINE {
+                    return false;
+                }
+                (line_start, ascii) = (i + 1, true);
+                false
+            }
             0..0x20 | 0x7f => true,
             0xc2 => at(i + 1) < 0xa0,
             0xe2 => at(i + 1) == 0x80 && matches!(at(i + 2), 0xa8 | 0xa9),
@@ -62,26 +74,28 @@ fn plain_characters(b: &[u8]) -> bool {
         }
         i += 1;
     }
-    true
+    ascii || b.len() - line_start <= super::LONG_LINE
 }
 
 /// Content starting at byte `at` of line `no` (1-based); `at` is its indentation for a whole line.
+/// `line` is without its trailing spaces; `width` is the length of the line as written.
 #[derive(Clone, Copy)]
 struct Seg<'t> {
     no: u32,
     line: &'t str,
+    width: usize,
+    ascii: bool,
     at: usize,
 }
 
 impl<'t> Seg<'t> {
-    /// The content, without trailing spaces.
+    /// The content.
     fn text(&self) -> &'t str {
-        self.line[self.at..].trim_end_matches(' ')
+        &self.line[self.at..]
     }
 
     fn pos(&self, byte: usize) -> Pos {
-        let before = &self.line[..byte];
-        let column = if before.is_ascii() { byte } else { before.chars().count() };
+        let column = if self.ascii { byte } else { self.line[..byte].chars().count() };
         Pos { line: self.no, column: column as u32 + 1 }
     }
 
@@ -99,11 +113,12 @@ struct Reader<'t> {
 impl<'t> Reader<'t> {
     /// The next line with content (blank and comment lines skipped for good), not consumed.
     fn peek(&mut self) -> Option<Seg<'t>> {
-        while let Some(line) = self.lines.get(self.next) {
+        while let Some(written) = self.lines.get(self.next) {
+            let line = written.trim_end_matches(' ');
             let at = line.len() - line.trim_start_matches(' ').len();
-            let rest = line[at..].trim_end_matches(' ');
+            let rest = &line[at..];
             if !rest.is_empty() && !rest.starts_with('#') {
-                return Some(Seg { no: self.next as u32 + 1, line, at });
+                return Some(Seg { no: self.next as u32 + 1, line, width: written.len(), ascii: line.is_ascii(), at });
             }
             self.next += 1;
         }
@@ -363,7 +378,7 @@ fn number_text(mut n: Node, s: Seg<'_>) -> Node {
         Value::Float(f) => f.to_string(),
         _ => return n,
     };
-    if s.line.len() > super::LONG_LINE {
+    if s.width > super::LONG_LINE {
         return n;
     }
     let token = s.line[s.at..].split(|c: char| matches!(c, ',' | ']' | '}' | '#') || c.is_whitespace()).next();

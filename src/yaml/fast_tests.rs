@@ -104,6 +104,18 @@ fn steps_aside_for_everything_else() {
     }
 }
 
+#[test]
+fn long_lines_read_the_same_in_bounded_time() {
+    // A number's spelling is kept only on lines of at most 4096 bytes as written (trailing
+    // spaces count), as the full parser's trees have it.
+    same(&format!("a: 1.50{}\nb: 2.50\n", " ".repeat(4100)));
+    // One flow mapping of 20,000 entries on one line: positions found without rescanning it.
+    let entries: Vec<String> = (0..20_000).map(|i| format!("k{i}: v{i}")).collect();
+    same(&format!("m: {{{}}}\n", entries.join(", ")));
+    // Outside ASCII, a line that long is left to the full parser.
+    steps_aside(&format!("m: {{{}}}\n", entries.join(", ").replace('v', "é")));
+}
+
 /// A small deterministic generator of manifests in (and near) the fast path's shape.
 struct Gen(u64);
 
