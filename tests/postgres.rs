@@ -625,6 +625,10 @@ fn retention_and_tombstones_in_postgres() {
     assert_eq!(db.query("SELECT count(*) FROM kore_notify.notifications WHERE key = 'k'"), ["0"]);
     assert_eq!(db.query("SELECT doc->>'recipients' FROM kore_notify.tombstones WHERE key = 'k'"), ["3"]);
     assert_eq!(db.query("SELECT count(*) FROM kore_notify.recipients"), ["1"], "only `other` keeps its rows");
+    let orphans = "SELECT count(*) FROM kore_notify.sends s
+                   WHERE NOT EXISTS (SELECT 1 FROM kore_notify.notifications n WHERE n.id = s.notification)";
+    assert_eq!(db.query(orphans), ["0"], "the retired notification's ledger rows go with it");
+    assert_ne!(db.query("SELECT count(*) FROM kore_notify.sends"), ["0"], "`other` keeps its ledger rows");
     let t = t.manifest("a.yaml", &format!("# back\n{}", slack("k", &ids("t", 3))));
     let (_, t) = t.args(["plan"]).status(1).stderr_has("notifications/a.yaml:2").stderr_has("was retired at").run();
     // Migrated to a file and back into another database: the tombstone travels.

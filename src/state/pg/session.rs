@@ -63,11 +63,20 @@ impl PgSession {
                 .unwrap_or_default()
         };
         match e {
-            Entry::Intent { req, recipients, .. } => (
-                recipients.iter().map(|(h, _)| *h).collect(),
-                vec![*req],
-                Ledger::Intent { req: *req, rows: recipients.clone() },
-            ),
+            Entry::Intent { key, req, recipients, .. } => {
+                let known = st.notifications.get(key);
+                let failed = |(h, fp): &&(RecipientHash, Fingerprint)| {
+                    known.and_then(|n| n.recipients.get(h)).is_some_and(|r| {
+                        r.fp.as_ref() == Some(fp) && matches!(r.delivery.as_deref(), Some("FAILURE" | "FAILED"))
+                    })
+                };
+                let retried = recipients.iter().filter(failed).cloned().collect();
+                (
+                    recipients.iter().map(|(h, _)| *h).collect(),
+                    vec![*req],
+                    Ledger::Intent { req: *req, rows: recipients.clone(), retried },
+                )
+            }
             Entry::Outcome { key, req, outcome, .. } => {
                 let touched = match self.intents.get(&(key.clone(), *req)) {
                     Some(list) => list.clone(),

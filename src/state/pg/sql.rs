@@ -98,6 +98,9 @@ pub(super) enum Ledger {
     Intent {
         req: u32,
         rows: Vec<(RecipientHash, Fingerprint)>,
+        /// Those of `rows` whose last delivery of the same content failed, as the writer's state
+        /// has them (usually none: the retry's update is then skipped).
+        retried: Vec<(RecipientHash, Fingerprint)>,
     },
     /// Accepted, settled as sent, or new content recorded without sending: each recipient's
     /// sends of other contents than its current one (given) stop standing.
@@ -167,7 +170,7 @@ async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<
     let target = fence.target.as_str();
     match &ch.special {
         Special::Rename { to } => {
-            c.execute("DELETE FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, to]).await?;
+            drop_notification(c, target, to).await?;
             c.execute(
                 "UPDATE kore_notify.notifications SET key = $3 WHERE target = $1 AND key = $2",
                 &[&target, &ch.key, to],
@@ -176,8 +179,7 @@ async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<
             return bump(c, target).await;
         }
         Special::Remove => {
-            c.execute("DELETE FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, &ch.key])
-                .await?;
+            drop_notification(c, target, &ch.key).await?;
             return bump(c, target).await;
         }
         Special::Retire { tombstone } => {
@@ -187,8 +189,7 @@ async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<
                 &[&target, &ch.key, tombstone],
             )
             .await?;
-            c.execute("DELETE FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, &ch.key])
-                .await?;
+            drop_notification(c, target, &ch.key).await?;
             return bump(c, target).await;
         }
         Special::Revive => {
@@ -229,6 +230,16 @@ async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<
     bump(c, target).await
 }
 
+/// Deletes a notification with its recipient and ledger rows (which carry no foreign key: checking
+/// one per row was a third of recording a batch); its requests go with it by their foreign key.
+async fn drop_notification(c: &Client, target: &str, key: &str) -> std::result::Result<(), Db> {
+    let id = "(SELECT id FROM kore_notify.notifications WHERE target = $1 AND key = $2)";
+    c.execute(&format!("DELETE FROM kore_notify.recipients WHERE notification = {id}"), &[&target, &key]).await?;
+    c.execute(&format!("DELETE FROM kore_notify.sends WHERE notification = {id}"), &[&target, &key]).await?;
+    c.execute("DELETE FROM kore_notify.notifications WHERE target = $1 AND key = $2", &[&target, &key]).await?;
+    Ok(())
+}
+
 /// Counts the change (the digest plan files are bound to moves with it).
 async fn bump(c: &Client, target: &str) -> std::result::Result<Written, Db> {
     c.execute("UPDATE kore_notify.states SET changes = changes + 1, updated_at = now() WHERE target = $1", &[&target])
@@ -243,17 +254,19 @@ async fn ledger(c: &Client, id: i64, l: &Ledger) -> std::result::Result<(), Db> 
     };
     match l {
         Ledger::None => {}
-        Ledger::Intent { req, rows } => {
-            let (hs, fps) = split(rows);
-            c.execute(
-                "UPDATE kore_notify.sends s SET holds = false
+        Ledger::Intent { req, rows, retried } => {
+            let (hs, fps) = split(retried);
+            if !hs.is_empty() {
+                c.execute(
+                    "UPDATE kore_notify.sends s SET holds = false
                  FROM unnest($2::bytea[], $3::bytea[]) AS u(r, fp), kore_notify.recipients c
                  WHERE s.notification = $1 AND s.recipient = u.r AND s.fp = u.fp AND s.holds
                    AND c.notification = $1 AND c.recipient = u.r AND c.fp = u.fp
                    AND c.delivery IN ('FAILURE', 'FAILED')",
-                &[&id, &hs, &fps],
-            )
-            .await?;
+                    &[&id, &hs, &fps],
+                )
+                .await?;
+            }
             let mut cols = LedgerColumns::default();
             for (h, fp) in rows {
                 cols.push(h, fp, *req, true);
