@@ -43,7 +43,7 @@ pub(crate) struct ConfigDoc {
     pub(crate) v2_template_as_custom_message: Option<bool>,
     /// Identities per request, 1 to 1000. Default 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = super::MAX_BATCH_SIZE))]
     pub(crate) batch_size: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) rate_limits: Option<RateLimitsDoc>,
@@ -65,11 +65,11 @@ pub(crate) struct ConfigDoc {
 pub(crate) struct RateLimitsDoc {
     /// Requests per rolling minute (send and status together). Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = super::MAX_PER_MINUTE))]
     pub(crate) per_minute: Option<u32>,
     /// Requests per rolling hour. Default 18000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = super::MAX_PER_HOUR))]
     pub(crate) per_hour: Option<u32>,
 }
 
@@ -78,10 +78,10 @@ pub(crate) struct RateLimitsDoc {
 pub(crate) struct TimeoutsDoc {
     /// Seconds to establish a connection. Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 600))]
+    #[schemars(range(min = 1, max = super::MAX_CONNECT_SECONDS))]
     pub(crate) connect_seconds: Option<u32>,
     /// Seconds for a whole request. Default 60.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 3600))]
+    #[schemars(range(min = 1, max = super::MAX_REQUEST_SECONDS))]
     pub(crate) request_seconds: Option<u32>,
 }

@@ -258,6 +258,12 @@ pub(crate) const DEFAULT_PER_MINUTE: u32 = 600;
 pub(crate) const DEFAULT_PER_HOUR: u32 = 18_000;
 pub(crate) const DEFAULT_CONNECT_SECONDS: u32 = 10;
 pub(crate) const DEFAULT_REQUEST_SECONDS: u32 = 60;
+/// Ranges, shared with the schema in `ConfigDoc` (its `range` attributes name these).
+pub(crate) const MAX_BATCH_SIZE: u64 = 1000;
+pub(crate) const MAX_PER_MINUTE: u64 = 1_000_000;
+pub(crate) const MAX_PER_HOUR: u64 = 100_000_000;
+pub(crate) const MAX_CONNECT_SECONDS: u64 = 600;
+pub(crate) const MAX_REQUEST_SECONDS: u64 = 3600;
 
 /// The config as one YAML document; problems reported.
 fn parse(w: &mut Walker, bytes: &[u8]) -> Option<yaml::Node> {
@@ -385,8 +391,10 @@ struct Limits {
 /// `batchSize`, `rateLimits` and `timeouts`, each within its range.
 fn limits(w: &mut Walker, f: &Fields) -> Limits {
     let mut l = Limits {
-        batch_size: f.get("batchSize").and_then(|n| w.uint(n, "batchSize", 1, 1000)).unwrap_or(DEFAULT_BATCH_SIZE)
-            as usize,
+        batch_size: f
+            .get("batchSize")
+            .and_then(|n| w.uint(n, "batchSize", 1, MAX_BATCH_SIZE))
+            .unwrap_or(DEFAULT_BATCH_SIZE) as usize,
         per_minute: DEFAULT_PER_MINUTE,
         per_hour: DEFAULT_PER_HOUR,
         connect_timeout: DEFAULT_CONNECT_SECONDS,
@@ -398,16 +406,16 @@ fn limits(w: &mut Walker, f: &Fields) -> Limits {
         let n = group.1.as_ref()?.get(name)?;
         w.uint(n, &join(group.0, name), 1, max).map(|v| v as u32)
     };
-    if let Some(v) = get(w, ("rateLimits", &rate), "perMinute", 1_000_000) {
+    if let Some(v) = get(w, ("rateLimits", &rate), "perMinute", MAX_PER_MINUTE) {
         l.per_minute = v;
     }
-    if let Some(v) = get(w, ("rateLimits", &rate), "perHour", 100_000_000) {
+    if let Some(v) = get(w, ("rateLimits", &rate), "perHour", MAX_PER_HOUR) {
         l.per_hour = v;
     }
-    if let Some(v) = get(w, ("timeouts", &time), "connectSeconds", 600) {
+    if let Some(v) = get(w, ("timeouts", &time), "connectSeconds", MAX_CONNECT_SECONDS) {
         l.connect_timeout = v;
     }
-    if let Some(v) = get(w, ("timeouts", &time), "requestSeconds", 3600) {
+    if let Some(v) = get(w, ("timeouts", &time), "requestSeconds", MAX_REQUEST_SECONDS) {
         l.request_timeout = v;
     }
     l
