@@ -32,14 +32,20 @@ type R<T> = Result<T, Bail>;
 const MAX_NODES: u64 = 1_000_000;
 const MAX_DEPTH: usize = 32;
 const MAX_DOCUMENTS: usize = 1_000;
+/// Comments count as events there (8,000,000 at most, with every node's).
+const MAX_COMMENTS: u64 = 4_000_000;
+/// The full parser looks ahead past at most 32 comments between a key and its value.
+const MAX_COMMENTS_AFTER_KEY: u64 = 32;
+/// YAML's limit on an implicit key is 1024 characters; keys are ASCII here.
+const MAX_KEY: usize = 1_000;
 
 /// The trees of `text`'s documents, or `None` when the full parser must read it.
 pub(super) fn build(text: &str) -> Option<Vec<Node>> {
     if !plain_characters(text.as_bytes()) {
         return None;
     }
-    let mut p = Reader { lines: text.split('\n').collect(), next: 0, nodes: 0 };
-    p.stream().ok()
+    let mut p = Reader { text, at: 0, no: 1, nodes: 0, comments: 0 };
+    p.stream().ok().filter(|_| p.comments <= MAX_COMMENTS)
 }
 
 /// No control characters (tabs and carriage returns included), no C1 controls, line or paragraph
@@ -104,36 +110,56 @@ impl<'t> Seg<'t> {
     }
 }
 
+/// Reads forward, one line at a time (nothing is collected up front).
 struct Reader<'t> {
-    lines: Vec<&'t str>,
-    next: usize,
+    text: &'t str,
+    /// Byte offset and number (1-based) of the next line not yet taken.
+    at: usize,
+    no: u32,
     nodes: u64,
+    /// Comments (lines and ends of lines): the full parser counts each as an event.
+    comments: u64,
 }
 
 impl<'t> Reader<'t> {
-    /// The next line with content (blank and comment lines skipped for good), not consumed.
+    /// The next line with content (blank and comment lines skipped for good), not taken.
     fn peek(&mut self) -> Option<Seg<'t>> {
-        while let Some(written) = self.lines.get(self.next) {
+        while self.at < self.text.len() {
+            let rest = &self.text[self.at..];
+            let written = &rest[..rest.find('\n').unwrap_or(rest.len())];
             let line = written.trim_end_matches(' ');
             let at = line.len() - line.trim_start_matches(' ').len();
-            let rest = &line[at..];
-            if !rest.is_empty() && !rest.starts_with('#') {
-                return Some(Seg { no: self.next as u32 + 1, line, width: written.len(), ascii: line.is_ascii(), at });
+            let content = &line[at..];
+            if !content.is_empty() && !content.starts_with('#') {
+                return Some(Seg { no: self.no, line, width: written.len(), ascii: line.is_ascii(), at });
             }
-            self.next += 1;
+            if !content.is_empty() {
+                self.comments += 1;
+            }
+            self.skip(written.len());
         }
         None
     }
 
+    fn skip(&mut self, len: usize) {
+        self.at += len + 1;
+        self.no += 1;
+    }
+
+    /// Takes the line [`Reader::peek`] returned.
+    fn advance(&mut self, s: Seg<'_>) {
+        self.skip(s.width);
+    }
+
     fn take(&mut self) -> Option<Seg<'t>> {
-        let s = self.peek();
-        self.next += 1;
-        s
+        let s = self.peek()?;
+        self.advance(s);
+        Some(s)
     }
 
     fn count(&mut self) -> R<()> {
         self.nodes += 1;
-        if self.nodes > MAX_NODES { Err(Bail) } else { Ok(()) }
+        if self.nodes > MAX_NODES || self.comments > MAX_COMMENTS { Err(Bail) } else { Ok(()) }
     }
 
     fn stream(&mut self) -> R<Vec<Node>> {
@@ -194,7 +220,7 @@ impl<'t> Reader<'t> {
                     if is_item(n.text()) {
                         return Err(Bail);
                     }
-                    self.next += 1;
+                    self.advance(n);
                     s = n;
                 }
                 Some(n) if n.at > col => return Err(Bail),
@@ -210,14 +236,22 @@ impl<'t> Reader<'t> {
         if !text.is_empty() && !text.starts_with('#') {
             return self.inline(rest.from(rest.line.len() - text.len()), depth);
         }
-        match self.peek() {
+        let before = self.comments;
+        if !text.is_empty() {
+            self.comments += 1;
+        }
+        let next = self.peek();
+        if self.comments - before >= MAX_COMMENTS_AFTER_KEY {
+            return Err(Bail);
+        }
+        match next {
             Some(n) if n.at > col => {
-                self.next += 1;
+                self.advance(n);
                 self.block(n, depth + 1)
             }
             // A list may sit at its key's own column.
             Some(n) if n.at == col && is_item(n.text()) => {
-                self.next += 1;
+                self.advance(n);
                 self.sequence(n, depth + 1, true)
             }
             // An empty value (null) is left to the full parser, which places it.
@@ -252,7 +286,7 @@ impl<'t> Reader<'t> {
             });
             match self.peek() {
                 Some(n) if n.at == col && is_item(n.text()) => {
-                    self.next += 1;
+                    self.advance(n);
                     s = n;
                 }
                 Some(n) if n.at > col => return Err(Bail),
@@ -281,7 +315,10 @@ impl<'t> Reader<'t> {
             }
         };
         let rest = &text[used..];
-        if rest.is_empty() || rest.starts_with(' ') && rest.trim_start_matches(' ').starts_with('#') {
+        if rest.is_empty() {
+            Ok(node)
+        } else if rest.starts_with(' ') && rest.trim_start_matches(' ').starts_with('#') {
+            self.comments += 1;
             Ok(node)
         } else {
             Err(Bail)
@@ -405,7 +442,7 @@ fn key_len(text: &str) -> Option<usize> {
         return None;
     }
     let len = b.iter().position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/')))?;
-    (b[len] == b':' && matches!(b.get(len + 1), None | Some(b' '))).then_some(len)
+    (len <= MAX_KEY && b[len] == b':' && matches!(b.get(len + 1), None | Some(b' '))).then_some(len)
 }
 
 /// Whether `key` is already in the mapping (compared as the full parser compares keys).

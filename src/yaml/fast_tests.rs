@@ -116,6 +116,32 @@ fn long_lines_read_the_same_in_bounded_time() {
     steps_aside(&format!("m: {{{}}}\n", entries.join(", ").replace('v', "é")));
 }
 
+#[test]
+fn what_the_full_parser_refuses_is_left_to_it() {
+    // An implicit key is at most 1024 characters.
+    let k = "k".repeat(1025);
+    for text in
+        [format!("{k}: 1\n"), format!("- {k}: 1\n"), format!("a:\n  {k}: 1\n"), format!("m: {{a: 1, {k}: 1}}\n")]
+    {
+        steps_aside(&text);
+    }
+    // It looks ahead past at most 32 comments for a key's value (a commented-out audience).
+    let old = "# - email: old@example.com\n".repeat(33);
+    for text in [
+        format!("identities:\n{old}  - email: a@example.com\n"),
+        format!("identities:\n{old}- email: a@example.com\n"),
+        format!("identities: # old ones below\n{}  - email: a@example.com\n", "#\n".repeat(32)),
+        format!("- a:\n{old}  - x\n"),
+        format!("a:\n{}  b: 1\n", "# c\n\n".repeat(33)),
+    ] {
+        steps_aside(&text);
+    }
+    same(&format!("identities:\n{}  - email: a@example.com\n", "# old\n".repeat(31)));
+    same(&format!("a: 1\n{}b: 2\n", "# many comments between entries\n".repeat(100)));
+    // Comments count against its event budget.
+    assert!(super::build(&format!("a: 1\n{}", "#\n".repeat(4_000_001))).is_none());
+}
+
 /// A small deterministic generator of manifests in (and near) the fast path's shape.
 struct Gen(u64);
 
