@@ -70,7 +70,7 @@ impl PgSession {
                         r.fp.as_ref() == Some(fp) && matches!(r.delivery.as_deref(), Some("FAILURE" | "FAILED"))
                     })
                 };
-                let retried = recipients.iter().filter(failed).cloned().collect();
+                let retried = recipients.iter().filter(failed).copied().collect();
                 (
                     recipients.iter().map(|(h, _)| *h).collect(),
                     vec![*req],
