@@ -465,14 +465,24 @@ fn duplicate(entries: &[(Node, Node)], seen: &mut Option<HashSet<String>>, key: 
 /// YAML's indicators: a plain scalar starting with one of these is left to the full parser.
 const INDICATORS: &[u8] = b"-?:,[]{}#&*!|>'\"%@`";
 
+/// Whether a plain scalar may start this way: not with an indicator, except `-` followed by
+/// something other than a space (`-5`, `-x`).
+fn plain_start(v: &str) -> bool {
+    match v.as_bytes() {
+        [] => false,
+        [b'-', next, ..] => *next != b' ',
+        [first, ..] => !INDICATORS.contains(first),
+    }
+}
+
 /// A one-line plain scalar in block context (its comment already cut off).
 fn plain_block(v: &str) -> bool {
-    !v.is_empty() && !INDICATORS.contains(&v.as_bytes()[0]) && !v.ends_with(':') && !v.contains(": ")
+    plain_start(v) && !v.ends_with(':') && !v.contains(": ")
 }
 
 /// A plain scalar inside a flow mapping or list (up to the next `,`, `}` or `]`).
 fn plain_flow(v: &str) -> bool {
-    !v.is_empty() && !INDICATORS.contains(&v.as_bytes()[0]) && !v.contains([':', '#', '[', ']', '{', '}'])
+    plain_start(v) && !v.contains([':', '#', '[', ']', '{', '}'])
 }
 
 /// `'…'` with `''` for a quote: the value and the bytes taken.

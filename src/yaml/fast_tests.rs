@@ -60,6 +60,7 @@ fn takes_the_usual_shapes() {
         "m: {a: 1, b: 'x, y', c: \"}\"}\nu: ü\n",
         "e: {s: ü, x: y}\nk: [ä, 'ö', ü]\n",
         "url: http://example.com/a?b=c\nmsg: 50% off, today - only\n",
+        "n: -5\nf: -1.50\nm: {a: -1, b: -x}\nl: [-2, -y]\nd: ---\n",
     ] {
         same(text);
     }
@@ -91,7 +92,6 @@ fn steps_aside_for_everything_else() {
         "-\n  a: 1\n",
         "hello\n",
         "a: .inf\n",
-        "a: -1\n",
         "\"a\": 1\n",
         "a: 1\n b: 2\n",
         "a:\n    b: 1\n  c: 2\n",
@@ -162,7 +162,7 @@ impl Gen {
     }
 
     fn scalar(&mut self) -> String {
-        const PLAIN: [&str; 16] = [
+        const PLAIN: [&str; 20] = [
             "hello",
             "a b c",
             "Hello {name}, x",
@@ -179,6 +179,10 @@ impl Gen {
             "日本語 テキスト",
             "a#b",
             "http://x/y",
+            "-5",
+            "-1.5e3",
+            "-x y",
+            "--",
         ];
         const QUOTED: [&str; 7] =
             ["'it''s'", "\"a \\\"q\\\" \\n\"", "'#not a comment'", "\"\"", "''", "'x: y'", "\"é\""];
@@ -187,7 +191,7 @@ impl Gen {
     }
 
     fn flow(&mut self) -> String {
-        const VALUES: [&str; 8] = ["Name0", "REF-0-1", "José", "1", "'a, b'", "\"}\"", "x y", "true"];
+        const VALUES: [&str; 10] = ["Name0", "REF-0-1", "José", "1", "'a, b'", "\"}\"", "x y", "true", "-5", "-a"];
         const KEYS: [&str; 5] = ["name", "ref", "n", "é_no", "k1"];
         let n = self.next() % 4;
         if self.chance(50) {
