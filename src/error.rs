@@ -67,7 +67,7 @@ impl Error {
     }
 
     pub(crate) fn io(path: &std::path::Path, action: &'static str, source: std::io::Error) -> Self {
-        Error::Io { path: crate::load::display_path(path), action, source }
+        Error::Io { path: crate::files::display_path(path), action, source }
     }
 
     /// The process could not `what`.

@@ -242,7 +242,7 @@ pub struct WriteError {
 
 impl WriteError {
     fn new(path: &Path, action: &'static str, source: std::io::Error) -> WriteError {
-        WriteError { path: crate::load::display_path(path), action, source }
+        WriteError { path: display_path(path), action, source }
     }
 }
 
@@ -293,6 +293,29 @@ pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+}
+
+/// Shows a path relative to the current directory when it is below it (GitHub annotations and
+/// terminals both want repository-relative paths).
+pub(crate) fn display_path(p: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().ok();
+    let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
+    let rel = rel.strip_prefix(".").unwrap_or(rel);
+    // `notifications/../audiences/a.csv` → `audiences/a.csv`: shorter, and what GitHub needs to
+    // put an annotation on the right file. Lexical, for display only.
+    let mut out = PathBuf::new();
+    for c in rel.components() {
+        match c {
+            std::path::Component::ParentDir
+                if matches!(out.components().next_back(), Some(std::path::Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

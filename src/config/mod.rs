@@ -153,7 +153,7 @@ impl Config {
             match (yaml.is_file(), alt.is_file()) {
                 (true, true) => {
                     return Err(Error::Config {
-                        path: crate::load::display_path(&alt),
+                        path: crate::files::display_path(&alt),
                         message: format!("both {FILE_NAME} and {ALT_FILE_NAME} are here; keep one"),
                     });
                 }
@@ -168,7 +168,7 @@ impl Config {
 
     /// Loads and validates a config file; problems are added to `diags`.
     pub(crate) fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
-        let shown = crate::load::display_path(path);
+        let shown = crate::files::display_path(path);
         let bytes = crate::files::read_named(path, MAX_CONFIG_BYTES)
             .map_err(|e| Error::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
         let mut w = Walker::new(&shown, diags, env);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Diagnostics, Pos};
-use crate::files::{self, FileError, Root};
+use crate::files::{self, FileError, Root, display_path};
 use crate::interp::Env;
 use crate::manifest::*;
 use crate::walk::{Walker, index, join};
@@ -37,29 +37,6 @@ const MAX_RECIPIENT_DIAGS: usize = 10;
 pub struct LoadedManifests {
     pub notifications: Vec<Notification>,
     pub(crate) files: Vec<PathBuf>,
-}
-
-/// Shows a path relative to the current directory when it is below it (GitHub annotations and
-/// terminals both want repository-relative paths).
-pub(crate) fn display_path(p: &Path) -> PathBuf {
-    let cwd = std::env::current_dir().ok();
-    let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
-    let rel = rel.strip_prefix(".").unwrap_or(rel);
-    // `notifications/../audiences/a.csv` → `audiences/a.csv`: shorter, and what GitHub needs to
-    // put an annotation on the right file. Lexical, for display only.
-    let mut out = PathBuf::new();
-    for c in rel.components() {
-        match c {
-            std::path::Component::ParentDir
-                if matches!(out.components().next_back(), Some(std::path::Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Reads a file with a size cap enforced while reading, as UTF-8 text; with a `root`, the file
@@ -251,60 +228,6 @@ fn check_repo(ns: &[Notification], diags: &mut Diagnostics) {
                     .help("a renamed notification can continue only one earlier key"),
                 );
             }
-        }
-    }
-}
-
-/// Keys retired by the state (tombstones): using one again is an error unless the manifest says
-/// `reuseRetiredKey: true`; so is renaming from one (its history is gone). Reported by `validate`
-/// (errors and warnings), `plan` and `apply` (errors).
-///
-/// `reuseRetiredKey: true` on a key that is not retired (any more) is a warning: left in place, it
-/// would silently undo a later retirement of the same key.
-pub(crate) fn check_retired(ns: &[Notification], state: &crate::state::State, diags: &mut Diagnostics) {
-    for n in ns {
-        let pos = Pos { line: n.source.line, column: n.source.column };
-        if n.reuse_retired_key && !state.tombstones.contains_key(&n.key) {
-            diags.push(
-                Diagnostic::warning(
-                    &n.source.file,
-                    pos.clone(),
-                    "reuseRetiredKey",
-                    format!("`{}` is not a retired key: reuseRetiredKey has no effect", crate::safe::line(&n.key)),
-                )
-                .help("remove `reuseRetiredKey: true` once the key is reused, so that a later retirement is not silently undone"),
-            );
-        }
-        if let Some(t) = state.tombstones.get(&n.key)
-            && !n.reuse_retired_key
-        {
-            diags.push(
-                Diagnostic::error(
-                    &n.source.file,
-                    pos.clone(),
-                    "key",
-                    format!(
-                        "key `{}` was retired at {} (orphaned since {}, its per-recipient records dropped after the retention)",
-                        crate::safe::line(&n.key),
-                        t.tombstoned_at,
-                        t.orphaned_since
-                    ),
-                )
-                .help(
-                    "pick a new key; or, to send it again as a new notification to everyone listed, add `reuseRetiredKey: true` to this manifest",
-                ),
-            );
-        }
-        for p in n.previous_keys.iter().filter(|p| state.tombstones.contains_key(p.as_str())) {
-            diags.push(
-                Diagnostic::error(
-                    &n.source.file,
-                    pos.clone(),
-                    "previousKeys",
-                    format!("`{}` was retired (a tombstone): there is no history to continue", crate::safe::line(p)),
-                )
-                .help("remove it from previousKeys"),
-            );
         }
     }
 }

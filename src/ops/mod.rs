@@ -115,10 +115,10 @@ pub(crate) fn load_workspace_with<T: Send>(
     Ok((Workspace { config, manifests, warnings }, extra))
 }
 
-/// Refuses manifests that reuse a retired key (see [`load::check_retired`]), naming file and line.
+/// Refuses manifests that reuse a retired key (see [`crate::plan::check_retired`]), naming file and line.
 pub(crate) fn check_retired(g: &Global, ws: &Workspace, state: &crate::state::State) -> Result<()> {
     let mut diags = Diagnostics::default();
-    load::check_retired(&ws.manifests.notifications, state, &mut diags);
+    crate::plan::check_retired(&ws.manifests.notifications, state, &mut diags);
     if diags.errors() > 0 {
         report(g, &mut diags);
         return Err(Error::Invalid(diags.errors()));

@@ -74,7 +74,7 @@ pub(crate) fn run(g: &Global, cmd: Command) -> Result<Exit> {
             files.extend([p.journal.clone(), p.backup.clone(), p.mark.clone()]);
         }
         for f in files {
-            println!("{}", crate::load::display_path(&f).display());
+            println!("{}", crate::files::display_path(&f).display());
         }
         return Ok(Exit::Ok);
     }

@@ -38,7 +38,7 @@ pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<Exit> {
     if let Some(c) = &config
         && let Ok(l) = crate::state::store_for(c, g.env(), g.clock).and_then(|s| Ok(s.load()?))
     {
-        load::check_retired(&manifests.notifications, &l.state, &mut diags);
+        crate::plan::check_retired(&manifests.notifications, &l.state, &mut diags);
     }
     diags.sort();
     let format = if json { DiagFormat::Json } else { g.diag_format.clone() };

@@ -12,10 +12,12 @@ use crate::manifest::{Notification, OnChange};
 use crate::state::{NotificationState, State, StoredContent};
 
 mod compute;
+mod retired;
 mod retry;
 
 pub use compute::compute;
 pub(crate) use compute::for_config;
+pub(crate) use retired::check_retired;
 pub(crate) use retry::{Retry, check_retry};
 
 pub(crate) const PLAN_FORMAT: u32 = 1;

@@ -118,7 +118,7 @@ impl StateError {
 
 /// A path as it is shown (relative to the current directory when below it).
 pub(crate) fn shown(path: &Path) -> PathBuf {
-    crate::load::display_path(path)
+    crate::files::display_path(path)
 }
 
 /// Why a snapshot is not a valid state.

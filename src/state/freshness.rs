@@ -25,7 +25,7 @@ fn read_mark(path: &Path) -> Result<Option<Mark>> {
     match crate::files::read_regular(path, 64 * 1024) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|source| StateError::BadMark { path: crate::load::display_path(path), source }),
+            .map_err(|source| StateError::BadMark { path: crate::files::display_path(path), source }),
         Err(crate::files::FileError::NotFound) => Ok(None),
         Err(e) => Err(StateError::read(path, e)),
     }
@@ -78,7 +78,7 @@ pub(crate) fn check(snapshot: &Path, state: Option<&State>) -> Result<()> {
     if current.is_some_and(|c| c >= newest) {
         return Ok(());
     }
-    let shown = crate::load::display_path;
+    let shown = crate::files::display_path;
     Err(StateError::Stale {
         path: shown(snapshot),
         stale: Box::new(Stale {

@@ -86,7 +86,7 @@ impl StateStore for FileStore {
     }
 
     fn describe(&self) -> String {
-        crate::load::display_path(&self.path).display().to_string()
+        crate::files::display_path(&self.path).display().to_string()
     }
 }
 
