@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -239,21 +238,8 @@ pub(crate) fn crash_trials(trials: usize) {
                 ids.iter().map(|i| format!("{key}-{i}")).collect::<Vec<_>>().join(", ")
             ),
         );
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let delay = seed % 400;
-        let mut child = t.spawn(&["apply", "--auto-approve", "--parallelism", "2"]);
-        std::thread::sleep(Duration::from_millis(delay));
-        unsafe_kill(child.id());
-        let _ = child.wait();
-        // Rerun without --retry-unknown until nothing is left to send (or only blocked).
-        let (o, t2) = t.args(["apply", "--auto-approve"]).run();
-        assert!(matches!(o.status, 0 | 3), "trial {trial}: {}", o.stderr);
+        let (t2, mine) = kill_and_rerun(t, &emu, &mut seed, 0, &key);
         t = t2;
-        let d = emu.deliveries();
-        let mine: BTreeMap<_, _> = d.iter().filter(|(k, _)| k.starts_with(&format!("slack:{key}-"))).collect();
-        assert!(mine.values().all(|c| **c == 1), "trial {trial} (kill after {delay} ms): duplicate {mine:?}");
         // Every delivered recipient is in the state, as sent or as unknown.
         let leftovers: Vec<_> = std::fs::read_dir(t.path().join(".kore-notify"))
             .expect("state dir")
@@ -278,8 +264,4 @@ pub(crate) fn crash_trials(trials: usize) {
             t = t.args(["state", "resolve", &key, "--all", "--sent"]).status(0).run().1;
         }
     }
-}
-
-fn unsafe_kill(pid: u32) {
-    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
 }

@@ -388,3 +388,30 @@ impl Hostile {
         self.seen.lock().expect("log").clone()
     }
 }
+
+/// One kill -9 trial: `apply` killed after a pseudo-random delay (`min_ms` plus up to 400 ms, from
+/// `seed`, which advances), then run again to the end. Returns the repository and `key`'s
+/// deliveries (recipients `slack:{key}-…`), each checked to have been delivered exactly once.
+#[track_caller]
+pub(crate) fn kill_and_rerun(
+    t: Test,
+    emu: &Emulator,
+    seed: &mut u64,
+    min_ms: u64,
+    key: &str,
+) -> (Test, BTreeMap<String, u64>) {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    let delay = min_ms + *seed % 400;
+    let mut child = t.spawn(&["apply", "--auto-approve", "--parallelism", "2"]);
+    std::thread::sleep(std::time::Duration::from_millis(delay));
+    let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let (o, t) = t.args(["apply", "--auto-approve"]).run();
+    assert!(matches!(o.status, 0 | 3), "{key}: {}", o.stderr);
+    let prefix = format!("slack:{key}-");
+    let mine: BTreeMap<String, u64> = emu.deliveries().into_iter().filter(|(k, _)| k.starts_with(&prefix)).collect();
+    assert!(mine.values().all(|c| *c == 1), "{key} (kill after {delay} ms): duplicate {mine:?}");
+    (t, mine)
+}

@@ -2,7 +2,6 @@
 //! `KORE_NOTIFY_TEST_PG` to a superuser URL): every test gets a database of its own. Without the
 //! variable these tests fail, never skip.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -260,20 +259,8 @@ fn kill_9_trials_with_the_state_in_postgres() {
         let key = format!("k{trial}");
         let people: Vec<String> = (0..30).map(|i| format!("{key}-u{i}")).collect();
         t = t.manifest("a.yaml", &slack(&key, &people));
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let delay = 50 + seed % 400;
-        let mut child = t.spawn(&["apply", "--auto-approve", "--parallelism", "2"]);
-        std::thread::sleep(Duration::from_millis(delay));
-        let _ = std::process::Command::new("kill").args(["-9", &child.id().to_string()]).status();
-        let _ = child.wait();
-        let (o, t2) = t.args(["apply", "--auto-approve"]).run();
-        assert!(matches!(o.status, 0 | 3), "trial {trial}: {}", o.stderr);
+        let (t2, mine) = kill_and_rerun(t, &emu, &mut seed, 50, &key);
         t = t2;
-        let d = emu.deliveries();
-        let mine: BTreeMap<_, _> = d.iter().filter(|(k, _)| k.starts_with(&format!("slack:{key}-"))).collect();
-        assert!(mine.values().all(|c| **c == 1), "trial {trial} (kill after {delay} ms): duplicate {mine:?}");
         // Every delivered recipient is recorded: sent, or held back by an unknown request.
         let known = db.recorded(&key);
         let lineage = &db.query("SELECT lineage FROM kore_notify.states")[0];
