@@ -7,6 +7,7 @@ mod apply;
 mod ci;
 mod hostile;
 mod newcomer;
+mod pg_promises;
 mod plan;
 mod postgres;
 mod precision;

@@ -189,7 +189,9 @@ impl Config {
         let limits = limits(&mut w, &f);
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
-            check_no_credentials(&mut w, &f, vars, secret, client_id_raw.as_deref().unwrap_or_default());
+            let mut creds = vec![secret.clone(), STATE_URL_VAR.to_string()];
+            creds.extend(state_password_var(&f));
+            check_no_credentials(&mut w, &f, vars, &creds, client_id_raw.as_deref().unwrap_or_default());
         }
         let clean = w.diags.errors() == errors_before;
         let (
@@ -568,15 +570,26 @@ fn declared_variables(w: &mut Walker, f: &Fields) -> Option<Vec<String>> {
     ok.then_some(out)
 }
 
-/// The variables the credentials come from may never be declared for manifests.
-fn check_no_credentials(w: &mut Walker, f: &Fields, vars: &[String], secret_var: &str, client_id_raw: &str) {
+/// The variable the password of a PostgreSQL `state:` URL comes from, when it names one (whether
+/// or not `KORE_NOTIFY_STATE_URL` overrides it now: it may not tomorrow).
+fn state_password_var(f: &Fields) -> Option<String> {
+    let raw = f.get("state")?.as_str()?;
+    let spec = crate::state::pg::PgSpec::written(raw, "state").ok()?;
+    spec.password_var().map(str::to_string)
+}
+
+/// The variables the credentials come from (the client secret, the client id's references, the
+/// state URL and its password) may never be declared for manifests.
+fn check_no_credentials(w: &mut Walker, f: &Fields, vars: &[String], secret_vars: &[String], client_id_raw: &str) {
     let Some(n) = f.get("variables") else { return };
     for (i, v) in vars.iter().enumerate() {
-        if v == secret_var || client_id_raw.contains(&format!("${{{v}")) {
+        if secret_vars.contains(v) || client_id_raw.contains(&format!("${{{v}")) {
             w.error(
                 &n.pos,
                 &crate::walk::index("variables", i),
-                format!("`{v}` holds a credential (clientId or clientSecret); manifests may never expand it"),
+                format!(
+                    "`{v}` holds a credential (clientId, clientSecret, the state URL or its password); manifests may never expand it"
+                ),
                 "remove it from `variables:`",
             );
         }

@@ -215,6 +215,11 @@ async fn connect(conn: &url::Conn, tls: Option<rustls::ClientConfig>) -> std::re
             client
         }
     };
+    // Durability is never inherited: a database or role default of `synchronous_commit = off`
+    // (common on tuned servers) would let a crash lose an intent that was already answered as
+    // committed, and the rerun would send it again. Every write transaction says it again
+    // (`BEGIN_DURABLE`); this covers the statements that run outside one (the lock holder row).
+    client.batch_execute("SET synchronous_commit = on").await?;
     Ok(client)
 }
 

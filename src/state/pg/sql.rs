@@ -44,6 +44,11 @@ fn corrupt(what: &str) -> StateError {
     StateError::Database { url: String::new(), message: format!("the stored state is corrupted: {what}") }
 }
 
+/// Starts a write transaction whose commit is flushed to disk before it returns, whatever the
+/// database's or the role's default: an intent must be durable before its request leaves, and so
+/// must a migration (a lost schema is a lost state). Entries whose loss is safe relax it inside.
+pub(super) const BEGIN_DURABLE: &str = "BEGIN; SET LOCAL synchronous_commit = on";
+
 /// Commits after success, rolls back otherwise.
 async fn finish<T>(c: &Client, r: std::result::Result<T, Db>) -> std::result::Result<T, Db> {
     match r {
@@ -137,7 +142,7 @@ pub(super) enum Written {
 
 /// Writes one change in one transaction.
 pub(super) async fn write(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<Written, Db> {
-    c.batch_execute("BEGIN").await?;
+    c.batch_execute(BEGIN_DURABLE).await?;
     match write_in(c, fence, ch).await {
         Ok(Written::Done) => {
             c.batch_execute("COMMIT").await?;
@@ -451,7 +456,7 @@ pub(super) async fn import(
     lock_key: i64,
     mut state: State,
 ) -> std::result::Result<Imported, Db> {
-    c.batch_execute("BEGIN").await?;
+    c.batch_execute(BEGIN_DURABLE).await?;
     let r = async {
         let locked: bool = c.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&lock_key]).await?.get(0);
         if !locked {

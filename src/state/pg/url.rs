@@ -41,14 +41,46 @@ pub(crate) fn is_postgres_url(s: &str) -> bool {
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
 
-/// The URL split around its password: (before, password, after).
+/// The URL split around its password: (before, password, after). Split exactly as the client
+/// library reads it: the user part ends at the first `@` after `://`, wherever that is, so a
+/// password holding `/`, `?` or `#` (base64 passwords do) is still the password.
 fn split_password(url: &str) -> Option<(&str, &str, &str)> {
     let start = url.find("://")? + 3;
     let rest = &url[start..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let at = rest[..authority_end].rfind('@')?;
+    let at = rest.find('@')?;
     let colon = rest[..at].find(':')?;
     Some((&url[..=(start + colon)], &rest[colon + 1..at], &rest[at..]))
+}
+
+/// Where the query of a URL starts (after its user part, which may hold a `?`).
+fn query_start(url: &str) -> Option<usize> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let after_user = url[start..].find('@').map_or(start, |i| start + i + 1);
+    url[after_user..].find('?').map(|i| after_user + i)
+}
+
+/// The query parameter names the client library reads, decoded as it decodes them.
+fn decoded(k: &str) -> String {
+    url::form_urlencoded::parse(format!("{k}=").as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
+}
+
+/// The values of `password=` parameters replaced by `***`.
+fn mask_query_password(url: &str) -> String {
+    let Some(q) = query_start(url) else { return url.to_string() };
+    let pairs: Vec<String> = url[q + 1..]
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if decoded(k) == "password" => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", &url[..q], pairs.join("&"))
+}
+
+/// Whether the URL's query carries a `password=` parameter.
+fn has_query_password(url: &str) -> bool {
+    query_start(url)
+        .is_some_and(|q| url[q + 1..].split('&').any(|p| decoded(p.split('=').next().unwrap_or("")) == "password"))
 }
 
 impl PgSpec {
@@ -66,6 +98,9 @@ impl PgSpec {
             },
             None => None,
         };
+        if has_query_password(raw) {
+            return Err("a password is not allowed in the URL's query (`password=`): write it as a reference, postgres://user:${KORE_NOTIFY_PG_PASSWORD}@host/db, or put the whole URL in the KORE_NOTIFY_STATE_URL secret".into());
+        }
         let spec = PgSpec { template: raw.to_string(), origin: origin.into(), password_var };
         if spec.without_password().contains("${") {
             return Err("only the password may be a ${VAR} reference in a PostgreSQL URL".into());
@@ -90,10 +125,38 @@ impl PgSpec {
     }
 
     fn without_password(&self) -> String {
-        match split_password(&self.template) {
+        let url = match split_password(&self.template) {
             Some((a, _, b)) => format!("{a}***{b}"),
             None => self.template.clone(),
+        };
+        mask_query_password(&url)
+    }
+
+    /// The password as written in the URL (user part or `password=`), to take out of any message
+    /// that might echo it.
+    fn written_passwords(&self) -> Vec<String> {
+        let mut out: Vec<String> = split_password(&self.template).map(|(_, p, _)| p.to_string()).into_iter().collect();
+        if let Some(q) = query_start(&self.template) {
+            for pair in self.template[q + 1..].split('&') {
+                if let Some((k, v)) = pair.split_once('=')
+                    && decoded(k) == "password"
+                {
+                    out.push(v.to_string());
+                }
+            }
         }
+        out.retain(|p| !p.is_empty() && !p.starts_with("${"));
+        let decoded: Vec<String> = out
+            .iter()
+            .map(|p| {
+                url::form_urlencoded::parse(format!("v={p}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        out.extend(decoded.into_iter().filter(|p| !p.is_empty()));
+        out
     }
 
     /// The URL as it may be shown: the password replaced by `***`, control characters escaped.
@@ -113,21 +176,14 @@ impl PgSpec {
             }
             _ => self.template.clone(),
         };
-        let bad = |m: String| Error::Refused(format!("state URL {} ({}): {m}", self.shown(), self.origin));
+        let secrets = self.written_passwords();
+        let bad = |m: String| {
+            let m = secrets.iter().fold(m, |m, p| m.replace(p.as_str(), "***"));
+            Error::Refused(format!("state URL {} ({}): {m}", self.shown(), self.origin))
+        };
         let (stripped, ssl) = split_params(&url).map_err(bad)?;
         let mut config = tokio_postgres::Config::from_str_checked(&stripped).map_err(bad)?;
-        let loopback = config.get_hosts().iter().all(|h| match h {
-            tokio_postgres::config::Host::Tcp(name) => {
-                name.eq_ignore_ascii_case("localhost")
-                    || name
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-            #[cfg(unix)]
-            tokio_postgres::config::Host::Unix(_) => true,
-        });
+        let loopback = only_loopback(&config);
         let tls = tls_mode(ssl.mode.as_deref(), loopback).map_err(bad)?;
         if config.get_application_name().is_none() {
             config.application_name("kore-notify");
@@ -138,6 +194,34 @@ impl PgSpec {
         config.keepalives_idle(Duration::from_secs(30));
         Ok(Conn { config, tls, root_cert: ssl.root_cert.map(PathBuf::from), shown: self.shown() })
     }
+
+    /// The variable the password comes from, when the URL names one.
+    pub(crate) fn password_var(&self) -> Option<&str> {
+        self.password_var.as_deref()
+    }
+}
+
+/// Whether every address the client may connect to is on this machine: each host (a loopback IP
+/// literal, `localhost` or a Unix socket) and each `hostaddr` (which, when given, is where the
+/// connection really goes). No host at all is not loopback: the client picks its own default.
+fn only_loopback(config: &tokio_postgres::Config) -> bool {
+    let hosts = config.get_hosts();
+    let addrs = config.get_hostaddrs();
+    let host_ok = |h: &tokio_postgres::config::Host| match h {
+        tokio_postgres::config::Host::Tcp(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => true,
+    };
+    (!hosts.is_empty() || !addrs.is_empty())
+        && hosts.iter().all(host_ok)
+        && addrs.iter().all(std::net::IpAddr::is_loopback)
 }
 
 /// Every byte but the unreserved ones as `%XX`, so any password fits in the URL's user part.
@@ -273,6 +357,59 @@ mod tests {
         let s = PgSpec::secret("postgres://kn:hunter2@db.example.com:5433/kn?sslmode=require", "env").unwrap();
         assert_eq!(s.shown(), "postgres://kn:***@db.example.com:5433/kn?sslmode=require");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    /// Every character a password may hold, at every place in it: `shown` never has it, a written
+    /// URL refuses it, and the parts around it are kept.
+    #[test]
+    fn passwords_are_found_where_the_client_reads_them() {
+        let specials = ["/", "?", "#", ":", "&", "=", "%2F", "+", " ", "[", "]", "!", "$", "'", "\\", "~", "%40"];
+        for sp in specials {
+            for pw in [format!("{sp}Sec9"), format!("Sec{sp}9"), format!("Sec9{sp}"), format!("a{sp}{sp}b/c?d")] {
+                for tail in ["", "/kn", "/kn?sslmode=require", "?sslmode=require", ":5433/kn"] {
+                    let url = format!("postgres://kn:{pw}@db.example.com{tail}");
+                    let s = PgSpec::secret(&url, "env");
+                    if let Ok(s) = &s {
+                        let shown = s.shown();
+                        assert!(!shown.contains("Sec"), "{url} shown as {shown}");
+                        assert!(shown.starts_with("postgres://kn:***@db.example.com"), "{url} shown as {shown}");
+                        assert!(!format!("{s:?}").contains("Sec"));
+                    }
+                    let e = PgSpec::written(&url, "state").expect_err(&url);
+                    assert!(!e.contains("Sec"), "{url}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn query_passwords_are_masked_and_refused_in_files() {
+        for url in [
+            "postgres://kn@db.example.com/kn?password=Sec9",
+            "postgres://kn@db.example.com/kn?sslmode=require&password=Sec9&application_name=x",
+            "postgres://kn@db.example.com/kn?pass%77ord=Sec9",
+            "postgres://kn@db.example.com/kn?password=Sec9/x?y",
+        ] {
+            let s = PgSpec::secret(url, "env").expect(url);
+            assert!(!s.shown().contains("Sec9"), "{url}: {}", s.shown());
+            let e = PgSpec::written(url, "state").expect_err(url);
+            assert!(e.contains("password=") && !e.contains("Sec9"), "{e}");
+        }
+    }
+
+    #[test]
+    fn loopback_means_every_address_is_local() {
+        let loopback = |u: &str| only_loopback(&u.parse::<tokio_postgres::Config>().expect(u));
+        assert!(loopback("postgres://u@127.0.0.1/db"));
+        assert!(loopback("postgres://u@localhost:5433/db"));
+        assert!(loopback("postgres://u@[::1]/db"));
+        assert!(loopback("postgres://u@localhost/db?hostaddr=127.0.0.2"));
+        assert!(!loopback("postgres://u@127.0.0.1/db?hostaddr=10.1.2.3"));
+        assert!(!loopback("postgres://u@localhost/db?hostaddr=192.168.1.4"));
+        assert!(!loopback("postgres://u@/db"));
+        assert!(!loopback("postgres://u@127.0.0.1,db.example.com/db"));
+        assert!(!loopback("postgres://u@127.evil.example/db"));
+        assert!(loopback("postgres://u@/db?hostaddr=127.0.0.1"));
     }
 
     #[test]

@@ -92,7 +92,7 @@ const MIGRATION_LOCK: i64 = 0x6b6e_6d69_6772_6174;
 /// Creates or upgrades the schema (a writer's first step). Serialised by a transaction lock, so
 /// two first runs do not race; a schema newer than this build is refused.
 pub(in crate::state::pg) async fn migrate(c: &Client) -> std::result::Result<std::result::Result<(), i32>, Db> {
-    c.batch_execute("BEGIN").await?;
+    c.batch_execute(super::BEGIN_DURABLE).await?;
     let r = async {
         c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
         c.batch_execute(
