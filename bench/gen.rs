@@ -94,6 +94,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             retry_unknown: kore_notify::plan::Select::Nothing,
             retry_failed: kore_notify::plan::Select::Nothing,
             retention: None,
+            origin: "",
+            shared_state: false,
         });
         for (p, note) in plan.notifications.iter().zip(&repo.notifications) {
             for (b, chunk) in p.sends.chunks(1000).enumerate() {

@@ -159,3 +159,52 @@ fn only_loopback_addresses_go_without_tls() {
         assert!(!o.stderr.contains(":p@"), "{}", o.stderr);
     }
 }
+
+/// The date `days` after the suite's fixed `NOW`.
+fn days_after(days: i64) -> String {
+    let rfc = &time::format_description::well_known::Rfc3339;
+    (time::OffsetDateTime::parse(NOW, rfc).expect("NOW") + time::Duration::days(days)).format(rfc).expect("format")
+}
+
+/// Two repositories share a bot and a database; one has a retention. Neither treats the other's
+/// notifications as orphans, so the retention never retires what the other declares, even over a
+/// state written before origins were recorded; and its own orphans are still retired.
+#[test]
+fn a_shared_state_retires_only_what_this_repository_declared() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let cfg = db.config(&emu, 1000);
+    let b = db.repo(&emu).file("kore-notify.yaml", &cfg).manifest("b.yaml", &slack("b-live", 2));
+    let (_, b) = b.args(["apply", "--auto-approve"]).status(0).run();
+    let a = db
+        .repo(&emu)
+        .file("kore-notify.yaml", &format!("{cfg}retention: 1d\n"))
+        .manifest("a.yaml", &slack("a-gone", 1))
+        .manifest("a2.yaml", &slack("a-live", 1));
+    let (_, a) = a.args(["apply", "--auto-approve"]).status(0).run();
+    let (o, a) = a.args(["plan", "--detailed-exitcode"]).status(0).run();
+    assert!(!o.stdout.contains("b-live"), "another repository's notification is no orphan here:\n{}", o.stdout);
+    // a-gone leaves A's manifests: orphaned, then retired after the retention; b-live never.
+    let a = a.file("notifications/a.yaml", "# removed\n");
+    let (o, a) = a.args(["apply", "--auto-approve"]).status(0).stderr_has("`a-gone` is orphaned since").run();
+    assert!(!o.stderr.contains("b-live"), "{}", o.stderr);
+    let (o, a) = a.env("KORE_NOTIFY_NOW", &days_after(3)).args(["apply", "--auto-approve"]).status(0).run();
+    assert!(o.stderr.contains("`a-gone` was orphaned longer than the retention"), "{}", o.stderr);
+    assert!(!o.stderr.contains("b-live"), "{}", o.stderr);
+    assert_eq!(db.query("SELECT key FROM kore_notify.tombstones ORDER BY key"), ["a-gone"]);
+    let (_, b) = b.args(["plan", "--detailed-exitcode"]).status(0).run();
+    // A state written before origins were kept: nobody's origin is known. A shows b-live as an
+    // orphan it will not retire; B's next apply claims it and A stops showing it.
+    db.query("UPDATE kore_notify.notifications SET doc = doc - 'origin'");
+    let a = a.env("KORE_NOTIFY_NOW", &days_after(9));
+    let (o, a) = a.args(["plan"]).status(0).stdout_has("retention leaves it alone").run();
+    assert!(o.stdout.contains("b-live"), "{}", o.stdout);
+    let (o, a) = a.args(["apply", "--auto-approve"]).status(0).run();
+    assert!(!o.stderr.contains("`b-live` is orphaned") && !o.stderr.contains("`b-live` was orphaned"), "{}", o.stderr);
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.notifications WHERE key = 'b-live'"), ["1"]);
+    assert_eq!(db.query("SELECT doc->>'orphanedSince' FROM kore_notify.notifications WHERE key = 'b-live'"), ["NULL"]);
+    let (_, _b) = b.args(["apply", "--auto-approve"]).status(0).stderr_has("Nothing to send").run();
+    let (o, _a) = a.args(["plan", "--detailed-exitcode"]).status(0).run();
+    assert!(!o.stdout.contains("b-live"), "{}", o.stdout);
+    assert_eq!(emu.deliveries().values().sum::<u64>(), 4, "nobody received anything twice");
+}

@@ -47,6 +47,8 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
         retry_unknown: kore_notify::plan::Select::Nothing,
         retry_failed: kore_notify::plan::Select::Nothing,
         retention: None,
+        origin: "",
+        shared_state: false,
     })
 }
 

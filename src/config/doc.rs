@@ -58,6 +58,12 @@ pub(crate) struct ConfigDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^\s*(off|([0-9]+\s*[a-zA-Z]+\s*)+)\s*$"))]
     pub(crate) retention: Option<String>,
+    /// This repository's name among those that share one state (the same bot and PostgreSQL
+    /// database). Each notification records which repository declared it, and only that
+    /// repository treats it as orphaned or retires it. Default: the git remote `origin` of the
+    /// enclosing work tree (with this file's directory inside it), else the repository root's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) repository: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]

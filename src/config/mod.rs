@@ -16,6 +16,7 @@ use crate::yaml;
 
 mod doc;
 mod host;
+mod origin;
 
 use host::check_host;
 
@@ -77,6 +78,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "rateLimits",
     "timeouts",
     "retention",
+    "repository",
 ];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
 pub(crate) const TIMEOUT_FIELDS: &[&str] = &["connectSeconds", "requestSeconds"];
@@ -109,6 +111,9 @@ pub(crate) struct Config {
     /// `retention`: how long a notification stays orphaned (in the state, no longer in the
     /// manifests) before it is replaced by a tombstone. `None` (the default): kept forever.
     pub(crate) retention: Option<std::time::Duration>,
+    /// Digest of this repository's identity, recorded with every notification it declares: only
+    /// the repository that declared a notification judges it orphaned (see `origin.rs`).
+    pub(crate) origin: String,
 }
 
 /// Where the state lives.
@@ -188,6 +193,7 @@ impl Config {
         let (v2_field, v2_template_as_custom_message) = message_options(&mut w, &f);
         let limits = limits(&mut w, &f);
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
+        let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
             let mut creds = vec![secret.clone(), STATE_URL_VAR.to_string()];
             creds.extend(state_password_var(&f));
@@ -207,7 +213,9 @@ impl Config {
         else {
             return Ok(None);
         };
+        let origin = origin::origin(repository.as_deref(), root.path(), &dir);
         Ok(Some(Config {
+            origin,
             path: path.to_path_buf(),
             state,
             root,
@@ -247,6 +255,12 @@ impl Config {
     /// for the same bot does not resend everything.
     pub(crate) fn target(&self) -> &str {
         &self.bot_id
+    }
+
+    /// Whether other repositories may share the state (a database; a state file lives inside
+    /// this repository).
+    pub(crate) fn state_is_shared(&self) -> bool {
+        matches!(self.state, StateLocation::Postgres(_))
     }
 }
 
@@ -532,6 +546,23 @@ fn state_inside(w: &mut Walker, f: &Fields, root: &crate::files::Root, path: &Pa
             None
         }
     }
+}
+
+/// `repository:`: a name for this repository among those that share a state (1 to 200 printable
+/// characters).
+fn repository_name(w: &mut Walker, n: &yaml::Node) -> Option<String> {
+    let name = w.string(n, "repository")?;
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control) {
+        w.error(
+            &n.pos,
+            "repository",
+            "expected a name of 1 to 200 printable characters",
+            "write e.g. `repository: acme/notifications`, the same in every clone of this repository",
+        );
+        return None;
+    }
+    Some(trimmed.to_string())
 }
 
 /// `variables:`: valid names, none of them secret-looking.

@@ -61,6 +61,8 @@ pub(crate) struct Tally {
 pub(crate) struct Prepared<'a> {
     book: Arc<Mutex<Book>>,
     batches: Vec<Batch<'a>>,
+    /// Every notification the manifests declare, claimed for this repository after the sends.
+    declared: &'a [Notification],
 }
 
 /// Journals the plan's bookkeeping through `session` (renames, `chores`, retries, recorded
@@ -79,7 +81,7 @@ pub(crate) fn prepare<'a>(
     let by_key: HashMap<&str, &Notification> = notifications.iter().map(|n| (n.key.as_str(), n)).collect();
     bookkeeping(&book, plan, &by_key, renames, chores)?;
     let batches = make_batches(plan, &by_key, batch_size);
-    Ok(Prepared { book, batches })
+    Ok(Prepared { book, batches, declared: notifications })
 }
 
 /// Sends the prepared batches (`creds` is `None` when there are none), then compacts the journal.
@@ -90,7 +92,7 @@ pub(crate) fn execute(
     creds: Option<Credentials>,
     opts: SendOptions,
 ) -> Result<(Box<dyn Session>, Tally)> {
-    let Prepared { book, batches } = prepared;
+    let Prepared { book, batches, declared } = prepared;
     let tally = if let Some(creds) = creds {
         let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
         let client = Client::new(config, creds, limiter, opts.clock)?;
@@ -105,6 +107,11 @@ pub(crate) fn execute(
         .map_err(|_| Error::Internal("batch tasks still running"))?
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The sends created the new notifications: now each declared one records this repository.
+    let claims = book.session.state().claims(&config.origin, declared.iter().map(|n| n.key.as_str()));
+    for e in &claims {
+        book.session.record(e)?;
+    }
     book.session.compact()?;
     Ok((book.session, tally))
 }

@@ -66,9 +66,11 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let to_record: usize = plan.notifications.iter().map(|n| n.records.len()).sum();
     let renames: Vec<(&str, &str)> =
         plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
-    let chores = housekeeping(g, &ws, &plan, &loaded.state);
+    let mut chores = housekeeping(g, &ws, &plan, &loaded.state);
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
+        chores
+            .extend(loaded.state.claims(&ws.config.origin, ws.manifests.notifications.iter().map(|n| n.key.as_str())));
         if !chores.is_empty() {
             for e in &chores {
                 session.record(e)?;
@@ -146,10 +148,16 @@ fn approved(g: &Global, plan: &Plan, opts: &Options) -> Result<bool> {
 /// `reuseRetiredKey: true`.
 fn housekeeping(g: &Global, ws: &crate::ops::Workspace, plan: &Plan, st: &state::State) -> Vec<Entry> {
     let now = crate::rfc3339::to_second(g.now);
+    let (origin, shared) = (ws.config.origin.as_str(), ws.config.state_is_shared());
     let mut out = Vec::new();
     for p in &plan.notifications {
         if p.action == Action::Orphaned {
             let Some(n) = st.notifications.get(&p.key) else { continue };
+            // Only this repository's own: a shared state's notification of unknown origin is
+            // shown, never recorded as orphaned nor retired.
+            if n.declared_by(origin, shared) != state::Declared::Here {
+                continue;
+            }
             if n.orphaned_since.is_none() {
                 out.push(Entry::Orphan { key: p.key.clone(), since: Some(now.clone()) });
             } else if ws.config.retention.is_some_and(|r| n.due_for_tombstone(r, g.now)) {

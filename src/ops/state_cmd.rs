@@ -85,7 +85,7 @@ fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> 
     match cmd {
         Command::Path { .. } | Command::Migrate { .. } => {}
         Command::Info => info(store)?,
-        Command::Compact => compact(store, config.retention, g.now)?,
+        Command::Compact => compact(store, config, g.now)?,
         Command::List => list(store)?,
         Command::Show(key) => {
             let l = store.load()?;
@@ -120,7 +120,7 @@ fn info(store: &dyn StateStore) -> Result<()> {
 /// `state compact`: a journal left by an interrupted run absorbed into a new snapshot; with a
 /// `retention`, notifications orphaned longer than it (as recorded by apply) replaced by
 /// tombstones.
-fn compact(store: &dyn StateStore, retention: Option<std::time::Duration>, now: time::OffsetDateTime) -> Result<()> {
+fn compact(store: &dyn StateStore, config: &crate::config::Config, now: time::OffsetDateTime) -> Result<()> {
     // Opening a writer's session absorbs a journal left by a dead run.
     let mut session = store.open("kore-notify state compact")?;
     let l = session.loaded();
@@ -133,7 +133,9 @@ fn compact(store: &dyn StateStore, retention: Option<std::time::Duration>, now: 
             l.replayed, l.state.serial
         );
     }
-    let due = retention.map(|r| session.state().due_for_tombstone(r, now)).unwrap_or_default();
+    // Only what this repository declared: another repository sharing the state judges its own.
+    let mine = (config.origin.as_str(), config.state_is_shared());
+    let due = config.retention.map(|r| session.state().due_for_tombstone(r, now, mine)).unwrap_or_default();
     if due.is_empty() {
         return Ok(());
     }

@@ -63,7 +63,11 @@ pub fn compute(inp: &Inputs) -> Plan {
         if claimed.contains(key.as_str()) {
             continue;
         }
-        out.push(orphaned(inp, key, e));
+        match e.declared_by(inp.origin, inp.shared_state) {
+            // Another repository sharing the state declares it: not an orphan here.
+            Declared::Elsewhere => {}
+            d => out.push(orphaned(inp, key, e, d == Declared::Here)),
+        }
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     let mut summary = Summary::default();
@@ -93,20 +97,24 @@ pub fn compute(inp: &Inputs) -> Plan {
 
 /// A notification in the state that no manifest declares any more: when it was orphaned, and
 /// when the retention replaces it by a tombstone.
-fn orphaned(inp: &Inputs, key: &str, e: &NotificationState) -> PlannedNotification {
+fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> PlannedNotification {
     let since = e.orphaned_since.clone();
     let retires_at = inp
         .retention
-        .filter(|_| !e.has_unknown())
+        .filter(|_| !e.has_unknown() && ours)
         .map(|r| since.as_deref().and_then(crate::rfc3339::parse).unwrap_or(inp.now) + r)
         .map(|t| crate::rfc3339::to_second(t.max(inp.now)));
     let mut reason =
         String::from("in state but no longer in the manifests; nothing is sent (a sent message cannot be recalled)");
     match &since {
         Some(s) => reason.push_str(&format!("; orphaned since {s}")),
-        None => reason.push_str("; the next apply records it as orphaned"),
+        None if ours => reason.push_str("; the next apply records it as orphaned"),
+        None => {}
     }
     match (&retires_at, inp.retention) {
+        _ if !ours => reason.push_str(
+            "; the shared state does not say which repository declared it (recorded by an older kore-notify), so retention leaves it alone",
+        ),
         (Some(t), _) => reason.push_str(&format!(
             "; apply replaces it by a tombstone from {t} (retention), and its key cannot be reused then"
         )),
@@ -410,6 +418,8 @@ pub(crate) fn for_config(
         retry_unknown: retry.unknown.clone(),
         retry_failed: retry.failed.clone(),
         retention: config.retention,
+        origin: &config.origin,
+        shared_state: config.state_is_shared(),
     });
     if !config.v2_template_as_custom_message {
         mark_ambiguous_previews(&mut p, notifications);

@@ -9,7 +9,7 @@ use crate::fingerprint::{
     Fingerprint, RecipientHash, notification_digest, recipient_fingerprint, recipient_hash, sha256_hex,
 };
 use crate::manifest::{Notification, OnChange};
-use crate::state::{NotificationState, State, StoredContent};
+use crate::state::{Declared, NotificationState, State, StoredContent};
 
 mod compute;
 mod retired;
@@ -428,4 +428,9 @@ pub struct Inputs<'a> {
     pub retry_failed: Select,
     /// The config's `retention` (orphaned notifications are tombstoned after it).
     pub retention: Option<std::time::Duration>,
+    /// This repository's origin digest: notifications another repository sharing the state
+    /// declared are not this one's orphans.
+    pub origin: &'a str,
+    /// Whether other repositories may share the state (PostgreSQL).
+    pub shared_state: bool,
 }

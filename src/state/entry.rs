@@ -91,4 +91,10 @@ pub enum Entry {
     Revive {
         key: String,
     },
+    /// `key` is declared by the repository whose identity digests to `origin`: only that
+    /// repository judges it orphaned (several repositories may share a state).
+    Claim {
+        key: String,
+        origin: String,
+    },
 }

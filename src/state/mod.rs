@@ -198,6 +198,21 @@ pub struct NotificationState {
     /// manifests (RFC 3339). Cleared when its key comes back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) orphaned_since: Option<String>,
+    /// Digest of the repository that last declared it (absent in states written before it was
+    /// kept). Only that repository judges it orphaned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) origin: Option<String>,
+}
+
+/// Whose a notification in the state is, as seen by one repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Declared {
+    /// This repository declared it (or the state is this repository's own file).
+    Here,
+    /// Another repository sharing the state declared it: not this one's to orphan or retire.
+    Elsewhere,
+    /// A shared state recorded it before origins were kept: nobody retires it automatically.
+    Unknown,
 }
 
 /// What is kept of a notification orphaned for longer than the retention (`retention` in the
@@ -246,6 +261,16 @@ impl Tombstone {
 }
 
 impl NotificationState {
+    /// Whose it is, for a repository of digest `origin` whose state is `shared` with others or not.
+    pub(crate) fn declared_by(&self, origin: &str, shared: bool) -> Declared {
+        match &self.origin {
+            Some(o) if o == origin => Declared::Here,
+            Some(_) => Declared::Elsewhere,
+            None if shared => Declared::Unknown,
+            None => Declared::Here,
+        }
+    }
+
     /// Kore.ai's answer to request `req`: accepted moves its recipients' pending fingerprint to
     /// sent; rejected forgets it; unknown keeps it pending (held back until a decision).
     #[allow(clippy::ref_option)] // `clone_from` below reuses the existing allocations
@@ -376,8 +401,25 @@ impl State {
 
     /// Orphaned notifications due for a tombstone at `now`: orphaned for at least `retention`,
     /// every request settled (an unknown outcome still holds its recipients: never dropped).
-    pub(crate) fn due_for_tombstone(&self, retention: std::time::Duration, now: time::OffsetDateTime) -> Vec<String> {
-        self.notifications.iter().filter(|(_, n)| n.due_for_tombstone(retention, now)).map(|(k, _)| k.clone()).collect()
+    pub(crate) fn due_for_tombstone(
+        &self,
+        retention: std::time::Duration,
+        now: time::OffsetDateTime,
+        (origin, shared): (&str, bool),
+    ) -> Vec<String> {
+        self.notifications
+            .iter()
+            .filter(|(_, n)| n.declared_by(origin, shared) == Declared::Here && n.due_for_tombstone(retention, now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The claims a repository of digest `origin` declaring `keys` makes: one for each of them the
+    /// state records under another origin, or none.
+    pub(crate) fn claims<'k>(&self, origin: &str, keys: impl Iterator<Item = &'k str>) -> Vec<Entry> {
+        keys.filter(|k| self.notifications.get(*k).is_some_and(|n| n.origin.as_deref() != Some(origin)))
+            .map(|k| Entry::Claim { key: k.to_string(), origin: origin.to_string() })
+            .collect()
     }
 
     /// Replays one journal entry onto the in-memory state. The one reducer for a running apply and
@@ -456,6 +498,13 @@ impl State {
             Entry::Revive { key } => {
                 self.tombstones.remove(key);
             }
+            Entry::Claim { key, origin } => {
+                // A claim recorded for a notification whose every request was refused before it
+                // was created is nothing to claim.
+                if let Some(n) = self.notifications.get_mut(key) {
+                    n.origin = Some(origin.clone());
+                }
+            }
         }
         Ok(())
     }
@@ -469,6 +518,7 @@ impl State {
             requests: Vec::new(),
             recipients: BTreeMap::new(),
             orphaned_since: None,
+            origin: None,
         })
     }
 

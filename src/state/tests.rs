@@ -12,6 +12,7 @@ fn snapshot_roundtrip_and_tamper_detection() {
             requests: vec![],
             recipients: BTreeMap::new(),
             orphaned_since: None,
+            origin: None,
         },
     );
     let bytes = s.to_bytes();
@@ -73,12 +74,15 @@ fn orphan_dates_and_tombstones_are_entries_and_never_drop_an_unknown_request() {
     assert_eq!(s.notifications["k"].orphaned_since, since);
     let day = std::time::Duration::from_secs(86_400);
     let later = crate::rfc3339::parse("2027-01-01T00:00:00Z").expect("time");
-    assert!(s.due_for_tombstone(day, later).is_empty(), "an unknown request holds it");
+    assert!(s.due_for_tombstone(day, later, ("me", false)).is_empty(), "an unknown request holds it");
     let retire = Entry::Retire { key: "k".into(), at: "2027-01-01T00:00:00Z".into() };
     assert!(s.replay(&retire).is_err() && s.notifications.contains_key("k"));
     s.replay(&Entry::Resolve { key: "k".into(), sent: true, req: Some(1) }).expect("resolve");
-    assert_eq!(s.due_for_tombstone(day, later), vec!["k".to_string()]);
-    assert!(s.due_for_tombstone(day, crate::rfc3339::parse("2026-03-01T12:00:00Z").expect("time")).is_empty());
+    assert_eq!(s.due_for_tombstone(day, later, ("me", false)), vec!["k".to_string()]);
+    assert!(
+        s.due_for_tombstone(day, crate::rfc3339::parse("2026-03-01T12:00:00Z").expect("time"), ("me", false))
+            .is_empty()
+    );
     s.replay(&retire).expect("retire");
     let t = &s.tombstones["k"];
     assert!(!s.notifications.contains_key("k"));
@@ -114,4 +118,31 @@ fn the_file_store_stamps_with_its_clock() {
     assert!(journal.lines().next().is_some_and(|l| l.contains(&format!("\"at\":{stamp}"))), "{journal}");
     let holder = std::fs::read_to_string(Paths::new(&path).lock).expect("lock");
     assert!(holder.contains(&format!("\"started\":{stamp}")), "{holder}");
+}
+
+/// Whose a notification is: its recorded origin decides; without one, a state file is this
+/// repository's own and a shared database's is nobody's to retire.
+#[test]
+fn declared_by_table() {
+    let mut n = State::new();
+    n.replay(&Entry::Record {
+        key: "k".into(),
+        channel: Channel::Slack,
+        api: Api::V1,
+        content: StoredContent { kind: "text".into(), value: "hi".into() },
+        recipients: vec![],
+        at: "2026-01-01T00:00:00Z".into(),
+    })
+    .expect("record");
+    let at = |s: &State, origin: &str, shared: bool| s.notifications["k"].declared_by(origin, shared);
+    assert_eq!(at(&n, "me", false), Declared::Here);
+    assert_eq!(at(&n, "me", true), Declared::Unknown);
+    n.replay(&Entry::Claim { key: "k".into(), origin: "other".into() }).expect("claim");
+    assert_eq!(at(&n, "me", false), Declared::Elsewhere);
+    assert_eq!(at(&n, "me", true), Declared::Elsewhere);
+    assert_eq!(at(&n, "other", true), Declared::Here);
+    assert_eq!(n.claims("other", ["k", "absent"].into_iter()).len(), 0);
+    assert_eq!(n.claims("me", ["k", "absent"].into_iter()).len(), 1);
+    n.replay(&Entry::Claim { key: "absent".into(), origin: "me".into() }).expect("a claim of nothing is nothing");
+    assert!(!n.notifications.contains_key("absent"));
 }

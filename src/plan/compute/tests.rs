@@ -307,6 +307,8 @@ fn decided(r: &Row) -> Decision {
         retry_unknown: r.retry_unknown.clone(),
         retry_failed: r.retry_failed.clone(),
         retention: None,
+        origin: "",
+        shared_state: false,
     };
     let (p, _) = plan_one(&inp, &n, state.notifications.get("k"), None);
     let sends = p.sends.iter().map(|s| (s.id.clone(), s.change)).collect();

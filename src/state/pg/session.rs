@@ -15,7 +15,8 @@ fn entry_key(e: &Entry) -> Option<&str> {
         | Entry::Remove { key }
         | Entry::Orphan { key, .. }
         | Entry::Retire { key, .. }
-        | Entry::Revive { key } => Some(key),
+        | Entry::Revive { key }
+        | Entry::Claim { key, .. } => Some(key),
         Entry::Rename { from, .. } => Some(from),
         Entry::Begin { .. } => None,
     }
@@ -117,7 +118,8 @@ impl PgSession {
             | Entry::Remove { .. }
             | Entry::Orphan { .. }
             | Entry::Retire { .. }
-            | Entry::Revive { .. } => (Vec::new(), Vec::new(), Ledger::None),
+            | Entry::Revive { .. }
+            | Entry::Claim { .. } => (Vec::new(), Vec::new(), Ledger::None),
         }
     }
 
@@ -144,7 +146,8 @@ impl PgSession {
             | Entry::Retry { key, .. }
             | Entry::Status { key, .. }
             | Entry::Record { key, .. }
-            | Entry::Orphan { key, .. } => (key.clone(), Special::None),
+            | Entry::Orphan { key, .. }
+            | Entry::Claim { key, .. } => (key.clone(), Special::None),
         };
         let mut ch = Change {
             key: key.clone(),
@@ -158,7 +161,7 @@ impl PgSession {
             special,
         };
         if let Some(n) = self.loaded.state.notifications.get_mut(&key) {
-            if matches!(e, Entry::Intent { .. } | Entry::Record { .. } | Entry::Orphan { .. }) {
+            if matches!(e, Entry::Intent { .. } | Entry::Record { .. } | Entry::Orphan { .. } | Entry::Claim { .. }) {
                 ch.doc = Some(sql::doc_of(n));
             }
             // An intent's recipients are kept with its request (no recipient row changes: only
