@@ -6,6 +6,7 @@ mod harness;
 mod apply;
 mod ci;
 mod hostile;
+mod live;
 mod newcomer;
 mod pg_promises;
 mod plan;

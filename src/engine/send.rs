@@ -49,6 +49,8 @@ pub(crate) struct Tally {
     pub(crate) accepted: usize,
     pub(crate) rejected: usize,
     pub(crate) unknown: usize,
+    /// Requests that never reached Kore.ai (no connection).
+    pub(crate) not_sent: usize,
     /// Batches not started (the run stopped: 401, a redirect, an interrupt, a journal failure).
     pub(crate) skipped: usize,
     pub(crate) skipped_recipients: usize,
@@ -247,6 +249,14 @@ fn tally_result(
             t.rejected += 1;
             format!("REJECTED (HTTP {status}): {message}")
         }
+        Ok(SendResult::NotSent { message }) => {
+            t.not_sent += 1;
+            stop.store(true, Ordering::SeqCst);
+            t.stopped_by = Some(format!(
+                "{message}; that request never reached Kore.ai (nobody received it, and nothing is recorded as sent or rejected), so the run stopped. Check `host` in kore-notify.yaml and the network, then apply again: its recipients are sent then"
+            ));
+            format!("NOT SENT: {message}; stopping")
+        }
         Ok(SendResult::Unauthorized { message }) => {
             t.rejected += 1;
             stop.store(true, Ordering::SeqCst);
@@ -406,6 +416,7 @@ fn outcome_entry(key: &str, req: u32, result: &SendResult) -> Entry {
         SendResult::Rejected { message, .. } | SendResult::Unauthorized { message } => {
             (Outcome::Rejected, None, None, Some(message.clone()))
         }
+        SendResult::NotSent { message } => (Outcome::NotSent, None, None, Some(message.clone())),
         SendResult::Unknown { reason } => (Outcome::Unknown, None, None, Some(reason.clone())),
         SendResult::Unconfirmed { request_id, reason } => {
             (Outcome::Unknown, request_id.clone(), None, Some(reason.clone()))

@@ -15,6 +15,9 @@ use crate::config::{Config, Credentials};
 use crate::manifest::Api;
 
 const MAX_ATTEMPTS: u32 = 8;
+/// Attempts at a connection that cannot be established (a closed port, a host that does not
+/// answer) before the request is given up as not sent and the run stops: about 2 s of backoff.
+const CONNECT_ATTEMPTS: u32 = 4;
 /// Largest answer to a send (or an error answer) we read.
 pub(crate) const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 /// Largest status answer we read (a job of 1000 identities with their logs is about 300 KB).
@@ -120,15 +123,15 @@ impl Client {
             }
             let token = match self.token() {
                 Ok(t) => t,
-                Err(e) => return SendResult::Rejected { status: 0, message: e.to_string() },
+                Err(e) => return SendResult::NotSent { message: e.to_string() },
             };
             let last = attempt + 1 >= MAX_ATTEMPTS;
             let wait = match self.http.post(&url).header("auth", token).json(body).send().await {
                 Err(e) if e.is_connect() => {
                     // The connection was never established: the request cannot have been processed.
-                    if last {
+                    if last || attempt + 1 >= CONNECT_ATTEMPTS {
                         let message = format!("cannot connect to {}: {}", self.base, root_cause(&e));
-                        return SendResult::Rejected { status: 0, message };
+                        return SendResult::NotSent { message };
                     }
                     backoff(attempt)
                 }

@@ -73,6 +73,11 @@ pub(crate) enum SendResult {
     Unauthorized {
         message: String,
     },
+    /// Certainly never processed: no connection could be established (after the automatic
+    /// retries), or no token could be made. Nobody received it; the whole run stops.
+    NotSent {
+        message: String,
+    },
     /// A 3xx: not processed at our URL (never followed); the whole run stops.
     Redirected {
         status: u16,

@@ -214,7 +214,11 @@ fn report(tally: &Tally, plan: &Plan) -> Result<Exit> {
         tally.recipients_accepted,
         tally.rejected,
         tally.unknown,
-        if tally.skipped > 0 { format!(", {} not sent", tally.skipped) } else { String::new() }
+        if tally.skipped + tally.not_sent > 0 {
+            format!(", {} not sent", tally.skipped + tally.not_sent)
+        } else {
+            String::new()
+        }
     );
     if let Some(msg) = &tally.stopped_by {
         return Err(Error::Refused(msg.clone()));

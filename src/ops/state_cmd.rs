@@ -164,7 +164,9 @@ fn list(store: &dyn StateStore) -> Result<()> {
             n.channel.as_str(),
             n.recipients.values().filter(|r| r.fp.is_some()).count(),
             n.requests.len(),
-            if n.has_unknown() {
+            if let Some(r) = n.requests.iter().find(|r| r.outcome == crate::state::Outcome::Pending) {
+                format!("\t{}", r.error.as_deref().unwrap_or("in flight"))
+            } else if n.has_unknown() {
                 "\tUNKNOWN OUTCOME".to_string()
             } else if let Some(s) = &n.orphaned_since {
                 format!("\torphaned since {s}")

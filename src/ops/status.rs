@@ -29,6 +29,11 @@ struct Row {
     accepted: usize,
     rejected: usize,
     unknown: usize,
+    /// Requests another run is sending right now (it holds the state's lock).
+    in_flight: usize,
+    /// Who is sending them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_flight_by: Option<String>,
     recipients: usize,
     delivered: usize,
     failed: usize,
@@ -78,7 +83,11 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             requests: n.requests.len(),
             accepted: count(&[Outcome::Accepted, Outcome::ResolvedSent]),
             rejected: count(&[Outcome::Rejected]),
-            unknown: count(&[Outcome::Unknown, Outcome::Pending]),
+            // A pending request in a state read by a reader is being sent by a live run (a dead
+            // run's are unknown once read).
+            unknown: count(&[Outcome::Unknown]),
+            in_flight: count(&[Outcome::Pending]),
+            in_flight_by: n.requests.iter().find(|r| r.outcome == Outcome::Pending).and_then(|r| r.error.clone()),
             recipients: n.recipients.values().filter(|r| r.fp.is_some()).count(),
             delivered: 0,
             failed: 0,
@@ -142,6 +151,9 @@ fn status_markdown(rows: &[Row], mask_key: &str) -> String {
         if r.unknown > 0 {
             let _ = write!(req, ", **{} unknown** (blocked: `kore-notify state resolve`)", r.unknown);
         }
+        if r.in_flight > 0 {
+            let _ = write!(req, ", {} in flight (another run is sending them)", r.in_flight);
+        }
         let _ = writeln!(
             out,
             "| `{}` | {} | {} | {} | {} | {} | {req} |",
@@ -194,6 +206,9 @@ fn status_table(g: &Global, rows: &[Row]) -> String {
             }
             if r.unknown > 0 {
                 req.push_str(&format!(", {} UNKNOWN", r.unknown));
+            }
+            if r.in_flight > 0 {
+                req.push_str(&format!(", {} {}", r.in_flight, line(r.in_flight_by.as_deref().unwrap_or("in flight"))));
             }
             let _ = writeln!(
                 out,

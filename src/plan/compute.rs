@@ -168,6 +168,12 @@ impl Classified {
     }
 }
 
+/// Whether request `req` is being sent by a live run: still pending in a state read while its
+/// writer holds the lock (a dead run's pending requests are unknown once read).
+fn in_flight(entry: Option<&NotificationState>, req: u32) -> bool {
+    entry.and_then(|e| e.requests.get(req as usize)).is_some_and(|r| r.outcome == crate::state::Outcome::Pending)
+}
+
 /// Whether Kore.ai reported this recipient's last delivery as failed.
 pub(super) fn delivery_failed(rs: &crate::state::RecipientState) -> bool {
     matches!(rs.delivery.as_deref(), Some("FAILURE" | "FAILED"))
@@ -188,6 +194,12 @@ pub(super) fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&
             present.insert(hash);
         }
         let pending = rs.and_then(|s| s.pending.as_ref()).map(|p| p.req);
+        if let Some(q) = pending
+            && in_flight(entry, q)
+        {
+            c.counts.in_flight += 1;
+            continue;
+        }
         let retried = pending.is_some_and(|q| inp.retry_unknown.includes(&n.key, Some(q)));
         if let Some(q) = pending {
             if !retried {
@@ -258,10 +270,19 @@ pub(super) fn choose_action(n: &Notification, entry: Option<&NotificationState>,
         Action::Record
     } else if c.counts.unknown > 0 {
         Action::Blocked
+    } else if c.counts.in_flight > 0 {
+        Action::NoOp
     } else {
         parts.push("nothing changed".into());
         Action::NoOp
     };
+    if c.counts.in_flight > 0 {
+        let by = entry
+            .and_then(|e| e.requests.iter().find(|r| r.outcome == crate::state::Outcome::Pending))
+            .and_then(|r| r.error.clone())
+            .unwrap_or_else(|| "in flight".into());
+        parts.push(format!("{} recipient(s) {by}; nothing to decide", c.counts.in_flight));
+    }
     if retried > 0 {
         parts.push(format!(
             "{retried} recipient(s) of requests with an unknown outcome are sent again (--retry-unknown): they may receive it twice"
@@ -335,6 +356,7 @@ pub(super) fn unknown_requests(
 ) -> Vec<UnknownRequest> {
     let Some(e) = entry else { return Vec::new() };
     e.unknown_requests()
+        .filter(|(_, r)| r.outcome != crate::state::Outcome::Pending)
         .map(|(i, r)| {
             let retried = sending && c.retried_by.contains_key(&i);
             UnknownRequest {

@@ -186,6 +186,15 @@ pub(crate) struct Counts {
     /// the first apply inside the window.
     #[serde(default)]
     pub(crate) waiting: usize,
+    /// In a request another run is sending right now (it holds the state's lock): neither sent
+    /// again nor unknown; its answer will tell.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) in_flight: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A request whose outcome is unknown: it may or may not have reached its recipients. Its own

@@ -196,8 +196,11 @@ pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
     // The summary is our own text (numbers and fixed words), safe as it is.
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
     head.push_str(&review.attention(plan));
-    let mut shown: Vec<&PlannedNotification> =
-        plan.notifications.iter().filter(|n| n.action != Action::NoOp || n.recipients.failed > 0).collect();
+    let mut shown: Vec<&PlannedNotification> = plan
+        .notifications
+        .iter()
+        .filter(|n| n.action != Action::NoOp || n.recipients.failed > 0 || n.recipients.in_flight > 0)
+        .collect();
     shown.sort_by(|a, b| {
         b.sends.len().cmp(&a.sends.len()).then(b.records.len().cmp(&a.records.len())).then(a.key.cmp(&b.key))
     });

@@ -94,7 +94,7 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     };
     let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", safe::line(&b.target));
     for n in &plan.notifications {
-        if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 {
+        if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 && n.recipients.in_flight == 0 {
             continue;
         }
         text_head(&mut out, &st, n);

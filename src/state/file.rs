@@ -42,8 +42,27 @@ pub struct Loaded {
     pub(crate) digest: String,
 }
 
-/// Reads the snapshot and replays the journal, read-only.
+/// Reads the snapshot and replays the journal, read-only; requests left without an answer are
+/// unknown (the run that sent them is gone).
 pub fn load(path: &Path) -> Result<Loaded> {
+    let mut l = load_unsettled(path)?;
+    l.state.settle_pending();
+    Ok(l)
+}
+
+/// Reads the snapshot and replays the journal, read-only, while another run may be writing:
+/// requests without an answer are in flight while a writer holds the lock, else unknown.
+pub(crate) fn load_beside_writers(path: &Path) -> Result<Loaded> {
+    let mut l = load_unsettled(path)?;
+    match live_holder(path) {
+        Some(holder) => l.state.mark_in_flight(&holder),
+        None => l.state.settle_pending(),
+    }
+    Ok(l)
+}
+
+/// The snapshot with the journal replayed, requests without an answer left pending.
+fn load_unsettled(path: &Path) -> Result<Loaded> {
     let paths = Paths::new(path);
     let (mut state, exists, mut digest_input) = match crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES) {
         Ok(bytes) => {
@@ -100,7 +119,6 @@ pub fn load(path: &Path) -> Result<Loaded> {
         Err(crate::files::FileError::NotFound) => {}
         Err(e) => return Err(file_error(&paths.journal, e)),
     }
-    state.settle_pending();
     Ok(Loaded { state, exists: exists || replayed > 0, replayed, digest: sha256_hex(digest_input.as_bytes()) })
 }
 

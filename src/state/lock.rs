@@ -86,6 +86,36 @@ pub(super) fn check_regular(f: &File, path: &Path) -> Result<()> {
     }
 }
 
+/// The holder of the writer's lock on the state at `path` when a live process holds it: probed
+/// with a shared lock taken and dropped at once (a writer starting in that instant retries).
+pub(crate) fn live_holder(path: &Path) -> Option<String> {
+    let lock = Paths::new(path).lock;
+    let mut o = OpenOptions::new();
+    o.read(true);
+    crate::files::nofollow(&mut o, false);
+    let file = o.open(&lock).ok()?;
+    check_regular(&file, &lock).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            None
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Some(holder_of(&file)),
+        Err(std::fs::TryLockError::Error(_)) => None,
+    }
+}
+
+/// The holder written into a lock file, for people.
+fn holder_of(file: &File) -> String {
+    crate::files::read_capped(file, MAX_HOLDER_BYTES)
+        .ok()
+        .and_then(|s| serde_json::from_slice::<Holder>(&s).ok())
+        .map_or_else(|| "another kore-notify process".into(), |h| crate::safe::line(&h.to_string()).into_owned())
+}
+
+/// How long a writer retries a lock held only by a reader's probe ([`live_holder`]).
+const PROBE_RETRIES: u32 = 10;
+
 /// An exclusive OS lock on the state, released when dropped (or when the process dies).
 pub(crate) struct Lock {
     _file: File,
@@ -100,19 +130,20 @@ impl Lock {
         crate::files::nofollow(&mut o, false);
         let mut file = o.open(&paths.lock).map_err(|e| refused_link(&paths.lock, "open", e))?;
         check_regular(&file, &paths.lock)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = crate::files::read_capped(&file, MAX_HOLDER_BYTES)
-                    .ok()
-                    .and_then(|s| serde_json::from_slice::<Holder>(&s).ok())
-                    .map_or_else(
-                        || "another kore-notify process".into(),
-                        |h| crate::safe::line(&h.to_string()).into_owned(),
-                    );
-                return Err(StateError::Locked { path: path.to_path_buf(), holder });
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                // A reader probing for a live run holds a shared lock for microseconds.
+                Err(std::fs::TryLockError::WouldBlock) if tries < PROBE_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StateError::Locked { path: path.to_path_buf(), holder: holder_of(&file) });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(StateError::io(&paths.lock, "lock", e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(StateError::io(&paths.lock, "lock", e)),
         }
         let holder = Holder::now(command, site, clock);
         let text = serde_json::to_string(&holder).unwrap_or_default();

@@ -40,7 +40,7 @@ pub use error::{ReplayError, SnapshotError, Stale, StateError};
 pub(crate) use file::Paths;
 use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
-pub(crate) use lock::{Holder, Lock, RunSite};
+pub(crate) use lock::{Holder, Lock, RunSite, live_holder};
 use lock::{check_regular, refused_link};
 pub(crate) use store::{FileStore, store_for};
 pub use store::{Session, StateStore};
@@ -108,6 +108,9 @@ pub enum Outcome {
     ResolvedNotSent,
     /// Changed content recorded without sending (`onChange: ignore`).
     Recorded,
+    /// Never reached Kore.ai: no connection could be established (after the automatic retries),
+    /// so nobody received it; its recipients are sent with the next apply.
+    NotSent,
 }
 
 impl Outcome {
@@ -120,6 +123,7 @@ impl Outcome {
             Outcome::ResolvedSent => "resolved-sent",
             Outcome::ResolvedNotSent => "resolved-not-sent",
             Outcome::Recorded => "recorded",
+            Outcome::NotSent => "not-sent",
         }
     }
 
@@ -296,7 +300,7 @@ impl NotificationState {
                         rs.delivery = None;
                         rs.comment = None;
                     }
-                    Outcome::Rejected => rs.pending = None,
+                    Outcome::Rejected | Outcome::NotSent => rs.pending = None,
                     _ => {}
                 }
             }
@@ -520,6 +524,18 @@ impl State {
             orphaned_since: None,
             origin: None,
         })
+    }
+
+    /// Says of every request still pending that a live run is sending it (`holder`): not unknown
+    /// yet, and nothing to decide.
+    pub(crate) fn mark_in_flight(&mut self, holder: &str) {
+        for n in self.notifications.values_mut() {
+            for r in &mut n.requests {
+                if r.outcome == Outcome::Pending {
+                    r.error = Some(format!("in flight: being sent by a run still going ({holder})"));
+                }
+            }
+        }
     }
 
     /// Marks every request still pending as unknown (after replaying a journal of a dead run).

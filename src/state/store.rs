@@ -66,7 +66,7 @@ impl FileStore {
 
 impl StateStore for FileStore {
     fn load(&self) -> Result<Loaded> {
-        load(&self.path)
+        super::file::load_beside_writers(&self.path)
     }
 
     fn open(&self, command: &str) -> Result<Box<dyn Session>> {

@@ -150,10 +150,24 @@ impl PgStore {
     /// The whole state, read on `data` in one read-only snapshot.
     fn read(&self, rt: &Rt, data: &Arc<Client>) -> Result<Loaded> {
         let read = sql_read(rt, data, &self.target)?.map_err(self.db())??;
-        self.loaded(read)
+        self.loaded(read, None)
     }
 
-    fn loaded(&self, read: Read) -> Result<Loaded> {
+    /// The holder of the target's writer lock when a live session holds it.
+    fn live_holder(&self, rt: &Rt, data: &Arc<Client>) -> Result<Option<String>> {
+        let (c, key) = (data.clone(), lock_key(&self.target));
+        let found = rt.run(async move { sql::live_holder(&c, key).await })?.map_err(self.db())?;
+        Ok(found.map(|v| {
+            v.and_then(|v| serde_json::from_value::<Holder>(v).ok()).map_or_else(
+                || "another kore-notify process".into(),
+                |h| crate::safe::line(&h.to_string()).into_owned(),
+            )
+        }))
+    }
+
+    /// The state read; requests without an answer are in flight while `live` names a writer
+    /// holding the lock, else unknown (their run is gone).
+    fn loaded(&self, read: Read, live: Option<String>) -> Result<Loaded> {
         match read {
             Read::Empty => Ok(Loaded { state: State::new(), exists: false, replayed: 0, digest: String::new() }),
             Read::Newer(v) => Err(self.newer(v)),
@@ -172,7 +186,10 @@ impl PgStore {
                     .flat_map(|n| &n.requests)
                     .filter(|r| r.outcome == super::Outcome::Pending)
                     .count();
-                state.settle_pending();
+                match &live {
+                    Some(holder) => state.mark_in_flight(holder),
+                    None => state.settle_pending(),
+                }
                 Ok(Loaded { state, exists: true, replayed, digest })
             }
         }
@@ -227,7 +244,11 @@ impl StateStore for PgStore {
     fn load(&self) -> Result<Loaded> {
         let rt = Rt::new()?;
         let data = self.connection(&rt)?;
-        self.read(&rt, &data)
+        let read = sql_read(&rt, &data, &self.target)?.map_err(self.db())??;
+        // Asked after the read: a run whose answers were missing from it and that still holds
+        // the lock is sending them now.
+        let live = self.live_holder(&rt, &data)?;
+        self.loaded(read, live)
     }
 
     fn open(&self, command: &str) -> Result<Box<dyn Session>> {
@@ -246,24 +267,7 @@ impl StateStore for PgStore {
             .map_err(self.db())?;
         let data = self.connection(&rt)?;
         if !got {
-            let c = data.clone();
-            let holder = rt
-                .run(async move {
-                    let has: bool =
-                        c.query_one("SELECT to_regclass('kore_notify.holders') IS NOT NULL", &[]).await?.get(0);
-                    if !has {
-                        return Ok(None);
-                    }
-                    let row =
-                        c.query_opt("SELECT holder FROM kore_notify.holders WHERE lock_key = $1", &[&key]).await?;
-                    Ok::<_, sql::Db>(row.map(|r| r.get::<_, serde_json::Value>(0)))
-                })?
-                .map_err(self.db())?
-                .and_then(|v| serde_json::from_value::<Holder>(v).ok())
-                .map_or_else(
-                    || "another kore-notify process".into(),
-                    |h| crate::safe::line(&h.to_string()).into_owned(),
-                );
+            let holder = self.live_holder(&rt, &data)?.unwrap_or_else(|| "another kore-notify process".into());
             return Err(StateError::Locked { path: self.conn.shown.clone().into(), holder });
         }
         self.migrate(&rt, &data)?;

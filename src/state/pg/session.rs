@@ -87,9 +87,9 @@ impl PgSession {
                     crate::state::Outcome::Accepted | crate::state::Outcome::ResolvedSent => {
                         Ledger::Current { rows: Vec::new() }
                     }
-                    crate::state::Outcome::Rejected | crate::state::Outcome::ResolvedNotSent => {
-                        Ledger::Void { reqs: vec![*req], recipients: Vec::new() }
-                    }
+                    crate::state::Outcome::Rejected
+                    | crate::state::Outcome::ResolvedNotSent
+                    | crate::state::Outcome::NotSent => Ledger::Void { reqs: vec![*req], recipients: Vec::new() },
                     _ => Ledger::None,
                 };
                 (touched, vec![*req], ledger)

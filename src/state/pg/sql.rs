@@ -132,6 +132,29 @@ pub(super) const FENCE: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE lock
     AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid
     AND objsubid = 1 AND pid = $2)";
 
+/// Whether a session holds the writer's lock of `key` now, and the holder it recorded (`None`
+/// inside when its row is missing or the schema has no holders table yet).
+pub(super) async fn live_holder(c: &Client, key: i64) -> std::result::Result<Option<Option<serde_json::Value>>, Db> {
+    let held: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid
+                AND objsubid = 1)",
+            &[&key],
+        )
+        .await?
+        .get(0);
+    if !held {
+        return Ok(None);
+    }
+    let has: bool = c.query_one("SELECT to_regclass('kore_notify.holders') IS NOT NULL", &[]).await?.get(0);
+    if !has {
+        return Ok(Some(None));
+    }
+    let row = c.query_opt("SELECT holder FROM kore_notify.holders WHERE lock_key = $1", &[&key]).await?;
+    Ok(Some(row.map(|r| r.get::<_, serde_json::Value>(0))))
+}
+
 /// Outcome of a write that PostgreSQL accepted or refused on purpose.
 pub(super) enum Written {
     Done,

@@ -183,8 +183,8 @@ fn h16(b: &[u8]) -> Option<[u8; 16]> {
 }
 
 fn outcome_of(s: &str) -> Option<Outcome> {
-    use Outcome::{Accepted, Pending, Recorded, Rejected, ResolvedNotSent, ResolvedSent, Unknown};
-    [Pending, Accepted, Rejected, Unknown, ResolvedSent, ResolvedNotSent, Recorded]
+    use Outcome::{Accepted, NotSent, Pending, Recorded, Rejected, ResolvedNotSent, ResolvedSent, Unknown};
+    [Pending, Accepted, Rejected, Unknown, ResolvedSent, ResolvedNotSent, Recorded, NotSent]
         .into_iter()
         .find(|o| o.as_str() == s)
 }
