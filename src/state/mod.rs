@@ -539,7 +539,7 @@ impl State {
     }
 
     /// Marks every request still pending as unknown (after replaying a journal of a dead run).
-    fn settle_pending(&mut self) {
+    pub(crate) fn settle_pending(&mut self) {
         for n in self.notifications.values_mut() {
             for r in &mut n.requests {
                 if r.outcome == Outcome::Pending {

@@ -285,6 +285,8 @@ fn state_for(r: &Row, n: &Notification) -> State {
     for e in &entries {
         st.replay(e).unwrap_or_else(|e| panic!("{}: {e}", r.what));
     }
+    // Read as a reader reads a state whose writer is gone: the unanswered intent is unknown.
+    st.settle_pending();
     st
 }
 
@@ -315,6 +317,42 @@ fn decided(r: &Row) -> Decision {
     let records = p.records.iter().map(|s| s.id.clone()).collect();
     let c = &p.recipients;
     (sends, records, [c.unknown, c.unchanged, c.failed, c.waiting], p.action)
+}
+
+/// A request another run is sending right now (still pending in a state read while its writer
+/// holds the lock): its recipients are in flight — neither held for a decision nor sent again —
+/// and the others proceed.
+#[test]
+fn in_flight_recipients_are_neither_held_nor_sent() {
+    for what in ["held by an unknown request", "held, and an added recipient", "--retry-unknown"] {
+        let r = rows().into_iter().find(|r| r.what == what).unwrap_or_else(|| panic!("row {what}"));
+        let now = crate::rfc3339::parse("2026-06-01T12:00:00Z").unwrap_or_else(|| panic!("time"));
+        let n = notification(&r, now);
+        let mut state = state_for(&r, &n);
+        for q in &mut state.notifications.get_mut("k").unwrap_or_else(|| panic!("k")).requests {
+            q.outcome = crate::state::Outcome::Pending;
+            q.error = Some("in flight: being sent by a run still going (pid 1)".into());
+        }
+        let inp = Inputs {
+            target: TARGET,
+            notifications: std::slice::from_ref(&n),
+            state: &state,
+            state_exists: true,
+            state_digest: "",
+            now,
+            retry_unknown: r.retry_unknown.clone(),
+            retry_failed: r.retry_failed.clone(),
+            retention: None,
+            origin: "",
+            shared_state: false,
+        };
+        let (p, _) = plan_one(&inp, &n, state.notifications.get("k"), None);
+        assert_eq!((p.recipients.in_flight, p.recipients.unknown), (1, 0), "{what}");
+        assert!(p.unknown_requests.is_empty(), "{what}");
+        assert!(p.sends.iter().all(|s| s.id != "a"), "{what}: the recipient in flight is not sent again");
+        assert!(p.reason.contains("in flight: being sent by a run still going (pid 1)"), "{what}: {}", p.reason);
+        assert_ne!(p.action, Action::Blocked, "{what}");
+    }
 }
 
 #[test]
