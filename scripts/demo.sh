@@ -4,7 +4,8 @@
 # temporary directory, so the repository stays clean). Needs only the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --locked --quiet
+echo "==> building kore-notify (the first build compiles every dependency: about 3 minutes on 2 cores; later ones take seconds)" >&2
+cargo build --locked
 bin="$PWD/target/debug/kore-notify"
 work=$(mktemp -d)
 cp -R examples/. "$work/"

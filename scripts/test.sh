@@ -12,4 +12,20 @@ trap pg_stop EXIT
 # Durability is not what the suite tests on the server side (kill -9 hits the client).
 pg_throwaway -c fsync=off
 export KORE_NOTIFY_TEST_PG=$PG_ADMIN_URL KORE_NOTIFY_TEST_PG_CA=$PG_CA_FILE
-cargo test --locked "$@"
+# The whole output as cargo prints it, then one total over every test binary (cargo's own last
+# line is the doc-tests' "0 passed").
+log=$(mktemp)
+set +e
+cargo test --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ {
+       for (i = 2; i <= NF; i++) {
+         if ($i == "passed;") p += $(i - 1)
+         if ($i == "failed;") f += $(i - 1)
+         if ($i == "ignored;") s += $(i - 1)
+       }
+     }
+     END { printf "%d passed, %d failed", p, f; if (s) printf ", %d skipped", s; printf "\n" }' "$log"
+rm -f "$log"
+exit "$status"

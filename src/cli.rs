@@ -101,6 +101,10 @@ pub(crate) enum Command {
         /// The CI run that made the plan, linked from the markdown comment (https).
         #[arg(long, env = "KORE_NOTIFY_RUN_URL", value_name = "URL")]
         run_url: Option<String>,
+        /// The repository's web address (https://github.com/OWNER/REPO): the markdown comment links
+        /// each notification to its manifest line at --commit.
+        #[arg(long, env = "KORE_NOTIFY_REPO_URL", value_name = "URL")]
+        repo_url: Option<String>,
         /// The directory of the base version's kore-notify.yaml (a checkout of the target
         /// branch): show, for everyone who would get a second message, what changed for them.
         #[arg(long, env = "KORE_NOTIFY_COMPARE_TO", value_name = "DIR")]
@@ -404,12 +408,23 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
     let g = global(&cli)?;
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
-        Command::Plan { format, out, detailed_exitcode, retry, max_recipients, commit, run_url, compare_to } => {
+        Command::Plan {
+            format,
+            out,
+            detailed_exitcode,
+            retry,
+            max_recipients,
+            commit,
+            run_url,
+            repo_url,
+            compare_to,
+        } => {
             let review = crate::render::Review {
                 commit,
                 run_url,
+                repo_url,
                 max_recipients: max_recipients.filter(|m| *m > 0),
-                warnings: Vec::new(),
+                ..crate::render::Review::default()
             };
             let opts = ops::plan::Options {
                 format: format.into(),

@@ -36,6 +36,11 @@ pub enum Error {
         "environment variable {name} is not set (needed for {field})\n  help: export {name}=… before running this command"
     )]
     MissingEnv { name: String, field: String },
+    #[error(
+        "environment variables are not set: {}\n  help: export each of them before running this command",
+        .0.iter().map(|(n, f)| format!("{n} (needed for {f})")).collect::<Vec<_>>().join(", ")
+    )]
+    MissingEnvs(Vec<(String, String)>),
     /// What the user asked for is refused; the message says why and what to do.
     #[error("{0}")]
     Refused(String),

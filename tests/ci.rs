@@ -87,9 +87,14 @@ fn a_plan_over_max_recipients_fails_the_check_with_a_line_in_the_comment() {
         .status(1)
         .stderr_has("more than --max-recipients 10")
         .run();
-    assert!(o.stdout.contains("**Over the limit**: this plan would message 12 recipients"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("**Over the limit**: 12 recipients counting the scheduled ones, and `max-recipients` is 10."),
+        "{}",
+        o.stdout
+    );
     let (o, t) = t.env("KORE_NOTIFY_MAX_RECIPIENTS", "12").args(["plan", "--format", "markdown"]).status(0).run();
-    assert!(o.stdout.contains("Reach: 12 of at most 12 recipients"), "{}", o.stdout);
+    assert!(o.stdout.contains("**On merge: 12 recipients of at most 12** — 12 new\n"), "{}", o.stdout);
+    assert_eq!(o.stdout.matches("12 ").count(), 3, "the reach is stated once (and the section's count): {}", o.stdout);
     // Empty means unset, for plan and apply alike.
     let (_, t) = t.env("KORE_NOTIFY_MAX_RECIPIENTS", "").args(["plan"]).status(0).run();
     let emu = Emulator::start(&[]);
@@ -113,12 +118,17 @@ fn the_comment_names_the_commit_the_run_and_who_gets_a_second_message() {
         .env("KORE_NOTIFY_RUN_URL", "https://github.com/o/r/actions/runs/42");
     let (o, _) = t.args(["plan", "--format", "markdown"]).status(0).run();
     let md = o.stdout;
-    assert!(md.contains("Planned against `0123456789ab` · [run](https://github.com/o/r/actions/runs/42)"), "{md}");
-    assert!(md.contains("**1 recipient(s) would receive a second message**"), "{md}");
-    assert!(md.contains("| resend | `a` | slack | 2 (1 second, 1 removed) |"), "{md}");
-    assert!(md.contains("| scheduled | `b` | slack | 0 (1 at notBefore) |"), "{md}");
-    assert!(md.contains("**On merge**: apply sends to 2 recipient(s) now; 1 scheduled recipient(s) are sent by the first run after their `notBefore`"), "{md}");
-    assert!(md.contains("*(second)*"), "{md}");
+    assert!(md.contains("planned against `0123456789ab` · [run](https://github.com/o/r/actions/runs/42)"), "{md}");
+    assert!(md.contains("**1 recipient would receive a second message**"), "{md}");
+    assert!(
+        md.contains("<summary><b>resend</b> <code>a</code> — 1 new recipient, 1 second message, 1 removed</summary>"),
+        "{md}"
+    );
+    assert!(md.contains("<summary><b>scheduled</b> <code>b</code> — 1 recipient scheduled</summary>"), "{md}");
+    assert!(md.contains("**On merge: 2 recipients** — 1 new · 1 second message · 1 removed · 1 scheduled\n"), "{md}");
+    assert!(md.contains("- <code>x@\u{2060}y.com</code> — *second*: changed content"), "{md}");
+    assert!(md.contains("- <code>w@\u{2060}y.com</code> — new"), "{md}");
+    assert!(!md.contains("(s)"), "plural forms are right: {md}");
 }
 
 #[test]
@@ -210,10 +220,29 @@ fn second_messages_show_what_changed_against_the_base_version() {
     let t = t.file("base/kore-notify.yaml", &config(&emu.url)).file("base/notifications/o.yaml", before);
     let t = t.manifest("o.yaml", &before.replace("A-100", "A-101"));
     let (o, t) = t.args(["plan", "--compare-to", "base", "--format", "markdown"]).status(0).run();
-    assert!(o.stdout.contains("What changes for those who get a second message"), "{}", o.stdout);
-    assert!(o.stdout.contains("parameters\\.orderId A\\*\\*\\* \\~"), "{}", o.stdout);
-    let line = o.stdout.lines().find(|l| l.contains("parameters\\.orderId")).expect("change line");
+    assert!(
+        o.stdout
+            .contains("- <code>ann@\u{2060}y.com</code> — *second*: orderId <code>A-100</code> → <code>A-101</code>"),
+        "{}",
+        o.stdout
+    );
+    // Masked when the config asks: distinguishable, not readable.
+    let masked_cfg = format!("{}review: {{mask: true}}\n", config(&emu.url));
+    let t = t.file("kore-notify.yaml", &masked_cfg);
+    let (o, t) = t.args(["plan", "--compare-to", "base", "--format", "markdown"]).status(0).run();
+    let line = o.stdout.lines().find(|l| l.contains("orderId")).expect("change line");
     assert!(!line.contains("A-10") && !line.contains("ann"), "values and recipients are masked: {line}");
+    let t = t.file("kore-notify.yaml", &config(&emu.url));
+    // Removed recipients are named from the base version.
+    let t = t.manifest(
+        "o.yaml",
+        &before
+            .replace("A-100", "A-101")
+            .replace("  - {email: bob@y.com, parameters: {orderId: B-200, name: Bob}}\n", ""),
+    );
+    let (o, t) = t.args(["plan", "--compare-to", "base", "--format", "markdown"]).status(0).run();
+    assert!(o.stdout.contains("**Removed** (nothing is unsent): <code>bob@\u{2060}y.com</code>"), "{}", o.stdout);
+    let t = t.manifest("o.yaml", &before.replace("A-100", "A-101"));
     let (o, t) = t.args(["plan", "--compare-to", "base", "--color", "never"]).status(0).run();
     assert!(o.stdout.contains("ann@y.com  [parameters.orderId \"A-100\" → \"A-101\"]"), "{}", o.stdout);
     let (o, _) = t.args(["plan", "--compare-to", "base", "--format", "json"]).status(0).run();

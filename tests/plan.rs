@@ -73,9 +73,14 @@ fn every_action() {
         Some(i) => format!("{}lineage LINEAGE{}", &o.stdout[..i], &o.stdout[i + 16..]),
         None => o.stdout.clone(),
     };
-    insta::assert_snapshot!("every_action_text", text);
-    let (md, t) = t.args(["plan", "--format", "markdown"]).status(0).run();
-    insta::assert_snapshot!("every_action_markdown", md.stdout);
+    insta::assert_snapshot!("every_action_text", text.replace(&emu.url, "http://EMULATOR"));
+    let (md, t) = t
+        .args(["plan", "--format", "markdown", "--commit", "0123456789abcdef0123456789abcdef01234567"])
+        .env("KORE_NOTIFY_REPO_URL", "https://github.com/acme/notifications")
+        .status(0)
+        .run();
+    let md = md.stdout.replace(&emu.url.replace("://", ":\u{2060}//"), "http://EMULATOR");
+    insta::assert_snapshot!("every_action_markdown", md);
 
     // Applying it sends exactly the planned recipients; then nothing is pending.
     let before = emu.deliveries();
@@ -188,13 +193,17 @@ fn markdown_stays_within_limits_and_escapes_user_text() {
         let outside: String = o.stdout.split("```").step_by(2).collect();
         assert!(!outside.contains("[click](http://evil)"), "link not escaped");
         assert!(!outside.contains("@team"), "mention not escaped");
-        assert!(!o.stdout.contains("user1@example.com"), "recipient not masked");
-        assert!(o.stdout.contains("u\\*\\*\\*@\u{2060}e\\*\\*\\*\\.com \\~"), "masked recipients are listed");
-        assert!(
-            o.stdout.contains(&format!("{count} notification(s) to send to {} recipient(s)", count * n)),
-            "{}",
-            &o.stdout[..300]
-        );
+        // Committed audiences are shown as written.
+        assert!(o.stdout.contains("<code>user0@\u{2060}example.com</code>"), "recipients in clear");
+        let total = (count * n).to_string();
+        let total = total
+            .as_bytes()
+            .rchunks(3)
+            .rev()
+            .map(|c| std::str::from_utf8(c).expect("digits"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(o.stdout.contains(&format!("**On merge: {total} recipients**")), "{}", &o.stdout[..300]);
         if n >= 100 {
             assert!(o.stdout.contains("more"), "truncation must say what was left out");
         }
@@ -202,6 +211,23 @@ fn markdown_stays_within_limits_and_escapes_user_text() {
             assert!(o.stdout.contains("not shown"), "left-out notifications must be named");
         }
     }
+}
+
+/// `review: {mask: true}`: identities and parameter values masked, still distinguishable; the
+/// content and its previews as written.
+#[test]
+fn markdown_masks_recipients_when_the_config_asks() {
+    let t = Test::repo("https://kore.example.com")
+        .file("kore-notify.yaml", &format!("{}review: {{mask: true}}\n", config("https://kore.example.com")))
+        .manifest(
+            "p.yaml",
+            "key: p\nchannel: ivr\ncontent: {type: text, value: 'Hello {name}'}\nidentities:\n  - {email: ann.lee@example.com, parameters: {name: Ann}}\n  - {email: amy.lee@example.com, parameters: {name: Amy}}\n",
+        );
+    let (o, _) = t.args(["plan", "--format", "markdown"]).status(0).run();
+    assert!(!o.stdout.contains("ann.lee") && !o.stdout.contains("amy.lee"), "{}", o.stdout);
+    let masked: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("- <code>a***@")).collect();
+    assert_eq!(masked.len(), 2, "{}", o.stdout);
+    assert_ne!(masked[0], masked[1], "masked recipients stay distinguishable");
 }
 
 /// Personalised messages are previewed as the first recipients would read them: parameters

@@ -407,12 +407,23 @@ fn the_pull_request_comment_cannot_mention_link_or_hide_text() {
         assert!(!md.contains(raw), "{raw:?} in the comment:\n{md}");
     }
     assert!(md.contains("<code>hr/benefits-enrolment-2027</code>"), "HTML context escaped as HTML:\n{md}");
-    assert!(!md.contains("example.com") && !md.contains("amy") && !md.contains("abe"), "recipients not masked:\n{md}");
-    // Three recipients of one domain stay distinguishable.
-    let line = md.lines().find(|l| l.starts_with("Recipients:")).expect("recipients line");
-    let masks: Vec<&str> = line.trim_start_matches("Recipients: ").split(", ").collect();
-    assert_eq!(masks.len(), 3, "{line}");
-    assert!(masks[0] != masks[1] && masks[1] != masks[2] && masks[0] != masks[2], "{line}");
+    // Recipients as written, their unsafe characters visible, never raw.
+    assert!(md.contains("<code>ann&lt;U+202E&gt;@\u{2060}example.com</code>"), "{md}");
+    assert!(md.contains("<code>abe&lt;U+200B&gt;@\u{2060}example.com</code>"), "{md}");
+    // Masked when the config asks: nothing readable, three recipients of one domain distinct.
+    let masked = Test::repo(HOST)
+        .file("kore-notify.yaml", &format!("{}review: {{mask: true}}\n", config(HOST)))
+        .manifest("n.yaml", HOSTILE_IDS);
+    let (o, _) = masked.args(["plan", "--format", "markdown"]).status(0).run();
+    let md = o.stdout;
+    let outside: String = md.split("```").step_by(2).collect();
+    assert!(
+        !outside.contains("@\u{2060}example.com") && !md.contains("amy") && !md.contains("abe"),
+        "recipients not masked:\n{md}"
+    );
+    let masks: Vec<&str> = md.lines().filter(|l| l.starts_with("- <code>")).collect();
+    assert_eq!(masks.len(), 3, "{md}");
+    assert!(masks[0] != masks[1] && masks[1] != masks[2] && masks[0] != masks[2], "{md}");
 }
 
 #[test]

@@ -64,6 +64,19 @@ pub(crate) struct ConfigDoc {
     /// enclosing work tree (with this file's directory inside it), else the repository root's path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) review: Option<ReviewDoc>,
+}
+
+/// How pull-request comments and job summaries show recipients.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ReviewDoc {
+    /// Mask identities and parameter values (`j***@e***.com ~3fa2`, distinguishable but not
+    /// readable): for audiences generated at CI time from outside the repository. Default false:
+    /// shown as written, as everyone who can see the pull request can read the committed files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mask: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]

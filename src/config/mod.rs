@@ -79,7 +79,9 @@ pub(crate) const FIELDS: &[&str] = &[
     "timeouts",
     "retention",
     "repository",
+    "review",
 ];
+pub(crate) const REVIEW_FIELDS: &[&str] = &["mask"];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
 pub(crate) const TIMEOUT_FIELDS: &[&str] = &["connectSeconds", "requestSeconds"];
 
@@ -114,6 +116,10 @@ pub(crate) struct Config {
     /// Digest of this repository's identity, recorded with every notification it declares: only
     /// the repository that declared a notification judges it orphaned (see `origin.rs`).
     pub(crate) origin: String,
+    /// `review: {mask: true}`: identities and parameter values masked in pull-request comments and
+    /// job summaries (for audiences generated at CI time from outside the repository). Default:
+    /// shown as written, as everyone who sees the pull request sees the committed files anyway.
+    pub(crate) review_mask: bool,
 }
 
 /// Where the state lives.
@@ -194,6 +200,7 @@ impl Config {
         let limits = limits(&mut w, &f);
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
+        let review_mask = review_mask(&mut w, &f);
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
             let mut creds = vec![secret.clone(), STATE_URL_VAR.to_string()];
             creds.extend(state_password_var(&f));
@@ -216,6 +223,7 @@ impl Config {
         let origin = origin::origin(repository.as_deref(), root.path(), &dir);
         Ok(Some(Config {
             origin,
+            review_mask,
             path: path.to_path_buf(),
             state,
             root,
@@ -239,15 +247,38 @@ impl Config {
 
     /// Resolves the credentials from the environment. Only apply and status --refresh call this.
     pub(crate) fn credentials(&self, env: &dyn Env) -> Result<Credentials> {
-        let client_id = interp::interpolate(&self.client_id_raw, env).map_err(|e| match e {
-            interp::InterpError::Undefined(name) => Error::MissingEnv { name, field: "clientId".into() },
-            other => Error::Config { path: self.path.clone(), message: format!("clientId: {other}") },
-        })?;
-        let client_secret = env
-            .get(&self.client_secret_var)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| Error::MissingEnv { name: self.client_secret_var.clone(), field: "clientSecret".into() })?;
-        Ok(Credentials { client_id, client_secret })
+        /// The environment, with the variables already found missing set (to find the next one).
+        struct Past<'a>(&'a dyn Env, &'a [(String, String)]);
+        impl Env for Past<'_> {
+            fn get(&self, name: &str) -> Option<String> {
+                if self.1.iter().any(|(n, _)| n == name) { Some(String::new()) } else { self.0.get(name) }
+            }
+        }
+        // Every missing variable at once, not one per run.
+        let mut missing: Vec<(String, String)> = Vec::new();
+        let client_id = loop {
+            match interp::interpolate(&self.client_id_raw, &Past(env, &missing)) {
+                Ok(v) => break v,
+                Err(interp::InterpError::Undefined(name)) if missing.len() < 16 => {
+                    missing.push((name, "clientId".into()));
+                }
+                Err(other) => {
+                    return Err(Error::Config { path: self.path.clone(), message: format!("clientId: {other}") });
+                }
+            }
+        };
+        let client_secret = env.get(&self.client_secret_var).filter(|s| !s.is_empty());
+        if client_secret.is_none() {
+            missing.push((self.client_secret_var.clone(), "clientSecret".into()));
+        }
+        match (client_secret, missing.len()) {
+            (Some(client_secret), 0) => Ok(Credentials { client_id, client_secret }),
+            (_, 1) => {
+                let (name, field) = missing.remove(0);
+                Err(Error::MissingEnv { name, field })
+            }
+            _ => Err(Error::MissingEnvs(missing)),
+        }
     }
 
     /// The identity of the target, part of every fingerprint: the same manifests sent to another
@@ -255,6 +286,12 @@ impl Config {
     /// for the same bot does not resend everything.
     pub(crate) fn target(&self) -> &str {
         &self.bot_id
+    }
+
+    /// This config's directory inside its git work tree (`""` or `"sub/dir/"`), for links to
+    /// manifest lines.
+    pub(crate) fn dir_in_work_tree(&self) -> String {
+        origin::dir_in_work_tree(&self.dir)
     }
 
     /// Whether other repositories may share the state (a database; a state file lives inside
@@ -545,6 +582,26 @@ fn state_inside(w: &mut Walker, f: &Fields, root: &crate::files::Root, path: &Pa
             w.error(&pos, "state", format!("cannot keep the state there: {e}"), e.help());
             None
         }
+    }
+}
+
+/// `review: {mask: BOOL}`: whether comments and job summaries mask identities and values.
+fn review_mask(w: &mut Walker, f: &Fields) -> bool {
+    let Some(group) = f.get("review").and_then(|n| w.fields(n, "review", REVIEW_FIELDS)) else { return false };
+    match group.get("mask") {
+        Some(n) => match n.value {
+            yaml::Value::Bool(b) => b,
+            _ => {
+                w.error(
+                    &n.pos,
+                    "review.mask",
+                    "expected true or false",
+                    "write `review: {mask: true}` or leave it out",
+                );
+                false
+            }
+        },
+        None => false,
     }
 }
 

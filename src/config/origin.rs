@@ -18,6 +18,21 @@ use crate::fingerprint::sha256_hex;
 /// The largest `.git/config` read.
 const MAX_GIT_CONFIG: u64 = 1024 * 1024;
 
+/// The directory (canonical) and the top of the git work tree that holds it.
+fn work_tree(dir: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let dir = std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }).ok()?;
+    let top = dir.ancestors().find(|d| d.join(".git").exists())?.to_path_buf();
+    Some((dir, top))
+}
+
+/// `dir` relative to the top of its git work tree, with a trailing `/` (`""` at the top, or
+/// outside a work tree): what makes a path relative to `dir` a path in the repository.
+pub(crate) fn dir_in_work_tree(dir: &Path) -> String {
+    let Some((dir, top)) = work_tree(dir) else { return String::new() };
+    let rel = dir.strip_prefix(&top).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+    if rel.is_empty() { rel } else { format!("{rel}/") }
+}
+
 /// The origin digest of a repository named `explicit`, or found from `root` and the config's
 /// directory `dir`.
 pub(crate) fn origin(explicit: Option<&str>, root: &Path, dir: &Path) -> String {
@@ -31,8 +46,10 @@ pub(crate) fn origin(explicit: Option<&str>, root: &Path, dir: &Path) -> String 
 /// `git:<remote>#<config dir inside the work tree>` when the config's directory is inside a git
 /// work tree whose remote `origin` is set.
 fn git_identity(dir: &Path) -> Option<String> {
-    let dir = std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }).ok()?;
-    let top = dir.ancestors().find(|d| d.join(".git").is_dir())?;
+    let (dir, top) = work_tree(dir)?;
+    let top = top.as_path();
+    // A linked work tree's `.git` is a file; its remotes are in the main one's config: no remote
+    // is read then, and the path stands for the repository.
     let text = crate::files::read_named(&top.join(".git").join("config"), MAX_GIT_CONFIG).ok()?;
     let remote = origin_url(&String::from_utf8_lossy(&text))?;
     let inside = dir.strip_prefix(top).ok()?.to_string_lossy().replace('\\', "/");

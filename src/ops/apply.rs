@@ -29,10 +29,14 @@ pub(crate) struct Options {
     pub(crate) timeout: Duration,
 }
 
-fn confirm(plan: &Plan) -> Result<bool> {
+fn confirm(config: &crate::config::Config, plan: &Plan) -> Result<bool> {
+    let (n, r) = (plan.summary.notifications_to_send, plan.summary.recipients_to_send);
     eprint!(
-        "\nkore-notify will send {} notification(s) to {} recipient(s). This cannot be undone.\nOnly 'yes' will be accepted to approve.\n\n  Enter a value: ",
-        plan.summary.notifications_to_send, plan.summary.recipients_to_send
+        "\nkore-notify will send {n} notification{} to {r} recipient{} through {} (bot {}). This cannot be undone.\nOnly 'yes' will be accepted to approve.\n\n  Enter a value: ",
+        if n == 1 { "" } else { "s" },
+        if r == 1 { "" } else { "s" },
+        crate::safe::line(&config.host),
+        crate::safe::line(&config.bot_id)
     );
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -57,6 +61,8 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     if let Some(pf) = &opts.plan_file {
         check_plan_file(pf, &plan)?;
     }
+    // Every missing credential named at once, before the plan is shown.
+    let creds = if plan.summary.recipients_to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
     if !g.quiet {
         let text = render::document(&plan, Format::Text, g.color, g.verbose, &render::Review::default());
         eprint!("{}", crate::safe::for_output(&text));
@@ -85,11 +91,10 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         }
         return Ok(code);
     }
-    if !approved(g, &plan, opts)? {
+    if !approved(&ws.config, &plan, opts)? {
         g.info("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
-    let creds = if to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
     if let Some(sig) = crate::interrupt::requested() {
         eprintln!("Interrupted by {} before anything was sent.", crate::interrupt::name(sig));
         return Ok(Exit::Interrupted(sig));
@@ -121,8 +126,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
 
 /// Whether the run may send: approval on a terminal, `--auto-approve`, or a reviewed plan file;
 /// and within `--max-recipients`.
-fn approved(g: &Global, plan: &Plan, opts: &Options) -> Result<bool> {
-    let _ = g;
+fn approved(config: &crate::config::Config, plan: &Plan, opts: &Options) -> Result<bool> {
     let to_send = plan.summary.recipients_to_send;
     if let Some(max) = opts.max_recipients
         && to_send > max
@@ -137,7 +141,7 @@ fn approved(g: &Global, plan: &Plan, opts: &Options) -> Result<bool> {
                 "apply needs approval: run it on a terminal to confirm, or pass --auto-approve (for CI) or a reviewed plan file".into(),
             ));
         }
-        return confirm(plan);
+        return confirm(config, plan);
     }
     Ok(true)
 }

@@ -73,7 +73,12 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         crate::files::write_atomic(out, &bytes)?;
         g.info(format!("plan saved to {}; apply exactly it with `kore-notify apply {}`", out.display(), out.display()));
     }
-    let review = render::Review { warnings: ws.warnings.clone(), ..opts.review.clone() };
+    let review = render::Review {
+        warnings: ws.warnings.clone(),
+        mask: ws.config.review_mask,
+        path_prefix: ws.config.dir_in_work_tree(),
+        ..opts.review.clone()
+    };
     let text = render::document(&plan, opts.format, g.color, g.verbose, &review);
     let text = if opts.format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
     std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;

@@ -82,6 +82,7 @@ pub fn compute(inp: &Inputs) -> Plan {
     }
     Plan {
         format_version: PLAN_FORMAT,
+        host: None,
         binding: Binding {
             state_lineage: if inp.state_exists { state.lineage.clone() } else { String::new() },
             state_serial: if inp.state_exists { state.serial } else { 0 },
@@ -132,6 +133,7 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> Plann
         source: None,
         description: None,
         renamed_from: None,
+        removed_ids: Vec::new(),
         reason,
         variables: std::collections::BTreeMap::default(),
         recipients: Counts { removed: e.recipients.len(), ..Counts::default() },
@@ -403,6 +405,7 @@ pub(super) fn plan_one(
         source: Some(format!("{}:{}", n.source.file.display(), n.source.line)),
         description: n.description.clone(),
         renamed_from,
+        removed_ids: Vec::new(),
         reason,
         variables: n.variables.iter().cloned().collect(),
         recipients: c.counts,
@@ -446,6 +449,7 @@ pub(crate) fn for_config(
     if !config.v2_template_as_custom_message {
         mark_ambiguous_previews(&mut p, notifications);
     }
+    p.host = Some(config.host.clone());
     p
 }
 

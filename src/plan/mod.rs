@@ -147,10 +147,18 @@ pub(crate) fn annotate_changes(plan: &mut Plan, now: &[Notification], base: &[No
         base.iter().map(|n| (n.key.as_str(), n)).collect();
     let now_by_key: std::collections::HashMap<&str, &Notification> = now.iter().map(|n| (n.key.as_str(), n)).collect();
     for p in &mut plan.notifications {
-        let (Some(n), Some(b)) = (
-            now_by_key.get(p.key.as_str()),
-            base_by_key.get(p.key.as_str()).or_else(|| p.renamed_from.as_deref().and_then(|k| base_by_key.get(k))),
-        ) else {
+        let base =
+            base_by_key.get(p.key.as_str()).or_else(|| p.renamed_from.as_deref().and_then(|k| base_by_key.get(k)));
+        // Recipients the base version listed and this one does not (all of them, for an orphan).
+        if let Some(b) = base {
+            let kept: std::collections::HashSet<&str> = now_by_key
+                .get(p.key.as_str())
+                .map(|n| n.recipients.iter().map(|r| r.id.as_str()).collect())
+                .unwrap_or_default();
+            p.removed_ids =
+                b.recipients.iter().filter(|r| !kept.contains(r.id.as_str())).map(|r| r.id.clone()).collect();
+        }
+        let (Some(n), Some(b)) = (now_by_key.get(p.key.as_str()), base) else {
             continue;
         };
         let before: std::collections::HashMap<&str, &crate::manifest::Recipient> =
@@ -238,6 +246,9 @@ pub struct PlannedNotification {
     pub(crate) description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) renamed_from: Option<String>,
+    /// Recipients of the base version (`--compare-to`) no longer in the manifest, as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) removed_ids: Vec<String>,
     /// Why the action was chosen, in words.
     pub(crate) reason: String,
     /// Variables from the environment that this notification's text uses, with their values.
@@ -420,6 +431,9 @@ pub(crate) struct Binding {
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub format_version: u32,
+    /// The Kore.ai host an apply of this plan sends to (from the config), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) host: Option<String>,
     pub(crate) binding: Binding,
     pub summary: Summary,
     pub notifications: Vec<PlannedNotification>,

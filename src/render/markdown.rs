@@ -1,6 +1,12 @@
 //! The pull-request comment: within the size limit, widest reach first, every user text escaped
-//! for its context (Markdown, raw HTML, fenced code), recipients masked, and what a reviewer must
-//! not miss (the limit, second messages, what happens on merge, warnings) up front.
+//! for its context (Markdown, raw HTML, fenced code), and what a reviewer must not miss up front:
+//! one headline (counts by kind, the reach against the limit, where it goes), then per
+//! notification who gets what — each recipient with what changes for them up to a bound, grouped
+//! by identical change above it, removed recipients named — linked to its manifest line.
+//!
+//! Identities and parameter values are shown as written: they come from files committed in the
+//! repository, which everyone who sees the pull request can read anyway. `review: {mask: true}`
+//! in the config masks them (distinguishable, not readable), for audiences generated at CI time.
 
 use super::*;
 
@@ -16,6 +22,14 @@ pub(crate) struct Review {
     pub(crate) max_recipients: Option<usize>,
     /// Validation warnings, one line each (`file:line: message`).
     pub(crate) warnings: Vec<String>,
+    /// Mask identities and parameter values (`review: {mask: true}`).
+    pub(crate) mask: bool,
+    /// The repository's web address (`https://github.com/OWNER/REPO`), for links to manifest
+    /// lines at `commit`.
+    pub(crate) repo_url: Option<String>,
+    /// The config's directory inside the git work tree (`""` or `"sub/dir/"`): manifest paths
+    /// are relative to it, links to the work tree's root.
+    pub(crate) path_prefix: String,
 }
 
 impl Review {
@@ -28,51 +42,109 @@ impl Review {
         self.max_recipients.filter(|m| n > *m).map(|m| (n, m))
     }
 
-    /// "Planned against `abc1234` (run)": only a hex commit and an https URL are shown.
+    /// The commit planned against, when it is a hex commit id.
+    fn commit(&self) -> Option<&str> {
+        self.commit.as_deref().filter(|c| (7..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+
+    /// A link to a manifest line (`file:line`) at the planned commit, when the repository
+    /// and the commit are known; the location as text otherwise.
+    fn source_link(&self, source: &str) -> String {
+        let (file, line) = match source.rsplit_once(':') {
+            Some((f, l)) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) => (f, l),
+            _ => return format!("<code>{}</code>", safe::html(source)),
+        };
+        let repo = self.repo_url.as_deref().filter(|u| {
+            u.starts_with("https://")
+                && !u.contains(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"' | '?' | '#'))
+        });
+        let label = format!("{}{file}:{line}", self.path_prefix);
+        match (repo, self.commit()) {
+            (Some(r), Some(c)) => {
+                let path: String = format!("{}{file}", self.path_prefix)
+                    .split('/')
+                    .map(|seg| {
+                        url::form_urlencoded::byte_serialize(seg.as_bytes()).collect::<String>().replace('+', "%20")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                format!("[{}]({}/blob/{c}/{path}#L{line})", safe::md(&label), r.trim_end_matches('/'))
+            }
+            _ => format!("<code>{}</code>", safe::html(&label)),
+        }
+    }
+
+    /// "planned against `abc1234` · [run](…)": only a hex commit and an https URL are shown.
     fn provenance(&self) -> String {
-        let commit =
-            self.commit.as_deref().filter(|c| (7..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit()));
+        let commit = self.commit();
         let run = self.run_url.as_deref().filter(|u| {
             u.starts_with("https://")
                 && !u.contains(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"'))
         });
         match (commit, run) {
-            (Some(c), Some(r)) => format!("Planned against `{}` · [run]({r})\n\n", &c[..c.len().min(12)]),
-            (Some(c), None) => format!("Planned against `{}`\n\n", &c[..c.len().min(12)]),
-            (None, Some(r)) => format!("[Run]({r})\n\n"),
+            (Some(c), Some(r)) => format!("planned against `{}` · [run]({r})", &c[..c.len().min(12)]),
+            (Some(c), None) => format!("planned against `{}`", &c[..c.len().min(12)]),
+            (None, Some(r)) => format!("[run]({r})"),
             (None, None) => String::new(),
         }
     }
 
-    /// What a reviewer must not miss: a breach of the limit, people who would get a second
-    /// message, and what happens on merge.
-    fn attention(&self, plan: &Plan) -> String {
+    /// The headline: what happens on merge in one line (counts by kind, the reach against the
+    /// limit), where it goes, and the callouts a reviewer must not miss.
+    fn headline(&self, plan: &Plan) -> String {
         let mut out = String::new();
+        let sum = &plan.summary;
+        let second = second_messages(plan);
+        let new = sum.recipients_to_send - second;
+        let waiting: usize = plan.notifications.iter().map(|n| n.recipients.waiting).sum();
+        let removed: usize = plan.notifications.iter().map(|n| n.recipients.removed).sum();
+        let mut kinds = Vec::new();
+        if new > 0 {
+            kinds.push(format!("{} new", thousands(new)));
+        }
+        if second > 0 {
+            kinds.push(count(second, "second message"));
+        }
+        if removed > 0 {
+            kinds.push(format!("{} removed", thousands(removed)));
+        }
+        if waiting > 0 {
+            kinds.push(format!("{} scheduled", thousands(waiting)));
+        }
+        if sum.recipients_held > 0 {
+            kinds.push(format!("{} held back", thousands(sum.recipients_held)));
+        }
+        let reach = match self.max_recipients {
+            Some(m) => format!("{} of at most {}", count(sum.recipients_to_send, "recipient"), thousands(m)),
+            None => count(sum.recipients_to_send, "recipient"),
+        };
+        let kinds = if kinds.is_empty() { String::new() } else { format!(" — {}", kinds.join(" · ")) };
+        let _ = writeln!(out, "**On merge: {reach}**{kinds}\n");
+        let mut dest = Vec::new();
+        if let Some(h) = plan.host.as_deref().filter(|h| !h.is_empty()) {
+            dest.push(format!("to <code>{}</code>", safe::html(h)));
+        }
+        dest.push(format!("bot <code>{}</code>", safe::html(&plan.binding.target)));
+        let provenance = self.provenance();
+        if !provenance.is_empty() {
+            dest.push(provenance);
+        }
+        let _ = writeln!(out, "Sends {}\n", dest.join(" · "));
         if let Some((n, m)) = self.over_limit(plan) {
             let _ = writeln!(
                 out,
-                "> [!CAUTION]\n> **Over the limit**: this plan would message {n} recipients; `max-recipients` is {m}. After merge, apply would refuse every run until the plan is reduced or the limit raised.\n"
+                "> [!CAUTION]\n> **Over the limit**: {} counting the scheduled ones, and `max-recipients` is {}. After merge, apply would refuse every run until the plan is reduced or the limit raised.\n",
+                count(n, "recipient"),
+                thousands(m)
             );
-        } else if let Some(m) = self.max_recipients {
-            let _ = writeln!(out, "Reach: {} of at most {m} recipients per apply.\n", plan.summary.recipients_to_send);
         }
-        let second = second_messages(plan);
         if second > 0 {
             let _ = writeln!(
                 out,
-                "> [!WARNING]\n> **{second} recipient(s) would receive a second message** for a notification they already received (changed content, or a retry); they are marked *second* below.\n"
+                "> [!WARNING]\n> **{} would receive a second message** of a notification they already received (changed content, or a retry): marked *second* below.\n",
+                count(second, "recipient")
             );
         }
-        let waiting: usize = plan.notifications.iter().map(|n| n.recipients.waiting).sum();
-        let _ = write!(out, "**On merge**: apply sends to {} recipient(s) now", plan.summary.recipients_to_send);
-        if waiting > 0 {
-            let _ = write!(out, "; {waiting} scheduled recipient(s) are sent by the first run after their `notBefore`");
-        }
-        if plan.summary.recipients_held > 0 {
-            let _ =
-                write!(out, "; {} recipient(s) wait for a decision on unknown requests", plan.summary.recipients_held);
-        }
-        out.push_str(".\n\n");
         out
     }
 
@@ -116,27 +188,6 @@ pub(super) fn second_messages(plan: &Plan) -> usize {
         .flat_map(|n| &n.sends)
         .filter(|r| matches!(r.change, Change::Changed | Change::Retry | Change::RetryFailed))
         .count()
-}
-
-/// The recipients column: who gets it now, and who else is concerned.
-pub(super) fn recipients_cell(n: &PlannedNotification) -> String {
-    let second =
-        n.sends.iter().filter(|r| matches!(r.change, Change::Changed | Change::Retry | Change::RetryFailed)).count();
-    let mut cell = n.sends.len().to_string();
-    let mut notes = Vec::new();
-    if second > 0 {
-        notes.push(format!("{second} second"));
-    }
-    if n.recipients.waiting > 0 {
-        notes.push(format!("{} at notBefore", n.recipients.waiting));
-    }
-    if n.recipients.removed > 0 {
-        notes.push(format!("{} removed", n.recipients.removed));
-    }
-    if !notes.is_empty() {
-        let _ = write!(cell, " ({})", notes.join(", "));
-    }
-    cell
 }
 
 /// A variable's value as shown in plans: quoted when blank at either end or empty.
@@ -186,56 +237,303 @@ pub(super) fn content_block(n: &PlannedNotification) -> String {
     }
 }
 
+/// Recipients listed one by one per notification; above this, grouped by identical change.
+const LISTED: usize = 50;
+/// Recipients named per group, and removed recipients named per notification.
+const NAMED: usize = 3;
+const REMOVED_NAMED: usize = 50;
+/// Notifications unfolded at first (the widest reach first); the rest are folded.
+const UNFOLDED: usize = 5;
+
+/// `1,250`.
+pub(super) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1 recipient`, `2 recipients` (nouns that take an `s`).
+pub(super) fn count(n: usize, noun: &str) -> String {
+    format!("{} {noun}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
+/// Our own texts (plan reasons) with `N thing(s)` made singular or plural by their number.
+pub(super) fn plurals(s: &str) -> String {
+    let words: Vec<&str> = s.split(' ').collect();
+    let mut out = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        match w.find("(s)") {
+            Some(at) => {
+                // The number is the word before, or the one before that (`1 changed recipient(s)`).
+                let number = |back: usize| {
+                    (i >= back).then(|| words[i - back].trim_start_matches(['(', '[']).parse::<u64>().ok()).flatten()
+                };
+                let one = number(1).or_else(|| number(2)) == Some(1);
+                out.push(format!("{}{}{}", &w[..at], if one { "" } else { "s" }, &w[at + 3..]));
+            }
+            None => out.push((*w).to_string()),
+        }
+    }
+    out.join(" ")
+}
+
+/// How the comment shows identities and values: as written, or masked.
+struct Shown<'a> {
+    mask: bool,
+    key: &'a str,
+}
+
+impl Shown<'_> {
+    fn who(&self, id: &str) -> String {
+        let id = if self.mask { mask(id, self.key) } else { id.to_string() };
+        format!("<code>{}</code>", safe::html(&id))
+    }
+
+    fn value(&self, v: Option<&str>) -> String {
+        match v {
+            None => "(none)".into(),
+            Some(v) if self.mask => format!("<code>{}</code>", safe::html(&mask(v, self.key))),
+            Some(v) => format!("<code>{}</code>", safe::html(&quote_if_needed(v))),
+        }
+    }
+
+    /// What changes for one recipient, in words.
+    fn change(&self, r: &crate::plan::PlannedRecipient) -> String {
+        match r.change {
+            Change::New => "new".into(),
+            Change::Changed if !r.changes.is_empty() => {
+                let what: Vec<String> = r
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        let field = c.field.strip_prefix("parameters.").unwrap_or(&c.field);
+                        format!(
+                            "{} {} → {}",
+                            safe::html(field),
+                            self.value(c.before.as_deref()),
+                            self.value(c.after.as_deref())
+                        )
+                    })
+                    .collect();
+                format!("*second*: {}", what.join("; "))
+            }
+            Change::Changed => "*second*: changed content".into(),
+            Change::Retry => "*second*: retry of a request with an unknown outcome".into(),
+            Change::RetryFailed => "*second*: retry after a failed delivery".into(),
+        }
+    }
+}
+
+/// A notification's counts for its summary line: `4 new recipients, 1,250 second messages`.
+fn section_counts(n: &PlannedNotification) -> String {
+    let second = n.sends.iter().filter(|r| r.change != Change::New).count();
+    let new = n.sends.len() - second;
+    let mut parts = Vec::new();
+    if new > 0 {
+        parts.push(format!("{} new recipient{}", thousands(new), if new == 1 { "" } else { "s" }));
+    }
+    if second > 0 {
+        parts.push(count(second, "second message"));
+    }
+    if !n.records.is_empty() {
+        parts.push(format!("{} recorded without sending", thousands(n.records.len())));
+    }
+    if n.recipients.waiting > 0 {
+        parts.push(format!("{} scheduled", count(n.recipients.waiting, "recipient")));
+    }
+    if n.recipients.unknown > 0 {
+        parts.push(format!("{} held back", thousands(n.recipients.unknown)));
+    }
+    if n.recipients.in_flight > 0 {
+        parts.push(format!("{} in flight", thousands(n.recipients.in_flight)));
+    }
+    if n.recipients.removed > 0 {
+        parts.push(format!("{} removed", thousands(n.recipients.removed)));
+    }
+    if parts.is_empty() { "nothing sent".into() } else { parts.join(", ") }
+}
+
+/// Who gets what: each recipient with what changes for them, or (above [`LISTED`]) one line per
+/// identical change with its count and a few names.
+fn who_gets_what(n: &PlannedNotification, shown: &Shown) -> String {
+    let mut d = String::new();
+    if n.sends.len() <= LISTED {
+        for r in &n.sends {
+            let _ = writeln!(d, "- {} — {}", shown.who(&r.id), shown.change(r));
+        }
+    } else {
+        let mut groups: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
+        for r in &n.sends {
+            groups.entry(shown.change(r)).or_default().push(&r.id);
+        }
+        let mut groups: Vec<(String, Vec<&str>)> = groups.into_iter().collect();
+        groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+        for (change, ids) in groups.iter().take(LISTED) {
+            let names: Vec<String> = ids.iter().take(NAMED).map(|id| shown.who(id)).collect();
+            let more =
+                if ids.len() > NAMED { format!(" and {} more", thousands(ids.len() - NAMED)) } else { String::new() };
+            let _ = writeln!(d, "- **{}** — {change}: {}{more}", count(ids.len(), "recipient"), names.join(", "));
+        }
+        if groups.len() > LISTED {
+            let rest: usize = groups[LISTED..].iter().map(|g| g.1.len()).sum();
+            let _ = writeln!(
+                d,
+                "- … and {} with other changes (`kore-notify plan --format json` lists all)",
+                count(rest, "recipient")
+            );
+        }
+    }
+    d.push('\n');
+    d
+}
+
+/// The removed recipients, named when the base version is known (`--compare-to`).
+fn removed_line(n: &PlannedNotification, shown: &Shown) -> String {
+    if !n.removed_ids.is_empty() {
+        let names: Vec<String> = n.removed_ids.iter().take(REMOVED_NAMED).map(|id| shown.who(id)).collect();
+        let more = if n.removed_ids.len() > REMOVED_NAMED {
+            format!(" and {} more", thousands(n.removed_ids.len() - REMOVED_NAMED))
+        } else {
+            String::new()
+        };
+        return format!("**Removed** (nothing is unsent): {}{more}\n\n", names.join(", "));
+    }
+    if n.recipients.removed > 0 {
+        return format!(
+            "**Removed** (nothing is unsent): {} no longer in the manifest (the plan names them when given the base version, `--compare-to`)\n\n",
+            count(n.recipients.removed, "recipient")
+        );
+    }
+    String::new()
+}
+
+/// One notification: a summary line (action, key, counts), where it is declared, why, who gets
+/// what, who was removed, unknown requests, the content (or its diff) and previews.
+fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: bool) -> String {
+    let mut d = format!(
+        "<details{}><summary><b>{}</b> <code>{}</code> — {}</summary>\n\n",
+        if open { " open" } else { "" },
+        safe::html(n.action.as_str()),
+        safe::html(&n.key),
+        section_counts(n)
+    );
+    let mut place = Vec::new();
+    if let (Some(c), Some(a)) = (&n.channel, &n.api) {
+        place.push(format!("{} ({})", safe::md(c), safe::md(a)));
+    }
+    if let Some(src) = &n.source {
+        place.push(review.source_link(src));
+    }
+    if let Some(r) = &n.renamed_from {
+        place.push(format!("renamed from <code>{}</code>", safe::html(r)));
+    }
+    if !place.is_empty() {
+        let _ = writeln!(d, "{}\n", place.join(" · "));
+    }
+    // A plain send's reason only repeats the counts of the summary line.
+    if !matches!(n.action, Action::Send | Action::SendToAdded) {
+        let _ = writeln!(d, "{}\n", safe::md(&plurals(&n.reason)));
+    }
+    if !n.variables.is_empty() {
+        let vars: Vec<String> =
+            n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
+        let _ = write!(d, "Variables: {}\n\n", vars.join(", "));
+    }
+    if !n.sends.is_empty() {
+        d.push_str("**Who gets what**\n\n");
+        d.push_str(&who_gets_what(n, shown));
+    }
+    d.push_str(&removed_line(n, shown));
+    for u in &n.unknown_requests {
+        let _ = write!(d, "{}\n\n", safe::md(&plurals(&unknown_line(&n.key, u))));
+    }
+    let mut content = content_block(n);
+    if !n.preview.is_empty() {
+        let lines: Vec<String> = n
+            .preview
+            .iter()
+            .map(|p| {
+                let id = if shown.mask { mask(&p.id, shown.key) } else { p.id.clone() };
+                format!("{}: {}", id, one_line(&p.message))
+            })
+            .collect();
+        let _ = write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
+    }
+    d.push_str(&content);
+    d.push_str("\n</details>\n\n");
+    d
+}
+
+/// A notification in one line, when its section does not fit.
+fn md_line(n: &PlannedNotification) -> String {
+    format!("- <b>{}</b> <code>{}</code> — {}\n", safe::html(n.action.as_str()), safe::html(&n.key), section_counts(n))
+}
+
 /// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
 /// something does not fit, it says what was left out.
 pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
-    // Keyed with the target: the same recipient masks the same way in every comment.
-    let key = plan.binding.target.as_str();
-    let mut head = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
-    head.push_str(&review.provenance());
-    // The summary is our own text (numbers and fixed words), safe as it is.
-    let _ = writeln!(head, "**{}**\n", summary_line(plan));
-    head.push_str(&review.attention(plan));
-    let mut shown: Vec<&PlannedNotification> = plan
+    // Masks keyed with the target: the same recipient masks the same way in every comment.
+    let shown = Shown { mask: review.mask, key: plan.binding.target.as_str() };
+    let mut out = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
+    out.push_str(&review.headline(plan));
+    let mut listed: Vec<&PlannedNotification> = plan
         .notifications
         .iter()
-        .filter(|n| n.action != Action::NoOp || n.recipients.failed > 0 || n.recipients.in_flight > 0)
+        .filter(|n| {
+            n.action != Action::NoOp
+                || n.recipients.failed > 0
+                || n.recipients.in_flight > 0
+                || n.recipients.removed > 0
+        })
         .collect();
-    shown.sort_by(|a, b| {
+    listed.sort_by(|a, b| {
         b.sends.len().cmp(&a.sends.len()).then(b.records.len().cmp(&a.records.len())).then(a.key.cmp(&b.key))
     });
-    let noop = plan.notifications.len() - shown.len();
-    let mut table =
-        String::from("| action | notification | channel | recipients | details |\n|---|---|---|---:|---|\n");
-    let mut details = String::new();
+    let unchanged = plan.notifications.len() - listed.len();
     let tail_reserve = 600;
-    let mut left_out = (0usize, 0usize);
-    let mut details_omitted = 0usize;
-    for (i, n) in shown.iter().enumerate() {
-        let row = md_row(n);
-        let d = md_details(n, key);
-        let used = head.len() + table.len() + details.len() + tail_reserve;
-        if used + row.len() + d.len() > MARKDOWN_LIMIT {
-            if used + row.len() <= MARKDOWN_LIMIT && details.len() + d.len() > MARKDOWN_LIMIT / 2 {
-                table.push_str(&row);
-                details_omitted += 1;
-                continue;
-            }
-            left_out = (shown.len() - i, shown[i..].iter().map(|n| n.sends.len()).sum());
-            break;
+    let (mut folded_to_lines, mut left_out, mut left_out_recipients) = (0usize, 0usize, 0usize);
+    if listed.is_empty() {
+        out.push_str("No changes: nothing would be sent.\n\n");
+    }
+    for (i, n) in listed.iter().enumerate() {
+        let section = md_section(n, review, &shown, i < UNFOLDED);
+        if out.len() + section.len() + tail_reserve <= MARKDOWN_LIMIT {
+            out.push_str(&section);
+            continue;
         }
-        table.push_str(&row);
-        details.push_str(&d);
+        let line = md_line(n);
+        if out.len() + line.len() + tail_reserve <= MARKDOWN_LIMIT {
+            out.push_str(&line);
+            folded_to_lines += 1;
+        } else {
+            left_out += 1;
+            left_out_recipients += n.sends.len();
+        }
     }
-    let mut out = head;
-    if shown.is_empty() {
-        out.push_str("No changes: nothing would be sent.\n");
-    } else {
-        out.push_str(&table);
-        out.push('\n');
-        out.push_str(&details);
+    if folded_to_lines > 0 {
+        let _ = writeln!(
+            out,
+            "\n> Who gets what for {} is not shown (comment size limit): the job summary and `kore-notify plan` show it.\n",
+            count(folded_to_lines, "notification")
+        );
     }
-    out.push_str(&md_tail(left_out, details_omitted, noop));
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "> **{} more sending to {} are not shown** (comment size limit): the job summary and `kore-notify plan` show the full plan.\n",
+            count(left_out, "notification"),
+            count(left_out_recipients, "recipient")
+        );
+    }
+    if unchanged > 0 {
+        let _ = writeln!(out, "{} unchanged.", count(unchanged, "notification"));
+    }
     out.push_str(&review.warnings_block(MARKDOWN_LIMIT.saturating_sub(out.len() + 200)));
     if out.chars().count() > MARKDOWN_LIMIT {
         // Never exceed the limit, whatever the content.
@@ -243,106 +541,4 @@ pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
         out.push_str("\n\n> **Truncated** to fit the comment size limit.\n");
     }
     out
-}
-
-/// One notification's table row.
-pub(super) fn md_row(n: &PlannedNotification) -> String {
-    format!(
-        "| {} | `{}` | {} | {} | {} |\n",
-        safe::md(n.action.as_str()),
-        safe::line(&n.key).replace('`', "'").replace('|', "\\|"),
-        safe::md(n.channel.as_deref().unwrap_or("")),
-        recipients_cell(n),
-        safe::md(&n.reason)
-    )
-}
-
-/// What the comment says when it had to leave things out, and the unchanged count.
-pub(super) fn md_tail(left_out: (usize, usize), details_omitted: usize, noop: usize) -> String {
-    let mut out = String::new();
-    if left_out.0 > 0 {
-        let _ = writeln!(
-            out,
-            "> **{} more notification(s) to {} recipient(s) are not shown** (comment size limit). The job summary and `kore-notify plan` show the full plan.\n",
-            left_out.0, left_out.1
-        );
-    }
-    if details_omitted > 0 {
-        let _ = writeln!(
-            out,
-            "> Recipients and content of {details_omitted} notification(s) in the table are not shown (comment size limit); the job summary has them.\n"
-        );
-    }
-    if noop > 0 {
-        let _ = writeln!(out, "{noop} notification(s) unchanged.");
-    }
-    out
-}
-
-/// One notification's folded details: variables, recipients (masked), what changes for those who
-/// get a second message, unknown requests, the content (or its diff) and previews.
-pub(super) fn md_details(n: &PlannedNotification, key: &str) -> String {
-    let mut d = format!(
-        "<details><summary>{} <code>{}</code> — {} recipient(s)</summary>\n\n",
-        safe::html(n.action.as_str()),
-        safe::html(&n.key),
-        n.sends.len()
-    );
-    if !n.variables.is_empty() {
-        let vars: Vec<String> =
-            n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
-        let _ = write!(d, "Variables: {}\n\n", vars.join(", "));
-    }
-    if !n.sends.is_empty() {
-        d.push_str(&md_recipients(n, key));
-    }
-    for u in &n.unknown_requests {
-        let _ = write!(d, "{}\n\n", safe::md(&unknown_line(&n.key, u)));
-    }
-    let mut content = content_block(n);
-    if !n.preview.is_empty() {
-        let lines: Vec<String> =
-            n.preview.iter().map(|p| format!("{}: {}", mask(&p.id, key), one_line(&p.message))).collect();
-        let _ = write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
-    }
-    if n.sends.is_empty() && n.unknown_requests.is_empty() && content.trim().is_empty() {
-        // Nothing to unfold (an orphan): the table row says it all.
-        return String::new();
-    }
-    d.push_str(&content);
-    d.push_str("\n</details>\n\n");
-    d
-}
-
-/// The recipients line (masked, second messages marked) and what changes for them.
-pub(super) fn md_recipients(n: &PlannedNotification, key: &str) -> String {
-    let second =
-        |r: &crate::plan::PlannedRecipient| matches!(r.change, Change::Changed | Change::Retry | Change::RetryFailed);
-    let list: Vec<String> = n
-        .sends
-        .iter()
-        .take(20)
-        .map(|r| format!("{}{}", safe::md(&mask(&r.id, key)), if second(r) { " *(second)*" } else { "" }))
-        .collect();
-    let mut d = format!("Recipients: {}", list.join(", "));
-    if n.sends.len() > 20 {
-        let _ = write!(d, " … and {} more", n.sends.len() - 20);
-    }
-    d.push_str("\n\n");
-    let masked = |x: &Option<String>| x.as_deref().map_or_else(|| "(none)".to_string(), |x| mask(x, key));
-    let changed: Vec<String> = n
-        .sends
-        .iter()
-        .filter(|r| !r.changes.is_empty())
-        .take(20)
-        .map(|r| {
-            let what: Vec<String> =
-                r.changes.iter().map(|c| format!("{} {} → {}", c.field, masked(&c.before), masked(&c.after))).collect();
-            format!("- {}: {}", safe::md(&mask(&r.id, key)), safe::md(&what.join("; ")))
-        })
-        .collect();
-    if !changed.is_empty() {
-        let _ = write!(d, "What changes for those who get a second message:\n\n{}\n\n", changed.join("\n"));
-    }
-    d
 }

@@ -92,7 +92,14 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     } else {
         format!("state serial {}, lineage {}", b.state_serial, b.state_lineage.chars().take(8).collect::<String>())
     };
-    let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", safe::line(&b.target));
+    match plan.host.as_deref() {
+        Some(h) => {
+            let _ = writeln!(out, "kore-notify plan for {} · bot {} ({state})\n", safe::line(h), safe::line(&b.target));
+        }
+        None => {
+            let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", safe::line(&b.target));
+        }
+    }
     for n in &plan.notifications {
         if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 && n.recipients.in_flight == 0 {
             continue;
