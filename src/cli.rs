@@ -40,9 +40,15 @@ pub(crate) struct Cli {
     /// Print only results and errors.
     #[arg(long, short, global = true)]
     pub(crate) quiet: bool,
-    /// Print more detail (every recipient in plans, every failure in status).
+    /// Print more detail (every recipient in plans, every failure in status, a line per batch in
+    /// apply).
     #[arg(long, short, global = true)]
     pub(crate) verbose: bool,
+    /// Append every change recorded in the state (intents, outcomes, statuses, decisions) and a
+    /// closing summary to FILE as JSON lines (`-`: standard output): an audit log. Schema:
+    /// `kore-notify schema events`. No secrets, no identities in clear.
+    #[arg(long, global = true, env = "KORE_NOTIFY_EVENTS", value_name = "FILE")]
+    pub(crate) events: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -377,6 +383,7 @@ fn global(cli: &Cli) -> Result<Global> {
     let stderr_color = color && std::io::stderr().is_terminal() || matches!(cli.color, ColorChoice::Always);
     // The one place the tool decides what time it is; everything below is handed this clock.
     let clock = Clock::System;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
     Ok(Global {
         config: cli.config.clone(),
         color,
@@ -390,7 +397,11 @@ fn global(cli: &Cli) -> Result<Global> {
             std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from),
         ),
         env: &ProcessEnv,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        events: match &cli.events {
+            Some(path) => Some(std::sync::Arc::new(crate::events::Events::open(path, &command, clock)?)),
+            None => None,
+        },
+        command,
     })
 }
 

@@ -67,6 +67,7 @@ pub mod diag;
 pub(crate) mod emulator;
 pub(crate) mod engine;
 pub mod error;
+pub(crate) mod events;
 pub mod exit;
 pub mod files;
 pub mod fingerprint;

@@ -8,6 +8,8 @@ pub(crate) enum SchemaName {
     Config,
     Plan,
     State,
+    /// One line of `--events`.
+    Events,
 }
 
 pub(crate) fn schema(name: SchemaName) -> String {
@@ -16,6 +18,7 @@ pub(crate) fn schema(name: SchemaName) -> String {
         SchemaName::Config => schemars::schema_for!(crate::config::ConfigDoc),
         SchemaName::Plan => schemars::schema_for!(crate::plan::Plan),
         SchemaName::State => schemars::schema_for!(crate::state::State),
+        SchemaName::Events => crate::events::schema(),
     };
     let mut s = s.to_value();
     // Optional fields may be omitted, not set to null: the loaders refuse null values. Where the
@@ -31,6 +34,7 @@ pub(crate) fn schema(name: SchemaName) -> String {
             SchemaName::Config => "config",
             SchemaName::Plan => "plan",
             SchemaName::State => "state",
+            SchemaName::Events => "events",
         };
         o.insert("$id".into(), schema_url(file).into());
     }

@@ -5,6 +5,7 @@ mod harness;
 
 mod apply;
 mod ci;
+mod events;
 mod hostile;
 mod live;
 mod newcomer;

@@ -3,4 +3,5 @@
 //! [`Session`](crate::state::Session); operations never call each other, they call this.
 
 pub(crate) mod poll;
+pub(crate) mod progress;
 pub(crate) mod send;

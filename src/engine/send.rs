@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -23,8 +22,12 @@ use crate::state::{Entry, Outcome, Session, StoredContent};
 pub(crate) struct SendOptions {
     /// Batches in flight at once (at least 1).
     pub(crate) parallelism: usize,
-    /// No progress lines (`--quiet`).
+    /// No progress display (`--quiet`).
     pub(crate) quiet: bool,
+    /// A line per batch (`--verbose`).
+    pub(crate) verbose: bool,
+    /// Failures in colour.
+    pub(crate) color: bool,
     /// Stamps journal entries and tokens.
     pub(crate) clock: Clock,
 }
@@ -49,6 +52,8 @@ pub(crate) struct Tally {
     pub(crate) accepted: usize,
     pub(crate) rejected: usize,
     pub(crate) unknown: usize,
+    /// How long the send loop took.
+    pub(crate) elapsed: std::time::Duration,
     /// Requests that never reached Kore.ai (no connection).
     pub(crate) not_sent: usize,
     /// Batches not started (the run stopped: 401, a redirect, an interrupt, a journal failure).
@@ -100,7 +105,7 @@ pub(crate) fn execute(
         let client = Client::new(config, creds, limiter, opts.clock)?;
         let body =
             BodyOptions { v2_field: config.v2_field, template_as_custom_message: config.v2_template_as_custom_message };
-        send_all(opts.quiet, &client, &book, batches, opts.parallelism.max(1), body)?
+        send_all(opts, &client, &book, batches, body)?
     } else {
         Tally::default()
     };
@@ -217,19 +222,6 @@ fn journal_apply(b: &mut Book, e: Entry) -> Result<()> {
     Ok(b.session.record(&e)?)
 }
 
-/// A progress bar on a terminal (plain lines otherwise, or nothing with --quiet).
-fn progress_bar(quiet: bool, total: usize) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() || quiet {
-        return None;
-    }
-    let pb = indicatif::ProgressBar::new(total as u64);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} batches {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    Some(pb)
-}
-
 /// Counts one batch's result, stops the run where it must (401, a redirect, a journal that
 /// cannot be written), and returns the progress line.
 fn tally_result(
@@ -288,13 +280,13 @@ fn tally_result(
 }
 
 fn send_all(
-    quiet: bool,
+    opts: SendOptions,
     client: &impl KoreApi,
     book: &Arc<Mutex<Book>>,
     batches: Vec<Batch>,
-    parallelism: usize,
     body: BodyOptions,
 ) -> Result<Tally> {
+    let parallelism = opts.parallelism.max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -303,7 +295,8 @@ fn send_all(
     let stop = AtomicBool::new(false);
     let tally = Mutex::new(Tally::default());
     let total = batches.len();
-    let progress = progress_bar(quiet, total);
+    let recipients = batches.iter().map(|b| b.members.len()).sum();
+    let progress = super::progress::Progress::new(total, recipients, opts.quiet, opts.verbose, opts.color);
     let fatal: Mutex<Option<Error>> = Mutex::new(None);
     rt.block_on(async {
         use futures_util::StreamExt;
@@ -333,6 +326,7 @@ fn send_all(
                         return;
                     }
                     let r = send_one(client, book, &batch, body).await;
+                    let bad = !matches!(r, Ok(SendResult::Accepted { .. }));
                     let line = {
                         let mut t = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         tally_result(&mut t, r, batch.members.len(), stop, fatal)
@@ -344,25 +338,18 @@ fn send_all(
                         crate::safe::line(&batch.label),
                         crate::safe::line(&line)
                     );
-                    match progress {
-                        Some(pb) => {
-                            pb.inc(1);
-                            pb.println(msg);
-                        }
-                        None if !quiet => eprintln!("{msg}"),
-                        None => {}
-                    }
+                    progress.done(i, batch.members.len(), msg, bad);
                 }
             })
             .await;
     });
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
-    }
+    let elapsed = progress.finish();
     if let Some(e) = fatal.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
         return Err(e);
     }
-    Ok(tally.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+    let mut tally = tally.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    tally.elapsed = elapsed;
+    Ok(tally)
 }
 
 async fn send_one(

@@ -45,9 +45,17 @@ fn confirm(config: &crate::config::Config, plan: &Plan) -> Result<bool> {
 }
 
 pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
+    let mut counts = Vec::new();
+    let r = run_counted(g, opts, &mut counts);
+    g.events_summary(&counts, &r);
+    r
+}
+
+/// [`run`], saying what it did in `counts` (for the `--events` summary).
+fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize)>) -> Result<Exit> {
     crate::interrupt::install();
     let ws = load_workspace(g, &[])?;
-    let mut session = state::store_for(&ws.config, g.env(), g.clock)?.open(&g.command)?;
+    let mut session = g.open(&*state::store_for(&ws.config, g.env(), g.clock)?, &g.command)?;
     let loaded = session.loaded();
     crate::ops::check_retired(g, &ws, &loaded.state)?;
     if loaded.replayed > 0 {
@@ -100,12 +108,25 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         return Ok(Exit::Interrupted(sig));
     }
 
-    let send_opts = SendOptions { parallelism: opts.parallelism, quiet: g.quiet, clock: g.clock };
+    let send_opts = SendOptions {
+        parallelism: opts.parallelism,
+        quiet: g.quiet,
+        verbose: g.verbose,
+        color: g.color,
+        clock: g.clock,
+    };
     let notifications = &ws.manifests.notifications;
     let batch_size = ws.config.batch_size;
     let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, batch_size)?;
     report_chores(g, &chores);
     let (mut session, tally) = send::execute(prepared, &ws.config, creds, send_opts)?;
+    counts.extend([
+        ("accepted", tally.accepted),
+        ("recipientsAccepted", tally.recipients_accepted),
+        ("rejected", tally.rejected),
+        ("unknown", tally.unknown),
+        ("notSent", tally.not_sent + tally.skipped),
+    ]);
 
     let mut code = report(&tally, &plan)?;
     if let Some(sig) = crate::interrupt::requested() {
@@ -213,7 +234,7 @@ fn report_held(plan: &Plan) {
 /// recipient was held back.
 fn report(tally: &Tally, plan: &Plan) -> Result<Exit> {
     println!(
-        "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}.",
+        "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}, in {}.",
         tally.accepted,
         tally.recipients_accepted,
         tally.rejected,
@@ -222,7 +243,8 @@ fn report(tally: &Tally, plan: &Plan) -> Result<Exit> {
             format!(", {} not sent", tally.skipped + tally.not_sent)
         } else {
             String::new()
-        }
+        },
+        crate::engine::progress::clock(tally.elapsed)
     );
     if let Some(msg) = &tally.stopped_by {
         return Err(Error::Refused(msg.clone()));

@@ -35,11 +35,38 @@ pub(crate) struct Global {
     pub(crate) env: &'static dyn Env,
     /// The command line, recorded with the state lock's holder.
     pub(crate) command: String,
+    /// `--events`: where recorded changes also go, as JSON lines.
+    pub(crate) events: Option<std::sync::Arc<crate::events::Events>>,
 }
 
 impl Global {
     pub(crate) fn env(&self) -> &'static dyn Env {
         self.env
+    }
+
+    /// A writer's session on `store`, its entries also sent to `--events` when given.
+    pub(crate) fn open(
+        &self,
+        store: &dyn crate::state::StateStore,
+        command: &str,
+    ) -> Result<Box<dyn crate::state::Session>> {
+        let session = store.open(command)?;
+        Ok(match &self.events {
+            Some(events) => events.wrap(session),
+            None => session,
+        })
+    }
+
+    /// The closing `--events` line.
+    pub(crate) fn events_summary(&self, counts: &[(&'static str, usize)], exit: &Result<crate::exit::Exit>) {
+        if let Some(events) = &self.events {
+            let counts: std::collections::BTreeMap<&'static str, usize> = counts.iter().copied().collect();
+            let code = match exit {
+                Ok(e) => e.code(),
+                Err(_) => 1,
+            };
+            events.summary(&counts, code);
+        }
     }
 
     pub(crate) fn info(&self, msg: impl AsRef<str>) {

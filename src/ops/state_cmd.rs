@@ -85,7 +85,7 @@ fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> 
     match cmd {
         Command::Path { .. } | Command::Migrate { .. } => {}
         Command::Info => info(store)?,
-        Command::Compact => compact(store, config, g.now)?,
+        Command::Compact => compact(g, store, config)?,
         Command::List => list(store)?,
         Command::Show(key) => {
             let l = store.load()?;
@@ -96,7 +96,7 @@ fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> 
             };
             println!("{}", text.unwrap_or_default());
         }
-        Command::Rm { key, yes } => return rm(store, &key, yes),
+        Command::Rm { key, yes } => return rm(g, store, &key, yes),
         Command::Resolve(r) => return resolve(g, store, &r),
     }
     Ok(Exit::Ok)
@@ -120,9 +120,10 @@ fn info(store: &dyn StateStore) -> Result<()> {
 /// `state compact`: a journal left by an interrupted run absorbed into a new snapshot; with a
 /// `retention`, notifications orphaned longer than it (as recorded by apply) replaced by
 /// tombstones.
-fn compact(store: &dyn StateStore, config: &crate::config::Config, now: time::OffsetDateTime) -> Result<()> {
+fn compact(g: &Global, store: &dyn StateStore, config: &crate::config::Config) -> Result<()> {
+    let now = g.now;
     // Opening a writer's session absorbs a journal left by a dead run.
-    let mut session = store.open("kore-notify state compact")?;
+    let mut session = g.open(store, "kore-notify state compact")?;
     let l = session.loaded();
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
     if l.replayed == 0 {
@@ -192,8 +193,8 @@ fn list(store: &dyn StateStore) -> Result<()> {
 }
 
 /// `state rm KEY`: forgets a notification, after confirmation.
-fn rm(store: &dyn StateStore, key: &str, yes: bool) -> Result<Exit> {
-    let mut session = store.open("kore-notify state rm")?;
+fn rm(g: &Global, store: &dyn StateStore, key: &str, yes: bool) -> Result<Exit> {
+    let mut session = g.open(store, "kore-notify state rm")?;
     if !session.state().notifications.contains_key(key) {
         return Err(Error::Refused(format!("no notification `{key}` in the state")));
     }
@@ -299,7 +300,7 @@ fn list_request(
 
 fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<Exit> {
     let key = &r.key;
-    let mut session = store.open("kore-notify state resolve")?;
+    let mut session = g.open(store, "kore-notify state resolve")?;
     let n = session
         .state()
         .notifications

@@ -51,7 +51,7 @@ struct Failure {
 pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let ws = load_workspace(g, &[])?;
     if opts.refresh {
-        let mut session = state::store_for(&ws.config, g.env(), g.clock)?.open(&g.command)?;
+        let mut session = g.open(&*state::store_for(&ws.config, g.env(), g.clock)?, &g.command)?;
         crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, g.quiet, &mut *session, None, false)?;
     }
     let loaded = state::store_for(&ws.config, g.env(), g.clock)?.load()?;
