@@ -366,6 +366,24 @@ impl crate::interp::Env for ProcessEnv {
 
 /// Settings every command shares, resolved once from the arguments, the environment and the
 /// terminal (the only place those are read).
+impl Cli {
+    /// The shell the flags ask for (colours on standard error when it is a terminal and
+    /// `NO_COLOR` is unset, or with `--color always` or `FORCE_COLOR`).
+    pub(crate) fn shell(&self) -> crate::shell::Shell {
+        crate::shell::Shell { quiet: self.quiet, verbose: self.verbose, err_color: stderr_color(self.color) }
+    }
+}
+
+/// Whether standard error gets colours.
+fn stderr_color(choice: ColorChoice) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => set("FORCE_COLOR") || (!set("NO_COLOR") && std::io::stderr().is_terminal()),
+    }
+}
+
 fn global(cli: &Cli) -> Result<Global> {
     let github_actions = std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true");
     crate::safe::set_github_actions(github_actions);
@@ -373,14 +391,13 @@ fn global(cli: &Cli) -> Result<Global> {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::Refused(format!("-C {}: cannot change to this directory: {e}", dir.display())))?;
     }
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
-        }
+        ColorChoice::Auto => set("FORCE_COLOR") || (!set("NO_COLOR") && std::io::stdout().is_terminal()),
     };
-    let stderr_color = color && std::io::stderr().is_terminal() || matches!(cli.color, ColorChoice::Always);
+    let stderr_color = stderr_color(cli.color);
     // The one place the tool decides what time it is; everything below is handed this clock.
     let clock = Clock::System;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -397,6 +414,7 @@ fn global(cli: &Cli) -> Result<Global> {
             std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from),
         ),
         env: &ProcessEnv,
+        shell: cli.shell(),
         events: match &cli.events {
             Some(path) => Some(std::sync::Arc::new(crate::events::Events::open(path, &command, clock)?)),
             None => None,
@@ -417,6 +435,7 @@ impl From<PlanFormat> for ops::plan::Format {
 
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
     let g = global(&cli)?;
+    let shell = g.shell;
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
         Command::Plan {
@@ -463,11 +482,11 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
             Ok(Exit::Ok)
         }
         Command::Version { format } => {
-            version(format);
+            version(shell, format);
             Ok(Exit::Ok)
         }
         Command::Schema { name } => {
-            print!("{}", schema(name));
+            shell.out(schema(name));
             Ok(Exit::Ok)
         }
     }
@@ -534,16 +553,16 @@ fn emulator(e: EmulatorArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn version(format: OutFormat) {
+fn version(shell: crate::shell::Shell, format: OutFormat) {
     match format {
-        OutFormat::Text => println!("kore-notify {LONG_VERSION}"),
-        OutFormat::Json => println!(
-            "{}",
+        OutFormat::Text => shell.outln(format!("kore-notify {LONG_VERSION}")),
+        OutFormat::Json => shell.outln(
             serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": env!("KORE_NOTIFY_COMMIT"),
                 "target": env!("KORE_NOTIFY_TARGET"),
             })
+            .to_string(),
         ),
     }
 }

@@ -84,6 +84,7 @@ pub(crate) mod render;
 pub(crate) mod rfc3339;
 pub(crate) mod safe;
 pub(crate) mod schema;
+pub(crate) mod shell;
 pub mod state;
 pub(crate) mod walk;
 pub mod yaml;
@@ -104,15 +105,16 @@ pub fn run() -> Exit {
             };
         }
     };
+    let shell = cli.shell();
     match cli::dispatch(cli) {
         Ok(code) => code,
         Err(error::Error::Invalid(n)) => {
-            eprintln!("error: {n} error(s) found; nothing was sent");
+            shell.error(format!("{n} error(s) found; nothing was sent"));
             Exit::Error
         }
         Err(e) => {
             // Errors may quote manifest, state or server text: shown safely.
-            eprintln!("error: {}", safe::for_output(&safe::text(&e.to_string())));
+            shell.error(safe::for_output(&safe::text(&e.to_string())));
             e.exit()
         }
     }

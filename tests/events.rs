@@ -110,3 +110,20 @@ fn an_apply_of_many_batches_keeps_its_log_short_and_ordered() {
         .collect();
     assert_eq!(order, (1..=40).collect::<Vec<_>>(), "{}", o.stderr);
 }
+
+/// Colours: never in a pipe by default, `FORCE_COLOR` turns them on (CI logs render them),
+/// `NO_COLOR` or `--color never` off; errors are red with them.
+#[test]
+fn force_color_and_no_color_are_respected() {
+    let t = Test::repo("https://kore.example.com").manifest("a.yaml", &slack("a", 1));
+    let (o, t) = t.args(["plan"]).status(0).run();
+    assert!(!o.stdout.contains('\u{1b}'), "{}", o.stdout);
+    let (o, t) = t.env("FORCE_COLOR", "1").args(["plan"]).status(0).run();
+    assert!(o.stdout.contains("\u{1b}[32m+ send\u{1b}[0m"), "{}", o.stdout);
+    let (o, t) = t.args(["state", "show", "nope"]).status(1).run();
+    assert!(o.stderr.starts_with("\u{1b}[31;1merror\u{1b}[0m: "), "{}", o.stderr);
+    let (o, t) = t.args(["plan", "--color", "never"]).status(0).run();
+    assert!(!o.stdout.contains('\u{1b}'), "{}", o.stdout);
+    let (o, _) = t.env("FORCE_COLOR", "0").env("NO_COLOR", "1").args(["plan"]).status(0).run();
+    assert!(!o.stdout.contains('\u{1b}'), "{}", o.stdout);
+}

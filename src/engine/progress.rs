@@ -83,6 +83,7 @@ struct Inner {
 
 /// The display of one send loop.
 pub(crate) struct Progress {
+    shell: crate::shell::Shell,
     bar: Option<indicatif::ProgressBar>,
     plain: bool,
     verbose: bool,
@@ -98,8 +99,10 @@ impl std::fmt::Debug for Progress {
 }
 
 impl Progress {
-    /// For `total` requests to `recipients` people; `quiet` shows nothing but failures.
-    pub(crate) fn new(total: usize, recipients: usize, quiet: bool, verbose: bool, color: bool) -> Progress {
+    /// For `total` requests to `recipients` people, shown through `shell` (`--quiet`: nothing but
+    /// failures; `--verbose`: a line per batch); failures red when `color`.
+    pub(crate) fn new(total: usize, recipients: usize, shell: crate::shell::Shell, color: bool) -> Progress {
+        let (quiet, verbose) = (shell.quiet, shell.verbose);
         let terminal = std::io::stderr().is_terminal();
         let bar = (terminal && !quiet).then(|| {
             let pb = indicatif::ProgressBar::new(total as u64);
@@ -113,6 +116,7 @@ impl Progress {
         let counts = Counts { total_requests: total, total_recipients: recipients, ..Counts::default() };
         let now = Instant::now();
         Progress {
+            shell,
             bar,
             plain: !terminal && !quiet,
             verbose,
@@ -160,13 +164,13 @@ impl Progress {
             }
             None => {
                 for l in ready {
-                    eprintln!("{l}");
+                    self.shell.errln(l);
                 }
                 let since = inner.last_plain.elapsed();
                 if self.plain
                     && plain_due(inner.counts.requests, inner.counts.total_requests, inner.last_plain_done, since)
                 {
-                    eprintln!("progress: {status}");
+                    self.shell.errln(format!("progress: {status}"));
                     inner.last_plain = Instant::now();
                     inner.last_plain_done = inner.counts.requests;
                 }
@@ -188,7 +192,7 @@ impl Progress {
             }
             None => {
                 for l in rest {
-                    eprintln!("{l}");
+                    self.shell.errln(l);
                 }
             }
         }

@@ -22,10 +22,8 @@ use crate::state::{Entry, Outcome, Session, StoredContent};
 pub(crate) struct SendOptions {
     /// Batches in flight at once (at least 1).
     pub(crate) parallelism: usize,
-    /// No progress display (`--quiet`).
-    pub(crate) quiet: bool,
-    /// A line per batch (`--verbose`).
-    pub(crate) verbose: bool,
+    /// Where progress goes (`--quiet`: failures only; `--verbose`: a line per batch).
+    pub(crate) shell: crate::shell::Shell,
     /// Failures in colour.
     pub(crate) color: bool,
     /// Stamps journal entries and tokens.
@@ -296,7 +294,7 @@ fn send_all(
     let tally = Mutex::new(Tally::default());
     let total = batches.len();
     let recipients = batches.iter().map(|b| b.members.len()).sum();
-    let progress = super::progress::Progress::new(total, recipients, opts.quiet, opts.verbose, opts.color);
+    let progress = super::progress::Progress::new(total, recipients, opts.shell, opts.color);
     let fatal: Mutex<Option<Error>> = Mutex::new(None);
     rt.block_on(async {
         use futures_util::StreamExt;

@@ -29,15 +29,15 @@ pub(crate) struct Options {
     pub(crate) timeout: Duration,
 }
 
-fn confirm(config: &crate::config::Config, plan: &Plan) -> Result<bool> {
+fn confirm(g: &Global, config: &crate::config::Config, plan: &Plan) -> Result<bool> {
     let (n, r) = (plan.summary.notifications_to_send, plan.summary.recipients_to_send);
-    eprint!(
+    g.shell.err(format!(
         "\nkore-notify will send {n} notification{} to {r} recipient{} through {} (bot {}). This cannot be undone.\nOnly 'yes' will be accepted to approve.\n\n  Enter a value: ",
         if n == 1 { "" } else { "s" },
         if r == 1 { "" } else { "s" },
         crate::safe::line(&config.host),
         crate::safe::line(&config.bot_id)
-    );
+    ));
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(Error::system("read the answer"))?;
@@ -73,7 +73,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     let creds = if plan.summary.recipients_to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
     if !g.quiet {
         let text = render::document(&plan, Format::Text, g.color, g.verbose, &render::Review::default());
-        eprint!("{}", crate::safe::for_output(&text));
+        g.shell.err(crate::safe::for_output(&text));
     }
     let held = plan.summary.recipients_held;
     let to_send = plan.summary.recipients_to_send;
@@ -92,29 +92,24 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
             session.compact()?;
             report_chores(g, &chores);
         }
-        report_held(&plan);
+        report_held(g, &plan);
         let mut code = if held > 0 { Exit::Partial } else { Exit::Ok };
         if opts.wait {
             code = code.max(wait_for(g, &ws.config, &mut *session, opts.timeout)?);
         }
         return Ok(code);
     }
-    if !approved(&ws.config, &plan, opts)? {
+    if !approved(g, &ws.config, &plan, opts)? {
         g.info("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
     if let Some(sig) = crate::interrupt::requested() {
-        eprintln!("Interrupted by {} before anything was sent.", crate::interrupt::name(sig));
+        g.shell.errln(format!("Interrupted by {} before anything was sent.", crate::interrupt::name(sig)));
         return Ok(Exit::Interrupted(sig));
     }
 
-    let send_opts = SendOptions {
-        parallelism: opts.parallelism,
-        quiet: g.quiet,
-        verbose: g.verbose,
-        color: g.color,
-        clock: g.clock,
-    };
+    let send_opts =
+        SendOptions { parallelism: opts.parallelism, shell: g.shell, color: g.shell.err_color, clock: g.clock };
     let notifications = &ws.manifests.notifications;
     let batch_size = ws.config.batch_size;
     let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, batch_size)?;
@@ -128,14 +123,14 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         ("notSent", tally.not_sent + tally.skipped),
     ]);
 
-    let mut code = report(&tally, &plan)?;
+    let mut code = report(g, &tally, &plan)?;
     if let Some(sig) = crate::interrupt::requested() {
-        eprintln!(
+        g.shell.errln(format!(
             "Interrupted by {}: the requests in flight finished and are recorded; {} batch(es) to {} recipient(s) were not sent. Run `kore-notify apply` again to send them.",
             crate::interrupt::name(sig),
             tally.skipped,
             tally.skipped_recipients
-        );
+        ));
         return Ok(Exit::Interrupted(sig));
     }
     if opts.wait {
@@ -147,7 +142,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
 
 /// Whether the run may send: approval on a terminal, `--auto-approve`, or a reviewed plan file;
 /// and within `--max-recipients`.
-fn approved(config: &crate::config::Config, plan: &Plan, opts: &Options) -> Result<bool> {
+fn approved(g: &Global, config: &crate::config::Config, plan: &Plan, opts: &Options) -> Result<bool> {
     let to_send = plan.summary.recipients_to_send;
     if let Some(max) = opts.max_recipients
         && to_send > max
@@ -162,7 +157,7 @@ fn approved(config: &crate::config::Config, plan: &Plan, opts: &Options) -> Resu
                 "apply needs approval: run it on a terminal to confirm, or pass --auto-approve (for CI) or a reviewed plan file".into(),
             ));
         }
-        return confirm(config, plan);
+        return confirm(g, config, plan);
     }
     Ok(true)
 }
@@ -220,20 +215,20 @@ fn report_chores(g: &Global, chores: &[Entry]) {
 }
 
 /// Tells about recipients held back by unknown requests (the run exits 3 for them).
-fn report_held(plan: &Plan) {
+fn report_held(g: &Global, plan: &Plan) {
     if plan.summary.recipients_held == 0 {
         return;
     }
-    eprintln!(
+    g.shell.errln(format!(
         "{} recipient(s) were held back by {} request(s) with an unknown outcome: they may have received it already. Decide per request with `kore-notify state resolve KEY REQUEST --sent|--not-sent` (it lists their recipients) or `kore-notify apply --retry-unknown=KEY#REQUEST`.",
         plan.summary.recipients_held, plan.summary.unknown_requests
-    );
+    ));
 }
 
 /// The closing lines and the exit code: 3 when a request was rejected or unknown, or some planned
 /// recipient was held back.
-fn report(tally: &Tally, plan: &Plan) -> Result<Exit> {
-    println!(
+fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
+    g.shell.outln(format!(
         "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}, in {}.",
         tally.accepted,
         tally.recipients_accepted,
@@ -245,17 +240,17 @@ fn report(tally: &Tally, plan: &Plan) -> Result<Exit> {
             String::new()
         },
         crate::engine::progress::clock(tally.elapsed)
-    );
+    ));
     if let Some(msg) = &tally.stopped_by {
         return Err(Error::Refused(msg.clone()));
     }
     if tally.unknown > 0 {
-        eprintln!(
+        g.shell.errln(format!(
             "{} request(s) have an unknown outcome: they may have been delivered. Their recipients are held back (nobody else is); `kore-notify plan` lists them, decide with `kore-notify state resolve KEY REQUEST --sent|--not-sent` or `kore-notify apply --retry-unknown=KEY#REQUEST`.",
             tally.unknown
-        );
+        ));
     }
-    report_held(plan);
+    report_held(g, plan);
     let partial = tally.rejected > 0 || tally.unknown > 0 || plan.summary.recipients_held > 0;
     Ok(if partial { Exit::Partial } else { Exit::Ok })
 }

@@ -35,6 +35,8 @@ pub(crate) struct Global {
     pub(crate) env: &'static dyn Env,
     /// The command line, recorded with the state lock's holder.
     pub(crate) command: String,
+    /// Where every line for people and scripts goes.
+    pub(crate) shell: crate::shell::Shell,
     /// `--events`: where recorded changes also go, as JSON lines.
     pub(crate) events: Option<std::sync::Arc<crate::events::Events>>,
 }
@@ -70,9 +72,7 @@ impl Global {
     }
 
     pub(crate) fn info(&self, msg: impl AsRef<str>) {
-        if !self.quiet {
-            eprintln!("{}", msg.as_ref());
-        }
+        self.shell.info(msg);
     }
 }
 
@@ -102,7 +102,7 @@ pub(crate) fn report(g: &Global, diags: &mut Diagnostics) {
         return;
     }
     diags.sort();
-    eprint!("{}", diag::render(diags, &g.diag_format));
+    g.shell.err(diag::render(diags, &g.diag_format));
 }
 
 /// Loads the config and manifests; any error is reported and stops the command.

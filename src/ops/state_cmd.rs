@@ -62,7 +62,7 @@ pub(crate) fn run(g: &Global, cmd: Command) -> Result<Exit> {
     let Some(path) = config.state.file().map(std::path::Path::to_path_buf) else {
         if let (Command::Path { .. }, crate::config::StateLocation::Postgres(spec)) = (&cmd, &config.state) {
             // No files (and no password needed to say so): nothing to commit or upload.
-            eprintln!("the state is kept in PostgreSQL ({}): it has no files", spec.shown());
+            g.shell.errln(format!("the state is kept in PostgreSQL ({}): it has no files", spec.shown()));
             return Ok(Exit::Ok);
         }
         return run_on(g, &config, &*state::store_for(&config, g.env(), g.clock)?, cmd);
@@ -74,7 +74,7 @@ pub(crate) fn run(g: &Global, cmd: Command) -> Result<Exit> {
             files.extend([p.journal.clone(), p.backup.clone(), p.mark.clone()]);
         }
         for f in files {
-            println!("{}", crate::files::display_path(&f).display());
+            g.shell.outln(crate::files::display_path(&f).display().to_string());
         }
         return Ok(Exit::Ok);
     }
@@ -84,9 +84,9 @@ pub(crate) fn run(g: &Global, cmd: Command) -> Result<Exit> {
 fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> Result<Exit> {
     match cmd {
         Command::Path { .. } | Command::Migrate { .. } => {}
-        Command::Info => info(store)?,
+        Command::Info => info(g, store)?,
         Command::Compact => compact(g, store, config)?,
-        Command::List => list(store)?,
+        Command::List => list(g, store)?,
         Command::Show(key) => {
             let l = store.load()?;
             let text = match (l.state.notifications.get(&key), l.state.tombstones.get(&key)) {
@@ -94,7 +94,7 @@ fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> 
                 (None, Some(t)) => serde_json::to_string_pretty(&serde_json::json!({ "tombstone": t })),
                 (None, None) => return Err(Error::Refused(format!("no notification `{key}` in the state"))),
             };
-            println!("{}", text.unwrap_or_default());
+            g.shell.outln(text.unwrap_or_default());
         }
         Command::Rm { key, yes } => return rm(g, store, &key, yes),
         Command::Resolve(r) => return resolve(g, store, &r),
@@ -103,17 +103,17 @@ fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> 
 }
 
 /// `state info`: `name value` lines for scripts.
-fn info(store: &dyn StateStore) -> Result<()> {
+fn info(g: &Global, store: &dyn StateStore) -> Result<()> {
     let l = store.load()?;
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
-    println!("path {}", store.describe());
-    println!("exists {}", l.exists);
-    println!("lineage {}", if l.exists { l.state.lineage.as_str() } else { "-" });
-    println!("serial {}", if l.exists { l.state.serial } else { 0 });
-    println!("journal {}", l.replayed);
-    println!("notifications {}", l.state.notifications.len());
-    println!("unknown {unknown}");
-    println!("tombstones {}", l.state.tombstones.len());
+    g.shell.outln(format!("path {}", store.describe()));
+    g.shell.outln(format!("exists {}", l.exists));
+    g.shell.outln(format!("lineage {}", if l.exists { l.state.lineage.as_str() } else { "-" }));
+    g.shell.outln(format!("serial {}", if l.exists { l.state.serial } else { 0 }));
+    g.shell.outln(format!("journal {}", l.replayed));
+    g.shell.outln(format!("notifications {}", l.state.notifications.len()));
+    g.shell.outln(format!("unknown {unknown}"));
+    g.shell.outln(format!("tombstones {}", l.state.tombstones.len()));
     Ok(())
 }
 
@@ -127,12 +127,12 @@ fn compact(g: &Global, store: &dyn StateStore, config: &crate::config::Config) -
     let l = session.loaded();
     let unknown: usize = l.state.notifications.values().map(|n| n.unknown_requests().count()).sum();
     if l.replayed == 0 {
-        println!("no journal to absorb (serial {})", l.state.serial);
+        g.shell.outln(format!("no journal to absorb (serial {})", l.state.serial));
     } else {
-        println!(
+        g.shell.outln(format!(
             "absorbed {} journal entries into serial {}; {unknown} request(s) have an unknown outcome (`kore-notify plan` lists them)",
             l.replayed, l.state.serial
-        );
+        ));
     }
     // Only what this repository declared: another repository sharing the state judges its own.
     let mine = (config.origin.as_str(), config.state_is_shared());
@@ -147,16 +147,16 @@ fn compact(g: &Global, store: &dyn StateStore, config: &crate::config::Config) -
     session.compact()?;
     for key in &due {
         let line = format!("retired `{key}`: orphaned longer than the retention, replaced by a tombstone");
-        println!("{}", crate::safe::for_output(&crate::safe::line(&line)));
+        g.shell.outln(crate::safe::for_output(&crate::safe::line(&line)));
     }
     Ok(())
 }
 
 /// `state list`: a line per notification.
-fn list(store: &dyn StateStore) -> Result<()> {
+fn list(g: &Global, store: &dyn StateStore) -> Result<()> {
     let l = store.load()?;
     if !l.exists {
-        println!("(no state yet at {})", store.describe());
+        g.shell.outln(format!("(no state yet at {})", store.describe()));
     }
     for (k, n) in &l.state.notifications {
         let line = format!(
@@ -175,7 +175,7 @@ fn list(store: &dyn StateStore) -> Result<()> {
                 String::new()
             }
         );
-        println!("{}", crate::safe::for_output(&line));
+        g.shell.outln(crate::safe::for_output(&line));
     }
     for (k, t) in &l.state.tombstones {
         let line = format!(
@@ -187,7 +187,7 @@ fn list(store: &dyn StateStore) -> Result<()> {
             t.tombstoned_at,
             t.orphaned_since
         );
-        println!("{}", crate::safe::for_output(&line));
+        g.shell.outln(crate::safe::for_output(&line));
     }
     Ok(())
 }
@@ -202,20 +202,20 @@ fn rm(g: &Global, store: &dyn StateStore, key: &str, yes: bool) -> Result<Exit> 
         if !std::io::stdin().is_terminal() {
             return Err(Error::Refused("state rm needs confirmation: run it on a terminal or pass --yes".into()));
         }
-        eprint!(
+        g.shell.err(format!(
             "Forget `{key}`? If it is still in the manifests, the next apply sends it again to everyone. Type 'yes': "
-        );
+        ));
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);
         if line.trim() != "yes" {
-            eprintln!("cancelled");
+            g.shell.errln(format!("cancelled"));
             return Ok(Exit::Error);
         }
     }
     session.record(&Entry::Remove { key: key.to_string() })?;
     session.compact()?;
-    println!("removed `{key}` from the state");
+    g.shell.outln(format!("removed `{key}` from the state"));
     Ok(Exit::Ok)
 }
 
@@ -254,9 +254,9 @@ fn recipient_names(g: &Global, lineage: &str) -> (HashMap<RecipientHash, String>
             ws.config.target().to_string(),
         ),
         Err(_) => {
-            eprintln!(
+            g.shell.errln(format!(
                 "note: the manifests could not be loaded (`kore-notify validate` says why); recipients are shown by hash"
-            );
+            ));
             (HashMap::new(), String::new())
         }
     }
@@ -264,6 +264,7 @@ fn recipient_names(g: &Global, lineage: &str) -> (HashMap<RecipientHash, String>
 
 /// Lists one unknown request and its recipients (masked unless `clear`).
 fn list_request(
+    g: &Global,
     key: &str,
     n: &NotificationState,
     i: u32,
@@ -280,7 +281,7 @@ fn list_request(
     if let Some(e) = &r.error {
         head.push_str(&format!(": {e}"));
     }
-    println!("{}", crate::safe::for_output(&crate::safe::line(&head)));
+    g.shell.outln(crate::safe::for_output(&crate::safe::line(&head)));
     let mut ids: Vec<String> = n
         .recipients
         .iter()
@@ -292,9 +293,9 @@ fn list_request(
         })
         .collect();
     ids.sort();
-    println!("  {} recipient(s):", ids.len());
+    g.shell.outln(format!("  {} recipient(s):", ids.len()));
     for id in ids {
-        println!("    {id}");
+        g.shell.outln(format!("    {id}"));
     }
 }
 
@@ -317,7 +318,7 @@ fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<Exit> {
         (None, false) if unknown.len() == 1 => unknown.clone(),
         (None, false) => {
             for i in &unknown {
-                list_request(key, n, *i, &names, r.show_recipients);
+                list_request(g, key, n, *i, &names, r.show_recipients);
             }
             return match r.decision {
                 None => Ok(Exit::Ok),
@@ -330,13 +331,13 @@ fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<Exit> {
         }
     };
     for i in &chosen {
-        list_request(key, n, *i, &names, r.show_recipients);
+        list_request(g, key, n, *i, &names, r.show_recipients);
     }
     let Some(sent) = r.decision else {
-        println!(
+        g.shell.outln(format!(
             "decide with `kore-notify state resolve {key} {} --sent` (it was delivered) or `--not-sent` (send it again)",
             chosen[0]
-        );
+        ));
         return Ok(Exit::Ok);
     };
     for i in &chosen {
@@ -344,7 +345,7 @@ fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<Exit> {
     }
     session.compact()?;
     let which: Vec<String> = chosen.iter().map(|i| format!("#{i}")).collect();
-    println!(
+    g.shell.outln(format!(
         "resolved request(s) {} of `{key}` as {}",
         which.join(", "),
         if sent {
@@ -352,7 +353,7 @@ fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<Exit> {
         } else {
             "not sent: the next apply sends to their recipients"
         }
-    );
+    ));
     Ok(Exit::Ok)
 }
 
@@ -377,14 +378,14 @@ fn migrate(g: &Global, config: &Config, to: &str) -> Result<Exit> {
     let (notifications, recipients) =
         (st.notifications.len(), st.notifications.values().map(|n| n.recipients.len()).sum::<usize>());
     target.import(st)?;
-    println!(
+    g.shell.outln(format!(
         "migrated {notifications} notification(s) and {recipients} recipient record(s) from {} to {}",
         source.describe(),
         target.describe()
-    );
-    println!(
+    ));
+    g.shell.outln(format!(
         "next: point the config at it (state: in kore-notify.yaml, or {}), check that `kore-notify plan` shows no change, then remove the old state",
         crate::config::STATE_URL_VAR
-    );
+    ));
     Ok(Exit::Ok)
 }

@@ -119,15 +119,14 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     }
     if opts.json {
         // JSON escapes control characters itself; the text is for people.
-        println!(
-            "{}",
+        g.shell.outln(
             serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows}))
-                .unwrap_or_default()
+                .unwrap_or_default(),
         );
     } else if opts.markdown {
-        print!("{}", crate::safe::for_output(&status_markdown(&rows, ws.config.target())));
+        g.shell.out(crate::safe::for_output(&status_markdown(&rows, ws.config.target())));
     } else {
-        print!("{}", crate::safe::for_output(&status_table(g, &rows)));
+        g.shell.out(crate::safe::for_output(&status_table(g, &rows)));
     }
     Ok(if any_failed { Exit::Partial } else { Exit::Ok })
 }

@@ -43,30 +43,30 @@ pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<Exit> {
     diags.sort();
     let format = if json { DiagFormat::Json } else { g.diag_format.clone() };
     if json {
-        print!("{}", diag::render(&diags, &format));
+        g.shell.out(diag::render(&diags, &format));
     } else {
-        eprint!("{}", diag::render(&diags, &format));
+        g.shell.err(diag::render(&diags, &format));
     }
     let recipients: usize = manifests.notifications.iter().map(|n| n.recipients.len()).sum();
     if diags.errors() > 0 {
         if !json {
-            eprintln!(
+            g.shell.errln(format!(
                 "{} error(s), {} warning(s) in {} file(s)",
                 diags.errors(),
                 diags.warnings(),
                 manifests.files.len()
-            );
+            ));
         }
         return Ok(Exit::Error);
     }
     if !json && !g.quiet {
-        println!(
+        g.shell.outln(format!(
             "valid: {} notification(s), {} recipient(s) in {} file(s){}",
             manifests.notifications.len(),
             recipients,
             manifests.files.len(),
             if diags.warnings() > 0 { format!(", {} warning(s)", diags.warnings()) } else { String::new() }
-        );
+        ));
     }
     Ok(Exit::Ok)
 }
