@@ -20,40 +20,43 @@ pub(crate) struct Shell {
     pub(crate) err_color: bool,
 }
 
+// `out` and `err` write to the process's streams today; they take `self` because the shell is
+// where another sink attaches.
+#[allow(clippy::unused_self)]
 impl Shell {
     /// A result, on standard output (what scripts read), as it is.
-    pub(crate) fn out(&self, text: impl AsRef<str>) {
+    pub(crate) fn out(self, text: impl AsRef<str>) {
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(text.as_ref().as_bytes());
         let _ = o.flush();
     }
 
     /// A result line on standard output.
-    pub(crate) fn outln(&self, text: impl AsRef<str>) {
+    pub(crate) fn outln(self, text: impl AsRef<str>) {
         self.out(format!("{}\n", text.as_ref()));
     }
 
     /// Text on standard error whatever `--quiet` says (prompts, failures, decisions to make).
-    pub(crate) fn err(&self, text: impl AsRef<str>) {
+    pub(crate) fn err(self, text: impl AsRef<str>) {
         let mut e = std::io::stderr().lock();
         let _ = e.write_all(text.as_ref().as_bytes());
         let _ = e.flush();
     }
 
     /// A line on standard error whatever `--quiet` says.
-    pub(crate) fn errln(&self, text: impl AsRef<str>) {
+    pub(crate) fn errln(self, text: impl AsRef<str>) {
         self.err(format!("{}\n", text.as_ref()));
     }
 
     /// Information for people, on standard error, unless `--quiet`.
-    pub(crate) fn info(&self, text: impl AsRef<str>) {
+    pub(crate) fn info(self, text: impl AsRef<str>) {
         if !self.quiet {
             self.errln(text);
         }
     }
 
     /// `error: …`, red on a terminal.
-    pub(crate) fn error(&self, text: impl AsRef<str>) {
+    pub(crate) fn error(self, text: impl AsRef<str>) {
         let head = if self.err_color { "\x1b[31;1merror\x1b[0m" } else { "error" };
         self.errln(format!("{head}: {}", text.as_ref()));
     }

@@ -209,7 +209,7 @@ fn rm(g: &Global, store: &dyn StateStore, key: &str, yes: bool) -> Result<Exit> 
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);
         if line.trim() != "yes" {
-            g.shell.errln(format!("cancelled"));
+            g.shell.errln("cancelled");
             return Ok(Exit::Error);
         }
     }
@@ -254,9 +254,9 @@ fn recipient_names(g: &Global, lineage: &str) -> (HashMap<RecipientHash, String>
             ws.config.target().to_string(),
         ),
         Err(_) => {
-            g.shell.errln(format!(
-                "note: the manifests could not be loaded (`kore-notify validate` says why); recipients are shown by hash"
-            ));
+            g.shell.errln(
+                "note: the manifests could not be loaded (`kore-notify validate` says why); recipients are shown by hash",
+            );
             (HashMap::new(), String::new())
         }
     }
