@@ -52,6 +52,9 @@ impl Test {
             unset: vec![
                 "GITHUB_ACTIONS".into(),
                 "NO_COLOR".into(),
+                "FORCE_COLOR".into(),
+                "KORE_NOTIFY_EVENTS".into(),
+                "KORE_NOTIFY_REPO_URL".into(),
                 "KORE_NOTIFY_CONFIG".into(),
                 "KORE_NOTIFY_MAX_RECIPIENTS".into(),
             ],

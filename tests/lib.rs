@@ -9,6 +9,7 @@ mod events;
 mod hostile;
 mod live;
 mod newcomer;
+mod output;
 mod pg_promises;
 mod plan;
 mod postgres;
