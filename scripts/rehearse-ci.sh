@@ -118,7 +118,9 @@ before=$(total)
 set +e
 (cd "$work/runner-1" && KN_STATUS=0 exec "$root/scripts/ci-apply.sh" </dev/null) &
 run=$!
-sleep 1.5
+# Cancel once the run has sent something (a loaded machine may take a while to get there).
+for _ in $(seq 1 200); do [ "$(total)" -gt "$before" ] && break; sleep 0.1; done
+sleep 0.3
 kill -TERM "$run"
 wait "$run"
 code=$?
