@@ -179,17 +179,20 @@ fn state_path_info_and_compact_serve_scripts() {
 }
 
 #[test]
-fn status_as_a_job_summary_masks_recipients_and_shows_kores_comments() {
+fn status_as_a_job_summary_names_recipients_and_shows_kores_comments() {
     let emu = Emulator::start(&[]);
     let t = Test::repo(&emu.url).manifest(
         "a.yaml",
         "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [ok@y.com, fail@y.com]\n",
     );
     let (_, t) = t.args(["apply", "--auto-approve", "--wait", "--timeout", "30s"]).status(3).run();
-    let (o, _) = t.args(["status", "--format", "markdown"]).status(3).run();
+    let (o, t) = t.args(["status", "--format", "markdown"]).status(3).run();
     assert!(o.stdout.contains("| `a` | slack | 2 | 1 | 1 | 0 | 1 accepted |"), "{}", o.stdout);
     assert!(o.stdout.contains("Identity is not associated with the channel"), "{}", o.stdout);
-    assert!(!o.stdout.contains("fail@y.com") && o.stdout.contains("f\\*\\*\\*@"), "{}", o.stdout);
+    assert!(o.stdout.contains("- fail@\u{2060}y\\.com: "), "as written by default: {}", o.stdout);
+    let t = t.file("kore-notify.yaml", &format!("{}review: {{mask: true}}\n", config(&emu.url)));
+    let (o, _) = t.args(["status", "--format", "markdown"]).status(3).run();
+    assert!(!o.stdout.contains("fail@") && o.stdout.contains("f\\*\\*\\*@"), "{}", o.stdout);
 }
 
 #[test]

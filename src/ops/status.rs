@@ -124,7 +124,8 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
                 .unwrap_or_default(),
         );
     } else if opts.markdown {
-        g.shell.out(crate::safe::for_output(&status_markdown(&rows, ws.config.target())));
+        g.shell
+            .out(crate::safe::for_output(&status_markdown(&rows, ws.config.review_mask.then(|| ws.config.target()))));
     } else {
         g.shell.out(crate::safe::for_output(&status_table(g, &rows)));
     }
@@ -133,7 +134,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
 
 /// The status for a CI job summary: what was sent and delivered, failures with Kore.ai's comments
 /// (recipients masked as in plan comments), unknown requests waiting for a decision.
-fn status_markdown(rows: &[Row], mask_key: &str) -> String {
+fn status_markdown(rows: &[Row], mask_key: Option<&str>) -> String {
     use crate::safe::md;
     use std::fmt::Write;
     let mut out = String::from("### kore-notify status\n\n");
@@ -172,10 +173,10 @@ fn status_markdown(rows: &[Row], mask_key: &str) -> String {
             crate::safe::html(&r.key)
         );
         for f in r.failures.iter().take(50) {
-            let who = if f.recipient.starts_with('(') {
-                f.recipient.clone()
-            } else {
-                crate::render::mask(&f.recipient, mask_key)
+            // As written, like the plan comment; masked when the config asks (`review: {mask: true}`).
+            let who = match mask_key {
+                Some(key) if !f.recipient.starts_with('(') => crate::render::mask(&f.recipient, key),
+                _ => f.recipient.clone(),
             };
             let _ = writeln!(out, "- {}: {}", md(&who), md(&f.comment));
         }
