@@ -95,7 +95,7 @@ fn an_apply_of_many_batches_keeps_its_log_short_and_ordered() {
     let progress = o.stderr.lines().filter(|l| l.starts_with("progress: ")).count();
     assert!((10..=14).contains(&progress), "{progress} progress lines:\n{}", o.stderr);
     assert!(!o.stderr.contains("[1/60]"), "{}", o.stderr);
-    assert!(o.stderr.contains("progress: 60/60 requests · 60/60 recipients"), "{}", o.stderr);
+    assert!(o.stderr.contains("progress: 60/60 requests, 60/60 recipients"), "{}", o.stderr);
     assert!(
         o.stdout.contains("Apply: 60 request(s) accepted (60 recipient(s)), 0 rejected, 0 unknown, in 0:"),
         "{}",
