@@ -454,6 +454,10 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
         let _ = write!(d, "{}\n\n", safe::md(&plurals(&unknown_line(&n.key, u))));
     }
     let mut content = content_block(n);
+    if !content.is_empty() {
+        let label = if n.previous_content.is_some() && n.content.is_some() { "**Text** (diff)" } else { "**Text**" };
+        content = format!("{label}\n\n{content}");
+    }
     if !n.preview.is_empty() {
         let lines: Vec<String> = n
             .preview
@@ -463,7 +467,8 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
                 format!("{}: {}", id, one_line(&p.message))
             })
             .collect();
-        let _ = write!(content, "\nAs delivered (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
+        let _ =
+            write!(content, "\n**As delivered** (first {}):\n\n{}", n.preview.len(), fenced("text", &lines.join("\n")));
     }
     d.push_str(&content);
     d.push_str("\n</details>\n\n");
