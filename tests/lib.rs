@@ -6,6 +6,7 @@ mod harness;
 mod apply;
 mod ci;
 mod events;
+mod forecast;
 mod hostile;
 mod live;
 mod newcomer;

@@ -53,22 +53,39 @@ impl Windows {
     }
 }
 
+/// Kore.ai's two rolling windows at the configured limits: (requests, period) pairs.
+pub(crate) fn windows(per_minute: u32, per_hour: u32) -> [(u32, Duration); 2] {
+    [(per_minute, Duration::from_secs(60)), (per_hour, Duration::from_secs(3600))]
+}
+
+/// Added to every wait: requests arrive a little after we send them, so keep a margin.
+pub(crate) const MARGIN: Duration = Duration::from_millis(200);
+
+/// When each of `n` requests may leave, from `start`, under `limits`, waiting as the client
+/// does (the wait plus [`MARGIN`]): the send loop's own model, run on a virtual clock.
+pub(crate) fn schedule(limits: &[(u32, Duration)], n: usize, start: Instant) -> Vec<Duration> {
+    let mut w = Windows::new(limits);
+    let mut t = start;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        while let Err(wait) = w.try_take(t) {
+            t += wait + MARGIN;
+        }
+        out.push(t - start);
+    }
+    out
+}
+
 /// The client-side limiter shared by every request of a run.
 pub(crate) struct RateLimiter {
     inner: std::sync::Mutex<Windows>,
-    /// Added to every wait: requests arrive a little after we send them, so keep a margin.
+    /// Added to every wait ([`MARGIN`]).
     margin: Duration,
 }
 
 impl RateLimiter {
     pub(crate) fn new(per_minute: u32, per_hour: u32) -> RateLimiter {
-        RateLimiter {
-            inner: std::sync::Mutex::new(Windows::new(&[
-                (per_minute, Duration::from_secs(60)),
-                (per_hour, Duration::from_secs(3600)),
-            ])),
-            margin: Duration::from_millis(200),
-        }
+        RateLimiter { inner: std::sync::Mutex::new(Windows::new(&windows(per_minute, per_hour))), margin: MARGIN }
     }
 
     pub(crate) async fn acquire(&self) {
@@ -100,5 +117,17 @@ mod tests {
         assert_eq!(wait, Some(Duration::from_secs(7)));
         assert!(w.try_take(t0 + Duration::from_secs(10)).is_ok());
         assert!(w.try_take(t0 + Duration::from_secs(10)).is_err());
+    }
+
+    #[test]
+    fn the_schedule_is_the_limiter_on_a_virtual_clock() {
+        let t0 = Instant::now();
+        let s = schedule(&windows(600, 18_000), 1_000, t0);
+        assert_eq!(s[599], Duration::ZERO, "the first 600 leave at once");
+        assert_eq!(s[600], Duration::from_secs(60) + MARGIN, "the 601st when the first leaves the minute");
+        assert_eq!(s[999], s[600]);
+        let h = schedule(&windows(600, 1_000), 1_001, t0);
+        assert_eq!(h[1000], Duration::from_secs(3600) + MARGIN, "the hour binds past its limit");
+        assert!(schedule(&windows(1, 1), 0, t0).is_empty());
     }
 }

@@ -69,6 +69,9 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     if let Some(pf) = &opts.plan_file {
         check_plan_file(pf, &plan)?;
     }
+    if let Some(e) = crate::ops::too_late(&plan, g.now) {
+        return Err(e);
+    }
     // Every missing credential named at once, before the plan is shown.
     let creds = if plan.summary.recipients_to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
     if !g.quiet {
@@ -229,7 +232,7 @@ fn report_held(g: &Global, plan: &Plan) {
 /// recipient was held back.
 fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
     g.shell.outln(format!(
-        "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}, in {}.",
+        "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}, in {}{}.",
         tally.accepted,
         tally.recipients_accepted,
         tally.rejected,
@@ -239,7 +242,8 @@ fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
         } else {
             String::new()
         },
-        crate::engine::progress::clock(tally.elapsed)
+        crate::engine::progress::clock(tally.elapsed),
+        plan.forecast.as_ref().map_or(String::new(), |f| format!(" (forecast {})", crate::plan::duration(f.seconds)))
     ));
     if let Some(msg) = &tally.stopped_by {
         return Err(Error::Refused(msg.clone()));

@@ -41,6 +41,28 @@ pub(crate) struct Global {
     pub(crate) events: Option<std::sync::Arc<crate::events::Events>>,
 }
 
+/// The refusal of a plan with a notification that cannot finish before its `notAfter` at the
+/// configured limits (the forecast says when its last request could leave).
+pub(crate) fn too_late(plan: &crate::plan::Plan, now: time::OffsetDateTime) -> Option<Error> {
+    let f = plan.forecast.as_ref()?;
+    let late = f.too_late(now);
+    let (key, leaves) = late.first()?;
+    let not_after =
+        f.notifications.iter().find(|l| &l.key == key).and_then(|l| l.not_after.clone()).unwrap_or_default();
+    Some(Error::Refused(format!(
+        "`{}` cannot be sent before its notAfter {not_after}: at {}/min and {}/h its last request could leave at {} at the earliest{}; raise rateLimits, send fewer recipients or fewer other notifications first, or move notAfter",
+        crate::safe::line(key),
+        f.per_minute,
+        f.per_hour,
+        crate::rfc3339::to_second(*leaves),
+        if late.len() > 1 {
+            format!(" ({} more notifications are too late as well)", late.len() - 1)
+        } else {
+            String::new()
+        }
+    )))
+}
+
 impl Global {
     pub(crate) fn env(&self) -> &'static dyn Env {
         self.env

@@ -83,10 +83,14 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let text = if opts.format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
     std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;
     let over = review.over_limit(&plan);
+    let too_late = crate::ops::too_late(&plan, g.now);
     let changes = opts.detailed_exitcode && plan.summary.needs_action(&plan.notifications);
     // The command is over and the process ends next: freeing a million recipients one by one
     // would only add a tenth of a second (on one core) to a large plan.
     std::mem::forget((ws, loaded, plan));
+    if let Some(e) = too_late {
+        return Err(e);
+    }
     if let Some((n, max)) = over {
         return Err(Error::Refused(format!(
             "this plan would message {n} recipients, more than --max-recipients {max}: apply would refuse it; reduce the audience or raise the limit"

@@ -83,6 +83,7 @@ pub fn compute(inp: &Inputs) -> Plan {
     Plan {
         format_version: PLAN_FORMAT,
         host: None,
+        forecast: None,
         binding: Binding {
             state_lineage: if inp.state_exists { state.lineage.clone() } else { String::new() },
             state_serial: if inp.state_exists { state.serial } else { 0 },
@@ -450,6 +451,14 @@ pub(crate) fn for_config(
         mark_ambiguous_previews(&mut p, notifications);
     }
     p.host = Some(config.host.clone());
+    let sends: Vec<(&str, usize, Option<&str>)> = p
+        .notifications
+        .iter()
+        .filter(|n| n.action.sends())
+        .map(|n| (n.key.as_str(), n.sends.len(), n.not_after.as_deref()))
+        .collect();
+    let forecast = super::forecast::forecast(&sends, config.batch_size, (config.per_minute, config.per_hour));
+    p.forecast = Some(forecast);
     p
 }
 

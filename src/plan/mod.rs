@@ -12,11 +12,14 @@ use crate::manifest::{Notification, OnChange};
 use crate::state::{Declared, NotificationState, State, StoredContent};
 
 mod compute;
+mod forecast;
 mod retired;
 mod retry;
 
 pub use compute::compute;
 pub(crate) use compute::for_config;
+pub(crate) use forecast::duration;
+pub use forecast::{Forecast, ForecastLine};
 pub(crate) use retired::check_retired;
 pub(crate) use retry::{Retry, check_retry};
 
@@ -434,6 +437,9 @@ pub struct Plan {
     /// The Kore.ai host an apply of this plan sends to (from the config), for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) host: Option<String>,
+    /// How many requests an apply makes and how long the limits make it take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) forecast: Option<Forecast>,
     pub(crate) binding: Binding,
     pub summary: Summary,
     pub notifications: Vec<PlannedNotification>,

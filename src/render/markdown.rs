@@ -130,6 +130,9 @@ impl Review {
             dest.push(provenance);
         }
         let _ = writeln!(out, "Sends {}\n", dest.join(" · "));
+        if let Some(f) = plan.forecast.as_ref().filter(|f| f.requests > 0) {
+            let _ = writeln!(out, "Forecast: {}\n", f.line());
+        }
         if let Some((n, m)) = self.over_limit(plan) {
             let _ = writeln!(
                 out,

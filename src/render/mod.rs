@@ -110,6 +110,9 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "{}", summary_line(plan));
+    if let Some(f) = plan.forecast.as_ref().filter(|f| f.requests > 0) {
+        let _ = writeln!(out, "Forecast: {}.", f.line());
+    }
     out
 }
 
