@@ -84,6 +84,7 @@ pub(crate) mod rfc3339;
 pub(crate) mod safe;
 pub(crate) mod schema;
 pub mod state;
+pub mod text;
 pub(crate) mod walk;
 pub mod yaml;
 

@@ -298,8 +298,14 @@ fn value_file(
     };
     let rel = w.string(vf, "content.valueFile")?;
     let path = dir.join(&rel);
-    let text =
-        read_for_field(w, root, (&path, &rel), MAX_VALUE_FILE_BYTES, "valueFile", (&vf.pos, "content.valueFile"))?;
+    let text = read_for_field(
+        w,
+        root,
+        (&path, &rel),
+        MAX_VALUE_FILE_BYTES,
+        text::Kind::MessageFile,
+        (&vf.pos, "content.valueFile"),
+    )?;
     let text = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t)).to_string();
     // The documented suffix is lowercase `.json`; `.JSON` stays a text value, as before.
     #[allow(clippy::case_sensitive_file_extension_comparisons)]

@@ -119,7 +119,8 @@ pub(super) fn csv_identities(
     positions: &mut Vec<Pos>,
 ) {
     let shown = display_path(path);
-    let Some(text) = read_for_field(w, root, (path, written), MAX_CSV_BYTES, "CSV audience", (pos, "identitiesFrom"))
+    let Some(text) =
+        read_for_field(w, root, (path, written), MAX_CSV_BYTES, text::Kind::CsvAudience, (pos, "identitiesFrom"))
     else {
         return;
     };

@@ -9,9 +9,10 @@
 //! problem", `007` and `1_000` stay text). `serde_path` keeps the former serde build for the
 //! parity property tests only.
 //!
-//! Hostile input is bounded here: a size cap and a text check before parsing, budgets while
-//! parsing (nodes and events counting alias expansions, nesting depth, aliases, documents),
-//! duplicate mapping keys refused, `!!binary` refused. Nothing in this module panics on bad input.
+//! Hostile input is bounded here: budgets while parsing (nodes and events counting alias
+//! expansions, nesting depth, aliases, documents), duplicate mapping keys refused, `!!binary`
+//! refused; the size cap and the text check are the reader's (`crate::files`, `crate::text`).
+//! Nothing in this module panics on bad input.
 
 use crate::diag::Pos;
 
@@ -104,23 +105,6 @@ pub struct ParseError {
     pub message: String,
     /// How to fix it, when we can tell (e.g. quote a value starting with `{`).
     pub help: Option<String>,
-}
-
-/// Checks that bytes are UTF-8 text (not binary) before YAML sees them.
-pub(crate) fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
-    if bytes.contains(&0) {
-        return Err(ParseError {
-            pos: Pos::default(),
-            message: "this is a binary file, not YAML text".into(),
-            help: None,
-        });
-    }
-    std::str::from_utf8(bytes).map_err(|e| {
-        let valid = &bytes[..e.valid_up_to()];
-        let line = valid.iter().filter(|b| **b == b'\n').count() as u32 + 1;
-        let column = valid.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
-        ParseError { pos: Pos { line, column }, message: "the file is not valid UTF-8 text".into(), help: None }
-    })
 }
 
 /// Parses every document of a YAML stream. Empty documents are skipped.
