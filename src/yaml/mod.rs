@@ -18,6 +18,7 @@ use crate::diag::Pos;
 
 mod fast;
 mod frames;
+mod hint;
 mod scalar;
 #[doc(hidden)]
 pub mod serde_path;
@@ -131,13 +132,14 @@ fn duplicate_key_message(key: &str, line: u32, first: u32) -> String {
     format!("{DUPLICATE_KEY}`{key}` on line {line}: the same mapping already has it on line {first}; keep one of them")
 }
 
-/// A parse failure as users see it: budget breaches say what they mean, a `{` gets a hint.
+/// A parse failure as users see it: budget breaches say what they mean, and a hint names the
+/// cause when it is known ([`hint`]).
 fn parse_error(pos: Pos, message: String, text: &str) -> ParseError {
     let mut message = escape_controls(message);
     if message.starts_with(DUPLICATE_KEY) {
         return ParseError { pos, message, help: None };
     }
-    let help = brace_hint(text, pos.line);
+    let help = hint::hint(text, &pos, &message);
     let lower = message.to_lowercase();
     if lower.contains("budget") || lower.contains("alias") && lower.contains("limit") {
         message = format!("{message} (the document is too large or expands too many aliases)");
@@ -330,22 +332,6 @@ fn escape_controls(message: String) -> String {
         return message;
     }
     message.chars().flat_map(|c| if unsafe_char(c) { c.escape_debug().collect() } else { vec![c] }).collect()
-}
-
-/// A value starting with `{` is a YAML flow mapping: `value: {name}, your order…` fails to parse.
-/// When the failing line (or the one before) has such a value, suggest quoting it.
-fn brace_hint(text: &str, line: u32) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    [line, line.saturating_sub(1)].into_iter().find_map(|l| {
-        let src = lines.get((l as usize).checked_sub(1)?)?;
-        let t = src.trim_start().trim_start_matches("- ");
-        let (key, value) = t.split_once(": ")?;
-        let value = value.trim();
-        (value.starts_with('{') && !key.contains(['{', '"', '\''])).then(|| {
-            let quoted = value.replace('"', "\\\"");
-            format!("unquoted, a value starting with `{{` is read as a YAML mapping; if it is text, quote it: {key}: \"{quoted}\"")
-        })
-    })
 }
 
 #[cfg(test)]
