@@ -66,7 +66,16 @@ pub(super) fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Chann
             None
         }
     };
-    let custom_message = f.get("customMessage").and_then(|n| w.string(n, &join(path, "customMessage")));
+    let custom_message = f.get("customMessage").and_then(|n| {
+        let at = join(path, "customMessage");
+        let s = w.string(n, &at)?;
+        if w.sendable(&n.pos, &at, &s) {
+            Some(s)
+        } else {
+            ok = false;
+            None
+        }
+    });
     let parameters = match f.get("parameters") {
         Some(n) => parameters(w, n, &join(path, "parameters")),
         None => Some(Params::new()),
@@ -95,7 +104,7 @@ fn parameters(w: &mut Walker, n: &Node, ppath: &str) -> Option<Params> {
     for (k, v) in entries {
         let name = k.key_text();
         let vpath = join(ppath, &name);
-        let Some(val) = w.string(v, &vpath) else {
+        let Some(val) = w.string(v, &vpath).filter(|s| w.sendable(&v.pos, &vpath, s)) else {
             ok = false;
             continue;
         };
@@ -143,7 +152,13 @@ pub(super) fn csv_identities(
         w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column }, "", message).help(help));
         return;
     }
-    csv_rows(&mut reader, &headers, &mut CsvSink { diags: w.diags, file: &shown, errors: 0 }, out, positions);
+    csv_rows(
+        &mut reader,
+        &headers,
+        &mut CsvSink { diags: w.diags, file: &shown, errors: 0, warnings: 0 },
+        out,
+        positions,
+    );
 }
 
 /// The header row: the channel's identity field first (v1: alone), then at most 20 parameter
@@ -202,11 +217,13 @@ fn check_headers(headers: &[String], ch: Channel) -> Result<(), (u32, String, &'
     Ok(())
 }
 
-/// Where row problems go: the first [`MAX_RECIPIENT_DIAGS`] are listed, then a count.
+/// Where row problems go: the first [`MAX_RECIPIENT_DIAGS`] errors and warnings are listed, then
+/// a count.
 struct CsvSink<'a> {
     diags: &'a mut Diagnostics,
     file: &'a Path,
     errors: usize,
+    warnings: usize,
 }
 
 impl CsvSink<'_> {
@@ -219,6 +236,15 @@ impl CsvSink<'_> {
         self.errors += 1;
         if self.errors <= MAX_RECIPIENT_DIAGS {
             self.error(at, field, message, help);
+        }
+    }
+
+    /// A control character in a cell (not NUL), listed while few.
+    fn row_warning(&mut self, (line, column): (u32, u32), field: &str, message: String) {
+        self.warnings += 1;
+        if self.warnings <= MAX_RECIPIENT_DIAGS {
+            let d = Diagnostic::warning(self.file, Pos { line, column }, field, message);
+            self.diags.push(d.help(crate::inputs::CONTROL_HELP));
         }
     }
 }
@@ -275,6 +301,12 @@ fn csv_rows(
                     .help("if the following rows were meant as recipients, close the quote on this line"),
                 );
             }
+            // Kept as read either way: an error stops the run, and no other error follows from it.
+            match crate::inputs::check_sendable(value) {
+                Ok(None) => {}
+                Ok(Some(message)) => sink.row_warning((line, col as u32 + 1), name, message),
+                Err(message) => sink.row_error((line, col as u32 + 1), name, message, crate::inputs::NUL_HELP),
+            }
             if name == "customMessage" {
                 r.custom_message = Some(value.to_string());
             } else if value.chars().count() > MAX_PARAMETER_LEN {
@@ -290,5 +322,10 @@ fn csv_rows(
     if sink.errors > MAX_RECIPIENT_DIAGS {
         let msg = format!("… and {} more problems in this file", sink.errors - MAX_RECIPIENT_DIAGS);
         sink.error((0, 0), "", msg, "");
+    }
+    if sink.warnings > MAX_RECIPIENT_DIAGS {
+        let msg =
+            format!("… and {} more cells with control characters in this file", sink.warnings - MAX_RECIPIENT_DIAGS);
+        sink.diags.push(Diagnostic::warning(sink.file, Pos::default(), "", msg));
     }
 }

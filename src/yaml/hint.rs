@@ -105,7 +105,8 @@ fn levels(lines: &[&str], at: usize) -> Vec<(usize, usize)> {
             }
         }
     }
-    out.sort_unstable_by_key(|l| std::cmp::Reverse(l.0));
+    // Deepest first; of two lines at one column, the nearer is named.
+    out.sort_unstable_by_key(|l| (std::cmp::Reverse(l.0), std::cmp::Reverse(l.1)));
     out.dedup_by_key(|l| l.0);
     out
 }
@@ -134,7 +135,16 @@ fn indentation(lines: &[&str], at: usize) -> Option<String> {
     let deeper = levels.iter().rev().find(|&&(c, _)| c > n);
     let shallower = levels.iter().find(|&&(c, _)| c < n);
     let column_of = |&(c, i): &(usize, usize)| format!("column {} like line {}", c + 1, i + 1);
+    // A list item (`- x`) most likely belongs with the list items: that level is named first.
+    let is_item = |i: usize| {
+        let t = lines[i].trim_start();
+        t.starts_with("- ") || t == "-"
+    };
+    let item_level = |&(c, i): &(usize, usize)| is_item(i) && indent(lines[i]).0 == c;
     let expected = match (deeper, shallower) {
+        (Some(d), Some(s)) if item_level(s) == is_item(at) && item_level(d) != is_item(at) => {
+            format!("{}, or at {}", column_of(s), column_of(d))
+        }
         (Some(d), Some(s)) => format!("{}, or at {}", column_of(d), column_of(s)),
         (Some(one), None) | (None, Some(one)) => column_of(one),
         (None, None) => return None,
@@ -267,7 +277,7 @@ mod tests {
                 "list item too far, after a flow mapping",
                 "identities:\n  - email: a@x\n    parameters: {name: Ann}\n   - email: b@x\n",
                 Some(
-                    "indentation: line 6 starts at column 4, which matches no line above it (YAML nests by indentation): start it at column 5 like line 5, or at column 3 like line 4",
+                    "indentation: line 6 starts at column 4, which matches no line above it (YAML nests by indentation): start it at column 3 like line 4, or at column 5 like line 5",
                 ),
             ),
             (
