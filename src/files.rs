@@ -181,6 +181,16 @@ impl Root {
         Ok(c)
     }
 
+    /// Opens a regular file inside the root and outside hidden directories for streaming, refused
+    /// unread when larger than `cap` (the reader enforces `cap` too, as the file may grow).
+    pub(crate) fn open(&self, path: &Path, cap: u64) -> Result<File, FileError> {
+        let f = open_regular(&self.confine_visible(path)?)?;
+        if f.metadata().map_err(FileError::Io)?.len() > cap {
+            return Err(FileError::TooLarge(cap));
+        }
+        Ok(f)
+    }
+
     /// Reads a regular text file inside the root and outside hidden directories, at most `cap`
     /// bytes, refused at the first chunk that is not text.
     pub(crate) fn read_text(&self, path: &Path, cap: u64) -> Result<String, FileError> {

@@ -128,37 +128,67 @@ pub(super) fn csv_identities(
     positions: &mut Vec<Pos>,
 ) {
     let shown = display_path(path);
-    let Some(text) =
-        read_for_field(w, root, (path, written), MAX_CSV_BYTES, text::Kind::CsvAudience, (pos, "identitiesFrom"))
-    else {
-        return;
+    let file = match root.open(path, MAX_CSV_BYTES) {
+        Ok(f) => f,
+        Err(e) => return cannot_use(w, written, pos, &e),
     };
-    if let Err(q) = crate::inputs::check_quotes(&text) {
-        w.diags.push(
-            Diagnostic::error(&shown, Pos { line: q.line, column: 1 }, "", format!("invalid CSV: {}", q.message))
-                .help("close the quote, or double a quote that is part of the text (\"\")"),
-        );
-        return;
-    }
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
-    let headers: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
+    let (start, mark) = (out.len(), w.diags.items.len());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(csv_read::Checked::new(file, MAX_CSV_BYTES));
+    let headers = reader.headers().map(|h| h.iter().map(|s| s.trim().to_string()).collect::<Vec<String>>());
+    let headers = match headers {
+        Ok(h) => Some(h),
+        Err(_) if reader.get_ref().problem.is_some() => None,
         Err(e) => {
             w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column: 1 }, "", format!("invalid CSV header: {e}")));
             return;
         }
     };
-    if let Err((column, message, help)) = check_headers(&headers, ch) {
-        w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column }, "", message).help(help));
-        return;
+    if let Some(headers) = headers {
+        if let Err((column, message, help)) = check_headers(&headers, ch) {
+            w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column }, "", message).help(help));
+            return;
+        }
+        let mut sink = CsvSink { diags: w.diags, file: &shown, errors: 0, warnings: 0 };
+        csv_rows(&mut reader, &headers, &mut sink, out, positions);
     }
-    csv_rows(
-        &mut reader,
-        &headers,
-        &mut CsvSink { diags: w.diags, file: &shown, errors: 0, warnings: 0 },
-        out,
-        positions,
-    );
+    // A problem with the file itself (not text, quoting, too large) is reported alone: what its
+    // rows said before it is dropped, as they were read from a file that is not what it seems.
+    if let Some(problem) = reader.get_mut().problem.take() {
+        out.truncate(start);
+        positions.truncate(start);
+        w.diags.items.truncate(mark);
+        report_problem(w, &shown, (written, pos), problem);
+    }
+}
+
+/// An `identitiesFrom` that cannot be opened, reported at the field.
+fn cannot_use(w: &mut Walker, written: &str, pos: &Pos, e: &FileError) {
+    let (why, help) = match e {
+        FileError::TooLarge(cap) => (
+            format!("the CSV audience is too large (limit {cap} bytes)"),
+            "split it into several files, or the audience over several notifications",
+        ),
+        e => (format!("cannot read the CSV audience: {e}"), e.help()),
+    };
+    w.error(pos, "identitiesFrom", format!("cannot use `{}`: {why}", crate::safe::line(written)), help);
+}
+
+fn report_problem(w: &mut Walker, shown: &Path, (written, pos): (&str, &Pos), problem: csv_read::Problem) {
+    let kind = text::Kind::CsvAudience;
+    let d = match problem {
+        csv_read::Problem::NotText(e) => {
+            Diagnostic::error(shown, Pos { line: e.line, column: e.column }, "", kind.message(&e)).help(kind.fix())
+        }
+        csv_read::Problem::Quotes(q) => {
+            Diagnostic::error(shown, Pos { line: q.line, column: 1 }, "", format!("invalid CSV: {}", q.message))
+                .help("close the quote, or double a quote that is part of the text (\"\"); a row holds one recipient")
+        }
+        csv_read::Problem::TooLarge(cap) => return cannot_use(w, written, pos, &FileError::TooLarge(cap)),
+    };
+    w.diags.push(d);
 }
 
 /// The header row: the channel's identity field first (v1: alone), then at most 20 parameter
@@ -251,7 +281,7 @@ impl CsvSink<'_> {
 
 /// The rows: one recipient each (empty cells are absent parameters), within the recipient cap.
 fn csv_rows(
-    reader: &mut csv::Reader<&[u8]>,
+    reader: &mut csv::Reader<csv_read::Checked<std::fs::File>>,
     headers: &[String],
     sink: &mut CsvSink,
     out: &mut Vec<Recipient>,
@@ -263,6 +293,8 @@ fn csv_rows(
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            // The file itself has a problem: the caller reports it.
+            Err(_) if reader.get_ref().problem.is_some() => return,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as u32);
                 let help = "every row needs the same number of columns as the header";

@@ -14,6 +14,7 @@ use crate::text;
 use crate::walk::{Walker, index, join};
 use crate::yaml::{self, Node, Value};
 
+mod csv_read;
 mod document;
 mod find;
 mod identities;
