@@ -274,15 +274,15 @@ fn read_sized(mut f: File, cap: u64, text: bool) -> Result<Vec<u8>, FileError> {
     Ok(buf)
 }
 
-/// Reads one line (up to and including `\n`, or to the end of the input) into `line`, holding at
-/// most `cap` bytes: a longer line is an error (`InvalidData`) once `cap + 1` bytes arrived, and
-/// the rest is never read. Returns the bytes read (0 at the end). For line-oriented files (the
-/// journal), where one line is the most held at a time.
+/// Reads one line (up to and including `\n`, or to the end of the input) into `line`, at most
+/// `cap` bytes: a longer line is an error (`InvalidData`) once more arrived, and the rest is never
+/// read. Returns the bytes read (0 at the end). For line-oriented files (the journal), where one
+/// line is the most held at a time.
 ///
 /// A line with a NUL byte cannot be an entry, but the last line of a journal may be a write torn
 /// by a crash, which some filesystems fill with NUL bytes, and which is ignored. So from a NUL on
 /// the line is read without being kept: ended by `\n` it is an error; ended by the end of the
-/// input, `line` holds what came before the NUL (no `\n`: torn).
+/// input (within `cap`), `line` holds what came before the NUL (no `\n`: torn).
 pub(crate) fn read_line_capped(r: &mut impl BufRead, line: &mut String, cap: u64) -> std::io::Result<usize> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
     let mut bytes = std::mem::take(line).into_bytes();
@@ -308,7 +308,7 @@ pub(crate) fn read_line_capped(r: &mut impl BufRead, line: &mut String, cap: u64
         let used = part.len();
         r.consume(used);
         read += used;
-        if bytes.len() as u64 > cap {
+        if read as u64 > cap {
             return Err(invalid(format!("a line longer than {cap} bytes: the file is corrupted")));
         }
     }
@@ -503,11 +503,15 @@ mod tests {
         assert_eq!(read_line_capped(&mut r, &mut line, 8).ok(), Some(4));
         assert_eq!((read_line_capped(&mut r, &mut line, 8).ok(), line.as_str()), (Some(0), ""));
         // NUL bytes: an error on a complete line; a torn last line keeps what came before them,
-        // however long the NUL run, without holding it.
+        // without holding the NUL run.
         assert!(read_line_capped(&mut reader(b"ab\0cd\nx\n"), &mut line, 8).is_err());
         let mut torn = b"ab".to_vec();
         torn.resize(1000, 0);
-        assert_eq!(read_line_capped(&mut reader(&torn), &mut line, 8).ok(), Some(1000));
+        assert_eq!(read_line_capped(&mut reader(&torn), &mut line, 1000).ok(), Some(1000));
         assert_eq!(line, "ab");
+        // Longer than the limit, NUL bytes or not: an error, the rest unread.
+        let mut r = reader(&torn);
+        assert!(read_line_capped(&mut r, &mut line, 999).is_err());
+        assert!(std::io::Read::read_to_end(&mut r, &mut Vec::new()).is_ok_and(|rest| rest < 3));
     }
 }

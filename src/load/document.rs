@@ -277,7 +277,8 @@ impl Origin<'_> {
     /// place in that file; otherwise at the manifest's field.
     fn diag(&self, w: &mut Walker, text: &str, needle: &str, error: bool, message: String, help: &str) {
         match self {
-            Origin::File(vf, dir, true) if text.contains(needle) => {
+            // (A path with `${…}` in it is shown at the field: the file's name is not as written.)
+            Origin::File(vf, dir, true) if text.contains(needle) && !vf.as_str().is_some_and(|p| p.contains("${")) => {
                 let before = &text[..text.find(needle).unwrap_or_default()];
                 let line = before.matches('\n').count() as u32 + 1;
                 let column = before.rsplit('\n').next().unwrap_or_default().chars().count() as u32 + 1;
