@@ -284,8 +284,8 @@ struct Sources {
 impl Sources {
     fn line(&mut self, path: &Path, line: u32) -> Option<String> {
         let entry = self.files.entry(path.to_path_buf()).or_insert_with(|| {
-            let bytes = crate::files::read_regular(path, 64 * 1024 * 1024).ok()?;
-            let text = String::from_utf8(bytes).ok()?;
+            // Over the limit is refused before reading, binary at the first chunk.
+            let text = crate::files::read_regular_text(path, 64 * 1024 * 1024).ok()?;
             let mut starts = vec![0];
             starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
             Some((text, starts))

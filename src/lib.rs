@@ -86,6 +86,7 @@ pub(crate) mod safe;
 pub(crate) mod schema;
 pub(crate) mod shell;
 pub mod state;
+pub mod text;
 pub(crate) mod walk;
 pub mod yaml;
 

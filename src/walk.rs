@@ -214,6 +214,23 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Whether a value that will be sent (a message, a custom message, a parameter) can be: a
+    /// NUL is an error at `pos`, another control character a warning (see
+    /// [`crate::inputs::check_sendable`]).
+    pub(crate) fn sendable(&mut self, pos: &Pos, path: &str, s: &str) -> bool {
+        match crate::inputs::check_sendable(s) {
+            Ok(None) => true,
+            Ok(Some(message)) => {
+                self.warning(pos, path, message, crate::inputs::CONTROL_HELP);
+                true
+            }
+            Err(message) => {
+                self.error(pos, path, message, crate::inputs::NUL_HELP);
+                false
+            }
+        }
+    }
+
     /// A string that must be one of `allowed`.
     pub(crate) fn one_of(&mut self, node: &Node, path: &str, allowed: &[&str]) -> Option<String> {
         let s = self.string(node, path)?;

@@ -88,6 +88,17 @@ impl Test {
         self
     }
 
+    /// A file of `len` bytes starting with `head`, the rest a hole (NUL bytes that take no disk
+    /// space): a huge hostile file, cheaply.
+    #[must_use]
+    pub(crate) fn sparse(self, rel: &str, head: &[u8], len: u64) -> Test {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, head).expect("write");
+        std::fs::OpenOptions::new().write(true).open(&p).and_then(|f| f.set_len(len)).expect("sparse");
+        self
+    }
+
     #[must_use]
     pub(crate) fn manifest(self, name: &str, content: &str) -> Test {
         self.file(&format!("notifications/{name}"), content)

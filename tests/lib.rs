@@ -5,6 +5,7 @@ mod harness;
 
 mod apply;
 mod ci;
+mod diagnostics;
 mod events;
 mod forecast;
 mod hostile;

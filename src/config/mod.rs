@@ -180,10 +180,17 @@ impl Config {
     /// Loads and validates a config file; problems are added to `diags`.
     pub(crate) fn load(path: &Path, env: &dyn Env, diags: &mut Diagnostics) -> Result<Option<Config>> {
         let shown = crate::files::display_path(path);
-        let bytes = crate::files::read_named(path, MAX_CONFIG_BYTES)
-            .map_err(|e| Error::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
         let mut w = Walker::new(&shown, diags, env);
-        let Some(doc) = parse(&mut w, &bytes) else { return Ok(None) };
+        let text = match crate::files::read_named_text(path, MAX_CONFIG_BYTES) {
+            Ok(t) => t,
+            Err(crate::files::FileError::NotText(e)) => {
+                let kind = crate::text::Kind::Config;
+                w.error(&Pos { line: e.line, column: e.column }, "", kind.message(&e), kind.fix());
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::Config { path: shown.clone(), message: format!("cannot read: {e}") }),
+        };
+        let Some(doc) = parse(&mut w, &text) else { return Ok(None) };
         let errors_before = w.diags.errors();
         let Some(f) = w.fields(&doc, "", FIELDS) else { return Ok(None) };
         let (host, bot_id) = target(&mut w, &f, &doc.pos);
@@ -319,14 +326,7 @@ pub(crate) const MAX_CONNECT_SECONDS: u64 = 600;
 pub(crate) const MAX_REQUEST_SECONDS: u64 = 3600;
 
 /// The config as one YAML document; problems reported.
-fn parse(w: &mut Walker, bytes: &[u8]) -> Option<yaml::Node> {
-    let text = match yaml::check_text(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            w.error(&e.pos, "", e.message, "the config must be a UTF-8 YAML file");
-            return None;
-        }
-    };
+fn parse(w: &mut Walker, text: &str) -> Option<yaml::Node> {
     match yaml::parse_document(text) {
         Ok(Some(n)) => Some(n),
         Ok(None) => {

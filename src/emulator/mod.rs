@@ -10,6 +10,11 @@
 //! share of 429, and a share of requests that are *accepted* (counted as delivered) and then
 //! answered by dropping the connection. `GET /_emulator/deliveries` returns deliveries per
 //! recipient so tests can prove there were no duplicates.
+//!
+//! The emulator is the tests' oracle, so it shares no code with the client that decides behaviour
+//! under test: its rate windows (`window.rs`), placeholder filling (`fill.rs`), body validation,
+//! job ids and dates are its own. What it shares is libraries: axum, serde_json, `time` and the
+//! JWT library (`jsonwebtoken`, which the client signs with and the emulator verifies with).
 
 // Handlers return early with a ready HTTP response; its size does not matter here.
 #![allow(clippy::result_large_err)]
@@ -26,11 +31,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::kore::ratelimit::Windows;
-
+mod fill;
 mod validate;
+mod window;
 
+use fill::delivered_texts;
 use validate::*;
+use window::RollingLimits;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
@@ -133,7 +140,7 @@ struct Inner {
     /// Send requests that passed authentication, rate limits and validation (for `schedule`).
     sends: u64,
     seen_jti: HashSet<String>,
-    windows: Windows,
+    windows: RollingLimits,
     rng: rand::rngs::StdRng,
     requests: u64,
     accepted: u64,
@@ -150,9 +157,20 @@ fn kore_error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, axum::Json(json!({"errors": [{"msg": msg.into(), "code": code}]}))).into_response()
 }
 
-/// The emulator's own clock (a separate server, not the tool's).
+/// The emulator's own clock and formatting (a separate server, not the tool's): RFC 3339 to the
+/// second, as Kore.ai writes its dates.
 fn now_iso() -> String {
-    crate::rfc3339::to_second(time::OffsetDateTime::now_utc())
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// A new job id in Kore.ai's shape (`ds-` and a UUID v4), made here rather than by the client's
+/// id helper.
+fn job_id() -> String {
+    let b: u128 = rand::random();
+    let b = (((b & !(0xf << 76)) | (0x4 << 76)) & !(0x3 << 62)) | (0x2 << 62);
+    let h = format!("{b:032x}");
+    format!("ds-{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
@@ -199,7 +217,7 @@ async fn gate(s: &Shared) -> Result<(), Response> {
     }
     let mut inner = lock(s);
     inner.requests += 1;
-    if let Err(wait) = inner.windows.try_take(Instant::now()) {
+    if let Err(wait) = inner.windows.admit(Instant::now()) {
         inner.rate_limited += 1;
         let secs = wait.as_secs_f64().ceil().max(1.0);
         let mut r = kore_error(StatusCode::TOO_MANY_REQUESTS, "You have exceeded the per-minute rate limit");
@@ -240,7 +258,7 @@ async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::
             return kore_error(StatusCode::PRECONDITION_FAILED, msg);
         }
     };
-    let id = format!("ds-{}", crate::fingerprint::random_id());
+    let id = job_id();
     let texts = delivered_texts(v2, &body, &s.0.v2_parameters);
     let fault = {
         let mut inner = lock(&s);
@@ -307,37 +325,6 @@ async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::
         resp["countOfDockStatuses"] = json!(1);
     }
     (StatusCode::OK, axum::Json(resp)).into_response()
-}
-
-/// The text each identity of a valid body reads, in order. v1: the message. v2: the identity's
-/// customMessage filled with its parameters; without one, the main message, filled with the
-/// parameters when `mode` is `message`, as written when it is `custom-only`.
-fn delivered_texts(v2: bool, body: &Value, mode: &str) -> Vec<String> {
-    let text = |v: Option<&Value>| match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    };
-    let ids = body.get("identities").and_then(Value::as_array).cloned().unwrap_or_default();
-    if !v2 {
-        let m = text(body.pointer("/message/val"));
-        return ids.iter().map(|_| m.clone()).collect();
-    }
-    let main = text(body.pointer("/message/value").or_else(|| body.pointer("/content/value")));
-    ids.iter()
-        .map(|id| {
-            let params: crate::manifest::Params = id
-                .get("parameters")
-                .and_then(Value::as_object)
-                .map(|o| o.iter().map(|(k, v)| (k.as_str(), text(Some(v)))).collect())
-                .unwrap_or_default();
-            match id.get("customMessage").and_then(Value::as_str) {
-                Some(cm) => crate::manifest::render_placeholders(cm, &params),
-                None if mode == "custom-only" => main.clone(),
-                None => crate::manifest::render_placeholders(&main, &params),
-            }
-        })
-        .collect()
 }
 
 /// Payload of the deliberate unwind used to drop a connection after accepting a request.
@@ -413,7 +400,7 @@ pub(crate) fn router(opts: Options) -> Router {
         None => <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(rand::random()),
     };
     let windows =
-        Windows::new(&[(opts.per_minute, Duration::from_secs(60)), (opts.per_hour, Duration::from_secs(3600))]);
+        RollingLimits::new(&[(opts.per_minute, Duration::from_secs(60)), (opts.per_hour, Duration::from_secs(3600))]);
     let shared: Shared = Arc::new((
         opts,
         Mutex::new(Inner {
@@ -484,6 +471,17 @@ pub(crate) async fn serve(opts: Options) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_ids_have_kores_shape() {
+        let id = job_id();
+        let hex = id.strip_prefix("ds-").unwrap_or_default().replace('-', "");
+        assert_eq!((id.len(), hex.len()), (39, 32), "{id}");
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(&hex[12..13], "4", "{id}");
+        assert!(matches!(&hex[16..17], "8" | "9" | "a" | "b"), "{id}");
+        assert_ne!(job_id(), id);
+    }
 
     #[test]
     fn validates_bodies_strictly() {

@@ -1,8 +1,9 @@
 //! Rolling-window rate limiting, exact: Kore.ai enforces 600 requests per minute *and* 18,000 per
 //! hour per bot on rolling windows, shared by send and status calls. A sliding log of request
 //! times guarantees that no window ever holds more than its limit, which a token bucket (GCRA)
-//! with a burst cannot promise; that is why this is hand-written rather than `governor`. The same
-//! structure powers the emulator's server-side limits.
+//! with a burst cannot promise; that is why this is hand-written rather than `governor`. The
+//! emulator has its own implementation (`src/emulator/window.rs`), so that the tests, which run
+//! the client against the emulator, would catch a bug in this one.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -36,7 +36,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         if channel.is_some_and(|c| c != Channel::Ivr) {
             w.error(&n.pos, "webhookInstanceName", "webhookInstanceName applies only to the ivr channel", "remove it");
         }
-        w.string(n, "webhookInstanceName")
+        w.string(n, "webhookInstanceName").filter(|s| w.sendable(&n.pos, "webhookInstanceName", s))
     });
     let content = match (f.get("content"), channel) {
         (Some(n), Some(ch)) => content(w, n, ch, dir, root),
@@ -246,7 +246,98 @@ pub(super) fn content(w: &mut Walker, node: &Node, ch: Channel, dir: &Path, root
         w.error(&node.pos, "content.value", "the message is empty", "write the text to send");
         return None;
     }
+    // A valueFile taken as written (not interpolated) has its places in the file.
+    let as_written = value.is_string() && !matches!(f.get("interpolate").map(|n| &n.value), Some(Value::Bool(true)));
+    let at = match (f.get("value"), f.get("valueFile")) {
+        (Some(v), _) => Origin::Value(&v.pos),
+        (None, Some(vf)) => Origin::File(vf, dir, as_written),
+        (None, None) => Origin::Value(&node.pos),
+    };
+    if !sendable_content(w, &value, &at) {
+        return None;
+    }
+    if ch.api() == Api::V1
+        && kind == "text"
+        && let Some(text) = value.as_str()
+    {
+        warn_unfilled(w, ch, text, &at);
+    }
     Some(Content { kind, value })
+}
+
+/// Where a message was written: inline, or in a valueFile (the field naming it, the manifest's
+/// directory, and whether the text is the file's as written).
+enum Origin<'a> {
+    Value(&'a Pos),
+    File(&'a Node, &'a Path, bool),
+}
+
+impl Origin<'_> {
+    /// A diagnostic about `needle` in the message `text`: in a valueFile taken as written, at its
+    /// place in that file; otherwise at the manifest's field.
+    fn diag(&self, w: &mut Walker, text: &str, needle: &str, error: bool, message: String, help: &str) {
+        match self {
+            // (A path with `${…}` in it is shown at the field: the file's name is not as written.)
+            Origin::File(vf, dir, true) if text.contains(needle) && !vf.as_str().is_some_and(|p| p.contains("${")) => {
+                let before = &text[..text.find(needle).unwrap_or_default()];
+                let line = before.matches('\n').count() as u32 + 1;
+                let column = before.rsplit('\n').next().unwrap_or_default().chars().count() as u32 + 1;
+                let file = display_path(&dir.join(vf.as_str().unwrap_or_default()));
+                let pos = Pos { line, column };
+                let d = if error {
+                    Diagnostic::error(&file, pos, "", message)
+                } else {
+                    Diagnostic::warning(&file, pos, "", message)
+                };
+                w.diags.push(d.help(help));
+            }
+            Origin::File(vf, ..) if error => w.error(&vf.pos, "content.valueFile", message, help),
+            Origin::File(vf, ..) => w.warning(&vf.pos, "content.valueFile", message, help),
+            Origin::Value(pos) if error => w.error(pos, "content.value", message, help),
+            Origin::Value(pos) => w.warning(pos, "content.value", message, help),
+        }
+    }
+}
+
+/// Every text of the message (a WhatsApp template's strings too) can be sent: a NUL is an error,
+/// another control character a warning, where it was written.
+fn sendable_content(w: &mut Walker, value: &serde_json::Value, at: &Origin) -> bool {
+    match value {
+        serde_json::Value::String(s) => {
+            let control = crate::inputs::reported_control(s).map(String::from).unwrap_or_default();
+            match crate::inputs::check_sendable(s) {
+                Ok(None) => true,
+                Ok(Some(message)) => {
+                    at.diag(w, s, &control, false, message, crate::inputs::CONTROL_HELP);
+                    true
+                }
+                Err(message) => {
+                    at.diag(w, s, &control, true, message, crate::inputs::NUL_HELP);
+                    false
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().all(|v| sendable_content(w, v, at)),
+        serde_json::Value::Object(o) => o.values().all(|v| sendable_content(w, v, at)),
+        _ => true,
+    }
+}
+
+/// API v1 (msteams, slack) fills no placeholders: every recipient of a message with `{name}` in
+/// it reads `{name}`. A warning, not an error (the braces may be meant), at the placeholder in a
+/// valueFile (unless interpolation moved it), else at the value.
+fn warn_unfilled(w: &mut Walker, ch: Channel, text: &str, at: &Origin) {
+    let names = placeholders(text);
+    let Some(first) = names.first() else { return };
+    let shown: Vec<String> = names.iter().take(5).map(|n| format!("`{{{n}}}`")).collect();
+    let more = if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
+    let message = format!(
+        "{}{more} would reach every recipient as written: channel {} (API v1) fills no placeholders",
+        shown.join(", "),
+        ch.as_str()
+    );
+    let help = "write the text itself (v1 takes one text for everyone), or use a v2 channel (ivr, hangouts, whatsapp) with parameters; if the braces are meant to be read, ignore this warning";
+    at.diag(w, text, &format!("{{{first}}}"), false, message, help);
 }
 
 /// `content.type`, one the channel takes.
@@ -298,8 +389,14 @@ fn value_file(
     };
     let rel = w.string(vf, "content.valueFile")?;
     let path = dir.join(&rel);
-    let text =
-        read_for_field(w, root, (&path, &rel), MAX_VALUE_FILE_BYTES, "valueFile", (&vf.pos, "content.valueFile"))?;
+    let text = read_for_field(
+        w,
+        root,
+        (&path, &rel),
+        MAX_VALUE_FILE_BYTES,
+        text::Kind::MessageFile,
+        (&vf.pos, "content.valueFile"),
+    )?;
     let text = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t)).to_string();
     // The documented suffix is lowercase `.json`; `.JSON` stays a text value, as before.
     #[allow(clippy::case_sensitive_file_extension_comparisons)]

@@ -66,7 +66,16 @@ pub(super) fn identity_object(w: &mut Walker, item: &Node, path: &str, ch: Chann
             None
         }
     };
-    let custom_message = f.get("customMessage").and_then(|n| w.string(n, &join(path, "customMessage")));
+    let custom_message = f.get("customMessage").and_then(|n| {
+        let at = join(path, "customMessage");
+        let s = w.string(n, &at)?;
+        if w.sendable(&n.pos, &at, &s) {
+            Some(s)
+        } else {
+            ok = false;
+            None
+        }
+    });
     let parameters = match f.get("parameters") {
         Some(n) => parameters(w, n, &join(path, "parameters")),
         None => Some(Params::new()),
@@ -95,7 +104,7 @@ fn parameters(w: &mut Walker, n: &Node, ppath: &str) -> Option<Params> {
     for (k, v) in entries {
         let name = k.key_text();
         let vpath = join(ppath, &name);
-        let Some(val) = w.string(v, &vpath) else {
+        let Some(val) = w.string(v, &vpath).filter(|s| w.sendable(&v.pos, &vpath, s)) else {
             ok = false;
             continue;
         };
@@ -119,30 +128,67 @@ pub(super) fn csv_identities(
     positions: &mut Vec<Pos>,
 ) {
     let shown = display_path(path);
-    let Some(text) = read_for_field(w, root, (path, written), MAX_CSV_BYTES, "CSV audience", (pos, "identitiesFrom"))
-    else {
-        return;
+    let file = match root.open(path, MAX_CSV_BYTES) {
+        Ok(f) => f,
+        Err(e) => return cannot_use(w, written, pos, &e),
     };
-    if let Err(q) = crate::inputs::check_quotes(&text) {
-        w.diags.push(
-            Diagnostic::error(&shown, Pos { line: q.line, column: 1 }, "", format!("invalid CSV: {}", q.message))
-                .help("close the quote, or double a quote that is part of the text (\"\")"),
-        );
-        return;
-    }
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
-    let headers: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
+    let (start, mark) = (out.len(), w.diags.items.len());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(csv_read::Checked::new(file, MAX_CSV_BYTES));
+    let headers = reader.headers().map(|h| h.iter().map(|s| s.trim().to_string()).collect::<Vec<String>>());
+    let headers = match headers {
+        Ok(h) => Some(h),
+        Err(_) if reader.get_ref().problem.is_some() => None,
         Err(e) => {
             w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column: 1 }, "", format!("invalid CSV header: {e}")));
             return;
         }
     };
-    if let Err((column, message, help)) = check_headers(&headers, ch) {
-        w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column }, "", message).help(help));
-        return;
+    if let Some(headers) = headers {
+        if let Err((column, message, help)) = check_headers(&headers, ch) {
+            w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column }, "", message).help(help));
+            return;
+        }
+        let mut sink = CsvSink { diags: w.diags, file: &shown, errors: 0, warnings: 0 };
+        csv_rows(&mut reader, &headers, &mut sink, out, positions);
     }
-    csv_rows(&mut reader, &headers, &mut CsvSink { diags: w.diags, file: &shown, errors: 0 }, out, positions);
+    // A problem with the file itself (not text, quoting, too large) is reported alone: what its
+    // rows said before it is dropped, as they were read from a file that is not what it seems.
+    if let Some(problem) = reader.get_mut().problem.take() {
+        out.truncate(start);
+        positions.truncate(start);
+        w.diags.items.truncate(mark);
+        report_problem(w, &shown, (written, pos), problem);
+    }
+}
+
+/// An `identitiesFrom` that cannot be opened, reported at the field.
+fn cannot_use(w: &mut Walker, written: &str, pos: &Pos, e: &FileError) {
+    let (why, help) = match e {
+        FileError::TooLarge(cap) => (
+            format!("the CSV audience is too large (limit {cap} bytes)"),
+            "split it into several files, or the audience over several notifications",
+        ),
+        e => (format!("cannot read the CSV audience: {e}"), e.help()),
+    };
+    w.error(pos, "identitiesFrom", format!("cannot use `{}`: {why}", crate::safe::line(written)), help);
+}
+
+fn report_problem(w: &mut Walker, shown: &Path, (written, pos): (&str, &Pos), problem: csv_read::Problem) {
+    let kind = text::Kind::CsvAudience;
+    let d = match problem {
+        csv_read::Problem::NotText(e) => {
+            Diagnostic::error(shown, Pos { line: e.line, column: e.column }, "", kind.message(&e)).help(kind.fix())
+        }
+        csv_read::Problem::Quotes(q) => {
+            Diagnostic::error(shown, Pos { line: q.line, column: 1 }, "", format!("invalid CSV: {}", q.message))
+                .help("close the quote, or double a quote that is part of the text (\"\"); a row holds one recipient")
+        }
+        csv_read::Problem::TooLarge(cap) => return cannot_use(w, written, pos, &FileError::TooLarge(cap)),
+    };
+    w.diags.push(d);
 }
 
 /// The header row: the channel's identity field first (v1: alone), then at most 20 parameter
@@ -201,11 +247,13 @@ fn check_headers(headers: &[String], ch: Channel) -> Result<(), (u32, String, &'
     Ok(())
 }
 
-/// Where row problems go: the first [`MAX_RECIPIENT_DIAGS`] are listed, then a count.
+/// Where row problems go: the first [`MAX_RECIPIENT_DIAGS`] errors and warnings are listed, then
+/// a count.
 struct CsvSink<'a> {
     diags: &'a mut Diagnostics,
     file: &'a Path,
     errors: usize,
+    warnings: usize,
 }
 
 impl CsvSink<'_> {
@@ -220,11 +268,20 @@ impl CsvSink<'_> {
             self.error(at, field, message, help);
         }
     }
+
+    /// A control character in a cell (not NUL), listed while few.
+    fn row_warning(&mut self, (line, column): (u32, u32), field: &str, message: String) {
+        self.warnings += 1;
+        if self.warnings <= MAX_RECIPIENT_DIAGS {
+            let d = Diagnostic::warning(self.file, Pos { line, column }, field, message);
+            self.diags.push(d.help(crate::inputs::CONTROL_HELP));
+        }
+    }
 }
 
 /// The rows: one recipient each (empty cells are absent parameters), within the recipient cap.
 fn csv_rows(
-    reader: &mut csv::Reader<&[u8]>,
+    reader: &mut csv::Reader<csv_read::Checked<std::fs::File>>,
     headers: &[String],
     sink: &mut CsvSink,
     out: &mut Vec<Recipient>,
@@ -236,6 +293,8 @@ fn csv_rows(
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            // The file itself has a problem: the caller reports it.
+            Err(_) if reader.get_ref().problem.is_some() => return,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as u32);
                 let help = "every row needs the same number of columns as the header";
@@ -274,6 +333,12 @@ fn csv_rows(
                     .help("if the following rows were meant as recipients, close the quote on this line"),
                 );
             }
+            // Kept as read either way: an error stops the run, and no other error follows from it.
+            match crate::inputs::check_sendable(value) {
+                Ok(None) => {}
+                Ok(Some(message)) => sink.row_warning((line, col as u32 + 1), name, message),
+                Err(message) => sink.row_error((line, col as u32 + 1), name, message, crate::inputs::NUL_HELP),
+            }
             if name == "customMessage" {
                 r.custom_message = Some(value.to_string());
             } else if value.chars().count() > MAX_PARAMETER_LEN {
@@ -289,5 +354,10 @@ fn csv_rows(
     if sink.errors > MAX_RECIPIENT_DIAGS {
         let msg = format!("… and {} more problems in this file", sink.errors - MAX_RECIPIENT_DIAGS);
         sink.error((0, 0), "", msg, "");
+    }
+    if sink.warnings > MAX_RECIPIENT_DIAGS {
+        let msg =
+            format!("… and {} more cells with control characters in this file", sink.warnings - MAX_RECIPIENT_DIAGS);
+        sink.diags.push(Diagnostic::warning(sink.file, Pos::default(), "", msg));
     }
 }

@@ -10,9 +10,11 @@ use crate::diag::{Diagnostic, Diagnostics, Pos};
 use crate::files::{self, FileError, Root, display_path};
 use crate::interp::Env;
 use crate::manifest::*;
+use crate::text;
 use crate::walk::{Walker, index, join};
 use crate::yaml::{self, Node, Value};
 
+mod csv_read;
 mod document;
 mod find;
 mod identities;
@@ -39,36 +41,28 @@ pub struct LoadedManifests {
     pub(crate) files: Vec<PathBuf>,
 }
 
-/// Reads a file with a size cap enforced while reading, as UTF-8 text; with a `root`, the file
-/// must resolve inside it. Problems become diagnostics that never show the file's content.
-fn read_text(root: Option<&Root>, path: &Path, cap: u64, what: &str, diags: &mut Diagnostics) -> Option<String> {
+/// Reads a file with a size cap enforced while reading, as UTF-8 text (refused at the first chunk
+/// that is not); with a `root`, the file must resolve inside it. Problems become diagnostics that
+/// never show the file's content, naming the kind of file and the fix.
+fn read_text(root: Option<&Root>, path: &Path, cap: u64, kind: text::Kind, diags: &mut Diagnostics) -> Option<String> {
     let shown = display_path(path);
     let read = match root {
-        Some(r) => r.read(path, cap),
-        None => files::read_named(path, cap),
+        Some(r) => r.read_text(path, cap),
+        None => files::read_named_text(path, cap),
     };
-    let bytes = match read {
-        Ok(b) => b,
-        Err(FileError::TooLarge(cap)) => {
-            diags.push(
-                Diagnostic::error(&shown, Pos::default(), "", format!("{what} is too large (limit {cap} bytes)"))
-                    .help("split it into several files, or keep large audiences in a CSV file with identitiesFrom"),
-            );
-            return None;
-        }
-        Err(e) => {
-            diags
-                .push(Diagnostic::error(&shown, Pos::default(), "", format!("cannot read {what}: {e}")).help(e.help()));
-            return None;
-        }
+    let noun = kind.noun();
+    let (pos, message, help) = match read {
+        Ok(t) => return Some(t),
+        Err(FileError::TooLarge(cap)) => (
+            Pos::default(),
+            format!("{noun} is too large (limit {cap} bytes)"),
+            "split it into several files, or keep large audiences in a CSV file with identitiesFrom",
+        ),
+        Err(FileError::NotText(e)) => (Pos { line: e.line, column: e.column }, kind.message(&e), kind.fix()),
+        Err(e) => (Pos::default(), format!("cannot read {noun}: {e}"), e.help()),
     };
-    match yaml::check_text(&bytes) {
-        Ok(t) => Some(t.to_string()),
-        Err(e) => {
-            diags.push(Diagnostic::error(&shown, e.pos, "", e.message).help(format!("{what} must be UTF-8 text")));
-            None
-        }
-    }
+    diags.push(Diagnostic::error(&shown, pos, "", message).help(help));
+    None
 }
 
 /// Reads the file a manifest field names (`valueFile`, `identitiesFrom`), confined to the root;
@@ -79,12 +73,17 @@ fn read_for_field(
     root: &Root,
     (path, written): (&Path, &str),
     cap: u64,
-    what: &str,
+    kind: text::Kind,
     (pos, field): (&Pos, &str),
 ) -> Option<String> {
     let mut sub = Diagnostics::default();
-    let text = read_text(Some(root), path, cap, what, &mut sub);
+    let text = read_text(Some(root), path, cap, kind, &mut sub);
     if text.is_none() {
+        if sub.items.first().is_some_and(|d| d.line > 0) {
+            // A problem at a place in the file itself (bytes that are not text): shown there.
+            w.diags.extend(sub);
+            return None;
+        }
         let d = sub.items.first();
         let why = d.map(|d| d.message.clone()).unwrap_or_default();
         let help = d.and_then(|d| d.help.clone()).unwrap_or_else(|| "the path is relative to the manifest file".into());
@@ -135,7 +134,7 @@ fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostic
     for file in files {
         // Manifest files were confined when found (paths given on the command line are the
         // user's own); what they name is confined to the root below.
-        let Some(text) = read_text(None, file, yaml::MAX_YAML_BYTES, "manifest", &mut diags) else {
+        let Some(text) = read_text(None, file, yaml::MAX_YAML_BYTES, text::Kind::Manifest, &mut diags) else {
             continue;
         };
         let shown = display_path(file);

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::fingerprint::Fingerprint;
 use crate::ops::{Global, load_workspace};
-use crate::plan::{self, Action, MAX_PLAN_BYTES, Plan, Retry, check_retry};
+use crate::plan::{self, Action, Plan, Retry, check_retry};
 use crate::render::{self, Format};
 use crate::state::{self, Entry, Session};
 
@@ -264,12 +264,7 @@ fn wait_for(g: &Global, config: &crate::config::Config, session: &mut dyn Sessio
 }
 
 fn check_plan_file(path: &std::path::Path, current: &Plan) -> Result<()> {
-    let bytes = crate::files::read_named(path, MAX_PLAN_BYTES)
-        .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-    let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
-        path: path.to_path_buf(),
-        message: format!("not a kore-notify plan file: {e}"),
-    })?;
+    let saved: Plan = plan::read_file(path)?;
     let stale = |what: &str| Error::StalePlan {
         path: path.to_path_buf(),
         message: format!("{what} changed since the plan was made; run `kore-notify plan --out` again and review it"),

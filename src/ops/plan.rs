@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::ops::{Global, load_workspace_with};
-use crate::plan::{self, MAX_PLAN_BYTES, Plan, check_retry};
+use crate::plan::{self, Plan, check_retry};
 use crate::render;
 use crate::state;
 
@@ -40,12 +40,7 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Not
 
 /// `kore-notify show PLANFILE`: a saved plan, rendered as it was made.
 pub(crate) fn show(g: &Global, path: &Path, format: Format) -> Result<Exit> {
-    let bytes = crate::files::read_named(path, MAX_PLAN_BYTES)
-        .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
-        path: path.to_path_buf(),
-        message: format!("not a kore-notify plan file (`kore-notify plan --out FILE` writes one): {e}"),
-    })?;
+    let plan: Plan = plan::read_file(path)?;
     let text = render::document(&plan, format, g.color, g.verbose, &render::Review::default());
     let text = if format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
     std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;

@@ -29,6 +29,28 @@ pub(crate) const PLAN_FORMAT: u32 = 1;
 /// 150 MB.
 pub(crate) const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Reads a plan file (`show`, `apply PLANFILE`): its size known before reading (over the limit is
+/// refused unread), read in chunks and refused at the first one that is not text, then parsed from
+/// that one buffer (no copy of the file is made on the way).
+pub(crate) fn read_file(path: &std::path::Path) -> crate::error::Result<Plan> {
+    let stale = |message: String| crate::error::Error::StalePlan { path: path.to_path_buf(), message };
+    let kind = crate::text::Kind::PlanFile;
+    let text = crate::files::read_named_text(path, MAX_PLAN_BYTES).map_err(|e| match e {
+        crate::files::FileError::NotText(e) => stale(format!("{}\n  help: {}", kind.message(&e), kind.fix())),
+        e => stale(format!("cannot read: {e}")),
+    })?;
+    let not_plan = "not a kore-notify plan file (`kore-notify plan --out FILE` writes one)";
+    if let Some(line) = crate::text::long_json_string(&text, MAX_PLAN_STRING) {
+        return Err(stale(format!("{not_plan}: line {line} has a string of more than {MAX_PLAN_STRING} bytes")));
+    }
+    serde_json::from_str(&text).map_err(|e| stale(format!("{not_plan}: {}", crate::text::json_error(&e))))
+}
+
+/// Longest string in a plan file kore-notify writes: a message comes from a manifest of at most
+/// 16 MiB, and JSON escaping at most doubles it (control characters, which escape longer, are
+/// refused in messages).
+const MAX_PLAN_STRING: usize = 32 * 1024 * 1024;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {

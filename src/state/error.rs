@@ -126,6 +126,9 @@ pub(crate) fn shown(path: &Path) -> PathBuf {
 pub enum SnapshotError {
     #[error("not UTF-8 text: the file is corrupted")]
     NotUtf8,
+    /// Refused at the first chunk read: a NUL byte or bytes that are not UTF-8.
+    #[error("{}\n  help: {}", crate::text::Kind::State.message(.0), crate::text::Kind::State.fix())]
+    NotText(crate::text::NotText),
     #[error("no formatVersion: this is not a kore-notify state file, or it is truncated")]
     NoFormatVersion,
     #[error(

@@ -42,6 +42,10 @@ pub struct Loaded {
     pub(crate) digest: String,
 }
 
+/// Longest journal line read: an entry records at most one notification's recipients (a
+/// million, about 80 MB) and its content (a manifest's 16 MiB at most).
+const MAX_JOURNAL_LINE: u64 = 256 * 1024 * 1024;
+
 /// Reads the snapshot and replays the journal, read-only; requests left without an answer are
 /// unknown (the run that sent them is gone).
 pub fn load(path: &Path) -> Result<Loaded> {
@@ -64,11 +68,15 @@ pub(crate) fn load_beside_writers(path: &Path) -> Result<Loaded> {
 /// The snapshot with the journal replayed, requests without an answer left pending.
 fn load_unsettled(path: &Path) -> Result<Loaded> {
     let paths = Paths::new(path);
-    let (mut state, exists, mut digest_input) = match crate::files::read_regular(&paths.snapshot, MAX_STATE_BYTES) {
-        Ok(bytes) => {
-            let state = State::from_bytes(&bytes)
+    let snapshot = crate::files::read_regular_text(&paths.snapshot, MAX_STATE_BYTES);
+    let (mut state, exists, mut digest_input) = match snapshot {
+        Ok(text) => {
+            let state = State::from_bytes(text.as_bytes())
                 .map_err(|source| StateError::Snapshot { path: error::shown(path), source })?;
-            (state, true, sha256_hex(&bytes))
+            (state, true, sha256_hex(text.as_bytes()))
+        }
+        Err(crate::files::FileError::NotText(e)) => {
+            return Err(StateError::Snapshot { path: error::shown(path), source: error::SnapshotError::NotText(e) });
         }
         Err(crate::files::FileError::NotFound) => (State::new(), false, String::new()),
         Err(e) => return Err(file_error(path, e)),
@@ -83,8 +91,8 @@ fn load_unsettled(path: &Path) -> Result<Loaded> {
             let mut hasher = sha2::Sha256::default();
             loop {
                 line.clear();
-                let n = reader
-                    .read_line(&mut line)
+                // One line at a time, each bounded: a corrupted journal cannot make us hold it whole.
+                let n = crate::files::read_line_capped(&mut reader, &mut line, MAX_JOURNAL_LINE)
                     .map_err(|source| StateError::ReadJournal { path: error::shown(&paths.journal), source })?;
                 if n == 0 {
                     break;
@@ -196,7 +204,8 @@ pub fn write_snapshot(path: &Path, state: &mut State) -> Result<()> {
 pub(super) fn journal_belongs_to(journal: &Path, state: &State) -> bool {
     let Ok(f) = crate::files::open_regular(journal) else { return false };
     let mut line = String::new();
-    if BufReader::new(f).read_line(&mut line).is_err() || !line.ends_with('\n') {
+    // A header line is short: a longer first line is not one, and is not read whole.
+    if crate::files::read_line_capped(&mut BufReader::new(f), &mut line, 64 * 1024).is_err() || !line.ends_with('\n') {
         return false;
     }
     matches!(

@@ -104,6 +104,62 @@ fn steps_aside_for_everything_else() {
     }
 }
 
+/// Numbers are the YAML 1.2 core schema's forms only, in the fast path and the full parser alike:
+/// every other spelling that looks numeric is text, digits as written.
+#[test]
+fn only_core_schema_numbers_are_numbers() {
+    use super::super::Value;
+    let int = |i: i64| Some(Value::Int(i));
+    let text = |s: &str| Some(Value::Str(s.to_string()));
+    let cases: [(&str, Option<Value>); 24] = [
+        ("5", int(5)),
+        ("+12", int(12)),
+        ("-7", int(-7)),
+        ("0o17", int(15)),
+        ("0x1F", int(31)),
+        ("0xff", int(255)),
+        ("1.5", Some(Value::Float(1.5))),
+        ("-.5e3", Some(Value::Float(-500.0))),
+        ("0b101", text("0b101")),
+        ("0B101", text("0B101")),
+        ("-0b1", text("-0b1")),
+        ("0b", text("0b")),
+        ("0X1F", text("0X1F")),
+        ("-0x1F", text("-0x1F")),
+        ("+0x1F", text("+0x1F")),
+        ("0O17", text("0O17")),
+        ("-0o17", text("-0o17")),
+        ("012", text("012")),
+        ("1_000", text("1_000")),
+        ("1:20", text("1:20")),
+        ("190:20:30", text("190:20:30")),
+        ("0x", text("0x")),
+        ("0xZZ", text("0xZZ")),
+        ("+inf", text("+inf")),
+    ];
+    for (written, expected) in cases {
+        for doc in [format!("a: {written}\n"), format!("a: [{written}]\n"), format!("- {written}\n")] {
+            // The fast path may step aside (a `:` in a flow list); when it answers, it agrees.
+            let (fast, full) = both(&doc);
+            assert!(fast.is_none_or(|f| f == full), "{doc}");
+            let docs = tree::build(&doc).unwrap_or_default();
+            let value = match &docs[0].value {
+                Value::Map(e) => match &e[0].1.value {
+                    Value::Seq(items) => items[0].value.clone(),
+                    v => v.clone(),
+                },
+                Value::Seq(items) => items[0].value.clone(),
+                v => v.clone(),
+            };
+            assert_eq!(Some(value), expected, "{doc}");
+        }
+    }
+    // Not finite: refused, not sent.
+    for written in ["+.inf", ".inf", "-.Inf", ".NaN", ".nan"] {
+        assert!(tree::build(&format!("a: {written}\n")).is_err(), "{written}");
+    }
+}
+
 #[test]
 fn long_lines_read_the_same_in_bounded_time() {
     // A number's spelling is kept only on lines of at most 4096 bytes as written (trailing

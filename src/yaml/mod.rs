@@ -9,14 +9,16 @@
 //! problem", `007` and `1_000` stay text). `serde_path` keeps the former serde build for the
 //! parity property tests only.
 //!
-//! Hostile input is bounded here: a size cap and a text check before parsing, budgets while
-//! parsing (nodes and events counting alias expansions, nesting depth, aliases, documents),
-//! duplicate mapping keys refused, `!!binary` refused. Nothing in this module panics on bad input.
+//! Hostile input is bounded here: budgets while parsing (nodes and events counting alias
+//! expansions, nesting depth, aliases, documents), duplicate mapping keys refused, `!!binary`
+//! refused; the size cap and the text check are the reader's (`crate::files`, `crate::text`).
+//! Nothing in this module panics on bad input.
 
 use crate::diag::Pos;
 
 mod fast;
 mod frames;
+mod hint;
 mod scalar;
 #[doc(hidden)]
 pub mod serde_path;
@@ -106,23 +108,6 @@ pub struct ParseError {
     pub help: Option<String>,
 }
 
-/// Checks that bytes are UTF-8 text (not binary) before YAML sees them.
-pub(crate) fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
-    if bytes.contains(&0) {
-        return Err(ParseError {
-            pos: Pos::default(),
-            message: "this is a binary file, not YAML text".into(),
-            help: None,
-        });
-    }
-    std::str::from_utf8(bytes).map_err(|e| {
-        let valid = &bytes[..e.valid_up_to()];
-        let line = valid.iter().filter(|b| **b == b'\n').count() as u32 + 1;
-        let column = valid.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
-        ParseError { pos: Pos { line, column }, message: "the file is not valid UTF-8 text".into(), help: None }
-    })
-}
-
 /// Parses every document of a YAML stream. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -147,13 +132,14 @@ fn duplicate_key_message(key: &str, line: u32, first: u32) -> String {
     format!("{DUPLICATE_KEY}`{key}` on line {line}: the same mapping already has it on line {first}; keep one of them")
 }
 
-/// A parse failure as users see it: budget breaches say what they mean, a `{` gets a hint.
+/// A parse failure as users see it: budget breaches say what they mean, and a hint names the
+/// cause when it is known ([`hint`]).
 fn parse_error(pos: Pos, message: String, text: &str) -> ParseError {
     let mut message = escape_controls(message);
     if message.starts_with(DUPLICATE_KEY) {
         return ParseError { pos, message, help: None };
     }
-    let help = brace_hint(text, pos.line);
+    let help = hint::hint(text, &pos, &message);
     let lower = message.to_lowercase();
     if lower.contains("budget") || lower.contains("alias") && lower.contains("limit") {
         message = format!("{message} (the document is too large or expands too many aliases)");
@@ -346,22 +332,6 @@ fn escape_controls(message: String) -> String {
         return message;
     }
     message.chars().flat_map(|c| if unsafe_char(c) { c.escape_debug().collect() } else { vec![c] }).collect()
-}
-
-/// A value starting with `{` is a YAML flow mapping: `value: {name}, your order…` fails to parse.
-/// When the failing line (or the one before) has such a value, suggest quoting it.
-fn brace_hint(text: &str, line: u32) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    [line, line.saturating_sub(1)].into_iter().find_map(|l| {
-        let src = lines.get((l as usize).checked_sub(1)?)?;
-        let t = src.trim_start().trim_start_matches("- ");
-        let (key, value) = t.split_once(": ")?;
-        let value = value.trim();
-        (value.starts_with('{') && !key.contains(['{', '"', '\''])).then(|| {
-            let quoted = value.replace('"', "\\\"");
-            format!("unquoted, a value starting with `{{` is read as a YAML mapping; if it is text, quote it: {key}: \"{quoted}\"")
-        })
-    })
 }
 
 #[cfg(test)]

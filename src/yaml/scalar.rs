@@ -4,6 +4,7 @@
 //! Values are sent as text, so the resolution is conservative: only `true`/`false` (in three
 //! spellings) are booleans — `no`, `on`, `y` stay strings (no "Norway problem"); numbers with a
 //! redundant leading zero (`007`) or with underscores (`1_000`) stay strings, digits as written;
+//! integers are the core schema's forms only (`0b101`, `-0x1F`, `0X1F` and `1:20` are strings);
 //! quoted and block scalars are always strings; `.inf`/`.nan` and literals that overflow `f64` are
 //! refused rather than silently becoming non-finite. Explicit tags (`!!str`, `!!int`, …) select a
 //! type; `!!binary` is refused.
@@ -171,7 +172,14 @@ pub(super) fn resolve(value: Cow<'_, str>, style: ScalarStyle, tag: TagKind) -> 
     if leading_zero_decimal(t) || t.contains('_') {
         return Ok(Value::Str(value.into_owned()));
     }
-    let number = if t.starts_with('-') { signed(t).map(Value::Int) } else { unsigned(t).map(wide) };
+    // Plain: only the core schema's integer forms (decimal with an optional sign, `0o17`,
+    // `0x1F`); `0b101`, `-0x1F`, `0X1F` are text, as YAML 1.2 reads them.
+    let number = match radix(t.strip_prefix(['+', '-']).unwrap_or(t)) {
+        (10, _) if t.starts_with('-') => signed(t).map(Value::Int),
+        (10, _) => unsigned(t).map(wide),
+        (8 | 16, _) if core_prefix(t) => unsigned(t).map(wide),
+        _ => return Ok(Value::Str(value.into_owned())),
+    };
     if let Some(n) = number {
         return Ok(n);
     }
@@ -228,7 +236,13 @@ fn wide(v: u64) -> Value {
     i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64))
 }
 
-/// Splits `0x…`, `0o…`, `0b…` prefixes.
+/// Whether `t` starts with a radix prefix of the core schema: `0o` or `0x`, lowercase, unsigned.
+fn core_prefix(t: &str) -> bool {
+    t.starts_with("0x") || t.starts_with("0o")
+}
+
+/// Splits `0x…`, `0o…`, `0b…` prefixes (`!!int` takes all three, and a sign; a plain scalar
+/// only what [`core_prefix`] allows).
 fn radix(rest: &str) -> (u32, &str) {
     for (p, r) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
         if let Some(d) = rest.strip_prefix(p) {

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::{DUPLICATE_KEY, Node, ParseError, Value, brace_hint, keep_number_text};
+use super::{DUPLICATE_KEY, Node, ParseError, Value, hint, keep_number_text};
 use crate::diag::Pos;
 
 struct ValueVisitor;
@@ -141,7 +141,7 @@ fn convert_error(e: serde_saphyr::Error, text: &str) -> ParseError {
         }
         return ParseError { pos, message, help: None };
     }
-    let help = brace_hint(text, pos.line);
+    let help = hint::hint(text, &pos, &message);
     let lower = message.to_lowercase();
     if lower.contains("budget") || lower.contains("alias") && lower.contains("limit") {
         message = format!("{message} (the document is too large or expands too many aliases)");
