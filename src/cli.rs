@@ -183,25 +183,27 @@ pub(crate) struct ApplyArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct RetryArgs {
-    /// Resend requests whose outcome is unknown (their recipients may receive it twice): all of
-    /// them, or `--retry-unknown=KEY` (one notification) or `--retry-unknown=KEY#N` (its request
-    /// N, as the plan numbers them). Repeatable.
-    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY[#N]")]
+    /// Resend requests whose outcome is unknown (their recipients may receive it twice):
+    /// `--retry-unknown=KEY#N` (request N of KEY, as the plan numbers them), `--retry-unknown=KEY`
+    /// (all of KEY's), or `--retry-unknown=all` (every one; the bare flag says the same). An
+    /// empty or blank value is refused. Repeatable.
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY[#N]|all")]
     pub(crate) retry_unknown: Option<Vec<String>>,
     /// Resend to recipients whose delivery Kore.ai reported as FAILURE (`status --refresh`
-    /// records it), and only to them: all notifications, or `--retry-failed=KEY`. Repeatable.
-    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY")]
+    /// records it), and only to them: `--retry-failed=KEY`, or `--retry-failed=all` (every
+    /// notification; the bare flag says the same). An empty or blank value is refused. Repeatable.
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY|all")]
     pub(crate) retry_failed: Option<Vec<String>>,
 }
 
 impl RetryArgs {
     fn parse(&self) -> Result<ops::plan::Retry> {
-        Ok(ops::plan::Retry {
-            unknown: crate::plan::Select::parse(self.retry_unknown.as_deref(), "--retry-unknown")
-                .map_err(Error::Refused)?,
-            failed: crate::plan::Select::parse(self.retry_failed.as_deref(), "--retry-failed")
-                .map_err(Error::Refused)?,
-        })
+        let (unknown, a) =
+            crate::plan::Select::parse(self.retry_unknown.as_deref(), "--retry-unknown").map_err(Error::Refused)?;
+        let (failed, b) =
+            crate::plan::Select::parse(self.retry_failed.as_deref(), "--retry-failed").map_err(Error::Refused)?;
+        let said_all = [("--retry-unknown", a), ("--retry-failed", b)].into_iter().filter(|x| x.1).map(|x| x.0).collect();
+        Ok(ops::plan::Retry { unknown, failed, said_all })
     }
 }
 
@@ -400,7 +402,29 @@ impl From<PlanFormat> for ops::plan::Format {
     }
 }
 
+/// Every key, request, path or list given as a value is checked before the command runs (see
+/// [`crate::args`]): empty, blank or padded values and unsafe characters are refused, and keys
+/// must be keys.
+fn check_values(command: &Command) -> Result<()> {
+    use crate::args;
+    let r = match command {
+        Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
+        Command::Plan { commit, run_url, .. } => {
+            commit.as_deref().map_or(Ok(()), args::commit).and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
+        }
+        Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
+        Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
+        Command::State(StateCommand::Resolve { key, request, .. }) => {
+            args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
+        }
+        Command::State(StateCommand::Migrate { to }) => args::plain("--to", to),
+        _ => Ok(()),
+    };
+    r.map_err(Error::Refused)
+}
+
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
+    check_values(&cli.command)?;
     let g = global(&cli)?;
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),

@@ -59,6 +59,7 @@
 // The outline above links the internal modules too (`cargo doc --document-private-items`).
 #![allow(rustdoc::private_intra_doc_links)]
 
+pub(crate) mod args;
 pub mod cli;
 pub mod clock;
 pub(crate) mod config;

@@ -352,35 +352,22 @@ pub enum Select {
     /// The option was not given.
     #[default]
     Nothing,
-    /// Given without a value: everything.
+    /// Given without a value, or as `all`: everything.
     All,
     /// `KEY` or `KEY#REQ`, possibly several.
     Some(Vec<(String, Option<u32>)>),
 }
 
 impl Select {
-    /// From the option's values: `None` when not given, an empty list when given bare.
-    pub(crate) fn parse(values: Option<&[String]>, option: &str) -> std::result::Result<Select, String> {
-        let Some(values) = values else { return Ok(Select::Nothing) };
-        if values.is_empty() || values.iter().any(std::string::String::is_empty) {
-            return Ok(Select::All);
-        }
-        let mut out = Vec::new();
-        for v in values {
-            let (key, req) = match v.rsplit_once('#') {
-                Some((k, r)) => {
-                    let n = r.parse::<u32>().map_err(|_| {
-                        format!(
-                            "{option}={v}: `{r}` is not a request number; write KEY or KEY#N (N as shown in the plan)"
-                        )
-                    })?;
-                    (k.to_string(), Some(n))
-                }
-                None => (v.clone(), None),
-            };
-            out.push((key, req));
-        }
-        Ok(Select::Some(out))
+    /// From the option's values (`None` when not given, an empty list when given bare), checked
+    /// by [`crate::args::selection`]: an empty or blank value is refused, never "everything".
+    /// Also says whether "everything" was spelt `all` (see [`check_retry`]).
+    pub(crate) fn parse(values: Option<&[String]>, option: &str) -> std::result::Result<(Select, bool), String> {
+        Ok(match crate::args::selection(option, values)? {
+            crate::args::Selection::Nothing => (Select::Nothing, false),
+            crate::args::Selection::All { said_all } => (Select::All, said_all),
+            crate::args::Selection::Some(list) => (Select::Some(list), false),
+        })
     }
 
     /// Whether request `req` of `key` (any request when `None`) is selected.
