@@ -224,3 +224,105 @@ fn second_messages_show_what_changed_against_the_base_version() {
         (Some("parameters.orderId"), Some("A-100"), Some("A-101"))
     );
 }
+
+/// The `run:` block of the workflow step named `step` in `workflow`, dedented.
+fn step_script(workflow: &str, step: &str) -> String {
+    let text = std::fs::read_to_string(format!("{}/{workflow}", env!("CARGO_MANIFEST_DIR"))).expect("workflow");
+    let mut lines = text.lines().skip_while(|l| !l.contains(&format!("name: {step}")));
+    let run = lines.find(|l| l.trim_start() == "run: |").expect("run block");
+    let indent = run.len() - run.trim_start().len() + 2;
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The comment follow-up accepts every valid plan, however large, every time: it once piped
+/// `head -c 65536` into `grep -q` under pipefail, and refused a plan over 64 KiB in 2-3% of runs
+/// (grep exits at the marker, head dies of SIGPIPE). Run many times with a stub `gh`; an artifact
+/// without the marker on its first line is still refused.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_comment_follow_up_never_refuses_a_valid_large_plan() {
+    let script = step_script(".github/workflows/kore-notify-comment.yml", "Create or update the sticky comment");
+    let t = Test::new()
+        .file("step.sh", &script)
+        .file(
+            "bin/gh",
+            "#!/bin/sh\ncase \"$*\" in\n  *pulls/*) echo \"$HEAD_SHA\" ;;\n  *--paginate*) ;;\n  *POST*) echo posted >>\"$RUNNER_TEMP/posted\" ;;\nesac\n",
+        )
+        .file("tmp/comment/pr-number", "7\n");
+    let dir = t.path().to_path_buf();
+    std::fs::set_permissions(dir.join("bin/gh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let line = format!("| send | `k` | slack | 1 | {} |\n", "x".repeat(200));
+    let plan = format!("<!-- kore-notify-plan -->\n### kore-notify plan\n\n{}", line.repeat(1000));
+    assert!(plan.len() > 200 * 1024);
+    let run = |body: &str| {
+        std::fs::write(dir.join("tmp/comment/plan.md"), body).expect("plan");
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(dir.join("step.sh"))
+            .env("PATH", format!("{}:{}", dir.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
+            .env("RUNNER_TEMP", dir.join("tmp"))
+            .env("REPO", "o/r")
+            .env("HEAD_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env("GH_TOKEN", "t")
+            .output()
+            .expect("run the step")
+    };
+    for i in 0..150 {
+        let out = run(&plan);
+        assert!(out.status.success(), "run {i} refused a valid plan: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let posted = std::fs::read_to_string(dir.join("tmp/posted")).expect("posted");
+    assert_eq!(posted.lines().count(), 150);
+    let body = std::fs::read(dir.join("tmp/comment/body.md")).expect("body");
+    assert_eq!(body.len(), 65000);
+    for bad in ["", "### kore-notify plan\n<!-- kore-notify-plan -->\n", "<!-- kore-notify-plan --> x\n"] {
+        let out = run(bad);
+        assert!(!out.status.success(), "accepted {bad:?}");
+    }
+}
+
+/// The class behind that flake, everywhere the project runs shell: under `pipefail`, a pipeline
+/// whose last reader stops early (`head`, `grep -q`/`-m`/`-l`) fails when the writer is still
+/// writing. Scripts and workflows read files directly, capture first, or end a pipeline with a
+/// reader that reads everything (`sed -n 1p`).
+#[test]
+fn no_pipeline_ends_in_a_reader_that_stops_early() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [".github/workflows", "examples/.github/workflows", "scripts", "bench"] {
+        files.extend(all_files(&root.join(dir)).into_iter().filter(|f| {
+            f.extension().is_some_and(|e| e == "sh" || e == "yml" || e == "yaml")
+        }));
+    }
+    assert!(files.len() >= 8, "{files:?}");
+    let early = |seg: &str| {
+        let w: Vec<&str> = seg.split_whitespace().collect();
+        match w.first() {
+            Some(&"head") => true,
+            Some(&"grep") => w.iter().skip(1).take_while(|a| a.starts_with('-')).any(|a| {
+                !a.starts_with("--") && a.contains(['q', 'm', 'l']) || matches!(*a, "--quiet" | "--silent" | "--max-count" | "--files-with-matches")
+            }),
+            _ => false,
+        }
+    };
+    let mut bad = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split(" #").next().unwrap_or("");
+            if code.trim_start().starts_with('#') || code.trim_end().ends_with("|| true") {
+                continue;
+            }
+            // `a || b` is not a pipe; what follows a single `|` is a pipeline reader.
+            let pipes = code.replace("||", "\u{0}");
+            if pipes.split('|').skip(1).any(|seg| early(seg.split(['\u{0}', ';', ')']).next().unwrap_or(""))) {
+                bad.push(format!("{}:{}: {}", f.strip_prefix(root).unwrap_or(f).display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "pipelines ending in a reader that stops early:\n{}", bad.join("\n"));
+}
