@@ -326,3 +326,118 @@ fn no_pipeline_ends_in_a_reader_that_stops_early() {
     }
     assert!(bad.is_empty(), "pipelines ending in a reader that stops early:\n{}", bad.join("\n"));
 }
+
+/// `git` in `dir`, checked.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `recover` restores the killed run's artifact, and refuses anything else with the marker kept:
+/// an artifact holding no state (which compared the branch's state with itself, cleared the
+/// marker, and let the next apply resend what the killed run had sent), unrelated files, a
+/// symbolic link, and a run id that is missing, not digits (`.*` once matched any marker as a
+/// regex), another run's, or a prefix or suffix of the marker's.
+#[cfg(target_os = "linux")]
+#[test]
+fn recover_takes_only_the_killed_runs_state_and_run_id() {
+    let emu = Emulator::start(&[]);
+    let t = Test::repo(&emu.url)
+        .manifest("a.yaml", "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com]\n")
+        .file(".gitignore", ".kore-notify/\n");
+    let origin = tempfile::tempdir().expect("origin");
+    let (o, repo) = (origin.path(), t.path().to_path_buf());
+    git(o, &["init", "--quiet", "--bare", "-b", "main"]);
+    git(&repo, &["init", "--quiet", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "manifests"]);
+    git(&repo, &["remote", "add", "origin", o.to_str().expect("utf8")]);
+    git(&repo, &["push", "--quiet", "origin", "HEAD:main"]);
+    // The branch holds the state before the killed run, and its marker.
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    let branch = tempfile::tempdir().expect("branch");
+    let b = branch.path();
+    git(b, &["init", "--quiet", "-b", "kore-notify-state"]);
+    std::fs::create_dir_all(b.join(".kore-notify")).expect("mkdir");
+    std::fs::copy(t.state_path(), b.join(".kore-notify/state.json")).expect("copy");
+    std::fs::write(b.join("APPLY_IN_PROGRESS"), "https://github.com/o/r/actions/runs/4242\n").expect("marker");
+    git(b, &["add", "-A", "-f"]);
+    git(b, &["commit", "--quiet", "-m", "apply in progress"]);
+    git(b, &["push", "--quiet", o.to_str().expect("utf8"), "HEAD:kore-notify-state"]);
+    // The killed run sent to a third person: its artifact holds that.
+    let t = t.manifest("a.yaml", "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com, p3@y.com]\n");
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries().len(), 3);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "third"]);
+    git(&repo, &["push", "--quiet", "origin", "HEAD:main"]);
+    let art = tempfile::tempdir().expect("artifacts");
+    let a = art.path();
+    for dir in ["good/.kore-notify", "empty", "unrelated", "link"] {
+        std::fs::create_dir_all(a.join(dir)).expect("mkdir");
+    }
+    std::fs::copy(t.state_path(), a.join("good/.kore-notify/state.json")).expect("copy");
+    std::fs::write(a.join("unrelated/notes.txt"), "x").expect("write");
+    std::os::unix::fs::symlink(t.state_path(), a.join("link/state.json")).expect("symlink");
+    let marker_kept = || {
+        Command::new("git")
+            .args(["--git-dir", o.to_str().expect("utf8"), "cat-file", "-e", "kore-notify-state:APPLY_IN_PROGRESS"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("git")
+            .success()
+    };
+    let recover = |from: &str, id: Option<&str>| {
+        let mut c = Command::new(format!("{}/scripts/ci-apply.sh", env!("CARGO_MANIFEST_DIR")));
+        c.current_dir(&repo)
+            .env("KN_BIN", BIN)
+            .env("KN_ACTION", "recover")
+            .env("KN_RECOVER_FROM", a.join(from))
+            .env("KORE_CLIENT_ID", CLIENT_ID)
+            .env("KORE_CLIENT_SECRET", SECRET)
+            .env("KORE_NOTIFY_NOW", NOW)
+            .env_remove("KN_RECOVER_RUN_ID")
+            .env_remove("GITHUB_STEP_SUMMARY");
+        if let Some(id) = id {
+            c.env("KN_RECOVER_RUN_ID", id);
+        }
+        c.output().expect("ci-apply.sh")
+    };
+    let refused = [
+        ("empty", Some("4242"), "holds no state"),
+        ("unrelated", Some("4242"), "holds no state"),
+        ("link", Some("4242"), "symbolic link"),
+        ("good", None, "needs KN_RECOVER_RUN_ID"),
+        ("good", Some(".*"), "is not a run id"),
+        ("good", Some(""), "needs KN_RECOVER_RUN_ID"),
+        ("good", Some("4243"), "not run 4243"),
+        ("good", Some("424"), "not run 424"),
+        ("good", Some("24242"), "not run 24242"),
+        ("good", Some("4242 "), "is not a run id"),
+        ("good", Some("4242\n"), "is not a run id"),
+    ];
+    for (from, id, why) in refused {
+        let out = recover(from, id);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(why), "{from} {id:?}: {stderr}");
+        assert!(marker_kept(), "{from} {id:?} cleared the marker");
+    }
+    let out = recover("good", Some("4242"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!marker_kept());
+    // The recovered state knows the third person was sent: nobody gets a second message.
+    git(&repo, &["fetch", "--quiet", "origin", "kore-notify-state"]);
+    let state = git(&repo, &["show", "origin/kore-notify-state:.kore-notify/state.json"]);
+    std::fs::write(t.state_path(), state).expect("state");
+    t.args(["plan", "--detailed-exitcode"]).status(0).run();
+    assert_eq!(emu.deliveries().len(), 3);
+}
