@@ -126,7 +126,8 @@ pub(crate) enum Command {
     #[cfg(feature = "emulator")]
     Emulator(EmulatorArgs),
     /// Start a repository: a config, a sample manifest per API version, the JSON Schemas, the
-    /// GitHub workflows and .gitignore lines. Refuses to overwrite anything.
+    /// GitHub workflows and .gitignore lines. Refuses to overwrite anything or to write through a
+    /// symbolic link; all or nothing (a failure removes what it wrote).
     Init {
         /// The directory (created if needed; default: the current one).
         dir: Option<PathBuf>,
