@@ -203,7 +203,8 @@ impl RetryArgs {
             crate::plan::Select::parse(self.retry_unknown.as_deref(), "--retry-unknown").map_err(Error::Refused)?;
         let (failed, b) =
             crate::plan::Select::parse(self.retry_failed.as_deref(), "--retry-failed").map_err(Error::Refused)?;
-        let said_all = [("--retry-unknown", a), ("--retry-failed", b)].into_iter().filter(|x| x.1).map(|x| x.0).collect();
+        let said_all =
+            [("--retry-unknown", a), ("--retry-failed", b)].into_iter().filter(|x| x.1).map(|x| x.0).collect();
         Ok(ops::plan::Retry { unknown, failed, said_all })
     }
 }
@@ -410,9 +411,10 @@ fn check_values(command: &Command) -> Result<()> {
     use crate::args;
     let r = match command {
         Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
-        Command::Plan { commit, run_url, .. } => {
-            commit.as_deref().map_or(Ok(()), args::commit).and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
-        }
+        Command::Plan { commit, run_url, .. } => commit
+            .as_deref()
+            .map_or(Ok(()), args::commit)
+            .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url)),
         Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
         Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
         Command::State(StateCommand::Resolve { key, request, .. }) => {

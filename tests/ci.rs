@@ -294,9 +294,11 @@ fn no_pipeline_ends_in_a_reader_that_stops_early() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for dir in [".github/workflows", "examples/.github/workflows", "scripts", "bench"] {
-        files.extend(all_files(&root.join(dir)).into_iter().filter(|f| {
-            f.extension().is_some_and(|e| e == "sh" || e == "yml" || e == "yaml")
-        }));
+        files.extend(
+            all_files(&root.join(dir))
+                .into_iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "sh" || e == "yml" || e == "yaml")),
+        );
     }
     assert!(files.len() >= 8, "{files:?}");
     let early = |seg: &str| {
@@ -304,7 +306,8 @@ fn no_pipeline_ends_in_a_reader_that_stops_early() {
         match w.first() {
             Some(&"head") => true,
             Some(&"grep") => w.iter().skip(1).take_while(|a| a.starts_with('-')).any(|a| {
-                !a.starts_with("--") && a.contains(['q', 'm', 'l']) || matches!(*a, "--quiet" | "--silent" | "--max-count" | "--files-with-matches")
+                !a.starts_with("--") && a.contains(['q', 'm', 'l'])
+                    || matches!(*a, "--quiet" | "--silent" | "--max-count" | "--files-with-matches")
             }),
             _ => false,
         }
@@ -352,7 +355,10 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 fn recover_takes_only_the_killed_runs_state_and_run_id() {
     let emu = Emulator::start(&[]);
     let t = Test::repo(&emu.url)
-        .manifest("a.yaml", "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com]\n")
+        .manifest(
+            "a.yaml",
+            "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com]\n",
+        )
         .file(".gitignore", ".kore-notify/\n");
     let origin = tempfile::tempdir().expect("origin");
     let (o, repo) = (origin.path(), t.path().to_path_buf());
@@ -374,7 +380,10 @@ fn recover_takes_only_the_killed_runs_state_and_run_id() {
     git(b, &["commit", "--quiet", "-m", "apply in progress"]);
     git(b, &["push", "--quiet", o.to_str().expect("utf8"), "HEAD:kore-notify-state"]);
     // The killed run sent to a third person: its artifact holds that.
-    let t = t.manifest("a.yaml", "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com, p3@y.com]\n");
+    let t = t.manifest(
+        "a.yaml",
+        "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com, p3@y.com]\n",
+    );
     let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
     assert_eq!(emu.deliveries().len(), 3);
     git(&repo, &["add", "-A"]);

@@ -8,6 +8,7 @@ mod ci;
 mod hostile;
 mod newcomer;
 mod plan;
+mod plan_file;
 mod postgres;
 mod precision;
 mod properties;

@@ -13,9 +13,8 @@ use std::time::Duration;
 use crate::engine::send::{self, SendOptions, Tally};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::fingerprint::Fingerprint;
 use crate::ops::{Global, load_workspace};
-use crate::plan::{self, Action, MAX_PLAN_BYTES, Plan, Retry, check_retry};
+use crate::plan::{self, Action, Plan, Retry, check_retry};
 use crate::render::{self, Format};
 use crate::state::{self, Entry, Session};
 
@@ -55,7 +54,12 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     check_retry(&loaded.state, &opts.retry)?;
     let plan = plan::for_config(&ws.config, &ws.manifests.notifications, loaded, &opts.retry, g.now);
     if let Some(pf) = &opts.plan_file {
-        check_plan_file(pf, &plan)?;
+        let mut saved = crate::ops::plan::read_plan_file(pf)?;
+        let notifications = &ws.manifests.notifications;
+        plan::check_against(&mut saved, &plan, notifications, |at| {
+            plan::for_config(&ws.config, notifications, loaded, &opts.retry, at)
+        })
+        .map_err(|e| Error::StalePlan { path: pf.clone(), message: e.to_string() })?;
     }
     if !g.quiet {
         let text = render::document(&plan, Format::Text, g.color, g.verbose, &render::Review::default());
@@ -224,37 +228,4 @@ fn report(tally: &Tally, plan: &Plan) -> Result<Exit> {
 
 fn wait_for(g: &Global, config: &crate::config::Config, session: &mut dyn Session, timeout: Duration) -> Result<Exit> {
     crate::engine::poll::refresh_until(config, g.env(), g.clock, g.quiet, session, Some(timeout), true)
-}
-
-fn check_plan_file(path: &std::path::Path, current: &Plan) -> Result<()> {
-    let bytes = crate::files::read_named(path, MAX_PLAN_BYTES)
-        .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-    let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
-        path: path.to_path_buf(),
-        message: format!("not a kore-notify plan file: {e}"),
-    })?;
-    let stale = |what: &str| Error::StalePlan {
-        path: path.to_path_buf(),
-        message: format!("{what} changed since the plan was made; run `kore-notify plan --out` again and review it"),
-    };
-    let (s, c) = (&saved.binding, &current.binding);
-    if s.tool_version != c.tool_version {
-        return Err(stale("the kore-notify version"));
-    }
-    if s.state_lineage != c.state_lineage || s.state_serial != c.state_serial || s.state_digest != c.state_digest {
-        return Err(stale("the state"));
-    }
-    if s.manifests_digest != c.manifests_digest || s.target != c.target {
-        return Err(stale("the manifests"));
-    }
-    let sends = |p: &Plan| -> Vec<(String, Action, Vec<Fingerprint>)> {
-        p.notifications
-            .iter()
-            .map(|n| (n.key.clone(), n.action, n.sends.iter().map(|r| r.fingerprint).collect()))
-            .collect()
-    };
-    if sends(&saved) != sends(current) {
-        return Err(stale("what would be sent (the send windows or retry options)"));
-    }
-    Ok(())
 }

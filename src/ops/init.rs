@@ -176,7 +176,9 @@ fn write_all(dir: &Path, files: &[(&'static str, String)], done: &mut Written) -
     let (config, rest): (Vec<_>, Vec<_>) = files.iter().partition(|(rel, _)| *rel == crate::config::FILE_NAME);
     let write = |rel: &str, content: &str, done: &mut Written| -> Result<()> {
         let path = dir.join(rel);
-        for d in Path::new(rel).ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).collect::<Vec<_>>().iter().rev() {
+        for d in
+            Path::new(rel).ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).collect::<Vec<_>>().iter().rev()
+        {
             make_dir(&dir.join(d), done)?;
         }
         let mut o = std::fs::OpenOptions::new();

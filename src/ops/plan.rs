@@ -38,14 +38,16 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Not
     Some(manifests.notifications)
 }
 
-/// `kore-notify show PLANFILE`: a saved plan, rendered as it was made.
+/// A plan file, checked to be exactly as `plan --out` wrote it (see [`plan::parse_file`]).
+pub(crate) fn read_plan_file(path: &Path) -> Result<Plan> {
+    let stale = |message: String| Error::StalePlan { path: path.to_path_buf(), message };
+    let bytes = crate::files::read_named(path, MAX_PLAN_BYTES).map_err(|e| stale(format!("cannot read: {e}")))?;
+    plan::parse_file(&bytes).map_err(|e| stale(e.to_string()))
+}
+
+/// `kore-notify show PLANFILE`: a saved plan, rendered as it was made, once its digest is checked.
 pub(crate) fn show(g: &Global, path: &Path, format: Format) -> Result<Exit> {
-    let bytes = crate::files::read_named(path, MAX_PLAN_BYTES)
-        .map_err(|e| Error::StalePlan { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| Error::StalePlan {
-        path: path.to_path_buf(),
-        message: format!("not a kore-notify plan file (`kore-notify plan --out FILE` writes one): {e}"),
-    })?;
+    let plan = read_plan_file(path)?;
     let text = render::document(&plan, format, g.color, g.verbose, &render::Review::default());
     let text = if format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
     std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;
@@ -68,6 +70,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             )),
         }
     }
+    plan.seal();
     if let Some(out) = &opts.out {
         let bytes = serde_json::to_vec_pretty(&plan).map_err(|source| Error::Encode { what: "plan", source })?;
         crate::files::write_atomic(out, &bytes)?;

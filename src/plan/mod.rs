@@ -12,11 +12,13 @@ use crate::manifest::{Notification, OnChange};
 use crate::state::{NotificationState, State, StoredContent};
 
 mod compute;
+mod file;
 mod retired;
 mod retry;
 
 pub use compute::compute;
 pub(crate) use compute::for_config;
+pub(crate) use file::{check_against, parse as parse_file};
 pub(crate) use retired::check_retired;
 pub(crate) use retry::{Retry, check_retry};
 
@@ -392,6 +394,10 @@ pub(crate) struct Binding {
     pub(crate) manifests_digest: String,
     pub(crate) target: String,
     pub(crate) tool_version: String,
+    /// The instant the plan was made (RFC 3339, to the nanosecond): `apply PLANFILE` recomputes
+    /// the plan at it and refuses a file that differs.
+    #[serde(default)]
+    pub(crate) planned_at: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -401,6 +407,10 @@ pub struct Plan {
     pub(crate) binding: Binding,
     pub summary: Summary,
     pub notifications: Vec<PlannedNotification>,
+    /// SHA-256 over everything above (this JSON without `digest`): `show` and `apply` refuse a
+    /// plan file whose content does not match it, or that is not exactly as `plan --out` wrote it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) digest: String,
 }
 
 #[derive(Debug)]
