@@ -17,4 +17,5 @@ mod schema;
 mod security;
 mod state;
 mod validate;
+mod values;
 mod yaml_parity;
