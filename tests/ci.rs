@@ -331,6 +331,7 @@ fn no_pipeline_ends_in_a_reader_that_stops_early() {
 }
 
 /// `git` in `dir`, checked.
+#[cfg(target_os = "linux")]
 fn git(dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .current_dir(dir)
@@ -345,30 +346,22 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `recover` restores the killed run's artifact, and refuses anything else with the marker kept:
-/// an artifact holding no state (which compared the branch's state with itself, cleared the
-/// marker, and let the next apply resend what the killed run had sent), unrelated files, a
-/// symbolic link, and a run id that is missing, not digits (`.*` once matched any marker as a
-/// regex), another run's, or a prefix or suffix of the marker's.
+/// A repository whose state branch carries the marker of a killed GitHub run (4242) and the state
+/// from before it; the run had sent to a third person, and its artifact (`ARTIFACTS/good`) holds
+/// that. Also artifacts that are empty, unrelated, or a symbolic link. Returns the repository, the
+/// bare origin and the artifacts.
 #[cfg(target_os = "linux")]
-#[test]
-fn recover_takes_only_the_killed_runs_state_and_run_id() {
-    let emu = Emulator::start(&[]);
-    let t = Test::repo(&emu.url)
-        .manifest(
-            "a.yaml",
-            "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com]\n",
-        )
-        .file(".gitignore", ".kore-notify/\n");
+fn killed_run(emu: &Emulator) -> (Test, tempfile::TempDir, tempfile::TempDir) {
+    let two = "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com]\n";
+    let t = Test::repo(&emu.url).manifest("a.yaml", two).file(".gitignore", ".kore-notify/\n");
     let origin = tempfile::tempdir().expect("origin");
-    let (o, repo) = (origin.path(), t.path().to_path_buf());
-    git(o, &["init", "--quiet", "--bare", "-b", "main"]);
+    let (o, repo) = (origin.path().to_str().expect("utf8"), t.path().to_path_buf());
+    git(origin.path(), &["init", "--quiet", "--bare", "-b", "main"]);
     git(&repo, &["init", "--quiet", "-b", "main"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "--quiet", "-m", "manifests"]);
-    git(&repo, &["remote", "add", "origin", o.to_str().expect("utf8")]);
+    git(&repo, &["remote", "add", "origin", o]);
     git(&repo, &["push", "--quiet", "origin", "HEAD:main"]);
-    // The branch holds the state before the killed run, and its marker.
     let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
     let branch = tempfile::tempdir().expect("branch");
     let b = branch.path();
@@ -378,14 +371,12 @@ fn recover_takes_only_the_killed_runs_state_and_run_id() {
     std::fs::write(b.join("APPLY_IN_PROGRESS"), "https://github.com/o/r/actions/runs/4242\n").expect("marker");
     git(b, &["add", "-A", "-f"]);
     git(b, &["commit", "--quiet", "-m", "apply in progress"]);
-    git(b, &["push", "--quiet", o.to_str().expect("utf8"), "HEAD:kore-notify-state"]);
-    // The killed run sent to a third person: its artifact holds that.
-    let t = t.manifest(
-        "a.yaml",
-        "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com, p3@y.com]\n",
-    );
-    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
-    assert_eq!(emu.deliveries().len(), 3);
+    git(b, &["push", "--quiet", o, "HEAD:kore-notify-state"]);
+    let (_, t) = t
+        .manifest("a.yaml", &two.replace("p2@y.com]", "p2@y.com, p3@y.com]"))
+        .args(["apply", "--auto-approve"])
+        .status(0)
+        .run();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "--quiet", "-m", "third"]);
     git(&repo, &["push", "--quiet", "origin", "HEAD:main"]);
@@ -397,9 +388,24 @@ fn recover_takes_only_the_killed_runs_state_and_run_id() {
     std::fs::copy(t.state_path(), a.join("good/.kore-notify/state.json")).expect("copy");
     std::fs::write(a.join("unrelated/notes.txt"), "x").expect("write");
     std::os::unix::fs::symlink(t.state_path(), a.join("link/state.json")).expect("symlink");
+    (t, origin, art)
+}
+
+/// `recover` restores the killed run's artifact, and refuses anything else with the marker kept:
+/// an artifact holding no state (which compared the branch's state with itself, cleared the
+/// marker, and let the next apply resend what the killed run had sent), unrelated files, a
+/// symbolic link, and a run id that is missing, not digits (`.*` once matched any marker as a
+/// regex), another run's, or a prefix or suffix of the marker's.
+#[cfg(target_os = "linux")]
+#[test]
+fn recover_takes_only_the_killed_runs_state_and_run_id() {
+    let emu = Emulator::start(&[]);
+    let (t, origin, art) = killed_run(&emu);
+    assert_eq!(emu.deliveries().len(), 3);
+    let (o, a, repo) = (origin.path().to_str().expect("utf8"), art.path(), t.path().to_path_buf());
     let marker_kept = || {
         Command::new("git")
-            .args(["--git-dir", o.to_str().expect("utf8"), "cat-file", "-e", "kore-notify-state:APPLY_IN_PROGRESS"])
+            .args(["--git-dir", o, "cat-file", "-e", "kore-notify-state:APPLY_IN_PROGRESS"])
             .stderr(std::process::Stdio::null())
             .status()
             .expect("git")

@@ -119,28 +119,35 @@ fn init_never_writes_through_a_symbolic_link() {
     }
 }
 
-/// All or nothing: an `init` that fails part way (here: a file size limit, as a full disk would)
-/// removes what it wrote, the config included, and leaves an existing `.gitignore` as it was; a
-/// rerun then succeeds.
+/// Files the command writes may not exceed 6,000 bytes (a schema is larger): a write fails part way,
+/// as on a full disk.
 #[cfg(target_os = "linux")]
-#[test]
-fn a_failed_init_leaves_nothing_behind() {
+fn limit_file_size(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
-    let t = Test::new().file("r/.gitignore", "target/\n").file("r/.github/other.yml", "x");
-    let mut cmd = t.command();
-    cmd.args(["init", "r"]);
     // SAFETY: only async-signal-safe calls between fork and exec. An ignored SIGXFSZ stays ignored
     // across exec, so an oversized write fails with EFBIG instead of killing the process.
     unsafe {
         cmd.pre_exec(|| {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             let lim = libc::rlimit { rlim_cur: 6000, rlim_max: 6000 };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &raw const lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
+}
+
+/// All or nothing: an `init` that fails part way (here: a file size limit, as a full disk would)
+/// removes what it wrote, the config included, and leaves an existing `.gitignore` as it was; a
+/// rerun then succeeds.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_init_leaves_nothing_behind() {
+    let t = Test::new().file("r/.gitignore", "target/\n").file("r/.github/other.yml", "x");
+    let mut cmd = t.command();
+    cmd.args(["init", "r"]);
+    limit_file_size(&mut cmd);
     let out = cmd.output().expect("init");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -152,15 +159,7 @@ fn a_failed_init_leaves_nothing_behind() {
     // Into a directory that does not exist yet: a failure removes it too.
     let mut cmd = t.command();
     cmd.args(["init", "new/deeper"]);
-    // SAFETY: as above.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let lim = libc::rlimit { rlim_cur: 6000, rlim_max: 6000 };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
-            Ok(())
-        });
-    }
+    limit_file_size(&mut cmd);
     assert_eq!(cmd.output().expect("init").status.code(), Some(1));
     assert!(!t.path().join("new").exists(), "a failed init left the directory it created");
 }

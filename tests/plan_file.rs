@@ -156,7 +156,7 @@ fn show_prints_no_field_raw() {
             vec!["show", "edited.json", "--format", "markdown"],
             vec!["show", "edited.json", "--format", "json"],
         ] {
-            let (o, t2) = t.args(args.clone()).status(if plan_ok { 0 } else { 1 }).run();
+            let (o, t2) = t.args(args.clone()).status(i32::from(!plan_ok)).run();
             t = t2;
             for (name, out) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
                 assert!(raw_unsafe(out).is_none(), "{p} {args:?}: {:?} raw in {name}:\n{out}", raw_unsafe(out));
