@@ -155,6 +155,11 @@ mkdir -p "$work/wrong"
 (cd "$work/wrong" && cp "$work/dev/kore-notify.yaml" . && mkdir notifications && audience notifications/w.yaml elsewhere 1 && "$bin" apply --auto-approve >/dev/null 2>&1)
 if ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/wrong/state" 2>/dev/null; then fail "recover took a wrong artifact"; fi
 marker_on_branch || fail "a refused recover must leave the marker"
+# An artifact holding no state (expired, another run's) and a run id that is not one are refused.
+mkdir -p "$work/no-state"
+if ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/no-state" 2>/dev/null; then fail "recover took an empty artifact"; fi
+if ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/artifact" KN_RECOVER_RUN_ID='.*' 2>/dev/null; then fail "recover took a pattern for a run id"; fi
+marker_on_branch || fail "a refused recover must leave the marker"
 ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/artifact" || fail "recover failed"
 marker_on_branch && fail "recover left the marker"
 (cd "$work/runner-1" && "$bin" plan) >"$work/plan.txt" 2>&1 || true

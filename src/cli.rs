@@ -132,7 +132,7 @@ pub(crate) enum Command {
         /// The directory (created if needed; default: the current one).
         dir: Option<PathBuf>,
     },
-    /// Show a plan saved with `plan --out`, without recomputing it.
+    /// Show a plan saved with `plan --out`, without recomputing it (refused if it was edited).
     Show {
         /// The plan file.
         plan_file: PathBuf,
@@ -161,7 +161,8 @@ pub(crate) enum Command {
 
 #[derive(Args, Debug)]
 pub(crate) struct ApplyArgs {
-    /// A plan saved with `plan --out`; refused if the state or manifests changed since.
+    /// A plan saved with `plan --out`: sent exactly as it shows, or refused (if it was edited, or
+    /// the state or manifests changed since).
     pub(crate) plan_file: Option<PathBuf>,
     /// Do not ask for confirmation (for CI).
     #[arg(long)]
