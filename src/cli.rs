@@ -408,14 +408,18 @@ impl From<PlanFormat> for ops::plan::Format {
 /// Every key, request, path or list given as a value is checked before the command runs (see
 /// [`crate::args`]): empty, blank or padded values and unsafe characters are refused, and keys
 /// must be keys.
-fn check_values(command: &Command) -> Result<()> {
+fn check_values(cli: &Cli) -> Result<()> {
     use crate::args;
-    let r = match command {
+    let path = |name: &str, p: &Option<PathBuf>| p.as_ref().map_or(Ok(()), |p| args::plain(name, &p.to_string_lossy()));
+    let r = path("-C", &cli.chdir).and_then(|()| path("--config", &cli.config)).and_then(|()| match &cli.command {
         Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
-        Command::Plan { commit, run_url, .. } => commit
-            .as_deref()
-            .map_or(Ok(()), args::commit)
+        Command::Plan { commit, run_url, out, compare_to, .. } => path("--out", out)
+            .and_then(|()| path("--compare-to", compare_to))
+            .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
             .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url)),
+        Command::Apply(a) => path("PLANFILE", &a.plan_file),
+        Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
+        Command::Init { dir } => path("DIR", dir),
         Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
         Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
         Command::State(StateCommand::Resolve { key, request, .. }) => {
@@ -423,12 +427,12 @@ fn check_values(command: &Command) -> Result<()> {
         }
         Command::State(StateCommand::Migrate { to }) => args::plain("--to", to),
         _ => Ok(()),
-    };
+    });
     r.map_err(Error::Refused)
 }
 
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
-    check_values(&cli.command)?;
+    check_values(&cli)?;
     let g = global(&cli)?;
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),

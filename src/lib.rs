@@ -97,7 +97,14 @@ pub fn run() -> Exit {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            // Clap quotes the values it refuses: shown safely, like every other error.
+            let text = e.render().to_string();
+            let text = safe::text(&text);
+            if e.use_stderr() {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok,
                 _ => Exit::Error,

@@ -48,6 +48,16 @@ fn every_value_flag_refuses_empty_blank_padded_odd_and_unknown_values() {
         (&["validate", "V"], true),
         (&["plan", "--commit", "V"], true),
         (&["plan", "--run-url", "V"], true),
+        (&["plan", "--out", "V"], false),
+        (&["plan", "--compare-to", "V"], false),
+        (&["plan", "--max-recipients", "V"], true),
+        (&["show", "V"], true),
+        (&["apply", "V"], true),
+        (&["apply", "--auto-approve", "--timeout", "V"], true),
+        (&["apply", "--auto-approve", "--parallelism", "V"], true),
+        (&["init", "V"], false),
+        (&["--config", "V", "plan"], true),
+        (&["-C", "V", "plan"], true),
     ];
     let values = ["", " ", "\t", " a", "a ", "a\u{1b}[2J", "a\r", "a\u{202e}", "a\n"];
     for (line, unknown_applies) in flags {
@@ -58,6 +68,7 @@ fn every_value_flag_refuses_empty_blank_padded_odd_and_unknown_values() {
             t = t2;
             assert_eq!(o.status, 1, "{args:?} was accepted:\n{}\n{}", o.stdout, o.stderr);
             assert!(o.stderr.starts_with("error: "), "{args:?}: {}", o.stderr);
+            assert!(!t.path().join(v).exists() || v.trim().is_empty(), "{args:?} created {v:?}");
             assert!(!raw_control(&o.stderr) && !raw_control(&o.stdout), "{args:?}: raw control in {:?}", o.stderr);
             assert_eq!(emu.deliveries(), sent, "{args:?} sent something");
             assert_eq!(std::fs::read(t.state_path()).expect("state"), state, "{args:?} changed the state");
