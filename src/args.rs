@@ -49,7 +49,8 @@ pub(crate) fn key(option: &str, v: &str) -> Result<(), String> {
 pub(crate) fn request(option: &str, v: &str) -> Result<(), String> {
     plain(option, v)?;
     let id = v.strip_prefix('#').unwrap_or(v);
-    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+    let odd = id.starts_with(['-', '.']) || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if id.is_empty() || id.len() > 128 || odd {
         return Err(format!(
             "{option} `{v}`: not a request (its number as the plan shows it, `3` or `#3`, its batch id or Kore.ai's job id)"
         ));
