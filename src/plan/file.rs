@@ -131,8 +131,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Plan, PlanFileError> {
 
 /// Everything a plan shows but its digest and the instant it was made.
 fn body(p: &Plan) -> [u8; 32] {
-    let binding = super::Binding { planned_at: String::new(), ..p.binding.clone() };
-    hash(&(&p.format_version, &binding, &p.summary, &p.notifications))
+    hash(&(&p.format_version, &timeless(&p.binding), &p.summary, &p.notifications))
 }
 
 /// The binding without the instant the plan was made.
@@ -261,5 +260,48 @@ fn path_of(a: &serde_json::Value, b: &serde_json::Value) -> String {
             .position(|(p, q)| p != q)
             .map_or_else(String::new, |i| format!("[{i}]{}", path_of(&x[i], &y[i]))),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed() -> Vec<u8> {
+        let state = crate::state::State::default();
+        let mut p = super::super::compute(&super::super::Inputs {
+            target: "https://kore.example.com st-bot",
+            notifications: &[],
+            state: &state,
+            state_exists: false,
+            state_digest: "",
+            now: time::macros::datetime!(2026-11-24 09:00:00.123456789 UTC),
+            retry_unknown: super::super::Select::Nothing,
+            retry_failed: super::super::Select::Nothing,
+            retention: None,
+        });
+        p.seal();
+        serde_json::to_vec_pretty(&p).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_plan_file_is_read_only_as_written() {
+        let file = sealed();
+        let text = String::from_utf8(file.clone()).unwrap_or_default();
+        assert!(text.contains("\"plannedAt\": \"2026-11-24T09:00:00.123456789Z\""), "{text}");
+        assert!(parse(&file).is_ok());
+        assert!(parse(&[file.as_slice(), b"\n"].concat()).is_ok());
+        let edited = |from: &str, to: &str| parse(text.replacen(from, to, 1).as_bytes()).err().map(|e| e.to_string());
+        let line_of = |s: &str| 1 + text[..text.find(s).unwrap_or(0)].matches('\n').count();
+        // An edit in place keeps the layout: the digest finds it.
+        assert!(edited("st-bot", "st-bog").is_some_and(|e| e.contains("does not match its digest")));
+        // Anything else is not the layout `plan --out` writes: refused at its line.
+        let at = |l: usize| format!("changed at line {l}");
+        let target = line_of("\"target\"");
+        assert!(edited("\"target\"", " \"target\"").is_some_and(|e| e.contains(&at(target))));
+        assert!(edited("\"target\"", "\"extra\": 1,\n    \"target\"").is_some_and(|e| e.contains(&at(target))));
+        assert!(parse(&[file.as_slice(), b"\n\n"].concat()).is_err());
+        assert!(edited("\"digest\"", "\"digestX\"").is_some_and(|e| e.contains("carries no digest")));
+        assert!(edited("\"formatVersion\": 1", "\"formatVersion\": 2").is_some_and(|e| e.contains("plan format 2")));
     }
 }
