@@ -1,9 +1,9 @@
 //! A saved plan (`plan --out FILE`), bound to what it shows. A reviewer reads the file with
 //! `show` (or in the pull-request comment) and `apply FILE` must send exactly that, so:
 //!
-//! - the file carries a digest over everything it shows (SHA-256 of the plan's JSON without the
-//!   digest), and must be byte for byte the JSON `plan --out` writes for its content: an edited
-//!   value, an added field or a reformatted file is refused by `show` and `apply` alike;
+//! - the file carries a digest over everything it shows (SHA-256 of the file's text up to its last
+//!   member, `"digest"`), and must be byte for byte the JSON `plan --out` writes for its content:
+//!   an edited value, an added field or a reformatted file is refused by `show` and `apply` alike;
 //! - a digest anyone can recompute does not stop a deliberate forger, so `apply` also recomputes
 //!   the plan from the manifests and the state, at the instant the plan was made
 //!   (`binding.plannedAt`), and refuses unless it is the file's, field for field; then, at the
@@ -71,18 +71,41 @@ fn hash(value: &impl serde::Serialize) -> [u8; 32] {
     h.0.finalize().into()
 }
 
-impl Plan {
-    /// The digest over everything the plan shows: its JSON without `digest`.
-    fn content_digest(&mut self) -> String {
-        let kept = std::mem::take(&mut self.digest);
-        let d = crate::fingerprint::to_hex(&hash(self));
-        self.digest = kept;
-        d
-    }
+/// How the digest ends the file: the last member, then the closing brace.
+fn digest_member(digest: &str) -> String {
+    format!(",\n  \"digest\": \"{digest}\"\n}}")
+}
 
-    /// Sets the digest (`plan` does, before the plan is written or shown as JSON).
+/// Hashes everything written but the last two bytes (the `\n}` that closes the plan's JSON).
+struct AllButEnd {
+    hasher: sha2::Sha256,
+    held: Vec<u8>,
+}
+
+impl Write for AllButEnd {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.held.extend_from_slice(buf);
+        let keep = self.held.len().min(2);
+        let cut = self.held.len() - keep;
+        self.hasher.update(&self.held[..cut]);
+        self.held.drain(..cut);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// Sets the digest (`plan` does, before the plan is written or shown as JSON): SHA-256 of the
+    /// plan's JSON as `plan --out` writes it, up to its last member, `"digest"`; that is, of
+    /// everything the file shows.
     pub fn seal(&mut self) {
-        self.digest = self.content_digest();
+        self.digest.clear();
+        let mut w = AllButEnd { hasher: sha2::Sha256::new(), held: Vec::new() };
+        // Serialising plain data into a hasher cannot fail.
+        let _ = serde_json::to_writer_pretty(&mut w, self);
+        self.digest = crate::fingerprint::to_hex(&w.hasher.finalize());
     }
 }
 
@@ -94,13 +117,13 @@ struct Compare<'a> {
 
 impl Write for Compare<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let same = buf.iter().zip(self.rest).take_while(|(a, b)| a == b).count();
-        self.at += same;
-        if same < buf.len() {
-            return Err(std::io::Error::other("differs"));
+        if let Some(rest) = self.rest.strip_prefix(buf) {
+            self.at += buf.len();
+            self.rest = rest;
+            return Ok(buf.len());
         }
-        self.rest = &self.rest[same..];
-        Ok(buf.len())
+        self.at += buf.iter().zip(self.rest).take_while(|(a, b)| a == b).count();
+        Err(std::io::Error::other("differs"))
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -110,7 +133,7 @@ impl Write for Compare<'_> {
 /// Reads a plan file's bytes: a plan of this format, sealed, exactly as `plan --out` writes it
 /// (an optional final newline aside), with a digest that matches.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Plan, PlanFileError> {
-    let mut plan: Plan = serde_json::from_slice(bytes).map_err(PlanFileError::NotAPlan)?;
+    let plan: Plan = serde_json::from_slice(bytes).map_err(PlanFileError::NotAPlan)?;
     if plan.format_version != super::PLAN_FORMAT {
         return Err(PlanFileError::Format(plan.format_version));
     }
@@ -123,7 +146,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Plan, PlanFileError> {
         let line = 1 + bytes[..cmp.at.min(bytes.len())].iter().filter(|b| **b == b'\n').count();
         return Err(PlanFileError::Edited(line));
     }
-    if plan.content_digest() != plan.digest {
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let signed = text.strip_suffix(digest_member(&plan.digest).as_bytes()).ok_or(PlanFileError::Digest)?;
+    if crate::fingerprint::to_hex(&sha2::Sha256::digest(signed)) != plan.digest {
         return Err(PlanFileError::Digest);
     }
     Ok(plan)
@@ -290,6 +315,10 @@ mod tests {
         let text = String::from_utf8(file.clone()).unwrap_or_default();
         assert!(text.contains("\"plannedAt\": \"2026-11-24T09:00:00.123456789Z\""), "{text}");
         assert!(parse(&file).is_ok());
+        // Anyone can check it: SHA-256 of the text before `,\n  "digest"`.
+        let cut = text.rfind(",\n  \"digest\"").unwrap_or(0);
+        let digest = crate::fingerprint::to_hex(&sha2::Sha256::digest(&file[..cut]));
+        assert!(text.ends_with(&format!("\"digest\": \"{digest}\"\n}}")), "{text}");
         assert!(parse(&[file.as_slice(), b"\n"].concat()).is_ok());
         let edited = |from: &str, to: &str| parse(text.replacen(from, to, 1).as_bytes()).err().map(|e| e.to_string());
         let line_of = |s: &str| 1 + text[..text.find(s).unwrap_or(0)].matches('\n').count();

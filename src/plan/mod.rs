@@ -407,8 +407,9 @@ pub struct Plan {
     pub(crate) binding: Binding,
     pub summary: Summary,
     pub notifications: Vec<PlannedNotification>,
-    /// SHA-256 over everything above (this JSON without `digest`): `show` and `apply` refuse a
-    /// plan file whose content does not match it, or that is not exactly as `plan --out` wrote it.
+    /// SHA-256 over everything above: the file's text up to this member (`,` excluded). `show`
+    /// and `apply` refuse a plan file whose text does not match it, or that is not exactly as
+    /// `plan --out` wrote it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) digest: String,
 }
