@@ -130,7 +130,12 @@ impl Written {
     fn undo(&self) {
         if let Some((p, before)) = &self.gitignore {
             let _ = match before {
-                Some(text) => std::fs::write(p, text),
+                Some(text) => {
+                    let mut o = std::fs::OpenOptions::new();
+                    o.write(true).truncate(true);
+                    crate::files::nofollow(&mut o, false);
+                    o.open(p).and_then(|mut f| f.write_all(text.as_bytes()))
+                }
                 None => std::fs::remove_file(p),
             };
         }
