@@ -93,7 +93,7 @@ fn preflight(dir: &Path, files: &[(&'static str, String)]) -> Result<()> {
         )));
     }
     for rel in dirs_of(files) {
-        real_dir_or_none(&dir.join(rel))?;
+        real_dir_or_none(&dir.join(rel)).map_err(|e| Error::Refused(format!("{e}\n  init wrote nothing")))?;
     }
     gitignore_text(dir)?;
     Ok(())
@@ -104,12 +104,12 @@ fn preflight(dir: &Path, files: &[(&'static str, String)]) -> Result<()> {
 fn real_dir_or_none(p: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.file_type().is_symlink() => Err(Error::Refused(format!(
-            "{} is a symbolic link: init never writes through one (it could lead outside the directory); init wrote nothing\n  help: replace it by a directory, or run init elsewhere",
+            "{} is a symbolic link: init never writes through one (it could lead outside the directory)\n  help: replace it by a directory, or run init elsewhere",
             p.display()
         ))),
         Ok(m) if m.is_dir() => Ok(true),
         Ok(_) => Err(Error::Refused(format!(
-            "{} is in the way: init needs a directory there; init wrote nothing",
+            "{} is in the way: init needs a directory there",
             p.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
