@@ -97,13 +97,12 @@ pub fn run() -> Exit {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            // Clap quotes the values it refuses: shown safely, like every other error.
-            let text = e.render().to_string();
-            let text = safe::text(&text);
             if e.use_stderr() {
-                eprint!("{text}");
+                // Clap quotes the values it refuses: shown safely, like every other error.
+                eprint!("{}", safe::text(&e.render().to_string()));
             } else {
-                print!("{text}");
+                // Help and version: our own text, styled on a terminal.
+                let _ = e.print();
             }
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok,
