@@ -21,7 +21,8 @@
 # Actions (KN_ACTION):
 #   apply            (default) kore-notify apply --auto-approve, then status --refresh
 #   resolve          kore-notify state resolve KN_KEY KN_REQUEST --sent|--not-sent (KN_DECISION=sent|not-sent)
-#   retry-unknown    kore-notify apply --auto-approve --retry-unknown=KN_KEY[#KN_REQUEST]
+#   retry-unknown    kore-notify apply --auto-approve --retry-unknown=KN_KEY[#KN_REQUEST] (KN_KEY=all:
+#                    every unknown request, said explicitly; an empty KN_KEY is refused)
 #   recover          clear a stale marker: the interrupted run's state files (its artifact) are in
 #                    KN_RECOVER_FROM; they are restored, their journal absorbed (`state compact`:
 #                    requests without an answer become unknown), and the state pushed without the
