@@ -15,7 +15,7 @@ start_emulator() {
     grep -q 'listening on' "$work/emulator.log" 2>/dev/null && break
     sleep 0.05
   done
-  KORE_HOST=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/emulator.log" | head -n 1)
+  KORE_HOST=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/emulator.log" | sed -n 1p)
   [ -n "$KORE_HOST" ] || { cat "$work/emulator.log" >&2; exit 1; }
   export KORE_HOST
 }

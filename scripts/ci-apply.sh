@@ -21,11 +21,16 @@
 # Actions (KN_ACTION):
 #   apply            (default) kore-notify apply --auto-approve, then status --refresh
 #   resolve          kore-notify state resolve KN_KEY KN_REQUEST --sent|--not-sent (KN_DECISION=sent|not-sent)
-#   retry-unknown    kore-notify apply --auto-approve --retry-unknown=KN_KEY[#KN_REQUEST]
+#   retry-unknown    kore-notify apply --auto-approve --retry-unknown=KN_KEY[#KN_REQUEST] (KN_KEY=all:
+#                    every unknown request, said explicitly; an empty KN_KEY is refused)
 #   recover          clear a stale marker: the interrupted run's state files (its artifact) are in
 #                    KN_RECOVER_FROM; they are restored, their journal absorbed (`state compact`:
 #                    requests without an answer become unknown), and the state pushed without the
-#                    marker. Sends nothing.
+#                    marker. Sends nothing. Refused (marker kept) when the artifact holds no state
+#                    (its snapshot, or its journal when the branch has no snapshot yet), when it
+#                    does not continue the branch's state, or when KN_RECOVER_RUN_ID (digits,
+#                    compared literally; required when the marker names a GitHub run) is not the
+#                    run the marker names.
 #
 # Environment: KN_BIN (default kore-notify), KN_STATE_BRANCH (default kore-notify-state),
 # KN_DEFAULT_BRANCH (default main), KN_DIR (directory holding kore-notify.yaml, default .),
@@ -48,6 +53,10 @@ die() { say "$*"; exit 1; }
 # Inputs are data, never options: checked against their grammar, and passed after `--`.
 if [ -n "${KN_KEY:-}" ] && ! [[ "$KN_KEY" =~ ^[A-Za-z0-9._:/-]{1,128}$ ]]; then
   die "KN_KEY '$KN_KEY' is not a notification key"
+fi
+# A run id is digits, compared literally with the marker (never as a pattern: `.*` matches anything).
+if [ -n "${KN_RECOVER_RUN_ID:-}" ] && ! [[ "$KN_RECOVER_RUN_ID" =~ ^[0-9]{1,20}$ ]]; then
+  die "KN_RECOVER_RUN_ID '$KN_RECOVER_RUN_ID' is not a run id (digits)"
 fi
 case "$action" in
   apply | recover) ;;
@@ -229,17 +238,31 @@ case "$action" in
     [ -e "$worktree/$marker" ] || die "no $marker on $state_branch: nothing to recover"
     from=${KN_RECOVER_FROM:-}
     if [ -z "$from" ] || [ ! -d "$from" ]; then die "recover needs KN_RECOVER_FROM: the interrupted run's state artifact"; fi
-    if [ -n "${KN_RECOVER_RUN_ID:-}" ] && ! grep -q "/runs/${KN_RECOVER_RUN_ID}\$" "$worktree/$marker"; then
-      die "the marker names $(cat "$worktree/$marker"), not run $KN_RECOVER_RUN_ID: recover that run's artifact"
+    named=$(head -c 1024 "$worktree/$marker" | tr -d '\n')
+    if [ -n "${KN_RECOVER_RUN_ID:-}" ]; then
+      [[ "$named" == *"/runs/$KN_RECOVER_RUN_ID" ]] || die "the marker names $named, not run $KN_RECOVER_RUN_ID: recover that run's artifact"
+    elif [[ "$named" == */runs/* ]]; then
+      die "recover needs KN_RECOVER_RUN_ID: the marker names $named; give that run's id"
     fi
     branch_lineage=$(info lineage)
     branch_serial=$(info serial)
+    # The artifact must hold the killed run's state: its snapshot when the branch has one (else at
+    # least its journal). Restoring nothing would compare the branch's state with itself, clear
+    # the marker, and let the next apply resend what the killed run sent.
+    if [ -e "$worktree/${files[0]#./}" ]; then needed=("${files[0]}"); else needed=("${files[0]}" "${files[1]}"); fi
+    restored=""
     for f in "${files[@]}"; do
       rel=${f#./}
       for candidate in "$from/$rel" "$from/$(basename "$f")"; do
-        if [ -f "$candidate" ]; then mkdir -p "$(dirname "$f")" && cp "$candidate" "$f" && break; fi
+        [ -L "$candidate" ] && die "the artifact's $candidate is a symbolic link: not a state artifact, nothing changed"
+        if [ -f "$candidate" ]; then
+          mkdir -p "$(dirname "$f")" && cp "$candidate" "$f"
+          for n in "${needed[@]}"; do [ "$n" = "$f" ] && restored=1; done
+          break
+        fi
       done
     done
+    [ -n "$restored" ] || die "KN_RECOVER_FROM ($from) holds no state of the interrupted run (looked for ${needed[*]}): not its artifact, nothing changed"
     # The artifact must continue the branch's state: same lineage, not older. Anything else
     # (another repository's, an older run's) would forget sends and re-send them.
     if [ "$(info lineage)" != "$branch_lineage" ] || [ "$(info serial)" -lt "$branch_serial" ]; then

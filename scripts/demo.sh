@@ -18,7 +18,7 @@ for _ in $(seq 1 50); do
   grep -q 'listening on' "$log" 2>/dev/null && break
   sleep 0.1
 done
-url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$log" | head -n 1)
+url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$log" | sed -n 1p)
 [ -n "$url" ] || { cat "$log"; echo "emulator did not start" >&2; exit 1; }
 export KORE_HOST="$url" KORE_CLIENT_ID=cs-demo KORE_CLIENT_SECRET=demo-secret
 cd "$work"

@@ -30,7 +30,7 @@ emulog="$work/emulator.log"
 emu=$!
 trap 'kill $emu 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do grep -q 'listening on' "$emulog" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$emulog" | head -n 1)
+url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$emulog" | sed -n 1p)
 [ -n "$url" ] || { echo "FAIL: the emulator did not start"; exit 1; }
 export KORE_CLIENT_ID=cs-rehearse KORE_CLIENT_SECRET=rehearse-secret KN_BIN=$bin KN_DEFAULT_BRANCH=main
 export KORE_NOTIFY_MAX_RECIPIENTS="" KORE_NOTIFY_NOW=2026-11-24T09:00:00Z
@@ -157,23 +157,28 @@ mkdir -p "$work/wrong"
 (cd "$work/wrong" && cp "$work/dev/kore-notify.yaml" . && mkdir notifications && audience notifications/w.yaml elsewhere 1 && "$bin" apply --auto-approve >/dev/null 2>&1)
 if ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/wrong/state" 2>/dev/null; then fail "recover took a wrong artifact"; fi
 marker_on_branch || fail "a refused recover must leave the marker"
+# An artifact holding no state (expired, another run's) and a run id that is not one are refused.
+mkdir -p "$work/no-state"
+if ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/no-state" 2>/dev/null; then fail "recover took an empty artifact"; fi
+if ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/artifact" KN_RECOVER_RUN_ID='.*' 2>/dev/null; then fail "recover took a pattern for a run id"; fi
+marker_on_branch || fail "a refused recover must leave the marker"
 ci "$work/runner-1" KN_ACTION=recover KN_RECOVER_FROM="$work/artifact" || fail "recover failed"
 marker_on_branch && fail "recover left the marker"
 (cd "$work/runner-1" && "$bin" plan) >"$work/plan.txt" 2>&1 || true
-unknown=$(sed -n 's/.*unknown request #\([0-9]*\).*/\1/p' "$work/plan.txt" | head -n 1)
+unknown=$(sed -n 's/.*unknown request #\([0-9]*\).*/\1/p' "$work/plan.txt" | sed -n 1p)
 # Dispatch inputs are data, never options.
 if [ -n "$unknown" ] && ci "$work/runner-1" KN_ACTION=resolve KN_KEY=killed KN_REQUEST=--all KN_DECISION=sent 2>/dev/null; then
   fail "a request input that is an option was accepted"
 fi
 while [ -n "$unknown" ]; do
   # Decide as an operator would, from what Kore.ai shows (here: the emulator's deliveries).
-  first=$(cd "$work/runner-1" && "$bin" state resolve killed "$unknown" --show-recipients | sed -n 's/^    \([^ ]*@example.com\)$/\1/p' | head -n 1)
+  first=$(cd "$work/runner-1" && "$bin" state resolve killed "$unknown" --show-recipients | sed -n 's/^    \([^ ]*@example.com\)$/\1/p' | sed -n 1p)
   decision=not-sent
   [ "$(got "slack:$first")" -ge 1 ] && decision=sent
   echo "   unknown request #$unknown of killed ($first …): $decision"
   ci "$work/runner-1" KN_ACTION=resolve KN_KEY=killed KN_REQUEST="$unknown" KN_DECISION=$decision || fail "resolve failed"
   (cd "$work/runner-1" && "$bin" plan) >"$work/plan.txt" 2>&1 || true
-  unknown=$(sed -n 's/.*unknown request #\([0-9]*\).*/\1/p' "$work/plan.txt" | head -n 1)
+  unknown=$(sed -n 's/.*unknown request #\([0-9]*\).*/\1/p' "$work/plan.txt" | sed -n 1p)
 done
 ci "$work/runner-1" || fail "apply after recovery failed"
 all_once killed 200

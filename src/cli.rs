@@ -136,12 +136,13 @@ pub(crate) enum Command {
     #[cfg(feature = "emulator")]
     Emulator(EmulatorArgs),
     /// Start a repository: a config, a sample manifest per API version, the JSON Schemas, the
-    /// GitHub workflows and .gitignore lines. Refuses to overwrite anything.
+    /// GitHub workflows and .gitignore lines. Refuses to overwrite anything or to write through a
+    /// symbolic link; all or nothing (a failure removes what it wrote).
     Init {
         /// The directory (created if needed; default: the current one).
         dir: Option<PathBuf>,
     },
-    /// Show a plan saved with `plan --out`, without recomputing it.
+    /// Show a plan saved with `plan --out`, without recomputing it (refused if it was edited).
     Show {
         /// The plan file.
         plan_file: PathBuf,
@@ -170,7 +171,8 @@ pub(crate) enum Command {
 
 #[derive(Args, Debug)]
 pub(crate) struct ApplyArgs {
-    /// A plan saved with `plan --out`; refused if the state or manifests changed since.
+    /// A plan saved with `plan --out`: sent exactly as it shows, or refused (if it was edited, or
+    /// the state or manifests changed since).
     pub(crate) plan_file: Option<PathBuf>,
     /// Do not ask for confirmation (for CI).
     #[arg(long)]
@@ -193,25 +195,28 @@ pub(crate) struct ApplyArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct RetryArgs {
-    /// Resend requests whose outcome is unknown (their recipients may receive it twice): all of
-    /// them, or `--retry-unknown=KEY` (one notification) or `--retry-unknown=KEY#N` (its request
-    /// N, as the plan numbers them). Repeatable.
-    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY[#N]")]
+    /// Resend requests whose outcome is unknown (their recipients may receive it twice):
+    /// `--retry-unknown=KEY#N` (request N of KEY, as the plan numbers them), `--retry-unknown=KEY`
+    /// (all of KEY's), or `--retry-unknown=all` (every one; the bare flag says the same). An
+    /// empty or blank value is refused. Repeatable.
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY[#N]|all")]
     pub(crate) retry_unknown: Option<Vec<String>>,
     /// Resend to recipients whose delivery Kore.ai reported as FAILURE (`status --refresh`
-    /// records it), and only to them: all notifications, or `--retry-failed=KEY`. Repeatable.
-    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY")]
+    /// records it), and only to them: `--retry-failed=KEY`, or `--retry-failed=all` (every
+    /// notification; the bare flag says the same). An empty or blank value is refused. Repeatable.
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY|all")]
     pub(crate) retry_failed: Option<Vec<String>>,
 }
 
 impl RetryArgs {
     fn parse(&self) -> Result<ops::plan::Retry> {
-        Ok(ops::plan::Retry {
-            unknown: crate::plan::Select::parse(self.retry_unknown.as_deref(), "--retry-unknown")
-                .map_err(Error::Refused)?,
-            failed: crate::plan::Select::parse(self.retry_failed.as_deref(), "--retry-failed")
-                .map_err(Error::Refused)?,
-        })
+        let (unknown, a) =
+            crate::plan::Select::parse(self.retry_unknown.as_deref(), "--retry-unknown").map_err(Error::Refused)?;
+        let (failed, b) =
+            crate::plan::Select::parse(self.retry_failed.as_deref(), "--retry-failed").map_err(Error::Refused)?;
+        let said_all =
+            [("--retry-unknown", a), ("--retry-failed", b)].into_iter().filter(|x| x.1).map(|x| x.0).collect();
+        Ok(ops::plan::Retry { unknown, failed, said_all })
     }
 }
 
@@ -433,7 +438,34 @@ impl From<PlanFormat> for ops::plan::Format {
     }
 }
 
+/// Every key, request, path or list given as a value is checked before the command runs (see
+/// [`crate::args`]): empty, blank or padded values and unsafe characters are refused, and keys
+/// must be keys.
+fn check_values(cli: &Cli) -> Result<()> {
+    use crate::args;
+    let path = |name: &str, p: &Option<PathBuf>| p.as_ref().map_or(Ok(()), |p| args::plain(name, &p.to_string_lossy()));
+    let r = path("-C", &cli.chdir).and_then(|()| path("--config", &cli.config)).and_then(|()| match &cli.command {
+        Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
+        Command::Plan { commit, run_url, out, compare_to, .. } => path("--out", out)
+            .and_then(|()| path("--compare-to", compare_to))
+            .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
+            .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url)),
+        Command::Apply(a) => path("PLANFILE", &a.plan_file),
+        Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
+        Command::Init { dir } => path("DIR", dir),
+        Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
+        Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
+        Command::State(StateCommand::Resolve { key, request, .. }) => {
+            args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
+        }
+        Command::State(StateCommand::Migrate { to }) => args::plain("--to", to),
+        _ => Ok(()),
+    });
+    r.map_err(Error::Refused)
+}
+
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
+    check_values(&cli)?;
     let g = global(&cli)?;
     let shell = g.shell;
     match cli.command {

@@ -170,7 +170,7 @@ pub(crate) fn render(diags: &Diagnostics, format: &DiagFormat) -> String {
                 warnings: diags.warnings(),
                 diagnostics: &diags.items,
             };
-            serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
+            crate::safe::json(&serde_json::to_string_pretty(&out).unwrap_or_default()).into_owned() + "\n"
         }
         DiagFormat::Github { workspace } => {
             let mut out = String::new();

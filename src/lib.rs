@@ -59,6 +59,7 @@
 // The outline above links the internal modules too (`cargo doc --document-private-items`).
 #![allow(rustdoc::private_intra_doc_links)]
 
+pub(crate) mod args;
 pub mod cli;
 pub mod clock;
 pub(crate) mod config;
@@ -99,7 +100,13 @@ pub fn run() -> Exit {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            if e.use_stderr() {
+                // Clap quotes the values it refuses: shown safely, like every other error.
+                eprint!("{}", safe::text(&e.render().to_string()));
+            } else {
+                // Help and version: our own text, styled on a terminal.
+                let _ = e.print();
+            }
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok,
                 _ => Exit::Error,

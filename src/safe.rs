@@ -68,6 +68,27 @@ pub(crate) fn text(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
+/// JSON text as it may be printed: every unsafe character (which can only be inside a string: the
+/// encoder escapes C0 controls itself, and a raw newline is layout) written as a `\uXXXX` escape,
+/// a surrogate pair beyond U+FFFF. The same JSON value, and nothing a terminal would act on.
+pub(crate) fn json(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| c != '\n' && is_unsafe(c);
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if bad(c) {
+            for unit in c.encode_utf16(&mut [0u16; 2]) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Whether this process runs inside GitHub Actions, where stdout and stderr are scanned for
 /// workflow commands: resolved once by the CLI from the environment ([`set_github_actions`]);
 /// false until then.
@@ -197,6 +218,16 @@ mod tests {
         for hidden in ['\u{e0101}', '\u{1d173}', '\u{13430}', '\u{1bca0}', '\u{2066}', '\u{feff}'] {
             assert!(line(&format!("x{hidden}@y.com")).contains("<U+"), "{hidden:?}");
         }
+    }
+
+    #[test]
+    fn json_keeps_its_value_and_shows_nothing_raw() {
+        let v = serde_json::json!({"a": "x\u{1b}[2J\u{9b}\u{202e}\u{e0101}\n\u{7f}é"});
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        let safe = json(&text);
+        assert!(!safe.chars().any(|c| c != '\n' && is_unsafe(c)), "{safe}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).ok(), Some(v));
+        assert!(matches!(json("{\n  \"a\": \"é\"\n}"), Cow::Borrowed(_)));
     }
 
     #[test]

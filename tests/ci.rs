@@ -256,3 +256,235 @@ fn second_messages_show_what_changed_against_the_base_version() {
         (Some("parameters.orderId"), Some("A-100"), Some("A-101"))
     );
 }
+
+/// The `run:` block of the workflow step named `step` in `workflow`, dedented.
+fn step_script(workflow: &str, step: &str) -> String {
+    let text = std::fs::read_to_string(format!("{}/{workflow}", env!("CARGO_MANIFEST_DIR"))).expect("workflow");
+    let mut lines = text.lines().skip_while(|l| !l.contains(&format!("name: {step}")));
+    let run = lines.find(|l| l.trim_start() == "run: |").expect("run block");
+    let indent = run.len() - run.trim_start().len() + 2;
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The comment follow-up accepts every valid plan, however large, every time: it once piped
+/// `head -c 65536` into `grep -q` under pipefail, and refused a plan over 64 KiB in 2-3% of runs
+/// (grep exits at the marker, head dies of SIGPIPE). Run many times with a stub `gh`; an artifact
+/// without the marker on its first line is still refused.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_comment_follow_up_never_refuses_a_valid_large_plan() {
+    let script = step_script(".github/workflows/kore-notify-comment.yml", "Create or update the sticky comment");
+    let t = Test::new()
+        .file("step.sh", &script)
+        .file(
+            "bin/gh",
+            "#!/bin/sh\ncase \"$*\" in\n  *pulls/*) echo \"$HEAD_SHA\" ;;\n  *--paginate*) ;;\n  *POST*) echo posted >>\"$RUNNER_TEMP/posted\" ;;\nesac\n",
+        )
+        .file("tmp/comment/pr-number", "7\n");
+    let dir = t.path().to_path_buf();
+    std::fs::set_permissions(dir.join("bin/gh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let line = format!("| send | `k` | slack | 1 | {} |\n", "x".repeat(200));
+    let plan = format!("<!-- kore-notify-plan -->\n### kore-notify plan\n\n{}", line.repeat(1000));
+    assert!(plan.len() > 200 * 1024);
+    let run = |body: &str| {
+        std::fs::write(dir.join("tmp/comment/plan.md"), body).expect("plan");
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(dir.join("step.sh"))
+            .env("PATH", format!("{}:{}", dir.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
+            .env("RUNNER_TEMP", dir.join("tmp"))
+            .env("REPO", "o/r")
+            .env("HEAD_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env("GH_TOKEN", "t")
+            .output()
+            .expect("run the step")
+    };
+    for i in 0..150 {
+        let out = run(&plan);
+        assert!(out.status.success(), "run {i} refused a valid plan: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let posted = std::fs::read_to_string(dir.join("tmp/posted")).expect("posted");
+    assert_eq!(posted.lines().count(), 150);
+    let body = std::fs::read(dir.join("tmp/comment/body.md")).expect("body");
+    assert_eq!(body.len(), 65000);
+    for bad in ["", "### kore-notify plan\n<!-- kore-notify-plan -->\n", "<!-- kore-notify-plan --> x\n"] {
+        let out = run(bad);
+        assert!(!out.status.success(), "accepted {bad:?}");
+    }
+}
+
+/// The class behind that flake, everywhere the project runs shell: under `pipefail`, a pipeline
+/// whose last reader stops early (`head`, `grep -q`/`-m`/`-l`) fails when the writer is still
+/// writing. Scripts and workflows read files directly, capture first, or end a pipeline with a
+/// reader that reads everything (`sed -n 1p`).
+#[test]
+fn no_pipeline_ends_in_a_reader_that_stops_early() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [".github/workflows", "examples/.github/workflows", "scripts", "bench"] {
+        files.extend(
+            all_files(&root.join(dir))
+                .into_iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "sh" || e == "yml" || e == "yaml")),
+        );
+    }
+    assert!(files.len() >= 8, "{files:?}");
+    let early = |seg: &str| {
+        let w: Vec<&str> = seg.split_whitespace().collect();
+        match w.first() {
+            Some(&"head") => true,
+            Some(&"grep") => w.iter().skip(1).take_while(|a| a.starts_with('-')).any(|a| {
+                !a.starts_with("--") && a.contains(['q', 'm', 'l'])
+                    || matches!(*a, "--quiet" | "--silent" | "--max-count" | "--files-with-matches")
+            }),
+            _ => false,
+        }
+    };
+    let mut bad = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split(" #").next().unwrap_or("");
+            if code.trim_start().starts_with('#') || code.trim_end().ends_with("|| true") {
+                continue;
+            }
+            // `a || b` is not a pipe; what follows a single `|` is a pipeline reader.
+            let pipes = code.replace("||", "\u{0}");
+            if pipes.split('|').skip(1).any(|seg| early(seg.split(['\u{0}', ';', ')']).next().unwrap_or(""))) {
+                bad.push(format!("{}:{}: {}", f.strip_prefix(root).unwrap_or(f).display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "pipelines ending in a reader that stops early:\n{}", bad.join("\n"));
+}
+
+/// `git` in `dir`, checked.
+#[cfg(target_os = "linux")]
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A repository whose state branch carries the marker of a killed GitHub run (4242) and the state
+/// from before it; the run had sent to a third person, and its artifact (`ARTIFACTS/good`) holds
+/// that. Also artifacts that are empty, unrelated, or a symbolic link. Returns the repository, the
+/// bare origin and the artifacts.
+#[cfg(target_os = "linux")]
+fn killed_run(emu: &Emulator) -> (Test, tempfile::TempDir, tempfile::TempDir) {
+    let two = "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com]\n";
+    let t = Test::repo(&emu.url).manifest("a.yaml", two).file(".gitignore", ".kore-notify/\n");
+    let origin = tempfile::tempdir().expect("origin");
+    let (o, repo) = (origin.path().to_str().expect("utf8"), t.path().to_path_buf());
+    git(origin.path(), &["init", "--quiet", "--bare", "-b", "main"]);
+    git(&repo, &["init", "--quiet", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "manifests"]);
+    git(&repo, &["remote", "add", "origin", o]);
+    git(&repo, &["push", "--quiet", "origin", "HEAD:main"]);
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    let branch = tempfile::tempdir().expect("branch");
+    let b = branch.path();
+    git(b, &["init", "--quiet", "-b", "kore-notify-state"]);
+    std::fs::create_dir_all(b.join(".kore-notify")).expect("mkdir");
+    std::fs::copy(t.state_path(), b.join(".kore-notify/state.json")).expect("copy");
+    std::fs::write(b.join("APPLY_IN_PROGRESS"), "https://github.com/o/r/actions/runs/4242\n").expect("marker");
+    git(b, &["add", "-A", "-f"]);
+    git(b, &["commit", "--quiet", "-m", "apply in progress"]);
+    git(b, &["push", "--quiet", o, "HEAD:kore-notify-state"]);
+    let (_, t) = t
+        .manifest("a.yaml", &two.replace("p2@y.com]", "p2@y.com, p3@y.com]"))
+        .args(["apply", "--auto-approve"])
+        .status(0)
+        .run();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "third"]);
+    git(&repo, &["push", "--quiet", "origin", "HEAD:main"]);
+    let art = tempfile::tempdir().expect("artifacts");
+    let a = art.path();
+    for dir in ["good/.kore-notify", "empty", "unrelated", "link"] {
+        std::fs::create_dir_all(a.join(dir)).expect("mkdir");
+    }
+    std::fs::copy(t.state_path(), a.join("good/.kore-notify/state.json")).expect("copy");
+    std::fs::write(a.join("unrelated/notes.txt"), "x").expect("write");
+    std::os::unix::fs::symlink(t.state_path(), a.join("link/state.json")).expect("symlink");
+    (t, origin, art)
+}
+
+/// `recover` restores the killed run's artifact, and refuses anything else with the marker kept:
+/// an artifact holding no state (which compared the branch's state with itself, cleared the
+/// marker, and let the next apply resend what the killed run had sent), unrelated files, a
+/// symbolic link, and a run id that is missing, not digits (`.*` once matched any marker as a
+/// regex), another run's, or a prefix or suffix of the marker's.
+#[cfg(target_os = "linux")]
+#[test]
+fn recover_takes_only_the_killed_runs_state_and_run_id() {
+    let emu = Emulator::start(&[]);
+    let (t, origin, art) = killed_run(&emu);
+    assert_eq!(emu.deliveries().len(), 3);
+    let (o, a, repo) = (origin.path().to_str().expect("utf8"), art.path(), t.path().to_path_buf());
+    let marker_kept = || {
+        Command::new("git")
+            .args(["--git-dir", o, "cat-file", "-e", "kore-notify-state:APPLY_IN_PROGRESS"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("git")
+            .success()
+    };
+    let recover = |from: &str, id: Option<&str>| {
+        let mut c = Command::new(format!("{}/scripts/ci-apply.sh", env!("CARGO_MANIFEST_DIR")));
+        c.current_dir(&repo)
+            .env("KN_BIN", BIN)
+            .env("KN_ACTION", "recover")
+            .env("KN_RECOVER_FROM", a.join(from))
+            .env("KORE_CLIENT_ID", CLIENT_ID)
+            .env("KORE_CLIENT_SECRET", SECRET)
+            .env("KORE_NOTIFY_NOW", NOW)
+            .env_remove("KN_RECOVER_RUN_ID")
+            .env_remove("GITHUB_STEP_SUMMARY");
+        if let Some(id) = id {
+            c.env("KN_RECOVER_RUN_ID", id);
+        }
+        c.output().expect("ci-apply.sh")
+    };
+    let refused = [
+        ("empty", Some("4242"), "holds no state"),
+        ("unrelated", Some("4242"), "holds no state"),
+        ("link", Some("4242"), "symbolic link"),
+        ("good", None, "needs KN_RECOVER_RUN_ID"),
+        ("good", Some(".*"), "is not a run id"),
+        ("good", Some(""), "needs KN_RECOVER_RUN_ID"),
+        ("good", Some("4243"), "not run 4243"),
+        ("good", Some("424"), "not run 424"),
+        ("good", Some("24242"), "not run 24242"),
+        ("good", Some("4242 "), "is not a run id"),
+        ("good", Some("4242\n"), "is not a run id"),
+    ];
+    for (from, id, why) in refused {
+        let out = recover(from, id);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(why), "{from} {id:?}: {stderr}");
+        assert!(marker_kept(), "{from} {id:?} cleared the marker");
+    }
+    let out = recover("good", Some("4242"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!marker_kept());
+    // The recovered state knows the third person was sent: nobody gets a second message.
+    git(&repo, &["fetch", "--quiet", "origin", "kore-notify-state"]);
+    let state = git(&repo, &["show", "origin/kore-notify-state:.kore-notify/state.json"]);
+    std::fs::write(t.state_path(), state).expect("state");
+    t.args(["plan", "--detailed-exitcode"]).status(0).run();
+    assert_eq!(emu.deliveries().len(), 3);
+}

@@ -56,6 +56,114 @@ fn init_writes_a_working_repository_and_never_overwrites() {
     assert!(std::fs::read_to_string(t.path().join("third/.gitignore")).expect("gitignore").starts_with("target/\n"));
 }
 
+/// Every path `init` writes, directories and files, nested or not.
+const INIT_PATHS: &[&str] = &[
+    "notifications",
+    "schemas",
+    ".github",
+    ".github/workflows",
+    "kore-notify.yaml",
+    "kore-notify.yml",
+    "notifications/welcome-teams.yaml",
+    "notifications/welcome-ivr.yaml",
+    "schemas/manifest.schema.json",
+    "schemas/config.schema.json",
+    ".github/workflows/notifications.yml",
+    ".github/workflows/notifications-comment.yml",
+    ".gitignore",
+];
+
+/// Every file under `dir` (links listed, not followed), relative.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).expect("prefix").display().to_string());
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `init` never writes through a symbolic link: every path it writes × a link to a directory
+/// outside, to a file outside, and to nothing. Each is refused naming the path; nothing is written
+/// outside, and nothing inside but what was there.
+#[cfg(unix)]
+#[test]
+fn init_never_writes_through_a_symbolic_link() {
+    for rel in INIT_PATHS {
+        for kind in ["dir", "file", "dangling"] {
+            let t = Test::new().file("outside/keep", "keep").file("outside.txt", "keep");
+            let repo = t.path().join("r");
+            let link = repo.join(rel);
+            std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+            let target = match kind {
+                "dir" => t.path().join("outside"),
+                "file" => t.path().join("outside.txt"),
+                _ => t.path().join("nowhere"),
+            };
+            std::os::unix::fs::symlink(&target, &link).expect("symlink");
+            let before = tree(&repo);
+            let (o, t) = t.args(["init", "r"]).status(1).run();
+            assert!(o.stderr.contains(rel.rsplit('/').next().unwrap_or(rel)), "{rel} → {kind}: {}", o.stderr);
+            assert_eq!(tree(&repo), before, "{rel} → {kind}: init wrote inside");
+            assert_eq!(tree(&t.path().join("outside")), ["keep"], "{rel} → {kind}: init wrote outside");
+            assert_eq!(std::fs::read_to_string(t.path().join("outside.txt")).expect("file"), "keep", "{rel} → {kind}");
+            assert!(!t.path().join("nowhere").exists(), "{rel} → {kind}: init created the link's target");
+        }
+    }
+}
+
+/// Files the command writes may not exceed 6,000 bytes (a schema is larger): a write fails part way,
+/// as on a full disk.
+#[cfg(target_os = "linux")]
+fn limit_file_size(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls between fork and exec. An ignored SIGXFSZ stays ignored
+    // across exec, so an oversized write fails with EFBIG instead of killing the process.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit { rlim_cur: 6000, rlim_max: 6000 };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &raw const lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// All or nothing: an `init` that fails part way (here: a file size limit, as a full disk would)
+/// removes what it wrote, the config included, and leaves an existing `.gitignore` as it was; a
+/// rerun then succeeds.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_init_leaves_nothing_behind() {
+    let t = Test::new().file("r/.gitignore", "target/\n").file("r/.github/other.yml", "x");
+    let mut cmd = t.command();
+    cmd.args(["init", "r"]);
+    limit_file_size(&mut cmd);
+    let out = cmd.output().expect("init");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("init wrote nothing"), "{stderr}");
+    assert_eq!(tree(&t.path().join("r")), [".github", ".github/other.yml", ".gitignore"]);
+    assert_eq!(std::fs::read_to_string(t.path().join("r/.gitignore")).expect("gitignore"), "target/\n");
+    let (_, t) = t.args(["init", "r"]).status(0).run();
+    assert!(t.path().join("r/kore-notify.yaml").is_file() && t.path().join("r/schemas/manifest.schema.json").is_file());
+    // Into a directory that does not exist yet: a failure removes it too.
+    let mut cmd = t.command();
+    cmd.args(["init", "new/deeper"]);
+    limit_file_size(&mut cmd);
+    assert_eq!(cmd.output().expect("init").status.code(), Some(1));
+    assert!(!t.path().join("new").exists(), "a failed init left the directory it created");
+}
+
 #[test]
 fn schemas_in_init_and_examples_are_the_tools_own() {
     let (_, t) = Test::new().args(["init", "r"]).status(0).run();

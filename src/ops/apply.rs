@@ -13,7 +13,6 @@ use std::time::Duration;
 use crate::engine::send::{self, SendOptions, Tally};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::fingerprint::Fingerprint;
 use crate::ops::{Global, load_workspace};
 use crate::plan::{self, Action, Plan, Retry, check_retry};
 use crate::render::{self, Format};
@@ -67,7 +66,12 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     check_retry(&loaded.state, &opts.retry)?;
     let plan = plan::for_config(&ws.config, &ws.manifests.notifications, loaded, &opts.retry, g.now);
     if let Some(pf) = &opts.plan_file {
-        check_plan_file(pf, &plan)?;
+        let mut saved = crate::ops::plan::read_plan_file(pf)?;
+        let notifications = &ws.manifests.notifications;
+        plan::check_against(&mut saved, &plan, notifications, |at| {
+            plan::for_config(&ws.config, notifications, loaded, &opts.retry, at)
+        })
+        .map_err(|e| Error::StalePlan { path: pf.clone(), message: e.to_string() })?;
     }
     if let Some(e) = crate::ops::too_late(&plan, g.now) {
         return Err(e);
@@ -261,32 +265,4 @@ fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
 
 fn wait_for(g: &Global, config: &crate::config::Config, session: &mut dyn Session, timeout: Duration) -> Result<Exit> {
     crate::engine::poll::refresh_until(config, g.env(), g.clock, g.quiet, session, Some(timeout), true)
-}
-
-fn check_plan_file(path: &std::path::Path, current: &Plan) -> Result<()> {
-    let saved: Plan = plan::read_file(path)?;
-    let stale = |what: &str| Error::StalePlan {
-        path: path.to_path_buf(),
-        message: format!("{what} changed since the plan was made; run `kore-notify plan --out` again and review it"),
-    };
-    let (s, c) = (&saved.binding, &current.binding);
-    if s.tool_version != c.tool_version {
-        return Err(stale("the kore-notify version"));
-    }
-    if s.state_lineage != c.state_lineage || s.state_serial != c.state_serial || s.state_digest != c.state_digest {
-        return Err(stale("the state"));
-    }
-    if s.manifests_digest != c.manifests_digest || s.target != c.target {
-        return Err(stale("the manifests"));
-    }
-    let sends = |p: &Plan| -> Vec<(String, Action, Vec<Fingerprint>)> {
-        p.notifications
-            .iter()
-            .map(|n| (n.key.clone(), n.action, n.sends.iter().map(|r| r.fingerprint).collect()))
-            .collect()
-    };
-    if sends(&saved) != sends(current) {
-        return Err(stale("what would be sent (the send windows or retry options)"));
-    }
-    Ok(())
 }

@@ -38,9 +38,15 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Not
     Some(manifests.notifications)
 }
 
-/// `kore-notify show PLANFILE`: a saved plan, rendered as it was made.
+/// A plan file: text, within its size, exactly as `plan --out` wrote it, its digest checked
+/// ([`plan::read_file`]).
+pub(crate) fn read_plan_file(path: &Path) -> Result<Plan> {
+    plan::read_file(path)
+}
+
+/// `kore-notify show PLANFILE`: a saved plan, rendered as it was made, once its digest is checked.
 pub(crate) fn show(g: &Global, path: &Path, format: Format) -> Result<Exit> {
-    let plan: Plan = plan::read_file(path)?;
+    let plan = read_plan_file(path)?;
     let text = render::document(&plan, format, g.color, g.verbose, &render::Review::default());
     let text = if format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
     std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;
@@ -63,6 +69,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             )),
         }
     }
+    plan.seal();
     if let Some(out) = &opts.out {
         let bytes = serde_json::to_vec_pretty(&plan).map_err(|source| Error::Encode { what: "plan", source })?;
         crate::files::write_atomic(out, &bytes)?;

@@ -94,7 +94,7 @@ fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> 
                 (None, Some(t)) => serde_json::to_string_pretty(&serde_json::json!({ "tombstone": t })),
                 (None, None) => return Err(Error::Refused(format!("no notification `{key}` in the state"))),
             };
-            g.shell.outln(text.unwrap_or_default());
+            g.shell.outln(crate::safe::json(&text.unwrap_or_default()));
         }
         Command::Rm { key, yes } => return rm(g, store, &key, yes),
         Command::Resolve(r) => return resolve(g, store, &r),

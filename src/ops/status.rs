@@ -118,11 +118,9 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         rows.push(row);
     }
     if opts.json {
-        // JSON escapes control characters itself; the text is for people.
-        g.shell.outln(
-            serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows}))
-                .unwrap_or_default(),
-        );
+        // JSON escapes C0 controls itself; the rest of the unsafe characters are escaped too.
+        let json = serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows}));
+        g.shell.outln(crate::safe::json(&json.unwrap_or_default()));
     } else if opts.markdown {
         g.shell
             .out(crate::safe::for_output(&status_markdown(&rows, ws.config.review_mask.then(|| ws.config.target()))));

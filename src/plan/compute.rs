@@ -91,9 +91,11 @@ pub fn compute(inp: &Inputs) -> Plan {
             manifests_digest: sha256_hex(parts.join("\n").as_bytes()),
             target: inp.target.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
+            planned_at: crate::rfc3339::format(inp.now).unwrap_or_default(),
         },
         summary,
         notifications: out,
+        digest: String::new(),
     }
 }
 

@@ -12,12 +12,14 @@ use crate::manifest::{Notification, OnChange};
 use crate::state::{Declared, NotificationState, State, StoredContent};
 
 mod compute;
+mod file;
 mod forecast;
 mod retired;
 mod retry;
 
 pub use compute::compute;
 pub(crate) use compute::for_config;
+pub(crate) use file::check_against;
 pub(crate) use forecast::duration;
 pub use forecast::{Forecast, ForecastLine};
 pub(crate) use retired::check_retired;
@@ -43,7 +45,15 @@ pub(crate) fn read_file(path: &std::path::Path) -> crate::error::Result<Plan> {
     if let Some(line) = crate::text::long_json_string(&text, MAX_PLAN_STRING) {
         return Err(stale(format!("{not_plan}: line {line} has a string of more than {MAX_PLAN_STRING} bytes")));
     }
-    serde_json::from_str(&text).map_err(|e| stale(format!("{not_plan}: {}", crate::text::json_error(&e))))
+    let _ = not_plan;
+    // Exactly as `plan --out` wrote it, its digest checked (file.rs).
+    file::parse(text.as_bytes()).map_err(|e| match e {
+        file::PlanFileError::NotAPlan(e) => stale(format!(
+            "not a kore-notify plan file (`kore-notify plan --out FILE` writes one): {}",
+            crate::text::json_error(&e)
+        )),
+        e => stale(e.to_string()),
+    })
 }
 
 /// Longest string in a plan file kore-notify writes: a message comes from a manifest of at most
@@ -397,35 +407,22 @@ pub enum Select {
     /// The option was not given.
     #[default]
     Nothing,
-    /// Given without a value: everything.
+    /// Given without a value, or as `all`: everything.
     All,
     /// `KEY` or `KEY#REQ`, possibly several.
     Some(Vec<(String, Option<u32>)>),
 }
 
 impl Select {
-    /// From the option's values: `None` when not given, an empty list when given bare.
-    pub(crate) fn parse(values: Option<&[String]>, option: &str) -> std::result::Result<Select, String> {
-        let Some(values) = values else { return Ok(Select::Nothing) };
-        if values.is_empty() || values.iter().any(std::string::String::is_empty) {
-            return Ok(Select::All);
-        }
-        let mut out = Vec::new();
-        for v in values {
-            let (key, req) = match v.rsplit_once('#') {
-                Some((k, r)) => {
-                    let n = r.parse::<u32>().map_err(|_| {
-                        format!(
-                            "{option}={v}: `{r}` is not a request number; write KEY or KEY#N (N as shown in the plan)"
-                        )
-                    })?;
-                    (k.to_string(), Some(n))
-                }
-                None => (v.clone(), None),
-            };
-            out.push((key, req));
-        }
-        Ok(Select::Some(out))
+    /// From the option's values (`None` when not given, an empty list when given bare), checked
+    /// by [`crate::args::selection`]: an empty or blank value is refused, never "everything".
+    /// Also says whether "everything" was spelt `all` (see [`check_retry`]).
+    pub(crate) fn parse(values: Option<&[String]>, option: &str) -> std::result::Result<(Select, bool), String> {
+        Ok(match crate::args::selection(option, values)? {
+            crate::args::Selection::Nothing => (Select::Nothing, false),
+            crate::args::Selection::All { said_all } => (Select::All, said_all),
+            crate::args::Selection::Some(list) => (Select::Some(list), false),
+        })
     }
 
     /// Whether request `req` of `key` (any request when `None`) is selected.
@@ -450,6 +447,10 @@ pub(crate) struct Binding {
     pub(crate) manifests_digest: String,
     pub(crate) target: String,
     pub(crate) tool_version: String,
+    /// The instant the plan was made (RFC 3339, to the nanosecond): `apply PLANFILE` recomputes
+    /// the plan at it and refuses a file that differs.
+    #[serde(default)]
+    pub(crate) planned_at: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -465,6 +466,11 @@ pub struct Plan {
     pub(crate) binding: Binding,
     pub summary: Summary,
     pub notifications: Vec<PlannedNotification>,
+    /// SHA-256 over everything above: the file's text up to this member (`,` excluded). `show`
+    /// and `apply` refuse a plan file whose text does not match it, or that is not exactly as
+    /// `plan --out` wrote it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) digest: String,
 }
 
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 //! What a run sends again besides new and changed recipients (`--retry-unknown`,
-//! `--retry-failed`), checked against the state before a plan is computed.
+//! `--retry-failed`), checked against the state before a plan is computed: a key that is not
+//! there is refused, never read as "nothing" or "everything".
 
 use super::Select;
 use crate::error::{Error, Result};
@@ -12,11 +13,22 @@ pub(crate) struct Retry {
     pub(crate) unknown: Select,
     /// `--retry-failed[=KEY]`: recipients whose delivery failed.
     pub(crate) failed: Select,
+    /// The options whose "everything" was spelt `all` (not bare): refused while a notification
+    /// is keyed `all`, which the user may have meant.
+    pub(crate) said_all: Vec<&'static str>,
 }
 
 /// Refuses `--retry-unknown=KEY#REQ` / `--retry-failed=KEY` naming something that is not there:
 /// a typo must not quietly retry nothing (or the user think it retried something).
 pub(crate) fn check_retry(state: &state::State, retry: &Retry) -> Result<()> {
+    let all = crate::args::ALL;
+    for option in &retry.said_all {
+        if state.notifications.contains_key(all) {
+            return Err(Error::Refused(format!(
+                "{option}={all} is ambiguous: a notification is keyed `{all}`; write {option} without a value for every notification, or {option}={all}#N for a request of `{all}`"
+            )));
+        }
+    }
     if let Select::Some(list) = &retry.unknown {
         for (key, req) in list {
             let n = state.notifications.get(key).ok_or_else(|| {

@@ -30,7 +30,7 @@ pub(crate) enum Format {
 pub(crate) fn document(plan: &Plan, format: Format, color: bool, verbose: bool, review: &Review) -> String {
     match format {
         Format::Text => text(plan, color, verbose),
-        Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
+        Format::Json => safe::json(&(serde_json::to_string_pretty(plan).unwrap_or_default() + "\n")).into_owned(),
         Format::Markdown => markdown(plan, review),
     }
 }
@@ -90,7 +90,8 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     let state = if b.state_lineage.is_empty() {
         "no state yet".to_string()
     } else {
-        format!("state serial {}, lineage {}", b.state_serial, b.state_lineage.chars().take(8).collect::<String>())
+        let lineage: String = b.state_lineage.chars().take(8).collect();
+        format!("state serial {}, lineage {}", b.state_serial, safe::line(&lineage))
     };
     match plan.host.as_deref() {
         Some(h) => {
@@ -120,7 +121,7 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
 fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
     let mut head = format!("{}  {}", st.action(n.action), st.paint("1", &safe::line(&n.key)));
     if let (Some(c), Some(a)) = (&n.channel, &n.api) {
-        let _ = write!(head, "  ({c}, {a})");
+        let _ = write!(head, "  ({}, {})", safe::line(c), safe::line(a));
     }
     if let Some(s) = &n.source {
         let _ = write!(head, "  {}", st.paint("2", &safe::line(s)));
@@ -136,7 +137,7 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
     let _ = writeln!(out, "    {}", safe::line(&n.reason));
     if !n.variables.is_empty() {
         let vars: Vec<String> =
-            n.variables.iter().map(|(k, v)| format!("{k}={}", safe::line(&quote_if_needed(v)))).collect();
+            n.variables.iter().map(|(k, v)| format!("{}={}", safe::line(k), safe::line(&quote_if_needed(v)))).collect();
         let _ = writeln!(out, "    variables: {}", vars.join(", "));
     }
     for u in &n.unknown_requests {
@@ -181,7 +182,7 @@ fn text_content(out: &mut String, st: &Style, n: &PlannedNotification) {
     if n.action.sends() || n.action == Action::Record || n.action == Action::Scheduled {
         match (&n.previous_content, &n.content) {
             (Some(old), Some(new)) => {
-                let _ = writeln!(out, "    content ({} → {}):", old.kind, new.kind);
+                let _ = writeln!(out, "    content ({} → {}):", safe::line(&old.kind), safe::line(&new.kind));
                 for (sign, line) in diff_lines(&old.display(), &new.display()) {
                     let l = format!("      {sign} {}", safe::line(&line));
                     let code = match sign {
@@ -193,7 +194,7 @@ fn text_content(out: &mut String, st: &Style, n: &PlannedNotification) {
                 }
             }
             (None, Some(c)) => {
-                let _ = writeln!(out, "    content ({}):", c.kind);
+                let _ = writeln!(out, "    content ({}):", safe::line(&c.kind));
                 for line in c.display().lines() {
                     let _ = writeln!(out, "      {}", safe::line(line));
                 }
