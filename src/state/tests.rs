@@ -10,6 +10,7 @@ fn snapshot_roundtrip_and_tamper_detection() {
             api: Api::V1,
             content: StoredContent { kind: "text".into(), value: "hi".into() },
             requests: vec![],
+            deliveries: vec![],
             recipients: BTreeMap::new(),
             orphaned_since: None,
         },
@@ -19,12 +20,12 @@ fn snapshot_roundtrip_and_tamper_detection() {
     let tampered = String::from_utf8_lossy(&bytes).replace("\"hi\"", "\"ho\"");
     assert!(State::from_bytes(tampered.as_bytes()).is_err());
     assert!(State::from_bytes(&bytes[..bytes.len() / 2]).is_err());
-    let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 2", "\"formatVersion\": 9");
+    let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 3", "\"formatVersion\": 9");
     assert!(State::from_bytes(newer.as_bytes()).is_err_and(|e| e.to_string().contains("newer")));
 }
 
 #[test]
-fn format_1_is_read_with_shortened_hashes_and_written_as_format_2() {
+fn format_1_is_read_with_shortened_hashes_and_written_as_the_current_format() {
     let v1 = include_str!("../../tests/fixtures/state-v1.json");
     let s = State::from_bytes(v1.as_bytes()).expect("format 1 reads");
     assert_eq!(s.format_version, FORMAT_VERSION);
@@ -36,10 +37,10 @@ fn format_1_is_read_with_shortened_hashes_and_written_as_format_2() {
     }
     let h: RecipientHash = "2f4c2ccd86d4f79d27e40e047af6f9d3".parse().expect("hex");
     assert!(n.recipients.contains_key(&h.normalized()));
-    let v2 = s.to_bytes();
-    let text = String::from_utf8_lossy(&v2);
-    assert!(text.contains("\t\"formatVersion\": 2") && !text.contains("2f4c2ccd"), "{text}");
-    assert_eq!(State::from_bytes(&v2).ok(), Some(s));
+    let v3 = s.to_bytes();
+    let text = String::from_utf8_lossy(&v3);
+    assert!(text.contains("\t\"formatVersion\": 3") && !text.contains("2f4c2ccd"), "{text}");
+    assert_eq!(State::from_bytes(&v3).ok(), Some(s));
 }
 
 #[test]

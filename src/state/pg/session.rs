@@ -67,7 +67,7 @@ impl PgSession {
                 let known = st.notifications.get(key);
                 let failed = |(h, fp): &&(RecipientHash, Fingerprint)| {
                     known.and_then(|n| n.recipients.get(h)).is_some_and(|r| {
-                        r.fp.as_ref() == Some(fp) && matches!(r.delivery.as_deref(), Some("FAILURE" | "FAILED"))
+                        r.fp.as_ref() == Some(fp) && known.and_then(|n| n.delivery(r)).is_some_and(|d| d.failed())
                     })
                 };
                 let retried = recipients.iter().filter(failed).copied().collect();
@@ -192,7 +192,7 @@ impl PgSession {
                 for h in touched {
                     match n.recipients.get(&h).filter(|r| r.fp.is_some()) {
                         Some(r) => {
-                            ch.upsert.push((h, r.clone()));
+                            ch.upsert.push((h, r.clone(), n.delivery(r).cloned()));
                             ch.existing.push(prior.contains_key(&h));
                         }
                         None if prior.contains_key(&h) => ch.delete.push(h),

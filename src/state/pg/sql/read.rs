@@ -69,9 +69,10 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
         Ok(per) => per,
         Err(e) => return Ok(Err(e)),
     };
-    for (id, list) in per {
+    for (id, p) in per {
         if let Some(n) = keys.get(&id).and_then(|k| state.notifications.get_mut(k)) {
-            n.recipients = BTreeMap::from_iter(list);
+            n.recipients = BTreeMap::from_iter(p.rows);
+            n.deliveries = p.table;
         }
     }
     for (id, req, intent) in holds {
@@ -131,18 +132,39 @@ async fn requests(
     Ok(Ok(holds))
 }
 
-/// Every recipient row of the target's notifications, grouped by notification id.
+/// A notification's recipient rows, and the deliveries they refer to.
+#[derive(Default)]
+struct PerNotification {
+    rows: Vec<(RecipientHash, RecipientState)>,
+    table: Vec<crate::state::Delivery>,
+    /// (status as the decoder numbers it, comment id) → index in `table`.
+    index: HashMap<(u32, Option<i32>), u32>,
+}
+
+/// Every recipient row of the target's notifications, grouped by notification id, with the
+/// deliveries they refer to (each distinct status and comment once per notification).
 async fn recipient_rows(
     c: &Client,
     keys: &HashMap<i64, String>,
-) -> std::result::Result<Result<HashMap<i64, Vec<(RecipientHash, RecipientState)>>>, Db> {
-    let mut per: HashMap<i64, Vec<(RecipientHash, RecipientState)>> = HashMap::new();
+) -> std::result::Result<Result<HashMap<i64, PerNotification>>, Db> {
+    let mut per: HashMap<i64, PerNotification> = HashMap::new();
     // The target's notifications by id (integers, so the COPY query needs no quoting).
-    let ids: Vec<String> = keys.keys().map(i64::to_string).collect();
+    let ids: Vec<i64> = keys.keys().copied().collect();
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    // The comments the rows refer to, each once.
+    let comments: HashMap<i32, String> = c
+        .query(
+            "SELECT id, text FROM kore_notify.comments WHERE id IN
+                 (SELECT DISTINCT comment_id FROM kore_notify.recipients WHERE notification = ANY($1))",
+            &[&ids],
+        )
+        .await?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let query = format!(
-        "COPY (SELECT notification, recipient, fp, req, delivery, comment FROM kore_notify.recipients
-               WHERE notification = ANY('{{{}}}'::bigint[])) TO STDOUT (FORMAT binary)",
-        ids.join(",")
+        "COPY (SELECT notification, recipient, fp, req, delivery, comment_id FROM kore_notify.recipients
+               WHERE notification = ANY('{{{list}}}'::bigint[])) TO STDOUT (FORMAT binary)"
     );
     let stream = c.copy_out(query.as_str()).await?;
     futures_util::pin_mut!(stream);
@@ -151,8 +173,28 @@ async fn recipient_rows(
         if let Err(crate::state::pg::copy::Malformed(what)) = decoder.feed(&chunk, &mut rows) {
             return Ok(Err(corrupt(what)));
         }
-        for (id, hash, rs) in rows.drain(..) {
-            per.entry(id).or_default().push((hash, rs));
+        for row in rows.drain(..) {
+            let p = per.entry(row.id).or_default();
+            let mut rs = row.state;
+            if let Some((word, comment)) = row.delivery {
+                let i = match p.index.get(&(word, comment)) {
+                    Some(i) => *i,
+                    None => {
+                        let text = match comment.map(|id| comments.get(&id)) {
+                            Some(None) => return Ok(Err(corrupt("a recipient's comment"))),
+                            Some(Some(t)) => Some(t.clone()),
+                            None => None,
+                        };
+                        let status = decoder.status(word).to_string();
+                        p.table.push(crate::state::Delivery { status, comment: text });
+                        let i = p.table.len() as u32 - 1;
+                        p.index.insert((word, comment), i);
+                        i
+                    }
+                };
+                rs.delivery = Some(i);
+            }
+            p.rows.push((row.hash, rs));
         }
     }
     if !decoder.finished() {
@@ -190,13 +232,15 @@ fn outcome_of(s: &str) -> Option<Outcome> {
 }
 
 /// The notification-level fields as a JSON document (everything but requests and recipients,
-/// which are rows of their own).
+/// which are rows of their own, and the deliveries their rows refer to).
 pub(in crate::state::pg) fn doc_of(n: &mut NotificationState) -> serde_json::Value {
     let requests = std::mem::take(&mut n.requests);
     let recipients = std::mem::take(&mut n.recipients);
+    let deliveries = std::mem::take(&mut n.deliveries);
     let mut v = serde_json::to_value(&*n).unwrap_or_default();
     n.requests = requests;
     n.recipients = recipients;
+    n.deliveries = deliveries;
     if let Some(o) = v.as_object_mut() {
         o.remove("requests");
         o.remove("recipients");
