@@ -11,6 +11,7 @@ mod plan;
 mod postgres;
 mod precision;
 mod properties;
+mod refresh;
 mod retention;
 mod schema;
 mod security;

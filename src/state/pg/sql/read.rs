@@ -65,7 +65,7 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
         Ok(holds) => holds,
         Err(e) => return Ok(Err(e)),
     };
-    let per = match recipient_rows(c, &keys).await? {
+    let per = match recipient_rows(c, &keys, v).await? {
         Ok(per) => per,
         Err(e) => return Ok(Err(e)),
     };
@@ -141,31 +141,52 @@ struct PerNotification {
     index: HashMap<(u32, Option<i32>), u32>,
 }
 
+/// The comments of the target's notifications by id, and the query of their recipient rows
+/// (`notification, recipient, fp, req, delivery, comment id`). Before schema 3 (a database a newer
+/// writer has not migrated yet), the rows held the comment's text: they are numbered here.
+fn rows_query(version: i32, list: &str) -> (String, String) {
+    let mine = format!("notification = ANY('{{{list}}}'::bigint[])");
+    if version >= 3 {
+        (
+            format!(
+                "SELECT id, text FROM kore_notify.comments WHERE id IN
+                     (SELECT DISTINCT comment_id FROM kore_notify.recipients WHERE {mine})"
+            ),
+            format!(
+                "COPY (SELECT notification, recipient, fp, req, delivery, comment_id FROM kore_notify.recipients
+                       WHERE {mine}) TO STDOUT (FORMAT binary)"
+            ),
+        )
+    } else {
+        let numbered = format!(
+            "SELECT (row_number() OVER (ORDER BY comment))::int4 AS id, comment AS text
+             FROM (SELECT DISTINCT comment FROM kore_notify.recipients WHERE {mine} AND comment IS NOT NULL) d"
+        );
+        (
+            numbered.clone(),
+            format!(
+                "COPY (WITH c AS ({numbered}) SELECT r.notification, r.recipient, r.fp, r.req, r.delivery, c.id
+                       FROM kore_notify.recipients r LEFT JOIN c ON c.text = r.comment WHERE r.{mine})
+                 TO STDOUT (FORMAT binary)"
+            ),
+        )
+    }
+}
+
 /// Every recipient row of the target's notifications, grouped by notification id, with the
 /// deliveries they refer to (each distinct status and comment once per notification).
 async fn recipient_rows(
     c: &Client,
     keys: &HashMap<i64, String>,
+    version: i32,
 ) -> std::result::Result<Result<HashMap<i64, PerNotification>>, Db> {
     let mut per: HashMap<i64, PerNotification> = HashMap::new();
-    // The target's notifications by id (integers, so the COPY query needs no quoting).
-    let ids: Vec<i64> = keys.keys().copied().collect();
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    // The target's notifications by id (integers, so the queries need no quoting).
+    let list = keys.keys().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let (comments, query) = rows_query(version, &list);
     // The comments the rows refer to, each once.
-    let comments: HashMap<i32, String> = c
-        .query(
-            "SELECT id, text FROM kore_notify.comments WHERE id IN
-                 (SELECT DISTINCT comment_id FROM kore_notify.recipients WHERE notification = ANY($1))",
-            &[&ids],
-        )
-        .await?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let query = format!(
-        "COPY (SELECT notification, recipient, fp, req, delivery, comment_id FROM kore_notify.recipients
-               WHERE notification = ANY('{{{list}}}'::bigint[])) TO STDOUT (FORMAT binary)"
-    );
+    let comments: HashMap<i32, String> =
+        c.query(comments.as_str(), &[]).await?.into_iter().map(|r| (r.get(0), r.get(1))).collect();
     let stream = c.copy_out(query.as_str()).await?;
     futures_util::pin_mut!(stream);
     let (mut decoder, mut rows) = (crate::state::pg::copy::Decoder::default(), Vec::new());
