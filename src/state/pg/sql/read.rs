@@ -65,7 +65,14 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
         Ok(holds) => holds,
         Err(e) => return Ok(Err(e)),
     };
-    let per = match recipient_rows(c, &keys, v).await? {
+    // The deliveries' order, as the documents keep it; the rows refer to them by text.
+    let mut tables = HashMap::new();
+    for (id, key) in &keys {
+        if let Some(n) = state.notifications.get_mut(key) {
+            tables.insert(*id, std::mem::take(&mut n.deliveries));
+        }
+    }
+    let per = match recipient_rows(c, &keys, v, tables).await? {
         Ok(per) => per,
         Err(e) => return Ok(Err(e)),
     };
@@ -132,7 +139,8 @@ async fn requests(
     Ok(Ok(holds))
 }
 
-/// A notification's recipient rows, and the deliveries they refer to.
+/// A notification's recipient rows, and the deliveries they refer to (in its document's order,
+/// then as the rows bring them).
 #[derive(Default)]
 struct PerNotification {
     rows: Vec<(RecipientHash, RecipientState)>,
@@ -179,8 +187,10 @@ async fn recipient_rows(
     c: &Client,
     keys: &HashMap<i64, String>,
     version: i32,
+    tables: HashMap<i64, Vec<crate::state::Delivery>>,
 ) -> std::result::Result<Result<HashMap<i64, PerNotification>>, Db> {
-    let mut per: HashMap<i64, PerNotification> = HashMap::new();
+    let mut per: HashMap<i64, PerNotification> =
+        tables.into_iter().map(|(id, table)| (id, PerNotification { table, ..PerNotification::default() })).collect();
     // The target's notifications by id (integers, so the queries need no quoting).
     let list = keys.keys().map(i64::to_string).collect::<Vec<_>>().join(",");
     let (comments, query) = rows_query(version, &list);
@@ -206,9 +216,14 @@ async fn recipient_rows(
                             Some(Some(t)) => Some(t.clone()),
                             None => None,
                         };
-                        let status = decoder.status(word).to_string();
-                        p.table.push(crate::state::Delivery { status, comment: text });
-                        let i = p.table.len() as u32 - 1;
+                        let d = crate::state::Delivery { status: decoder.status(word).to_string(), comment: text };
+                        let i = match p.table.iter().position(|t| *t == d) {
+                            Some(i) => i as u32,
+                            None => {
+                                p.table.push(d);
+                                p.table.len() as u32 - 1
+                            }
+                        };
                         p.index.insert((word, comment), i);
                         i
                     }
@@ -252,16 +267,15 @@ fn outcome_of(s: &str) -> Option<Outcome> {
         .find(|o| o.as_str() == s)
 }
 
-/// The notification-level fields as a JSON document (everything but requests and recipients,
-/// which are rows of their own, and the deliveries their rows refer to).
+/// The notification-level fields as a JSON document: everything but requests and recipients,
+/// which are rows of their own. Its `deliveries` keep the table's order (a recipient's row holds
+/// the delivery's status and comment id, not its index), so the state reads back as written.
 pub(in crate::state::pg) fn doc_of(n: &mut NotificationState) -> serde_json::Value {
     let requests = std::mem::take(&mut n.requests);
     let recipients = std::mem::take(&mut n.recipients);
-    let deliveries = std::mem::take(&mut n.deliveries);
     let mut v = serde_json::to_value(&*n).unwrap_or_default();
     n.requests = requests;
     n.recipients = recipients;
-    n.deliveries = deliveries;
     if let Some(o) = v.as_object_mut() {
         o.remove("requests");
         o.remove("recipients");
