@@ -1,6 +1,6 @@
 //! Generates a synthetic kore-notify repository for benchmarks:
 //!
-//!     cargo run --release --example bench-gen -- DIR NOTIFICATIONS RECIPIENTS [--sent] [--inline]
+//!     cargo run --release --example bench-gen -- DIR NOTIFICATIONS RECIPIENTS [--sent|--refreshed] [--inline]
 //!
 //! NOTIFICATIONS manifests (100 documents per file) with RECIPIENTS recipients in all, each
 //! notification with its own CSV audience (identity, two parameters). With `--inline`, the
@@ -8,25 +8,29 @@
 //! `customMessage` and two parameters each: about 150 bytes of YAML a recipient, so 1,000,000
 //! recipients make 150 MB of YAML in 100 files). With `--sent`, also writes a
 //! state in which every recipient has already been sent to (the steady state of a repository in
-//! CI: the plan is all no-op), built through the library exactly as apply records sends.
+//! CI: the plan is all no-op), built through the library exactly as apply records sends. With
+//! `--refreshed`, every recipient's delivery is also reported as Kore.ai reports a success (status
+//! SUCCESS, comment "Notification has been sent successfully"), through the entries
+//! `status --refresh` records: the state every CI run reaches after its refresh.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use kore_notify::cli::ProcessEnv;
 use kore_notify::diag::Diagnostics;
-use kore_notify::state::{Entry, Outcome, State, StoredContent};
+use kore_notify::state::{CommentRef, Entry, Outcome, State, StoredContent};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: bench-gen DIR NOTIFICATIONS RECIPIENTS [--sent] [--inline]");
+        eprintln!("usage: bench-gen DIR NOTIFICATIONS RECIPIENTS [--sent|--refreshed] [--inline]");
         std::process::exit(2);
     }
     let dir = PathBuf::from(&args[1]);
     let n: usize = args[2].parse()?;
     let r: usize = args[3].parse()?;
-    let sent = args.iter().any(|a| a == "--sent");
+    let refreshed = args.iter().any(|a| a == "--refreshed");
+    let sent = refreshed || args.iter().any(|a| a == "--sent");
     let inline = args.iter().any(|a| a == "--inline");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("notifications"))?;
@@ -118,6 +122,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     status: Some("SUCCESS".into()),
                     error: None,
                 })?;
+                if refreshed {
+                    state.replay(&Entry::Status {
+                        key: p.key.clone(),
+                        req: b as u32,
+                        status: "SUCCESS".into(),
+                        delivered: chunk.len() as u32,
+                        failed: 0,
+                        comments: vec!["Notification has been sent successfully".into()],
+                        recipients: chunk
+                            .iter()
+                            .map(|r| (r.hash, "SUCCESS".to_string(), Some(CommentRef::Index(0))))
+                            .collect(),
+                    })?;
+                }
             }
         }
         kore_notify::state::write_snapshot(&dir.join(".kore-notify/state.json"), &mut state)?;
@@ -127,7 +145,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n,
         r,
         dir.display(),
-        if sent { " (all sent)" } else { "" }
+        if refreshed {
+            " (all sent, deliveries reported)"
+        } else if sent {
+            " (all sent)"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

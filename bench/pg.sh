@@ -3,8 +3,9 @@
 # server (scripts/pg-throwaway.sh: installed if missing, fsync on, removed afterwards):
 #
 #   1. plan over NOTIFICATIONS:RECIPIENTS (default 10000:1000000) with every recipient already sent,
-#      the state migrated into PostgreSQL (`state migrate`): best of 3, wall time and max RSS,
-#      next to the same plan with the file state;
+#      then with every delivery reported as `status --refresh` records it (Kore.ai's success
+#      comment), the state migrated into PostgreSQL (`state migrate`): best of 3, wall time and
+#      max RSS, next to the same plan with the file state;
 #   2. recording one batch of 1,000 recipients (intent + answer) with 10 and 10,000 notifications
 #      of state (`bench-record --postgres`);
 #   3. apply throughput against the emulator (BATCHES requests, LATENCY ms each, PARALLELISM),
@@ -53,21 +54,22 @@ best_plan() {
 if [ "$what" = all ] || [ "$what" = plan ]; then
   n=${size%%:*}
   r=${size##*:}
-  echo "== plan: $n notifications, $r recipients, every recipient already sent"
-  "$gen" "$work/repo" "$n" "$r" --sent >/dev/null
-  sync
-  read -r ft fm < <(best_plan)
-  reset_db
-  # (migrate takes the password as a reference, never on the command line)
-  pw=${PG_ADMIN_URL#postgres://kore:}
-  ref_url="postgres://kore:\${KN_BENCH_PW}@${db_url#*@}"
-  KN_BENCH_PW=${pw%%@*} /usr/bin/time -f '%e' -o "$work/migrate" "$bin" --config "$work/repo/kore-notify.yaml" \
-    state migrate --to "$ref_url" >/dev/null
-  read -r mt <"$work/migrate"
-  read -r pt pm < <(KORE_NOTIFY_STATE_URL=$db_url best_plan)
-  printf '%-12s %10s %14s\n' store "time (s)" "max RSS (MB)"
-  printf '%-12s %10s %14s\n' file "$ft" "$fm" postgres "$pt" "$pm"
-  echo "(state migrate into PostgreSQL, once: $mt s)"
+  printf '%-10s %-12s %10s %14s\n' state store "time (s)" "max RSS (MB)"
+  for kind in sent refreshed; do
+    "$gen" "$work/repo" "$n" "$r" "--$kind" >/dev/null
+    sync
+    read -r ft fm < <(best_plan)
+    reset_db
+    # (migrate takes the password as a reference, never on the command line)
+    pw=${PG_ADMIN_URL#postgres://kore:}
+    ref_url="postgres://kore:\${KN_BENCH_PW}@${db_url#*@}"
+    KN_BENCH_PW=${pw%%@*} /usr/bin/time -f '%e' -o "$work/migrate" "$bin" --config "$work/repo/kore-notify.yaml" \
+      state migrate --to "$ref_url" >/dev/null
+    read -r mt <"$work/migrate"
+    read -r pt pm < <(KORE_NOTIFY_STATE_URL=$db_url best_plan)
+    printf '%-10s %-12s %10s %14s\n' "$kind" file "$ft" "$fm" "$kind" postgres "$pt" "$pm"
+    echo "($n notifications, $r recipients; state migrate into PostgreSQL, once: $mt s)"
+  done
 fi
 
 if [ "$what" = all ] || [ "$what" = record ]; then

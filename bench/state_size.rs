@@ -6,11 +6,12 @@
 //! For each shape it records every recipient as sent through the same journal entries apply uses
 //! (an intent, then an accepted outcome), writes the snapshot and prints its size, the bytes per
 //! recipient and the longest recipient line. Then it reports Kore.ai's delivery status for every
-//! recipient (what `status --refresh` records) and prints the size again.
+//! recipient, with Kore.ai's success comment (what `status --refresh` records), and prints the
+//! size again.
 
 use kore_notify::fingerprint::{Fingerprint, recipient_hash};
 use kore_notify::manifest::{Api, Channel};
-use kore_notify::state::{Entry, Outcome, State, StoredContent};
+use kore_notify::state::{CommentRef, Entry, Outcome, State, StoredContent};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shapes: Vec<(usize, usize)> = {
@@ -76,7 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let recipients = state.notifications[&key]
                 .recipients
                 .keys()
-                .map(|h| (*h, "SUCCESS".to_string(), None))
+                .map(|h| (*h, "SUCCESS".to_string(), Some(CommentRef::Index(0))))
                 .collect::<Vec<_>>();
             let count = recipients.len() as u32;
             state.replay(&Entry::Status {
@@ -85,6 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 status: "SUCCESS".into(),
                 delivered: count,
                 failed: 0,
+                comments: vec!["Notification has been sent successfully".into()],
                 recipients,
             })?;
         }

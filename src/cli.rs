@@ -125,6 +125,9 @@ pub(crate) enum Command {
         /// Ask the Kore.ai status APIs about every request that is not yet terminal, and record the answers.
         #[arg(long)]
         refresh: bool,
+        /// With --refresh: status requests in flight at once (within the rate limits).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallelism: u16,
         /// text, json, or markdown (a CI job summary: recipients masked).
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
@@ -499,9 +502,10 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
             ops::plan::run(&g, &opts)
         }
         Command::Apply(a) => ops::apply::run(&g, &a.options()?),
-        Command::Status { keys, refresh, format } => {
+        Command::Status { keys, refresh, parallelism, format } => {
             let (json, markdown) = (matches!(format, PlanFormat::Json), matches!(format, PlanFormat::Markdown));
-            ops::status::run(&g, &ops::status::Options { keys, refresh, json, markdown })
+            let parallelism = parallelism as usize;
+            ops::status::run(&g, &ops::status::Options { keys, refresh, json, markdown, parallelism })
         }
         Command::State(s) => ops::state_cmd::run(&g, s.into()),
         #[cfg(feature = "emulator")]

@@ -208,19 +208,12 @@ pub(crate) struct Emulator {
 }
 
 impl Emulator {
+    /// Jobs finish after 100 ms unless `extra` gives `--job-ms`.
     pub(crate) fn start(extra: &[&str]) -> Emulator {
+        let job_ms: &[&str] = if extra.contains(&"--job-ms") { &[] } else { &["--job-ms", "100"] };
         let mut child = Command::new(BIN)
-            .args([
-                "emulator",
-                "--listen",
-                "127.0.0.1:0",
-                "--client-id",
-                CLIENT_ID,
-                "--client-secret",
-                SECRET,
-                "--job-ms",
-                "100",
-            ])
+            .args(["emulator", "--listen", "127.0.0.1:0", "--client-id", CLIENT_ID, "--client-secret", SECRET])
+            .args(job_ms)
             .args(extra)
             .env_remove("KORE_CLIENT_ID")
             .env_remove("KORE_CLIENT_SECRET")

@@ -18,6 +18,7 @@ mod plan_file;
 mod postgres;
 mod precision;
 mod properties;
+mod refresh;
 mod retention;
 mod schema;
 mod security;

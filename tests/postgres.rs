@@ -162,6 +162,13 @@ fn apply_rerun_plan_status_with_the_state_in_postgres() {
     std::thread::sleep(Duration::from_millis(300));
     let (_, t) = t.args(["status", "--refresh"]).status(3).run();
     let (_, t) = t.args(["status"]).status(3).stdout_has("Identity is not associated").run();
+    // Each comment is stored once; the rows refer to it.
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.comments"), ["2"]);
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.recipients WHERE comment_id IS NOT NULL"), ["27"]);
+    // A refresh that finds nothing new writes nothing.
+    let serial = db.query("SELECT serial::text || ' ' || changes::text FROM kore_notify.states");
+    let (_, t) = t.args(["status", "--refresh"]).status(3).run();
+    assert_eq!(db.query("SELECT serial::text || ' ' || changes::text FROM kore_notify.states"), serial);
     let (o, t) = t.args(["state", "list"]).status(0).stdout_has("k\tslack\t25 recipient(s)\t3 request(s)").run();
     assert!(o.stdout.contains("b\tmsteams\t2 recipient(s)\t1 request(s)"), "{}", o.stdout);
     let (o, t) = t.args(["state", "info"]).status(0).stdout_has("exists true").stdout_has("serial ").run();
@@ -677,4 +684,38 @@ fn plan_files_apply_once_with_the_state_in_postgres() {
     let d = emu.deliveries();
     assert_eq!(d.len(), 5);
     assert!(d.values().all(|c| *c == 1), "{d:?}");
+}
+
+/// A database written by the previous release (schema 2, each recipient's comment on its row,
+/// after `status --refresh`): read as it is by `plan` and `status`, migrated in place by the
+/// first writer (each comment then stored once), and nobody is sent anything again.
+#[test]
+fn a_schema_2_database_is_read_then_migrated_in_place_without_resending() {
+    let db = Db::new();
+    db.query(include_str!("fixtures/pg-v2-refreshed.sql"));
+    let emu = Emulator::start(&[]);
+    let greet =
+        "key: greet\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok1@x.com, fail@x.com, ok2@x.com";
+    let standup = "key: standup\nchannel: hangouts\ncontent: {type: text, value: moved}\nidentities: [AAQAPWi0001, spaceId: o7ZNt8A0002]\n";
+    let t = db.repo(&emu).manifest("a.yaml", &format!("{greet}]\n")).manifest("b.yaml", standup);
+    let failed = "failed: fail@x.com: Identity is not associated with the channel";
+    let version = || db.query("SELECT max(version)::text FROM kore_notify.schema_version");
+    let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(0).stdout_has("2 no-op").run();
+    let (_, t) = t.args(["status"]).status(3).stdout_has(failed).run();
+    assert_eq!(version(), ["2"], "readers migrate nothing");
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).stderr_has("Nothing to send").run();
+    assert_eq!(version(), ["3"]);
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.comments"), ["2"]);
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.recipients WHERE comment_id IS NOT NULL"), ["5"]);
+    let columns = db.query(
+        "SELECT string_agg(column_name, ',') FROM information_schema.columns
+         WHERE table_schema = 'kore_notify' AND table_name = 'recipients'",
+    );
+    assert!(!columns[0].split(',').any(|c| c == "comment"), "{columns:?}");
+    let (_, t) = t.args(["status"]).status(3).stdout_has(failed).run();
+    let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(0).stdout_has("2 no-op").run();
+    assert!(emu.deliveries().is_empty(), "{:?}", emu.deliveries());
+    let t = t.manifest("a.yaml", &format!("{greet}, new@x.com]\n"));
+    let (_, _) = t.args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries().into_keys().collect::<Vec<_>>(), ["msteams:new@x.com"]);
 }

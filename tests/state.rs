@@ -19,7 +19,7 @@ fn corrupted_states_are_refused_and_left_byte_identical() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
         ("tampered", text.replace("\"slack\"", "\"msteams\"").into_bytes(), "checksum mismatch"),
-        ("newer", text.replace("\"formatVersion\": 2", "\"formatVersion\": 3").into_bytes(), "newer kore-notify"),
+        ("newer", text.replace("\"formatVersion\": 3", "\"formatVersion\": 4").into_bytes(), "newer kore-notify"),
         ("garbage", b"\x00\x01not json".to_vec(), "not a kore-notify state"),
         ("binary", vec![0xff, 0xfe, 0x00], "not UTF-8"),
         ("empty", vec![], "not a kore-notify state"),

@@ -1,61 +1,77 @@
 //! The status poller: asks the status APIs (v1 and v2) about every request that is not terminal
 //! yet and records the per-recipient outcomes through a state session (`status --refresh`, and
 //! `apply --wait` under the session it sent with).
+//!
+//! Status calls run `parallelism` at a time inside the run's one rate limiter (the send loop's,
+//! for `apply --wait`): a thousand requests take the rolling window's floor, not a thousand round
+//! trips. Only what changed is recorded: a recipient whose reported delivery is already in the
+//! state is left out of the entry, an answer that changes nothing records nothing, and a refresh
+//! that records nothing writes nothing (no new serial, no journal), so scheduled refreshes never
+//! grow the state.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::fingerprint::recipient_hash;
-use crate::interp::Env;
-use crate::kore::{Client, KoreApi, RateLimiter, is_terminal_status};
-use crate::state::{Entry, Outcome, Session, State};
+use crate::fingerprint::{RecipientHash, recipient_hash};
+use crate::kore::{Client, JobStatus, KoreApi, RateLimiter, is_terminal_status};
+use crate::manifest::Api;
+use crate::state::{CommentRef, Entry, Outcome, Session, State};
 
-/// Asks Kore.ai for every non-terminal request and records answers; with `wait`, repeats until all
-/// are terminal or the timeout passes. Returns 3 when some delivery failed or the wait timed out.
-/// The caller holds `session` (apply --wait records under its own); `clock` stamps the tokens.
+/// How the poller runs.
+pub(crate) struct PollOptions {
+    /// Status calls in flight at once (at least 1).
+    pub(crate) parallelism: usize,
+    pub(crate) quiet: bool,
+    /// With `wait`: how long to keep asking.
+    pub(crate) timeout: Option<Duration>,
+    /// Repeat until every request is terminal (or the timeout passes).
+    pub(crate) wait: bool,
+}
+
+/// Asks Kore.ai for every non-terminal request and records what changed; with `wait`, repeats
+/// until all are terminal or the timeout passes. Returns 3 when some delivery failed or the wait
+/// timed out. The caller holds `session` (apply --wait records under its own) and gives the run's
+/// rate limiter.
 pub(crate) fn refresh_until(
     config: &Config,
-    env: &dyn Env,
-    clock: Clock,
-    quiet: bool,
+    env: &dyn crate::interp::Env,
+    clock: crate::clock::Clock,
+    limiter: Arc<RateLimiter>,
     session: &mut dyn Session,
-    timeout: Option<Duration>,
-    wait: bool,
+    opts: &PollOptions,
 ) -> Result<Exit> {
-    let creds = config.credentials(env)?;
-    crate::interrupt::install();
-    let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
-    let client = Client::new(config, creds, limiter, clock)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::system("start the async runtime"))?;
     if open_requests(session.state()).is_empty() {
         // Nothing to ask: the state is left exactly as it is (no new serial, no journal).
         return Ok(if any_failed_delivery(session.state()) { Exit::Partial } else { Exit::Ok });
     }
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut failed = false;
+    let creds = config.credentials(env)?;
+    crate::interrupt::install();
+    let client = Client::new(config, creds, limiter, clock)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::system("start the async runtime"))?;
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
+    let mut recorded = false;
     loop {
         let open = open_requests(session.state());
         if open.is_empty() {
             break;
         }
-        for (key, req, api, id) in &open {
-            if crate::interrupt::requested().is_some() {
-                break;
-            }
-            match rt.block_on(KoreApi::status(&client, *api, id)) {
-                Ok(js) => record_status(quiet, session, key, *req, id, js)?,
-                Err(msg) => notice(key, id, &format!("status unavailable: {msg}")),
-            }
+        let round = rt.block_on(poll_round(&client, session, open, opts));
+        recorded |= round.recorded;
+        if let Some(e) = round.fatal {
+            // What was recorded before the failure is in the journal (or the database).
+            return Err(e);
         }
-        if !wait || crate::interrupt::requested().is_some() {
+        if !opts.wait || crate::interrupt::requested().is_some() {
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -65,13 +81,75 @@ pub(crate) fn refresh_until(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    failed |= any_failed_delivery(session.state());
-    session.compact()?;
+    if recorded {
+        session.compact()?;
+    }
     if let Some(sig) = crate::interrupt::requested() {
         eprintln!("Interrupted by {}: the statuses received so far are recorded.", crate::interrupt::name(sig));
         return Ok(Exit::Interrupted(sig));
     }
-    Ok(if failed || timed_out { Exit::Partial } else { Exit::Ok })
+    Ok(if any_failed_delivery(session.state()) || timed_out { Exit::Partial } else { Exit::Ok })
+}
+
+/// What one round of status calls came to.
+struct Round {
+    /// Some entry was recorded.
+    recorded: bool,
+    /// Recording failed: the round stopped.
+    fatal: Option<Error>,
+}
+
+/// One status call per open request, `parallelism` at a time; each answer is recorded as it
+/// arrives (the session is shared behind a lock, as the send loop shares it).
+async fn poll_round(
+    client: &impl KoreApi,
+    session: &mut dyn Session,
+    open: Vec<OpenRequest>,
+    opts: &PollOptions,
+) -> Round {
+    use futures_util::StreamExt;
+    let lineage = session.state().lineage.clone();
+    let shared = Mutex::new(session);
+    let stop = AtomicBool::new(false);
+    let recorded = AtomicBool::new(false);
+    let fatal: Mutex<Option<Error>> = Mutex::new(None);
+    futures_util::stream::iter(open)
+        .for_each_concurrent(opts.parallelism.max(1), |o| {
+            let (shared, stop, recorded, fatal, lineage) = (&shared, &stop, &recorded, &fatal, &lineage);
+            async move {
+                let stopped = || stop.load(Ordering::SeqCst) || crate::interrupt::requested().is_some();
+                if stopped() {
+                    return;
+                }
+                let answer = tokio::select! {
+                    r = client.status(o.api, &o.id) => r,
+                    () = crate::interrupt::wait() => return,
+                };
+                let js = match answer {
+                    Ok(js) => js,
+                    Err(e) => return notice(&o.key, &o.id, &format!("status unavailable: {e}")),
+                };
+                // Hashing the identities needs no lock.
+                let answer = Answer::of(js, lineage);
+                let r = tokio::task::block_in_place(|| {
+                    let mut s = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    record_status(opts.quiet, &mut **s, &o, &answer)
+                });
+                match r {
+                    Ok(true) => recorded.store(true, Ordering::SeqCst),
+                    Ok(false) => {}
+                    Err(e) => {
+                        stop.store(true, Ordering::SeqCst);
+                        *fatal.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                    }
+                }
+            }
+        })
+        .await;
+    Round {
+        recorded: recorded.load(Ordering::SeqCst),
+        fatal: fatal.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner),
+    }
 }
 
 /// Whether some recipient's delivery failed. Per recipient: a failure retried since (`apply
@@ -79,12 +157,20 @@ pub(crate) fn refresh_until(
 fn any_failed_delivery(st: &State) -> bool {
     st.notifications
         .values()
-        .any(|n| n.recipients.values().any(|r| r.fp.is_some() && r.delivery.as_deref().is_some_and(|d| d != "SUCCESS")))
+        .any(|n| n.recipients.values().any(|r| r.fp.is_some() && n.delivery(r).is_some_and(|d| d.status != "SUCCESS")))
+}
+
+/// A request to ask Kore.ai about.
+struct OpenRequest {
+    key: String,
+    req: u32,
+    api: Api,
+    id: String,
 }
 
 /// Requests to ask Kore.ai about: accepted (or settled as sent) and not terminal yet, and unknown
 /// ones whose answer carried a job id.
-fn open_requests(st: &State) -> Vec<(String, u32, crate::manifest::Api, String)> {
+fn open_requests(st: &State) -> Vec<OpenRequest> {
     st.notifications
         .iter()
         .flat_map(|(k, n)| {
@@ -95,22 +181,51 @@ fn open_requests(st: &State) -> Vec<(String, u32, crate::manifest::Api, String)>
                     Outcome::Accepted | Outcome::ResolvedSent => !terminal,
                     o => o.is_unknown(),
                 };
-                open.then(|| (k.clone(), i as u32, n.api, id))
+                open.then(|| OpenRequest { key: k.clone(), req: i as u32, api: n.api, id })
             })
         })
         .collect()
 }
 
-/// Records a job status. An unknown request whose job Kore.ai's status API knows was processed:
-/// it is settled as sent first, so its recipients are not held back any more.
-fn record_status(
-    quiet: bool,
-    session: &mut dyn Session,
-    key: &str,
-    req: u32,
-    id: &str,
-    js: crate::kore::JobStatus,
-) -> Result<()> {
+/// A job status as it is recorded: server text in a safe, bounded form, identities hashed.
+struct Answer {
+    status: String,
+    /// (recipient hash, delivery status, comment)
+    logs: Vec<(RecipientHash, String, Option<String>)>,
+    delivered: u32,
+    failed: u32,
+}
+
+impl Answer {
+    fn of(js: JobStatus, lineage: &str) -> Answer {
+        let clean = |s: &str, max: usize| crate::safe::line(s).chars().take(max).collect::<String>();
+        let logs: Vec<(RecipientHash, String, Option<String>)> = js
+            .status_logs
+            .iter()
+            .filter_map(|l| {
+                let id = l.original_id.as_ref()?;
+                Some((
+                    recipient_hash(lineage, id),
+                    clean(l.status.as_deref().unwrap_or_default(), 40),
+                    l.comments.as_deref().map(|c| clean(c, 300)),
+                ))
+            })
+            .collect();
+        let delivered = logs.iter().filter(|r| r.1 == "SUCCESS").count() as u32;
+        Answer {
+            status: js.status.map_or_else(|| "UNKNOWN".into(), |s| clean(&s, 40)),
+            failed: logs.len() as u32 - delivered,
+            delivered,
+            logs,
+        }
+    }
+}
+
+/// Records a job status; returns whether anything was recorded. An unknown request whose job
+/// Kore.ai's status API knows was processed: it is settled as sent first, so its recipients are
+/// not held back any more.
+fn record_status(quiet: bool, session: &mut dyn Session, o: &OpenRequest, answer: &Answer) -> Result<bool> {
+    let (key, req) = (o.key.as_str(), o.req);
     let was_unknown = session
         .state()
         .notifications
@@ -120,36 +235,129 @@ fn record_status(
     if was_unknown {
         session.record(&Entry::Resolve { key: key.to_string(), sent: true, req: Some(req) })?;
         let what = "Kore.ai knows this job, so it was processed; its unknown outcome is settled as sent";
-        notice(key, &format!("#{req} ({id})"), what);
+        notice(key, &format!("#{req} ({})", o.id), what);
     }
-    // Server text is kept only in a safe, bounded form.
-    let clean = |s: &str, max: usize| crate::safe::line(s).chars().take(max).collect::<String>();
-    let status = js.status.map_or_else(|| "UNKNOWN".into(), |s| clean(&s, 40));
-    let recipients: Vec<(crate::fingerprint::RecipientHash, String, Option<String>)> = js
-        .status_logs
-        .iter()
-        .filter_map(|l| {
-            let id = l.original_id.as_ref()?;
-            Some((
-                recipient_hash(&session.state().lineage, id),
-                clean(l.status.as_deref().unwrap_or_default(), 40),
-                l.comments.as_deref().map(|c| clean(c, 300)),
-            ))
-        })
-        .collect();
-    let delivered = recipients.iter().filter(|r| r.1 == "SUCCESS").count() as u32;
-    let failed_n = recipients.iter().filter(|r| r.1 != "SUCCESS").count() as u32;
-    let e =
-        Entry::Status { key: key.to_string(), req, status: status.clone(), delivered, failed: failed_n, recipients };
-    session.record(&e)?;
-    if !quiet && is_terminal_status(&status) {
-        notice(key, id, &format!("{status} ({delivered} delivered, {failed_n} failed)"));
+    let entry = status_entry(session.state(), key, req, answer);
+    let recorded = entry.is_some();
+    if let Some(e) = entry {
+        session.record(&e)?;
     }
-    Ok(())
+    if !quiet && recorded && is_terminal_status(&answer.status) {
+        notice(key, &o.id, &format!("{} ({} delivered, {} failed)", answer.status, answer.delivered, answer.failed));
+    }
+    Ok(recorded || was_unknown)
+}
+
+/// The entry recording what `answer` changes in `st` (request `req` of `key`): only the
+/// recipients of that request whose reported delivery differs, their comments listed once.
+/// `None` when it changes nothing.
+fn status_entry(st: &State, key: &str, req: u32, answer: &Answer) -> Option<Entry> {
+    let n = st.notifications.get(key)?;
+    let r = n.requests.get(req as usize)?;
+    let mut comments: Vec<String> = Vec::new();
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let mut recipients = Vec::new();
+    for (h, status, comment) in &answer.logs {
+        let Some(rs) = n.recipients.get(h).filter(|rs| rs.req == Some(req)) else { continue };
+        if n.delivery(rs).is_some_and(|d| d.status == *status && d.comment == *comment) {
+            continue;
+        }
+        let c = comment.as_deref().map(|c| {
+            CommentRef::Index(*index.entry(c).or_insert_with(|| {
+                comments.push(c.to_string());
+                comments.len() as u32 - 1
+            }))
+        });
+        recipients.push((*h, status.clone(), c));
+    }
+    let same = r.status.as_deref() == Some(answer.status.as_str())
+        && r.delivered == answer.delivered
+        && r.failed == answer.failed;
+    if same && recipients.is_empty() {
+        return None;
+    }
+    Some(Entry::Status {
+        key: key.to_string(),
+        req,
+        status: answer.status.clone(),
+        delivered: answer.delivered,
+        failed: answer.failed,
+        comments,
+        recipients,
+    })
 }
 
 /// A line about one request on stderr: key, id and server text made safe for a terminal or a log.
 fn notice(key: &str, id: &str, what: &str) {
     let line = format!("{} request {}: {}", crate::safe::line(key), crate::safe::line(id), crate::safe::line(what));
     eprintln!("{}", crate::safe::for_output(&line));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Fingerprint;
+    use crate::manifest::Channel;
+    use crate::state::StoredContent;
+
+    fn answer(lineage: &str, logs: &[(&str, &str, Option<&str>)]) -> Answer {
+        let logs: Vec<_> =
+            logs.iter().map(|(id, s, c)| (recipient_hash(lineage, id), s.to_string(), c.map(str::to_string))).collect();
+        let delivered = logs.iter().filter(|l| l.1 == "SUCCESS").count() as u32;
+        Answer { status: "PARTIAL_SUCCESS".into(), failed: logs.len() as u32 - delivered, delivered, logs }
+    }
+
+    /// The class: whatever the state already holds, an answer records exactly the recipients of
+    /// its request whose delivery differs, each comment once; an answer the state already
+    /// holds records nothing.
+    #[test]
+    fn an_answer_records_only_what_changed() {
+        let mut st = State::new();
+        let ids = ["a", "b", "c", "d"];
+        let hashes: Vec<_> = ids.iter().map(|i| (recipient_hash(&st.lineage, i), Fingerprint([1; 16]))).collect();
+        let intent = |req: u32, rec: Vec<(RecipientHash, Fingerprint)>| Entry::Intent {
+            key: "k".into(),
+            req,
+            batch: "b".into(),
+            channel: Channel::Slack,
+            api: Api::V1,
+            content: StoredContent { kind: "text".into(), value: "hi".into() },
+            recipients: rec,
+            at: "t".into(),
+        };
+        let accepted = |req: u32| Entry::Outcome {
+            key: "k".into(),
+            req,
+            outcome: Outcome::Accepted,
+            request_id: Some(format!("ds-{req}")),
+            status: None,
+            error: None,
+        };
+        for e in [intent(0, hashes[..3].to_vec()), accepted(0), intent(1, hashes[3..].to_vec()), accepted(1)] {
+            st.replay(&e).expect("replay");
+        }
+        let ok = Some("Notification has been sent successfully");
+        let no = Some("'Identity is not associated with the channel'");
+        // d belongs to request 1: never part of request 0's entry.
+        let first = answer(
+            &st.lineage,
+            &[("a", "SUCCESS", ok), ("b", "SUCCESS", ok), ("c", "FAILURE", no), ("d", "SUCCESS", ok)],
+        );
+        let e = status_entry(&st, "k", 0, &first).expect("a first answer records");
+        let Entry::Status { comments, recipients, .. } = &e else { panic!("{e:?}") };
+        assert_eq!(comments.len(), 2, "each comment once: {comments:?}");
+        assert_eq!(recipients.len(), 3);
+        st.replay(&e).expect("replay");
+        assert!(status_entry(&st, "k", 0, &first).is_none(), "the same answer again records nothing");
+        // One recipient changes: only it is recorded.
+        let second = answer(&st.lineage, &[("a", "SUCCESS", ok), ("b", "FAILURE", no), ("c", "FAILURE", no)]);
+        let e = status_entry(&st, "k", 0, &second).expect("a change records");
+        let Entry::Status { recipients, comments, .. } = &e else { panic!("{e:?}") };
+        assert_eq!((recipients.len(), comments.len()), (1, 1), "{e:?}");
+        st.replay(&e).expect("replay");
+        let n = &st.notifications["k"];
+        assert_eq!(n.deliveries.len(), 2, "no text added: {:?}", n.deliveries);
+        assert!(status_entry(&st, "k", 0, &second).is_none());
+        assert!(status_entry(&st, "missing", 0, &second).is_none());
+    }
 }

@@ -89,18 +89,19 @@ pub(crate) fn prepare<'a>(
     Ok(Prepared { book, batches, declared: notifications })
 }
 
-/// Sends the prepared batches (`creds` is `None` when there are none), then compacts the journal.
-/// Returns the session (its lock still held: `--wait` records statuses under it) and the tally.
+/// Sends the prepared batches (`creds` is `None` when there are none) within the run's rate
+/// limiter, then compacts the journal. Returns the session (its lock still held: `--wait` records
+/// statuses under it, in the same limiter) and the tally.
 pub(crate) fn execute(
     prepared: Prepared<'_>,
     config: &Config,
     creds: Option<Credentials>,
+    limiter: &Arc<RateLimiter>,
     opts: SendOptions,
 ) -> Result<(Box<dyn Session>, Tally)> {
     let Prepared { book, batches, declared } = prepared;
     let tally = if let Some(creds) = creds {
-        let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
-        let client = Client::new(config, creds, limiter, opts.clock)?;
+        let client = Client::new(config, creds, limiter.clone(), opts.clock)?;
         let body =
             BodyOptions { v2_field: config.v2_field, template_as_custom_message: config.v2_template_as_custom_message };
         send_all(opts, &client, &book, batches, body)?

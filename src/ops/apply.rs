@@ -8,11 +8,14 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::poll::PollOptions;
 use crate::engine::send::{self, SendOptions, Tally};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::kore::RateLimiter;
 use crate::ops::{Global, load_workspace};
 use crate::plan::{self, Action, Plan, Retry, check_retry};
 use crate::render::{self, Format};
@@ -54,6 +57,8 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
 fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize)>) -> Result<Exit> {
     crate::interrupt::install();
     let ws = load_workspace(g, &[])?;
+    // One limiter for the run: sends and `--wait`'s status calls share Kore.ai's windows.
+    let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
     let mut session = g.open(&*state::store_for(&ws.config, g.env(), g.clock)?, &g.command)?;
     let loaded = session.loaded();
     crate::ops::check_retired(g, &ws, &loaded.state)?;
@@ -102,7 +107,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         report_held(g, &plan);
         let mut code = if held > 0 { Exit::Partial } else { Exit::Ok };
         if opts.wait {
-            code = code.max(wait_for(g, &ws.config, &mut *session, opts.timeout)?);
+            code = code.max(wait_for(g, &ws.config, limiter, &mut *session, opts)?);
         }
         return Ok(code);
     }
@@ -121,7 +126,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     let batch_size = ws.config.batch_size;
     let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, batch_size)?;
     report_chores(g, &chores);
-    let (mut session, tally) = send::execute(prepared, &ws.config, creds, send_opts)?;
+    let (mut session, tally) = send::execute(prepared, &ws.config, creds, &limiter, send_opts)?;
     counts.extend([
         ("accepted", tally.accepted),
         ("recipientsAccepted", tally.recipients_accepted),
@@ -141,7 +146,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         return Ok(Exit::Interrupted(sig));
     }
     if opts.wait {
-        let w = wait_for(g, &ws.config, &mut *session, opts.timeout)?;
+        let w = wait_for(g, &ws.config, limiter, &mut *session, opts)?;
         code = code.max(w);
     }
     Ok(code)
@@ -263,6 +268,14 @@ fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
     Ok(if partial { Exit::Partial } else { Exit::Ok })
 }
 
-fn wait_for(g: &Global, config: &crate::config::Config, session: &mut dyn Session, timeout: Duration) -> Result<Exit> {
-    crate::engine::poll::refresh_until(config, g.env(), g.clock, g.quiet, session, Some(timeout), true)
+/// `--wait`: polls statuses under the session that sent, within the same rate limiter.
+fn wait_for(
+    g: &Global,
+    config: &crate::config::Config,
+    limiter: Arc<RateLimiter>,
+    session: &mut dyn Session,
+    opts: &Options,
+) -> Result<Exit> {
+    let poll = PollOptions { parallelism: opts.parallelism, quiet: g.quiet, timeout: Some(opts.timeout), wait: true };
+    crate::engine::poll::refresh_until(config, g.env(), g.clock, limiter, session, &poll)
 }

@@ -3,12 +3,15 @@
 //! per-recipient outcomes in the state.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::engine::poll::PollOptions;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::fingerprint::recipient_hash;
+use crate::kore::RateLimiter;
 use crate::ops::{Global, load_workspace};
 use crate::state::{self, Outcome};
 
@@ -18,6 +21,8 @@ pub(crate) struct Options {
     pub(crate) json: bool,
     /// A CI job summary: masked recipients, Kore.ai's comments, what is blocked.
     pub(crate) markdown: bool,
+    /// Status calls in flight at once (`--parallelism`).
+    pub(crate) parallelism: usize,
 }
 
 #[derive(Serialize)]
@@ -52,7 +57,9 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let ws = load_workspace(g, &[])?;
     if opts.refresh {
         let mut session = g.open(&*state::store_for(&ws.config, g.env(), g.clock)?, &g.command)?;
-        crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, g.quiet, &mut *session, None, false)?;
+        let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
+        let poll = PollOptions { parallelism: opts.parallelism, quiet: g.quiet, timeout: None, wait: false };
+        crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, limiter, &mut *session, &poll)?;
     }
     let loaded = state::store_for(&ws.config, g.env(), g.clock)?.load()?;
     let st = &loaded.state;
@@ -98,7 +105,8 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             if r.fp.is_none() {
                 continue;
             }
-            match r.delivery.as_deref() {
+            let delivery = n.delivery(r);
+            match delivery.map(|d| d.status.as_str()) {
                 Some("SUCCESS") => row.delivered += 1,
                 Some(_) => {
                     row.failed += 1;
@@ -107,7 +115,11 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
                             .get(h)
                             .cloned()
                             .unwrap_or_else(|| format!("(removed recipient {})", &h.to_string()[..8])),
-                        comment: r.comment.clone().unwrap_or_default().trim_matches('\'').to_string(),
+                        comment: delivery
+                            .and_then(|d| d.comment.as_deref())
+                            .unwrap_or_default()
+                            .trim_matches('\'')
+                            .to_string(),
                     });
                 }
                 None => row.pending += 1,

@@ -179,9 +179,9 @@ fn in_flight(entry: Option<&NotificationState>, req: u32) -> bool {
     entry.and_then(|e| e.requests.get(req as usize)).is_some_and(|r| r.outcome == crate::state::Outcome::Pending)
 }
 
-/// Whether Kore.ai reported this recipient's last delivery as failed.
-pub(super) fn delivery_failed(rs: &crate::state::RecipientState) -> bool {
-    matches!(rs.delivery.as_deref(), Some("FAILURE" | "FAILED"))
+/// Whether Kore.ai reported this recipient's last delivery (in `n`) as failed.
+pub(super) fn delivery_failed(n: &NotificationState, rs: &crate::state::RecipientState) -> bool {
+    n.delivery(rs).is_some_and(crate::state::Delivery::failed)
 }
 
 /// Decides each recipient: sent (new, changed, retried), recorded, unchanged, or held back by
@@ -218,7 +218,7 @@ pub(super) fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&
             None if retried => Change::Retry,
             None => Change::New,
             Some(old) if old != fp => Change::Changed,
-            Some(_) if rs.is_some_and(delivery_failed) => {
+            Some(_) if entry.zip(rs).is_some_and(|(e, s)| delivery_failed(e, s)) => {
                 c.counts.failed += 1;
                 if !inp.retry_failed.includes(&n.key, None) {
                     c.counts.unchanged += 1;

@@ -1,4 +1,4 @@
-//! The compact encoding of a notification's recipients in a format-2 snapshot: one line per
+//! The compact encoding of a notification in a snapshot (formats 2 and 3): one line per
 //! recipient, sorted by recipient hash, so a committed state still diffs line by line.
 //!
 //! A settled recipient (the usual case) is one string, fields separated by a space:
@@ -6,16 +6,19 @@
 //! ```text
 //! "HASH FP"                    fingerprint recorded without a request (onChange: ignore)
 //! "HASH FP REQ"                received FP with request REQ
-//! "HASH FP REQ DELIVERY"       … and Kore.ai reported DELIVERY (e.g. SUCCESS, FAILURE)
+//! "HASH FP REQ #D"             … and Kore.ai reported the notification's delivery D
+//! "HASH FP REQ DELIVERY"       format 2: … and reported the status DELIVERY (no comment)
 //! ```
 //!
 //! HASH is the 96-bit salted recipient hash (16 base64url characters), FP the 64-bit fingerprint
-//! (11 base64url characters), both without padding. Anything else (a pending send, a delivery
-//! comment) is an object: `{"h": HASH, "fp": FP, "req": N, "delivery": "…", "comment": "…",
-//! "pending": {"fp": FP, "req": N}}`, absent fields omitted.
+//! (11 base64url characters), both without padding; D an index into the notification's
+//! `deliveries` (status and comment, each distinct one kept once: see `delivery.rs`). Anything
+//! else (a pending send) is an object: `{"h": HASH, "fp": FP, "req": N, "delivery": D, "pending":
+//! {"fp": FP, "req": N}}`, absent fields omitted (format 2 wrote `"delivery"` as the status and
+//! added `"comment"`; still read).
 //!
 //! Format-1 snapshots stored recipients as an object keyed by 32 hex digits, each value an object
-//! (`{"fp": HEX, "req": N, …}`); it is still read.
+//! (`{"fp": HEX, "req": N, "delivery": "…", "comment": "…"}`); it is still read.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,8 +27,10 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Pending, RecipientState};
+use super::delivery::{self, Delivery, plain_word};
+use super::{NotificationState, Pending, RecipientState, RequestState, StoredContent};
 use crate::fingerprint::{Fingerprint, RecipientHash};
+use crate::manifest::{Api, Channel};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /// Characters of an encoded recipient hash and fingerprint.
@@ -51,11 +56,11 @@ pub(super) enum BadRecipient {
     Hash(String),
     #[error("`{0}` is not a fingerprint ({FP_CHARS} base64url characters)")]
     Fingerprint(String),
-    #[error("recipient `{0}` is not `HASH FP [REQ [DELIVERY]]`")]
+    #[error("recipient `{0}` is not `HASH FP [REQ [#DELIVERY]]`")]
     Shape(String),
     #[error("recipient `{line}`: `{req}` is not a request number")]
     Request { line: String, req: String },
-    #[error("recipient `{line}`: `{delivery}` is not a delivery status")]
+    #[error("recipient `{line}`: `{delivery}` is not a delivery status or `#` and an index")]
     Delivery { line: String, delivery: String },
     #[error("recipient `{0}` has too many fields")]
     TooManyFields(String),
@@ -113,18 +118,10 @@ fn decode_fp(s: &str) -> Result<Fingerprint, BadRecipient> {
     decode(s, Fingerprint::SIGNIFICANT).map(Fingerprint).ok_or_else(|| BadRecipient::Fingerprint(s.to_string()))
 }
 
-/// Whether a delivery status fits in the one-line form.
-fn plain_word(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// The one-line form, when it holds everything.
 fn line(h: &RecipientHash, r: &RecipientState) -> Option<String> {
     let fp = r.fp.as_ref()?;
-    if r.pending.is_some() || r.comment.is_some() {
-        return None;
-    }
-    if r.delivery.as_deref().is_some_and(|d| r.req.is_none() || !plain_word(d)) {
+    if r.pending.is_some() || (r.delivery.is_some() && r.req.is_none()) {
         return None;
     }
     let mut s = String::with_capacity(40);
@@ -135,32 +132,40 @@ fn line(h: &RecipientHash, r: &RecipientState) -> Option<String> {
         s.push(' ');
         s.push_str(&req.to_string());
     }
-    if let Some(d) = &r.delivery {
-        s.push(' ');
-        s.push_str(d);
+    if let Some(d) = r.delivery {
+        s.push_str(" #");
+        s.push_str(&d.to_string());
     }
     Some(s)
 }
 
-fn parse_line(s: &str) -> Result<(RecipientHash, RecipientState), BadRecipient> {
+/// A recipient as read: its state, and the delivery an older format wrote as text (to be kept
+/// in the notification's table).
+pub(super) type Elem = (RecipientHash, RecipientState, Option<Delivery>);
+
+fn parse_line(s: &str) -> Result<Elem, BadRecipient> {
     let mut parts = s.split(' ');
     let (Some(h), Some(fp)) = (parts.next(), parts.next()) else {
         return Err(BadRecipient::Shape(s.to_string()));
     };
     let mut r = RecipientState { fp: Some(decode_fp(fp)?), ..RecipientState::default() };
+    let mut given = None;
     if let Some(req) = parts.next() {
         r.req = Some(req.parse().map_err(|_| BadRecipient::Request { line: s.to_string(), req: req.to_string() })?);
     }
     if let Some(d) = parts.next() {
-        if !plain_word(d) {
-            return Err(BadRecipient::Delivery { line: s.to_string(), delivery: d.to_string() });
+        let bad = || BadRecipient::Delivery { line: s.to_string(), delivery: d.to_string() };
+        match d.strip_prefix('#') {
+            Some(i) if !i.starts_with('+') => r.delivery = Some(i.parse().map_err(|_| bad())?),
+            Some(_) => return Err(bad()),
+            None if plain_word(d) => given = Some(Delivery { status: d.to_string(), comment: None }),
+            None => return Err(bad()),
         }
-        r.delivery = Some(d.to_string());
     }
     if parts.next().is_some() {
         return Err(BadRecipient::TooManyFields(s.to_string()));
     }
-    Ok((decode_key(h)?, r))
+    Ok((decode_key(h)?, r, given))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -168,6 +173,40 @@ fn parse_line(s: &str) -> Result<(RecipientHash, RecipientState), BadRecipient> 
 struct PendingObj {
     fp: String,
     req: u32,
+}
+
+/// An object's `delivery`: an index into the notification's table, or (format 2) a status.
+enum DeliveryField {
+    Index(u32),
+    Status(String),
+}
+
+impl Serialize for DeliveryField {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DeliveryField::Index(i) => s.serialize_u32(*i),
+            DeliveryField::Status(t) => s.serialize_str(t),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeliveryField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DeliveryField, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DeliveryField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a delivery index or a delivery status")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DeliveryField, E> {
+                u32::try_from(v).map(DeliveryField::Index).map_err(|_| E::custom("delivery index out of range"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DeliveryField, E> {
+                Ok(DeliveryField::Status(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -179,7 +218,8 @@ struct Obj {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     req: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    delivery: Option<String>,
+    delivery: Option<DeliveryField>,
+    /// Format 2 only (with a `delivery` status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     comment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,90 +241,216 @@ fn to_obj(h: &RecipientHash, r: &RecipientState) -> Obj {
         h: key(h),
         fp: r.fp.as_ref().map(fp),
         req: r.req,
-        delivery: r.delivery.clone(),
-        comment: r.comment.clone(),
+        delivery: r.delivery.map(DeliveryField::Index),
+        comment: None,
         pending: r.pending.as_ref().map(|p| PendingObj { fp: fp(&p.fp), req: p.req }),
     }
 }
 
-fn from_obj(o: Obj) -> Result<(RecipientHash, RecipientState), BadRecipient> {
-    Ok((
-        decode_key(&o.h)?,
-        RecipientState {
-            fp: o.fp.as_deref().map(decode_fp).transpose()?,
-            req: o.req,
-            delivery: o.delivery,
-            comment: o.comment,
-            pending: o
-                .pending
-                .map(|p| Ok::<_, BadRecipient>(Pending { fp: decode_fp(&p.fp)?, req: p.req }))
-                .transpose()?,
-        },
-    ))
-}
-
-pub(super) fn serialize<S: Serializer>(m: &BTreeMap<RecipientHash, RecipientState>, s: S) -> Result<S::Ok, S::Error> {
-    let mut seq = s.serialize_seq(Some(m.len()))?;
-    for (h, r) in m {
-        match line(h, r) {
-            Some(l) => seq.serialize_element(&l)?,
-            None => seq.serialize_element(&to_obj(h, r))?,
+fn from_obj(o: Obj) -> Result<Elem, BadRecipient> {
+    let mut r = RecipientState {
+        fp: o.fp.as_deref().map(decode_fp).transpose()?,
+        req: o.req,
+        delivery: None,
+        pending: o.pending.map(|p| Ok::<_, BadRecipient>(Pending { fp: decode_fp(&p.fp)?, req: p.req })).transpose()?,
+    };
+    let given = match o.delivery {
+        Some(DeliveryField::Index(i)) if o.comment.is_none() => {
+            r.delivery = Some(i);
+            None
         }
-    }
-    seq.end()
+        Some(DeliveryField::Index(i)) => {
+            return Err(BadRecipient::Delivery { line: o.h, delivery: format!("#{i} with a comment") });
+        }
+        Some(DeliveryField::Status(status)) => Some(Delivery { status, comment: o.comment }),
+        None => None,
+    };
+    Ok((decode_key(&o.h)?, r, given))
 }
 
-/// One element of the format-2 list.
-struct Elem(RecipientHash, RecipientState);
+/// A notification's recipients as written: lines (or objects), sorted by hash.
+struct Lines<'a>(&'a BTreeMap<RecipientHash, RecipientState>);
 
-impl<'de> Deserialize<'de> for Elem {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Elem, D::Error> {
+impl Serialize for Lines<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (h, r) in self.0 {
+            match line(h, r) {
+                Some(l) => seq.serialize_element(&l)?,
+                None => seq.serialize_element(&to_obj(h, r))?,
+            }
+        }
+        seq.end()
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn no_deliveries(d: &&[Delivery]) -> bool {
+    d.is_empty()
+}
+
+impl Serialize for NotificationState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Out<'a> {
+            channel: Channel,
+            api: Api,
+            content: &'a StoredContent,
+            requests: &'a [RequestState],
+            #[serde(skip_serializing_if = "no_deliveries")]
+            deliveries: &'a [Delivery],
+            recipients: Lines<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            orphaned_since: Option<&'a String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            origin: Option<&'a String>,
+        }
+        Out {
+            channel: self.channel,
+            api: self.api,
+            content: &self.content,
+            requests: &self.requests,
+            deliveries: &self.deliveries,
+            recipients: Lines(&self.recipients),
+            orphaned_since: self.orphaned_since.as_ref(),
+            origin: self.origin.as_ref(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NotificationState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NotificationState, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct In {
+            channel: Channel,
+            api: Api,
+            content: StoredContent,
+            #[serde(default)]
+            requests: Vec<RequestState>,
+            #[serde(default)]
+            deliveries: Vec<Delivery>,
+            #[serde(default, deserialize_with = "recipients")]
+            recipients: Vec<Elem>,
+            #[serde(default)]
+            orphaned_since: Option<String>,
+            #[serde(default)]
+            origin: Option<String>,
+        }
+        let i = In::deserialize(d)?;
+        let mut deliveries = i.deliveries;
+        let recipients = resolve(i.recipients, &mut deliveries).map_err(de::Error::custom)?;
+        Ok(NotificationState {
+            channel: i.channel,
+            api: i.api,
+            content: i.content,
+            requests: i.requests,
+            deliveries,
+            recipients,
+            orphaned_since: i.orphaned_since,
+            origin: i.origin,
+        })
+    }
+}
+
+/// The recipients read, their indices checked against the table and the deliveries of older
+/// formats added to it; a hash listed twice is refused.
+fn resolve(mut elems: Vec<Elem>, table: &mut Vec<Delivery>) -> Result<BTreeMap<RecipientHash, RecipientState>, String> {
+    let written = table.len();
+    let mut pairs = Vec::with_capacity(elems.len());
+    for (h, mut r, given) in elems.drain(..) {
+        if let Some(i) = r.delivery.filter(|i| *i as usize >= written) {
+            return Err(format!("recipient `{}` refers to delivery #{i}, which `deliveries` does not list", short(&h)));
+        }
+        if let Some(d) = given {
+            r.delivery = Some(delivery::intern(table, d));
+        }
+        pairs.push((h, r));
+    }
+    if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!("recipient `{}` is listed twice", short(&w[0].0)));
+    }
+    // Sorted and distinct: built in bulk.
+    Ok(pairs.into_iter().collect())
+}
+
+fn short(h: &RecipientHash) -> String {
+    let mut s = String::new();
+    encode_key(h, &mut s);
+    s
+}
+
+impl<'de> Deserialize<'de> for ElemOf {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ElemOf, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Elem;
+            type Value = ElemOf;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a recipient: \"HASH FP [REQ [DELIVERY]]\" or an object")
+                f.write_str("a recipient: \"HASH FP [REQ [#DELIVERY]]\" or an object")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Elem, E> {
-                parse_line(v).map(|(h, r)| Elem(h, r)).map_err(E::custom)
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ElemOf, E> {
+                parse_line(v).map(ElemOf).map_err(E::custom)
             }
-            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Elem, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<ElemOf, A::Error> {
                 let o = Obj::deserialize(de::value::MapAccessDeserializer::new(m))?;
-                from_obj(o).map(|(h, r)| Elem(h, r)).map_err(de::Error::custom)
+                from_obj(o).map(ElemOf).map_err(de::Error::custom)
             }
         }
         d.deserialize_any(V)
     }
 }
 
-pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<RecipientHash, RecipientState>, D::Error> {
+/// One element of the format-2 and -3 list.
+struct ElemOf(Elem);
+
+/// A recipient of format 1.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V1Recipient {
+    #[serde(default)]
+    fp: Option<Fingerprint>,
+    #[serde(default)]
+    req: Option<u32>,
+    #[serde(default)]
+    delivery: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    pending: Option<Pending>,
+}
+
+fn recipients<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Elem>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = BTreeMap<RecipientHash, RecipientState>;
+        type Value = Vec<Elem>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of recipients (format 2) or an object of recipients (format 1)")
+            f.write_str("a list of recipients (formats 2 and 3) or an object of recipients (format 1)")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
-            while let Some(Elem(h, r)) = seq.next_element()? {
-                if out.insert(h, r).is_some() {
-                    return Err(de::Error::custom("a recipient hash is listed twice"));
-                }
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(ElemOf(e)) = seq.next_element()? {
+                out.push(e);
             }
             Ok(out)
         }
         /// Format 1: `{"HEX": {"fp": "HEX", …}}`, full 16-byte hashes, truncated to the
         /// significant bytes kept since format 2.
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
-            while let Some((h, mut r)) = m.next_entry::<RecipientHash, RecipientState>()? {
-                r.fp = r.fp.map(Fingerprint::normalized);
-                if let Some(p) = r.pending.as_mut() {
-                    p.fp = p.fp.normalized();
-                }
-                out.insert(h.normalized(), r);
+            let mut out = Vec::new();
+            while let Some((h, v)) = m.next_entry::<RecipientHash, V1Recipient>()? {
+                let r = RecipientState {
+                    fp: v.fp.map(Fingerprint::normalized),
+                    req: v.req,
+                    delivery: None,
+                    pending: v.pending.map(|p| Pending { fp: p.fp.normalized(), req: p.req }),
+                };
+                let given = v.delivery.map(|status| Delivery { status, comment: v.comment });
+                out.push((h.normalized(), r, given));
             }
             Ok(out)
         }
@@ -303,11 +469,11 @@ impl schemars::JsonSchema for Schema {
         let key = format!("[A-Za-z0-9_-]{{{KEY_CHARS}}}");
         let fp = format!("[A-Za-z0-9_-]{{{FP_CHARS}}}");
         schemars::json_schema!({
-            "description": "Recipients sorted by hash, one per line. A settled recipient is \"HASH FP [REQ [DELIVERY]]\": HASH the 96-bit salted recipient hash and FP the 64-bit fingerprint of what they last received, both base64url without padding; REQ the index of the request that carried it; DELIVERY Kore.ai's delivery status. Anything else (a pending send, a delivery comment) is an object.",
+            "description": "Recipients sorted by hash, one per line. A settled recipient is \"HASH FP [REQ [#D]]\": HASH the 96-bit salted recipient hash and FP the 64-bit fingerprint of what they last received, both base64url without padding; REQ the index of the request that carried it; D the index in the notification's deliveries of what Kore.ai reported (format 2 wrote the status itself). Anything else (a pending send) is an object.",
             "type": "array",
             "items": {
                 "anyOf": [
-                    {"type": "string", "pattern": format!("^{key} {fp}( [0-9]+( [A-Za-z0-9_-]{{1,64}})?)?$")},
+                    {"type": "string", "pattern": format!("^{key} {fp}( [0-9]+( #[0-9]+| [A-Za-z0-9_-]{{1,64}})?)?$")},
                     {
                         "type": "object",
                         "additionalProperties": false,
@@ -316,7 +482,7 @@ impl schemars::JsonSchema for Schema {
                             "h": {"type": "string", "pattern": format!("^{key}$")},
                             "fp": {"type": "string", "pattern": format!("^{fp}$")},
                             "req": {"type": "integer", "minimum": 0},
-                            "delivery": {"type": "string"},
+                            "delivery": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
                             "comment": {"type": "string"},
                             "pending": {
                                 "type": "object",
@@ -358,8 +524,16 @@ mod tests {
         assert!(decode_fp(&bad).is_err());
         assert!(decode_fp(&s[..10]).is_err());
         assert!(decode_fp("AAAAAAAAAA=").is_err());
-        let r = RecipientState { fp: Some(f), req: Some(3), delivery: Some("SUCCESS".into()), ..Default::default() };
+        let r = RecipientState { fp: Some(f), req: Some(3), delivery: Some(12), ..Default::default() };
         let l = line(&h, &r).expect("one line");
-        assert_eq!(parse_line(&l), Ok((h, r)));
+        assert!(l.ends_with(" 3 #12"), "{l}");
+        assert_eq!(parse_line(&l), Ok((h, r.clone(), None)));
+        // Format 2: the status word, no comment.
+        let old = l.replace(" #12", " SUCCESS");
+        let given = Some(Delivery { status: "SUCCESS".into(), comment: None });
+        assert_eq!(parse_line(&old), Ok((h, RecipientState { delivery: None, ..r }, given)));
+        for bad in [" #", " #x", " #+1", " #-1", " #99999999999", " SUCCESS!"] {
+            assert!(parse_line(&l.replace(" #12", bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -59,14 +59,19 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<u32>,
     },
+    /// A job status from Kore.ai's status API, with the recipients whose reported delivery changed.
     Status {
         key: String,
         req: u32,
         status: String,
         delivered: u32,
         failed: u32,
-        /// (recipient hash, status, comment)
-        recipients: Vec<(RecipientHash, String, Option<String>)>,
+        /// The distinct comments of `recipients`, each once.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        comments: Vec<String>,
+        /// (recipient hash, status, comment): the comment an index into `comments` (journals of
+        /// earlier versions: the text itself).
+        recipients: Vec<(RecipientHash, String, Option<CommentRef>)>,
     },
     Rename {
         from: String,
@@ -97,4 +102,52 @@ pub enum Entry {
         key: String,
         origin: String,
     },
+}
+
+/// A recipient's comment in a status entry: an index into the entry's `comments`, or the text
+/// itself (as journals of earlier versions wrote it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommentRef {
+    Index(u32),
+    Text(String),
+}
+
+impl Serialize for CommentRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            CommentRef::Index(i) => s.serialize_u32(*i),
+            CommentRef::Text(t) => s.serialize_str(t),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CommentRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<CommentRef, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = CommentRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a comment index or a comment")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<CommentRef, E> {
+                u32::try_from(v).map(CommentRef::Index).map_err(|_| E::custom("comment index out of range"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<CommentRef, E> {
+                Ok(CommentRef::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl schemars::JsonSchema for CommentRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommentRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An index into the entry's comments, or (journals of earlier versions) the comment itself.",
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]
+        })
+    }
 }

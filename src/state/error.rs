@@ -159,6 +159,8 @@ pub enum ReplayError {
     NothingToRetire(String),
     #[error("{0} has a request with an unknown outcome: it cannot be retired")]
     RetireUnknown(String),
+    #[error("a status of {key} refers to comment {index}, which it does not list")]
+    CommentIndex { key: String, index: u32 },
 }
 
 /// A snapshot older than the newest one the store knows of, and where that one is recorded.

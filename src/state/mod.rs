@@ -27,6 +27,7 @@ use crate::fingerprint::{Fingerprint, RecipientHash, random_id, sha256_hex};
 use crate::manifest::{Api, Channel, Content};
 
 mod compact;
+mod delivery;
 mod entry;
 mod error;
 mod file;
@@ -35,7 +36,8 @@ mod lock;
 pub mod pg;
 mod store;
 
-pub use entry::Entry;
+pub use delivery::Delivery;
+pub use entry::{CommentRef, Entry};
 pub use error::{ReplayError, SnapshotError, Stale, StateError};
 pub(crate) use file::Paths;
 use file::*;
@@ -45,9 +47,11 @@ use lock::{check_regular, refused_link};
 pub(crate) use store::{FileStore, store_for};
 pub use store::{Session, StateStore};
 
-/// Format 2: recipients one compact line each (see `compact.rs`), tab-indented; tombstones.
-/// Format 1 (recipients as objects keyed by hex hashes) is still read.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// Format 3: Kore.ai's reported deliveries kept once per notification and referred to by index
+/// (see `delivery.rs`). Format 2 (recipients one compact line each, see `compact.rs`; a reported
+/// delivery as its status word, with its comment in an object) and format 1 (recipients as
+/// objects keyed by hex hashes) are still read.
+pub(crate) const FORMAT_VERSION: u32 = 3;
 /// Largest snapshot or journal we read (a format-1 state of a million recipients is about 130 MB,
 /// format 2 about 40 MB).
 pub(crate) const MAX_STATE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -166,26 +170,23 @@ pub struct Pending {
     pub req: u32,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+/// A recipient of a notification (its line of the snapshot: see `compact.rs`).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RecipientState {
     /// Fingerprint of what this person last (certainly) received.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp: Option<Fingerprint>,
     /// Index of the request that carried it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) req: Option<u32>,
-    /// Per-recipient delivery status from the status API (SUCCESS / FAILURE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) delivery: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) comment: Option<String>,
+    /// What the status API reported for that request: an index into the notification's
+    /// `deliveries` (see [`NotificationState::delivery`]).
+    pub(crate) delivery: Option<u32>,
     /// A send whose outcome is not known yet (or unknown after a failure).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+/// A notification's state. Serialized by `compact.rs` (the recipients one line each, referring to
+/// `deliveries` by index).
+#[derive(Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationState {
     pub(crate) channel: Channel,
@@ -194,8 +195,12 @@ pub struct NotificationState {
     pub(crate) content: StoredContent,
     #[serde(default)]
     pub requests: Vec<RequestState>,
+    /// Kore.ai's reported deliveries (status and comment), each distinct one once; recipients
+    /// refer to them by index (see `delivery.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) deliveries: Vec<Delivery>,
     /// Keyed by salted recipient hash. Stored as a list, one line per recipient, sorted by hash.
-    #[serde(default, with = "compact")]
+    #[serde(default)]
     #[schemars(with = "compact::Schema")]
     pub recipients: BTreeMap<RecipientHash, RecipientState>,
     /// When the notification was first seen by `apply` in the state but no longer in the
@@ -298,7 +303,6 @@ impl NotificationState {
                         rs.fp = rs.pending.take().map(|p| p.fp);
                         rs.req = Some(req);
                         rs.delivery = None;
-                        rs.comment = None;
                     }
                     Outcome::Rejected | Outcome::NotSent => rs.pending = None,
                     _ => {}
@@ -309,25 +313,70 @@ impl NotificationState {
         Ok(())
     }
 
-    /// A job status from Kore.ai, with per-recipient outcomes for those it carried.
+    /// A job status from Kore.ai, with per-recipient outcomes for those it carried (their comments
+    /// given by index into `comments`, or as text by journals of earlier versions). A comment index
+    /// out of range is refused before anything changes.
     fn status(
         &mut self,
         req: u32,
         status: &str,
         (delivered, failed): (u32, u32),
-        recipients: &[(RecipientHash, String, Option<String>)],
-    ) {
+        comments: &[String],
+        recipients: &[(RecipientHash, String, Option<CommentRef>)],
+    ) -> std::result::Result<(), u32> {
+        fn comment<'a>(comments: &'a [String], c: &'a Option<CommentRef>) -> std::result::Result<Option<&'a str>, u32> {
+            match c {
+                None => Ok(None),
+                Some(CommentRef::Text(t)) => Ok(Some(t.as_str())),
+                Some(CommentRef::Index(i)) => comments.get(*i as usize).map(|t| Some(t.as_str())).ok_or(*i),
+            }
+        }
+        for (_, _, c) in recipients {
+            comment(comments, c)?;
+        }
         if let Some(r) = self.requests.get_mut(req as usize) {
             r.status = Some(status.to_string());
             r.delivered = delivered;
             r.failed = failed;
         }
-        for (h, st, comment) in recipients {
-            if let Some(rs) = self.recipients.get_mut(&h.normalized())
-                && rs.req == Some(req)
-            {
-                rs.delivery = Some(st.clone());
-                rs.comment.clone_from(comment);
+        let mut table = std::mem::take(&mut self.deliveries);
+        let mut replaced = false;
+        {
+            let mut interner = delivery::Interner::new(&mut table);
+            for (h, st, c) in recipients {
+                if let Some(rs) = self.recipients.get_mut(&h.normalized())
+                    && rs.req == Some(req)
+                {
+                    let now = interner.index(st, comment(comments, c)?);
+                    replaced |= rs.delivery.is_some_and(|old| old != now);
+                    rs.delivery = Some(now);
+                }
+            }
+        }
+        self.deliveries = table;
+        if replaced {
+            // Only a replaced delivery can leave a text unused.
+            self.prune_deliveries();
+        }
+        Ok(())
+    }
+
+    /// What the status API last reported for a recipient of this notification.
+    pub(crate) fn delivery(&self, r: &RecipientState) -> Option<&Delivery> {
+        r.delivery.and_then(|i| self.deliveries.get(i as usize))
+    }
+
+    /// Drops delivery texts no recipient refers to any more (see `delivery::prune`).
+    fn prune_deliveries(&mut self) {
+        let mut used = vec![false; self.deliveries.len()];
+        for i in self.recipients.values().filter_map(|r| r.delivery) {
+            if let Some(u) = used.get_mut(i as usize) {
+                *u = true;
+            }
+        }
+        if let Some(map) = delivery::prune(&mut self.deliveries, &used) {
+            for r in self.recipients.values_mut() {
+                r.delivery = r.delivery.and_then(|i| map.get(i as usize).copied()).filter(|j| *j != u32::MAX);
             }
         }
     }
@@ -371,7 +420,6 @@ impl NotificationState {
                 rs.fp = Some(p.fp);
                 rs.req = Some(p.req);
                 rs.delivery = None;
-                rs.comment = None;
             }
         }
         self.recipients.retain(|_, r| r.fp.is_some() || r.pending.is_some());
@@ -474,9 +522,10 @@ impl State {
                     n.settle_unknown(*req, Outcome::ResolvedNotSent, Some("retried with --retry-unknown"));
                 }
             }
-            Entry::Status { key, req, status, delivered, failed, recipients } => {
+            Entry::Status { key, req, status, delivered, failed, comments, recipients } => {
                 let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::NoNotification(key.clone()))?;
-                n.status(*req, status, (*delivered, *failed), recipients);
+                n.status(*req, status, (*delivered, *failed), comments, recipients)
+                    .map_err(|index| ReplayError::CommentIndex { key: key.clone(), index })?;
             }
             Entry::Rename { from, to } => {
                 if let Some(n) = self.notifications.remove(from) {
@@ -520,6 +569,7 @@ impl State {
             api,
             content: content.clone(),
             requests: Vec::new(),
+            deliveries: Vec::new(),
             recipients: BTreeMap::new(),
             orphaned_since: None,
             origin: None,

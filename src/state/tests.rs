@@ -10,6 +10,7 @@ fn snapshot_roundtrip_and_tamper_detection() {
             api: Api::V1,
             content: StoredContent { kind: "text".into(), value: "hi".into() },
             requests: vec![],
+            deliveries: vec![],
             recipients: BTreeMap::new(),
             orphaned_since: None,
             origin: None,
@@ -20,12 +21,12 @@ fn snapshot_roundtrip_and_tamper_detection() {
     let tampered = String::from_utf8_lossy(&bytes).replace("\"hi\"", "\"ho\"");
     assert!(State::from_bytes(tampered.as_bytes()).is_err());
     assert!(State::from_bytes(&bytes[..bytes.len() / 2]).is_err());
-    let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 2", "\"formatVersion\": 9");
+    let newer = String::from_utf8_lossy(&bytes).replace("\"formatVersion\": 3", "\"formatVersion\": 9");
     assert!(State::from_bytes(newer.as_bytes()).is_err_and(|e| e.to_string().contains("newer")));
 }
 
 #[test]
-fn format_1_is_read_with_shortened_hashes_and_written_as_format_2() {
+fn format_1_is_read_with_shortened_hashes_and_written_as_the_current_format() {
     let v1 = include_str!("../../tests/fixtures/state-v1.json");
     let s = State::from_bytes(v1.as_bytes()).expect("format 1 reads");
     assert_eq!(s.format_version, FORMAT_VERSION);
@@ -37,10 +38,10 @@ fn format_1_is_read_with_shortened_hashes_and_written_as_format_2() {
     }
     let h: RecipientHash = "2f4c2ccd86d4f79d27e40e047af6f9d3".parse().expect("hex");
     assert!(n.recipients.contains_key(&h.normalized()));
-    let v2 = s.to_bytes();
-    let text = String::from_utf8_lossy(&v2);
-    assert!(text.contains("\t\"formatVersion\": 2") && !text.contains("2f4c2ccd"), "{text}");
-    assert_eq!(State::from_bytes(&v2).ok(), Some(s));
+    let v3 = s.to_bytes();
+    let text = String::from_utf8_lossy(&v3);
+    assert!(text.contains("\t\"formatVersion\": 3") && !text.contains("2f4c2ccd"), "{text}");
+    assert_eq!(State::from_bytes(&v3).ok(), Some(s));
 }
 
 #[test]
@@ -145,4 +146,97 @@ fn declared_by_table() {
     assert_eq!(n.claims("me", ["k", "absent"].into_iter()).len(), 1);
     n.replay(&Entry::Claim { key: "absent".into(), origin: "me".into() }).expect("a claim of nothing is nothing");
     assert!(!n.notifications.contains_key("absent"));
+}
+
+/// The lines of `b` not in `a`, and of `a` not in `b` (the checksum line left out, and JSON's
+/// separating commas: the line before one added at the end of a list gains one).
+fn line_diff(a: &[u8], b: &[u8]) -> (Vec<String>, Vec<String>) {
+    let lines = |x: &[u8]| -> Vec<String> {
+        let text = String::from_utf8_lossy(x);
+        text.lines().filter(|l| !l.contains("\"checksum\"")).map(|l| l.trim_end_matches(',').to_string()).collect()
+    };
+    let (a, b) = (lines(a), lines(b));
+    let added = b.iter().filter(|l| !a.contains(l)).cloned().collect();
+    let removed = a.iter().filter(|l| !b.contains(l)).cloned().collect();
+    (added, removed)
+}
+
+/// The class: in a state where every recipient's delivery is reported, a change to any one
+/// recipient's reported delivery changes that recipient's line only (and adds, or drops, the one
+/// table line of a text that appears, or is no longer used); every state round-trips.
+#[test]
+fn a_change_to_one_recipients_delivery_is_a_one_line_diff() {
+    const OK: &str = "Notification has been sent successfully";
+    let mut s = State::new();
+    let people: Vec<(RecipientHash, Fingerprint)> = (0..30u8)
+        .map(|i| (RecipientHash([i.wrapping_mul(37); 16]).normalized(), Fingerprint([i; 16]).normalized()))
+        .collect();
+    s.replay(&Entry::Intent {
+        key: "k".into(),
+        req: 0,
+        batch: "b".into(),
+        channel: Channel::Slack,
+        api: Api::V1,
+        content: StoredContent { kind: "text".into(), value: "hi".into() },
+        recipients: people.clone(),
+        at: "t".into(),
+    })
+    .expect("intent");
+    let accepted = Entry::Outcome {
+        key: "k".into(),
+        req: 0,
+        outcome: Outcome::Accepted,
+        request_id: Some("ds-1".into()),
+        status: None,
+        error: None,
+    };
+    s.replay(&accepted).expect("outcome");
+    let status = |who: &[RecipientHash], word: &str, comment: &str| Entry::Status {
+        key: "k".into(),
+        req: 0,
+        status: "SUCCESS".into(),
+        delivered: 30,
+        failed: 0,
+        comments: vec![comment.into()],
+        recipients: who.iter().map(|h| (*h, word.to_string(), Some(CommentRef::Index(0)))).collect(),
+    };
+    let all: Vec<RecipientHash> = people.iter().map(|p| p.0).collect();
+    s.replay(&status(&all, "SUCCESS", OK)).expect("status");
+    let base = s.to_bytes();
+    assert_eq!(String::from_utf8_lossy(&base).matches(OK).count(), 1);
+    assert_eq!(State::from_bytes(&base).ok(), Some(s.clone()));
+    for (i, h) in all.iter().enumerate() {
+        // One recipient fails with a new text: its line, and the text's line.
+        let mut one = s.clone();
+        one.replay(&status(&[*h], "FAILURE", "'Identity is not associated with the channel'")).expect("status");
+        let failed = one.to_bytes();
+        let (added, removed) = line_diff(&base, &failed);
+        assert_eq!((added.len(), removed.len()), (2, 1), "recipient {i}: +{added:?} -{removed:?}");
+        assert_eq!(State::from_bytes(&failed).ok(), Some(one.clone()));
+        // Another one fails the same way: its line only.
+        let other = all[(i + 1) % all.len()];
+        let mut two = one.clone();
+        two.replay(&status(&[other], "FAILURE", "'Identity is not associated with the channel'")).expect("status");
+        let (added, removed) = line_diff(&failed, &two.to_bytes());
+        assert_eq!((added.len(), removed.len()), (1, 1), "recipient {i}: +{added:?} -{removed:?}");
+        // The first one succeeds after all: its line (the failure text is still used).
+        let mut back = two.clone();
+        back.replay(&status(&[*h], "SUCCESS", OK)).expect("status");
+        let (added, removed) = line_diff(&two.to_bytes(), &back.to_bytes());
+        assert_eq!((added.len(), removed.len()), (1, 1), "recipient {i}: +{added:?} -{removed:?}");
+        // And the other: its line, and the text nobody has any more.
+        let mut none = back.clone();
+        none.replay(&status(&[other], "SUCCESS", OK)).expect("status");
+        let (added, removed) = line_diff(&back.to_bytes(), &none.to_bytes());
+        assert_eq!((added.len(), removed.len()), (1, 2), "recipient {i}: +{added:?} -{removed:?}");
+        assert_eq!(none.to_bytes(), base, "recipient {i}: back where it started");
+    }
+    // A comment index an entry does not list is refused, with nothing changed.
+    let mut bad = status(&all[..1], "FAILURE", "x");
+    if let Entry::Status { comments, .. } = &mut bad {
+        comments.clear();
+    }
+    let before = s.clone();
+    assert!(s.replay(&bad).is_err());
+    assert_eq!(s, before);
 }

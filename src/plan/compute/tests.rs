@@ -280,7 +280,8 @@ fn state_for(r: &Row, n: &Notification) -> State {
         let request_id = Some("ds-0".to_string());
         entries.push(Entry::Outcome { key: key.clone(), req: 0, outcome, request_id, status: None, error: None });
         let status = "FAILURE".to_string();
-        entries.push(Entry::Status { key, req: 0, status, delivered: 0, failed: 1, recipients: failures });
+        let comments = Vec::new();
+        entries.push(Entry::Status { key, req: 0, status, delivered: 0, failed: 1, comments, recipients: failures });
     }
     for e in &entries {
         st.replay(e).unwrap_or_else(|e| panic!("{}: {e}", r.what));

@@ -10,8 +10,16 @@ use crate::fingerprint::{Fingerprint, RecipientHash};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
-/// One recipient row: (notification id, recipient hash, its state).
-pub(super) type Row = (i64, RecipientHash, RecipientState);
+/// One recipient row.
+pub(super) struct Row {
+    /// The notification's id.
+    pub(super) id: i64,
+    pub(super) hash: RecipientHash,
+    /// Its state, without its delivery (which refers to its notification's table).
+    pub(super) state: RecipientState,
+    /// The reported delivery: its status (as [`Decoder::status`] numbers them) and comment id.
+    pub(super) delivery: Option<(u32, Option<i32>)>,
+}
 
 /// An incremental decoder: feed it chunks, take complete rows.
 #[derive(Default)]
@@ -19,6 +27,8 @@ pub(super) struct Decoder {
     buf: Vec<u8>,
     header_done: bool,
     finished: bool,
+    /// The delivery statuses seen (a few words), so a row carries a number, not a string.
+    statuses: Vec<String>,
 }
 
 /// Why a stream could not be decoded (the server sent something else than it was asked for).
@@ -53,7 +63,15 @@ impl Decoder {
             at = SIGNATURE.len() + 8 + ext;
             self.header_done = true;
         }
-        while let Some((row, used)) = Self::tuple(&self.buf[at..])? {
+        let mut buf = std::mem::take(&mut self.buf);
+        let r = self.rows(&mut buf, at, out);
+        self.buf = buf;
+        r
+    }
+
+    /// Decodes the complete tuples of `buf` from `at` into `out`, and drops them from `buf`.
+    fn rows(&mut self, buf: &mut Vec<u8>, mut at: usize, out: &mut Vec<Row>) -> Result<(), Malformed> {
+        while let Some((row, used)) = self.tuple(&buf[at..])? {
             at += used;
             match row {
                 Some(r) => out.push(r),
@@ -63,7 +81,7 @@ impl Decoder {
                 }
             }
         }
-        self.buf.drain(..at);
+        buf.drain(..at);
         Ok(())
     }
 
@@ -72,9 +90,24 @@ impl Decoder {
         self.finished
     }
 
+    /// The delivery status numbered `i` in a row.
+    pub(super) fn status(&self, i: u32) -> &str {
+        self.statuses.get(i as usize).map_or("", String::as_str)
+    }
+
+    fn status_number(&mut self, word: &[u8]) -> u32 {
+        match self.statuses.iter().position(|s| s.as_bytes() == word) {
+            Some(i) => i as u32,
+            None => {
+                self.statuses.push(String::from_utf8_lossy(word).into_owned());
+                self.statuses.len() as u32 - 1
+            }
+        }
+    }
+
     /// One tuple from the start of `b`: `None` when incomplete; `Some((None, n))` at the end.
     #[allow(clippy::type_complexity)]
-    fn tuple(b: &[u8]) -> Result<Option<(Option<Row>, usize)>, Malformed> {
+    fn tuple(&mut self, b: &[u8]) -> Result<Option<(Option<Row>, usize)>, Malformed> {
         if b.len() < 2 {
             return Ok(None);
         }
@@ -115,10 +148,14 @@ impl Decoder {
             None => None,
             _ => return Err(Malformed("request number")),
         };
-        let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
-        let rs =
-            RecipientState { fp: Some(fp), req, delivery: text(fields[4]), comment: text(fields[5]), pending: None };
-        Ok(Some((Some((id, hash, rs)), at)))
+        let comment = match fields[5] {
+            Some(v) if v.len() == 4 => Some(be_i32(v)),
+            None => None,
+            _ => return Err(Malformed("comment id")),
+        };
+        let delivery = fields[4].map(|w| (self.status_number(w), comment));
+        let state = RecipientState { fp: Some(fp), req, delivery: None, pending: None };
+        Ok(Some((Some(Row { id, hash, state, delivery }), at)))
     }
 }
 
@@ -143,6 +180,7 @@ mod tests {
         s.extend_from_slice(&0i32.to_be_bytes());
         s.extend_from_slice(&0i32.to_be_bytes());
         let two = 2i32.to_be_bytes();
+        let seven = 7i32.to_be_bytes();
         for i in 0..3u8 {
             s.extend_from_slice(&6i16.to_be_bytes());
             field(&mut s, Some(&(7i64 + i64::from(i)).to_be_bytes()));
@@ -150,7 +188,7 @@ mod tests {
             field(&mut s, Some(&[9; 16]));
             field(&mut s, if i == 1 { None } else { Some(&two) });
             field(&mut s, if i == 2 { Some(b"FAILURE") } else { None });
-            field(&mut s, None);
+            field(&mut s, if i == 2 { Some(&seven) } else { None });
         }
         s.extend_from_slice(&(-1i16).to_be_bytes());
         for split in 0..s.len() {
@@ -159,10 +197,12 @@ mod tests {
             d.feed(&s[split..], &mut rows).expect("second part");
             assert!(d.finished(), "split at {split}");
             assert_eq!(rows.len(), 3, "split at {split}");
-            assert_eq!(rows[2].0, 9);
-            assert_eq!(rows[1].2.req, None);
-            assert_eq!(rows[2].2.delivery.as_deref(), Some("FAILURE"));
-            assert_eq!(rows[0].1, RecipientHash([0; 16]));
+            assert_eq!(rows[2].id, 9);
+            assert_eq!(rows[1].state.req, None);
+            let (word, comment) = rows[2].delivery.expect("a delivery");
+            assert_eq!((d.status(word), comment), ("FAILURE", Some(7)));
+            assert!(rows[0].delivery.is_none());
+            assert_eq!(rows[0].hash, RecipientHash([0; 16]));
         }
         let mut bad = s.clone();
         bad[0] = b'X';

@@ -68,7 +68,7 @@ impl PgSession {
                 let known = st.notifications.get(key);
                 let failed = |(h, fp): &&(RecipientHash, Fingerprint)| {
                     known.and_then(|n| n.recipients.get(h)).is_some_and(|r| {
-                        r.fp.as_ref() == Some(fp) && matches!(r.delivery.as_deref(), Some("FAILURE" | "FAILED"))
+                        r.fp.as_ref() == Some(fp) && known.and_then(|n| n.delivery(r)).is_some_and(|d| d.failed())
                     })
                 };
                 let retried = recipients.iter().filter(failed).copied().collect();
@@ -195,7 +195,7 @@ impl PgSession {
                 for h in touched {
                     match n.recipients.get(&h).filter(|r| r.fp.is_some()) {
                         Some(r) => {
-                            ch.upsert.push((h, r.clone()));
+                            ch.upsert.push((h, r.clone(), n.delivery(r).cloned()));
                             ch.existing.push(prior.contains_key(&h));
                         }
                         None if prior.contains_key(&h) => ch.delete.push(h),
@@ -231,8 +231,17 @@ impl Session for PgSession {
             .and_then(|k| self.loaded.state.notifications.get(k))
             .map(|n| touched.iter().filter_map(|h| n.recipients.get(h).and_then(|r| r.fp).map(|fp| (*h, fp))).collect())
             .unwrap_or_default();
+        let table = entry_key(e).and_then(|k| self.loaded.state.notifications.get(k)).map(|n| n.deliveries.len());
         self.loaded.state.replay(e).map_err(StateError::Internal)?;
-        let Some(change) = self.change(e, (touched, prior), reqs, ledger) else { return Ok(()) };
+        let Some(mut change) = self.change(e, (touched, prior), reqs, ledger) else { return Ok(()) };
+        // The document keeps the order of the deliveries' table: written again when it changed
+        // (a change always changes its length: texts appended are in use, only unused ones go).
+        if let Some(n) = self.loaded.state.notifications.get_mut(&change.key)
+            && change.doc.is_none()
+            && table.is_some_and(|len| len != n.deliveries.len())
+        {
+            change.doc = Some(sql::doc_of(n));
+        }
         let (c, fence) = (self.data.clone(), self.fence.clone());
         let written =
             self.rt.run(async move { sql::write(&c, &fence, change).await }).and_then(|r| r.map_err(|e| self.db(e)));

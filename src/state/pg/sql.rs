@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
-use super::super::{NotificationState, Outcome, RecipientState, RequestState, State};
+use super::super::{Delivery, NotificationState, Outcome, RecipientState, RequestState, State};
 use crate::fingerprint::{Fingerprint, RecipientHash};
 use crate::state::{Result, StateError};
 
@@ -63,6 +63,10 @@ async fn finish<T>(c: &Client, r: std::result::Result<T, Db>) -> std::result::Re
     }
 }
 
+/// A recipient's row as written: its state, and what the status API reported (the texts: a
+/// comment is stored once, in `kore_notify.comments`, and the row refers to it by id).
+pub(super) type RecipientRow = (RecipientHash, RecipientState, Option<Delivery>);
+
 /// What one recorded entry changes, computed from the state before and after it.
 pub(super) struct Change {
     pub(super) key: String,
@@ -70,7 +74,7 @@ pub(super) struct Change {
     pub(super) doc: Option<serde_json::Value>,
     /// Requests as they are now, with the recipients an intent holds back (for a new request).
     pub(super) requests: Vec<(u32, RequestState, Option<Vec<u8>>)>,
-    pub(super) upsert: Vec<(RecipientHash, RecipientState)>,
+    pub(super) upsert: Vec<RecipientRow>,
     /// Of `upsert`, those that already have a row (updated in place rather than inserted).
     pub(super) existing: Vec<bool>,
     /// Whether losing this change in a crash of the *server* is safe (an answer: its request then
@@ -247,9 +251,10 @@ async fn write_in(c: &Client, fence: &Fence, ch: Change) -> std::result::Result<
     for (req, r, intent) in &ch.requests {
         upsert_request(c, id, *req, r, intent.as_deref()).await?;
     }
+    let ids = comment_ids(c, &ch.upsert).await?;
     let (old, new): (Vec<_>, Vec<_>) = ch.upsert.into_iter().zip(ch.existing).partition(|(_, e)| *e);
-    update_recipients(c, id, &old.into_iter().map(|(r, _)| r).collect::<Vec<_>>()).await?;
-    copy_recipients(c, id, &new.into_iter().map(|(r, _)| r).collect::<Vec<_>>()).await?;
+    update_recipients(c, id, &old.into_iter().map(|(r, _)| r).collect::<Vec<_>>(), &ids).await?;
+    copy_recipients(c, id, &new.into_iter().map(|(r, _)| r).collect::<Vec<_>>(), &ids).await?;
     if !ch.delete.is_empty() {
         let del: Vec<Vec<u8>> = ch.delete.iter().map(bytes).collect();
         c.execute("DELETE FROM kore_notify.recipients WHERE notification = $1 AND recipient = ANY($2)", &[&id, &del])
@@ -369,7 +374,7 @@ struct RecipientColumns {
     fp: Vec<Option<Vec<u8>>>,
     req: Vec<Option<i32>>,
     delivery: Vec<Option<String>>,
-    comment: Vec<Option<String>>,
+    comment: Vec<Option<i32>>,
 }
 
 /// Ledger rows as columns (for COPY).
@@ -391,32 +396,55 @@ impl LedgerColumns {
 }
 
 impl RecipientColumns {
-    fn of(rows: &[(RecipientHash, RecipientState)]) -> RecipientColumns {
+    fn of(rows: &[RecipientRow], ids: &HashMap<String, i32>) -> RecipientColumns {
         let mut k = RecipientColumns::default();
-        for (h, r) in rows {
+        for (h, r, d) in rows {
             k.recipient.push(bytes(h));
             k.fp.push(r.fp.as_ref().map(bytes));
             k.req.push(r.req.map(|q| q as i32));
-            k.delivery.push(r.delivery.clone());
-            k.comment.push(r.comment.clone());
+            k.delivery.push(d.as_ref().map(|d| d.status.clone()));
+            k.comment.push(comment_id(d.as_ref(), ids));
         }
         k
     }
+}
+
+/// The id of a delivery's comment (in the map [`comment_ids`] made).
+fn comment_id(d: Option<&Delivery>, ids: &HashMap<String, i32>) -> Option<i32> {
+    d.and_then(|d| d.comment.as_ref()).and_then(|c| ids.get(c).copied())
+}
+
+/// The ids of the comments of `rows`, each distinct text stored once (added when new).
+async fn comment_ids(c: &Client, rows: &[RecipientRow]) -> std::result::Result<HashMap<String, i32>, Db> {
+    let mut texts: Vec<&str> = rows.iter().filter_map(|(_, _, d)| d.as_ref()?.comment.as_deref()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    if texts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    c.execute(
+        "INSERT INTO kore_notify.comments (text) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (text) DO NOTHING",
+        &[&texts],
+    )
+    .await?;
+    let found = c.query("SELECT text, id FROM kore_notify.comments WHERE text = ANY($1)", &[&texts]).await?;
+    Ok(found.into_iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Rewrites existing recipients' rows as they are now (one statement for the whole batch).
 async fn update_recipients(
     c: &Client,
     id: i64,
-    rows: &[(RecipientHash, RecipientState)],
+    rows: &[RecipientRow],
+    ids: &HashMap<String, i32>,
 ) -> std::result::Result<(), Db> {
     if rows.is_empty() {
         return Ok(());
     }
-    let k = RecipientColumns::of(rows);
+    let k = RecipientColumns::of(rows, ids);
     c.execute(
-        "UPDATE kore_notify.recipients r SET fp = u.fp, req = u.req, delivery = u.delivery, comment = u.comment
-         FROM unnest($2::bytea[], $3::bytea[], $4::int4[], $5::text[], $6::text[])
+        "UPDATE kore_notify.recipients r SET fp = u.fp, req = u.req, delivery = u.delivery, comment_id = u.comment
+         FROM unnest($2::bytea[], $3::bytea[], $4::int4[], $5::text[], $6::int4[])
              AS u(recipient, fp, req, delivery, comment)
          WHERE r.notification = $1 AND r.recipient = u.recipient",
         &[&id, &k.recipient, &k.fp, &k.req, &k.delivery, &k.comment],
@@ -426,20 +454,28 @@ async fn update_recipients(
 }
 
 /// Inserts new recipients' rows (binary COPY: the cheapest way in, one round trip).
-async fn copy_recipients(c: &Client, id: i64, rows: &[(RecipientHash, RecipientState)]) -> std::result::Result<(), Db> {
+async fn copy_recipients(
+    c: &Client,
+    id: i64,
+    rows: &[RecipientRow],
+    ids: &HashMap<String, i32>,
+) -> std::result::Result<(), Db> {
     use tokio_postgres::types::Type;
     if rows.is_empty() {
         return Ok(());
     }
     let sink = c
-        .copy_in("COPY kore_notify.recipients (notification, recipient, fp, req, delivery, comment) FROM STDIN BINARY")
+        .copy_in(
+            "COPY kore_notify.recipients (notification, recipient, fp, req, delivery, comment_id) FROM STDIN BINARY",
+        )
         .await?;
-    let types = [Type::INT8, Type::BYTEA, Type::BYTEA, Type::INT4, Type::TEXT, Type::TEXT];
+    let types = [Type::INT8, Type::BYTEA, Type::BYTEA, Type::INT4, Type::TEXT, Type::INT4];
     let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
     futures_util::pin_mut!(writer);
-    for (h, r) in rows {
+    for (h, r, d) in rows {
         let (fp, req) = (r.fp.as_ref().map(bytes), r.req.map(|q| q as i32));
-        writer.as_mut().write(&[&id, &bytes(h), &fp, &req, &r.delivery, &r.comment]).await?;
+        let status = d.as_ref().map(|d| d.status.as_str());
+        writer.as_mut().write(&[&id, &bytes(h), &fp, &req, &status, &comment_id(d.as_ref(), ids)]).await?;
     }
     writer.finish().await?;
     Ok(())
@@ -521,13 +557,14 @@ pub(super) async fn import(
                 let intent = held.get(&(i as u32)).map(|pairs| encode_pairs(pairs));
                 upsert_request(c, id, i as u32, r, intent.as_deref()).await?;
             }
-            let all: Vec<(RecipientHash, RecipientState)> = n.recipients.iter().map(|(h, r)| (*h, r.clone())).collect();
+            let all: Vec<RecipientRow> =
+                n.recipients.iter().map(|(h, r)| (*h, r.clone(), n.delivery(r).cloned())).collect();
             for chunk in all.chunks(20_000) {
-                let sent: Vec<(RecipientHash, RecipientState)> =
-                    chunk.iter().filter(|(_, r)| r.fp.is_some()).cloned().collect();
-                copy_recipients(c, id, &sent).await?;
+                let sent: Vec<RecipientRow> = chunk.iter().filter(|(_, r, _)| r.fp.is_some()).cloned().collect();
+                let ids = comment_ids(c, &sent).await?;
+                copy_recipients(c, id, &sent, &ids).await?;
                 let mut rows = LedgerColumns::default();
-                for (h, r) in chunk {
+                for (h, r, _) in chunk {
                     let pending = r.pending.as_ref().map(|p| (p.fp, p.req));
                     if let (Some(fp), Some(req)) = (r.fp, r.req) {
                         // A failed delivery being retried no longer stands once its retry is pending.

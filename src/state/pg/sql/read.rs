@@ -65,13 +65,21 @@ async fn read_in(c: &Client, target: &str) -> std::result::Result<Result<Read>, 
         Ok(holds) => holds,
         Err(e) => return Ok(Err(e)),
     };
-    let per = match recipient_rows(c, &keys).await? {
+    // The deliveries' order, as the documents keep it; the rows refer to them by text.
+    let mut tables = HashMap::new();
+    for (id, key) in &keys {
+        if let Some(n) = state.notifications.get_mut(key) {
+            tables.insert(*id, std::mem::take(&mut n.deliveries));
+        }
+    }
+    let per = match recipient_rows(c, &keys, v, tables).await? {
         Ok(per) => per,
         Err(e) => return Ok(Err(e)),
     };
-    for (id, list) in per {
+    for (id, p) in per {
         if let Some(n) = keys.get(&id).and_then(|k| state.notifications.get_mut(k)) {
-            n.recipients = BTreeMap::from_iter(list);
+            n.recipients = BTreeMap::from_iter(p.rows);
+            n.deliveries = p.table;
         }
     }
     for (id, req, intent) in holds {
@@ -131,19 +139,64 @@ async fn requests(
     Ok(Ok(holds))
 }
 
-/// Every recipient row of the target's notifications, grouped by notification id.
+/// A notification's recipient rows, and the deliveries they refer to (in its document's order,
+/// then as the rows bring them).
+#[derive(Default)]
+struct PerNotification {
+    rows: Vec<(RecipientHash, RecipientState)>,
+    table: Vec<crate::state::Delivery>,
+    /// (status as the decoder numbers it, comment id) → index in `table`.
+    index: HashMap<(u32, Option<i32>), u32>,
+}
+
+/// The comments of the target's notifications by id, and the query of their recipient rows
+/// (`notification, recipient, fp, req, delivery, comment id`). Before schema 3 (a database a newer
+/// writer has not migrated yet), the rows held the comment's text: they are numbered here.
+fn rows_query(version: i32, list: &str) -> (String, String) {
+    let mine = format!("notification = ANY('{{{list}}}'::bigint[])");
+    if version >= 3 {
+        (
+            format!(
+                "SELECT id, text FROM kore_notify.comments WHERE id IN
+                     (SELECT DISTINCT comment_id FROM kore_notify.recipients WHERE {mine})"
+            ),
+            format!(
+                "COPY (SELECT notification, recipient, fp, req, delivery, comment_id FROM kore_notify.recipients
+                       WHERE {mine}) TO STDOUT (FORMAT binary)"
+            ),
+        )
+    } else {
+        let numbered = format!(
+            "SELECT (row_number() OVER (ORDER BY comment))::int4 AS id, comment AS text
+             FROM (SELECT DISTINCT comment FROM kore_notify.recipients WHERE {mine} AND comment IS NOT NULL) d"
+        );
+        (
+            numbered.clone(),
+            format!(
+                "COPY (WITH c AS ({numbered}) SELECT r.notification, r.recipient, r.fp, r.req, r.delivery, c.id
+                       FROM kore_notify.recipients r LEFT JOIN c ON c.text = r.comment WHERE r.{mine})
+                 TO STDOUT (FORMAT binary)"
+            ),
+        )
+    }
+}
+
+/// Every recipient row of the target's notifications, grouped by notification id, with the
+/// deliveries they refer to (each distinct status and comment once per notification).
 async fn recipient_rows(
     c: &Client,
     keys: &HashMap<i64, String>,
-) -> std::result::Result<Result<HashMap<i64, Vec<(RecipientHash, RecipientState)>>>, Db> {
-    let mut per: HashMap<i64, Vec<(RecipientHash, RecipientState)>> = HashMap::new();
-    // The target's notifications by id (integers, so the COPY query needs no quoting).
-    let ids: Vec<String> = keys.keys().map(i64::to_string).collect();
-    let query = format!(
-        "COPY (SELECT notification, recipient, fp, req, delivery, comment FROM kore_notify.recipients
-               WHERE notification = ANY('{{{}}}'::bigint[])) TO STDOUT (FORMAT binary)",
-        ids.join(",")
-    );
+    version: i32,
+    tables: HashMap<i64, Vec<crate::state::Delivery>>,
+) -> std::result::Result<Result<HashMap<i64, PerNotification>>, Db> {
+    let mut per: HashMap<i64, PerNotification> =
+        tables.into_iter().map(|(id, table)| (id, PerNotification { table, ..PerNotification::default() })).collect();
+    // The target's notifications by id (integers, so the queries need no quoting).
+    let list = keys.keys().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let (comments, query) = rows_query(version, &list);
+    // The comments the rows refer to, each once.
+    let comments: HashMap<i32, String> =
+        c.query(comments.as_str(), &[]).await?.into_iter().map(|r| (r.get(0), r.get(1))).collect();
     let stream = c.copy_out(query.as_str()).await?;
     futures_util::pin_mut!(stream);
     let (mut decoder, mut rows) = (crate::state::pg::copy::Decoder::default(), Vec::new());
@@ -151,8 +204,33 @@ async fn recipient_rows(
         if let Err(crate::state::pg::copy::Malformed(what)) = decoder.feed(&chunk, &mut rows) {
             return Ok(Err(corrupt(what)));
         }
-        for (id, hash, rs) in rows.drain(..) {
-            per.entry(id).or_default().push((hash, rs));
+        for row in rows.drain(..) {
+            let p = per.entry(row.id).or_default();
+            let mut rs = row.state;
+            if let Some((word, comment)) = row.delivery {
+                let i = match p.index.get(&(word, comment)) {
+                    Some(i) => *i,
+                    None => {
+                        let text = match comment.map(|id| comments.get(&id)) {
+                            Some(None) => return Ok(Err(corrupt("a recipient's comment"))),
+                            Some(Some(t)) => Some(t.clone()),
+                            None => None,
+                        };
+                        let d = crate::state::Delivery { status: decoder.status(word).to_string(), comment: text };
+                        let i = match p.table.iter().position(|t| *t == d) {
+                            Some(i) => i as u32,
+                            None => {
+                                p.table.push(d);
+                                p.table.len() as u32 - 1
+                            }
+                        };
+                        p.index.insert((word, comment), i);
+                        i
+                    }
+                };
+                rs.delivery = Some(i);
+            }
+            p.rows.push((row.hash, rs));
         }
     }
     if !decoder.finished() {
@@ -189,8 +267,9 @@ fn outcome_of(s: &str) -> Option<Outcome> {
         .find(|o| o.as_str() == s)
 }
 
-/// The notification-level fields as a JSON document (everything but requests and recipients,
-/// which are rows of their own).
+/// The notification-level fields as a JSON document: everything but requests and recipients,
+/// which are rows of their own. Its `deliveries` keep the table's order (a recipient's row holds
+/// the delivery's status and comment id, not its index), so the state reads back as written.
 pub(in crate::state::pg) fn doc_of(n: &mut NotificationState) -> serde_json::Value {
     let requests = std::mem::take(&mut n.requests);
     let recipients = std::mem::take(&mut n.recipients);

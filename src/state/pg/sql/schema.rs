@@ -3,7 +3,7 @@
 use super::*;
 
 /// The schema version this build writes and reads.
-pub(in crate::state::pg) const SCHEMA_VERSION: i32 = 2;
+pub(in crate::state::pg) const SCHEMA_VERSION: i32 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -83,6 +83,21 @@ COMMENT ON INDEX kore_notify.sends_once IS
 -- a third of recording a batch. The writer deletes them with their notification instead.
 ALTER TABLE kore_notify.recipients DROP CONSTRAINT recipients_notification_fkey;
 ALTER TABLE kore_notify.sends DROP CONSTRAINT sends_notification_fkey;
+",
+    r"
+-- Kore.ai's comments, each distinct text once (its success boilerplate was repeated on every
+-- recipient's row); a recipient's row refers to its comment by id. Existing rows move over.
+CREATE TABLE kore_notify.comments (
+    id   integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    text text NOT NULL UNIQUE
+);
+COMMENT ON TABLE kore_notify.comments IS
+    'Delivery comments reported by Kore.ai, each distinct text once; recipients refer to them by id.';
+ALTER TABLE kore_notify.recipients ADD COLUMN comment_id integer;
+INSERT INTO kore_notify.comments (text)
+    SELECT DISTINCT comment FROM kore_notify.recipients WHERE comment IS NOT NULL ORDER BY 1;
+UPDATE kore_notify.recipients r SET comment_id = c.id FROM kore_notify.comments c WHERE r.comment = c.text;
+ALTER TABLE kore_notify.recipients DROP COLUMN comment;
 ",
 ];
 
