@@ -41,7 +41,20 @@ endless() {
   mkdir -p "$(dirname "$1")"
   local keep='\n'
   [ "${5:-}" = lines ] && keep=''
-  { printf '%b' "$3"; yes "$4" | tr -d "$keep" | head -c "$(($2 - ${#3}))" || true; } >"$1"
+  # Written by one program that stops by itself (no reader that stops early under pipefail).
+  python3 - "$1" "$2" "$3" "$4" "$keep" <<'PY'
+import sys
+path, size, head, word, keep = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode().decode("unicode_escape"), sys.argv[4], sys.argv[5]
+unit = (word if keep else word + "\n").encode()
+with open(path, "wb") as f:
+    f.write(head.encode())
+    left = size - len(head.encode())
+    block = unit * max(1, (1 << 20) // len(unit))
+    while left > 0:
+        chunk = block[:left]
+        f.write(chunk)
+        left -= len(chunk)
+PY
 }
 
 printf '%-44s %-20s %8s %13s  %s\n' case command "time (s)" "max RSS (MB)" "exit"

@@ -156,7 +156,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Plan, PlanFileError> {
 
 /// Everything a plan shows but its digest and the instant it was made.
 fn body(p: &Plan) -> [u8; 32] {
-    hash(&(&p.format_version, &timeless(&p.binding), &p.summary, &p.notifications))
+    hash(&(&p.format_version, &p.host, &p.forecast, &timeless(&p.binding), &p.summary, &p.notifications))
 }
 
 /// The binding without the instant the plan was made.
@@ -181,6 +181,12 @@ fn first_difference(a: &Plan, b: &Plan) -> String {
         if hash(x) != hash(y) {
             return format!("notifications[{i}] (`{}`){}", crate::safe::line(&x.key), path_of(&value(x), &value(y)));
         }
+    }
+    if a.host != b.host {
+        return "host".into();
+    }
+    if a.forecast != b.forecast {
+        return format!("forecast{}", path_of(&value(&a.forecast), &value(&b.forecast)));
     }
     format!("summary{}", path_of(&value(&a.summary), &value(&b.summary)))
 }
