@@ -102,7 +102,7 @@ pub fn run() -> Exit {
         Err(e) => {
             if e.use_stderr() {
                 // Clap quotes the values it refuses: shown safely, like every other error.
-                eprint!("{}", safe::text(&e.render().to_string()));
+                shell::Shell::default().err(safe::text(&e.render().to_string()));
             } else {
                 // Help and version: our own text, styled on a terminal.
                 let _ = e.print();

@@ -26,7 +26,8 @@ use crate::state::{CommentRef, Entry, Outcome, Session, State};
 pub(crate) struct PollOptions {
     /// Status calls in flight at once (at least 1).
     pub(crate) parallelism: usize,
-    pub(crate) quiet: bool,
+    /// Where notices go (`--quiet`: only what needs attention).
+    pub(crate) shell: crate::shell::Shell,
     /// With `wait`: how long to keep asking.
     pub(crate) timeout: Option<Duration>,
     /// Repeat until every request is terminal (or the timeout passes).
@@ -76,7 +77,8 @@ pub(crate) fn refresh_until(
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             timed_out = true;
-            eprintln!("timed out waiting for delivery statuses; `kore-notify status --refresh` checks again later");
+            opts.shell
+                .errln("timed out waiting for delivery statuses; `kore-notify status --refresh` checks again later");
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -85,7 +87,10 @@ pub(crate) fn refresh_until(
         session.compact()?;
     }
     if let Some(sig) = crate::interrupt::requested() {
-        eprintln!("Interrupted by {}: the statuses received so far are recorded.", crate::interrupt::name(sig));
+        opts.shell.errln(format!(
+            "Interrupted by {}: the statuses received so far are recorded.",
+            crate::interrupt::name(sig)
+        ));
         return Ok(Exit::Interrupted(sig));
     }
     Ok(if any_failed_delivery(session.state()) || timed_out { Exit::Partial } else { Exit::Ok })
@@ -127,13 +132,13 @@ async fn poll_round(
                 };
                 let js = match answer {
                     Ok(js) => js,
-                    Err(e) => return notice(&o.key, &o.id, &format!("status unavailable: {e}")),
+                    Err(e) => return notice(opts.shell, &o.key, &o.id, &format!("status unavailable: {e}")),
                 };
                 // Hashing the identities needs no lock.
                 let answer = Answer::of(js, lineage);
                 let r = tokio::task::block_in_place(|| {
                     let mut s = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    record_status(opts.quiet, &mut **s, &o, &answer)
+                    record_status(opts.shell, &mut **s, &o, &answer)
                 });
                 match r {
                     Ok(true) => recorded.store(true, Ordering::SeqCst),
@@ -224,7 +229,12 @@ impl Answer {
 /// Records a job status; returns whether anything was recorded. An unknown request whose job
 /// Kore.ai's status API knows was processed: it is settled as sent first, so its recipients are
 /// not held back any more.
-fn record_status(quiet: bool, session: &mut dyn Session, o: &OpenRequest, answer: &Answer) -> Result<bool> {
+fn record_status(
+    shell: crate::shell::Shell,
+    session: &mut dyn Session,
+    o: &OpenRequest,
+    answer: &Answer,
+) -> Result<bool> {
     let (key, req) = (o.key.as_str(), o.req);
     let was_unknown = session
         .state()
@@ -235,15 +245,20 @@ fn record_status(quiet: bool, session: &mut dyn Session, o: &OpenRequest, answer
     if was_unknown {
         session.record(&Entry::Resolve { key: key.to_string(), sent: true, req: Some(req) })?;
         let what = "Kore.ai knows this job, so it was processed; its unknown outcome is settled as sent";
-        notice(key, &format!("#{req} ({})", o.id), what);
+        notice(shell, key, &format!("#{req} ({})", o.id), what);
     }
     let entry = status_entry(session.state(), key, req, answer);
     let recorded = entry.is_some();
     if let Some(e) = entry {
         session.record(&e)?;
     }
-    if !quiet && recorded && is_terminal_status(&answer.status) {
-        notice(key, &o.id, &format!("{} ({} delivered, {} failed)", answer.status, answer.delivered, answer.failed));
+    if !shell.quiet && recorded && is_terminal_status(&answer.status) {
+        notice(
+            shell,
+            key,
+            &o.id,
+            &format!("{} ({} delivered, {} failed)", answer.status, answer.delivered, answer.failed),
+        );
     }
     Ok(recorded || was_unknown)
 }
@@ -288,9 +303,9 @@ fn status_entry(st: &State, key: &str, req: u32, answer: &Answer) -> Option<Entr
 }
 
 /// A line about one request on stderr: key, id and server text made safe for a terminal or a log.
-fn notice(key: &str, id: &str, what: &str) {
+fn notice(shell: crate::shell::Shell, key: &str, id: &str, what: &str) {
     let line = format!("{} request {}: {}", crate::safe::line(key), crate::safe::line(id), crate::safe::line(what));
-    eprintln!("{}", crate::safe::for_output(&line));
+    shell.errln(crate::safe::for_output(&line));
 }
 
 #[cfg(test)]

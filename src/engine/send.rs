@@ -114,7 +114,12 @@ pub(crate) fn execute(
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // The sends created the new notifications: now each declared one records this repository.
-    let claims = book.session.state().claims(&config.origin, declared.iter().map(|n| n.key.as_str()));
+    // Only a shared state (PostgreSQL) needs to know which repository declares what.
+    let claims = if config.state_is_shared() {
+        book.session.state().claims(&config.origin, declared.iter().map(|n| n.key.as_str()))
+    } else {
+        Vec::new()
+    };
     for e in &claims {
         book.session.record(e)?;
     }

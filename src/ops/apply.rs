@@ -95,8 +95,11 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     let mut chores = housekeeping(g, &ws, &plan, &loaded.state);
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
-        chores
-            .extend(loaded.state.claims(&ws.config.origin, ws.manifests.notifications.iter().map(|n| n.key.as_str())));
+        if ws.config.state_is_shared() {
+            chores.extend(
+                loaded.state.claims(&ws.config.origin, ws.manifests.notifications.iter().map(|n| n.key.as_str())),
+            );
+        }
         if !chores.is_empty() {
             for e in &chores {
                 session.record(e)?;
@@ -276,6 +279,6 @@ fn wait_for(
     session: &mut dyn Session,
     opts: &Options,
 ) -> Result<Exit> {
-    let poll = PollOptions { parallelism: opts.parallelism, quiet: g.quiet, timeout: Some(opts.timeout), wait: true };
+    let poll = PollOptions { parallelism: opts.parallelism, shell: g.shell, timeout: Some(opts.timeout), wait: true };
     crate::engine::poll::refresh_until(config, g.env(), g.clock, limiter, session, &poll)
 }

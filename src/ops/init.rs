@@ -50,11 +50,11 @@ pub(crate) fn run(g: &Global, dir: Option<&Path>) -> Result<Exit> {
     if let Some((p, _)) = &done.gitignore {
         g.info(format!("updated {}", p.display()));
     }
-    workflows_note(&dir);
+    workflows_note(g, &dir);
     let cd = if dir == Path::new(".") { String::new() } else { format!("  cd {}\n", dir.display()) };
-    println!(
+    g.shell.outln(format!(
         "A kore-notify repository is ready. Next:\n{cd}  kore-notify validate\n  kore-notify plan\nThe README's \"first hour\" section walks on to the emulator and a first apply."
-    );
+    ));
     Ok(Exit::Ok)
 }
 
@@ -232,15 +232,15 @@ fn gitignore(dir: &Path, done: &mut Written) -> Result<()> {
 
 /// GitHub runs workflows only from the repository root: when DIR is inside a repository, say where
 /// they belong and which `working-directory` to give them.
-fn workflows_note(dir: &Path) {
+fn workflows_note(g: &Global, dir: &Path) {
     let Ok(abs) = std::fs::canonicalize(dir) else { return };
     let Some(root) = abs.ancestors().skip(1).find(|a| a.join(".git").exists()) else { return };
     if let Ok(rel) = abs.strip_prefix(root) {
-        eprintln!(
+        g.shell.errln(format!(
             "note: {} is inside the git repository at {}: move .github/workflows/ there, and give the workflow `working-directory: {}`",
             dir.display(),
             root.display(),
             rel.display()
-        );
+        ));
     }
 }

@@ -1,6 +1,5 @@
 //! `kore-notify plan`: who would receive what. Reads no credentials and opens no connection.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -49,7 +48,7 @@ pub(crate) fn show(g: &Global, path: &Path, format: Format) -> Result<Exit> {
     let plan = read_plan_file(path)?;
     let text = render::document(&plan, format, g.color, g.verbose, &render::Review::default());
     let text = if format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
-    std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;
+    g.shell.out(text);
     Ok(Exit::Ok)
 }
 
@@ -83,7 +82,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     };
     let text = render::document(&plan, opts.format, g.color, g.verbose, &review);
     let text = if opts.format == Format::Json { text } else { crate::safe::for_output(&text).into_owned() };
-    std::io::stdout().write_all(text.as_bytes()).map_err(Error::system("write output"))?;
+    g.shell.out(text);
     let over = review.over_limit(&plan);
     let too_late = crate::ops::too_late(&plan, g.now);
     let changes = opts.detailed_exitcode && plan.summary.needs_action(&plan.notifications);

@@ -58,7 +58,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     if opts.refresh {
         let mut session = g.open(&*state::store_for(&ws.config, g.env(), g.clock)?, &g.command)?;
         let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
-        let poll = PollOptions { parallelism: opts.parallelism, quiet: g.quiet, timeout: None, wait: false };
+        let poll = PollOptions { parallelism: opts.parallelism, shell: g.shell, timeout: None, wait: false };
         crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, limiter, &mut *session, &poll)?;
     }
     let loaded = state::store_for(&ws.config, g.env(), g.clock)?.load()?;

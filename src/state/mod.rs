@@ -272,11 +272,15 @@ impl Tombstone {
 impl NotificationState {
     /// Whose it is, for a repository of digest `origin` whose state is `shared` with others or not.
     pub(crate) fn declared_by(&self, origin: &str, shared: bool) -> Declared {
+        // A state file lives inside one repository: everything in it is that repository's,
+        // whatever a checkout at another path recorded.
+        if !shared {
+            return Declared::Here;
+        }
         match &self.origin {
             Some(o) if o == origin => Declared::Here,
             Some(_) => Declared::Elsewhere,
-            None if shared => Declared::Unknown,
-            None => Declared::Here,
+            None => Declared::Unknown,
         }
     }
 

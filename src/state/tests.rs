@@ -139,7 +139,7 @@ fn declared_by_table() {
     assert_eq!(at(&n, "me", false), Declared::Here);
     assert_eq!(at(&n, "me", true), Declared::Unknown);
     n.replay(&Entry::Claim { key: "k".into(), origin: "other".into() }).expect("claim");
-    assert_eq!(at(&n, "me", false), Declared::Elsewhere);
+    assert_eq!(at(&n, "me", false), Declared::Here, "a state file is its repository's, whoever claimed");
     assert_eq!(at(&n, "me", true), Declared::Elsewhere);
     assert_eq!(at(&n, "other", true), Declared::Here);
     assert_eq!(n.claims("other", ["k", "absent"].into_iter()).len(), 0);
