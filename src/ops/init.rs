@@ -108,10 +108,7 @@ fn real_dir_or_none(p: &Path) -> Result<bool> {
             p.display()
         ))),
         Ok(m) if m.is_dir() => Ok(true),
-        Ok(_) => Err(Error::Refused(format!(
-            "{} is in the way: init needs a directory there",
-            p.display()
-        ))),
+        Ok(_) => Err(Error::Refused(format!("{} is in the way: init needs a directory there", p.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io(p, "inspect", e)),
     }
