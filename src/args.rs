@@ -81,7 +81,7 @@ pub(crate) fn run_url(v: &str) -> Result<(), String> {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Selection {
     Nothing,
-    /// Bare (`--retry-unknown`) or `--retry-unknown=all`; `said_all` tells which.
+    /// `--retry-unknown=all` (`said_all`: said as `all`, as it must be; a bare flag is refused).
     All {
         said_all: bool,
     },
@@ -93,11 +93,13 @@ pub(crate) enum Selection {
 /// refused (never "everything"), and so is `all` next to keys.
 pub(crate) fn selection(option: &str, values: Option<&[String]>) -> Result<Selection, String> {
     let Some(values) = values else { return Ok(Selection::Nothing) };
-    if values.is_empty() {
-        return Ok(Selection::All { said_all: false });
-    }
     let per_request = if option.contains("unknown") { " (or KEY#N)" } else { "" };
     let hint = format!("write {option}=KEY{per_request}, or {option}={ALL} for every notification");
+    // "Every notification" is never implied: a bare flag (`--retry-unknown $KEY` with KEY unset,
+    // unquoted, arrives bare) resends nothing until it says which, or says `all`.
+    if values.is_empty() {
+        return Err(format!("{option} needs a value: it would resend to real people\n  help: {hint}"));
+    }
     let mut out = Vec::new();
     for v in values {
         plain(option, v).map_err(|e| format!("{e}\n  help: {hint}"))?;
@@ -139,7 +141,7 @@ mod tests {
         }
         assert!(sel(&["all", "k"]).is_err());
         assert_eq!(sel(&["all"]), Ok(Selection::All { said_all: true }));
-        assert_eq!(selection("--retry-failed", Some(&[])), Ok(Selection::All { said_all: false }));
+        assert!(selection("--retry-failed", Some(&[])).is_err_and(|e| e.contains("needs a value")), "a bare flag is never all");
         assert_eq!(selection("--retry-failed", None), Ok(Selection::Nothing));
         assert_eq!(sel(&["k#2", "a/b"]), Ok(Selection::Some(vec![("k".into(), Some(2)), ("a/b".into(), None)])));
     }

@@ -200,13 +200,13 @@ pub(crate) struct ApplyArgs {
 pub(crate) struct RetryArgs {
     /// Resend requests whose outcome is unknown (their recipients may receive it twice):
     /// `--retry-unknown=KEY#N` (request N of KEY, as the plan numbers them), `--retry-unknown=KEY`
-    /// (all of KEY's), or `--retry-unknown=all` (every one; the bare flag says the same). An
-    /// empty or blank value is refused. Repeatable.
+    /// (all of KEY's), or `--retry-unknown=all` (every one, said explicitly). A bare flag, an
+    /// empty or a blank value is refused. Repeatable.
     #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY[#N]|all")]
     pub(crate) retry_unknown: Option<Vec<String>>,
     /// Resend to recipients whose delivery Kore.ai reported as FAILURE (`status --refresh`
     /// records it), and only to them: `--retry-failed=KEY`, or `--retry-failed=all` (every
-    /// notification; the bare flag says the same). An empty or blank value is refused. Repeatable.
+    /// notification, said explicitly). A bare flag, an empty or a blank value is refused. Repeatable.
     #[arg(long, num_args = 0..=1, require_equals = true, value_name = "KEY|all")]
     pub(crate) retry_failed: Option<Vec<String>>,
 }

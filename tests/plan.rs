@@ -109,7 +109,7 @@ fn blocked_after_unknown_outcome_then_resolved() {
     // Nothing is sent, and the run says (exit 3) that recipients are held back.
     let (_, t) = t.args(["apply", "--auto-approve"]).status(3).stderr_has("Nothing to send").run();
     assert_eq!(emu.deliveries()["slack:a"], 1, "a blocked notification is never resent silently");
-    let a = actions(&t, &["--retry-unknown"]);
+    let a = actions(&t, &["--retry-unknown=all"]);
     assert_eq!(a["k"]["action"], "resend");
     assert_eq!(a["k"]["sends"][0]["change"], "retry");
     let (_, t) = t.args(["state", "resolve", "k", "--sent"]).status(0).run();

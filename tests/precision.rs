@@ -229,7 +229,7 @@ fn failed_deliveries_are_retried_alone() {
     assert_eq!(plan["notifications"][0]["action"], "no-op");
     assert_eq!(plan["notifications"][0]["recipients"]["failed"], 1);
     let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(0).stdout_has("--retry-failed=k").run();
-    let (plan, t) = plan_json(t, &["--retry-failed"]);
+    let (plan, t) = plan_json(t, &["--retry-failed=all"]);
     let k = &plan["notifications"][0];
     assert_eq!(k["action"], "retry-failed", "{k}");
     assert_eq!(k["sends"].as_array().map(Vec::len), Some(1));

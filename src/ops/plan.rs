@@ -68,11 +68,14 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             )),
         }
     }
-    plan.seal();
+    // A plan written as JSON (a file, or stdout) is sealed; a text or markdown one needs no digest.
     if let Some(out) = &opts.out {
-        let bytes = serde_json::to_vec_pretty(&plan).map_err(|source| Error::Encode { what: "plan", source })?;
+        let bytes = plan.sealed_file().map_err(|source| Error::Encode { what: "plan", source })?;
         crate::files::write_atomic(out, &bytes)?;
         g.info(format!("plan saved to {}; apply exactly it with `kore-notify apply {}`", out.display(), out.display()));
+    }
+    if opts.out.is_none() && opts.format == Format::Json {
+        plan.seal();
     }
     let review = render::Review {
         warnings: ws.warnings.clone(),

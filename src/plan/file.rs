@@ -107,6 +107,17 @@ impl Plan {
         let _ = serde_json::to_writer_pretty(&mut w, self);
         self.digest = crate::fingerprint::to_hex(&w.hasher.finalize());
     }
+
+    /// Seals the plan and returns the file `plan --out` writes (the same bytes as serialising the
+    /// sealed plan, made with one serialisation).
+    pub(crate) fn sealed_file(&mut self) -> Result<Vec<u8>, serde_json::Error> {
+        self.digest.clear();
+        let mut bytes = serde_json::to_vec_pretty(self)?;
+        bytes.truncate(bytes.len().saturating_sub(2));
+        self.digest = crate::fingerprint::to_hex(&sha2::Sha256::digest(&bytes));
+        bytes.extend_from_slice(digest_member(&self.digest).as_bytes());
+        Ok(bytes)
+    }
 }
 
 /// Compares what is written with `expected`, stopping at the first difference.
@@ -323,6 +334,8 @@ mod tests {
         let text = String::from_utf8(file.clone()).unwrap_or_default();
         assert!(text.contains("\"plannedAt\": \"2026-11-24T09:00:00.123456789Z\""), "{text}");
         assert!(parse(&file).is_ok());
+        let mut p = parse(&file).expect("plan");
+        assert_eq!(p.sealed_file().ok().as_deref(), Some(file.as_slice()));
         // Anyone can check it: SHA-256 of the text before `,\n  "digest"`.
         let cut = text.rfind(",\n  \"digest\"").unwrap_or(0);
         let digest = crate::fingerprint::to_hex(&sha2::Sha256::digest(&file[..cut]));
