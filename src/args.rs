@@ -141,7 +141,10 @@ mod tests {
         }
         assert!(sel(&["all", "k"]).is_err());
         assert_eq!(sel(&["all"]), Ok(Selection::All { said_all: true }));
-        assert!(selection("--retry-failed", Some(&[])).is_err_and(|e| e.contains("needs a value")), "a bare flag is never all");
+        assert!(
+            selection("--retry-failed", Some(&[])).is_err_and(|e| e.contains("needs a value")),
+            "a bare flag is never all"
+        );
         assert_eq!(selection("--retry-failed", None), Ok(Selection::Nothing));
         assert_eq!(sel(&["k#2", "a/b"]), Ok(Selection::Some(vec![("k".into(), Some(2)), ("a/b".into(), None)])));
     }

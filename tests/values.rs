@@ -91,6 +91,15 @@ fn everything_is_said_explicitly_and_all_is_never_a_key_by_accident() {
     let emu = Emulator::start(&["--schedule", "1=drop"]);
     let t = repo(&emu);
     let before: u64 = emu.deliveries().values().sum();
+    // A bare flag (what `--retry-unknown $KEY` becomes with KEY unset) is never "all".
+    let mut t = t;
+    for flag in ["--retry-unknown", "--retry-failed"] {
+        for cmd in ["plan", "apply"] {
+            let args = if cmd == "apply" { vec![cmd, "--auto-approve", flag] } else { vec![cmd, flag] };
+            t = t.args(args).status(1).stderr_has("needs a value").stderr_has("=all").run().1;
+        }
+    }
+    assert_eq!(emu.deliveries().values().sum::<u64>(), before, "a bare flag resends nothing");
     // `all` beside keys is refused; alone it resends every unknown request, then every failure.
     let (_, t) = t
         .args(["apply", "--auto-approve", "--retry-unknown=all", "--retry-unknown=a"])
