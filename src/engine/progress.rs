@@ -23,15 +23,8 @@ pub(crate) struct Counts {
     pub(crate) total_recipients: usize,
 }
 
-/// `m:ss` (or `h:mm:ss`).
-pub(crate) fn clock(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
-    }
-}
+use crate::units::clock;
+use crate::units::thousands;
 
 /// `12/300 requests, 12,000/300,000 recipients · 9.8/s · 0:12 · 0:28 left`: short enough to
 /// fit a 100-column terminal beside the bar at 300,000 recipients.
@@ -53,18 +46,6 @@ pub(crate) fn status_line(c: Counts, elapsed: Duration) -> String {
         parts.push(format!("{} left", clock(Duration::from_secs_f64(left))));
     }
     parts.join(" · ")
-}
-
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 /// Whether a plain line is due: every tenth of the requests, or after [`PLAIN_EVERY`].

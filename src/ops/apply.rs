@@ -254,7 +254,7 @@ fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
         } else {
             String::new()
         },
-        crate::engine::progress::clock(tally.elapsed),
+        crate::units::clock(tally.elapsed),
         plan.forecast.as_ref().map_or(String::new(), |f| format!(" (forecast {})", crate::plan::duration(f.seconds)))
     ));
     if let Some(msg) = &tally.stopped_by {

@@ -116,7 +116,7 @@ impl Forecast {
 
 /// `0:01`, `1:00:12`: whole seconds, rounded up.
 pub(crate) fn duration(secs: f64) -> String {
-    crate::engine::progress::clock(Duration::from_secs(secs.ceil() as u64))
+    crate::units::clock(Duration::from_secs(secs.ceil() as u64))
 }
 
 #[cfg(test)]

@@ -248,18 +248,7 @@ const REMOVED_NAMED: usize = 50;
 /// Notifications unfolded at first (the widest reach first); the rest are folded.
 const UNFOLDED: usize = 5;
 
-/// `1,250`.
-pub(super) fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(super) use crate::units::thousands;
 
 /// `1 recipient`, `2 recipients` (nouns that take an `s`).
 pub(super) fn count(n: usize, noun: &str) -> String {

@@ -295,15 +295,12 @@ fn state_for(r: &Row, n: &Notification) -> State {
 /// waiting) and the action.
 type Decision = (Vec<(String, Change)>, Vec<String>, [usize; 4], Action);
 
-/// What the plan decided for a row.
-fn decided(r: &Row) -> Decision {
-    let now = crate::rfc3339::parse("2026-06-01T12:00:00Z").unwrap_or_else(|| panic!("time"));
-    let n = notification(r, now);
-    let state = state_for(r, &n);
+/// The row's notification planned over `state` at `now`.
+fn planned(r: &Row, n: &Notification, state: &State, now: time::OffsetDateTime) -> PlannedNotification {
     let inp = Inputs {
         target: TARGET,
-        notifications: std::slice::from_ref(&n),
-        state: &state,
+        notifications: std::slice::from_ref(n),
+        state,
         state_exists: true,
         state_digest: "",
         now,
@@ -313,7 +310,15 @@ fn decided(r: &Row) -> Decision {
         origin: "",
         shared_state: false,
     };
-    let (p, _) = plan_one(&inp, &n, state.notifications.get("k"), None);
+    plan_one(&inp, n, state.notifications.get("k"), None).0
+}
+
+/// What the plan decided for a row.
+fn decided(r: &Row) -> Decision {
+    let now = crate::rfc3339::parse("2026-06-01T12:00:00Z").unwrap_or_else(|| panic!("time"));
+    let n = notification(r, now);
+    let state = state_for(r, &n);
+    let p = planned(r, &n, &state, now);
     let sends = p.sends.iter().map(|s| (s.id.clone(), s.change)).collect();
     let records = p.records.iter().map(|s| s.id.clone()).collect();
     let c = &p.recipients;
@@ -334,20 +339,7 @@ fn in_flight_recipients_are_neither_held_nor_sent() {
             q.outcome = crate::state::Outcome::Pending;
             q.error = Some("in flight: being sent by a run still going (pid 1)".into());
         }
-        let inp = Inputs {
-            target: TARGET,
-            notifications: std::slice::from_ref(&n),
-            state: &state,
-            state_exists: true,
-            state_digest: "",
-            now,
-            retry_unknown: r.retry_unknown.clone(),
-            retry_failed: r.retry_failed.clone(),
-            retention: None,
-            origin: "",
-            shared_state: false,
-        };
-        let (p, _) = plan_one(&inp, &n, state.notifications.get("k"), None);
+        let p = planned(&r, &n, &state, now);
         assert_eq!((p.recipients.in_flight, p.recipients.unknown), (1, 0), "{what}");
         assert!(p.unknown_requests.is_empty(), "{what}");
         assert!(p.sends.iter().all(|s| s.id != "a"), "{what}: the recipient in flight is not sent again");
