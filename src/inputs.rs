@@ -46,10 +46,38 @@ impl CsvScan {
 
     /// Checks the next bytes of the file; on a problem, how many of `chunk` come before it.
     pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<(), (usize, QuoteError)> {
-        for (i, &b) in chunk.iter().enumerate() {
-            self.byte(b).map_err(|e| (i, e))?;
+        let mut i = 0;
+        while i < chunk.len() {
+            // Runs of bytes that change nothing but the row's length are skipped in one step.
+            if !self.quote_seen {
+                let rest = &chunk[i..];
+                let plain = if self.in_quotes {
+                    rest.iter().position(|&b| b == b'"' || b == b'\n')
+                } else {
+                    rest.iter().position(|&b| matches!(b, b'"' | b',' | b'\n'))
+                };
+                let run = plain.unwrap_or(rest.len()) as u64;
+                let room = self.max_row - self.row_bytes;
+                if run > 0 {
+                    self.field_start &= self.in_quotes;
+                    // Up to the row's limit; the byte past it is refused below.
+                    let step = run.min(room);
+                    self.row_bytes += step;
+                    i += step as usize;
+                    if step == run {
+                        continue;
+                    }
+                }
+            }
+            self.byte(chunk[i]).map_err(|e| (i, e))?;
+            i += 1;
         }
         Ok(())
+    }
+
+    /// The line the next byte is on (1-based).
+    pub(crate) fn line(&self) -> u32 {
+        self.line
     }
 
     fn byte(&mut self, b: u8) -> Result<(), QuoteError> {

@@ -30,23 +30,14 @@ pub(super) struct Checked<R> {
     scan: CsvScan,
     /// The end of an unfinished UTF-8 character at the end of the last chunk.
     carry: Vec<u8>,
-    line: u32,
+    /// The column the next byte is at (its line is the scan's).
     column: u32,
     pub(super) problem: Option<Problem>,
 }
 
 impl<R: Read> Checked<R> {
     pub(super) fn new(inner: R, cap: u64) -> Checked<R> {
-        Checked {
-            inner,
-            cap,
-            read: 0,
-            scan: CsvScan::new(MAX_CSV_ROW),
-            carry: Vec::new(),
-            line: 1,
-            column: 1,
-            problem: None,
-        }
+        Checked { inner, cap, read: 0, scan: CsvScan::new(MAX_CSV_ROW), carry: Vec::new(), column: 1, problem: None }
     }
 
     /// Checks the next `bytes` of the file: how many of them to pass on, all of them unless a
@@ -69,16 +60,16 @@ impl<R: Read> Checked<R> {
                 i
             }
         };
-        for &b in &text[..scanned] {
-            if b == b'\n' {
-                self.line += 1;
-                self.column = 1;
-            } else if b & 0xc0 != 0x80 {
-                self.column += 1;
-            }
+        // The column after what was scanned: characters since the last line break.
+        let chars = |b: &[u8]| b.iter().filter(|&&b| b & 0xc0 != 0x80).count() as u32;
+        let done = &text[..scanned];
+        match done.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => self.column = chars(&done[nl + 1..]) + 1,
+            None => self.column += chars(done),
         }
         if self.problem.is_none() {
-            let here = |nul| Problem::NotText(NotText { line: self.line, column: self.column, nul });
+            let line = self.scan.line();
+            let here = |nul| Problem::NotText(NotText { line, column: self.column, nul });
             if nul.is_some() {
                 self.problem = Some(here(true));
             } else if valid < joined.len() && !unfinished {
@@ -107,7 +98,7 @@ impl<R: Read> Read for Checked<R> {
             let end = if self.carry.is_empty() {
                 self.scan.finish().map_err(Problem::Quotes)
             } else {
-                Err(Problem::NotText(NotText { line: self.line, column: self.column, nul: false }))
+                Err(Problem::NotText(NotText { line: self.scan.line(), column: self.column, nul: false }))
             };
             if let Err(p) = end {
                 self.problem = Some(p);
