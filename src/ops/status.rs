@@ -2,7 +2,7 @@
 //! the status APIs (v1 and v2) for every request that is not terminal yet and records the
 //! per-recipient outcomes in the state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -65,17 +65,31 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             )));
         }
     }
-    // Map recipient hashes back to identities through the manifests (the state holds no identities).
+    let shown = |key: &String| opts.keys.is_empty() || opts.keys.contains(key);
+    // Map the failed recipients' hashes back to identities through the manifests (the state holds
+    // no identities); nothing to map when nothing failed.
+    let failed: HashSet<crate::fingerprint::RecipientHash> = st
+        .notifications
+        .iter()
+        .filter(|(k, _)| shown(k))
+        .flat_map(|(_, n)| {
+            n.recipients
+                .iter()
+                .filter(|(_, r)| r.fp.is_some() && n.delivery(r).is_some_and(|d| d.status != "SUCCESS"))
+                .map(|(h, _)| *h)
+        })
+        .collect();
     let mut names: HashMap<crate::fingerprint::RecipientHash, String> = HashMap::new();
-    for n in &ws.manifests.notifications {
-        for r in &n.recipients {
-            names.insert(recipient_hash(&st.lineage, &r.id), r.id.clone());
+    for r in ws.manifests.notifications.iter().flat_map(|n| &n.recipients).filter(|_| !failed.is_empty()) {
+        let h = recipient_hash(&st.lineage, &r.id);
+        if failed.contains(&h) {
+            names.insert(h, r.id.clone());
         }
     }
     let mut rows = Vec::new();
     let mut any_failed = false;
     for (key, n) in &st.notifications {
-        if !opts.keys.is_empty() && !opts.keys.contains(key) {
+        if !shown(key) {
             continue;
         }
         let count = |o: &[Outcome]| n.requests.iter().filter(|r| o.contains(&r.outcome)).count();
