@@ -694,7 +694,8 @@ fn a_schema_2_database_is_read_then_migrated_in_place_without_resending() {
     let db = Db::new();
     db.query(include_str!("fixtures/pg-v2-refreshed.sql"));
     let emu = Emulator::start(&[]);
-    let greet = "key: greet\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok1@x.com, fail@x.com, ok2@x.com";
+    let greet =
+        "key: greet\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok1@x.com, fail@x.com, ok2@x.com";
     let standup = "key: standup\nchannel: hangouts\ncontent: {type: text, value: moved}\nidentities: [AAQAPWi0001, spaceId: o7ZNt8A0002]\n";
     let t = db.repo(&emu).manifest("a.yaml", &format!("{greet}]\n")).manifest("b.yaml", standup);
     let failed = "failed: fail@x.com: Identity is not associated with the channel";

@@ -4,8 +4,8 @@
 //! previous release (format 2, before and after a refresh) upgrade without resending anyone.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::harness::*;
@@ -13,9 +13,9 @@ use crate::harness::*;
 /// Written by release 0.1.0 (format 2) from `fixture_repo`: after `apply`, and after `status --refresh`.
 const V2_STATE: &str = include_str!("fixtures/state-v2.json");
 const V2_REFRESHED: &str = include_str!("fixtures/state-v2-refreshed.json");
-const GREET: &str = "key: greet\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok1@x.com, fail@x.com, ok2@x.com";
-const STANDUP: &str =
-    "key: standup\nchannel: hangouts\ncontent: {type: text, value: moved}\nidentities: [AAQAPWi0001, spaceId: o7ZNt8A0002]\n";
+const GREET: &str =
+    "key: greet\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok1@x.com, fail@x.com, ok2@x.com";
+const STANDUP: &str = "key: standup\nchannel: hangouts\ncontent: {type: text, value: moved}\nidentities: [AAQAPWi0001, spaceId: o7ZNt8A0002]\n";
 const BOILERPLATE: &str = "Notification has been sent successfully";
 
 /// The repository the fixtures were written from, `extra` identities added to `greet`.
@@ -161,11 +161,13 @@ impl Concurrency {
 #[test]
 fn status_calls_run_in_parallel_up_to_the_flag() {
     let ids: Vec<String> = (0..6).map(|i| format!("u{i}")).collect();
-    let manifest = format!("key: k\nchannel: slack\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n", ids.join(", "));
+    let manifest =
+        format!("key: k\nchannel: slack\ncontent: {{type: text, value: hi}}\nidentities: [{}]\n", ids.join(", "));
     for parallelism in [1, 3] {
         // Six jobs sent to the emulator, then their statuses asked of the counting server.
         let emu = Emulator::start(&[]);
-        let t = Test::repo(&emu.url).file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", "batchSize: 1"));
+        let t =
+            Test::repo(&emu.url).file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", "batchSize: 1"));
         let (_, t) = t.manifest("a.yaml", &manifest).args(["apply", "--auto-approve"]).status(0).run();
         let server = Concurrency::start();
         let t = t.file("kore-notify.yaml", &config(&server.server.url));

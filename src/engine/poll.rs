@@ -10,8 +10,8 @@
 //! grow the state.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -172,9 +172,9 @@ async fn ask_all(
 /// Whether some recipient's delivery failed. Per recipient: a failure retried since (`apply
 /// --retry-failed`) and delivered no longer counts.
 fn any_failed_delivery(st: &State) -> bool {
-    st.notifications.values().any(|n| {
-        n.recipients.values().any(|r| r.fp.is_some() && n.delivery(r).is_some_and(|d| d.status != "SUCCESS"))
-    })
+    st.notifications
+        .values()
+        .any(|n| n.recipients.values().any(|r| r.fp.is_some() && n.delivery(r).is_some_and(|d| d.status != "SUCCESS")))
 }
 
 /// A request to ask Kore.ai about.
@@ -318,10 +318,8 @@ mod tests {
     use crate::state::StoredContent;
 
     fn answer(lineage: &str, logs: &[(&str, &str, Option<&str>)]) -> Answer {
-        let logs: Vec<_> = logs
-            .iter()
-            .map(|(id, s, c)| (recipient_hash(lineage, id), s.to_string(), c.map(str::to_string)))
-            .collect();
+        let logs: Vec<_> =
+            logs.iter().map(|(id, s, c)| (recipient_hash(lineage, id), s.to_string(), c.map(str::to_string))).collect();
         let delivered = logs.iter().filter(|l| l.1 == "SUCCESS").count() as u32;
         Answer { status: "PARTIAL_SUCCESS".into(), failed: logs.len() as u32 - delivered, delivered, logs }
     }
@@ -358,7 +356,10 @@ mod tests {
         let ok = Some("Notification has been sent successfully");
         let no = Some("'Identity is not associated with the channel'");
         // d belongs to request 1: never part of request 0's entry.
-        let first = answer(&st.lineage, &[("a", "SUCCESS", ok), ("b", "SUCCESS", ok), ("c", "FAILURE", no), ("d", "SUCCESS", ok)]);
+        let first = answer(
+            &st.lineage,
+            &[("a", "SUCCESS", ok), ("b", "SUCCESS", ok), ("c", "FAILURE", no), ("d", "SUCCESS", ok)],
+        );
         let e = status_entry(&st, "k", 0, &first).expect("a first answer records");
         let Entry::Status { comments, recipients, .. } = &e else { panic!("{e:?}") };
         assert_eq!(comments.len(), 2, "each comment once: {comments:?}");

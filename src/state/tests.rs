@@ -137,8 +137,9 @@ fn line_diff(a: &[u8], b: &[u8]) -> (Vec<String>, Vec<String>) {
 fn a_change_to_one_recipients_delivery_is_a_one_line_diff() {
     const OK: &str = "Notification has been sent successfully";
     let mut s = State::new();
-    let people: Vec<(RecipientHash, Fingerprint)> =
-        (0..30u8).map(|i| (RecipientHash([i.wrapping_mul(37); 16]).normalized(), Fingerprint([i; 16]).normalized())).collect();
+    let people: Vec<(RecipientHash, Fingerprint)> = (0..30u8)
+        .map(|i| (RecipientHash([i.wrapping_mul(37); 16]).normalized(), Fingerprint([i; 16]).normalized()))
+        .collect();
     s.replay(&Entry::Intent {
         key: "k".into(),
         req: 0,
