@@ -50,14 +50,20 @@ struct Failure {
 
 pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let ws = load_workspace(g, &[])?;
-    if opts.refresh {
-        let mut session = state::store_for(&ws.config, g.env(), g.clock)?.open(&g.command)?;
+    let store = state::store_for(&ws.config, g.env(), g.clock)?;
+    // After a refresh, the status shown is the session's state (not read again).
+    let (session, loaded);
+    let st = if opts.refresh {
+        let mut s = store.open(&g.command)?;
         let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
         let poll = PollOptions { parallelism: opts.parallelism, quiet: g.quiet, timeout: None, wait: false };
-        crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, limiter, &mut *session, &poll)?;
-    }
-    let loaded = state::store_for(&ws.config, g.env(), g.clock)?.load()?;
-    let st = &loaded.state;
+        crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, limiter, &mut *s, &poll)?;
+        session = s;
+        session.state()
+    } else {
+        loaded = store.load()?;
+        &loaded.state
+    };
     for k in &opts.keys {
         if !st.notifications.contains_key(k) {
             return Err(Error::Refused(format!(
