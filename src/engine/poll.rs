@@ -136,7 +136,7 @@ fn poll_round(
 }
 
 /// Asks about every open request, `parallelism` at a time, and hands each answer (its identities
-/// hashed) to the recorder.
+/// hashed, on the blocking pool) to the recorder.
 async fn ask_all(
     client: &impl KoreApi,
     tx: tokio::sync::mpsc::Sender<(OpenRequest, Answer)>,
@@ -159,7 +159,11 @@ async fn ask_all(
             };
             match answer {
                 Ok(js) => {
-                    let answer = Answer::of(js, lineage);
+                    // Cleaning and hashing a thousand logs runs beside the calls, not between them.
+                    let lineage = lineage.to_string();
+                    let Ok(answer) = tokio::task::spawn_blocking(move || Answer::of(js, &lineage)).await else {
+                        return;
+                    };
                     // The recorder is gone only after a failure: nothing more to record.
                     let _ = tx.send((o, answer)).await;
                 }
