@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Refresh benchmark against the built-in emulator (budgets in the README). A repository of
 # NOTIFICATIONS:RECIPIENTS (default 1000:1000000: a thousand requests of a thousand recipients,
-# written inline as a team writes them) is applied, then:
+# each notification with its CSV audience) is applied, then:
 #
 #   raised   limits out of the way (emulator and config at 1,000,000 a minute), LATENCY ms per
 #            request: `status --refresh --parallelism PARALLELISM`, wall time and max RSS, next to
@@ -45,18 +45,20 @@ state=$repo/.kore-notify/state.json
 stat() { curl -s "$KORE_HOST/_emulator/deliveries" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 mb() { awk -v b="$(wc -c <"$1")" 'BEGIN{printf "%.1f", b / 1e6}'; }
 
-# Runs kore-notify on the repository, timed: "seconds max-RSS-MB" in $work/time.
+# Runs kore-notify on the repository, timed: "seconds max-RSS-MB CPU-seconds" (user + system).
 timed() {
-  /usr/bin/time -f '%e %M' -o "$work/time" "$bin" --config "$repo/kore-notify.yaml" "$@" >"$work/out" 2>&1 ||
+  /usr/bin/time -f '%e %M %U %S' -o "$work/time" "$bin" --config "$repo/kore-notify.yaml" "$@" >"$work/out" 2>&1 ||
     { [ $? -eq 3 ] || { cat "$work/out" >&2; exit 1; }; }
-  read -r t m <"$work/time"
-  echo "$t $((m / 1024))"
+  read -r t m u s <"$work/time"
+  echo "$t $((m / 1024)) $(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.1f", u + s}')"
 }
+# The state's files but the lock (whose holder line every writer rewrites).
+files_sum() { sha256sum "$state" "$state.backup" "$state.serial" 2>/dev/null; [ ! -e "$state.journal" ] || echo journal; }
 
 prepare() {
-  "$gen" "$repo" "$n" "$r" --inline >/dev/null
+  "$gen" "$repo" "$n" "$r" >/dev/null
   printf 'rateLimits:\n  perMinute: %s\n  perHour: %s\n' "$1" "$2" >>"$repo/kore-notify.yaml"
-  read -r at am < <(timed apply --auto-approve --quiet --parallelism 16)
+  read -r at am _ < <(timed apply --auto-approve --quiet --parallelism 16)
   before=$(mb "$state")
   echo "apply: $at s, $am MB; $(stat requests) requests; snapshot $before MB"
 }
@@ -66,24 +68,24 @@ if [ "$what" = all ] || [ "$what" = raised ]; then
   start_emulator --latency-ms "$LATENCY" --per-minute 1000000 --per-hour 100000000 --job-ms 0
   prepare 1000000 100000000
   calls_before=$(stat requests)
-  read -r rt rm < <(timed status --refresh --quiet --parallelism "$PARALLELISM")
+  read -r rt rss rc < <(timed status --refresh --quiet --parallelism "$PARALLELISM")
   calls=$(($(stat requests) - calls_before))
   ideal=$(awk -v c="$calls" -v l="$LATENCY" -v p="$PARALLELISM" 'BEGIN{printf "%.2f", c * l / 1000 / p}')
   ratio=$(awk -v i="$ideal" -v t="$rt" 'BEGIN{printf "%.2f", t / i}')
   after=$(mb "$state")
-  printf 'refresh: %s status calls in %s s (calls × latency / parallelism: %s s; %s×), max RSS %s MB\n' \
-    "$calls" "$rt" "$ideal" "$ratio" "$rm"
+  printf 'refresh: %s status calls in %s s (calls × latency / parallelism: %s s; %s×), max RSS %s MB, CPU %s s\n' \
+    "$calls" "$rt" "$ideal" "$ratio" "$rss" "$rc"
   printf 'snapshot: %s MB before the refresh, %s MB after (%s lines)\n' "$before" "$after" "$(wc -l <"$state")"
-  sum=$(sha256sum "$repo"/.kore-notify/*)
-  read -r st sm < <(timed status --refresh --quiet --parallelism "$PARALLELISM")
-  [ "$sum" = "$(sha256sum "$repo"/.kore-notify/*)" ] || { echo "a second refresh changed the state files" >&2; exit 1; }
+  sum=$(files_sum)
+  read -r st sm _ < <(timed status --refresh --quiet --parallelism "$PARALLELISM")
+  [ "$sum" = "$(files_sum)" ] || { echo "a second refresh changed the state files" >&2; exit 1; }
   printf 'second refresh (everything terminal): %s s, %s MB, files unchanged\n' "$st" "$sm"
   best_t="" best_m=""
   for _ in 1 2 3; do
-    read -r t m < <(timed plan --quiet)
+    read -r t m _ < <(timed plan --quiet)
     if [ -z "$best_t" ] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; best_m=$m; fi
   done
-  /usr/bin/time -f '%e' -o "$work/hash" sha256sum "$repo"/notifications/*.yaml "$state" >/dev/null
+  /usr/bin/time -f '%e' -o "$work/hash" sha256sum "$repo"/notifications/*.yaml "$repo"/audiences/*.csv "$state" >/dev/null
   printf 'plan over the refreshed state: %s s, %s MB (best of 3); read+hash of its files: %s s\n' \
     "$best_t" "$best_m" "$(cat "$work/hash")"
 fi
@@ -95,10 +97,10 @@ if [ "$what" = all ] || [ "$what" = default ]; then
   sleep 61 # the sends leave the minute's window
   calls_before=$(stat requests)
   limited_before=$(stat rateLimited)
-  read -r rt rm < <(timed status --refresh --quiet --parallelism "$PARALLELISM")
+  read -r rt rss rc < <(timed status --refresh --quiet --parallelism "$PARALLELISM")
   calls=$(($(stat requests) - calls_before))
   floor=$(( (calls - 1) / 600 * 60 ))
   ratio=$(awk -v f="$floor" -v t="$rt" 'BEGIN{printf "%.3f", (f > 0 ? t / f : 0)}')
-  printf 'refresh: %s status calls in %s s, rolling-window floor %s s (%s×), max RSS %s MB, 429 answers: %s\n' \
-    "$calls" "$rt" "$floor" "$ratio" "$rm" "$(($(stat rateLimited) - limited_before))"
+  printf 'refresh: %s status calls in %s s, rolling-window floor %s s (%s×), max RSS %s MB, CPU %s s, 429 answers: %s\n' \
+    "$calls" "$rt" "$floor" "$ratio" "$rss" "$rc" "$(($(stat rateLimited) - limited_before))"
 fi

@@ -342,16 +342,26 @@ async fn status(s: Shared, id: String, headers: HeaderMap) -> Response {
     if let Err(r) = gate(&s).await {
         return r;
     }
-    let inner = lock(&s);
-    let Some(job) = inner.jobs.get(&id) else {
-        return kore_error(StatusCode::BAD_REQUEST, format!("invalid request id {id}"));
+    // What the answer needs, copied out: the logs are built without holding the emulator's lock,
+    // so status requests in parallel are answered in parallel.
+    let job = {
+        let inner = lock(&s);
+        let Some(job) = inner.jobs.get(&id) else {
+            return kore_error(StatusCode::BAD_REQUEST, format!("invalid request id {id}"));
+        };
+        if job.created.elapsed() < s.0.job_duration {
+            return axum::Json(
+                json!({"_id": id, "status": "IN_PROGRESS", "percentageComplete": 50, "statusLogs": [], "count": 0}),
+            )
+            .into_response();
+        }
+        Job {
+            channel: job.channel.clone(),
+            created: job.created,
+            identities: job.identities.clone(),
+            created_on: job.created_on.clone(),
+        }
     };
-    if job.created.elapsed() < s.0.job_duration {
-        return axum::Json(
-            json!({"_id": id, "status": "IN_PROGRESS", "percentageComplete": 50, "statusLogs": [], "count": 0}),
-        )
-        .into_response();
-    }
     let logs: Vec<Value> = job
         .identities
         .iter()

@@ -10,8 +10,8 @@
 //! grow the state.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -66,7 +66,7 @@ pub(crate) fn refresh_until(
         if open.is_empty() {
             break;
         }
-        let round = rt.block_on(poll_round(&client, session, open, opts));
+        let round = poll_round(&rt, &client, session, open, opts);
         recorded |= round.recorded;
         if let Some(e) = round.fatal {
             // What was recorded before the failure is in the journal (or the database).
@@ -104,57 +104,78 @@ struct Round {
     fatal: Option<Error>,
 }
 
-/// One status call per open request, `parallelism` at a time; each answer is recorded as it
-/// arrives (the session is shared behind a lock, as the send loop shares it).
-async fn poll_round(
+/// One status call per open request, `parallelism` at a time. Each answer is recorded as it
+/// arrives, by a thread of its own holding the session, so that recording one answer (its journal
+/// entry fsynced) overlaps the calls still in flight; a recording that fails stops the calls.
+fn poll_round(
+    rt: &tokio::runtime::Runtime,
     client: &impl KoreApi,
     session: &mut dyn Session,
     open: Vec<OpenRequest>,
     opts: &PollOptions,
 ) -> Round {
-    use futures_util::StreamExt;
     let lineage = session.state().lineage.clone();
-    let shared = Mutex::new(session);
     let stop = AtomicBool::new(false);
-    let recorded = AtomicBool::new(false);
-    let fatal: Mutex<Option<Error>> = Mutex::new(None);
-    futures_util::stream::iter(open)
-        .for_each_concurrent(opts.parallelism.max(1), |o| {
-            let (shared, stop, recorded, fatal, lineage) = (&shared, &stop, &recorded, &fatal, &lineage);
-            async move {
-                let stopped = || stop.load(Ordering::SeqCst) || crate::interrupt::requested().is_some();
-                if stopped() {
-                    return;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(OpenRequest, Answer)>(opts.parallelism.max(1));
+    std::thread::scope(|s| {
+        let stop = &stop;
+        let recorder = s.spawn(move || {
+            let mut round = Round { recorded: false, fatal: None };
+            while let Some((o, answer)) = rx.blocking_recv() {
+                if round.fatal.is_some() {
+                    continue;
                 }
-                let answer = tokio::select! {
-                    r = client.status(o.api, &o.id) => r,
-                    () = crate::interrupt::wait() => return,
-                };
-                let js = match answer {
-                    Ok(js) => js,
-                    Err(e) => return notice(opts.shell, &o.key, &o.id, &format!("status unavailable: {e}")),
-                };
-                // Hashing the identities needs no lock.
-                let answer = Answer::of(js, lineage);
-                let r = tokio::task::block_in_place(|| {
-                    let mut s = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    record_status(opts.shell, &mut **s, &o, &answer)
-                });
-                match r {
-                    Ok(true) => recorded.store(true, Ordering::SeqCst),
-                    Ok(false) => {}
+                match record_status(opts.shell, session, &o, &answer) {
+                    Ok(r) => round.recorded |= r,
                     Err(e) => {
                         stop.store(true, Ordering::SeqCst);
-                        *fatal.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                        round.fatal = Some(e);
                     }
                 }
             }
+            round
+        });
+        rt.block_on(ask_all(client, tx, open, opts, &lineage, stop));
+        recorder.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+/// Asks about every open request, `parallelism` at a time, and hands each answer (its identities
+/// hashed, on the blocking pool) to the recorder.
+async fn ask_all(
+    client: &impl KoreApi,
+    tx: tokio::sync::mpsc::Sender<(OpenRequest, Answer)>,
+    open: Vec<OpenRequest>,
+    opts: &PollOptions,
+    lineage: &str,
+    stop: &AtomicBool,
+) {
+    use futures_util::StreamExt;
+    let tx = &tx;
+    futures_util::stream::iter(open)
+        .for_each_concurrent(opts.parallelism.max(1), |o| async move {
+            let stopped = || stop.load(Ordering::SeqCst) || crate::interrupt::requested().is_some();
+            if stopped() {
+                return;
+            }
+            let answer = tokio::select! {
+                r = client.status(o.api, &o.id) => r,
+                () = crate::interrupt::wait() => return,
+            };
+            match answer {
+                Ok(js) => {
+                    // Cleaning and hashing a thousand logs runs beside the calls, not between them.
+                    let lineage = lineage.to_string();
+                    let Ok(answer) = tokio::task::spawn_blocking(move || Answer::of(js, &lineage)).await else {
+                        return;
+                    };
+                    // The recorder is gone only after a failure: nothing more to record.
+                    let _ = tx.send((o, answer)).await;
+                }
+                Err(e) => notice(opts.shell, &o.key, &o.id, &format!("status unavailable: {e}")),
+            }
         })
         .await;
-    Round {
-        recorded: recorded.load(Ordering::SeqCst),
-        fatal: fatal.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner),
-    }
 }
 
 /// Whether some recipient's delivery failed. Per recipient: a failure retried since (`apply

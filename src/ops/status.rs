@@ -2,7 +2,7 @@
 //! the status APIs (v1 and v2) for every request that is not terminal yet and records the
 //! per-recipient outcomes in the state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -55,14 +55,20 @@ struct Failure {
 
 pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let ws = load_workspace(g, &[])?;
-    if opts.refresh {
-        let mut session = g.open(&*state::store_for(&ws.config, g.env(), g.clock)?, &g.command)?;
+    let store = state::store_for(&ws.config, g.env(), g.clock)?;
+    // After a refresh, the status shown is the session's state (not read again).
+    let (session, loaded);
+    let st = if opts.refresh {
+        let mut s = g.open(&*store, &g.command)?;
         let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
         let poll = PollOptions { parallelism: opts.parallelism, shell: g.shell, timeout: None, wait: false };
-        crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, limiter, &mut *session, &poll)?;
-    }
-    let loaded = state::store_for(&ws.config, g.env(), g.clock)?.load()?;
-    let st = &loaded.state;
+        crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, limiter, &mut *s, &poll)?;
+        session = s;
+        session.state()
+    } else {
+        loaded = store.load()?;
+        &loaded.state
+    };
     for k in &opts.keys {
         if !st.notifications.contains_key(k) {
             return Err(Error::Refused(format!(
@@ -70,17 +76,31 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             )));
         }
     }
-    // Map recipient hashes back to identities through the manifests (the state holds no identities).
+    let shown = |key: &String| opts.keys.is_empty() || opts.keys.contains(key);
+    // Map the failed recipients' hashes back to identities through the manifests (the state holds
+    // no identities); nothing to map when nothing failed.
+    let failed: HashSet<crate::fingerprint::RecipientHash> = st
+        .notifications
+        .iter()
+        .filter(|(k, _)| shown(k))
+        .flat_map(|(_, n)| {
+            n.recipients
+                .iter()
+                .filter(|(_, r)| r.fp.is_some() && n.delivery(r).is_some_and(|d| d.status != "SUCCESS"))
+                .map(|(h, _)| *h)
+        })
+        .collect();
     let mut names: HashMap<crate::fingerprint::RecipientHash, String> = HashMap::new();
-    for n in &ws.manifests.notifications {
-        for r in &n.recipients {
-            names.insert(recipient_hash(&st.lineage, &r.id), r.id.clone());
+    for r in ws.manifests.notifications.iter().flat_map(|n| &n.recipients).filter(|_| !failed.is_empty()) {
+        let h = recipient_hash(&st.lineage, &r.id);
+        if failed.contains(&h) {
+            names.insert(h, r.id.clone());
         }
     }
     let mut rows = Vec::new();
     let mut any_failed = false;
     for (key, n) in &st.notifications {
-        if !opts.keys.is_empty() && !opts.keys.contains(key) {
+        if !shown(key) {
             continue;
         }
         let count = |o: &[Outcome]| n.requests.iter().filter(|r| o.contains(&r.outcome)).count();
