@@ -449,10 +449,11 @@ fn check_values(cli: &Cli) -> Result<()> {
     let path = |name: &str, p: &Option<PathBuf>| p.as_ref().map_or(Ok(()), |p| args::plain(name, &p.to_string_lossy()));
     let r = path("-C", &cli.chdir).and_then(|()| path("--config", &cli.config)).and_then(|()| match &cli.command {
         Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
-        Command::Plan { commit, run_url, out, compare_to, .. } => path("--out", out)
+        Command::Plan { commit, run_url, repo_url, out, compare_to, .. } => path("--out", out)
             .and_then(|()| path("--compare-to", compare_to))
             .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
-            .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url)),
+            .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
+            .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
         Command::Apply(a) => path("PLANFILE", &a.plan_file),
         Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
         Command::Init { dir } => path("DIR", dir),

@@ -48,6 +48,7 @@ fn every_value_flag_refuses_empty_blank_padded_odd_and_unknown_values() {
         (&["validate", "V"], true),
         (&["plan", "--commit", "V"], true),
         (&["plan", "--run-url", "V"], true),
+        (&["plan", "--repo-url", "V"], true),
         (&["plan", "--out", "V"], false),
         (&["plan", "--compare-to", "V"], false),
         (&["plan", "--max-recipients", "V"], true),
