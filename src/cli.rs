@@ -378,7 +378,12 @@ impl Cli {
     /// The shell the flags ask for (colours on standard error when it is a terminal and
     /// `NO_COLOR` is unset, or with `--color always` or `FORCE_COLOR`).
     pub(crate) fn shell(&self) -> crate::shell::Shell {
-        crate::shell::Shell { quiet: self.quiet, verbose: self.verbose, err_color: stderr_color(self.color) }
+        crate::shell::Shell {
+            quiet: self.quiet,
+            verbose: self.verbose,
+            err_color: stderr_color(self.color),
+            stdout_taken: self.events.as_deref() == Some("-"),
+        }
     }
 }
 
@@ -471,6 +476,14 @@ fn check_values(cli: &Cli) -> Result<()> {
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
     check_values(&cli)?;
     let g = global(&cli)?;
+    let r = run(cli, &g);
+    if let Some(warning) = g.events.as_ref().and_then(|e| e.failure()) {
+        g.shell.errln(format!("warning: {warning}"));
+    }
+    r
+}
+
+fn run(cli: Cli, g: &Global) -> Result<Exit> {
     let shell = g.shell;
     match cli.command {
         Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),

@@ -18,6 +18,9 @@ pub(crate) struct Shell {
     pub(crate) verbose: bool,
     /// Colours on standard error.
     pub(crate) err_color: bool,
+    /// Results on standard error too: standard output carries the `--events -` stream, which a
+    /// reader parses line by line.
+    pub(crate) stdout_taken: bool,
 }
 
 // `out` and `err` write to the process's streams today; they take `self` because the shell is
@@ -26,6 +29,9 @@ pub(crate) struct Shell {
 impl Shell {
     /// A result, on standard output (what scripts read), as it is.
     pub(crate) fn out(self, text: impl AsRef<str>) {
+        if self.stdout_taken {
+            return self.err(text);
+        }
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(text.as_ref().as_bytes());
         let _ = o.flush();
