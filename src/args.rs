@@ -58,6 +58,23 @@ pub(crate) fn request(option: &str, v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A value that may be a URL holding a literal password (`state migrate --to`): checked like any
+/// other, but a URL is never echoed in the refusal (the refusal of the literal password itself
+/// comes later, also without it).
+pub(crate) fn plain_url(option: &str, v: &str) -> Result<(), String> {
+    if !(v.contains("://") || v.contains('@')) {
+        return plain(option, v);
+    }
+    plain(option, v).map_err(|_| {
+        let why = if v.chars().any(safe::is_unsafe) {
+            "holds a control or invisible character"
+        } else {
+            "has blank space around it"
+        };
+        format!("{option}: the URL {why}; write it without (it is not shown here: it may hold a password)")
+    })
+}
+
 /// `--commit`: a hex commit id of 7 to 64 digits.
 pub(crate) fn commit(v: &str) -> Result<(), String> {
     plain("--commit", v)?;
@@ -212,5 +229,12 @@ mod tests {
             assert!(repo_url(bad).is_err(), "{bad:?}");
         }
         assert!(repo_url("https://github.com/o/r?x=1").is_err());
+        for v in
+            [" postgres://kn:Sec9@h/db", "postgres://kn:Sec9@h/db\r", "postgres://kn:Sec9@h/db\u{202e}", "kn:Sec9@h\t"]
+        {
+            let e = plain_url("--to", v).expect_err(v);
+            assert!(e.starts_with("--to: the URL") && !e.contains("Sec9"), "{e}");
+        }
+        assert!(plain_url("--to", "postgres://kn:${PW}@h/db").is_ok());
     }
 }

@@ -467,7 +467,7 @@ fn check_values(cli: &Cli) -> Result<()> {
         Command::State(StateCommand::Resolve { key, request, .. }) => {
             args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
         }
-        Command::State(StateCommand::Migrate { to }) => args::plain("--to", to),
+        Command::State(StateCommand::Migrate { to }) => args::plain_url("--to", to),
         _ => Ok(()),
     });
     r.map_err(Error::Refused)
