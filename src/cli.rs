@@ -382,7 +382,11 @@ impl Cli {
             quiet: self.quiet,
             verbose: self.verbose,
             err_color: stderr_color(self.color),
-            stdout_taken: self.events.as_deref() == Some("-"),
+            results: if self.events.as_deref() == Some("-") {
+                crate::shell::Results::Stderr
+            } else {
+                crate::shell::Results::Stdout
+            },
         }
     }
 }
@@ -486,7 +490,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
 fn run(cli: Cli, g: &Global) -> Result<Exit> {
     let shell = g.shell;
     match cli.command {
-        Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
+        Command::Validate { paths, format } => ops::validate::run(g, &paths, matches!(format, OutFormat::Json)),
         Command::Plan {
             format,
             out,
@@ -513,19 +517,19 @@ fn run(cli: Cli, g: &Global) -> Result<Exit> {
                 review,
                 compare_to,
             };
-            ops::plan::run(&g, &opts)
+            ops::plan::run(g, &opts)
         }
-        Command::Apply(a) => ops::apply::run(&g, &a.options()?),
+        Command::Apply(a) => ops::apply::run(g, &a.options()?),
         Command::Status { keys, refresh, parallelism, format } => {
             let (json, markdown) = (matches!(format, PlanFormat::Json), matches!(format, PlanFormat::Markdown));
             let parallelism = parallelism as usize;
-            ops::status::run(&g, &ops::status::Options { keys, refresh, json, markdown, parallelism })
+            ops::status::run(g, &ops::status::Options { keys, refresh, json, markdown, parallelism })
         }
-        Command::State(s) => ops::state_cmd::run(&g, s.into()),
+        Command::State(s) => ops::state_cmd::run(g, s.into()),
         #[cfg(feature = "emulator")]
         Command::Emulator(e) => emulator(e),
-        Command::Init { dir } => ops::init::run(&g, dir.as_deref()),
-        Command::Show { plan_file, format } => ops::plan::show(&g, &plan_file, format.into()),
+        Command::Init { dir } => ops::init::run(g, dir.as_deref()),
+        Command::Show { plan_file, format } => ops::plan::show(g, &plan_file, format.into()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "kore-notify", &mut std::io::stdout());

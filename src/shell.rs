@@ -18,9 +18,17 @@ pub(crate) struct Shell {
     pub(crate) verbose: bool,
     /// Colours on standard error.
     pub(crate) err_color: bool,
-    /// Results on standard error too: standard output carries the `--events -` stream, which a
-    /// reader parses line by line.
-    pub(crate) stdout_taken: bool,
+    /// Where results go.
+    pub(crate) results: Results,
+}
+
+/// Where results go: standard output, unless it carries the `--events -` stream (which a reader
+/// parses line by line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Results {
+    #[default]
+    Stdout,
+    Stderr,
 }
 
 // `out` and `err` write to the process's streams today; they take `self` because the shell is
@@ -29,7 +37,7 @@ pub(crate) struct Shell {
 impl Shell {
     /// A result, on standard output (what scripts read), as it is.
     pub(crate) fn out(self, text: impl AsRef<str>) {
-        if self.stdout_taken {
+        if self.results == Results::Stderr {
             return self.err(text);
         }
         let mut o = std::io::stdout().lock();

@@ -370,7 +370,7 @@ fn resolve(mut elems: Vec<Elem>, table: &mut Vec<Delivery>) -> Result<BTreeMap<R
         pairs.push((h, r));
     }
     if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.sort_by_key(|a| a.0);
     }
     if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(format!("recipient `{}` is listed twice", short(&w[0].0)));

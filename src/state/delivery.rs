@@ -164,7 +164,7 @@ pub(super) fn prune(table: &mut Vec<Delivery>, used: &[bool]) -> Option<Vec<u32>
         }
         return Some(map);
     }
-    while table.len() > 0 && !used[table.len() - 1] {
+    while !table.is_empty() && !used[table.len() - 1] {
         table.pop();
     }
     None

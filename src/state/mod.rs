@@ -328,7 +328,7 @@ impl NotificationState {
         comments: &[String],
         recipients: &[(RecipientHash, String, Option<CommentRef>)],
     ) -> std::result::Result<(), u32> {
-        fn comment<'a>(comments: &'a [String], c: &'a Option<CommentRef>) -> std::result::Result<Option<&'a str>, u32> {
+        fn comment<'a>(comments: &'a [String], c: Option<&'a CommentRef>) -> std::result::Result<Option<&'a str>, u32> {
             match c {
                 None => Ok(None),
                 Some(CommentRef::Text(t)) => Ok(Some(t.as_str())),
@@ -336,7 +336,7 @@ impl NotificationState {
             }
         }
         for (_, _, c) in recipients {
-            comment(comments, c)?;
+            comment(comments, c.as_ref())?;
         }
         if let Some(r) = self.requests.get_mut(req as usize) {
             r.status = Some(status.to_string());
@@ -351,7 +351,7 @@ impl NotificationState {
                 if let Some(rs) = self.recipients.get_mut(&h.normalized())
                     && rs.req == Some(req)
                 {
-                    let now = interner.index(st, comment(comments, c)?);
+                    let now = interner.index(st, comment(comments, c.as_ref())?);
                     replaced |= rs.delivery.is_some_and(|old| old != now);
                     rs.delivery = Some(now);
                 }

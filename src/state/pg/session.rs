@@ -68,7 +68,8 @@ impl PgSession {
                 let known = st.notifications.get(key);
                 let failed = |(h, fp): &&(RecipientHash, Fingerprint)| {
                     known.and_then(|n| n.recipients.get(h)).is_some_and(|r| {
-                        r.fp.as_ref() == Some(fp) && known.and_then(|n| n.delivery(r)).is_some_and(|d| d.failed())
+                        r.fp.as_ref() == Some(fp)
+                            && known.and_then(|n| n.delivery(r)).is_some_and(super::super::delivery::Delivery::failed)
                     })
                 };
                 let retried = recipients.iter().filter(failed).copied().collect();
