@@ -456,24 +456,28 @@ impl From<PlanFormat> for ops::plan::Format {
 fn check_values(cli: &Cli) -> Result<()> {
     use crate::args;
     let path = |name: &str, p: &Option<PathBuf>| p.as_ref().map_or(Ok(()), |p| args::plain(name, &p.to_string_lossy()));
-    let r = path("-C", &cli.chdir).and_then(|()| path("--config", &cli.config)).and_then(|()| match &cli.command {
-        Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
-        Command::Plan { commit, run_url, repo_url, out, compare_to, .. } => path("--out", out)
-            .and_then(|()| path("--compare-to", compare_to))
-            .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
-            .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
-            .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
-        Command::Apply(a) => path("PLANFILE", &a.plan_file),
-        Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
-        Command::Init { dir } => path("DIR", dir),
-        Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
-        Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
-        Command::State(StateCommand::Resolve { key, request, .. }) => {
-            args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
-        }
-        Command::State(StateCommand::Migrate { to }) => args::plain_url("--to", to),
-        _ => Ok(()),
-    });
+    let events = |()| cli.events.as_deref().map_or(Ok(()), |e| args::plain("--events", e));
+    let r =
+        path("-C", &cli.chdir).and_then(|()| path("--config", &cli.config)).and_then(events).and_then(|()| match &cli
+            .command
+        {
+            Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
+            Command::Plan { commit, run_url, repo_url, out, compare_to, .. } => path("--out", out)
+                .and_then(|()| path("--compare-to", compare_to))
+                .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
+                .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
+                .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
+            Command::Apply(a) => path("PLANFILE", &a.plan_file),
+            Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
+            Command::Init { dir } => path("DIR", dir),
+            Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
+            Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
+            Command::State(StateCommand::Resolve { key, request, .. }) => {
+                args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
+            }
+            Command::State(StateCommand::Migrate { to }) => args::plain_url("--to", to),
+            _ => Ok(()),
+        });
     r.map_err(Error::Refused)
 }
 

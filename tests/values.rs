@@ -49,6 +49,8 @@ fn every_value_flag_refuses_empty_blank_padded_odd_and_unknown_values() {
         (&["plan", "--commit", "V"], true),
         (&["plan", "--run-url", "V"], true),
         (&["plan", "--repo-url", "V"], true),
+        (&["apply", "--auto-approve", "--events", "V"], false),
+        (&["status", "--events", "V"], false),
         (&["plan", "--out", "V"], false),
         (&["plan", "--compare-to", "V"], false),
         (&["plan", "--max-recipients", "V"], true),
