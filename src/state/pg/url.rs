@@ -282,11 +282,12 @@ fn split_params(url: &str) -> std::result::Result<(String, SslParams), String> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let value = || decoded_value(v);
-        match k {
+        // Names as the client library decodes them: `%73slmode` is `sslmode` there too.
+        match decoded(k).as_str() {
             "sslmode" => ssl.mode = Some(value()),
             "sslrootcert" => ssl.root_cert = Some(value()),
-            "sslcert" | "sslkey" | "sslpassword" | "sslcrl" => {
-                return Err(format!("`{k}` is not supported (client certificates); use a password"));
+            name @ ("sslcert" | "sslkey" | "sslpassword" | "sslcrl") => {
+                return Err(format!("`{name}` is not supported (client certificates); use a password"));
             }
             _ => kept.push(pair),
         }
@@ -529,5 +530,9 @@ mod tests {
         assert_eq!(p.mode.as_deref(), Some("verify-full"));
         assert_eq!(p.root_cert.as_deref(), Some("/ca.pem"));
         assert!(split_params("postgres://h/db?sslkey=/k").is_err());
+        assert!(split_params("postgres://h/db?%73slkey=/k").is_err());
+        let (u, p) = split_params("postgres://kn:a?b@h/db?%73slmode=require&ssl%72ootcert=%2Fca.pem").unwrap();
+        assert_eq!(u, "postgres://kn:a?b@h/db");
+        assert_eq!((p.mode.as_deref(), p.root_cert.as_deref()), (Some("require"), Some("/ca.pem")));
     }
 }
