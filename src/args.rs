@@ -58,6 +58,23 @@ pub(crate) fn request(option: &str, v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A value that may be a URL holding a literal password (`state migrate --to`): checked like any
+/// other, but a URL is never echoed in the refusal (the refusal of the literal password itself
+/// comes later, also without it).
+pub(crate) fn plain_url(option: &str, v: &str) -> Result<(), String> {
+    if !(v.contains("://") || v.contains('@')) {
+        return plain(option, v);
+    }
+    plain(option, v).map_err(|_| {
+        let why = if v.chars().any(safe::is_unsafe) {
+            "holds a control or invisible character"
+        } else {
+            "has blank space around it"
+        };
+        format!("{option}: the URL {why}; write it without (it is not shown here: it may hold a password)")
+    })
+}
+
 /// `--commit`: a hex commit id of 7 to 64 digits.
 pub(crate) fn commit(v: &str) -> Result<(), String> {
     plain("--commit", v)?;
@@ -69,10 +86,36 @@ pub(crate) fn commit(v: &str) -> Result<(), String> {
 
 /// `--run-url`: an https URL with no blank space and no Markdown or HTML delimiters.
 pub(crate) fn run_url(v: &str) -> Result<(), String> {
-    plain("--run-url", v)?;
-    let bad = |c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"' | '`' | '[' | ']');
-    if !v.starts_with("https://") || v.len() <= "https://".len() || v.contains(bad) {
-        return Err(format!("--run-url `{v}`: not an https URL (https://…, without spaces, brackets or quotes)"));
+    https_url("--run-url", v, true)
+}
+
+/// `--repo-url`: the repository's https address (`https://github.com/OWNER/REPO`), to which
+/// `/blob/SHA/path#Lnn` is appended: no query or fragment either.
+pub(crate) fn repo_url(v: &str) -> Result<(), String> {
+    https_url("--repo-url", v, false)
+}
+
+/// An https URL a PR comment may link to: plain ASCII without blank space or Markdown/HTML
+/// delimiters, a host, and no user part (`https://github.com@evil.example/` goes to
+/// evil.example while it reads as github.com).
+fn https_url(option: &str, v: &str, query: bool) -> Result<(), String> {
+    plain(option, v)?;
+    let bad = |c: char| {
+        !c.is_ascii_graphic() || matches!(c, '(' | ')' | '<' | '>' | '"' | '`' | '[' | ']' | '\\' | '\'' | '|')
+    };
+    let parsed = url::Url::parse(v).ok().filter(|u| {
+        u.scheme() == "https"
+            && u.host_str().is_some_and(|h| !h.is_empty())
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.fragment().is_none()
+            && (query || u.query().is_none())
+    });
+    if !v.starts_with("https://") || v.contains(bad) || parsed.is_none() {
+        let extra = if query { "" } else { ", a query or a fragment" };
+        return Err(format!(
+            "{option} `{v}`: not an https URL (https://host/…, without a user part{extra}, spaces, brackets or quotes)"
+        ));
     }
     Ok(())
 }
@@ -164,8 +207,34 @@ mod tests {
         }
         assert!(commit("0123abc").is_ok() && commit("xyz1234").is_err() && commit("").is_err());
         assert!(run_url("https://github.com/o/r/actions/runs/1").is_ok());
-        for bad in ["", "http://x", "https://", "https://x y", "https://x)"] {
+        assert!(repo_url("https://github.com/o/r").is_ok() && repo_url("https://ghe.example:8443/o/r/").is_ok());
+        for bad in [
+            "",
+            "http://x",
+            "https://",
+            "https://x y",
+            "https://x)",
+            "https://github.com@evil.example/o/r",
+            "https://u:p@github.com/o/r",
+            "https://github.com/o/`r`",
+            "https://github.com/o/r]",
+            "https://github.com/o/r\\x",
+            "https://github.com/o/r\u{202e}",
+            "https://github.com/o/r\u{1b}[2J",
+            "https://github.com/o/r#x",
+            "https://github.com/o/ré",
+            "javascript:alert(1)//https://x",
+        ] {
             assert!(run_url(bad).is_err(), "{bad:?}");
+            assert!(repo_url(bad).is_err(), "{bad:?}");
         }
+        assert!(repo_url("https://github.com/o/r?x=1").is_err());
+        for v in
+            [" postgres://kn:Sec9@h/db", "postgres://kn:Sec9@h/db\r", "postgres://kn:Sec9@h/db\u{202e}", "kn:Sec9@h\t"]
+        {
+            let e = plain_url("--to", v).expect_err(v);
+            assert!(e.starts_with("--to: the URL") && !e.contains("Sec9"), "{e}");
+        }
+        assert!(plain_url("--to", "postgres://kn:${PW}@h/db").is_ok());
     }
 }

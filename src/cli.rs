@@ -378,7 +378,16 @@ impl Cli {
     /// The shell the flags ask for (colours on standard error when it is a terminal and
     /// `NO_COLOR` is unset, or with `--color always` or `FORCE_COLOR`).
     pub(crate) fn shell(&self) -> crate::shell::Shell {
-        crate::shell::Shell { quiet: self.quiet, verbose: self.verbose, err_color: stderr_color(self.color) }
+        crate::shell::Shell {
+            quiet: self.quiet,
+            verbose: self.verbose,
+            err_color: stderr_color(self.color),
+            results: if self.events.as_deref() == Some("-") {
+                crate::shell::Results::Stderr
+            } else {
+                crate::shell::Results::Stdout
+            },
+        }
     }
 }
 
@@ -447,32 +456,45 @@ impl From<PlanFormat> for ops::plan::Format {
 fn check_values(cli: &Cli) -> Result<()> {
     use crate::args;
     let path = |name: &str, p: &Option<PathBuf>| p.as_ref().map_or(Ok(()), |p| args::plain(name, &p.to_string_lossy()));
-    let r = path("-C", &cli.chdir).and_then(|()| path("--config", &cli.config)).and_then(|()| match &cli.command {
-        Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
-        Command::Plan { commit, run_url, out, compare_to, .. } => path("--out", out)
-            .and_then(|()| path("--compare-to", compare_to))
-            .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
-            .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url)),
-        Command::Apply(a) => path("PLANFILE", &a.plan_file),
-        Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
-        Command::Init { dir } => path("DIR", dir),
-        Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
-        Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
-        Command::State(StateCommand::Resolve { key, request, .. }) => {
-            args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
-        }
-        Command::State(StateCommand::Migrate { to }) => args::plain("--to", to),
-        _ => Ok(()),
-    });
+    let events = |()| cli.events.as_deref().map_or(Ok(()), |e| args::plain("--events", e));
+    let r =
+        path("-C", &cli.chdir).and_then(|()| path("--config", &cli.config)).and_then(events).and_then(|()| match &cli
+            .command
+        {
+            Command::Validate { paths, .. } => paths.iter().try_for_each(|p| args::plain("PATH", p)),
+            Command::Plan { commit, run_url, repo_url, out, compare_to, .. } => path("--out", out)
+                .and_then(|()| path("--compare-to", compare_to))
+                .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
+                .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
+                .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
+            Command::Apply(a) => path("PLANFILE", &a.plan_file),
+            Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
+            Command::Init { dir } => path("DIR", dir),
+            Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
+            Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
+            Command::State(StateCommand::Resolve { key, request, .. }) => {
+                args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
+            }
+            Command::State(StateCommand::Migrate { to }) => args::plain_url("--to", to),
+            _ => Ok(()),
+        });
     r.map_err(Error::Refused)
 }
 
 pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
     check_values(&cli)?;
     let g = global(&cli)?;
+    let r = run(cli, &g);
+    if let Some(warning) = g.events.as_ref().and_then(|e| e.failure()) {
+        g.shell.errln(format!("warning: {warning}"));
+    }
+    r
+}
+
+fn run(cli: Cli, g: &Global) -> Result<Exit> {
     let shell = g.shell;
     match cli.command {
-        Command::Validate { paths, format } => ops::validate::run(&g, &paths, matches!(format, OutFormat::Json)),
+        Command::Validate { paths, format } => ops::validate::run(g, &paths, matches!(format, OutFormat::Json)),
         Command::Plan {
             format,
             out,
@@ -499,19 +521,19 @@ pub(crate) fn dispatch(cli: Cli) -> Result<Exit> {
                 review,
                 compare_to,
             };
-            ops::plan::run(&g, &opts)
+            ops::plan::run(g, &opts)
         }
-        Command::Apply(a) => ops::apply::run(&g, &a.options()?),
+        Command::Apply(a) => ops::apply::run(g, &a.options()?),
         Command::Status { keys, refresh, parallelism, format } => {
             let (json, markdown) = (matches!(format, PlanFormat::Json), matches!(format, PlanFormat::Markdown));
             let parallelism = parallelism as usize;
-            ops::status::run(&g, &ops::status::Options { keys, refresh, json, markdown, parallelism })
+            ops::status::run(g, &ops::status::Options { keys, refresh, json, markdown, parallelism })
         }
-        Command::State(s) => ops::state_cmd::run(&g, s.into()),
+        Command::State(s) => ops::state_cmd::run(g, s.into()),
         #[cfg(feature = "emulator")]
         Command::Emulator(e) => emulator(e),
-        Command::Init { dir } => ops::init::run(&g, dir.as_deref()),
-        Command::Show { plan_file, format } => ops::plan::show(&g, &plan_file, format.into()),
+        Command::Init { dir } => ops::init::run(g, dir.as_deref()),
+        Command::Show { plan_file, format } => ops::plan::show(g, &plan_file, format.into()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "kore-notify", &mut std::io::stdout());

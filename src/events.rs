@@ -19,7 +19,12 @@ use crate::state::{Entry, Loaded, Session, State};
 
 /// Where the events go.
 pub(crate) struct Events {
-    out: Mutex<Box<dyn Write + Send>>,
+    /// The sink, `None` once a write to it failed (a full disk): a line cut short is not followed
+    /// by more, so every line in the file is whole.
+    out: Mutex<Option<Box<dyn Write + Send>>>,
+    /// The first write error, for the closing warning.
+    failed: Mutex<Option<String>>,
+    path: String,
     command: String,
     clock: Clock,
 }
@@ -79,7 +84,13 @@ impl Events {
             })?;
             Box::new(f)
         };
-        Ok(Events { out: Mutex::new(out), command: command.to_string(), clock })
+        Ok(Events {
+            out: Mutex::new(Some(out)),
+            failed: Mutex::new(None),
+            path: path.to_string(),
+            command: command.to_string(),
+            clock,
+        })
     }
 
     fn emit(&self, what: What) {
@@ -87,9 +98,28 @@ impl Events {
         if let Ok(mut text) = serde_json::to_string(&line) {
             text.push('\n');
             let mut out = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // An audit sink that fails must not stop a send whose record is already durable.
-            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            // An audit sink that fails must not stop a send whose record is already durable: it is
+            // closed, and the command says so when it ends (see `failure`).
+            if let Some(sink) = out.as_mut()
+                && let Err(e) = sink.write_all(text.as_bytes()).and_then(|()| sink.flush())
+            {
+                *out = None;
+                *self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+            }
         }
+    }
+
+    /// Why the stream stopped early, when it did: the warning the command ends with (the state
+    /// holds everything; the audit log lacks what came after).
+    pub(crate) fn failure(&self) -> Option<String> {
+        let failed = self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        failed.as_ref().map(|e| {
+            format!(
+                "--events {}: writing failed ({}); the audit log is incomplete from then on (the state has every record: `kore-notify state list`)",
+                crate::safe::line(&self.path),
+                crate::safe::line(e)
+            )
+        })
     }
 
     /// The closing summary.

@@ -18,6 +18,17 @@ pub(crate) struct Shell {
     pub(crate) verbose: bool,
     /// Colours on standard error.
     pub(crate) err_color: bool,
+    /// Where results go.
+    pub(crate) results: Results,
+}
+
+/// Where results go: standard output, unless it carries the `--events -` stream (which a reader
+/// parses line by line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Results {
+    #[default]
+    Stdout,
+    Stderr,
 }
 
 // `out` and `err` write to the process's streams today; they take `self` because the shell is
@@ -26,6 +37,9 @@ pub(crate) struct Shell {
 impl Shell {
     /// A result, on standard output (what scripts read), as it is.
     pub(crate) fn out(self, text: impl AsRef<str>) {
+        if self.results == Results::Stderr {
+            return self.err(text);
+        }
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(text.as_ref().as_bytes());
         let _ = o.flush();

@@ -488,3 +488,49 @@ fn recover_takes_only_the_killed_runs_state_and_run_id() {
     t.args(["plan", "--detailed-exitcode"]).status(0).run();
     assert_eq!(emu.deliveries().len(), 3);
 }
+
+/// Manifest links in the comment: whatever the manifest's file name holds (spaces, `#`, `?`,
+/// `%`, brackets, Unicode), the link goes to that file's line at the commit, percent-encoded, and
+/// its text escaped; a hostile `--repo-url` (a user part that hides the real host, a query, a
+/// fragment, Markdown delimiters, invisible characters, not https) is refused before anything else.
+#[test]
+fn manifest_links_survive_odd_paths_and_hostile_repository_urls() {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let names = [
+        ("a b.yaml", "a%20b.yaml"),
+        ("c#1?x=2.yaml", "c%231%3Fx%3D2.yaml"),
+        ("d%41[e](f).yaml", "d%2541%5Be%5D%28f%29.yaml"),
+        ("é😀.yaml", "%C3%A9%F0%9F%98%80.yaml"),
+    ];
+    let mut t = Test::repo("https://kore.example.com");
+    for (i, (name, _)) in names.iter().enumerate() {
+        let body = format!("key: k{i}\nchannel: slack\ncontent: {{type: text, value: hi}}\nidentities: [x@y.com]\n");
+        t = t.manifest(name, &body);
+    }
+    let (o, t) = t
+        .args(["plan", "--format", "markdown", "--commit", sha, "--repo-url", "https://github.com/o/r/"])
+        .status(0)
+        .run();
+    for (name, encoded) in names {
+        let target = format!("(https://github.com/o/r/blob/{sha}/notifications/{encoded}#L1)");
+        assert!(o.stdout.contains(&target), "{name}: no {target} in\n{}", o.stdout);
+    }
+    assert!(!o.stdout.contains("notifications/a b.yaml#"), "{}", o.stdout);
+    let mut t = t;
+    for bad in [
+        "https://github.com@evil.example/o/r",
+        "https://github.com/o/r?ref=x",
+        "https://github.com/o/r#frag",
+        "https://github.com/o/r)[x](https://evil.example",
+        "https://github.com/o/`r`",
+        "https://github.com/o/r\u{202e}",
+        "https://github.com/o/r\u{1b}]8;;x",
+        "http://github.com/o/r",
+        "javascript:alert(1)",
+    ] {
+        let (o, t2) = t.args(["plan", "--format", "markdown", "--commit", sha, "--repo-url", bad]).status(1).run();
+        t = t2;
+        assert!(o.stderr.contains("--repo-url") && o.stdout.is_empty(), "{bad:?}: {}", o.stderr);
+        assert!(!o.stderr.chars().any(|c| c.is_control() && c != '\n'), "{bad:?}: {:?}", o.stderr);
+    }
+}

@@ -127,3 +127,31 @@ fn force_color_and_no_color_are_respected() {
     let (o, _) = t.env("FORCE_COLOR", "0").env("NO_COLOR", "1").args(["plan"]).status(0).run();
     assert!(!o.stdout.contains('\u{1b}'), "{}", o.stdout);
 }
+
+/// `--events -`: standard output is the event stream alone (every line JSON, for a `| jq`); the
+/// human output goes to standard error. And an events sink that fails mid-run (a full disk:
+/// `/dev/full`) stops neither the sends nor their records: everyone gets one message, the state
+/// has them all, the next apply sends nothing, and the run says the audit log is incomplete.
+#[test]
+fn events_on_stdout_are_json_alone_and_a_failing_sink_stops_no_send() {
+    let emu = Emulator::start(&[]);
+    let t = Test::repo(&emu.url)
+        .file("kore-notify.yaml", &config(&emu.url).replace("batchSize: 1000", "batchSize: 2"))
+        .manifest("a.yaml", &slack("a", 3));
+    let (o, t) = t.args(["apply", "--auto-approve", "--parallelism", "1", "--events", "-"]).status(0).run();
+    assert!(!o.stdout.trim().is_empty());
+    for l in o.stdout.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", o.stdout));
+        assert!(v.get("op").is_some(), "{l}");
+    }
+    assert!(o.stderr.contains("3 recipients"), "the summary goes to stderr: {}", o.stderr);
+    assert_eq!(emu.deliveries().len(), 3);
+    let t = t.manifest("b.yaml", &slack("b", 5));
+    let (o, t) = t.args(["apply", "--auto-approve", "--parallelism", "1", "--events", "/dev/full"]).status(0).run();
+    assert!(o.stderr.contains("--events") && o.stderr.contains("incomplete"), "{}", o.stderr);
+    assert_eq!(emu.deliveries().len(), 8);
+    assert!(emu.deliveries().values().all(|n| *n == 1), "{:?}", emu.deliveries());
+    t.args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries().values().sum::<u64>(), 8, "nothing sent twice");
+}

@@ -48,6 +48,9 @@ fn every_value_flag_refuses_empty_blank_padded_odd_and_unknown_values() {
         (&["validate", "V"], true),
         (&["plan", "--commit", "V"], true),
         (&["plan", "--run-url", "V"], true),
+        (&["plan", "--repo-url", "V"], true),
+        (&["apply", "--auto-approve", "--events", "V"], false),
+        (&["status", "--events", "V"], false),
         (&["plan", "--out", "V"], false),
         (&["plan", "--compare-to", "V"], false),
         (&["plan", "--max-recipients", "V"], true),
@@ -119,4 +122,38 @@ fn everything_is_said_explicitly_and_all_is_never_a_key_by_accident() {
         t = t.args(["plan", flag]).status(1).stderr_has("is ambiguous").run().1;
     }
     t.args(["plan", "--retry-unknown=all#0"]).status(1).stderr_has("request #0 of `all` has no unknown outcome").run();
+}
+
+/// `state migrate --to` with a literal password in any spelling (user part, `password=`,
+/// `options=`), padded, cut by a control character, `=` or a separate argument: refused, and the
+/// password is in no output.
+#[test]
+fn a_migrate_target_with_a_literal_password_is_never_echoed() {
+    let t = Test::repo("https://kore.example.com")
+        .manifest("a.yaml", "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [x@y.com]\n");
+    let urls = [
+        "postgres://kn:Sec9@127.0.0.1:1/db",
+        "postgresql://kn:Se/c?9@127.0.0.1:1/db",
+        "POSTGRES://kn@127.0.0.1:1/db?password=Sec9",
+        "postgres://kn@127.0.0.1:1/db?pass%77ord=Sec9&password=x",
+        "postgres://kn@127.0.0.1:1/db?options=-c%20password%3DSec9",
+        "postgres://kn:Sec@9@127.0.0.1:1/db",
+    ];
+    let mut t = t;
+    for url in urls {
+        for v in [url.to_string(), format!(" {url}"), format!("{url} "), format!("{url}\r"), format!("{url}\u{1b}[2J")]
+        {
+            for args in [
+                vec!["state".to_string(), "migrate".into(), "--to".into(), v.clone()],
+                vec!["state".into(), "migrate".into(), format!("--to={v}")],
+            ] {
+                let (o, t2) = t.args(args.clone()).status(1).run();
+                t = t2;
+                assert!(o.stderr.contains("--to"), "{args:?}: {}", o.stderr);
+                for part in ["Sec9", "Se/c?9", "Sec@9"] {
+                    assert!(!o.stderr.contains(part) && !o.stdout.contains(part), "{args:?}: {}", o.stderr);
+                }
+            }
+        }
+    }
 }

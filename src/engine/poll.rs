@@ -222,6 +222,33 @@ struct Answer {
     failed: u32,
 }
 
+/// A server's comment with the recipient's identity taken out (ASCII case ignored): comments are
+/// kept in the state and the `--events` log, which hold no identity in clear, and a server may
+/// echo it ("identity john@x.com is not associated…").
+fn without_identity(comment: &str, id: &str) -> String {
+    let id = id.trim();
+    if id.is_empty() {
+        return comment.to_string();
+    }
+    let (lower, needle) = (comment.to_ascii_lowercase(), id.to_ascii_lowercase());
+    // Only where it stands as a word: a short identity (`a`, `U1`) must not eat other words.
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(comment.len());
+    let (mut at, mut from) = (0, 0);
+    while let Some(i) = lower[from..].find(&needle).map(|i| from + i) {
+        let end = i + needle.len();
+        if word(lower[..i].chars().next_back()) || word(lower[end..].chars().next()) {
+            from = i + lower[i..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        out.push_str(&comment[at..i]);
+        out.push_str("‹recipient›");
+        (at, from) = (end, end);
+    }
+    out.push_str(&comment[at..]);
+    out
+}
+
 impl Answer {
     fn of(js: JobStatus, lineage: &str) -> Answer {
         let clean = |s: &str, max: usize| crate::safe::line(s).chars().take(max).collect::<String>();
@@ -233,7 +260,7 @@ impl Answer {
                 Some((
                     recipient_hash(lineage, id),
                     clean(l.status.as_deref().unwrap_or_default(), 40),
-                    l.comments.as_deref().map(|c| clean(c, 300)),
+                    l.comments.as_deref().map(|c| clean(&without_identity(c, id), 300)),
                 ))
             })
             .collect();
@@ -341,6 +368,34 @@ mod tests {
             logs.iter().map(|(id, s, c)| (recipient_hash(lineage, id), s.to_string(), c.map(str::to_string))).collect();
         let delivered = logs.iter().filter(|l| l.1 == "SUCCESS").count() as u32;
         Answer { status: "PARTIAL_SUCCESS".into(), failed: logs.len() as u32 - delivered, delivered, logs }
+    }
+
+    /// A comment that echoes its recipient's identity (any case, any place, repeated) keeps no
+    /// trace of it: comments go to the state and the `--events` log.
+    #[test]
+    fn comments_never_keep_the_identity() {
+        for id in ["john.doe@x.com", "+14155550100", "U123", "Zoë@例え.jp"] {
+            for c in [
+                format!("Identity {id} is not associated with the channel"),
+                format!("{} unknown; {id}!", id.to_ascii_uppercase()),
+                id.to_string(),
+            ] {
+                let js: JobStatus = serde_json::from_value(serde_json::json!({
+                    "status": "FAILURE",
+                    "statusLogs": [{"originalId": id, "status": "FAILURE", "comments": c}]
+                }))
+                .expect("job status");
+                let a = Answer::of(js, "lineage");
+                let kept = a.logs[0].2.as_deref().expect("comment");
+                assert!(!kept.to_lowercase().contains(&id.to_lowercase()), "{id} in {kept:?}");
+                assert!(kept.contains("‹recipient›"), "{kept:?}");
+            }
+        }
+        assert_eq!(
+            without_identity("Notification has been sent to a", "a"),
+            "Notification has been sent to ‹recipient›"
+        );
+        assert_eq!(without_identity("U12 and U1: gone", "U1"), "U12 and ‹recipient›: gone");
     }
 
     /// The class: whatever the state already holds, an answer records exactly the recipients of

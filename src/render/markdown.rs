@@ -54,10 +54,7 @@ impl Review {
             Some((f, l)) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) => (f, l),
             _ => return format!("<code>{}</code>", safe::html(source)),
         };
-        let repo = self.repo_url.as_deref().filter(|u| {
-            u.starts_with("https://")
-                && !u.contains(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"' | '?' | '#'))
-        });
+        let repo = self.repo_url.as_deref().filter(|u| crate::args::repo_url(u).is_ok());
         let label = format!("{}{file}:{line}", self.path_prefix);
         match (repo, self.commit()) {
             (Some(r), Some(c)) => {
@@ -77,10 +74,7 @@ impl Review {
     /// "planned against `abc1234` · [run](…)": only a hex commit and an https URL are shown.
     fn provenance(&self) -> String {
         let commit = self.commit();
-        let run = self.run_url.as_deref().filter(|u| {
-            u.starts_with("https://")
-                && !u.contains(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"'))
-        });
+        let run = self.run_url.as_deref().filter(|u| crate::args::run_url(u).is_ok());
         match (commit, run) {
             (Some(c), Some(r)) => format!("planned against `{}` · [run]({r})", &c[..c.len().min(12)]),
             (Some(c), None) => format!("planned against `{}`", &c[..c.len().min(12)]),

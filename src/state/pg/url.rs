@@ -64,23 +64,53 @@ fn decoded(k: &str) -> String {
     url::form_urlencoded::parse(format!("{k}=").as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
 }
 
-/// The values of `password=` parameters replaced by `***`.
+/// A query value decoded as the client library decodes it.
+fn decoded_value(v: &str) -> String {
+    url::form_urlencoded::parse(format!("v={v}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// Whether a query parameter carries a password: `password=`, or `options=` that mentions one
+/// (`options=-c password=…` is sent to the server as it is, and shown wherever the URL is).
+fn is_secret_param(k: &str, v: &str) -> bool {
+    match decoded(k).as_str() {
+        "password" => true,
+        "options" => decoded_value(v).to_ascii_lowercase().contains("password"),
+        _ => false,
+    }
+}
+
+/// The query's `(name, value)` pairs as written (not decoded).
+fn query_pairs(url: &str) -> Vec<(&str, &str)> {
+    let Some(q) = query_start(url) else { return Vec::new() };
+    url[q + 1..].split('&').map(|pair| pair.split_once('=').unwrap_or((pair, ""))).collect()
+}
+
+/// The values of the parameters that carry a password replaced by `***`.
 fn mask_query_password(url: &str) -> String {
     let Some(q) = query_start(url) else { return url.to_string() };
     let pairs: Vec<String> = url[q + 1..]
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if decoded(k) == "password" => format!("{k}=***"),
+            Some((k, v)) if is_secret_param(k, v) => format!("{k}=***"),
             _ => pair.to_string(),
         })
         .collect();
     format!("{}?{}", &url[..q], pairs.join("&"))
 }
 
-/// Whether the URL's query carries a `password=` parameter.
+/// Whether the URL's query carries a password.
 fn has_query_password(url: &str) -> bool {
-    query_start(url)
-        .is_some_and(|q| url[q + 1..].split('&').any(|p| decoded(p.split('=').next().unwrap_or("")) == "password"))
+    query_pairs(url).iter().any(|(k, v)| is_secret_param(k, v))
+}
+
+/// Whether an `@` follows the first one in the host part: the client reads the user part up to the
+/// first `@`, so an `@` in a password (or a user name) that is not written `%40` leaves the rest of
+/// it in the host, where it would be shown.
+fn stray_at(url: &str) -> bool {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let Some(at) = url[start..].find('@') else { return false };
+    let host = &url[start + at + 1..];
+    host[..host.find(['/', '?']).unwrap_or(host.len())].contains('@')
 }
 
 impl PgSpec {
@@ -99,7 +129,7 @@ impl PgSpec {
             None => None,
         };
         if has_query_password(raw) {
-            return Err("a password is not allowed in the URL's query (`password=`): write it as a reference, postgres://user:${KORE_NOTIFY_PG_PASSWORD}@host/db, or put the whole URL in the KORE_NOTIFY_STATE_URL secret".into());
+            return Err("a password is not allowed in the URL's query (`password=`, or `options=` naming one): write it as a reference, postgres://user:${KORE_NOTIFY_PG_PASSWORD}@host/db, or put the whole URL in the KORE_NOTIFY_STATE_URL secret".into());
         }
         let spec = PgSpec { template: raw.to_string(), origin: origin.into(), password_var };
         if spec.without_password().contains("${") {
@@ -120,6 +150,11 @@ impl PgSpec {
         if !is_postgres_url(&self.template) {
             return Err("expected a postgres:// or postgresql:// URL".into());
         }
+        if stray_at(&self.template) {
+            return Err(
+                "more than one `@` before the host: write an `@` in the user name or the password as %40".into()
+            );
+        }
         let (params, _) = split_params(&self.without_password())?;
         tokio_postgres::Config::from_str_checked(&params).map(|_| ())
     }
@@ -136,25 +171,11 @@ impl PgSpec {
     /// that might echo it.
     fn written_passwords(&self) -> Vec<String> {
         let mut out: Vec<String> = split_password(&self.template).map(|(_, p, _)| p.to_string()).into_iter().collect();
-        if let Some(q) = query_start(&self.template) {
-            for pair in self.template[q + 1..].split('&') {
-                if let Some((k, v)) = pair.split_once('=')
-                    && decoded(k) == "password"
-                {
-                    out.push(v.to_string());
-                }
-            }
-        }
+        out.extend(
+            query_pairs(&self.template).into_iter().filter(|(k, v)| is_secret_param(k, v)).map(|(_, v)| v.into()),
+        );
         out.retain(|p| !p.is_empty() && !p.starts_with("${"));
-        let decoded: Vec<String> = out
-            .iter()
-            .map(|p| {
-                url::form_urlencoded::parse(format!("v={p}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            })
-            .collect();
+        let decoded: Vec<String> = out.iter().map(|p| decoded_value(p)).collect();
         out.extend(decoded.into_iter().filter(|p| !p.is_empty()));
         out
     }
@@ -253,22 +274,20 @@ struct SslParams {
 
 /// The URL without `sslmode` and `sslrootcert`, and those two.
 fn split_params(url: &str) -> std::result::Result<(String, SslParams), String> {
-    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), SslParams::default())) };
+    // The query starts after the user part: a `?` in a password is not where it starts.
+    let Some(q) = query_start(url) else { return Ok((url.to_string(), SslParams::default())) };
+    let (base, query) = (&url[..q], &url[q + 1..]);
     let mut ssl = SslParams::default();
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = || {
-            url::form_urlencoded::parse(format!("v={v}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
-        match k {
+        let value = || decoded_value(v);
+        // Names as the client library decodes them: `%73slmode` is `sslmode` there too.
+        match decoded(k).as_str() {
             "sslmode" => ssl.mode = Some(value()),
             "sslrootcert" => ssl.root_cert = Some(value()),
-            "sslcert" | "sslkey" | "sslpassword" | "sslcrl" => {
-                return Err(format!("`{k}` is not supported (client certificates); use a password"));
+            name @ ("sslcert" | "sslkey" | "sslpassword" | "sslcrl") => {
+                return Err(format!("`{name}` is not supported (client certificates); use a password"));
             }
             _ => kept.push(pair),
         }
@@ -382,6 +401,72 @@ mod tests {
         }
     }
 
+    struct NoEnv;
+    impl Env for NoEnv {
+        fn get(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    /// A secret URL whose password holds any delimiter (`@` included) at any place: no part of the
+    /// password in what is shown or in any error, and the TLS settings after it are read wherever
+    /// the password's own `?` is.
+    #[test]
+    fn secret_urls_keep_their_password_and_their_settings() {
+        let specials = ["@", "/", "?", "#", ":", "&", "=", "%40", "%3F", "+", " ", "!", "$", "'", "\\"];
+        let tails = [
+            ("db.example.com/kn?sslmode=disable", Some("sslmode=disable is refused")),
+            ("db.example.com/kn?sslmode=bogus", Some("unknown sslmode")),
+            ("127.0.0.1/kn?sslmode=require&sslrootcert=%2Fca.pem", None),
+            ("db.example.com:port/kn", Some("")),
+            ("db.example.com/kn?application_name=x", None),
+        ];
+        for sp in specials {
+            for pw in [format!("{sp}Sec-Pw9"), format!("Sec{sp}Pw9"), format!("Sec-Pw9{sp}"), format!("Sec{sp}{sp}Pw9")]
+            {
+                for (tail, refused) in tails {
+                    let url = format!("postgres://kn:{pw}@{tail}");
+                    let clean = |what: &str| {
+                        assert!(!what.contains("Sec") && !what.contains("Pw9"), "{url}: {what}");
+                    };
+                    let resolved = match PgSpec::secret(&url, "env") {
+                        Err(e) => {
+                            clean(&e);
+                            continue;
+                        }
+                        Ok(s) => {
+                            clean(&s.shown());
+                            clean(&format!("{s:?}"));
+                            s.resolve(&NoEnv)
+                        }
+                    };
+                    match (resolved, refused) {
+                        (Ok(c), None) => {
+                            clean(&c.shown);
+                            if tail.contains("sslrootcert") {
+                                assert_eq!(c.root_cert, Some(PathBuf::from("/ca.pem")), "{url}");
+                                assert_eq!(c.tls, Tls::Require, "{url}");
+                            }
+                        }
+                        (Err(e), Some(why)) => {
+                            clean(&e.to_string());
+                            assert!(e.to_string().contains(why), "{url}: {e}");
+                        }
+                        (Ok(_), Some(why)) => panic!("{url}: accepted, expected `{why}`"),
+                        (Err(e), None) => panic!("{url}: {e}"),
+                    }
+                    clean(&PgSpec::written(&url, "state").expect_err(&url));
+                }
+            }
+        }
+        // An `@` in a user name (as some hosted servers spell them) must be written %40 too.
+        for url in ["postgres://kn@srv:Sec-Pw9@db.example.com/kn", "postgres://kn@Sec-Pw9@db.example.com/kn"] {
+            let e = PgSpec::secret(url, "env").expect_err(url);
+            assert!(e.contains("%40") && !e.contains("Sec"), "{e}");
+        }
+        assert!(PgSpec::secret("postgres://kn%40srv:Sec%40Pw9@db.example.com/kn?application_name=a@b", "env").is_ok());
+    }
+
     #[test]
     fn query_passwords_are_masked_and_refused_in_files() {
         for url in [
@@ -389,11 +474,15 @@ mod tests {
             "postgres://kn@db.example.com/kn?sslmode=require&password=Sec9&application_name=x",
             "postgres://kn@db.example.com/kn?pass%77ord=Sec9",
             "postgres://kn@db.example.com/kn?password=Sec9/x?y",
+            "postgres://kn@db.example.com/kn?password=x&password=Sec9",
+            "postgres://kn@db.example.com/kn?options=-c%20password%3DSec9",
+            "postgres://kn@db.example.com/kn?options=-c+PASSWORD=Sec9&application_name=x",
+            "postgres://kn@db.example.com/kn?%6Fptions=-cpassword%3DSec9",
         ] {
             let s = PgSpec::secret(url, "env").expect(url);
             assert!(!s.shown().contains("Sec9"), "{url}: {}", s.shown());
             let e = PgSpec::written(url, "state").expect_err(url);
-            assert!(e.contains("password=") && !e.contains("Sec9"), "{e}");
+            assert!(e.contains("password") && !e.contains("Sec9"), "{e}");
         }
     }
 
@@ -441,5 +530,9 @@ mod tests {
         assert_eq!(p.mode.as_deref(), Some("verify-full"));
         assert_eq!(p.root_cert.as_deref(), Some("/ca.pem"));
         assert!(split_params("postgres://h/db?sslkey=/k").is_err());
+        assert!(split_params("postgres://h/db?%73slkey=/k").is_err());
+        let (u, p) = split_params("postgres://kn:a?b@h/db?%73slmode=require&ssl%72ootcert=%2Fca.pem").unwrap();
+        assert_eq!(u, "postgres://kn:a?b@h/db");
+        assert_eq!((p.mode.as_deref(), p.root_cert.as_deref()), (Some("require"), Some("/ca.pem")));
     }
 }
