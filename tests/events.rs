@@ -75,7 +75,7 @@ fn an_events_path_that_cannot_be_written_is_refused_before_anything_is_sent() {
     let (_, t) =
         t.args(["apply", "--auto-approve", "--events", "no/such/dir/e.jsonl"]).status(1).stderr_has("--events").run();
     let (_, t) =
-        t.args(["apply", "--auto-approve", "--events", " "]).status(1).stderr_has("--events: empty path").run();
+        t.args(["apply", "--auto-approve", "--events", " "]).status(1).stderr_has("--events: the value is blank").run();
     std::os::unix::fs::symlink("/tmp/kore-notify-events-elsewhere", t.path().join("link.jsonl")).expect("symlink");
     t.args(["apply", "--auto-approve", "--events", "link.jsonl"]).status(1).stderr_has("--events").run();
     assert!(emu.deliveries().is_empty());

@@ -77,6 +77,39 @@ fn a_live_run_is_in_flight_for_readers_with_the_state_in_postgres() {
     readers_during_a_live_run(t, pending, &emu);
 }
 
+/// A writer of the same bot holding its lock in another database of the server: a killed run's
+/// request here is still unknown (exit 3), never "in flight" (`pg_locks` lists every database).
+#[test]
+fn a_lock_in_another_database_is_no_live_run_here() {
+    let (here, there) = (Db::new(), Db::new());
+    let emu = Emulator::start(&[]);
+    let t = here.repo(&emu).manifest("a.yaml", &slack("a", 3));
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
+    // The intent of a run killed before its answer was recorded.
+    here.query("UPDATE kore_notify.requests SET outcome = 'pending'");
+    let (_, t) = t.args(["status"]).status(3).run();
+    let key = here.query("SELECT lock_key FROM kore_notify.holders")[0].clone();
+    let (hold, release) = std::sync::mpsc::channel::<()>();
+    let (held, is_held) = std::sync::mpsc::channel::<()>();
+    let url = there.url();
+    let holder = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+            tokio::spawn(conn);
+            c.simple_query(&format!("SELECT pg_advisory_lock({key})")).await.expect("lock");
+            held.send(()).expect("held");
+            let _ = tokio::task::spawn_blocking(move || release.recv()).await;
+        });
+    });
+    is_held.recv().expect("the other database's writer holds the lock");
+    let (o, t) = t.args(["status"]).status(3).run();
+    assert!(!o.stdout.contains("in flight"), "{}", o.stdout);
+    let (_, _t) = t.args(["plan"]).run();
+    hold.send(()).expect("release");
+    holder.join().expect("holder");
+}
+
 /// A `host` the request never reaches: a closed port, TLS spoken to a plain-HTTP server (the
 /// emulator itself), TLS to a server that closes every connection at once. The process is never
 /// killed by the broken connection (SIGPIPE), the request is recorded as not sent (nothing
