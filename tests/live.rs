@@ -90,7 +90,7 @@ fn a_lock_in_another_database_is_no_live_run_here() {
     let (_, t) = t.args(["status"]).status(3).run();
     let key = here.query("SELECT lock_key FROM kore_notify.holders")[0].clone();
     let (hold, release) = std::sync::mpsc::channel::<()>();
-    let (held, is_held) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
     let url = there.url();
     let holder = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -98,11 +98,11 @@ fn a_lock_in_another_database_is_no_live_run_here() {
             let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
             tokio::spawn(conn);
             c.simple_query(&format!("SELECT pg_advisory_lock({key})")).await.expect("lock");
-            held.send(()).expect("held");
+            locked.send(()).expect("locked");
             let _ = tokio::task::spawn_blocking(move || release.recv()).await;
         });
     });
-    is_held.recv().expect("the other database's writer holds the lock");
+    is_locked.recv().expect("the other database's writer holds the lock");
     let (o, t) = t.args(["status"]).status(3).run();
     assert!(!o.stdout.contains("in flight"), "{}", o.stdout);
     let (_, _t) = t.args(["plan"]).run();
