@@ -536,7 +536,10 @@ fn run(cli: Cli, g: &Global) -> Result<Exit> {
         Command::Show { plan_file, format } => ops::plan::show(g, &plan_file, format.into()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "kore-notify", &mut std::io::stdout());
+            // Through the shell: a reader that goes away is no panic.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kore-notify", &mut script);
+            g.shell.out(String::from_utf8_lossy(&script));
             Ok(Exit::Ok)
         }
         Command::Version { format } => {

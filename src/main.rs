@@ -6,13 +6,11 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    // Behave like other Unix tools when the reader of our output goes away (`plan | head`):
-    // end quietly instead of panicking on a broken pipe.
-    #[cfg(unix)]
-    // SAFETY: resetting a signal disposition to its default at start-up, before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a broken pipe is an error to handle, never a death.
+    // With the default disposition, a server or a proxy closing a connection while a request is
+    // being written (hyper writes with `writev`, which raises SIGPIPE) killed an apply mid-run,
+    // and so did `apply | head` once head exited. Output to a reader that went away is dropped
+    // (the shell ignores write errors) and the command finishes its work.
     // An empty KORE_NOTIFY_* variable means unset, everywhere (CI systems export inputs left at
     // their default as empty strings).
     for (name, value) in std::env::vars_os() {

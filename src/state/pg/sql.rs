@@ -133,15 +133,19 @@ pub(super) struct Fence {
 }
 
 pub(super) const FENCE: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
     AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid
     AND objsubid = 1 AND pid = $2)";
 
 /// Whether a session holds the writer's lock of `key` now, and the holder it recorded (`None`
-/// inside when its row is missing or the schema has no holders table yet).
+/// inside when its row is missing or the schema has no holders table yet). Only a lock in this
+/// database counts: `pg_locks` lists every database of the server, and a writer of the same bot in
+/// another database must not make a killed run's requests here read as in flight.
 pub(super) async fn live_holder(c: &Client, key: i64) -> std::result::Result<Option<Option<serde_json::Value>>, Db> {
     let held: bool = c
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid
                 AND objsubid = 1)",
             &[&key],
