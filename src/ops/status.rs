@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::fingerprint::recipient_hash;
 use crate::kore::RateLimiter;
-use crate::ops::{Global, load_workspace};
+use crate::ops::{Global, load_workspace_with};
 use crate::state::{self, Outcome};
 
 pub(crate) struct Options {
@@ -54,20 +54,31 @@ struct Failure {
 }
 
 pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
-    let ws = load_workspace(g, &[])?;
-    let store = state::store_for(&ws.config, g.env(), g.clock)?;
+    // The refresh needs only the config and the state: it runs while the manifests load (they
+    // only name failed recipients), so a large repository costs the refresh no time.
+    let refresh = |config: &crate::config::Config| -> Result<Option<Box<dyn state::Session>>> {
+        if !opts.refresh {
+            return Ok(None);
+        }
+        let store = state::store_for(config, g.env(), g.clock)?;
+        let mut s = g.open(&*store, &g.command)?;
+        let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
+        let poll = PollOptions { parallelism: opts.parallelism, shell: g.shell, timeout: None, wait: false };
+        crate::engine::poll::refresh_until(config, g.env(), g.clock, limiter, &mut *s, &poll)?;
+        Ok(Some(s))
+    };
+    let (ws, refreshed) = load_workspace_with(g, &[], refresh)?;
     // After a refresh, the status shown is the session's state (not read again).
     let (session, loaded);
-    let st = if opts.refresh {
-        let mut s = g.open(&*store, &g.command)?;
-        let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
-        let poll = PollOptions { parallelism: opts.parallelism, shell: g.shell, timeout: None, wait: false };
-        crate::engine::poll::refresh_until(&ws.config, g.env(), g.clock, limiter, &mut *s, &poll)?;
-        session = s;
-        session.state()
-    } else {
-        loaded = store.load()?;
-        &loaded.state
+    let st = match refreshed? {
+        Some(s) => {
+            session = s;
+            session.state()
+        }
+        None => {
+            loaded = state::store_for(&ws.config, g.env(), g.clock)?.load()?;
+            &loaded.state
+        }
     };
     for k in &opts.keys {
         if !st.notifications.contains_key(k) {
