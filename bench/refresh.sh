@@ -99,6 +99,8 @@ if [ "$what" = all ] || [ "$what" = default ]; then
   limited_before=$(stat rateLimited)
   read -r rt rss rc < <(timed status --refresh --quiet --parallelism "$PARALLELISM")
   calls=$(($(stat requests) - calls_before))
+  # Whole minutes on purpose: request k can start at floor(k / 600) minutes.
+  # shellcheck disable=SC2017
   floor=$(( (calls - 1) / 600 * 60 ))
   ratio=$(awk -v f="$floor" -v t="$rt" 'BEGIN{printf "%.3f", (f > 0 ? t / f : 0)}')
   printf 'refresh: %s status calls in %s s, rolling-window floor %s s (%s×), max RSS %s MB, CPU %s s, 429 answers: %s\n' \
