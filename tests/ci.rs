@@ -362,22 +362,6 @@ fn no_pipeline_ends_in_a_reader_that_stops_early() {
     assert!(bad.is_empty(), "pipelines ending in a reader that stops early:\n{}", bad.join("\n"));
 }
 
-/// `git` in `dir`, checked.
-#[cfg(target_os = "linux")]
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A repository whose state branch carries the marker of a killed GitHub run (4242) and the state
 /// from before it; the run had sent to a third person, and its artifact (`ARTIFACTS/good`) holds
 /// that. Also artifacts that are empty, unrelated, or a symbolic link. Returns the repository, the

@@ -422,3 +422,37 @@ pub(crate) fn kill_and_rerun(
     assert!(mine.values().all(|c| *c == 1), "{key} (kill after {delay} ms): duplicate {mine:?}");
     (t, mine)
 }
+
+/// The lines of a snapshot inside its `recipients` lists.
+pub(crate) fn recipient_lines(snapshot: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for l in snapshot.lines() {
+        if l.trim_start().starts_with("\"recipients\": [") {
+            inside = !l.trim_end().ends_with("[]") && !l.trim_end().ends_with("[],");
+            continue;
+        }
+        if inside && l.trim_start().starts_with(']') {
+            inside = false;
+        }
+        if inside {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// `git` in `dir`, checked.
+pub(crate) fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -456,19 +456,6 @@ fn the_ci_script_keeps_the_state_in_postgres_without_a_state_branch() {
     let emu = Emulator::start(&["--latency-ms", "40"]);
     let work = tempfile::tempdir().expect("tempdir");
     let (origin, dev) = (work.path().join("origin.git"), work.path().join("dev"));
-    let git = |dir: &std::path::Path, args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "dev")
-            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-            .env("GIT_COMMITTER_NAME", "dev")
-            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-            .output()
-            .expect("git");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     git(work.path(), &["init", "-q", "--bare", "-b", "main", origin.to_str().expect("utf8")]);
     git(work.path(), &["clone", "-q", origin.to_str().expect("utf8"), dev.to_str().expect("utf8")]);
     let cfg = db.config(&emu, 2);

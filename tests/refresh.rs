@@ -27,25 +27,6 @@ fn state(t: &Test) -> String {
     std::fs::read_to_string(t.state_path()).expect("state")
 }
 
-/// The lines of a snapshot inside its `recipients` lists.
-fn recipient_lines(snapshot: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut inside = false;
-    for l in snapshot.lines() {
-        if l.trim_start().starts_with("\"recipients\": [") {
-            inside = !l.trim_end().ends_with("[]") && !l.trim_end().ends_with("[],");
-            continue;
-        }
-        if inside && l.trim_start().starts_with(']') {
-            inside = false;
-        }
-        if inside {
-            out.push(l);
-        }
-    }
-    out
-}
-
 /// Every file beside the snapshot but the lock (whose holder line each writer rewrites).
 fn state_files(t: &Test) -> BTreeMap<String, Vec<u8>> {
     all_files(&t.path().join(".kore-notify"))

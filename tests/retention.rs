@@ -32,25 +32,6 @@ fn read(t: &Test, rel: &str) -> String {
     std::fs::read_to_string(t.path().join(rel)).expect(rel)
 }
 
-/// The lines of a snapshot that are recipients (in the `recipients` lists).
-fn recipient_lines(snapshot: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut inside = false;
-    for l in snapshot.lines() {
-        if l.trim_start().starts_with("\"recipients\": [") {
-            inside = !l.trim_end().ends_with("[]") && !l.trim_end().ends_with("[],");
-            continue;
-        }
-        if inside && l.trim_start().starts_with(']') {
-            inside = false;
-        }
-        if inside {
-            out.push(l);
-        }
-    }
-    out
-}
-
 #[test]
 fn a_format_1_state_and_journal_load_and_are_upgraded_without_resending() {
     let emu = Emulator::start(&[]);
