@@ -22,20 +22,9 @@ LATENCY=${LATENCY:-100}
 PARALLELISM=${PARALLELISM:-"1 4 8 16"}
 PER_MINUTE=${PER_MINUTE:-20}
 RL_REQUESTS=${RL_REQUESTS:-41}
-cargo build --release --locked --quiet --bin kore-notify --example bench-gen
-bin="$PWD/target/release/kore-notify"
-gen="$PWD/target/release/examples/bench-gen"
-work=$(mktemp -d)
-emulator=""
-cleanup() {
-  [ -z "$emulator" ] || kill "$emulator" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export KORE_CLIENT_ID=cs-bench KORE_CLIENT_SECRET=bench-secret
-
 # shellcheck source=bench/emulator.sh
 . bench/emulator.sh
+bench_workspace
 
 stat() { curl -s "$KORE_HOST/_emulator/deliveries" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 

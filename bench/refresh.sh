@@ -25,20 +25,9 @@ LATENCY=${LATENCY:-50}
 PARALLELISM=${PARALLELISM:-4}
 n=${size%%:*}
 r=${size##*:}
-cargo build --release --locked --quiet --bin kore-notify --example bench-gen
-bin="$PWD/target/release/kore-notify"
-gen="$PWD/target/release/examples/bench-gen"
-work=$(mktemp -d)
-emulator=""
-cleanup() {
-  [ -z "$emulator" ] || kill "$emulator" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export KORE_CLIENT_ID=cs-bench KORE_CLIENT_SECRET=bench-secret
-
 # shellcheck source=bench/emulator.sh
 . bench/emulator.sh
+bench_workspace
 
 repo=$work/repo
 state=$repo/.kore-notify/state.json
