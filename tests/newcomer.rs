@@ -10,16 +10,7 @@ use crate::harness::*;
 fn init_writes_a_working_repository_and_never_overwrites() {
     let (o, t) = Test::new().args(["init", "repo"]).status(0).stdout_has("kore-notify validate").run();
     assert!(o.stdout.contains("cd repo"), "{}", o.stdout);
-    for f in [
-        "kore-notify.yaml",
-        "notifications/welcome-teams.yaml",
-        "notifications/welcome-ivr.yaml",
-        "schemas/manifest.schema.json",
-        "schemas/config.schema.json",
-        ".github/workflows/notifications.yml",
-        ".github/workflows/notifications-comment.yml",
-        ".gitignore",
-    ] {
+    for f in INIT_FILES {
         assert!(t.path().join("repo").join(f).is_file(), "{f} missing");
     }
     // Modelines resolve inside the new repository.
@@ -56,14 +47,9 @@ fn init_writes_a_working_repository_and_never_overwrites() {
     assert!(std::fs::read_to_string(t.path().join("third/.gitignore")).expect("gitignore").starts_with("target/\n"));
 }
 
-/// Every path `init` writes, directories and files, nested or not.
-const INIT_PATHS: &[&str] = &[
-    "notifications",
-    "schemas",
-    ".github",
-    ".github/workflows",
+/// The files `init` writes.
+const INIT_FILES: &[&str] = &[
     "kore-notify.yaml",
-    "kore-notify.yml",
     "notifications/welcome-teams.yaml",
     "notifications/welcome-ivr.yaml",
     "schemas/manifest.schema.json",
@@ -72,6 +58,14 @@ const INIT_PATHS: &[&str] = &[
     ".github/workflows/notifications-comment.yml",
     ".gitignore",
 ];
+
+/// Every path `init` writes or checks, directories and files, nested or not: the directories,
+/// the other config name it refuses beside its own, and its files.
+fn init_paths() -> Vec<&'static str> {
+    let mut paths = vec!["notifications", "schemas", ".github", ".github/workflows", "kore-notify.yml"];
+    paths.extend_from_slice(INIT_FILES);
+    paths
+}
 
 /// Every file under `dir` (links listed, not followed), relative.
 fn tree(dir: &std::path::Path) -> Vec<String> {
@@ -96,7 +90,7 @@ fn tree(dir: &std::path::Path) -> Vec<String> {
 #[cfg(unix)]
 #[test]
 fn init_never_writes_through_a_symbolic_link() {
-    for rel in INIT_PATHS {
+    for rel in init_paths() {
         for kind in ["dir", "file", "dangling"] {
             let t = Test::new().file("outside/keep", "keep").file("outside.txt", "keep");
             let repo = t.path().join("r");
