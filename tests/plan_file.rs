@@ -63,7 +63,7 @@ fn leaves(v: &Value, at: &str, out: &mut Vec<String>) {
 /// is; a value the plan type cannot hold is written as plain JSON. Whether it was a plan.
 fn write(t: &Test, v: &Value, seal: bool) -> bool {
     let path = t.path().join("edited.json");
-    match serde_json::from_value::<kore_notify::plan::Plan>(v.clone()) {
+    match serde_json::from_value::<kore_notify::plan::PlanSet>(v.clone()) {
         Ok(mut p) => {
             if seal {
                 p.seal();
