@@ -18,8 +18,14 @@ use crate::ops::{self, Global};
 pub(crate) use crate::schema::{SchemaName, schema};
 
 /// `0.1.0 (commit 0123456789ab, x86_64-unknown-linux-gnu)`.
-pub(crate) const LONG_VERSION: &str =
-    concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KORE_NOTIFY_COMMIT"), ", ", env!("KORE_NOTIFY_BUILD_TRIPLE"), ")");
+pub(crate) const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KORE_NOTIFY_COMMIT"),
+    ", ",
+    env!("KORE_NOTIFY_BUILD_TRIPLE"),
+    ")"
+);
 
 #[derive(Parser, Debug)]
 #[command(

@@ -149,7 +149,11 @@ pub(crate) fn notification_digest(target: &str, n: &Notification) -> String {
 /// Digest of what recipients read, independent of the bot and of the recipient: the API, the
 /// channel and the content (type and value; placeholders unfilled). Promotion compares it across
 /// targets: the same digest on staging and production is the same message.
-pub(crate) fn content_digest(api: crate::manifest::Api, channel: crate::manifest::Channel, content: &crate::state::StoredContent) -> String {
+pub(crate) fn content_digest(
+    api: crate::manifest::Api,
+    channel: crate::manifest::Channel,
+    content: &crate::state::StoredContent,
+) -> String {
     let v = json!({
         "api": api.as_str(),
         "channel": channel.as_str(),

@@ -249,7 +249,6 @@ impl Config {
     pub(crate) fn dir_in_work_tree(&self) -> String {
         origin::dir_in_work_tree(&self.dir)
     }
-
 }
 
 type Fields<'n> = std::collections::BTreeMap<String, &'n yaml::Node>;
@@ -366,15 +365,21 @@ fn credential_fields(w: &mut Walker, f: &Fields, at: &Pos, prefix: &str) -> (Opt
 
 /// `v2MessageField` and `v2TemplateAsCustomMessage`.
 fn message_options(w: &mut Walker, f: &Fields, prefix: &str) -> (V2Field, bool) {
-    let field = match f.get("v2MessageField").map(|n| w.one_of(n, &join(prefix, "v2MessageField"), &["message", "content"])) {
-        Some(Some(s)) if s == "content" => V2Field::Content,
-        _ => V2Field::Message,
-    };
+    let field =
+        match f.get("v2MessageField").map(|n| w.one_of(n, &join(prefix, "v2MessageField"), &["message", "content"])) {
+            Some(Some(s)) if s == "content" => V2Field::Content,
+            _ => V2Field::Message,
+        };
     let template = match f.get("v2TemplateAsCustomMessage") {
         Some(n) => match n.value {
             yaml::Value::Bool(b) => b,
             _ => {
-                w.error(&n.pos, &join(prefix, "v2TemplateAsCustomMessage"), "expected true or false", "write true or false");
+                w.error(
+                    &n.pos,
+                    &join(prefix, "v2TemplateAsCustomMessage"),
+                    "expected true or false",
+                    "write true or false",
+                );
                 true
             }
         },

@@ -30,7 +30,8 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
 ];
 
 /// Target fields that may also be written at the top of a config with `targets:`, as defaults.
-pub(crate) const INHERITED: &[&str] = &["v2MessageField", "v2TemplateAsCustomMessage", "batchSize", "rateLimits", "timeouts"];
+pub(crate) const INHERITED: &[&str] =
+    &["v2MessageField", "v2TemplateAsCustomMessage", "batchSize", "rateLimits", "timeouts"];
 
 pub(crate) const AUDIENCE_FIELDS: &[&str] = &["only", "replaceWith"];
 
@@ -161,11 +162,7 @@ impl Target {
     }
 
     /// The state store of this target.
-    pub(crate) fn store(
-        &self,
-        env: &dyn Env,
-        clock: crate::clock::Clock,
-    ) -> Result<Box<dyn crate::state::StateStore>> {
+    pub(crate) fn store(&self, env: &dyn Env, clock: crate::clock::Clock) -> Result<Box<dyn crate::state::StateStore>> {
         crate::state::store_for(&self.state, self.identity(), env, clock)
     }
 
@@ -258,13 +255,19 @@ pub(super) fn targets(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context) -> (Ve
         );
     }
     let yaml::Value::Map(entries) = &node.value else {
-        w.error(&node.pos, "targets", "expected a mapping of target names", "write targets: {staging: {host: …}, production: {…}}");
+        w.error(
+            &node.pos,
+            "targets",
+            "expected a mapping of target names",
+            "write targets: {staging: {host: …}, production: {…}}",
+        );
         return (Vec::new(), Vec::new());
     };
     if entries.is_empty() {
         w.error(&node.pos, "targets", "no targets", "name at least one: targets: {production: {host: …, botId: …}}");
     }
-    let defaults: Fields = f.iter().filter(|(k, _)| INHERITED.contains(&k.as_str())).map(|(k, v)| (k.clone(), *v)).collect();
+    let defaults: Fields =
+        f.iter().filter(|(k, _)| INHERITED.contains(&k.as_str())).map(|(k, v)| (k.clone(), *v)).collect();
     let (mut out, mut vars) = (Vec::new(), Vec::new());
     for (k, v) in entries {
         let name = k.key_text();
@@ -370,7 +373,9 @@ fn check_apart(w: &mut Walker, targets: &[Target], node: &yaml::Node) {
     for (i, a) in targets.iter().enumerate() {
         for b in &targets[..i] {
             let same = match (&a.state, &b.state) {
-                (crate::state::StoreSpec::File(_), crate::state::StoreSpec::File(_)) => a.state.place() == b.state.place(),
+                (crate::state::StoreSpec::File(_), crate::state::StoreSpec::File(_)) => {
+                    a.state.place() == b.state.place()
+                }
                 _ => a.state.place() == b.state.place() && a.bot_id == b.bot_id,
             };
             if same {
@@ -393,7 +398,12 @@ fn check_promotions(w: &mut Walker, targets: &[Target], f: &Fields) {
         let field = format!("targets.{}.promoteFrom", t.name);
         if !targets.iter().any(|o| o.name == p.from) {
             let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-            w.error(&pos, &field, format!("no target `{}`", crate::safe::line(&p.from)), format!("name one of: {}", names.join(", ")));
+            w.error(
+                &pos,
+                &field,
+                format!("no target `{}`", crate::safe::line(&p.from)),
+                format!("name one of: {}", names.join(", ")),
+            );
             continue;
         }
         // Walk the chain: a circle means nothing could ever be sent.
@@ -401,7 +411,12 @@ fn check_promotions(w: &mut Walker, targets: &[Target], f: &Fields) {
         let mut at = p.from.as_str();
         while let Some(next) = targets.iter().find(|o| o.name == at) {
             if seen.contains(&at) {
-                w.error(&pos, &field, format!("promotion goes round in a circle ({} → {at})", seen.join(" → ")), "one target must have no promoteFrom");
+                w.error(
+                    &pos,
+                    &field,
+                    format!("promotion goes round in a circle ({} → {at})", seen.join(" → ")),
+                    "one target must have no promoteFrom",
+                );
                 break;
             }
             seen.push(at);
@@ -415,22 +430,38 @@ fn check_promotions(w: &mut Walker, targets: &[Target], f: &Fields) {
 
 /// `promoteFrom: NAME` and `promotion: accepted|delivered` (default accepted).
 fn promotion(w: &mut Walker, f: &Fields, name: &str, prefix: &str) -> Option<Promotion> {
-    let level = match f.get("promotion").map(|n| (n, w.one_of(n, &join(prefix, "promotion"), &["accepted", "delivered"]))) {
-        Some((_, Some(s))) if s == "delivered" => PromotionLevel::Delivered,
-        Some((n, _)) if !f.contains_key("promoteFrom") => {
-            w.error(&n.pos, &join(prefix, "promotion"), "`promotion` needs `promoteFrom`", "add promoteFrom: staging (the target whose sends prove the content), or remove it");
-            return None;
-        }
-        _ => PromotionLevel::Accepted,
-    };
+    let level =
+        match f.get("promotion").map(|n| (n, w.one_of(n, &join(prefix, "promotion"), &["accepted", "delivered"]))) {
+            Some((_, Some(s))) if s == "delivered" => PromotionLevel::Delivered,
+            Some((n, _)) if !f.contains_key("promoteFrom") => {
+                w.error(
+                    &n.pos,
+                    &join(prefix, "promotion"),
+                    "`promotion` needs `promoteFrom`",
+                    "add promoteFrom: staging (the target whose sends prove the content), or remove it",
+                );
+                return None;
+            }
+            _ => PromotionLevel::Accepted,
+        };
     let n = f.get("promoteFrom")?;
     let from = w.string(n, &join(prefix, "promoteFrom"))?;
     if prefix.is_empty() {
-        w.error(&n.pos, "promoteFrom", "a config without `targets:` has no other target to promote from", "declare targets: {staging: {…}, production: {…, promoteFrom: staging}}");
+        w.error(
+            &n.pos,
+            "promoteFrom",
+            "a config without `targets:` has no other target to promote from",
+            "declare targets: {staging: {…}, production: {…, promoteFrom: staging}}",
+        );
         return None;
     }
     if from == name {
-        w.error(&n.pos, &join(prefix, "promoteFrom"), "a target cannot promote from itself", "name the target whose sends prove the content, e.g. staging");
+        w.error(
+            &n.pos,
+            &join(prefix, "promoteFrom"),
+            "a target cannot promote from itself",
+            "name the target whose sends prove the content, e.g. staging",
+        );
         return None;
     }
     Some(Promotion { from, level })
@@ -440,7 +471,12 @@ fn promotion(w: &mut Walker, f: &Fields, name: &str, prefix: &str) -> Option<Pro
 fn audience(w: &mut Walker, n: &yaml::Node, cx: &Context, path: &str) -> Option<Audience> {
     let f = w.fields(n, path, AUDIENCE_FIELDS)?;
     if f.len() != 1 {
-        w.error(&n.pos, path, "expected exactly one of `only` and `replaceWith`", "write audience: {only: [qa@example.com]} or audience: {replaceWith: audiences/seeds.txt}");
+        w.error(
+            &n.pos,
+            path,
+            "expected exactly one of `only` and `replaceWith`",
+            "write audience: {only: [qa@example.com]} or audience: {replaceWith: audiences/seeds.txt}",
+        );
         return None;
     }
     let (rule, node) = f.iter().next()?;
@@ -457,11 +493,21 @@ fn audience(w: &mut Walker, n: &yaml::Node, cx: &Context, path: &str) -> Option<
         }
     };
     if list.identities.iter().any(String::is_empty) || list.identities.is_empty() {
-        w.error(&node.pos, &field, "expected at least one identity, and no empty one", "list the test identities, e.g. [qa1@example.com, qa2@example.com]");
+        w.error(
+            &node.pos,
+            &field,
+            "expected at least one identity, and no empty one",
+            "list the test identities, e.g. [qa1@example.com, qa2@example.com]",
+        );
         return None;
     }
     if let Some(bad) = list.identities.iter().find(|s| s.chars().any(char::is_control)) {
-        w.error(&node.pos, &field, format!("identity `{}` holds a control character", crate::safe::line(bad)), "remove it");
+        w.error(
+            &node.pos,
+            &field,
+            format!("identity `{}` holds a control character", crate::safe::line(bad)),
+            "remove it",
+        );
         return None;
     }
     Some(if rule == "only" { Audience::Only(list) } else { Audience::ReplaceWith(list) })
@@ -472,9 +518,11 @@ fn audience(w: &mut Walker, n: &yaml::Node, cx: &Context, path: &str) -> Option<
 fn audience_file(w: &mut Walker, node: &yaml::Node, cx: &Context, field: &str, rel: &str) -> Option<Vec<String>> {
     let root = cx.root?;
     let path = cx.dir.join(rel);
-    let text = match root.confine(&path).map_err(|e| e.to_string()).and_then(|p| {
-        crate::files::read_named_text(&p, MAX_AUDIENCE_BYTES).map_err(|e| e.to_string())
-    }) {
+    let text = match root
+        .confine(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|p| crate::files::read_named_text(&p, MAX_AUDIENCE_BYTES).map_err(|e| e.to_string()))
+    {
         Ok(t) => t,
         Err(e) => {
             w.error(&node.pos, field, format!("cannot read `{}`: {e}", crate::safe::line(rel)), "give a file inside the repository, relative to kore-notify.yaml: one identity per line, or a CSV whose first column holds them");

@@ -200,7 +200,12 @@ fn targets(w: &mut Walker, n: &Node, known: Option<&[String]>) -> Option<Vec<Str
     let names = known.map(|k| k.join(", ")).unwrap_or_else(|| "production".into());
     let items = w.strings(n, "targets");
     if items.is_empty() {
-        w.error(&n.pos, "targets", "expected at least one target name", format!("write e.g. `targets: [{names}]`, or remove it to plan for every target"));
+        w.error(
+            &n.pos,
+            "targets",
+            "expected at least one target name",
+            format!("write e.g. `targets: [{names}]`, or remove it to plan for every target"),
+        );
         return None;
     }
     let mut out: Vec<String> = Vec::new();

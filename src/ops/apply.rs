@@ -80,7 +80,9 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     check_retry(&loaded.state, &opts.retry)?;
     let source = crate::ops::promotion_state(g, &ws.config, t, &[])?;
     let promotion = match (&t.promotion, &source) {
-        (Some(p), Some(s)) => Some(plan::PromotionSources { from: &p.from, level: p.level, state: s.state(), skip: &skip }),
+        (Some(p), Some(s)) => {
+            Some(plan::PromotionSources { from: &p.from, level: p.level, state: s.state(), skip: &skip })
+        }
         _ => None,
     };
     let inputs = plan::TargetInputs {
@@ -97,7 +99,10 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         let saved = crate::ops::plan::read_plan_file(pf)?;
         let mut section = saved.targets.into_iter().find(|p| p.name == t.name).ok_or_else(|| Error::StalePlan {
             path: pf.clone(),
-            message: format!("it has no plan for target `{}`; run `kore-notify plan --out` again and review it", t.name),
+            message: format!(
+                "it has no plan for target `{}`; run `kore-notify plan --out` again and review it",
+                t.name
+            ),
         })?;
         plan::check_against(&mut section, &plan, notifications, |at| plan::for_target(&inputs, at))
             .map_err(|e| Error::StalePlan { path: pf.clone(), message: e.to_string() })?;
@@ -186,7 +191,9 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
 fn check_skip(t: &crate::config::Target, opts: &Options) -> Result<Vec<String>> {
     if opts.skip_promotion.is_empty() {
         if opts.reason.is_some() {
-            return Err(Error::Refused("--reason goes with --skip-promotion KEY: it says why the gate is passed".into()));
+            return Err(Error::Refused(
+                "--reason goes with --skip-promotion KEY: it says why the gate is passed".into(),
+            ));
         }
         return Ok(Vec::new());
     }
@@ -231,7 +238,11 @@ fn promotion_overrides(
         let p = plan.notifications.iter().find(|n| &n.key == key);
         let note = p.and_then(|n| n.promotion.as_ref());
         match (p, note) {
-            (Some(n), Some(note)) if note.overridden && n.action.sends() && note.evidence.as_deref().is_some_and(|e| e.contains("(--skip-promotion)")) => {
+            (Some(n), Some(note))
+                if note.overridden
+                    && n.action.sends()
+                    && note.evidence.as_deref().is_some_and(|e| e.contains("(--skip-promotion)")) =>
+            {
                 let Some(m) = notifications.iter().find(|m| &m.key == key) else { continue };
                 let (channel, api, content) = (m.channel, m.api, crate::state::StoredContent::from(&m.content));
                 out.push(Entry::Override {

@@ -156,7 +156,8 @@ pub(crate) fn load_workspace_with<T: Send>(
         let root = if paths.is_empty() { Some(&config.root) } else { None };
         let files = load::find_files(root, base, &specs, &mut diags);
         let names = config.target_names();
-        let src = load::Sources { root: &config.root, variables: &config.variables, env: g.env(), targets: Some(&names) };
+        let src =
+            load::Sources { root: &config.root, variables: &config.variables, env: g.env(), targets: Some(&names) };
         let manifests = load::load_repo(files, src, &mut diags);
         (manifests, handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });

@@ -33,7 +33,8 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Not
     let config = crate::config::Config::load(&cfg, g.env(), &mut diags).ok().flatten()?;
     let files = crate::load::find_files(Some(&config.root), &config.dir, &config.manifests, &mut diags);
     let names = config.target_names();
-    let src = crate::load::Sources { root: &config.root, variables: &config.variables, env: g.env(), targets: Some(&names) };
+    let src =
+        crate::load::Sources { root: &config.root, variables: &config.variables, env: g.env(), targets: Some(&names) };
     let manifests = crate::load::load_repo(files, src, &mut diags);
     Some(manifests.notifications)
 }
@@ -64,7 +65,8 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     })?;
     let loaded = loaded?;
     let targets = ws.config.select(g.target.as_deref())?;
-    if targets.len() > 1 && (opts.retry.unknown != plan::Select::Nothing || opts.retry.failed != plan::Select::Nothing) {
+    if targets.len() > 1 && (opts.retry.unknown != plan::Select::Nothing || opts.retry.failed != plan::Select::Nothing)
+    {
         return Err(Error::Refused(
             "--retry-unknown and --retry-failed apply to one target's requests: choose it with --target NAME".into(),
         ));

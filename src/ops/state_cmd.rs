@@ -252,7 +252,10 @@ fn recipient_names(g: &Global, lineage: &str) -> (HashMap<RecipientHash, String>
                 .flat_map(|n| n.recipients.iter())
                 .map(|r| (recipient_hash(lineage, &r.id), r.id.clone()))
                 .collect(),
-            ws.config.one(g.target.as_deref(), "kore-notify state").map(|t| t.identity().to_string()).unwrap_or_default(),
+            ws.config
+                .one(g.target.as_deref(), "kore-notify state")
+                .map(|t| t.identity().to_string())
+                .unwrap_or_default(),
         ),
         Err(_) => {
             g.shell.errln(

@@ -166,8 +166,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         let json = serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows}));
         g.shell.outln(crate::safe::json(&json.unwrap_or_default()));
     } else if opts.markdown {
-        g.shell
-            .out(crate::safe::for_output(&status_markdown(&rows, ws.config.review_mask.then_some(bot.as_str()))));
+        g.shell.out(crate::safe::for_output(&status_markdown(&rows, ws.config.review_mask.then_some(bot.as_str()))));
     } else {
         g.shell.out(crate::safe::for_output(&status_table(g, &rows)));
     }

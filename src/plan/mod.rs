@@ -19,13 +19,13 @@ mod promotion;
 mod retired;
 mod retry;
 
-pub use compute::compute;
 pub(crate) use audience::{AudienceNote, for_target as audience_for_target};
+pub use compute::compute;
 pub(crate) use compute::{TargetInputs, for_target};
-pub(crate) use promotion::{PromotionNote, Sources as PromotionSources, gate as promotion_gate};
 pub(crate) use file::check_against;
 pub(crate) use forecast::duration;
 pub use forecast::{Forecast, ForecastLine};
+pub(crate) use promotion::{PromotionNote, Sources as PromotionSources, gate as promotion_gate};
 pub(crate) use retired::check_retired;
 pub(crate) use retry::{Retry, check_retry};
 
@@ -442,9 +442,9 @@ impl Summary {
     pub(crate) fn needs_action(&self, plan: &[PlannedNotification]) -> bool {
         self.recipients_to_send > 0
             || self.recipients_held > 0
-            || plan.iter().any(|n| {
-                !n.records.is_empty() || n.renamed_from.is_some() || n.action == Action::AwaitingPromotion
-            })
+            || plan
+                .iter()
+                .any(|n| !n.records.is_empty() || n.renamed_from.is_some() || n.action == Action::AwaitingPromotion)
     }
 }
 
@@ -526,7 +526,6 @@ impl PlanSet {
     pub(crate) fn needs_action(&self) -> bool {
         self.targets.iter().any(|p| p.summary.needs_action(&p.notifications))
     }
-
 }
 
 /// The plan of one target.

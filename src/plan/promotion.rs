@@ -73,26 +73,35 @@ fn proof<'s>(n: &'s NotificationState, digest: &str, level: PromotionLevel) -> O
 
 /// "2026-12-02 10:14" of an RFC 3339 instant.
 fn minute(at: &str) -> String {
-    crate::rfc3339::parse(at).map_or_else(|| at.to_string(), |t| {
-        let t = t.to_offset(time::UtcOffset::UTC);
-        format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
-    })
+    crate::rfc3339::parse(at).map_or_else(
+        || at.to_string(),
+        |t| {
+            let t = t.to_offset(time::UtcOffset::UTC);
+            format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
+        },
+    )
 }
 
 /// The evidence for `n` (planned as `key`, possibly renamed from `renamed_from`), or `None`.
-fn evidence(src: &Sources, own: &State, n: &Notification, renamed_from: Option<&str>, digest: &str) -> Option<(String, bool)> {
-    let keys: Vec<&str> = std::iter::once(n.key.as_str()).chain(renamed_from).chain(n.previous_keys.iter().map(String::as_str)).collect();
+fn evidence(
+    src: &Sources,
+    own: &State,
+    n: &Notification,
+    renamed_from: Option<&str>,
+    digest: &str,
+) -> Option<(String, bool)> {
+    let keys: Vec<&str> =
+        std::iter::once(n.key.as_str()).chain(renamed_from).chain(n.previous_keys.iter().map(String::as_str)).collect();
     let own_n = keys.iter().find_map(|k| own.notifications.get(*k));
-    if let Some(o) = own_n.and_then(|e| e.overrides.iter().rev().find(|o| o.gate == "promotion" && o.content == digest)) {
-        return Some((
-            format!("promotion skipped by {} at {}: {}", o.actor, minute(&o.at), o.reason),
-            true,
-        ));
+    if let Some(o) = own_n.and_then(|e| e.overrides.iter().rev().find(|o| o.gate == "promotion" && o.content == digest))
+    {
+        return Some((format!("promotion skipped by {} at {}: {}", o.actor, minute(&o.at), o.reason), true));
     }
     if let Some((i, r)) = own_n.and_then(|e| proof(e, digest, PromotionLevel::Accepted)) {
         return Some((format!("already accepted on this target {}, request #{i}", minute(&r.sent_at)), false));
     }
-    let (i, r) = keys.iter().filter_map(|k| src.state.notifications.get(*k)).find_map(|e| proof(e, digest, src.level))?;
+    let (i, r) =
+        keys.iter().filter_map(|k| src.state.notifications.get(*k)).find_map(|e| proof(e, digest, src.level))?;
     Some((format!("{}: {} {}, request #{i}", src.from, src.level.as_str(), minute(&r.sent_at)), false))
 }
 

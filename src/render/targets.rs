@@ -35,11 +35,12 @@ fn rows(set: &PlanSet) -> Vec<(String, Vec<Option<&PlannedNotification>>)> {
 /// The matrix as text, columns aligned.
 pub(super) fn text_matrix(set: &PlanSet) -> String {
     let names: Vec<String> = set.targets.iter().map(|p| safe::line(&p.name).into_owned()).collect();
-    let rows: Vec<(String, Vec<String>)> =
-        rows(set).into_iter().map(|(k, cells)| (safe::line(&k).into_owned(), cells.into_iter().map(cell).collect())).collect();
-    let mut widths: Vec<usize> = std::iter::once("notification".len())
-        .chain(names.iter().map(|n| n.chars().count()))
+    let rows: Vec<(String, Vec<String>)> = rows(set)
+        .into_iter()
+        .map(|(k, cells)| (safe::line(&k).into_owned(), cells.into_iter().map(cell).collect()))
         .collect();
+    let mut widths: Vec<usize> =
+        std::iter::once("notification".len()).chain(names.iter().map(|n| n.chars().count())).collect();
     for (k, cells) in &rows {
         widths[0] = widths[0].max(k.chars().count());
         for (i, c) in cells.iter().enumerate() {
@@ -107,7 +108,11 @@ pub(super) fn markdown_set(set: &PlanSet, review: &Review) -> String {
         table.push('\n');
     }
     if rows.len() > MATRIX_ROWS {
-        let _ = writeln!(table, "\n… and {} more notifications (the sections below and `kore-notify plan` list them)", rows.len() - MATRIX_ROWS);
+        let _ = writeln!(
+            table,
+            "\n… and {} more notifications (the sections below and `kore-notify plan` list them)",
+            rows.len() - MATRIX_ROWS
+        );
     }
     out.push_str(&table);
     out.push('\n');

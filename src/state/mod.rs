@@ -45,9 +45,9 @@ use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
 pub(crate) use lock::{Holder, Lock, RunSite, live_holder};
 use lock::{check_regular, refused_link};
+pub(crate) use spec::{DEFAULT_STATE, STATE_URL_VAR, StoreSpec};
 pub(crate) use store::{FileStore, store_for};
 pub use store::{Session, StateStore};
-pub(crate) use spec::{DEFAULT_STATE, STATE_URL_VAR, StoreSpec};
 
 /// Format 3: Kore.ai's reported deliveries kept once per notification and referred to by index
 /// (see `delivery.rs`). Format 2 (recipients one compact line each, see `compact.rs`; a reported

@@ -60,7 +60,11 @@ impl StoreSpec {
         let path = dir.join(written.unwrap_or(default));
         match root.confine_new(&path) {
             Ok(_) => Ok(StoreSpec::File(path)),
-            Err(e) => Err(SpecError { message: format!("cannot keep the state there: {e}"), help: e.help().to_string(), redact: false }),
+            Err(e) => Err(SpecError {
+                message: format!("cannot keep the state there: {e}"),
+                help: e.help().to_string(),
+                redact: false,
+            }),
         }
     }
 
