@@ -248,3 +248,23 @@ fn the_markdown_plan_shows_both_targets_within_the_size_bound() {
     );
     assert!(o.stdout.contains("awaiting promotion"), "production's cells");
 }
+
+#[test]
+fn the_two_target_example_proves_on_seeds_then_promotes() {
+    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
+    let t = Test::new()
+        .env("KORE_HOST", &pr.url)
+        .env("KORE_STAGING_HOST", &st.url)
+        .env("KORE_STAGING_CLIENT_ID", CLIENT_ID)
+        .env("KORE_STAGING_CLIENT_SECRET", SECRET);
+    copy_dir(&examples_dir(), t.path());
+    let t = t.cwd("targets");
+    let (_, t) = t.args(["apply", "--target", "production", "--auto-approve"]).status(0).run();
+    assert!(pr.deliveries().is_empty(), "production before staging: {:?}", pr.deliveries());
+    let (_, t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
+    let seeds: std::collections::BTreeSet<String> =
+        st.deliveries().keys().map(|k| k.split_once(':').map_or(k.clone(), |(_, id)| id.to_string())).collect();
+    assert_eq!(seeds.into_iter().collect::<Vec<_>>(), ["qa1@example.com", "qa2@example.com"]);
+    t.args(["apply", "--target", "production", "--auto-approve"]).status(0).stdout_has("(1262 recipient(s))").run();
+    assert!(pr.deliveries().values().all(|c| *c == 1));
+}

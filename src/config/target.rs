@@ -346,7 +346,10 @@ fn state_spec(
     prefix: &str,
 ) -> Option<crate::state::StoreSpec> {
     let node = f.get("state");
+    // A database URL is taken as written (its password is a `${VAR}` the store resolves when it
+    // connects); a path is interpolated like any other value.
     let written = match node {
+        Some(n) if n.as_str().is_some_and(crate::state::pg::is_postgres_url) => n.as_str().map(str::to_string),
         Some(n) => Some(w.string(n, &join(prefix, "state"))?),
         None => None,
     };

@@ -174,6 +174,10 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<PlanSet, PlanFileError> {
     if crate::fingerprint::to_hex(&sha2::Sha256::digest(signed)) != plan.digest {
         return Err(PlanFileError::Digest);
     }
+    // The sum is shown as well: it must be the sum of the targets' summaries.
+    if value(&plan.summary) != value(&super::Summary::total(plan.targets.iter().map(|p| &p.summary))) {
+        return Err(PlanFileError::Differs("summary (the sum of the targets' summaries)".into()));
+    }
     Ok(plan)
 }
 
