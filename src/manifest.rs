@@ -151,6 +151,10 @@ pub(crate) struct ManifestDoc {
     /// planned as new, so everyone listed receives it. Default false: a retired key is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reuse_retired_key: Option<bool>,
+    /// When each recipient may be sent, in their local time; overrides the config's
+    /// `deliveryWindow` (`off`: any time, even when the config has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -228,6 +232,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "description",
     "allowNearDuplicates",
     "reuseRetiredKey",
+    "deliveryWindow",
 ];
 pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
 pub(crate) const MAX_PARAMETERS: usize = 20;
@@ -345,6 +350,9 @@ pub struct Notification {
     pub reuse_retired_key: bool,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
+    /// When each recipient may be sent, in their local time: the manifest's `deliveryWindow`, or
+    /// the config's default (`None`: any time).
+    pub delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
 }
 
 /// A piece of a message text, as Kore.ai reads it.

@@ -66,6 +66,9 @@ pub(crate) struct ConfigDoc {
     pub(crate) repository: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) review: Option<ReviewDoc>,
+    /// The delivery window of every manifest that does not set its own `deliveryWindow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 /// How pull-request comments and job summaries show recipients.

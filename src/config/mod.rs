@@ -80,6 +80,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "retention",
     "repository",
     "review",
+    "deliveryWindow",
 ];
 pub(crate) const REVIEW_FIELDS: &[&str] = &["mask"];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
@@ -120,6 +121,8 @@ pub(crate) struct Config {
     /// job summaries (for audiences generated at CI time from outside the repository). Default:
     /// shown as written, as everyone who sees the pull request sees the committed files anyway.
     pub(crate) review_mask: bool,
+    /// `deliveryWindow`: the default window of manifests without their own (`None`: any time).
+    pub(crate) delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
 }
 
 /// Where the state lives.
@@ -208,6 +211,10 @@ impl Config {
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
         let review_mask = review_mask(&mut w, &f);
+        let delivery_window = match crate::window::parse::delivery_window(&mut w, &f) {
+            Some(crate::window::parse::Setting::On(d)) => Some(std::sync::Arc::new(d)),
+            _ => None,
+        };
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
             let mut creds = vec![secret.clone(), STATE_URL_VAR.to_string()];
             creds.extend(state_password_var(&f));
@@ -231,6 +238,7 @@ impl Config {
         Ok(Some(Config {
             origin,
             review_mask,
+            delivery_window,
             path: path.to_path_buf(),
             state,
             root,

@@ -21,7 +21,8 @@ pub(super) fn parse_time(w: &mut Walker, node: &Node, path: &str) -> Option<time
 
 type Fields<'n> = BTreeMap<String, &'n Node>;
 
-pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> Option<Notification> {
+pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) -> Option<Notification> {
+    let root = src.root;
     let before = w.diags.errors();
     w.used.clear();
     let f = w.fields(doc, "", FIELDS)?;
@@ -65,7 +66,16 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         },
         None => false,
     };
-    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
+    let delivery_window = effective_window(w, &f, src.default_window);
+    let zone_parameter = delivery_window.as_ref().and_then(|d| match &d.zone {
+        crate::window::Zone::Parameter(p) => Some(p.as_str()),
+        crate::window::Zone::Named(_) => None,
+    });
+    let at = (positions.as_slice(), csv_origin.as_ref());
+    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, at, zone_parameter);
+    if let Some(d) = &delivery_window {
+        check_zones(w, d, &recipients, at);
+    }
     if w.diags.errors() > before {
         return None;
     }
@@ -86,6 +96,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         previous_keys,
         description,
         reuse_retired_key,
+        delivery_window,
         variables: std::mem::take(&mut w.used),
     })
 }

@@ -19,11 +19,13 @@ mod document;
 mod find;
 mod identities;
 mod recipients;
+mod zones;
 
 use document::*;
 pub use find::find_files;
 use identities::*;
 use recipients::*;
+use zones::*;
 
 /// Most recipients in one notification: bounds the memory a hostile audience can take (about
 /// 250 bytes per recipient in a plan).
@@ -98,6 +100,8 @@ pub struct Sources<'a> {
     pub root: &'a Root,
     pub variables: &'a [String],
     pub env: &'a dyn Env,
+    /// The config's `deliveryWindow`, for manifests without their own.
+    pub default_window: Option<&'a std::sync::Arc<crate::window::DeliveryWindow>>,
 }
 
 impl std::fmt::Debug for Sources<'_> {
@@ -153,7 +157,7 @@ fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostic
         drop(text);
         let mut w = Walker::for_manifest(&shown, &mut diags, src.env, src.variables);
         for doc in &docs {
-            if let Some(n) = document(&mut w, file, doc, src.root) {
+            if let Some(n) = document(&mut w, file, doc, src) {
                 notifications.push(n);
             }
         }

@@ -152,7 +152,12 @@ pub(crate) fn load_workspace_with<T: Send>(
         let handle = s.spawn(|| side(&config));
         let root = if paths.is_empty() { Some(&config.root) } else { None };
         let files = load::find_files(root, base, &specs, &mut diags);
-        let src = load::Sources { root: &config.root, variables: &config.variables, env: g.env() };
+        let src = load::Sources {
+            root: &config.root,
+            variables: &config.variables,
+            env: g.env(),
+            default_window: config.delivery_window.as_ref(),
+        };
         let manifests = load::load_repo(files, src, &mut diags);
         (manifests, handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });

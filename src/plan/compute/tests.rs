@@ -218,6 +218,7 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         description: None,
         reuse_retired_key: false,
         variables: Vec::new(),
+        delivery_window: None,
     }
 }
 
