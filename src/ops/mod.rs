@@ -27,6 +27,9 @@ pub(crate) struct Global {
     /// The plan's "now": one reading of `clock` at start-up, or `KORE_NOTIFY_NOW` (for
     /// reproducible plans).
     pub(crate) now: time::OffsetDateTime,
+    /// When `now` was read: `now` plus the time since is the run's current time (delivery
+    /// windows are checked again against it as each batch leaves).
+    pub(crate) started: std::time::Instant,
     /// The wall clock (journal and lock timestamps, tokens).
     pub(crate) clock: crate::clock::Clock,
     /// How diagnostics are printed.

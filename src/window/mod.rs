@@ -155,11 +155,12 @@ pub(crate) fn first_reaches(tz: &TimeZone, day: Date, minute: u16) -> Option<Tim
         AmbiguousOffset::Unambiguous { offset } => offset.to_timestamp(dt).ok(),
         // The earlier of the two: the offset in force before the clock went back.
         AmbiguousOffset::Fold { before, .. } => before.to_timestamp(dt).ok(),
-        // Skipped: the clock jumped over it at the transition just before `dt` read in the old
-        // offset.
+        // Skipped: the clock jumped over it at the transition at or just before `dt` read in
+        // the old offset (at it when `dt` is where the gap starts).
         AmbiguousOffset::Gap { before, .. } => {
             let late = before.to_timestamp(dt).ok()?;
-            Some(tz.preceding(late).next().map_or(late, |tr| tr.timestamp()))
+            let after = late.checked_add(jiff::SignedDuration::from_nanos(1)).ok()?;
+            Some(tz.preceding(after).next().map_or(late, |tr| tr.timestamp()))
         }
     }
 }
