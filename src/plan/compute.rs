@@ -378,9 +378,9 @@ fn apply_delivery_window(
     c.counts.waiting += waiting;
     if c.sends.is_empty() {
         *action = if c.records.is_empty() { Action::Waiting } else { Action::Record };
-        *reason = format!("{reason}; all of them wait for their delivery window ({})", w.window);
+        *reason = format!("{reason}; all of them wait for their delivery window");
     } else {
-        *reason = format!("{reason}; {waiting} of them wait for their delivery window ({})", w.window);
+        *reason = format!("{reason}; {waiting} of them wait for their delivery window");
     }
     Some(w)
 }

@@ -122,26 +122,41 @@ impl DeliveryWindow {
         (open < close).then_some((open, close))
     }
 
-    /// `mon–fri 09:00–17:30 Europe/Berlin`, `every day 22:00–06:00 (next day) zone from parameter tz`.
+    /// `mon–fri 09:00–17:30 in Europe/Berlin`, `every day 22:00–06:00 (next day) in each
+    /// recipient's zone (parameter tz)`.
     pub(crate) fn describe(&self) -> String {
         let zone = match &self.zone {
             Zone::Named(z) => z.clone(),
             Zone::Parameter(p) => format!("each recipient's zone (parameter {p})"),
         };
         let next = if self.overnight() { " (next day)" } else { "" };
-        format!("{} {}–{}{next} {zone}", self.day_list(), hhmm(self.from), hhmm(self.to))
+        format!("{} {}–{}{next} in {zone}", self.day_list(), hhmm(self.from), hhmm(self.to))
     }
 
-    /// `every day`, `mon, tue, fri`.
+    /// `every day`, `mon–fri`, `mon, wed, fri–sun`: runs of three days or more as a range.
     pub(crate) fn day_list(&self) -> String {
         if self.days.iter().all(|d| *d) {
             return "every day".into();
         }
-        self.day_names().join(", ")
-    }
-
-    pub(crate) fn day_names(&self) -> Vec<&'static str> {
-        DAYS.iter().zip(self.days).filter(|(_, on)| *on).map(|(d, _)| *d).collect()
+        let mut parts = Vec::new();
+        let mut i = 0;
+        while i < 7 {
+            if !self.days[i] {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i + 1 < 7 && self.days[i + 1] {
+                i += 1;
+            }
+            match i - start {
+                0 => parts.push(DAYS[start].to_string()),
+                1 => parts.push(format!("{}, {}", DAYS[start], DAYS[i])),
+                _ => parts.push(format!("{}–{}", DAYS[start], DAYS[i])),
+            }
+            i += 1;
+        }
+        parts.join(", ")
     }
 }
 

@@ -177,3 +177,11 @@ fn zones_come_from_the_built_in_database() {
     let now = time::macros::datetime!(2026-11-24 09:00:00.5 UTC);
     assert_eq!(from_timestamp(to_timestamp(now)), now);
 }
+
+#[test]
+fn windows_in_words() {
+    assert_eq!(w(WEEKDAYS, "09:00", "17:30", "Europe/Berlin").describe(), "mon–fri 09:00–17:30 in Europe/Berlin");
+    assert_eq!(w(WEEK, "22:00", "06:00", "UTC").describe(), "every day 22:00–06:00 (next day) in UTC");
+    assert_eq!(w(&["mon", "tue", "thu", "fri", "sat", "sun"], "00:00", "24:00", "UTC").day_list(), "mon, tue, thu–sun");
+    assert_eq!(w(&["wed"], "00:00", "24:00", "UTC").day_list(), "wed");
+}
