@@ -25,4 +25,5 @@ mod security;
 mod state;
 mod validate;
 mod values;
+mod windows;
 mod yaml_parity;
