@@ -231,13 +231,18 @@ fn a_window_that_opens_after_not_after_is_refused_at_plan_time() {
     // Friday 10:00 UTC; the window opens on Saturday, notAfter is Friday night.
     let m = "key: k\nchannel: msteams\ncontent: {type: text, value: hi}\nnotAfter: 2026-12-04T23:00:00Z\ndeliveryWindow: {days: [sat], from: \"09:00\", to: \"12:00\", timezone: Europe/Berlin}\nidentities: [a@x.com]\n";
     let t = Test::repo(&emu.url).manifest("k.yaml", m).env("KORE_NOTIFY_NOW", "2026-12-04T10:00:00Z");
-    let (_, t) = t.args(["plan"]).status(1).stderr_has("`k` cannot be sent before its notAfter 2026-12-04T23:00:00Z").run();
+    let (_, t) =
+        t.args(["plan"]).status(1).stderr_has("`k` cannot be sent before its notAfter 2026-12-04T23:00:00Z").run();
     let (_, t) = t.args(["apply", "--auto-approve"]).status(1).run();
     assert!(emu.deliveries().is_empty());
     // `deliveryWindow: off` sends at once, whatever the config says.
-    let off = m.replace("deliveryWindow: {days: [sat], from: \"09:00\", to: \"12:00\", timezone: Europe/Berlin}", "deliveryWindow: off");
+    let off = m.replace(
+        "deliveryWindow: {days: [sat], from: \"09:00\", to: \"12:00\", timezone: Europe/Berlin}",
+        "deliveryWindow: off",
+    );
     let cfg = config(&emu.url) + DEFAULT_WINDOW;
-    let (_, _) = t.file("kore-notify.yaml", &cfg).manifest("k.yaml", &off).args(["apply", "--auto-approve"]).status(0).run();
+    let (_, _) =
+        t.file("kore-notify.yaml", &cfg).manifest("k.yaml", &off).args(["apply", "--auto-approve"]).status(0).run();
     assert_eq!(emu.deliveries().len(), 1);
 }
 
@@ -247,15 +252,50 @@ fn window_problems_are_refused_with_their_position() {
     let one = "identities: [{email: a@x.com, parameters: {tz: Europe/Berlin}}]\n";
     // (deliveryWindow line, identities, the line pointed at and the text it points to, words)
     let cases: &[(&str, &str, (usize, &str), &str)] = &[
-        ("deliveryWindow: {from: \"09:00\", to: \"17:00\", timezone: Europe/Berln}", one, (4, "Europe/Berln"), "`Europe/Berln` is not an IANA time zone"),
-        ("deliveryWindow: {from: \"9am\", to: \"17:00\", timezone: UTC}", one, (4, "\"9am\""), "`9am` is not a time of day"),
-        ("deliveryWindow: {from: \"09:00\", to: \"24:30\", timezone: UTC}", one, (4, "\"24:30\""), "`24:30` is not a time of day"),
-        ("deliveryWindow: {from: \"09:00\", to: \"09:00\", timezone: UTC}", one, (4, "\"09:00\", timezone"), "the window is empty"),
+        (
+            "deliveryWindow: {from: \"09:00\", to: \"17:00\", timezone: Europe/Berln}",
+            one,
+            (4, "Europe/Berln"),
+            "`Europe/Berln` is not an IANA time zone",
+        ),
+        (
+            "deliveryWindow: {from: \"9am\", to: \"17:00\", timezone: UTC}",
+            one,
+            (4, "\"9am\""),
+            "`9am` is not a time of day",
+        ),
+        (
+            "deliveryWindow: {from: \"09:00\", to: \"24:30\", timezone: UTC}",
+            one,
+            (4, "\"24:30\""),
+            "`24:30` is not a time of day",
+        ),
+        (
+            "deliveryWindow: {from: \"09:00\", to: \"09:00\", timezone: UTC}",
+            one,
+            (4, "\"09:00\", timezone"),
+            "the window is empty",
+        ),
         ("deliveryWindow: {days: [], from: \"09:00\", to: \"10:00\", timezone: UTC}", one, (4, "[]"), "no days"),
-        ("deliveryWindow: {days: [mon, fun], from: \"09:00\", to: \"10:00\", timezone: UTC}", one, (4, "fun"), "`fun` is not a valid value"),
-        ("deliveryWindow: {days: [mon, mon], from: \"09:00\", to: \"10:00\", timezone: UTC}", one, (4, "mon]"), "`mon` is listed twice"),
+        (
+            "deliveryWindow: {days: [mon, fun], from: \"09:00\", to: \"10:00\", timezone: UTC}",
+            one,
+            (4, "fun"),
+            "`fun` is not a valid value",
+        ),
+        (
+            "deliveryWindow: {days: [mon, mon], from: \"09:00\", to: \"10:00\", timezone: UTC}",
+            one,
+            (4, "mon]"),
+            "`mon` is listed twice",
+        ),
         ("deliveryWindow: {from: \"09:00\", to: \"10:00\"}", one, (4, "{"), "missing required field `timezone`"),
-        ("deliveryWindow: {from: \"09:00\", to: \"10:00\", timezone: {parameter: \"\"}}", one, (4, "\"\""), "is not a parameter name"),
+        (
+            "deliveryWindow: {from: \"09:00\", to: \"10:00\", timezone: {parameter: \"\"}}",
+            one,
+            (4, "\"\""),
+            "is not a parameter name",
+        ),
         ("deliveryWindow: always", one, (4, "always"), "expected a mapping or `off`"),
         (
             "deliveryWindow: {from: \"09:00\", to: \"10:00\", timezone: {parameter: tz}}",
@@ -274,8 +314,7 @@ fn window_problems_are_refused_with_their_position() {
         let text = format!("{base}{window}\n{ids}");
         let column = text.lines().nth(line - 1).and_then(|l| l.find(needle)).expect("needle") + 1;
         let at = format!("k.yaml:{line}:{column}");
-        let (o, _) =
-            Test::repo("http://127.0.0.1:9").manifest("k.yaml", &text).args(["validate"]).status(1).run();
+        let (o, _) = Test::repo("http://127.0.0.1:9").manifest("k.yaml", &text).args(["validate"]).status(1).run();
         assert!(o.stderr.contains(&at) && o.stderr.contains(words), "{window}: expected {at} {words}:\n{}", o.stderr);
     }
     // In a CSV audience: the row; in the config's default: the config's line.
@@ -288,7 +327,8 @@ fn window_problems_are_refused_with_their_position() {
         .run();
     assert!(o.stderr.contains("people.csv:3:") && o.stderr.contains("`Europe/Berlim`"), "{}", o.stderr);
     assert!(o.stderr.contains("did you mean `Europe/Berlin`"), "{}", o.stderr);
-    let bad = config("http://127.0.0.1:9") + "deliveryWindow: {from: \"09:00\", to: \"10:00\", timezone: Nowhere/City}\n";
+    let bad =
+        config("http://127.0.0.1:9") + "deliveryWindow: {from: \"09:00\", to: \"10:00\", timezone: Nowhere/City}\n";
     let (o, _) = Test::repo("http://127.0.0.1:9").file("kore-notify.yaml", &bad).args(["validate"]).status(1).run();
     assert!(o.stderr.contains("kore-notify.yaml:9:56") && o.stderr.contains("`Nowhere/City`"), "{}", o.stderr);
     // The zone's parameter is not "used by no placeholder".

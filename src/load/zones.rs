@@ -37,8 +37,13 @@ pub(super) fn check_zones(
     for (i, r) in recipients.iter().enumerate() {
         let (message, help) = match r.parameters.get(param) {
             None => (
-                format!("`{}` has no parameter `{param}`, which holds the recipient's time zone (deliveryWindow)", crate::safe::line(&r.id)),
-                format!("give every recipient a `{param}` (a CSV column or an inline parameter) with an IANA zone such as Europe/Berlin"),
+                format!(
+                    "`{}` has no parameter `{param}`, which holds the recipient's time zone (deliveryWindow)",
+                    crate::safe::line(&r.id)
+                ),
+                format!(
+                    "give every recipient a `{param}` (a CSV column or an inline parameter) with an IANA zone such as Europe/Berlin"
+                ),
             ),
             Some(z) if !*known.entry(z).or_insert_with(|| crate::window::zone(z).is_some()) => {
                 (format!("{} (parameter `{param}` of `{}`)", unknown_zone(z), crate::safe::line(&r.id)), zone_help(z))
@@ -57,7 +62,9 @@ pub(super) fn check_zones(
             w,
             0,
             true,
-            format!("{bad} recipients without a known time zone in `{param}` in all ({MAX_RECIPIENT_DIAGS} listed above)"),
+            format!(
+                "{bad} recipients without a known time zone in `{param}` in all ({MAX_RECIPIENT_DIAGS} listed above)"
+            ),
             "every recipient needs an IANA zone such as Europe/Berlin".into(),
         );
         w.diags.push(d);

@@ -33,11 +33,11 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Not
     let config = crate::config::Config::load(&cfg, g.env(), &mut diags).ok().flatten()?;
     let files = crate::load::find_files(Some(&config.root), &config.dir, &config.manifests, &mut diags);
     let src = crate::load::Sources {
-            root: &config.root,
-            variables: &config.variables,
-            env: g.env(),
-            default_window: config.delivery_window.as_ref(),
-        };
+        root: &config.root,
+        variables: &config.variables,
+        env: g.env(),
+        default_window: config.delivery_window.as_ref(),
+    };
     let manifests = crate::load::load_repo(files, src, &mut diags);
     Some(manifests.notifications)
 }

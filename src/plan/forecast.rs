@@ -132,7 +132,8 @@ pub(crate) fn with_windows(f: &mut Forecast, later: &[Later], batch_size: usize,
     requests.sort_by_key(|(at, _)| *at);
     let limits = crate::kore::ratelimit::windows(f.per_minute, f.per_hour);
     let releases = std::iter::repeat_n(Duration::ZERO, f.requests).chain(requests.iter().map(|(at, _)| *at));
-    let all = crate::kore::ratelimit::schedule_released(&limits, releases.collect::<Vec<_>>().into_iter(), Instant::now());
+    let all =
+        crate::kore::ratelimit::schedule_released(&limits, releases.collect::<Vec<_>>().into_iter(), Instant::now());
     let leaves = &all[f.requests..];
     for (i, (key, _, not_after)) in later.iter().enumerate() {
         let mine = requests.iter().zip(leaves).filter(|((_, n), _)| *n == i);

@@ -72,7 +72,12 @@ fn days(w: &mut Walker, node: Option<&Node>) -> Option<[bool; 7]> {
     let path = join(FIELD, "days");
     let items = w.seq(node, &path)?;
     if items.is_empty() {
-        w.error(&node.pos, &path, "no days: the window would never open", "list the days it opens, e.g. [mon, tue, wed, thu, fri], or leave `days` out for every day");
+        w.error(
+            &node.pos,
+            &path,
+            "no days: the window would never open",
+            "list the days it opens, e.g. [mon, tue, wed, thu, fri], or leave `days` out for every day",
+        );
         return None;
     }
     let mut out = [false; 7];
@@ -97,7 +102,12 @@ fn days(w: &mut Walker, node: Option<&Node>) -> Option<[bool; 7]> {
 fn time_field(w: &mut Walker, g: &BTreeMap<String, &Node>, parent: &Node, name: &str) -> Option<u16> {
     let path = join(FIELD, name);
     let Some(n) = g.get(name) else {
-        w.error(&parent.pos, &path, format!("missing required field `{name}`"), format!("add `{name}: \"09:00\"` (local time, HH:MM)"));
+        w.error(
+            &parent.pos,
+            &path,
+            format!("missing required field `{name}`"),
+            format!("add `{name}: \"09:00\"` (local time, HH:MM)"),
+        );
         return None;
     };
     let s = w.string(n, &path)?;
@@ -135,7 +145,12 @@ fn zone_field(w: &mut Walker, n: &Node) -> Option<Zone> {
     if let Value::Map(_) = n.value {
         let g = w.fields(n, &path, ZONE_FIELDS)?;
         let Some(p) = g.get("parameter") else {
-            w.error(&n.pos, &path, "missing `parameter`", "write `timezone: {parameter: tz}`: the recipients' parameter holding their IANA zone");
+            w.error(
+                &n.pos,
+                &path,
+                "missing `parameter`",
+                "write `timezone: {parameter: tz}`: the recipients' parameter holding their IANA zone",
+            );
             return None;
         };
         let name = w.string(p, &join(&path, "parameter"))?;
@@ -169,7 +184,9 @@ pub(crate) fn zone_help(name: &str) -> String {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let exact_case = refs.iter().find(|n| n.eq_ignore_ascii_case(name));
     match exact_case.copied().or_else(|| crate::walk::suggest(name, &refs)) {
-        Some(s) => format!("did you mean `{s}`? names are written as in the IANA database, e.g. Europe/Berlin, America/New_York, UTC"),
+        Some(s) => format!(
+            "did you mean `{s}`? names are written as in the IANA database, e.g. Europe/Berlin, America/New_York, UTC"
+        ),
         None => "write a name from the IANA database, e.g. Europe/Berlin, America/New_York, Asia/Kolkata, UTC".into(),
     }
 }

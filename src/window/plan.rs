@@ -139,7 +139,9 @@ pub(crate) fn split<T>(
             at: crate::rfc3339::to_second(super::from_timestamp(o.utc)),
             local: o.local.strftime("%Y-%m-%dT%H:%M").to_string(),
             // As the database names it (`europe/berlin` is Europe/Berlin).
-            timezone: super::zone(zone).and_then(|tz| tz.iana_name().map(str::to_string)).unwrap_or_else(|| zone.into()),
+            timezone: super::zone(zone)
+                .and_then(|tz| tz.iana_name().map(str::to_string))
+                .unwrap_or_else(|| zone.into()),
             recipients,
         })
         .collect();
