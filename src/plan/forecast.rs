@@ -239,4 +239,26 @@ mod tests {
         let f = forecast(&[("ok", 600, Some("2026-12-01T09:00:30Z"))], 1, (600, 18_000));
         assert!(f.too_late(now).is_empty(), "600 leave at once");
     }
+
+    #[test]
+    fn later_requests_leave_at_their_openings_through_the_same_limiter() {
+        let now = crate::rfc3339::parse("2026-12-04T10:00:00Z").expect("now");
+        // 3 a minute: 2 now, then 1 at 10 s and 3 at 20 s (of two notifications).
+        let mut f = forecast(&[("a", 2, None)], 1, (3, 1000));
+        let later = [("a", vec![(20.0, 2)], None), ("b", vec![(10.0, 1), (20.0, 1)], Some("2026-12-04T10:00:30Z"))];
+        with_windows(&mut f, &later, 1, now);
+        assert_eq!((f.requests, f.later_requests), (2, 4));
+        let line = |k: &str| f.notifications.iter().find(|l| l.key == k).expect(k).clone();
+        // b's first leaves at 10 s and fills the minute; the three released at 20 s wait for the
+        // two of 0 s to leave it (60.2 s, a's two, in the plan's order), then for b's of 10 s.
+        assert_eq!(line("b").later_requests, 2);
+        assert!((line("a").last_leaves_after - 60.2).abs() < 1e-9, "{:?}", line("a"));
+        assert!((line("b").last_leaves_after - 70.2).abs() < 1e-9, "{:?}", line("b"));
+        assert_eq!(f.later_last_leaves_at.as_deref(), Some("2026-12-04T10:01:10Z"));
+        // b's notAfter at 30 s is missed: named.
+        let late = f.too_late(now);
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].0, "b");
+        assert!(f.line().contains("then 4 requests as delivery windows open, the last at 2026-12-04T10:01:10Z"));
+    }
 }
