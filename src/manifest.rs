@@ -139,6 +139,10 @@ pub(crate) struct ManifestDoc {
     /// Earlier keys of this notification (a rename that must not resend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) previous_keys: Option<Vec<String>>,
+    /// The config's targets this notification is planned and sent for (names under `targets:`
+    /// in kore-notify.yaml). Default: every target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) targets: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
     /// Allow identities that reach the same recipient although written differently (e-mail
@@ -151,8 +155,8 @@ pub(crate) struct ManifestDoc {
     /// planned as new, so everyone listed receives it. Default false: a retired key is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reuse_retired_key: Option<bool>,
-    /// When each recipient may be sent, in their local time; overrides the config's
-    /// `deliveryWindow` (`off`: any time, even when the config has one).
+    /// When each recipient may be sent, in their local time; overrides the target's
+    /// `deliveryWindow` (`off`: any time, even when the target has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
@@ -233,6 +237,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "allowNearDuplicates",
     "reuseRetiredKey",
     "deliveryWindow",
+    "targets",
 ];
 pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
 pub(crate) const MAX_PARAMETERS: usize = 20;
@@ -351,8 +356,14 @@ pub struct Notification {
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
     /// When each recipient may be sent, in their local time: the manifest's `deliveryWindow`, or
-    /// the config's default (`None`: any time).
+    /// (once scoped to a target, see [`crate::plan::audience_for_target`]) the target's default
+    /// (`None`: any time).
     pub delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
+    /// Whether the manifest writes `deliveryWindow` (a window, or `off`): a target's default
+    /// does not apply then.
+    pub own_window: bool,
+    /// `targets:`: the config's targets this notification is planned for (`None`: all).
+    pub targets: Option<Vec<String>>,
 }
 
 /// A piece of a message text, as Kore.ai reads it.
@@ -429,6 +440,36 @@ pub(crate) fn render_placeholders(text: &str, params: &Params) -> String {
 
 pub(crate) fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c))
+}
+
+/// Notifications for unit tests elsewhere.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A v1 Slack text notification with no recipients.
+    pub(crate) fn notification(key: &str) -> Notification {
+        Notification {
+            key: key.to_string(),
+            source: Source { file: PathBuf::from("n.yaml"), line: 1, column: 1 },
+            channel: Channel::Slack,
+            api: Api::V1,
+            user_identity_type: "resolve".into(),
+            webhook_instance_name: None,
+            content: Content { kind: "text".into(), value: "hi".into() },
+            recipients: Vec::new(),
+            not_before: None,
+            not_after: None,
+            on_change: OnChange::Resend,
+            previous_keys: Vec::new(),
+            description: None,
+            reuse_retired_key: false,
+            variables: Vec::new(),
+            delivery_window: None,
+            own_window: false,
+            targets: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod retention;
 mod schema;
 mod security;
 mod state;
+mod targets;
 mod validate;
 mod values;
 mod windows;

@@ -66,15 +66,12 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) ->
         },
         None => false,
     };
-    let delivery_window = effective_window(w, &f, src.default_window);
-    let zone_parameter = delivery_window.as_ref().and_then(|d| match &d.zone {
-        crate::window::Zone::Parameter(p) => Some(p.as_str()),
-        crate::window::Zone::Named(_) => None,
-    });
+    let targets = f.get("targets").and_then(|n| targets(w, n, src.targets));
+    let (delivery_window, own_window, zone_parameters) = windows(w, &f, targets.as_deref(), src.default_windows);
     let at = (positions.as_slice(), csv_origin.as_ref());
-    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, at, zone_parameter);
-    if let Some(d) = &delivery_window {
-        check_zones(w, d, &recipients, at);
+    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, at, &zone_parameters);
+    for p in &zone_parameters {
+        check_zones(w, p, &recipients, at);
     }
     if w.diags.errors() > before {
         return None;
@@ -97,7 +94,9 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) ->
         description,
         reuse_retired_key,
         delivery_window,
+        own_window,
         variables: std::mem::take(&mut w.used),
+        targets,
     })
 }
 
@@ -196,6 +195,39 @@ fn window(w: &mut Walker, f: &Fields) -> (Option<time::OffsetDateTime>, Option<t
         );
     }
     (not_before, not_after)
+}
+
+/// `targets:`: names of the config's targets, at least one, each once.
+fn targets(w: &mut Walker, n: &Node, known: Option<&[String]>) -> Option<Vec<String>> {
+    let names = known.map(|k| k.join(", ")).unwrap_or_else(|| "production".into());
+    let items = w.strings(n, "targets");
+    if items.is_empty() {
+        w.error(
+            &n.pos,
+            "targets",
+            "expected at least one target name",
+            format!("write e.g. `targets: [{names}]`, or remove it to plan for every target"),
+        );
+        return None;
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, (t, pos)) in items.into_iter().enumerate() {
+        if known.is_some_and(|k| !k.contains(&t)) || !crate::config::valid_name(&t) {
+            w.error(
+                &pos,
+                &index("targets", i),
+                format!("no target `{}` in the config", crate::safe::line(&t)),
+                format!("the config's targets are: {names}"),
+            );
+            return None;
+        }
+        if out.contains(&t) {
+            w.error(&pos, &index("targets", i), format!("target `{t}` is listed twice"), "list it once");
+            return None;
+        }
+        out.push(t);
+    }
+    Some(out)
 }
 
 /// `previousKeys`: valid keys, not this notification's own.

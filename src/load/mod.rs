@@ -100,8 +100,13 @@ pub struct Sources<'a> {
     pub root: &'a Root,
     pub variables: &'a [String],
     pub env: &'a dyn Env,
-    /// The config's `deliveryWindow`, for manifests without their own.
-    pub default_window: Option<&'a std::sync::Arc<crate::window::DeliveryWindow>>,
+    /// The config's target names, which a manifest's `targets:` may list (`None`: no config,
+    /// any name is taken).
+    pub targets: Option<&'a [String]>,
+    /// The default `deliveryWindow` of each target that has one, by target name, for manifests
+    /// without their own (their recipients' zone parameters are checked here; the window is set
+    /// when the notifications are scoped to a target).
+    pub default_windows: &'a [(String, std::sync::Arc<crate::window::DeliveryWindow>)],
 }
 
 impl std::fmt::Debug for Sources<'_> {

@@ -12,7 +12,7 @@ pub(super) fn recipient_checks(
     content: Option<&Content>,
     recipients: &mut [Recipient],
     (positions, csv): (&[Pos], Option<&(PathBuf, usize)>),
-    zone_parameter: Option<&str>,
+    zone_parameters: &[String],
 ) {
     let allow_near_duplicates = match f.get("allowNearDuplicates") {
         Some(n) => match n.value {
@@ -29,7 +29,7 @@ pub(super) fn recipient_checks(
         let at = Locator { positions, csv };
         trim_identities(w, recipients, &at);
         check_near_duplicates(w, ch, recipients, &at, allow_near_duplicates);
-        check_recipients(w, ch, c, recipients, (positions, csv), zone_parameter);
+        check_recipients(w, ch, c, recipients, (positions, csv), zone_parameters);
     }
 }
 
@@ -162,12 +162,12 @@ pub(super) fn check_recipients(
     content: &Content,
     recipients: &[Recipient],
     (positions, csv): (&[Pos], Option<&(PathBuf, usize)>),
-    zone_parameter: Option<&str>,
+    zone_parameters: &[String],
 ) {
     let at = Locator { positions, csv };
     check_duplicates(w, recipients, &at);
     if ch.api() == Api::V2 && content.kind != "script" {
-        check_placeholders(w, content, recipients, &at, zone_parameter);
+        check_placeholders(w, content, recipients, &at, zone_parameters);
     }
 }
 
@@ -204,13 +204,13 @@ fn check_duplicates(w: &mut Walker, recipients: &[Recipient], at: &Locator) {
 
 /// Every `{placeholder}` of the message (and of a recipient's customMessage) has a parameter for
 /// every recipient (an error); a parameter no placeholder uses is a warning (except the one the
-/// delivery window takes each recipient's time zone from).
+/// delivery windows take each recipient's time zone from).
 fn check_placeholders(
     w: &mut Walker,
     content: &Content,
     recipients: &[Recipient],
     at: &Locator,
-    zone_parameter: Option<&str>,
+    zone_parameters: &[String],
 ) {
     let from_content: Vec<&str> = match &content.value {
         serde_json::Value::String(s) => placeholders(s),
@@ -233,7 +233,9 @@ fn check_placeholders(
                 report(w, at, i, "parameters", true, msg, help);
             }
         }
-        for name in r.parameters.keys().filter(|n| !needed.contains(n) && Some(*n) != zone_parameter) {
+        for name in
+            r.parameters.keys().filter(|n| !needed.contains(n) && !zone_parameters.iter().any(|z| z.as_str() == *n))
+        {
             unused.entry(name).or_insert(i);
         }
     }

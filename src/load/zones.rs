@@ -8,29 +8,45 @@ use super::*;
 use crate::window::parse::{Setting, delivery_window, unknown_zone, zone_help};
 use crate::window::{DeliveryWindow, Zone};
 
-/// The notification's window: its own `deliveryWindow`, `off`, or the config's default. `None`
-/// also when the field has an error (reported).
-pub(super) fn effective_window(
+/// The manifest's own window (`None`: none written, `off`, or an error, reported), whether it
+/// writes `deliveryWindow` at all (then no target's default applies), and the parameters its
+/// recipients' time zones come from: of its own window, or else of the default window of every
+/// target it is planned for (`targets`: `None`, all of `defaults`).
+pub(super) fn windows(
     w: &mut Walker,
     f: &BTreeMap<String, &Node>,
-    default: Option<&Arc<DeliveryWindow>>,
-) -> Option<Arc<DeliveryWindow>> {
-    match delivery_window(w, f) {
+    targets: Option<&[String]>,
+    defaults: &[(String, Arc<DeliveryWindow>)],
+) -> (Option<Arc<DeliveryWindow>>, bool, Vec<String>) {
+    let own = f.contains_key(crate::window::parse::FIELD);
+    let window = match delivery_window(w, f, "") {
         Some(Setting::On(win)) => Some(Arc::new(win)),
-        Some(Setting::Off) => None,
-        None if f.contains_key(crate::window::parse::FIELD) => None,
-        None => default.cloned(),
+        Some(Setting::Off) | None => None,
+    };
+    let applying: Vec<&DeliveryWindow> = if own {
+        window.iter().map(|d| &**d).collect()
+    } else {
+        let planned = |name: &String| targets.is_none_or(|t| t.contains(name));
+        defaults.iter().filter(|(name, _)| planned(name)).map(|(_, d)| &**d).collect()
+    };
+    let mut parameters: Vec<String> = Vec::new();
+    for d in applying {
+        if let Zone::Parameter(p) = &d.zone
+            && !parameters.contains(p)
+        {
+            parameters.push(p.clone());
+        }
     }
+    (window, own, parameters)
 }
 
-/// Every recipient's zone parameter is present and names a known zone.
+/// Every recipient's zone parameter `param` is present and names a known zone.
 pub(super) fn check_zones(
     w: &mut Walker,
-    window: &DeliveryWindow,
+    param: &str,
     recipients: &[Recipient],
     (positions, csv): (&[Pos], Option<&(PathBuf, usize)>),
 ) {
-    let Zone::Parameter(param) = &window.zone else { return };
     let at = Locator::new(positions, csv);
     let mut known: HashMap<&str, bool> = HashMap::new();
     let mut bad = 0usize;

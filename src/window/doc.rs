@@ -1,4 +1,5 @@
-//! The JSON Schema source of `deliveryWindow` (manifests and the config), as users write it.
+//! The JSON Schema source of `deliveryWindow` (manifests, targets and the top of the config), as
+//! users write it.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// window opens when the local clock first shows `from` and closes when it first shows `to`: a
 /// time the daylight-saving change skips opens it at the jump, a time shown twice means the
 /// first. Recipients outside their window are not sent; a later apply (a scheduled run) sends
-/// them once it opens. `off` (in a manifest): no window, even when the config has one.
+/// them once it opens. `off`: no window, even when the target (or the top of the config) has one.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum DeliveryWindowDoc {

@@ -1,4 +1,4 @@
-//! `deliveryWindow:` as written, in a manifest or as the config's default: every problem reported
+//! `deliveryWindow:` as written, in a manifest or as a target's default: every problem reported
 //! at its position (an unknown zone, a malformed time, an empty window), nothing assumed.
 
 use std::collections::BTreeMap;
@@ -24,29 +24,31 @@ pub(crate) enum Setting {
 
 const HELP: &str = "write e.g. `deliveryWindow: {days: [mon, tue, wed, thu, fri], from: \"09:00\", to: \"17:30\", timezone: Europe/Berlin}`, or `deliveryWindow: off`";
 
-/// `deliveryWindow` of a manifest's or the config's fields, when present; `None` also when it has
-/// an error (reported).
-pub(crate) fn delivery_window(w: &mut Walker, f: &BTreeMap<String, &Node>) -> Option<Setting> {
+/// `deliveryWindow` of a manifest's or a target's fields, when present; `None` also when it has
+/// an error (reported). `prefix` is where the fields are (`""`, or `targets.NAME`).
+pub(crate) fn delivery_window(w: &mut Walker, f: &BTreeMap<String, &Node>, prefix: &str) -> Option<Setting> {
     let node = f.get(FIELD)?;
+    let field = join(prefix, FIELD);
+    let field = field.as_str();
     if let Value::Str(s) = &node.value
         && s.trim() == "off"
     {
         return Some(Setting::Off);
     }
     if !matches!(node.value, Value::Map(_)) {
-        w.error(&node.pos, FIELD, format!("expected a mapping or `off`, found {}", node.kind()), HELP);
+        w.error(&node.pos, field, format!("expected a mapping or `off`, found {}", node.kind()), HELP);
         return None;
     }
     let errors = w.diags.errors();
-    let g = w.fields(node, FIELD, FIELDS)?;
-    let days = days(w, g.get("days").copied());
-    let from = time_field(w, &g, node, "from");
-    let to = time_field(w, &g, node, "to");
+    let g = w.fields(node, field, FIELDS)?;
+    let days = days(w, g.get("days").copied(), field);
+    let from = time_field(w, &g, node, field, "from");
+    let to = time_field(w, &g, node, field, "to");
     let zone = match g.get("timezone") {
-        Some(n) => zone_field(w, n),
+        Some(n) => zone_field(w, n, field),
         None => {
             let help = "add `timezone: Europe/Berlin` (an IANA zone), or `timezone: {parameter: tz}` to take each recipient's zone from their parameter `tz`";
-            w.error(&node.pos, &join(FIELD, "timezone"), "missing required field `timezone`", help);
+            w.error(&node.pos, &join(field, "timezone"), "missing required field `timezone`", help);
             None
         }
     };
@@ -55,7 +57,7 @@ pub(crate) fn delivery_window(w: &mut Walker, f: &BTreeMap<String, &Node>) -> Op
     {
         w.error(
             &n.pos,
-            &join(FIELD, "to"),
+            &join(field, "to"),
             "the window is empty: `to` equals `from`",
             "for the whole day write from: \"00:00\", to: \"24:00\"; a `to` earlier than `from` runs across midnight",
         );
@@ -67,9 +69,9 @@ pub(crate) fn delivery_window(w: &mut Walker, f: &BTreeMap<String, &Node>) -> Op
 }
 
 /// `days:` a non-empty list of `mon` … `sun`, each once; every day when left out.
-fn days(w: &mut Walker, node: Option<&Node>) -> Option<[bool; 7]> {
+fn days(w: &mut Walker, node: Option<&Node>, field: &str) -> Option<[bool; 7]> {
     let Some(node) = node else { return Some([true; 7]) };
-    let path = join(FIELD, "days");
+    let path = join(field, "days");
     let items = w.seq(node, &path)?;
     if items.is_empty() {
         w.error(
@@ -99,8 +101,8 @@ fn days(w: &mut Walker, node: Option<&Node>) -> Option<[bool; 7]> {
 }
 
 /// `from:` or `to:`, a local time `HH:MM` (`to` may be `24:00`).
-fn time_field(w: &mut Walker, g: &BTreeMap<String, &Node>, parent: &Node, name: &str) -> Option<u16> {
-    let path = join(FIELD, name);
+fn time_field(w: &mut Walker, g: &BTreeMap<String, &Node>, parent: &Node, field: &str, name: &str) -> Option<u16> {
+    let path = join(field, name);
     let Some(n) = g.get(name) else {
         w.error(
             &parent.pos,
@@ -140,8 +142,8 @@ pub(crate) fn minutes(s: &str, end: bool) -> Option<u16> {
 }
 
 /// `timezone:` an IANA zone, or `{parameter: NAME}`.
-fn zone_field(w: &mut Walker, n: &Node) -> Option<Zone> {
-    let path = join(FIELD, "timezone");
+fn zone_field(w: &mut Walker, n: &Node, field: &str) -> Option<Zone> {
+    let path = join(field, "timezone");
     if let Value::Map(_) = n.value {
         let g = w.fields(n, &path, ZONE_FIELDS)?;
         let Some(p) = g.get("parameter") else {
