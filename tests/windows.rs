@@ -166,7 +166,12 @@ fn the_plan_groups_recipients_by_when_their_window_opens() {
     assert!(o.stdout.contains("then 9 requests as delivery windows open"), "{}", o.stdout);
     let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
-    let office = v["notifications"].as_array().expect("list").iter().find(|n| n["key"] == "office").expect("office");
+    let office = v["targets"][0]["notifications"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|n| n["key"] == "office")
+        .expect("office");
     assert_eq!(office["action"], "send");
     assert_eq!(office["sends"].as_array().map(Vec::len), Some(3));
     assert_eq!(office["recipients"]["waiting"], 1);
@@ -177,8 +182,8 @@ fn the_plan_groups_recipients_by_when_their_window_opens() {
         serde_json::json!({"at": "2026-12-04T14:00:00Z", "local": "2026-12-04T09:00", "timezone": "America/New_York", "recipients": 1})
     );
     assert_eq!(v["summary"]["byAction"]["waiting"], 2, "{}", v["summary"]);
-    assert_eq!(v["forecast"]["requests"], 1);
-    assert_eq!(v["forecast"]["laterRequests"], 9);
+    assert_eq!(v["targets"][0]["forecast"]["requests"], 1);
+    assert_eq!(v["targets"][0]["forecast"]["laterRequests"], 9);
     let (o, t) = t.args(["plan", "--format", "markdown"]).status(0).run();
     assert!(o.stdout.contains("**Delivery window** mon–fri 09\\:00–17\\:00 in each recipient"), "{}", o.stdout);
     assert!(o.stdout.contains("3 now; 1 at 2026\\-12\\-04 14\\:00 UTC, 09\\:00 America/New\\_York"), "{}", o.stdout);
@@ -339,4 +344,78 @@ fn window_problems_are_refused_with_their_position() {
         .status(0)
         .run();
     assert!(!o.stderr.contains("used by no placeholder"), "{}", o.stderr);
+}
+
+/// Two targets, each with its own emulator: `deliveryWindow` written at the top is every target's
+/// default, `deliveryWindow: off` in a target turns it off there only.
+fn two_targets(staging: &Emulator, production: &Emulator, production_window: &str) -> String {
+    let target = |name: &str, url: &str, window: &str| {
+        format!(
+            "  {name}:\n    host: {url}\n    botId: st-{name}\n    clientId: ${{KORE_CLIENT_ID}}\n    clientSecret: ${{KORE_CLIENT_SECRET}}\n{window}"
+        )
+    };
+    format!(
+        "deliveryWindow: {{days: [mon, tue, wed, thu, fri], from: \"09:00\", to: \"17:00\", timezone: Europe/Berlin}}\ntargets:\n{}{}manifests: [notifications]\n",
+        target("staging", &staging.url, "    deliveryWindow: off\n"),
+        target("production", &production.url, production_window)
+    )
+}
+
+#[test]
+fn each_target_has_its_own_default_window_inherited_from_the_top() {
+    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
+    let hello = "key: hello\nchannel: msteams\ncontent: {type: text, value: Hello}\nidentities: [a@example.com]\n";
+    let urgent = "key: urgent\nchannel: msteams\ncontent: {type: text, value: Now}\ndeliveryWindow: off\nidentities: [b@example.com]\n";
+    // Friday 06:00 UTC, 07:00 in Berlin: production's window (the top's) opens at 08:00 UTC.
+    let t = Test::new()
+        .file("kore-notify.yaml", &two_targets(&st, &pr, ""))
+        .manifest("hello.yaml", hello)
+        .manifest("urgent.yaml", urgent)
+        .env("KORE_NOTIFY_NOW", "2026-12-04T06:00:00Z");
+    let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    let (staging, production) = (&v["targets"][0], &v["targets"][1]);
+    assert_eq!((&staging["name"], &production["name"]), (&"staging".into(), &"production".into()));
+    let of = |p: &serde_json::Value, key: &str| {
+        p["notifications"].as_array().expect("list").iter().find(|n| n["key"] == key).cloned().expect("key")
+    };
+    assert_eq!(of(staging, "hello")["action"], "send", "off in staging: {staging}");
+    assert!(of(staging, "hello").get("deliveryWindow").is_none(), "{staging}");
+    assert_eq!(of(production, "hello")["action"], "waiting", "{production}");
+    assert_eq!(of(production, "hello")["deliveryWindow"]["later"][0]["at"], "2026-12-04T08:00:00Z");
+    assert_eq!(of(production, "urgent")["action"], "send", "the manifest's `off` beats the target's default");
+    // Each target's forecast at its own windows.
+    let requests = |p: &serde_json::Value| {
+        let f = &p["forecast"];
+        (f["requests"].as_u64().unwrap_or(0), f["laterRequests"].as_u64().unwrap_or(0))
+    };
+    assert_eq!(requests(staging), (2, 0), "{staging}");
+    assert_eq!(requests(production), (1, 1), "{production}");
+    let (o, t) = t.args(["plan", "--target", "production"]).status(0).run();
+    assert!(o.stdout.contains("0 now; 1 at 2026-12-04 08:00 UTC, 09:00 Europe/Berlin"), "{}", o.stdout);
+    // Apply each: production sends only `urgent` now, `hello` once its window opens.
+    let (_, t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
+    assert_eq!(st.deliveries().len(), 2);
+    let (_, t) = t.args(["apply", "--target", "production", "--auto-approve"]).status(0).run();
+    assert_eq!(pr.deliveries().keys().map(String::as_str).collect::<Vec<_>>(), ["msteams:b@example.com"]);
+    let t = t.env("KORE_NOTIFY_NOW", "2026-12-04T08:05:00Z");
+    let (_, t) = t.args(["apply", "--target", "production", "--auto-approve"]).status(0).run();
+    let d = pr.deliveries();
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d.values().all(|c| *c == 1) && st.deliveries().values().all(|c| *c == 1));
+    // A target's own window: its problems at their target's path, and the recipients' zone
+    // parameter required only of the manifests planned for that target.
+    let per_recipient = "    deliveryWindow: {from: \"09:00\", to: \"17:00\", timezone: {parameter: tz}}\n";
+    let t = t.file("kore-notify.yaml", &two_targets(&st, &pr, per_recipient));
+    let (o, t) = t.args(["validate"]).status(1).run();
+    assert!(o.stderr.contains("`a@example.com` has no parameter `tz`"), "{}", o.stderr);
+    assert!(!o.stderr.contains("b@example.com"), "`urgent` writes its own window: {}", o.stderr);
+    let (_, t) = t.manifest("hello.yaml", &format!("{hello}targets: [staging]\n")).args(["validate"]).status(0).run();
+    let bad = per_recipient.replace("{parameter: tz}", "Mars/Olympus");
+    let (o, _) = t.file("kore-notify.yaml", &two_targets(&st, &pr, &bad)).args(["validate"]).status(1).run();
+    assert!(
+        o.stderr.contains("targets.production.deliveryWindow.timezone") && o.stderr.contains("`Mars/Olympus`"),
+        "{}",
+        o.stderr
+    );
 }
