@@ -33,6 +33,8 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         description: None,
         reuse_retired_key: false,
         variables: vec![],
+        delivery_window: None,
+        own_window: false,
         targets: None,
     }
 }

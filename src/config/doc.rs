@@ -87,6 +87,10 @@ pub(crate) struct ConfigDoc {
     pub(crate) repository: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) review: Option<ReviewDoc>,
+    /// The delivery window of every manifest that does not set its own `deliveryWindow`; with
+    /// `targets:`, the default of every target that does not set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 /// How pull-request comments and job summaries show recipients.
@@ -166,6 +170,10 @@ pub(crate) struct TargetDoc {
     /// the same content) or `delivered` (its status is SUCCESS: run `status --refresh` there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) promotion: Option<super::PromotionLevel>,
+    /// The delivery window of this target's notifications whose manifests do not set their own
+    /// `deliveryWindow` (`off`: none, even when the top of the config has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 /// Who a target may reach, so a non-production target never reaches production users. Exactly

@@ -27,11 +27,12 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "audience",
     "promoteFrom",
     "promotion",
+    "deliveryWindow",
 ];
 
 /// Target fields that may also be written at the top of a config with `targets:`, as defaults.
 pub(crate) const INHERITED: &[&str] =
-    &["v2MessageField", "v2TemplateAsCustomMessage", "batchSize", "rateLimits", "timeouts"];
+    &["v2MessageField", "v2TemplateAsCustomMessage", "batchSize", "rateLimits", "timeouts", "deliveryWindow"];
 
 pub(crate) const AUDIENCE_FIELDS: &[&str] = &["only", "replaceWith"];
 
@@ -65,6 +66,9 @@ pub(crate) struct Target {
     pub(crate) audience: Option<Audience>,
     /// `promoteFrom:` and `promotion:`: the target whose evidence this one needs.
     pub(crate) promotion: Option<Promotion>,
+    /// `deliveryWindow:` the window of this target's notifications whose manifests do not write
+    /// their own (`None`, or `off`: any time).
+    pub(crate) delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
 }
 
 /// `audience:` of a target, so a non-production target never reaches production users.
@@ -145,6 +149,7 @@ impl Target {
             request_timeout: DEFAULT_REQUEST_SECONDS,
             audience,
             promotion: None,
+            delivery_window: None,
         }
     }
 
@@ -305,6 +310,10 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
     let limits = limits(w, f, prefix);
     let audience = f.get("audience").and_then(|n| audience(w, n, cx, &join(prefix, "audience")));
     let promotion = promotion(w, f, name, prefix);
+    let delivery_window = match crate::window::parse::delivery_window(w, f, prefix) {
+        Some(crate::window::parse::Setting::On(d)) => Some(std::sync::Arc::new(d)),
+        _ => None,
+    };
     let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), Some(state)) =
         (host, bot_id, client_id_raw, client_secret_var, state)
     else {
@@ -331,6 +340,7 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
         request_timeout: limits.request_timeout,
         audience,
         promotion,
+        delivery_window,
     })
 }
 

@@ -218,6 +218,8 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         description: None,
         reuse_retired_key: false,
         variables: Vec::new(),
+        delivery_window: None,
+        own_window: false,
         targets: None,
     }
 }
