@@ -87,6 +87,13 @@ pub(crate) struct ConfigDoc {
     pub(crate) repository: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) review: Option<ReviewDoc>,
+    /// Who may be sent a test of a notification before it goes out (`kore-notify test-send
+    /// --reviewer LOGIN`, the workflow's `test-send` action): GitHub login → the identity they
+    /// are reached by on each channel, written as it is (no `${VAR}`), e.g.
+    /// `{octocat: {msteams: octo@example.com, whatsapp: "+4915100000000"}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$"}))]
+    pub(crate) reviewers: Option<std::collections::BTreeMap<String, ReviewerDoc>>,
     /// The delivery window of every manifest that does not set its own `deliveryWindow`; with
     /// `targets:`, the default of every target that does not set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,4 +204,26 @@ pub(crate) struct AudienceDoc {
 pub(crate) enum IdentityListDoc {
     List(Vec<String>),
     File(String),
+}
+
+/// A reviewer's identity per channel (at least one).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1))]
+pub(crate) struct ReviewerDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 320))]
+    pub(crate) msteams: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 320))]
+    pub(crate) slack: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 320))]
+    pub(crate) ivr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 320))]
+    pub(crate) hangouts: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 320))]
+    pub(crate) whatsapp: Option<String>,
 }

@@ -17,11 +17,13 @@ use crate::yaml;
 mod doc;
 mod host;
 mod origin;
+mod reviewers;
 mod target;
 
 use host::check_host;
 
 pub(crate) use doc::ConfigDoc;
+pub(crate) use reviewers::{Reviewers, valid_login};
 #[cfg(test)]
 pub(crate) use target::AudienceList;
 pub(crate) use target::{Audience, IMPLICIT, PromotionLevel, Target, valid_name};
@@ -89,6 +91,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "promoteFrom",
     "promotion",
     "deliveryWindow",
+    "reviewers",
 ];
 pub(crate) const REVIEW_FIELDS: &[&str] = &["mask"];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
@@ -117,6 +120,8 @@ pub(crate) struct Config {
     /// job summaries (for audiences generated at CI time from outside the repository). Default:
     /// shown as written, as everyone who sees the pull request sees the committed files anyway.
     pub(crate) review_mask: bool,
+    /// `reviewers:`: GitHub login → identity per channel, for `test-send --reviewer LOGIN`.
+    pub(crate) reviewers: Reviewers,
 }
 
 pub(crate) struct Credentials {
@@ -180,6 +185,7 @@ impl Config {
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
         let review_mask = review_mask(&mut w, &f);
+        let reviewers = reviewers::reviewers(&mut w, &f);
         if let Some(vars) = &variables {
             creds.push(crate::state::STATE_URL_VAR.to_string());
             check_no_credentials(&mut w, &f, vars, &creds, &targets);
@@ -192,6 +198,7 @@ impl Config {
         Ok(Some(Config {
             origin,
             review_mask,
+            reviewers,
             path: path.to_path_buf(),
             targets,
             root,
@@ -238,6 +245,11 @@ impl Config {
 
     fn target_list(&self) -> String {
         self.target_names().join(", ")
+    }
+
+    /// The reviewer `login` (logins compare without case): their login as written and identities.
+    pub(crate) fn reviewer(&self, login: &str) -> Option<(&String, &std::collections::BTreeMap<crate::manifest::Channel, String>)> {
+        reviewers::find(&self.reviewers, login)
     }
 
     /// The targets' names, in the config's order.

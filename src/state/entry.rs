@@ -111,6 +111,15 @@ pub enum Entry {
         content: StoredContent,
         record: Override,
     },
+    /// A test send (`kore-notify test-send`), recorded in the test ledger (never in the
+    /// recipients' state) before the intent of the request that carries it.
+    TestSend {
+        key: String,
+        channel: Channel,
+        api: Api,
+        content: StoredContent,
+        record: TestSend,
+    },
 }
 
 /// A recipient's comment in a status entry: an index into the entry's `comments`, or the text

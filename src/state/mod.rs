@@ -220,6 +220,9 @@ pub struct NotificationState {
     /// Knowing overrides of a gate (`apply --skip-promotion`), with who, when and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) overrides: Vec<Override>,
+    /// Test sends of this notification (only in a test ledger, see `crate::testsend`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) test_sends: Vec<TestSend>,
 }
 
 /// From request `from` on, the requests of a notification carried the content digesting to
@@ -244,6 +247,26 @@ pub struct Override {
     pub(crate) at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) run_url: Option<String>,
+}
+
+/// A test send recorded in a test ledger (`kore-notify test-send`): to whom (masked), which
+/// variant, for which content and plan, by whom and when; `req` is the ledger's request that
+/// carried it (its outcome says whether it was accepted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestSend {
+    pub(crate) req: u32,
+    /// The test identities, masked as pull-request comments show them.
+    pub(crate) to: Vec<String>,
+    /// Which of the notification's distinct texts (1-based).
+    pub(crate) variant: u32,
+    /// [`crate::fingerprint::content_digest`] of the content sent.
+    pub(crate) content: String,
+    /// The digest of the plan it was taken from.
+    pub(crate) plan: String,
+    /// The CI actor or the local user.
+    pub(crate) actor: String,
+    pub(crate) at: String,
 }
 
 /// Whose a notification in the state is, as seen by one repository.
@@ -595,6 +618,9 @@ impl State {
             Entry::Override { key, channel, api, content, record } => {
                 self.entry(key, *channel, *api, content).overrides.push(record.clone());
             }
+            Entry::TestSend { key, channel, api, content, record } => {
+                self.entry(key, *channel, *api, content).test_sends.push(record.clone());
+            }
             Entry::Claim { key, origin } => {
                 // A claim recorded for a notification whose every request was refused before it
                 // was created is nothing to claim.
@@ -619,6 +645,7 @@ impl State {
             origin: None,
             contents: Vec::new(),
             overrides: Vec::new(),
+            test_sends: Vec::new(),
         })
     }
 
