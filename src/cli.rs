@@ -129,6 +129,10 @@ pub(crate) enum Command {
     },
     /// Send what the plan shows, at most once per recipient and content.
     Apply(ApplyArgs),
+    /// Send each notification the plan would send, its real texts, to test identities only (a
+    /// reviewer), through the same bot and channel; recorded in a test ledger, never in the
+    /// recipients' state. At most once per identity, variant and content unless --again.
+    TestSend(TestSendArgs),
     /// Show delivery status (from state; --refresh asks Kore.ai).
     Status {
         /// Only these notification keys.
@@ -212,6 +216,27 @@ pub(crate) struct ApplyArgs {
     /// Why the gate is passed (with --skip-promotion; one line, recorded in the state).
     #[arg(long, value_name = "TEXT")]
     pub(crate) reason: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TestSendArgs {
+    /// A plan saved with `plan --out`: test what it sends (refused if stale, as apply would).
+    pub(crate) plan_file: Option<PathBuf>,
+    /// A test identity (on every channel), e.g. you@example.com. Repeatable.
+    #[arg(long, value_name = "IDENTITY", num_args = 1..)]
+    pub(crate) to: Vec<String>,
+    /// A reviewer under `reviewers:` in kore-notify.yaml: their identity on each channel.
+    #[arg(long, value_name = "LOGIN")]
+    pub(crate) reviewer: Option<String>,
+    /// Only these notifications (default: every one the plan sends). Repeatable.
+    #[arg(long, value_name = "KEY", num_args = 1..)]
+    pub(crate) key: Vec<String>,
+    /// Distinct texts per notification, from its first recipients' parameters and custom messages.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+    pub(crate) variants: u16,
+    /// Send again what the test ledger holds as sent (or unknown) to these identities.
+    #[arg(long)]
+    pub(crate) again: bool,
 }
 
 #[derive(Args, Debug)]
@@ -500,6 +525,15 @@ fn check_values(cli: &Cli) -> Result<()> {
             Command::Apply(a) => path("PLANFILE", &a.plan_file)
                 .and_then(|()| a.skip_promotion.iter().try_for_each(|k| args::key("--skip-promotion", k))),
             Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
+            Command::TestSend(a) => path("PLANFILE", &a.plan_file)
+                .and_then(|()| a.key.iter().try_for_each(|k| args::key("--key", k)))
+                .and_then(|()| a.to.iter().try_for_each(|i| args::plain("--to", i)))
+                .and_then(|()| match &a.reviewer {
+                    Some(l) if !crate::config::valid_login(l) => {
+                        Err(format!("--reviewer `{}` is not a GitHub login", crate::safe::line(l)))
+                    }
+                    _ => Ok(()),
+                }),
             Command::Init { dir } => path("DIR", dir),
             Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
             Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
@@ -555,6 +589,17 @@ fn run(cli: Cli, g: &Global) -> Result<Exit> {
             ops::plan::run(g, &opts)
         }
         Command::Apply(a) => ops::apply::run(g, &a.options()?),
+        Command::TestSend(a) => ops::test_send::run(
+            g,
+            &ops::test_send::Options {
+                plan_file: a.plan_file,
+                to: a.to,
+                reviewer: a.reviewer,
+                keys: a.key,
+                variants: a.variants as usize,
+                again: a.again,
+            },
+        ),
         Command::Status { keys, refresh, parallelism, format } => {
             let (json, markdown) = (matches!(format, PlanFormat::Json), matches!(format, PlanFormat::Markdown));
             let parallelism = parallelism as usize;

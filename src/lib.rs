@@ -88,6 +88,7 @@ pub(crate) mod schema;
 pub(crate) mod shell;
 pub mod state;
 pub mod text;
+pub(crate) mod testsend;
 pub(crate) mod units;
 pub(crate) mod walk;
 pub mod window;

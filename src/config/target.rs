@@ -171,6 +171,22 @@ impl Target {
         crate::state::store_for(&self.state, self.identity(), env, clock)
     }
 
+    /// The store of this target's test ledger (`kore-notify test-send`): a second state beside
+    /// the target's, never the recipients' one. A file store keeps it in `<state>.test-sends.json`
+    /// next to the state file (`state.json` → `state.test-sends.json`); PostgreSQL under the
+    /// target key `<botId>#test-sends`. Each has its own lock and journal.
+    pub(crate) fn test_store(
+        &self,
+        env: &dyn Env,
+        clock: crate::clock::Clock,
+    ) -> Result<Box<dyn crate::state::StateStore>> {
+        let spec = match &self.state {
+            crate::state::StoreSpec::File(p) => crate::state::StoreSpec::File(crate::testsend::ledger_path(p)),
+            pg => pg.clone(),
+        };
+        crate::state::store_for(&spec, &format!("{}#test-sends", self.identity()), env, clock)
+    }
+
     /// Resolves the credentials from the environment. Only apply and status --refresh call this.
     pub(crate) fn credentials(&self, env: &dyn Env) -> Result<Credentials> {
         /// The environment, with the variables already found missing set (to find the next one).

@@ -108,8 +108,7 @@ pub(crate) fn execute(
     let Prepared { book, batches, declared } = prepared;
     let tally = if let Some(creds) = creds {
         let client = Client::new(config, creds, limiter.clone(), opts.clock)?;
-        let body =
-            BodyOptions { v2_field: config.v2_field, template_as_custom_message: config.v2_template_as_custom_message };
+        let body = BodyOptions::of(config);
         send_all(opts, &client, &book, batches, body)?
     } else {
         Tally::default()
@@ -194,10 +193,17 @@ fn make_batches<'a>(plan: &Plan, by_key: &HashMap<&str, &'a Notification>, batch
 
 /// How request bodies are built (from the config).
 #[derive(Clone, Copy)]
-struct BodyOptions {
-    v2_field: crate::config::V2Field,
+pub(crate) struct BodyOptions {
+    pub(crate) v2_field: crate::config::V2Field,
     /// `v2TemplateAsCustomMessage` (default true).
     template_as_custom_message: bool,
+}
+
+impl BodyOptions {
+    /// The target's body options (test sends build their bodies the same way).
+    pub(crate) fn of(t: &Target) -> BodyOptions {
+        BodyOptions { v2_field: t.v2_field, template_as_custom_message: t.v2_template_as_custom_message }
+    }
 }
 
 /// A recipient as sent. Kore's v2 page contradicts itself: its field table says `parameters` fill
@@ -211,7 +217,7 @@ struct BodyOptions {
 /// before; under the other reading, they now read what the plan's preview always showed. What the
 /// fingerprint stands for (the text delivered) is the same, so states written by earlier versions
 /// stay valid and upgrading resends nobody.
-fn as_sent<'a>(n: &Notification, r: &'a Recipient, opts: BodyOptions) -> Cow<'a, Recipient> {
+pub(crate) fn as_sent<'a>(n: &Notification, r: &'a Recipient, opts: BodyOptions) -> Cow<'a, Recipient> {
     let copies = opts.template_as_custom_message
         && n.api == crate::manifest::Api::V2
         && n.content.kind != "script"
@@ -420,7 +426,7 @@ async fn send_one(
 }
 
 /// The journal entry recording Kore.ai's answer to request `req` of `key`.
-fn outcome_entry(key: &str, req: u32, result: &SendResult) -> Entry {
+pub(crate) fn outcome_entry(key: &str, req: u32, result: &SendResult) -> Entry {
     let (outcome, request_id, status, error) = match result {
         SendResult::Accepted { request_id, status } => (Outcome::Accepted, request_id.clone(), status.clone(), None),
         SendResult::Redirected { status, location } => {

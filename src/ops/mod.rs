@@ -6,6 +6,7 @@ pub(crate) mod init;
 pub(crate) mod plan;
 pub(crate) mod state_cmd;
 pub(crate) mod status;
+pub(crate) mod test_send;
 pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
