@@ -25,6 +25,11 @@
 #   resolve          kore-notify state resolve KN_KEY KN_REQUEST --sent|--not-sent (KN_DECISION=sent|not-sent)
 #   retry-unknown    kore-notify apply --auto-approve --retry-unknown=KN_KEY[#KN_REQUEST] (KN_KEY=all:
 #                    every unknown request, said explicitly; an empty KN_KEY is refused)
+#   test-send        kore-notify test-send --reviewer KN_LOGIN: the notifications of pull request KN_PR
+#                    (its manifests: the PR head's files, but the config -- host, bot, credentials,
+#                    state, reviewers -- always the default branch's; nothing from the PR is run)
+#                    sent to the reviewer's identities only, recorded in the test ledger beside the
+#                    state (pushed with it). The recipients' state is only read.
 #   recover          clear a stale marker: the interrupted run's state files (its artifact) are in
 #                    KN_RECOVER_FROM; they are restored, their journal absorbed (`state compact`:
 #                    requests without an answer become unknown), and the state pushed without the
@@ -80,7 +85,11 @@ case "$action" in
     [ -n "${KN_KEY:-}" ] || die "retry-unknown needs KN_KEY (and optionally KN_REQUEST)"
     [[ "${KN_REQUEST:-0}" =~ ^[0-9]{1,9}$ ]] || die "KN_REQUEST '$KN_REQUEST' is not a request number"
     ;;
-  *) die "unknown KN_ACTION '$action' (apply, resolve, retry-unknown, recover)" ;;
+  test-send)
+    [[ "${KN_PR:-}" =~ ^[0-9]{1,10}$ ]] || die "test-send needs KN_PR: the pull request number (digits)"
+    [[ "${KN_LOGIN:-}" =~ ^[A-Za-z0-9](-?[A-Za-z0-9]){0,38}$ ]] || die "test-send needs KN_LOGIN: a GitHub login under reviewers: in kore-notify.yaml"
+    ;;
+  *) die "unknown KN_ACTION '$action' (apply, resolve, retry-unknown, test-send, recover)" ;;
 esac
 
 git config user.name >/dev/null 2>&1 || git config user.name "kore-notify"
@@ -131,11 +140,12 @@ act() {
     apply) tool apply --auto-approve ${KN_QUIET:+--quiet} || status=$? ;;
     retry-unknown) tool apply --auto-approve "--retry-unknown=$KN_KEY${KN_REQUEST:+#$KN_REQUEST}" || status=$? ;;
     resolve) tool state resolve "--$KN_DECISION" -- "$KN_KEY" "$KN_REQUEST" || status=$? ;;
+    test-send) tool test-send --reviewer "$KN_LOGIN" || status=$? ;;
   esac
 }
 # Statuses (when the run was not interrupted) and the job summary.
 refresh() {
-  if [ "$action" != resolve ] && [ "$action" != recover ] && [ "$status" -lt 128 ] && [ "${KN_STATUS:-1}" != 0 ]; then
+  if [ "$action" != resolve ] && [ "$action" != recover ] && [ "$action" != test-send ] && [ "$status" -lt 128 ] && [ "${KN_STATUS:-1}" != 0 ]; then
     tool status --refresh >/dev/null || true
   fi
   if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
@@ -147,6 +157,20 @@ refresh() {
 git fetch --quiet origin "$default_branch"
 git checkout --quiet --detach "origin/$default_branch"
 say "$action${target:+ of target $target} at $(git rev-parse --short HEAD) (tip of $default_branch)"
+if [ "$action" = test-send ]; then
+  # The pull request's files as data (manifests, CSV audiences), never its config: the host, the
+  # bot, the credentials' names, the state and the reviewers stay the default branch's. Nothing
+  # from the pull request is executed; the tool is the installed release.
+  git fetch --quiet origin "+refs/pull/$KN_PR/head:refs/kore-notify/pr-head" || die "cannot fetch pull request $KN_PR"
+  git checkout --quiet refs/kore-notify/pr-head -- "$dir"
+  for c in kore-notify.yaml kore-notify.yml; do
+    rm -f "$dir/$c"
+    if git cat-file -e "origin/$default_branch:$( [ "$dir" = . ] && echo "$c" || echo "${dir#./}/$c")" 2>/dev/null; then
+      git checkout --quiet "origin/$default_branch" -- "$dir/$c"
+    fi
+  done
+  say "manifests of pull request $KN_PR at $(git rev-parse --short refs/kore-notify/pr-head), config of $default_branch"
+fi
 # The state files, relative to the repository root, as the tool resolves them from the config.
 errors=$(mktemp)
 state_files() { # state_files [TARGET]: that target's files (default: this run's), or fail with the tool's error
@@ -237,7 +261,7 @@ else
   git worktree add --quiet --detach "$worktree"
   git -C "$worktree" checkout --quiet --orphan "kore-notify-state-new-$$"
   git -C "$worktree" rm -rf --quiet . >/dev/null 2>&1 || true
-  [ "$action" = apply ] || die "$action needs a state branch"
+  [ "$action" = apply ] || [ "$action" = test-send ] || die "$action needs a state branch"
 fi
 
 # The other targets' states, read-only, as the state branch has them (else as committed, else
@@ -284,7 +308,7 @@ fi
 
 # 4. The action.
 case "$action" in
-  apply | retry-unknown | resolve) if [ -z "$idle" ]; then act; fi ;;
+  apply | retry-unknown | resolve | test-send) if [ -z "$idle" ]; then act; fi ;;
   recover)
     [ -e "$worktree/$marker" ] || die "no $marker on $state_branch: nothing to recover"
     from=${KN_RECOVER_FROM:-}

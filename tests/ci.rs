@@ -141,7 +141,7 @@ fn state_path_info_and_compact_serve_scripts() {
     let (o, t) = t.args(["state", "path", "--all"]).status(0).run();
     assert_eq!(
         o.stdout,
-        "state/notifications.json\nstate/notifications.json.journal\nstate/notifications.json.backup\nstate/notifications.json.serial\n"
+        "state/notifications.json\nstate/notifications.json.journal\nstate/notifications.json.backup\nstate/notifications.json.serial\nstate/notifications.test-sends.json\nstate/notifications.test-sends.json.journal\nstate/notifications.test-sends.json.backup\nstate/notifications.test-sends.json.serial\n"
     );
     let (o, t) = t.args(["state", "info"]).status(0).run();
     assert!(o.stdout.contains("exists false\n") && o.stdout.contains("serial 0\n"), "{}", o.stdout);

@@ -24,6 +24,7 @@ mod schema;
 mod security;
 mod state;
 mod targets;
+mod test_send;
 mod validate;
 mod values;
 mod windows;

@@ -85,6 +85,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         ));
     }
     let mut plans = Vec::new();
+    let mut test_sends = std::collections::BTreeMap::new();
     for (t, (_, l)) in targets.iter().zip(&loaded) {
         crate::ops::check_retired(g, &ws, &l.state)?;
         check_retry(&l.state, &opts.retry)?;
@@ -109,6 +110,10 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         if let Some((_, Some(base))) = &base {
             plan::annotate_changes(&mut p, &part.notifications, base);
         }
+        if opts.format == Format::Markdown {
+            let e = crate::ops::test_send::evidence_for(g, t, &part.notifications);
+            test_sends.insert(t.identity().to_string(), e.into_iter().map(|(k, e)| (k, e.text)).collect());
+        }
         plans.push(p);
     }
     let mut set = PlanSet::new(plans);
@@ -125,6 +130,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         warnings: ws.warnings.clone(),
         mask: ws.config.review_mask,
         path_prefix: ws.config.dir_in_work_tree(),
+        test_sends,
         ..opts.review.clone()
     };
     let text = render::document(&set, opts.format, g.color, g.verbose, &review);

@@ -73,6 +73,9 @@ pub(crate) fn run(g: &Global, cmd: Command) -> Result<Exit> {
         let mut files = vec![p.snapshot.clone()];
         if all {
             files.extend([p.journal.clone(), p.backup.clone(), p.mark.clone()]);
+            // The test ledger (`test-send`) is kept with the state.
+            let l = state::Paths::new(&crate::testsend::ledger_path(&path));
+            files.extend([l.snapshot, l.journal, l.backup, l.mark]);
         }
         for f in files {
             g.shell.outln(crate::files::display_path(&f).display().to_string());

@@ -171,7 +171,7 @@ fn session_place(t: &crate::config::Target) -> String {
 }
 
 fn masked(t: &crate::config::Target, job: &Job) -> Vec<String> {
-    job.to.iter().map(|(r, ..)| crate::render::mask(&r.id, &t.name)).collect()
+    job.to.iter().map(|(r, ..)| crate::render::mask(&r.id, t.identity())).collect()
 }
 
 /// The test identities: `--to` (every channel) and the reviewer's (per channel).
@@ -250,7 +250,7 @@ fn jobs<'a>(
                         "{} variant {} → {}: test-sent already (same content); --again sends it again",
                         n.key,
                         v.index,
-                        crate::render::mask(id, &t.name)
+                        crate::render::mask(id, t.identity())
                     ));
                     continue;
                 }
@@ -321,4 +321,27 @@ fn actor(g: &Global) -> String {
         .or_else(|| g.env().get("LOGNAME"))
         .filter(|a| !a.trim().is_empty())
         .map_or_else(|| "unknown".to_string(), |a| crate::safe::line(&a).into_owned())
+}
+
+/// What the target's test ledger proves of each of `notifications` now, by key (for the
+/// pull-request comment). A ledger that cannot be read is said, and shows nothing.
+pub(crate) fn evidence_for(
+    g: &Global,
+    t: &crate::config::Target,
+    notifications: &[Notification],
+) -> std::collections::BTreeMap<String, testsend::Evidence> {
+    let loaded = match t.test_store(g.env(), g.clock).and_then(|s| s.load().map_err(Error::from)) {
+        Ok(l) => l,
+        Err(e) => {
+            g.info(format!("note: the test ledger cannot be read, so no test-send evidence is shown: {e}"));
+            return std::collections::BTreeMap::new();
+        }
+    };
+    notifications
+        .iter()
+        .filter_map(|n| {
+            let digest = content_digest(n.api, n.channel, &StoredContent::from(&n.content));
+            testsend::evidence(&loaded.state, &n.key, &digest, g.now).map(|e| (n.key.clone(), e))
+        })
+        .collect()
 }
