@@ -295,7 +295,8 @@ async fn send_job(
             content: content_digest(n.api, n.channel, &content),
             plan: plan_digest.to_string(),
             actor: actor(g),
-            at: at.clone(),
+            // The run's time (`KORE_NOTIFY_NOW` when set), as the evidence's age is read against.
+            at: crate::rfc3339::to_second(g.now + g.started.elapsed()),
         },
     })?;
     session.record(&Entry::Intent {
