@@ -714,3 +714,25 @@ fn a_schema_2_database_is_read_then_migrated_in_place_without_resending() {
     let (_, _) = t.args(["apply", "--auto-approve"]).status(0).run();
     assert_eq!(emu.deliveries().into_keys().collect::<Vec<_>>(), ["msteams:new@x.com"]);
 }
+
+/// The test ledger in PostgreSQL: under its own target key (`<botId>#test-sends`), never in the
+/// recipients' rows; the plan still sends to everyone and the comment shows the evidence.
+#[test]
+fn test_sends_keep_their_ledger_in_postgres_apart_from_the_state() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let t = db.repo(&emu).manifest("k.yaml", &slack("k", &["rev@x.com".to_string(), "a@x.com".to_string()]));
+    let (_, t) = t.args(["test-send", "--to", "rev@x.com"]).status(0).stdout_has("#test-sends").run();
+    assert_eq!(emu.deliveries(), [("slack:rev@x.com".to_string(), 1)].into_iter().collect());
+    assert_eq!(db.query("SELECT target FROM kore_notify.states ORDER BY target"), ["st-test-bot#test-sends"]);
+    no_state_files(&t);
+    let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
+    assert!(o.stdout.contains("\"recipientsToSend\": 2"), "{}", o.stdout);
+    let (o, t) = t.args(["plan", "--format", "markdown"]).status(0).run();
+    assert!(o.stdout.contains("same content"), "{}", o.stdout);
+    let (_, t) = t.args(["test-send", "--to", "rev@x.com"]).status(0).stderr_has("test-sent already").run();
+    assert_eq!(emu.deliveries()["slack:rev@x.com"], 1);
+    let (_, _) = t.args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(emu.deliveries()["slack:rev@x.com"], 2);
+    assert_eq!(db.query("SELECT count(*) FROM kore_notify.states"), ["2"]);
+}
