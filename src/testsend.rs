@@ -78,9 +78,9 @@ pub(crate) fn ledger_hash(lineage: &str, id: &str, fp: Fingerprint) -> Recipient
 /// Whether the ledger holds a test send of `fp` to the ledger recipient `h` (accepted, or
 /// unknown: it may have arrived).
 pub(crate) fn already_sent(ledger: Option<&NotificationState>, h: RecipientHash, fp: Fingerprint) -> bool {
-    ledger.and_then(|n| n.recipients.get(&h)).is_some_and(|r| {
-        r.fp == Some(fp.normalized()) || r.pending.as_ref().is_some_and(|p| p.fp == fp.normalized())
-    })
+    ledger
+        .and_then(|n| n.recipients.get(&h))
+        .is_some_and(|r| r.fp == Some(fp.normalized()) || r.pending.as_ref().is_some_and(|p| p.fp == fp.normalized()))
 }
 
 /// What the ledger proves of a notification whose content digests to `digest` now.
@@ -99,7 +99,7 @@ pub(crate) fn evidence(ledger: &State, key: &str, digest: &str, now: time::Offse
     let n = ledger.notifications.get(key)?;
     let outcome = |t: &TestSend| n.requests.get(t.req as usize).map(|r| r.outcome);
     let landed = |t: &&TestSend| matches!(outcome(t), Some(Outcome::Accepted | Outcome::ResolvedSent));
-    let newest = |same: bool| n.test_sends.iter().filter(|t| (t.content == digest) == same).filter(landed).last();
+    let newest = |same: bool| n.test_sends.iter().filter(|t| (t.content == digest) == same).rfind(landed);
     if let Some(t) = newest(true) {
         let variants = n.test_sends.iter().filter(|x| x.content == digest).filter(landed).map(|x| x.variant);
         let count = variants.collect::<std::collections::BTreeSet<_>>().len();
@@ -113,9 +113,12 @@ pub(crate) fn evidence(ledger: &State, key: &str, digest: &str, now: time::Offse
             ),
         });
     }
-    if let Some(t) = n.test_sends.iter().filter(|t| t.content == digest).rfind(|t| {
-        matches!(outcome(t), Some(Outcome::Unknown | Outcome::Pending))
-    }) {
+    if let Some(t) = n
+        .test_sends
+        .iter()
+        .filter(|t| t.content == digest)
+        .rfind(|t| matches!(outcome(t), Some(Outcome::Unknown | Outcome::Pending)))
+    {
         return Some(Evidence {
             fresh: false,
             text: format!(

@@ -25,11 +25,8 @@ fn to_send(t: Test) -> (u64, Test) {
 fn a_test_send_reaches_only_the_test_identity_and_never_counts_as_sent() {
     let emu = Emulator::start(&[]);
     let t = Test::repo(&emu.url).manifest("hello.yaml", TEAMS);
-    let (_, t) = t
-        .args(["test-send", "--to", "rev@x.com"])
-        .status(0)
-        .stdout_has("never in the recipients' state")
-        .run();
+    let (_, t) =
+        t.args(["test-send", "--to", "rev@x.com"]).status(0).stdout_has("never in the recipients' state").run();
     assert_eq!(emu.deliveries(), [("msteams:rev@x.com".to_string(), 1)].into_iter().collect());
     assert!(!t.state_path().exists(), "the recipients' state is not written");
     assert!(t.path().join(".kore-notify/state.test-sends.json").exists(), "the test ledger is beside it");
@@ -82,7 +79,8 @@ fn the_comment_shows_the_evidence_and_says_when_content_changed() {
     assert!(o.stdout.contains("Test send: test\\-sent to r\\*\\*\\*@"), "{}", o.stdout);
     assert!(o.stdout.contains("just now, same content"), "{}", o.stdout);
     // Twelve minutes later, the same content.
-    let (o, t) = t.env("KORE_NOTIFY_NOW", "2026-11-24T09:12:00Z").args(["plan", "--format", "markdown"]).status(0).run();
+    let (o, t) =
+        t.env("KORE_NOTIFY_NOW", "2026-11-24T09:12:00Z").args(["plan", "--format", "markdown"]).status(0).run();
     assert!(o.stdout.contains("12 min ago, same content"), "{}", o.stdout);
     let t = t.manifest("hello.yaml", &TEAMS.replace("Hello team", "Hello everyone"));
     let (o, _) = t.args(["plan", "--format", "markdown"]).status(0).run();
@@ -93,7 +91,8 @@ fn the_comment_shows_the_evidence_and_says_when_content_changed() {
 fn reviewers_resolve_to_their_identity_per_channel() {
     let emu = Emulator::start(&[]);
     let cfg = format!("{}reviewers:\n  octocat: {{msteams: octo@x.com, ivr: octo-ivr@x.com}}\n", config(&emu.url));
-    let t = Test::new().file("kore-notify.yaml", &cfg).manifest("hello.yaml", TEAMS).manifest("p.yaml", &personal("Hi"));
+    let t =
+        Test::new().file("kore-notify.yaml", &cfg).manifest("hello.yaml", TEAMS).manifest("p.yaml", &personal("Hi"));
     let (_, t) = t.args(["test-send", "--reviewer", "OctoCat", "--variants", "1"]).status(0).run();
     let d = emu.deliveries();
     assert_eq!((d["msteams:octo@x.com"], d["ivr:octo-ivr@x.com"], d.len()), (1, 1, 2), "{d:?}");
@@ -133,7 +132,7 @@ fn a_test_send_killed_in_flight_is_never_sent_twice() {
     std::thread::sleep(std::time::Duration::from_millis(900));
     let _ = std::process::Command::new("kill").args(["-9", &child.id().to_string()]).status();
     let _ = child.wait();
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    std::thread::sleep(std::time::Duration::from_secs(1));
     let before = emu.deliveries().get("msteams:rev@x.com").copied().unwrap_or(0);
     assert!(before <= 1);
     let (_, t) = t

@@ -248,7 +248,10 @@ impl Config {
     }
 
     /// The reviewer `login` (logins compare without case): their login as written and identities.
-    pub(crate) fn reviewer(&self, login: &str) -> Option<(&String, &std::collections::BTreeMap<crate::manifest::Channel, String>)> {
+    pub(crate) fn reviewer(
+        &self,
+        login: &str,
+    ) -> Option<(&String, &std::collections::BTreeMap<crate::manifest::Channel, String>)> {
         reviewers::find(&self.reviewers, login)
     }
 

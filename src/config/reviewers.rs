@@ -64,7 +64,12 @@ pub(super) fn reviewers(w: &mut Walker, f: &Fields) -> Reviewers {
             continue;
         }
         if find(&out, &login).is_some() {
-            w.error(&k.pos, &path, format!("`{login}` is listed twice"), "list each reviewer once (logins ignore case)");
+            w.error(
+                &k.pos,
+                &path,
+                format!("`{login}` is listed twice"),
+                "list each reviewer once (logins ignore case)",
+            );
             continue;
         }
         let Some(fields) = w.fields(v, &path, CHANNELS) else { continue };

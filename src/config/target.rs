@@ -182,7 +182,7 @@ impl Target {
     ) -> Result<Box<dyn crate::state::StateStore>> {
         let spec = match &self.state {
             crate::state::StoreSpec::File(p) => crate::state::StoreSpec::File(crate::testsend::ledger_path(p)),
-            pg => pg.clone(),
+            pg @ crate::state::StoreSpec::Postgres(_) => pg.clone(),
         };
         crate::state::store_for(&spec, &format!("{}#test-sends", self.identity()), env, clock)
     }

@@ -83,8 +83,9 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         Some(pf) => {
             let saved = crate::ops::plan::read_plan_file(pf)?;
             let digest = saved.digest.clone();
-            let mut section = saved.targets.into_iter().find(|p| p.name == t.name).ok_or_else(|| {
-                Error::StalePlan { path: pf.clone(), message: format!("it has no plan for target `{}`", t.name) }
+            let mut section = saved.targets.into_iter().find(|p| p.name == t.name).ok_or_else(|| Error::StalePlan {
+                path: pf.clone(),
+                message: format!("it has no plan for target `{}`", t.name),
             })?;
             plan::check_against(&mut section, &plan, notifications, |at| plan::for_target(&inputs, at))
                 .map_err(|e| Error::StalePlan { path: pf.clone(), message: e.to_string() })?;
@@ -124,7 +125,10 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let mut sent = 0;
     for job in &jobs {
         if let Some(sig) = crate::interrupt::requested() {
-            g.shell.errln(format!("Interrupted by {}; the test sends not made yet were not sent.", crate::interrupt::name(sig)));
+            g.shell.errln(format!(
+                "Interrupted by {}; the test sends not made yet were not sent.",
+                crate::interrupt::name(sig)
+            ));
             session.compact()?;
             return Ok(Exit::Interrupted(sig));
         }
@@ -139,7 +143,9 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             SendResult::Unauthorized { message } => format!("REJECTED (401): {message}"),
             SendResult::NotSent { message } => format!("NOT SENT: {message}"),
             SendResult::Redirected { status, location } => format!("REJECTED (HTTP {status} redirect to {location})"),
-            SendResult::Unknown { reason } | SendResult::Unconfirmed { reason, .. } => format!("UNKNOWN outcome: {reason}"),
+            SendResult::Unknown { reason } | SendResult::Unconfirmed { reason, .. } => {
+                format!("UNKNOWN outcome: {reason}")
+            }
         };
         if !matches!(r, SendResult::Accepted { .. }) {
             bad += 1;
@@ -197,7 +203,11 @@ fn identities(config: &crate::config::Config, opts: &Options) -> Result<Vec<Who>
 
 /// The notifications to test, each with its recipients in the order variants are taken: `--key`
 /// ones (any of the target's), or every one the plan sends.
-fn choose<'a>(plan: &Plan, notifications: &'a [Notification], keys: &[String]) -> Result<Vec<(&'a Notification, Vec<usize>)>> {
+fn choose<'a>(
+    plan: &Plan,
+    notifications: &'a [Notification],
+    keys: &[String],
+) -> Result<Vec<(&'a Notification, Vec<usize>)>> {
     let order = |n: &Notification| -> Vec<usize> {
         let planned = plan.notifications.iter().find(|p| p.key == n.key);
         let mut v: Vec<usize> = planned.map(|p| p.sends.iter().map(|r| r.index).collect()).unwrap_or_default();
@@ -207,7 +217,10 @@ fn choose<'a>(plan: &Plan, notifications: &'a [Notification], keys: &[String]) -
     };
     if keys.is_empty() {
         let sends = plan.notifications.iter().filter(|p| p.action.sends());
-        return Ok(sends.filter_map(|p| notifications.iter().find(|n| n.key == p.key)).map(|n| (n, order(n))).collect());
+        return Ok(sends
+            .filter_map(|p| notifications.iter().find(|n| n.key == p.key))
+            .map(|n| (n, order(n)))
+            .collect());
     }
     keys.iter()
         .map(|k| {
