@@ -59,44 +59,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let who = identities(&ws.config, opts)?;
     let part = crate::ops::scoped(&ws, t);
     let notifications: &[Notification] = &part.notifications;
-    // The recipients' state is only read: a test send never writes it.
-    let loaded = t.store(g.env(), g.clock)?.load()?;
-    let source = crate::ops::promotion_state(g, &ws.config, t, &[])?;
-    let promotion = match (&t.promotion, &source) {
-        (Some(p), Some(s)) => {
-            Some(plan::PromotionSources { from: &p.from, level: p.level, state: s.state(), skip: &[] })
-        }
-        _ => None,
-    };
-    let retry = plan::Retry::default();
-    let inputs = plan::TargetInputs {
-        config: &ws.config,
-        target: t,
-        notifications,
-        audience: &part.audience,
-        loaded: &loaded,
-        promotion: promotion.as_ref(),
-        retry: &retry,
-    };
-    let plan = plan::for_target(&inputs, g.now);
-    let digest = match &opts.plan_file {
-        Some(pf) => {
-            let saved = crate::ops::plan::read_plan_file(pf)?;
-            let digest = saved.digest.clone();
-            let mut section = saved.targets.into_iter().find(|p| p.name == t.name).ok_or_else(|| Error::StalePlan {
-                path: pf.clone(),
-                message: format!("it has no plan for target `{}`", t.name),
-            })?;
-            plan::check_against(&mut section, &plan, notifications, |at| plan::for_target(&inputs, at))
-                .map_err(|e| Error::StalePlan { path: pf.clone(), message: e.to_string() })?;
-            digest
-        }
-        None => {
-            let mut set = plan::PlanSet::new(vec![plan.clone()]);
-            set.seal();
-            set.digest
-        }
-    };
+    let (plan, digest) = plan_and_digest(g, &ws, t, notifications, &part.audience, opts)?;
     let chosen = choose(&plan, notifications, &opts.keys)?;
     if chosen.is_empty() {
         g.info("Nothing to test: the plan sends nothing (name notifications with --key KEY).");
@@ -166,6 +129,58 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         session_place(t)
     ));
     Ok(if bad > 0 { Exit::Partial } else { Exit::Ok })
+}
+
+/// The target's plan now, and the digest test sends record: the plan file's (checked against the
+/// manifests and the state, as `apply` checks it), or the plan's own. The recipients' state is
+/// only read.
+fn plan_and_digest(
+    g: &Global,
+    ws: &crate::ops::Workspace,
+    t: &crate::config::Target,
+    notifications: &[Notification],
+    audience: &std::collections::BTreeMap<String, plan::AudienceNote>,
+    opts: &Options,
+) -> Result<(Plan, String)> {
+    // The recipients' state is only read: a test send never writes it.
+    let loaded = t.store(g.env(), g.clock)?.load()?;
+    let source = crate::ops::promotion_state(g, &ws.config, t, &[])?;
+    let promotion = match (&t.promotion, &source) {
+        (Some(p), Some(s)) => {
+            Some(plan::PromotionSources { from: &p.from, level: p.level, state: s.state(), skip: &[] })
+        }
+        _ => None,
+    };
+    let retry = plan::Retry::default();
+    let inputs = plan::TargetInputs {
+        config: &ws.config,
+        target: t,
+        notifications,
+        audience,
+        loaded: &loaded,
+        promotion: promotion.as_ref(),
+        retry: &retry,
+    };
+    let plan = plan::for_target(&inputs, g.now);
+    let digest = match &opts.plan_file {
+        Some(pf) => {
+            let saved = crate::ops::plan::read_plan_file(pf)?;
+            let digest = saved.digest.clone();
+            let mut section = saved.targets.into_iter().find(|p| p.name == t.name).ok_or_else(|| Error::StalePlan {
+                path: pf.clone(),
+                message: format!("it has no plan for target `{}`", t.name),
+            })?;
+            plan::check_against(&mut section, &plan, notifications, |at| plan::for_target(&inputs, at))
+                .map_err(|e| Error::StalePlan { path: pf.clone(), message: e.to_string() })?;
+            digest
+        }
+        None => {
+            let mut set = plan::PlanSet::new(vec![plan.clone()]);
+            set.seal();
+            set.digest
+        }
+    };
+    Ok((plan, digest))
 }
 
 /// Where the test ledger is, for people.
