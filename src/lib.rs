@@ -89,6 +89,7 @@ pub(crate) mod shell;
 pub mod state;
 pub mod text;
 pub(crate) mod units;
+pub(crate) mod unreachable;
 pub(crate) mod walk;
 pub mod yaml;
 

@@ -151,6 +151,11 @@ pub(crate) struct ManifestDoc {
     /// planned as new, so everyone listed receives it. Default false: a retired key is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reuse_retired_key: Option<bool>,
+    /// Leave out recipients whose last delivery on this channel failed for a permanent reason
+    /// ("Identity is not associated with the channel"): the plan counts them as unreachable and
+    /// sends them nothing. Default: the config's `skipUnreachable` (false unless set there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) skip_unreachable: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -228,6 +233,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "description",
     "allowNearDuplicates",
     "reuseRetiredKey",
+    "skipUnreachable",
 ];
 pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
 pub(crate) const MAX_PARAMETERS: usize = 20;
@@ -343,6 +349,8 @@ pub struct Notification {
     pub description: Option<String>,
     /// `reuseRetiredKey: true`: a tombstone of this key is dropped and it plans as new.
     pub reuse_retired_key: bool,
+    /// `skipUnreachable`: `None` takes the config's default.
+    pub skip_unreachable: Option<bool>,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
 }

@@ -32,6 +32,7 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         previous_keys: vec![],
         description: None,
         reuse_retired_key: false,
+        skip_unreachable: None,
         variables: vec![],
     }
 }
@@ -49,6 +50,7 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
         retention: None,
         origin: "",
         shared_state: false,
+        skip_unreachable: false,
     })
 }
 

@@ -66,6 +66,11 @@ pub(crate) struct ConfigDoc {
     pub(crate) repository: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) review: Option<ReviewDoc>,
+    /// Leave out of every plan the recipients whose last delivery on a channel failed for a
+    /// permanent reason ("Identity is not associated with the channel"); a manifest's own
+    /// `skipUnreachable` wins. Default false: they are counted as unreachable and sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) skip_unreachable: Option<bool>,
 }
 
 /// How pull-request comments and job summaries show recipients.

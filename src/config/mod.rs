@@ -80,6 +80,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "retention",
     "repository",
     "review",
+    "skipUnreachable",
 ];
 pub(crate) const REVIEW_FIELDS: &[&str] = &["mask"];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
@@ -120,6 +121,8 @@ pub(crate) struct Config {
     /// job summaries (for audiences generated at CI time from outside the repository). Default:
     /// shown as written, as everyone who sees the pull request sees the committed files anyway.
     pub(crate) review_mask: bool,
+    /// `skipUnreachable`: the default of manifests that do not say (see `crate::unreachable`).
+    pub(crate) skip_unreachable: bool,
 }
 
 /// Where the state lives.
@@ -208,6 +211,7 @@ impl Config {
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
         let review_mask = review_mask(&mut w, &f);
+        let skip_unreachable = crate::unreachable::skip_unreachable(&mut w, &f).unwrap_or(false);
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
             let mut creds = vec![secret.clone(), STATE_URL_VAR.to_string()];
             creds.extend(state_password_var(&f));
@@ -231,6 +235,7 @@ impl Config {
         Ok(Some(Config {
             origin,
             review_mask,
+            skip_unreachable,
             path: path.to_path_buf(),
             state,
             root,

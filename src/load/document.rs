@@ -65,6 +65,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         },
         None => false,
     };
+    let skip_unreachable = crate::unreachable::skip_unreachable(w, &f);
     recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
     if w.diags.errors() > before {
         return None;
@@ -86,6 +87,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         previous_keys,
         description,
         reuse_retired_key,
+        skip_unreachable,
         variables: std::mem::take(&mut w.used),
     })
 }

@@ -323,6 +323,7 @@ mod tests {
             retention: None,
             origin: "",
             shared_state: false,
+            skip_unreachable: false,
         });
         p.seal();
         serde_json::to_vec_pretty(&p).unwrap_or_default()

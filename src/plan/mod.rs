@@ -16,6 +16,7 @@ mod file;
 mod forecast;
 mod retired;
 mod retry;
+mod unreachable;
 
 pub use compute::compute;
 pub(crate) use compute::for_config;
@@ -135,6 +136,10 @@ pub struct PlannedRecipient {
     /// manifests (parameters, custom message), before → after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) changes: Vec<FieldChange>,
+    /// Sent although their last delivery on this channel failed for a permanent reason
+    /// (`skipUnreachable: true` would leave them out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) unreachable: bool,
 }
 
 /// One recipient-level field, before → after (`None`: absent on that side).
@@ -233,6 +238,13 @@ pub(crate) struct Counts {
     /// again nor unknown; its answer will tell.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) in_flight: usize,
+    /// Listed recipients whose last delivery on this channel failed for a permanent reason
+    /// ("Identity is not associated with the channel"), in this or another notification.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) unreachable: usize,
+    /// Of them, those left out of this plan (`skipUnreachable: true`) who would have been sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) unreachable_skipped: usize,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
@@ -292,6 +304,13 @@ pub struct PlannedNotification {
     pub(crate) recipients: Counts,
     /// Recipients who would receive a message now.
     pub sends: Vec<PlannedRecipient>,
+    /// Whether unreachable recipients are left out (`skipUnreachable`, from the manifest or the
+    /// config's default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) skip_unreachable: bool,
+    /// Recipients left out as unreachable (`skipUnreachable: true`), as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) skipped_unreachable: Vec<String>,
     /// Recipients whose new fingerprint is recorded without sending (`onChange: ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) records: Vec<PlannedRecipient>,
@@ -490,4 +509,6 @@ pub struct Inputs<'a> {
     pub origin: &'a str,
     /// Whether other repositories may share the state (PostgreSQL).
     pub shared_state: bool,
+    /// The config's `skipUnreachable` default (a manifest's own setting wins).
+    pub skip_unreachable: bool,
 }

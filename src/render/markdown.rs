@@ -291,6 +291,11 @@ impl Shown<'_> {
 
     /// What changes for one recipient, in words.
     fn change(&self, r: &crate::plan::PlannedRecipient) -> String {
+        let what = self.what_changes(r);
+        if r.unreachable { format!("{what} — *unreachable*: their last delivery failed for a permanent reason") } else { what }
+    }
+
+    fn what_changes(&self, r: &crate::plan::PlannedRecipient) -> String {
         match r.change {
             Change::New => "new".into(),
             Change::Changed if !r.changes.is_empty() => {
@@ -342,6 +347,11 @@ fn section_counts(n: &PlannedNotification) -> String {
     if n.recipients.removed > 0 {
         parts.push(format!("{} removed", thousands(n.recipients.removed)));
     }
+    if n.recipients.unreachable_skipped > 0 {
+        parts.push(format!("{} unreachable left out", thousands(n.recipients.unreachable_skipped)));
+    } else if n.recipients.unreachable > 0 {
+        parts.push(format!("{} unreachable", thousands(n.recipients.unreachable)));
+    }
     if parts.is_empty() { "nothing sent".into() } else { parts.join(", ") }
 }
 
@@ -377,6 +387,22 @@ fn who_gets_what(n: &PlannedNotification, shown: &Shown) -> String {
     }
     d.push('\n');
     d
+}
+
+/// The recipients left out as unreachable (`skipUnreachable: true`), a bounded list.
+fn unreachable_line(n: &PlannedNotification, shown: &Shown) -> String {
+    if n.skipped_unreachable.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = n.skipped_unreachable.iter().take(REMOVED_NAMED).map(|id| shown.who(id)).collect();
+    let more = match n.skipped_unreachable.len().checked_sub(REMOVED_NAMED) {
+        Some(m) if m > 0 => format!(" and {} more", thousands(m)),
+        _ => String::new(),
+    };
+    format!(
+        "**Left out as unreachable** (their last delivery failed for a permanent reason; skipUnreachable): {}{more}\n\n",
+        names.join(", ")
+    )
 }
 
 /// The removed recipients, named when the base version is known (`--compare-to`).
@@ -423,7 +449,7 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
         let _ = writeln!(d, "{}\n", place.join(" · "));
     }
     // A plain send's reason only repeats the counts of the summary line.
-    if !matches!(n.action, Action::Send | Action::SendToAdded) {
+    if !matches!(n.action, Action::Send | Action::SendToAdded) || n.recipients.unreachable > 0 {
         let _ = writeln!(d, "{}\n", safe::md(&plurals(&n.reason)));
     }
     if !n.variables.is_empty() {
@@ -436,6 +462,7 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
         d.push_str(&who_gets_what(n, shown));
     }
     d.push_str(&removed_line(n, shown));
+    d.push_str(&unreachable_line(n, shown));
     for u in &n.unknown_requests {
         let _ = write!(d, "{}\n\n", safe::md(&plurals(&unknown_line(&n.key, u))));
     }
@@ -481,6 +508,7 @@ pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
                 || n.recipients.failed > 0
                 || n.recipients.in_flight > 0
                 || n.recipients.removed > 0
+                || n.recipients.unreachable > 0
         })
         .collect();
     listed.sort_by(|a, b| {

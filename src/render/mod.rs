@@ -102,7 +102,12 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         }
     }
     for n in &plan.notifications {
-        if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 && n.recipients.in_flight == 0 {
+        if n.action == Action::NoOp
+            && !verbose
+            && n.recipients.failed == 0
+            && n.recipients.in_flight == 0
+            && n.recipients.unreachable == 0
+        {
             continue;
         }
         text_head(&mut out, &st, n);
@@ -147,6 +152,12 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
         let _ =
             writeln!(out, "    {} recipient(s) removed from the manifest (nothing is unsent)", n.recipients.removed);
     }
+    if !n.skipped_unreachable.is_empty() {
+        let shown: Vec<String> = n.skipped_unreachable.iter().take(TEXT_RECIPIENTS).map(|i| safe::line(i).into_owned()).collect();
+        let more = n.skipped_unreachable.len().saturating_sub(TEXT_RECIPIENTS);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let _ = writeln!(out, "    left out as unreachable: {}{more}", shown.join(", "));
+    }
 }
 
 /// Who receives it, with what changed for them when known.
@@ -165,6 +176,9 @@ fn text_recipients(out: &mut String, st: &Style, n: &PlannedNotification, verbos
             let what: Vec<String> =
                 r.changes.iter().map(|c| format!("{} {} → {}", c.field, quoted(&c.before), quoted(&c.after))).collect();
             id = format!("{id}  [{}]", safe::line(&what.join("; ")));
+        }
+        if r.unreachable {
+            id.push_str("  (unreachable: last delivery failed for a permanent reason)");
         }
         if mixed {
             let _ = writeln!(out, "      {} {id} ({})", st.paint("32", "+"), change_word(r.change));

@@ -217,6 +217,7 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         previous_keys: Vec::new(),
         description: None,
         reuse_retired_key: false,
+        skip_unreachable: None,
         variables: Vec::new(),
     }
 }
@@ -309,8 +310,9 @@ fn planned(r: &Row, n: &Notification, state: &State, now: time::OffsetDateTime) 
         retention: None,
         origin: "",
         shared_state: false,
+        skip_unreachable: false,
     };
-    plan_one(&inp, n, state.notifications.get("k"), None).0
+    plan_one(&inp, n, state.notifications.get("k"), None, &crate::unreachable::Unreachable::of(state)).0
 }
 
 /// What the plan decided for a row.
