@@ -68,6 +68,14 @@ pub(crate) enum PlanFormat {
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
+pub(crate) enum ReportFormat {
+    Html,
+    Markdown,
+    Csv,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
 pub(crate) enum OutFormat {
     Text,
     Json,
@@ -131,6 +139,22 @@ pub(crate) enum Command {
         /// text, json, or markdown (a CI job summary: recipients masked).
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
+    },
+    /// Delivery report from the state: funnel, failure reasons, totals per channel, time series.
+    /// HTML (self-contained, charts), CSV (one row per recipient, joined to the audience),
+    /// markdown (a pull-request comment) or JSON. No network, no credentials.
+    Report {
+        /// Only these notification keys.
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Write the report to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Mask identities and parameter values (`j***@e***.com ~3fa2`), for artifacts and comments.
+        #[arg(long)]
+        mask: bool,
     },
     /// Inspect or edit the state.
     #[command(subcommand)]
@@ -471,6 +495,9 @@ fn check_values(cli: &Cli) -> Result<()> {
             Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
             Command::Init { dir } => path("DIR", dir),
             Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
+            Command::Report { keys, out, .. } => {
+                keys.iter().try_for_each(|k| args::key("--key", k)).and_then(|()| path("--out", out))
+            }
             Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
             Command::State(StateCommand::Resolve { key, request, .. }) => {
                 args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
@@ -528,6 +555,15 @@ fn run(cli: Cli, g: &Global) -> Result<Exit> {
             let (json, markdown) = (matches!(format, PlanFormat::Json), matches!(format, PlanFormat::Markdown));
             let parallelism = parallelism as usize;
             ops::status::run(g, &ops::status::Options { keys, refresh, json, markdown, parallelism })
+        }
+        Command::Report { keys, format, out, mask } => {
+            let format = match format {
+                ReportFormat::Html => ops::report::Format::Html,
+                ReportFormat::Markdown => ops::report::Format::Markdown,
+                ReportFormat::Csv => ops::report::Format::Csv,
+                ReportFormat::Json => ops::report::Format::Json,
+            };
+            ops::report::run(g, &ops::report::Options { keys, format, out, mask }, ops::report::write(g))
         }
         Command::State(s) => ops::state_cmd::run(g, s.into()),
         #[cfg(feature = "emulator")]

@@ -82,6 +82,7 @@ pub(crate) mod ops;
 pub(crate) mod parallel;
 pub mod plan;
 pub(crate) mod render;
+pub(crate) mod report;
 pub(crate) mod rfc3339;
 pub(crate) mod safe;
 pub(crate) mod schema;
