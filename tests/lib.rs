@@ -19,6 +19,7 @@ mod postgres;
 mod precision;
 mod properties;
 mod refresh;
+mod report;
 mod retention;
 mod schema;
 mod security;

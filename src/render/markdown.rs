@@ -292,7 +292,11 @@ impl Shown<'_> {
     /// What changes for one recipient, in words.
     fn change(&self, r: &crate::plan::PlannedRecipient) -> String {
         let what = self.what_changes(r);
-        if r.unreachable { format!("{what} — *unreachable*: their last delivery failed for a permanent reason") } else { what }
+        if r.unreachable {
+            format!("{what} — *unreachable*: their last delivery failed for a permanent reason")
+        } else {
+            what
+        }
     }
 
     fn what_changes(&self, r: &crate::plan::PlannedRecipient) -> String {

@@ -153,7 +153,8 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
             writeln!(out, "    {} recipient(s) removed from the manifest (nothing is unsent)", n.recipients.removed);
     }
     if !n.skipped_unreachable.is_empty() {
-        let shown: Vec<String> = n.skipped_unreachable.iter().take(TEXT_RECIPIENTS).map(|i| safe::line(i).into_owned()).collect();
+        let shown: Vec<String> =
+            n.skipped_unreachable.iter().take(TEXT_RECIPIENTS).map(|i| safe::line(i).into_owned()).collect();
         let more = n.skipped_unreachable.len().saturating_sub(TEXT_RECIPIENTS);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         let _ = writeln!(out, "    left out as unreachable: {}{more}", shown.join(", "));

@@ -56,7 +56,9 @@ pub(crate) fn html(r: &Report) -> String {
     let mut out = String::with_capacity(16 * 1024);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
+    out.push_str(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
+    );
     let _ = writeln!(out, "<title>kore-notify delivery report · {}</title>", esc(&r.bot));
     let _ = writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>\n<main>");
     let _ = writeln!(out, "<h1>Delivery report</h1>");
@@ -84,7 +86,8 @@ pub(crate) fn html(r: &Report) -> String {
 
 /// The totals as cards, and per channel as a table.
 fn totals(r: &Report) -> String {
-    let mut out = String::from("<section id=\"totals\" data-key=\"\">\n<h2>All notifications</h2>\n<div class=\"cards\">\n");
+    let mut out =
+        String::from("<section id=\"totals\" data-key=\"\">\n<h2>All notifications</h2>\n<div class=\"cards\">\n");
     for (name, v) in r.totals.steps() {
         let _ = writeln!(out, "<div class=\"card\">{name}<b data-metric=\"{name}\">{}</b></div>", thousands(v));
     }
@@ -94,7 +97,13 @@ fn totals(r: &Report) -> String {
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for c in &r.channels {
-        let _ = write!(out, "<tr data-channel=\"{}\"><td>{}</td><td class=\"n\">{}</td>", esc(&c.channel), esc(&c.channel), c.notifications);
+        let _ = write!(
+            out,
+            "<tr data-channel=\"{}\"><td>{}</td><td class=\"n\">{}</td>",
+            esc(&c.channel),
+            esc(&c.channel),
+            c.notifications
+        );
         for (name, v) in c.funnel.steps() {
             let _ = write!(out, "<td class=\"n\" data-metric=\"{name}\">{}</td>", thousands(v));
         }
@@ -178,7 +187,9 @@ fn failures(n: &NotificationReport) -> String {
     if n.failures.is_empty() {
         return String::new();
     }
-    let mut out = String::from("<h3>Failures by reason</h3>\n<div class=\"scroll\"><table class=\"failures\">\n<thead><tr><th>reason (Kore.ai's comment)</th><th class=\"n\">recipients</th><th>examples</th></tr></thead>\n<tbody>\n");
+    let mut out = String::from(
+        "<h3>Failures by reason</h3>\n<div class=\"scroll\"><table class=\"failures\">\n<thead><tr><th>reason (Kore.ai's comment)</th><th class=\"n\">recipients</th><th>examples</th></tr></thead>\n<tbody>\n",
+    );
     for g in &n.failures {
         let examples: Vec<String> = g.examples.iter().map(|e| format!("<code>{}</code>", esc(e))).collect();
         let permanent = if g.permanent { " <span class=\"tag\">permanent: unreachable</span>" } else { "" };
@@ -223,7 +234,11 @@ fn requests_chart(series: &[Minute], per_minute: u32, ids: &mut Ids) -> String {
     }
     if (limit as f64) <= scale {
         let y = base - (limit as f64 / scale * (base - top));
-        let _ = writeln!(out, "<line class=\"limit\" x1=\"40\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"42\" y=\"{:.1}\">limit {limit}/min</text>", y - 3.0);
+        let _ = writeln!(
+            out,
+            "<line class=\"limit\" x1=\"40\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"42\" y=\"{:.1}\">limit {limit}/min</text>",
+            y - 3.0
+        );
     } else {
         let _ = writeln!(out, "<text x=\"42\" y=\"12\">limit {limit}/min (above the scale)</text>");
     }
@@ -231,7 +246,12 @@ fn requests_chart(series: &[Minute], per_minute: u32, ids: &mut Ids) -> String {
     out.push_str("</svg>\n<figcaption>Bars: send requests that left in each minute (UTC); line: the configured limit.</figcaption>\n</figure>\n");
     out.push_str("<div class=\"scroll\"><table class=\"rpm\">\n<thead><tr><th>minute (UTC)</th><th class=\"n\">requests</th><th class=\"n\">limit</th></tr></thead>\n<tbody>\n");
     for m in series {
-        let _ = writeln!(out, "<tr><td>{}</td><td class=\"n\" data-metric=\"requests\">{}</td><td class=\"n\">{limit}</td></tr>", esc(&m.minute), m.requests);
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"n\" data-metric=\"requests\">{}</td><td class=\"n\">{limit}</td></tr>",
+            esc(&m.minute),
+            m.requests
+        );
     }
     out.push_str("</tbody></table></div>\n");
     out
@@ -245,17 +265,24 @@ fn outcomes_chart(series: &[Outcomes], ids: &mut Ids) -> String {
     let total = |o: &Outcomes| o.delivered + o.failed + o.pending + o.unknown;
     let peak = series.iter().map(total).max().unwrap_or(0).max(1);
     let (w, h, top, base) = (bars_width(series.len()), 180usize, 10.0, 150.0);
-    let sums = series.iter().fold([0; 4], |a, o| [a[0] + o.delivered, a[1] + o.failed, a[2] + o.pending, a[3] + o.unknown]);
-    let desc = format!("delivered {}, failed {}, pending {}, unknown {}, by the minute their request left", sums[0], sums[1], sums[2], sums[3]);
+    let sums =
+        series.iter().fold([0; 4], |a, o| [a[0] + o.delivered, a[1] + o.failed, a[2] + o.pending, a[3] + o.unknown]);
+    let desc = format!(
+        "delivered {}, failed {}, pending {}, unknown {}, by the minute their request left",
+        sums[0], sums[1], sums[2], sums[3]
+    );
     let mut out = String::from("<h3>Deliveries over time</h3>\n<figure>\n");
     out.push_str(&svg_open(ids, (w, h), "Outcomes by the minute their request left", &desc));
     let slot = (w as f64 - 40.0) / series.len() as f64;
     for (i, o) in series.iter().enumerate() {
         let x = 40.0 + i as f64 * slot;
         let mut y = base;
-        for (name, class, v) in
-            [("delivered", "ok", o.delivered), ("failed", "bad", o.failed), ("pending", "wait", o.pending), ("unknown", "unk", o.unknown)]
-        {
+        for (name, class, v) in [
+            ("delivered", "ok", o.delivered),
+            ("failed", "bad", o.failed),
+            ("pending", "wait", o.pending),
+            ("unknown", "unk", o.unknown),
+        ] {
             let bh = v as f64 / peak as f64 / 1.15 * (base - top);
             y -= bh;
             let _ = writeln!(

@@ -83,7 +83,13 @@ pub(crate) fn markdown(r: &Report) -> String {
         for g in n.failures.iter().take(REASONS) {
             let examples: Vec<String> = g.examples.iter().map(|e| md(e)).collect();
             let permanent = if g.permanent { " (permanent: unreachable on this channel)" } else { "" };
-            let _ = writeln!(out, "- **{}**: {}{permanent} — e.g. {}", thousands(g.count), md(&g.reason), examples.join(", "));
+            let _ = writeln!(
+                out,
+                "- **{}**: {}{permanent} — e.g. {}",
+                thousands(g.count),
+                md(&g.reason),
+                examples.join(", ")
+            );
         }
         if n.failures.len() > REASONS {
             let _ = writeln!(out, "- … and {} more reasons (`kore-notify report`)", n.failures.len() - REASONS);

@@ -236,7 +236,9 @@ pub(crate) fn build(inp: &Inputs) -> Result<Report, String> {
     let shown = |k: &str| inp.keys.is_empty() || inp.keys.iter().any(|x| x == k);
     let mut keys: Vec<&str> = inp.state.notifications.keys().map(String::as_str).filter(|k| shown(k)).collect();
     for n in inp.manifests.iter().filter(|n| shown(&n.key)) {
-        if !inp.state.notifications.contains_key(&n.key) && !n.previous_keys.iter().any(|p| inp.state.notifications.contains_key(p)) {
+        if !inp.state.notifications.contains_key(&n.key)
+            && !n.previous_keys.iter().any(|p| inp.state.notifications.contains_key(p))
+        {
             keys.push(&n.key);
         }
     }
