@@ -3,8 +3,9 @@
 # postgresql package), starts a throwaway one in a temporary directory on a free loopback port
 # (as the `postgres` user when run as root: the server refuses to run as root), runs
 # `cargo test --locked` against it (KORE_NOTIFY_TEST_PG), and removes it afterwards. Installs
-# Chromium the same way when it is missing (Debian's chromium package): the HTML report is
-# rendered by a real headless browser in the tests (KORE_NOTIFY_TEST_CHROMIUM).
+# Chromium and jq the same way when they are missing (Debian's packages): the HTML report is
+# rendered by a real headless browser in the tests (KORE_NOTIFY_TEST_CHROMIUM), and the CI report
+# script (scripts/ci-report.sh, run by a test) reads JSON with jq, as on GitHub's runners.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh postgres::).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +15,15 @@ trap pg_stop EXIT
 # Durability is not what the suite tests on the server side (kill -9 hits the client).
 pg_throwaway -c fsync=off
 export KORE_NOTIFY_TEST_PG=$PG_ADMIN_URL KORE_NOTIFY_TEST_PG_CA=$PG_CA_FILE
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "==> installing Chromium (apt-get install -y chromium)" >&2
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing ${missing[*]} (apt-get install -y ${missing[*]})" >&2
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 KORE_NOTIFY_TEST_CHROMIUM=$(command -v chromium)
 export KORE_NOTIFY_TEST_CHROMIUM

@@ -168,6 +168,9 @@ pub(crate) struct NotificationReport {
     /// Every request settled and every accepted one reported final by Kore.ai: nothing will change.
     pub(crate) terminal: bool,
     pub(crate) requests: usize,
+    /// When its last request left (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) last_sent_at: Option<String>,
     pub(crate) funnel: Funnel,
     pub(crate) failures: Vec<FailureGroup>,
     /// Send requests per minute (UTC), gaps filled with zeros.
@@ -342,6 +345,7 @@ fn notification(inp: &Inputs, key: &str) -> NotificationReport {
         source: m.map(|m| format!("{}:{}", m.source.file.display(), m.source.line)),
         terminal: st.is_none_or(terminal),
         requests: requests.len(),
+        last_sent_at: requests.iter().map(|r| &r.sent_at).max().cloned(),
         funnel,
         failures: failures(&rows, inp.mask),
         requests_per_minute: series::requests_per_minute(requests),
