@@ -70,7 +70,7 @@ fn metrics(html: &str) -> Vec<(String, usize)> {
     let mut out = Vec::new();
     for part in html.split("data-metric=\"").skip(1) {
         let (name, rest) = part.split_once('"').expect("metric name");
-        let value = rest.split_once('>').map(|(_, v)| v.split('<').next().unwrap_or("")).unwrap_or("");
+        let value = rest.split_once('>').map_or("", |(_, v)| v.split('<').next().unwrap_or(""));
         out.push((name.to_string(), value.replace(',', "").parse().unwrap_or(usize::MAX)));
     }
     out

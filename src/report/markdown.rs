@@ -118,6 +118,24 @@ fn cut(mut out: String) -> String {
     }
     let at = out[..at].rfind('\n').unwrap_or(at);
     out.truncate(at);
+    if out.matches("<details>").count() > out.matches("</details>").count() {
+        out.push_str("\n</details>");
+    }
     out.push_str("\n\n… cut to fit a comment: the HTML and CSV artifacts have everything.\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_report_is_cut_at_a_line_and_closes_what_it_opened() {
+        let long =
+            format!("{MARKER}\n<details><summary>x</summary>\n\n{}", "- a line of a failure list\n".repeat(5000));
+        let cut = cut(long);
+        assert!(cut.len() <= crate::render::MARKDOWN_LIMIT, "{}", cut.len());
+        assert!(cut.starts_with(MARKER) && cut.ends_with("the HTML and CSV artifacts have everything.\n"));
+        assert_eq!(cut.matches("<details>").count(), cut.matches("</details>").count());
+    }
 }

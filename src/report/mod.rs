@@ -14,7 +14,7 @@
 //! funnel adds up: sent = delivered + failed + pending + unknown, accepted = delivered + failed +
 //! pending, planned = sent + not sent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
@@ -313,11 +313,11 @@ fn notification(inp: &Inputs, key: &str) -> NotificationReport {
     let m = manifest_of(inp.manifests, key);
     let columns = columns(m);
     let mut rows = Vec::new();
-    let mut listed: HashMap<RecipientHash, ()> = HashMap::new();
+    let mut listed: HashSet<RecipientHash> = HashSet::new();
     if let Some(m) = m {
         for r in &m.recipients {
             let h = recipient_hash(&inp.state.lineage, &r.id);
-            listed.insert(h, ());
+            listed.insert(h);
             let params = columns[1..]
                 .iter()
                 .filter(|c| c.as_str() != "customMessage")
@@ -327,7 +327,7 @@ fn notification(inp: &Inputs, key: &str) -> NotificationReport {
         }
     }
     if let Some(st) = st {
-        for (h, _) in st.recipients.iter().filter(|(h, _)| !listed.contains_key(*h)) {
+        for (h, _) in st.recipients.iter().filter(|(h, _)| !listed.contains(*h)) {
             rows.push(row(Some(st), *h, None, vec![None; columns.len().saturating_sub(1)], None));
         }
     }

@@ -37,7 +37,7 @@ fn minute_of(at: &str) -> Option<i64> {
 fn label(m: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(m * 60)
         .ok()
-        .and_then(|t| crate::rfc3339::format(t))
+        .and_then(crate::rfc3339::format)
         .map(|s| format!("{}Z", &s[..16.min(s.len())]))
         .unwrap_or_default()
 }
