@@ -353,6 +353,9 @@ pub struct Notification {
     pub skip_unreachable: Option<bool>,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
+    /// The `identitiesFrom` CSV's header row, in its order (empty for inline identities): the
+    /// delivery report's CSV joins outcomes to these columns.
+    pub audience_columns: Vec<String>,
 }
 
 /// A piece of a message text, as Kore.ai reads it.

@@ -34,6 +34,7 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         reuse_retired_key: false,
         skip_unreachable: None,
         variables: vec![],
+        audience_columns: vec![],
     }
 }
 

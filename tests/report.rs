@@ -104,7 +104,7 @@ fn funnel(v: &serde_json::Value) -> Vec<usize> {
 /// A repository with failing identities on two channels, a CSV audience with columns, a scheduled
 /// notification, and hostile text where a manifest may put it; applied and refreshed.
 fn sent_repo(emu: &Emulator) -> Test {
-    let csv = "email,firstName,team\nann@x.com,Ann,=HYPERLINK(\"http://evil\")\nbad.invalid@x.com,Bea,ops\ncy@x.com,Cy,-1+1\n";
+    let csv = "email,team,firstName\nann@x.com,=HYPERLINK(\"http://evil\"),Ann\nbad.invalid@x.com,ops,Bea\ncy@x.com,-1+1,Cy\n";
     let t = Test::repo(&emu.url)
         .manifest(
             "a.yaml",
@@ -186,7 +186,8 @@ fn the_csv_joins_the_audience_columns_masks_on_request_and_runs_no_formula() {
     let mut lines = o.stdout.lines();
     assert_eq!(
         lines.next(),
-        Some("notification,email,firstName,team,status,deliveryStatus,comment,unreachable,requestId,sentAt")
+        Some("notification,email,team,firstName,status,deliveryStatus,comment,unreachable,requestId,sentAt"),
+        "the CSV audience's columns in its order"
     );
     let rows: Vec<Vec<String>> = lines
         .map(|l| {
@@ -203,21 +204,21 @@ fn the_csv_joins_the_audience_columns_masks_on_request_and_runs_no_formula() {
         })
         .collect();
     assert_eq!(rows.len(), 3, "one row per recipient: {}", o.stdout);
-    assert_eq!(rows[0][..5], ["benefits", "ann@x.com", "Ann", "'=HYPERLINK(\"http://evil\")", "delivered"]);
+    assert_eq!(rows[0][..5], ["benefits", "ann@x.com", "'=HYPERLINK(\"http://evil\")", "Ann", "delivered"]);
     assert_eq!(
         rows[1][..7],
         [
             "benefits",
             "bad.invalid@x.com",
-            "Bea",
             "ops",
+            "Bea",
             "failed",
             "FAILURE",
             "Identity is not associated with the channel"
         ]
     );
     assert_eq!(rows[1][7], "yes", "flagged unreachable");
-    assert_eq!(rows[2][3], "'-1+1");
+    assert_eq!(rows[2][2], "'-1+1");
     assert!(rows.iter().all(|r| r[8].starts_with("ds-") && r[9].starts_with("20")), "{rows:?}");
     assert!(!o.stdout.lines().any(|l| l.split(',').any(|c| c.starts_with(['=', '+', '-', '@']))), "{}", o.stdout);
     let (o, _) = t.args(["report", "--format", "csv", "--mask"]).status(0).run();

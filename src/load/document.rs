@@ -46,7 +46,8 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
             None
         }
     };
-    let (mut recipients, positions, csv_origin) = gather_recipients(w, &f, channel, (dir, root), &doc.pos, before);
+    let (mut recipients, positions, csv_origin, audience_columns) =
+        gather_recipients(w, &f, channel, (dir, root), &doc.pos, before);
     let (not_before, not_after) = window(w, &f);
     let on_change = match f.get("onChange").map(|n| w.one_of(n, "onChange", &["resend", "ignore"])) {
         Some(Some(s)) if s == "ignore" => OnChange::Ignore,
@@ -89,6 +90,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         reuse_retired_key,
         skip_unreachable,
         variables: std::mem::take(&mut w.used),
+        audience_columns,
     })
 }
 
@@ -148,9 +150,9 @@ fn gather_recipients(
     (dir, root): (&Path, &Root),
     at: &Pos,
     errors_before: usize,
-) -> (Vec<Recipient>, Vec<Pos>, Option<(PathBuf, usize)>) {
-    let (mut recipients, mut positions, mut csv_origin) = (Vec::new(), Vec::new(), None);
-    let Some(ch) = channel else { return (recipients, positions, csv_origin) };
+) -> (Vec<Recipient>, Vec<Pos>, Option<(PathBuf, usize)>, Vec<String>) {
+    let (mut recipients, mut positions, mut csv_origin, mut columns) = (Vec::new(), Vec::new(), None, Vec::new());
+    let Some(ch) = channel else { return (recipients, positions, csv_origin, columns) };
     let (inline, from) = (f.get("identities"), f.get("identitiesFrom"));
     if let Some(n) = inline {
         identities(w, n, ch, &mut recipients, &mut positions);
@@ -160,7 +162,7 @@ fn gather_recipients(
     {
         let path = dir.join(&rel);
         let start = recipients.len();
-        csv_identities(w, root, (&path, &rel), &n.pos, ch, &mut recipients, &mut positions);
+        columns = csv_identities(w, root, (&path, &rel), &n.pos, ch, &mut recipients, &mut positions);
         csv_origin = Some((display_path(&path), start));
     }
     if inline.is_none() && from.is_none() {
@@ -169,7 +171,7 @@ fn gather_recipients(
         let at = inline.or(from).map_or(at, |n| &n.pos);
         w.error(at, "identities", "no recipients", "a notification needs at least one identity");
     }
-    (recipients, positions, csv_origin)
+    (recipients, positions, csv_origin, columns)
 }
 
 /// `notBefore` and `notAfter`, a non-empty window.

@@ -282,16 +282,24 @@ fn manifest_of<'m>(manifests: &'m [Notification], key: &str) -> Option<&'m Notif
         .or_else(|| manifests.iter().find(|n| n.previous_keys.iter().any(|p| p == key)))
 }
 
-/// The audience's columns of a notification: its identity field, then every parameter name (in
-/// order), then customMessage when anyone has one.
+/// The audience's columns of a notification: the CSV audience's header row as written, else its
+/// identity field; then any other parameter name (inline identities, sorted), and customMessage
+/// when anyone has one.
 fn columns(m: Option<&Notification>) -> Vec<String> {
     let Some(m) = m else { return vec!["identity".into()] };
-    let mut cols = vec![m.channel.identity_field().unwrap_or("identity").to_string()];
+    let mut cols = m.audience_columns.clone();
+    if cols.is_empty() {
+        cols.push(m.channel.identity_field().unwrap_or("identity").to_string());
+    }
     let mut params: Vec<&str> = m.recipients.iter().flat_map(|r| r.parameters.keys()).collect();
     params.sort_unstable();
     params.dedup();
-    cols.extend(params.iter().map(|p| (*p).to_string()));
-    if m.recipients.iter().any(|r| r.custom_message.is_some()) {
+    for p in params {
+        if !cols.iter().any(|c| c == p) {
+            cols.push(p.to_string());
+        }
+    }
+    if !cols.iter().any(|c| c == "customMessage") && m.recipients.iter().any(|r| r.custom_message.is_some()) {
         cols.push("customMessage".into());
     }
     cols

@@ -219,6 +219,7 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         reuse_retired_key: false,
         skip_unreachable: None,
         variables: Vec::new(),
+        audience_columns: Vec::new(),
     }
 }
 
