@@ -172,6 +172,14 @@ pub(super) struct Classified {
     pub(super) skipped_unreachable: Vec<String>,
 }
 
+impl PlannedRecipient {
+    /// A recipient sent now: who, why, what they get, where they are (index, hash), and whether
+    /// they are unreachable.
+    fn of(id: String, change: Change, fingerprint: Fingerprint, at: (usize, RecipientHash), unreachable: bool) -> Self {
+        PlannedRecipient { id, change, fingerprint, index: at.0, hash: at.1, changes: Vec::new(), unreachable }
+    }
+}
+
 impl Classified {
     fn count(&self, change: Change) -> usize {
         self.sends.iter().filter(|r| r.change == change).count()
@@ -250,15 +258,7 @@ pub(super) fn classify(
             c.skipped_unreachable.push(r.id.clone());
             continue;
         }
-        let pr = PlannedRecipient {
-            id: r.id.clone(),
-            change,
-            fingerprint: fp,
-            index,
-            hash,
-            changes: Vec::new(),
-            unreachable: flagged,
-        };
+        let pr = PlannedRecipient::of(r.id.clone(), change, fp, (index, hash), flagged);
         match change {
             Change::New => c.counts.new += 1,
             Change::Changed => c.counts.changed += 1,

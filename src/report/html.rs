@@ -332,3 +332,70 @@ fn axis(out: &mut String, first: Option<&str>, last: Option<&str>, peak: usize, 
         let _ = writeln!(out, "<text x=\"{w}\" y=\"168\" text-anchor=\"end\">{}</text>", esc(l));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report whose every text field is hostile: markup, an attribute breakout, control and
+    /// invisible characters.
+    fn hostile(text: &str) -> Report {
+        let funnel = Funnel { planned: 2, sent: 2, accepted: 2, delivered: 1, failed: 1, ..Funnel::default() };
+        let n = NotificationReport {
+            key: text.into(),
+            channel: text.into(),
+            api: text.into(),
+            source: Some(text.into()),
+            terminal: false,
+            requests: 1,
+            last_sent_at: None,
+            funnel,
+            failures: vec![FailureGroup {
+                reason: text.into(),
+                count: 1,
+                permanent: true,
+                examples: vec![text.into()],
+            }],
+            requests_per_minute: vec![Minute { minute: text.into(), requests: 1 }],
+            deliveries_by_minute: vec![Outcomes {
+                minute: text.into(),
+                delivered: 1,
+                failed: 1,
+                ..Outcomes::default()
+            }],
+            columns: vec![],
+            recipients: vec![],
+        };
+        Report {
+            format_version: REPORT_FORMAT,
+            bot: text.into(),
+            generated_at: text.into(),
+            per_minute: 600,
+            per_hour: 18_000,
+            masked: false,
+            terminal: false,
+            totals: funnel,
+            channels: vec![ChannelTotal { channel: text.into(), notifications: 1, funnel }],
+            notifications: vec![n],
+        }
+    }
+
+    #[test]
+    fn hostile_text_is_only_text() {
+        for text in [
+            "<script>alert(1)</script>",
+            "\"><img src=x onerror=alert(1)>",
+            "' onmouseover='x",
+            "a\u{1b}[2Jb\u{202e}c\u{200b}d\r\ne",
+            "</title></svg><style>*{display:none}</style>",
+        ] {
+            let page = html(&hostile(text));
+            for raw in ["<script", "<img", "<style>*", "onerror=alert(1)>", "' onmouseover", "</title></svg>"] {
+                assert!(!page.contains(raw), "{text:?} left {raw:?} raw");
+            }
+            assert!(!page.chars().any(|c| c != '\n' && crate::safe::is_unsafe(c) && c != '\u{2060}'), "{text:?}");
+            assert_eq!(page.matches("<style>").count(), 1);
+            assert_eq!(page.matches("<svg ").count(), page.matches("</svg>").count());
+        }
+    }
+}
