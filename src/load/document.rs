@@ -141,6 +141,10 @@ fn channel_and_api(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<Channel>, Op
     }
 }
 
+/// A notification's recipients, where each was written, the CSV audience (file, index of its first
+/// recipient) and the CSV header row.
+type Gathered = (Vec<Recipient>, Vec<Pos>, Option<(PathBuf, usize)>, Vec<String>);
+
 /// Recipients from `identities` and `identitiesFrom`, their positions, and where the CSV rows
 /// start (for diagnostics that point into the CSV file).
 fn gather_recipients(
@@ -150,7 +154,7 @@ fn gather_recipients(
     (dir, root): (&Path, &Root),
     at: &Pos,
     errors_before: usize,
-) -> (Vec<Recipient>, Vec<Pos>, Option<(PathBuf, usize)>, Vec<String>) {
+) -> Gathered {
     let (mut recipients, mut positions, mut csv_origin, mut columns) = (Vec::new(), Vec::new(), None, Vec::new());
     let Some(ch) = channel else { return (recipients, positions, csv_origin, columns) };
     let (inline, from) = (f.get("identities"), f.get("identitiesFrom"));
