@@ -9,24 +9,32 @@
 #     (`<!-- kore-notify-report -->`, not the plan's), is found only among github-actions[bot]'s
 #     comments, and is updated until every status in it is final: it then carries a second
 #     marker (`<!-- kore-notify-report: final -->`) and is left alone from then on.
+# With a target (KN_TARGET, else KORE_NOTIFY_TARGET: a config with `targets:` needs one), the
+# report is that target's (`report --target`) and so is the comment: its marker names the target
+# (`<!-- kore-notify-report target=NAME -->`, the first line `report` writes), one per target.
 # Never fails the job: a comment that cannot be posted is said on stderr.
 #
 # Environment: KN_BIN (default kore-notify), KN_DIR (directory holding kore-notify.yaml, default
 # .), KN_REPORT_DIR (default ./kore-notify-report), REPO (owner/name; without it, no comments),
-# GH_TOKEN (for gh), KN_REPORT_DAYS. Needs git, gh and jq (all on GitHub's ubuntu runners).
+# GH_TOKEN (for gh), KN_REPORT_DAYS, KN_TARGET. Needs git, gh and jq (all on GitHub's ubuntu runners).
 set -euo pipefail
 
 bin=${KN_BIN:-kore-notify}
 dir=${KN_DIR:-.}
 out=${KN_REPORT_DIR:-$PWD/kore-notify-report}
 days=${KN_REPORT_DAYS:-3}
-marker='<!-- kore-notify-report -->'
+target=${KN_TARGET:-${KORE_NOTIFY_TARGET:-}}
 final='<!-- kore-notify-report: final -->'
 
 say() { printf 'kore-notify-report: %s\n' "$*" >&2; }
-report() { (cd "$dir" && "$bin" report --mask "$@"); }
 
 [[ "$days" =~ ^[0-9]{1,4}$ ]] || { say "KN_REPORT_DAYS '$days' is not a number of days"; exit 1; }
+targeted=()
+if [ -n "$target" ]; then
+  [[ "$target" =~ ^[a-z][a-z0-9_-]{0,39}$ ]] || { say "KN_TARGET '$target' is not a target name"; exit 1; }
+  targeted=(--target "$target")
+fi
+report() { (cd "$dir" && "$bin" report --mask "${targeted[@]}" "$@"); }
 mkdir -p "$out"
 report --format html --out "$out/report.html" || say "no HTML report"
 report --format csv --out "$out/report.csv" || say "no CSV report"
@@ -56,6 +64,9 @@ for pr in "${!keys_of[@]}"; do
   read -r -a args <<<"${keys_of[$pr]}"
   body="$out/comment-$pr.md"
   report --format markdown "${args[@]}" --out "$body" || { say "#$pr: no report"; continue; }
+  # The comment's marker is the report's first line: the target's own when there is one.
+  marker=$(head -n 1 "$body")
+  [[ "$marker" =~ ^'<!-- kore-notify-report'( target=[a-z][a-z0-9_-]{0,39})?' -->'$ ]] || { say "#$pr: no marker"; continue; }
   # Our comment: the marker, written by this workflow's bot -- never someone else's.
   found=$(gh api "repos/$REPO/issues/$pr/comments" --paginate --jq \
     "[.[] | select(.user.login == \"github-actions[bot]\" and (.body | startswith(\"$marker\")))][0] | select(. != null) | \"\(.id) \(.body | contains(\"$final\"))\"" 2>/dev/null || true)

@@ -18,8 +18,14 @@ use crate::ops::{self, Global};
 pub(crate) use crate::schema::{SchemaName, schema};
 
 /// `0.1.0 (commit 0123456789ab, x86_64-unknown-linux-gnu)`.
-pub(crate) const LONG_VERSION: &str =
-    concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KORE_NOTIFY_COMMIT"), ", ", env!("KORE_NOTIFY_TARGET"), ")");
+pub(crate) const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KORE_NOTIFY_COMMIT"),
+    ", ",
+    env!("KORE_NOTIFY_BUILD_TRIPLE"),
+    ")"
+);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,6 +55,11 @@ pub(crate) struct Cli {
     /// `kore-notify schema events`. No secrets, no identities in clear.
     #[arg(long, global = true, env = "KORE_NOTIFY_EVENTS", value_name = "FILE")]
     pub(crate) events: Option<String>,
+    /// The target (a name under `targets:` in kore-notify.yaml) to work on. `validate` and `plan`
+    /// cover every target without it; `apply`, `status`, `report` and `state` need one when the config has
+    /// several.
+    #[arg(long, global = true, env = "KORE_NOTIFY_TARGET", value_name = "NAME")]
+    pub(crate) target: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -142,7 +153,8 @@ pub(crate) enum Command {
     },
     /// Delivery report from the state: funnel, failure reasons, totals per channel, time series.
     /// HTML (self-contained, charts), CSV (one row per recipient, joined to the audience),
-    /// markdown (a pull-request comment) or JSON. No network, no credentials.
+    /// markdown (a pull-request comment) or JSON. No network, no credentials. One target
+    /// (--target when the config has several).
     Report {
         /// Only these notification keys.
         #[arg(long = "key", value_name = "KEY")]
@@ -218,6 +230,13 @@ pub(crate) struct ApplyArgs {
     /// How long --wait polls, e.g. 90s, 10m, 1h.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
+    /// Send KEY on a target with `promoteFrom` although its content was not proven on the other
+    /// target: the override is recorded in the state with --reason, who and when. Repeatable.
+    #[arg(long, value_name = "KEY", requires = "reason")]
+    pub(crate) skip_promotion: Vec<String>,
+    /// Why the gate is passed (with --skip-promotion; one line, recorded in the state).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -442,7 +461,18 @@ fn global(cli: &Cli) -> Result<Global> {
     // The one place the tool decides what time it is; everything below is handed this clock.
     let clock = Clock::System;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let target = match cli.target.as_deref() {
+        None => None,
+        Some(t) if crate::config::valid_name(t) => Some(t.to_string()),
+        Some(t) => {
+            return Err(Error::Refused(format!(
+                "--target `{}` (or KORE_NOTIFY_TARGET) is not a target name: 1 to 40 lowercase letters, digits, - and _, starting with a letter; leave it unset to plan every target",
+                crate::safe::line(t)
+            )));
+        }
+    };
     Ok(Global {
+        target,
         config: cli.config.clone(),
         color,
         quiet: cli.quiet,
@@ -491,7 +521,8 @@ fn check_values(cli: &Cli) -> Result<()> {
                 .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
                 .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
                 .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
-            Command::Apply(a) => path("PLANFILE", &a.plan_file),
+            Command::Apply(a) => path("PLANFILE", &a.plan_file)
+                .and_then(|()| a.skip_promotion.iter().try_for_each(|k| args::key("--skip-promotion", k))),
             Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
             Command::Init { dir } => path("DIR", dir),
             Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
@@ -599,6 +630,8 @@ impl ApplyArgs {
             retry: self.retry.parse()?,
             wait: self.wait,
             timeout: self.timeout,
+            skip_promotion: self.skip_promotion,
+            reason: self.reason,
         })
     }
 }
@@ -657,7 +690,7 @@ fn version(shell: crate::shell::Shell, format: OutFormat) {
             serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": env!("KORE_NOTIFY_COMMIT"),
-                "target": env!("KORE_NOTIFY_TARGET"),
+                "target": env!("KORE_NOTIFY_BUILD_TRIPLE"),
             })
             .to_string(),
         ),

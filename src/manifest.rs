@@ -139,6 +139,10 @@ pub(crate) struct ManifestDoc {
     /// Earlier keys of this notification (a rename that must not resend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) previous_keys: Option<Vec<String>>,
+    /// The config's targets this notification is planned and sent for (names under `targets:`
+    /// in kore-notify.yaml). Default: every target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) targets: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
     /// Allow identities that reach the same recipient although written differently (e-mail
@@ -153,7 +157,7 @@ pub(crate) struct ManifestDoc {
     pub(crate) reuse_retired_key: Option<bool>,
     /// Leave out recipients whose last delivery on this channel failed for a permanent reason
     /// ("Identity is not associated with the channel"): the plan counts them as unreachable and
-    /// sends them nothing. Default: the config's `skipUnreachable` (false unless set there).
+    /// sends them nothing. Default: the target's `skipUnreachable` (false unless set in the config).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) skip_unreachable: Option<bool>,
 }
@@ -234,6 +238,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "allowNearDuplicates",
     "reuseRetiredKey",
     "skipUnreachable",
+    "targets",
 ];
 pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
 pub(crate) const MAX_PARAMETERS: usize = 20;
@@ -349,13 +354,15 @@ pub struct Notification {
     pub description: Option<String>,
     /// `reuseRetiredKey: true`: a tombstone of this key is dropped and it plans as new.
     pub reuse_retired_key: bool,
-    /// `skipUnreachable`: `None` takes the config's default.
+    /// `skipUnreachable`: `None` takes the target's default.
     pub skip_unreachable: Option<bool>,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
     /// The `identitiesFrom` CSV's header row, in its order (empty for inline identities): the
     /// delivery report's CSV joins outcomes to these columns.
     pub audience_columns: Vec<String>,
+    /// `targets:`: the config's targets this notification is planned for (`None`: all).
+    pub targets: Option<Vec<String>>,
 }
 
 /// A piece of a message text, as Kore.ai reads it.
@@ -432,6 +439,36 @@ pub(crate) fn render_placeholders(text: &str, params: &Params) -> String {
 
 pub(crate) fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c))
+}
+
+/// Notifications for unit tests elsewhere.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A v1 Slack text notification with no recipients.
+    pub(crate) fn notification(key: &str) -> Notification {
+        Notification {
+            key: key.to_string(),
+            source: Source { file: PathBuf::from("n.yaml"), line: 1, column: 1 },
+            channel: Channel::Slack,
+            api: Api::V1,
+            user_identity_type: "resolve".into(),
+            webhook_instance_name: None,
+            content: Content { kind: "text".into(), value: "hi".into() },
+            recipients: Vec::new(),
+            not_before: None,
+            not_after: None,
+            on_change: OnChange::Resend,
+            previous_keys: Vec::new(),
+            description: None,
+            reuse_retired_key: false,
+            skip_unreachable: None,
+            variables: Vec::new(),
+            audience_columns: Vec::new(),
+            targets: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //! reported for the request sent last decides. A later success (the person installed the bot)
 //! makes them reachable again.
 //!
-//! `skipUnreachable: true` on a manifest, or as the config's default, leaves them out of what is
+//! `skipUnreachable: true` on a manifest, or as a target's default (per target, or at the top of
+//! the config for every target), leaves them out of what is
 //! sent; the plan counts them either way.
 
 use std::collections::HashMap;
@@ -96,14 +97,19 @@ fn sent_at(n: &crate::state::NotificationState, req: Option<u32>) -> &str {
     req.and_then(|q| n.requests.get(q as usize)).map_or("", |q| q.sent_at.as_str())
 }
 
-/// `skipUnreachable: true|false` in a field map (a manifest, or the config as a target default).
-pub(crate) fn skip_unreachable(w: &mut Walker, f: &std::collections::BTreeMap<String, &Node>) -> Option<bool> {
+/// `skipUnreachable: true|false` in a field map (a manifest, or a target's default; `prefix` is the
+/// target's field path, `targets.NAME`, or `""`).
+pub(crate) fn skip_unreachable(
+    w: &mut Walker,
+    f: &std::collections::BTreeMap<String, &Node>,
+    prefix: &str,
+) -> Option<bool> {
     let n = f.get("skipUnreachable")?;
     match n.value {
         Value::Bool(b) => Some(b),
         _ => {
             let found = format!("expected true or false, found {}", n.kind());
-            w.error(&n.pos, "skipUnreachable", found, "write true or false");
+            w.error(&n.pos, &crate::walk::join(prefix, "skipUnreachable"), found, "write true or false");
             None
         }
     }

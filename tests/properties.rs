@@ -35,6 +35,7 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         skip_unreachable: None,
         variables: vec![],
         audience_columns: vec![],
+        targets: None,
     }
 }
 

@@ -271,7 +271,7 @@ fn unreachable_recipients_are_counted_and_left_out_on_request() {
     let t = t.manifest("b.yaml", &second(""));
     let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
     let plan: serde_json::Value = serde_json::from_str(&o.stdout).expect("plan");
-    let p = &plan["notifications"][1];
+    let p = &plan["targets"][0]["notifications"][1];
     assert_eq!((p["key"].as_str(), p["recipients"]["unreachable"].as_u64()), (Some("second"), Some(1)), "{p}");
     assert_eq!(p["sends"].as_array().map(Vec::len), Some(2));
     assert!(p["sends"].as_array().expect("sends").iter().any(|s| s["id"] == "fail@x.com" && s["unreachable"] == true));
@@ -294,7 +294,7 @@ fn unreachable_recipients_are_counted_and_left_out_on_request() {
             .manifest("b.yaml", &second(manifest));
         let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
         let plan: serde_json::Value = serde_json::from_str(&o.stdout).expect("plan");
-        let p = &plan["notifications"][1];
+        let p = &plan["targets"][0]["notifications"][1];
         let sends: Vec<&str> = p["sends"].as_array().expect("sends").iter().filter_map(|s| s["id"].as_str()).collect();
         if left_out {
             assert_eq!((sends, p["recipients"]["unreachableSkipped"].as_u64()), (vec!["ok@x.com"], Some(1)), "{p}");

@@ -27,7 +27,6 @@ pub(crate) struct Options {
     pub(crate) out: Option<PathBuf>,
     /// Mask identities and parameter values (CI artifacts and comments).
     pub(crate) mask: bool,
-    // `--target` joins here with targets: the state and limits are then the target's.
 }
 
 /// Where the document goes: the file of `--out`, or standard output.
@@ -36,21 +35,29 @@ pub(crate) enum Written<'a> {
     Stdout,
 }
 
-/// `kore-notify report`, writing through `write`.
+/// `kore-notify report`, writing through `write`. It covers one target (`--target`, or the only
+/// one): that target's state, limits, and the notifications planned for it (with its audience
+/// rule applied, so a `replaceWith` target's rows name the identities it really sent to).
 pub(crate) fn run(g: &Global, opts: &Options, write: impl FnOnce(Written, String) -> Result<()>) -> Result<Exit> {
-    let (ws, loaded) =
-        load_workspace_with(g, &[], |c| state::store_for(c, g.env(), g.clock).and_then(|s| Ok(s.load()?)))?;
+    const COMMAND: &str = "kore-notify report";
+    // The state is read while the manifests load.
+    let (ws, loaded) = load_workspace_with(g, &[], |c| -> Result<state::Loaded> {
+        Ok(c.one(g.target.as_deref(), COMMAND)?.store(g.env(), g.clock)?.load()?)
+    })?;
     let loaded = loaded?;
     let c = &ws.config;
+    let t = c.one(g.target.as_deref(), COMMAND)?;
+    let scoped = crate::ops::scoped(&ws, t);
     let mask = opts.mask || (opts.format == Format::Markdown && c.review_mask);
     let built = report::build(&report::Inputs {
         state: &loaded.state,
-        manifests: &ws.manifests.notifications,
+        manifests: &scoped.notifications,
         keys: &opts.keys,
-        bot: c.target(),
-        limits: (c.per_minute, c.per_hour),
+        bot: t.identity(),
+        target: (!t.implicit).then_some(t.name.as_str()),
+        limits: (t.per_minute, t.per_hour),
         now: g.now,
-        mask: mask.then(|| c.target()),
+        mask: mask.then(|| t.identity()),
     })
     .map_err(Error::Refused)?;
     let text = match opts.format {

@@ -18,7 +18,7 @@ pub(super) fn reason(n: &Notification, counts: &Counts) -> Option<String> {
         format!("{} recipient(s) unreachable ({why}); sent anyway (skipUnreachable: false)", counts.unreachable)
     } else {
         format!(
-            "{} recipient(s) unreachable ({why}); `skipUnreachable: true` on the manifest leaves them out",
+            "{} recipient(s) unreachable ({why}); `skipUnreachable: true` on the manifest (or the target) leaves them out",
             counts.unreachable
         )
     })

@@ -59,13 +59,17 @@ pub(crate) fn html(r: &Report) -> String {
     out.push_str(
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
     );
-    let _ = writeln!(out, "<title>kore-notify delivery report · {}</title>", esc(&r.bot));
+    let (target, titled) = match r.target.as_deref() {
+        Some(t) => (format!("Target <code>{}</code> · ", esc(t)), format!("{} · ", esc(t))),
+        None => (String::new(), String::new()),
+    };
+    let _ = writeln!(out, "<title>kore-notify delivery report · {titled}{}</title>", esc(&r.bot));
     let _ = writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>\n<main>");
     let _ = writeln!(out, "<h1>Delivery report</h1>");
     let status = if r.terminal { "every status is final" } else { "some statuses are not final yet" };
     let _ = writeln!(
         out,
-        "<p class=\"meta\">Bot <code>{}</code> · generated {} · limit {}/min, {}/h · {status}{}</p>",
+        "<p class=\"meta\">{target}Bot <code>{}</code> · generated {} · limit {}/min, {}/h · {status}{}</p>",
         esc(&r.bot),
         esc(&r.generated_at),
         thousands(r.per_minute as usize),
@@ -369,6 +373,7 @@ mod tests {
         Report {
             format_version: REPORT_FORMAT,
             bot: text.into(),
+            target: Some(text.into()),
             generated_at: text.into(),
             per_minute: 600,
             per_hour: 18_000,

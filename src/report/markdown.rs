@@ -10,16 +10,31 @@ use super::*;
 use crate::safe::{html, md};
 use crate::units::thousands;
 
-/// The first line of the report comment.
+/// The first line of the report comment (of a config without `targets:`; see [`marker`]).
 pub(crate) const MARKER: &str = "<!-- kore-notify-report -->";
 /// The second line once every status is terminal: CI leaves the comment alone from then on.
 pub(crate) const FINAL: &str = "<!-- kore-notify-report: final -->";
 /// Reasons listed per notification.
 const REASONS: usize = 10;
 
+/// The first line of the report comment: [`MARKER`], or with a target named, one marker per
+/// target (`<!-- kore-notify-report target=NAME -->`), so each target's comment on a pull request
+/// is its own. Target names are lowercase letters, digits, `-` and `_` (checked by the config);
+/// anything else is dropped here too, so no name can close the HTML comment.
+pub(crate) fn marker(target: Option<&str>) -> String {
+    match target {
+        None => MARKER.to_string(),
+        Some(t) => {
+            let name: String =
+                t.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_')).collect();
+            format!("<!-- kore-notify-report target={name} -->")
+        }
+    }
+}
+
 /// The markdown document.
 pub(crate) fn markdown(r: &Report) -> String {
-    let mut out = format!("{MARKER}\n");
+    let mut out = format!("{}\n", marker(r.target.as_deref()));
     if r.terminal {
         let _ = writeln!(out, "{FINAL}");
     }
@@ -30,7 +45,8 @@ pub(crate) fn markdown(r: &Report) -> String {
         let open = r.notifications.iter().filter(|n| !n.terminal).count();
         format!("{open} notification(s) still waiting for final statuses; this report is updated until they arrive")
     };
-    let _ = writeln!(out, "Bot {} · {} · {state}.\n", md(&r.bot), md(&r.generated_at));
+    let target = r.target.as_deref().map(|t| format!("Target {} · ", md(t))).unwrap_or_default();
+    let _ = writeln!(out, "{target}Bot {} · {} · {state}.\n", md(&r.bot), md(&r.generated_at));
     if r.notifications.is_empty() {
         out.push_str("Nothing sent yet.\n");
         return out;

@@ -200,6 +200,9 @@ pub(crate) struct Report {
     pub(crate) format_version: u32,
     /// The bot the state is for.
     pub(crate) bot: String,
+    /// The config's target this report covers (`None`: a config without `targets:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<String>,
     pub(crate) generated_at: String,
     /// The configured limit the requests-per-minute series is drawn against.
     pub(crate) per_minute: u32,
@@ -220,6 +223,8 @@ pub(crate) struct Inputs<'a> {
     /// Only these keys (all when empty).
     pub(crate) keys: &'a [String],
     pub(crate) bot: &'a str,
+    /// The target's name, for a config with `targets:`.
+    pub(crate) target: Option<&'a str>,
     pub(crate) limits: (u32, u32),
     pub(crate) now: time::OffsetDateTime,
     /// The key masks are made with (`None`: identities in clear).
@@ -263,6 +268,7 @@ pub(crate) fn build(inp: &Inputs) -> Result<Report, String> {
     Ok(Report {
         format_version: REPORT_FORMAT,
         bot: inp.bot.to_string(),
+        target: inp.target.map(str::to_string),
         generated_at: crate::rfc3339::to_second(inp.now),
         per_minute: inp.limits.0,
         per_hour: inp.limits.1,

@@ -102,6 +102,15 @@ pub enum Entry {
         key: String,
         origin: String,
     },
+    /// A gate of `key` passed knowingly (`apply --skip-promotion KEY --reason TEXT`), recorded
+    /// before anything is sent. Creates the notification when it is new.
+    Override {
+        key: String,
+        channel: Channel,
+        api: Api,
+        content: StoredContent,
+        record: Override,
+    },
 }
 
 /// A recipient's comment in a status entry: an index into the entry's `comments`, or the text

@@ -34,6 +34,7 @@ mod file;
 mod freshness;
 mod lock;
 pub mod pg;
+mod spec;
 mod store;
 
 pub use delivery::Delivery;
@@ -44,6 +45,7 @@ use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
 pub(crate) use lock::{Holder, Lock, RunSite, live_holder};
 use lock::{check_regular, refused_link};
+pub(crate) use spec::{DEFAULT_STATE, STATE_URL_VAR, StoreSpec};
 pub(crate) use store::{FileStore, store_for};
 pub use store::{Session, StateStore};
 
@@ -211,6 +213,37 @@ pub struct NotificationState {
     /// kept). Only that repository judges it orphaned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) origin: Option<String>,
+    /// Which content each request carried: a mark where the content changed (its digest, see
+    /// [`crate::fingerprint::content_digest`], and the first request with it). Promotion reads it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) contents: Vec<ContentMark>,
+    /// Knowing overrides of a gate (`apply --skip-promotion`), with who, when and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) overrides: Vec<Override>,
+}
+
+/// From request `from` on, the requests of a notification carried the content digesting to
+/// `digest` (until the next mark).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ContentMark {
+    pub(crate) digest: String,
+    pub(crate) from: u32,
+}
+
+/// A gate passed knowingly: recorded in the state with who, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Override {
+    /// Which gate: `promotion`.
+    pub(crate) gate: String,
+    /// The content it was given for (an override does not carry over to changed content).
+    pub(crate) content: String,
+    pub(crate) reason: String,
+    /// The CI actor or the local user.
+    pub(crate) actor: String,
+    pub(crate) at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) run_url: Option<String>,
 }
 
 /// Whose a notification in the state is, as seen by one repository.
@@ -488,6 +521,10 @@ impl State {
                 if *req as usize != n.requests.len() {
                     return Err(ReplayError::RequestIndex { key: key.clone(), req: *req, expected: n.requests.len() });
                 }
+                let digest = crate::fingerprint::content_digest(*api, *channel, content);
+                if n.contents.last().is_none_or(|m| m.digest != digest) {
+                    n.contents.push(ContentMark { digest, from: *req });
+                }
                 n.requests.push(RequestState {
                     batch: batch.clone(),
                     outcome: Outcome::Pending,
@@ -555,6 +592,9 @@ impl State {
             Entry::Revive { key } => {
                 self.tombstones.remove(key);
             }
+            Entry::Override { key, channel, api, content, record } => {
+                self.entry(key, *channel, *api, content).overrides.push(record.clone());
+            }
             Entry::Claim { key, origin } => {
                 // A claim recorded for a notification whose every request was refused before it
                 // was created is nothing to claim.
@@ -577,6 +617,8 @@ impl State {
             recipients: BTreeMap::new(),
             orphaned_since: None,
             origin: None,
+            contents: Vec::new(),
+            overrides: Vec::new(),
         })
     }
 

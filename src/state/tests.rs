@@ -14,6 +14,8 @@ fn snapshot_roundtrip_and_tamper_detection() {
             recipients: BTreeMap::new(),
             orphaned_since: None,
             origin: None,
+            contents: Vec::new(),
+            overrides: Vec::new(),
         },
     );
     let bytes = s.to_bytes();

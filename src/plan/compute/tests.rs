@@ -220,6 +220,7 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         skip_unreachable: None,
         variables: Vec::new(),
         audience_columns: Vec::new(),
+        targets: None,
     }
 }
 
