@@ -60,6 +60,9 @@ fn the_states_stay_apart_and_a_command_that_changes_one_needs_a_target() {
     let (o, t) = t.args(["apply", "--target", "prod", "--auto-approve"]).status(1).run();
     assert!(o.stderr.contains("no target `prod`") && o.stderr.contains("staging, production"), "{}", o.stderr);
     let (_, t) = t.args(["status", "--refresh"]).status(1).stderr_has("choose one with --target").run();
+    let (_, t) = t.args(["status", "--format", "json"]).status(1).stderr_has("choose one with --target").run();
+    let (o, t) = t.args(["status"]).status(0).run();
+    assert!(o.stdout.contains("── target staging ──") && o.stdout.contains("── target production ──"), "{}", o.stdout);
     let (_, t) = t.args(["state", "list"]).status(1).stderr_has("choose one with --target").run();
     let (_, t) = t.args(["apply", "--auto-approve"]).env("KORE_NOTIFY_TARGET", "staging").status(0).run();
     assert!(t.path().join(".kore-notify/staging.json").is_file());
@@ -267,4 +270,31 @@ fn the_two_target_example_proves_on_seeds_then_promotes() {
     assert_eq!(seeds.into_iter().collect::<Vec<_>>(), ["qa1@example.com", "qa2@example.com"]);
     t.args(["apply", "--target", "production", "--auto-approve"]).status(0).stdout_has("(1262 recipient(s))").run();
     assert!(pr.deliveries().values().all(|c| *c == 1));
+}
+
+#[test]
+fn two_targets_in_one_database_keep_their_states_apart() {
+    let db = crate::postgres::Db::new();
+    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
+    let config = two_targets(&st, &pr, "")
+        .replace("state: .kore-notify/staging.json", &format!("state: {}", db.written("kore")))
+        .replace("state: .kore-notify/production.json", &format!("state: {}", db.written("kore")));
+    let t = Test::new()
+        .file("kore-notify.yaml", &config)
+        .manifest("welcome.yaml", WELCOME)
+        .env(crate::postgres::PW_VAR, &db.password());
+    let (_, t) =
+        t.args(["apply", "--target", "production", "--auto-approve"]).status(0).stderr_has("await promotion").run();
+    let (_, t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
+    // One row per bot: staging's send is staging's alone until production sends it.
+    let rows = || {
+        db.query("SELECT s.target || ':' || count(r.*) FROM kore_notify.states s LEFT JOIN kore_notify.notifications n ON n.target = s.target LEFT JOIN kore_notify.requests r ON r.notification = n.id GROUP BY s.target HAVING count(r.*) > 0 ORDER BY 1")
+    };
+    assert_eq!(rows(), ["st-staging:1"], "production recorded nothing yet");
+    let (o, t) = t.args(["plan", "--target", "production"]).status(0).run();
+    assert!(o.stdout.contains("promotion evidence: staging: accepted"), "{}", o.stdout);
+    t.args(["apply", "--target", "production", "--auto-approve"]).status(0).run();
+    assert_eq!(rows(), ["st-production:1", "st-staging:1"]);
+    assert_eq!(pr.deliveries().len(), 3);
+    assert_eq!(st.deliveries().len(), 3);
 }
