@@ -320,3 +320,82 @@ fn unreachable_recipients_are_counted_and_left_out_on_request() {
 fn config_for(emu: &Emulator) -> String {
     config(&emu.url)
 }
+
+/// Two targets, each its own emulator and state: `report` needs one, and covers that target's
+/// state and notifications only; `skipUnreachable` at the top is every target's default, and a
+/// target's own setting wins over it (each judging from its own state).
+#[test]
+fn each_target_reports_its_own_state_and_skips_unreachable_by_its_own_default() {
+    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
+    let target = |name: &str, emu: &Emulator, extra: &str| {
+        format!(
+            "  {name}:\n    host: {}\n    botId: st-{name}\n    clientId: ${{KORE_CLIENT_ID}}\n    clientSecret: ${{KORE_CLIENT_SECRET}}\n{extra}",
+            emu.url
+        )
+    };
+    let config = format!(
+        "skipUnreachable: true\ntargets:\n{}{}manifests: [notifications]\n",
+        target("staging", &st, ""),
+        target("production", &pr, "    skipUnreachable: false\n")
+    );
+    let first = "key: first\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok@x.com, fail@x.com]\n";
+    let probe = "key: probe\nchannel: msteams\ncontent: {type: text, value: probe}\nidentities: [ok@x.com]\ntargets: [staging]\n";
+    let t = Test::new().file("kore-notify.yaml", &config).manifest("a.yaml", first).manifest("p.yaml", probe);
+    let (_, t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
+    let (_, t) = t.args(["apply", "--target", "production", "--auto-approve"]).status(0).run();
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, t) = t.args(["status", "--refresh", "--target", "staging"]).status(3).run();
+    let (_, t) = t.args(["status", "--refresh", "--target", "production"]).status(3).run();
+
+    let (_, t) = t.args(["report"]).status(1).stderr_has("choose one with --target").run();
+    let report = |t: Test, name: &str| {
+        let (o, t) = t.args(["report", "--format", "json", "--target", name]).status(0).run();
+        (serde_json::from_str::<serde_json::Value>(&o.stdout).expect("report"), t)
+    };
+    let (staging, t) = report(t, "staging");
+    let (production, t) = report(t, "production");
+    let keys = |r: &serde_json::Value| -> Vec<String> {
+        r["notifications"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter_map(|n| n["key"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!((&staging["target"], &staging["bot"]), (&"staging".into(), &"st-staging".into()), "{staging}");
+    assert_eq!((&production["target"], &production["bot"]), (&"production".into(), &"st-production".into()));
+    assert_eq!(keys(&staging), ["first", "probe"]);
+    assert_eq!(keys(&production), ["first"], "production's report shows only what was planned for it");
+    // Each report's numbers are its own emulator's.
+    for (r, emu) in [(&staging, &st), (&production, &pr)] {
+        let log = emu.deliveries();
+        assert_eq!(r["totals"]["sent"].as_u64(), Some(log.values().sum::<u64>()), "{r} {log:?}");
+        assert_eq!(r["totals"]["failed"], 1, "{r}");
+    }
+    let (o, t) = t.args(["report", "--format", "markdown", "--target", "production"]).status(0).run();
+    assert!(o.stdout.starts_with("<!-- kore-notify-report target=production -->\n"), "{}", o.stdout);
+    assert!(o.stdout.contains("Target production · Bot st\\-production"), "{}", o.stdout);
+
+    // A second notification: staging inherits `skipUnreachable: true`, production says false.
+    let t = t.manifest("b.yaml", &first.replace("key: first", "key: second").replace("value: hi", "value: again"));
+    let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
+    let plan: serde_json::Value = serde_json::from_str(&o.stdout).expect("plan");
+    for (i, name, sends) in [(0, "staging", vec!["ok@x.com"]), (1, "production", vec!["ok@x.com", "fail@x.com"])] {
+        let p = &plan["targets"][i];
+        assert_eq!(p["name"], name);
+        let n = p["notifications"].as_array().expect("rows").iter().find(|n| n["key"] == "second").expect("second");
+        let ids: Vec<&str> = n["sends"].as_array().expect("sends").iter().filter_map(|s| s["id"].as_str()).collect();
+        assert_eq!(ids, sends, "{name}: {n}");
+        assert_eq!(n["recipients"]["unreachable"], 1, "{name}: {n}");
+    }
+    let (_, t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
+    let (_, t) = t.args(["apply", "--target", "production", "--auto-approve"]).status(0).run();
+    assert_eq!(st.deliveries().get("msteams:fail@x.com"), Some(&1), "staging skipped: {:?}", st.deliveries());
+    assert_eq!(pr.deliveries().get("msteams:fail@x.com"), Some(&2), "production sent: {:?}", pr.deliveries());
+    // A bad value names the target's field.
+    t.file("kore-notify.yaml", &config.replace("skipUnreachable: false", "skipUnreachable: maybe"))
+        .args(["validate"])
+        .status(1)
+        .stderr_has("targets.production.skipUnreachable")
+        .run();
+}
