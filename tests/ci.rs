@@ -519,155 +519,167 @@ fn manifest_links_survive_odd_paths_and_hostile_repository_urls() {
     }
 }
 
-/// A `gh` that answers pull request 7 for every commit and keeps one comment (id 123, and whether
-/// its body is final); it logs the calls and the last body written into `$STUB`.
-const GH_STUB: &str = "#!/bin/sh\ncase \"$*\" in\n  *commits/*/pulls*) echo \"$*\" >>\"$STUB/pulls\"; echo 7; exit 0 ;;\n  *--paginate*) cat \"$STUB/comment\" 2>/dev/null; exit 0 ;;\nesac\nmethod=''; body=''\nfor a in \"$@\"; do\n  case \"$a\" in POST|PATCH) method=$a ;; body=@*) body=${a#body=@} ;; esac\ndone\necho \"$method $*\" >>\"$STUB/calls\"\ncp \"$body\" \"$STUB/body\"\nif grep -q 'kore-notify-report: final' \"$STUB/body\"; then f=true; else f=false; fi\necho \"123 $f\" >\"$STUB/comment\"\n";
+/// The reusable workflow, parsed.
+fn workflow() -> serde_json::Value {
+    let text = std::fs::read_to_string(format!("{}/.github/workflows/kore-notify.yml", env!("CARGO_MANIFEST_DIR")))
+        .expect("workflow");
+    serde_saphyr::from_str(&text).expect("the workflow is YAML")
+}
 
-/// The delivery report in CI (`scripts/ci-report.sh`, run by the workflow after every apply and
-/// scheduled refresh), with a stub `gh` that keeps one comment: HTML and CSV artifacts masked, the
-/// markdown in the job summary, and one comment on the pull request that merged the manifest,
-/// posted, updated while statuses are pending, updated once more when they are final, then left
-/// alone.
-#[cfg(target_os = "linux")]
+/// Targets in CI: the `targets` input lists them in order (empty: the config's only target, in
+/// the `environment` input's environment, as before); the apply job is a matrix over them that
+/// runs one at a time in that order, each in `kore-notify-<target>`, stops at the first failure,
+/// and shares one concurrency group (the states share the state branch); each job hands its target
+/// to the script and keeps its own state artifact, which `recover` downloads by target.
 #[test]
-fn the_delivery_report_comment_is_updated_until_every_status_is_final() {
-    let emu = Emulator::start(&["--job-ms", "1500"]);
-    let t = Test::repo(&emu.url)
-        .manifest(
-            "a.yaml",
-            "key: greet\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok1@x.com, fail1@x.com]\n",
-        )
-        .file("stub/gh", GH_STUB);
-    let dir = t.path().to_path_buf();
-    std::fs::set_permissions(dir.join("stub/gh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    git(&dir, &["init", "-q"]);
-    git(&dir, &["add", "kore-notify.yaml", "notifications"]);
-    git(&dir, &["commit", "-qm", "a notification"]);
-    let commit = git(&dir, &["rev-parse", "HEAD"]).trim().to_string();
-    let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
-    let run = || {
-        let out = Command::new("bash")
-            .arg(format!("{}/scripts/ci-report.sh", env!("CARGO_MANIFEST_DIR")))
-            .current_dir(&dir)
-            .env("PATH", format!("{}:{}", dir.join("stub").display(), std::env::var("PATH").unwrap_or_default()))
-            .env("STUB", &dir)
-            .env("KN_BIN", BIN)
-            .env("KN_DIR", &dir)
-            .env("KN_REPORT_DIR", dir.join("out"))
-            .env("REPO", "o/r")
-            .env("GH_TOKEN", "t")
-            .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
-            .env_remove("GITHUB_ACTIONS")
-            .output()
-            .expect("run ci-report.sh");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::fs::read_to_string(dir.join("calls")).unwrap_or_default()
-    };
-    let calls = run();
-    assert!(calls.starts_with("POST api -X POST repos/o/r/issues/7/comments "), "{calls}");
-    let body = std::fs::read_to_string(dir.join("body")).expect("comment");
-    assert!(body.starts_with("<!-- kore-notify-report -->\n### kore-notify delivery report"), "{body}");
-    assert!(!body.contains("fail1@") && !body.contains("ok1@"), "masked: {body}");
-    let pulls = std::fs::read_to_string(dir.join("pulls")).expect("pull-request lookup");
-    assert!(pulls.contains(&format!("repos/o/r/commits/{commit}/pulls")), "{pulls}");
-    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary");
-    assert!(summary.contains("### kore-notify delivery report"), "{summary}");
-    let csv = std::fs::read_to_string(dir.join("out/report.csv")).expect("csv artifact");
-    let html = std::fs::read_to_string(dir.join("out/report.html")).expect("html artifact");
-    for clear in ["ok1@x.com", "fail1@x.com"] {
-        assert!(!csv.contains(clear) && !html.contains(clear), "artifacts are masked: {csv}");
+fn the_workflow_applies_the_listed_targets_one_at_a_time_each_in_its_environment() {
+    let w = workflow();
+    let inputs = &w["on"]["workflow_call"]["inputs"];
+    for (input, default) in [("targets", ""), ("target", ""), ("environment", "kore-notify")] {
+        assert_eq!(inputs[input]["type"], "string", "{input}");
+        assert_eq!(inputs[input]["default"], default, "{input}");
     }
-    // Still pending: updated, not posted again.
-    let calls = run();
-    assert_eq!(calls.lines().map(|l| l.split(' ').next().unwrap_or("")).collect::<Vec<_>>(), ["POST", "PATCH"]);
-    assert!(calls.lines().nth(1).is_some_and(|l| l.contains("repos/o/r/issues/comments/123 ")), "{calls}");
-    std::thread::sleep(std::time::Duration::from_millis(1700));
-    let (_, _t) = t.args(["status", "--refresh"]).status(3).run();
-    // Final: updated once more with the final marker, then left alone.
-    assert_eq!(run().lines().count(), 3);
-    let body = std::fs::read_to_string(dir.join("body")).expect("comment");
-    assert!(
-        body.contains("<!-- kore-notify-report: final -->") && body.contains("| 2 | 2 | 2 | 1 | 1 | 0 | 0 | 0 |"),
-        "{body}"
+    let targets = &w["jobs"]["targets"];
+    assert_eq!(targets["outputs"]["list"], "${{ steps.list.outputs.list }}");
+    let apply = &w["jobs"]["apply"];
+    assert_eq!(apply["needs"], "targets");
+    assert_eq!(apply["if"], targets["if"], "the targets job runs exactly when apply does");
+    let strategy = &apply["strategy"];
+    assert_eq!(strategy["max-parallel"], 1, "targets one at a time");
+    assert_eq!(strategy["fail-fast"], true, "a failed target stops the ones after it");
+    assert_eq!(strategy["matrix"]["target"], "${{ fromJSON(needs.targets.outputs.list) }}");
+    assert_eq!(
+        apply["environment"],
+        "${{ matrix.target && format('kore-notify-{0}', matrix.target) || inputs.environment }}"
     );
-    assert_eq!(run().lines().count(), 3, "a final comment is not touched again");
+    assert_eq!(
+        apply["concurrency"]["group"], "kore-notify-apply-${{ github.repository }}",
+        "one group for all targets"
+    );
+    assert_eq!(apply["concurrency"]["cancel-in-progress"], false);
+    let steps = apply["steps"].as_array().expect("steps");
+    let step = |name: &str| steps.iter().find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name))).expect(name);
+    assert_eq!(step("Apply")["env"]["KN_TARGET"], "${{ matrix.target }}");
+    assert_eq!(step("State files")["env"]["KN_TARGET"], "${{ matrix.target }}");
+    let suffix = "${{ matrix.target && format('-{0}', matrix.target) || '' }}";
+    assert_eq!(step("Keep the state")["with"]["name"], format!("kore-notify-state-${{{{ github.run_id }}}}{suffix}"));
+    assert_eq!(
+        step("The interrupted run's state artifact")["with"]["name"],
+        format!("kore-notify-state-${{{{ inputs.recover-run-id }}}}{suffix}")
+    );
+    // The variables input cannot pick a target behind the plan's back.
+    assert!(step("Environment for kore-notify")["run"].as_str().expect("run").contains("KORE_NOTIFY_TARGET"));
 }
 
-/// The apply job runs the report script after the apply, whatever happened, and uploads what it wrote.
-#[test]
-fn the_apply_job_reports_after_every_run() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let workflow = std::fs::read_to_string(format!("{root}/.github/workflows/kore-notify.yml")).expect("workflow");
-    let apply = workflow.split("\n  apply:\n").nth(1).expect("apply job");
-    let at = |s: &str| apply.find(s).unwrap_or_else(|| panic!("`{s}` not in the apply job"));
-    let (apply_step, report_step) = (at("\"$KN_SCRIPTS/ci-apply.sh\""), at("\"$KN_SCRIPTS/ci-report.sh\""));
-    assert!(apply_step < report_step && report_step < at("name: kore-notify-report-"), "{apply}");
-    let report = &apply[apply[..report_step].rfind("- name:").expect("step")..report_step];
-    assert!(report.contains("if: always()"), "{report}");
-    assert!(apply.contains("pull-requests: write"));
-    let release = std::fs::read_to_string(format!("{root}/.github/workflows/release.yml")).expect("release");
-    assert!(release.contains("scripts/ci-report.sh"), "the released archive carries the script");
-}
-
-/// With targets, `scripts/ci-report.sh` reports the target it is given (KN_TARGET, else
-/// KORE_NOTIFY_TARGET) and its comment carries that target's own marker; without one, a config
-/// with two targets gets no report (said on stderr) and the job still passes.
+/// The targets job turns the `targets` and `target` inputs into the matrix, in order, and refuses
+/// what is not a list of target names, a duplicate, a `target` that is not listed, and a recovery
+/// action on several targets at once. Run as the workflow runs it (bash, jq).
 #[cfg(target_os = "linux")]
 #[test]
-fn the_ci_report_passes_the_target_through() {
-    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
-    let target = |name: &str, emu: &Emulator| {
-        format!(
-            "  {name}:\n    host: {}\n    botId: st-{name}\n    clientId: ${{KORE_CLIENT_ID}}\n    clientSecret: ${{KORE_CLIENT_SECRET}}\n",
-            emu.url
+fn the_targets_input_becomes_the_ordered_matrix_or_a_clear_error() {
+    let script = step_script(".github/workflows/kore-notify.yml", "The targets to apply, in order");
+    let t = Test::new().file("step.sh", &script).file("out", "");
+    let dir = t.path().to_path_buf();
+    let run = |targets: &str, target: &str, action: &str| {
+        std::fs::write(dir.join("out"), "").expect("out");
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(dir.join("step.sh"))
+            .env("TARGETS", targets)
+            .env("TARGET", target)
+            .env("ACTION", action)
+            .env("GITHUB_OUTPUT", dir.join("out"))
+            .output()
+            .expect("run the step");
+        let list = std::fs::read_to_string(dir.join("out")).expect("out");
+        (
+            out.status.success(),
+            list.trim().strip_prefix("list=").unwrap_or("").to_string(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
         )
     };
-    let config =
-        format!("targets:\n{}{}manifests: [notifications]\n", target("staging", &st), target("production", &pr));
-    let t = Test::new()
-        .file("kore-notify.yaml", &config)
-        .manifest("a.yaml", "key: greet\nchannel: msteams\ncontent: {type: text, value: hi}\nidentities: [ok1@x.com]\n")
-        .file("stub/gh", GH_STUB);
-    let dir = t.path().to_path_buf();
-    std::fs::set_permissions(dir.join("stub/gh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    git(&dir, &["init", "-q"]);
-    git(&dir, &["add", "kore-notify.yaml", "notifications"]);
-    git(&dir, &["commit", "-qm", "a notification"]);
-    let (_, _t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
-    let run = |var: Option<(&str, &str)>| {
-        let _ = std::fs::remove_dir_all(dir.join("out"));
-        let mut c = Command::new("bash");
-        c.arg(format!("{}/scripts/ci-report.sh", env!("CARGO_MANIFEST_DIR")))
-            .current_dir(&dir)
-            .env("PATH", format!("{}:{}", dir.join("stub").display(), std::env::var("PATH").unwrap_or_default()))
-            .env("STUB", &dir)
-            .env("KN_BIN", BIN)
-            .env("KN_DIR", &dir)
-            .env("KN_REPORT_DIR", dir.join("out"))
-            .env("REPO", "o/r")
-            .env("GH_TOKEN", "t")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .env_remove("KN_TARGET")
-            .env_remove("KORE_NOTIFY_TARGET");
-        if let Some((k, v)) = var {
-            c.env(k, v);
-        }
-        let out = c.output().expect("run ci-report.sh");
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
-    let (ok, err) = run(None);
-    assert!(ok, "{err}");
-    assert!(err.contains("no HTML report") && err.contains("choose one with --target"), "{err}");
-    assert!(!dir.join("calls").exists(), "no comment without a target");
-    for var in ["KN_TARGET", "KORE_NOTIFY_TARGET"] {
-        let (ok, err) = run(Some((var, "staging")));
-        assert!(ok, "{var}: {err}");
-        let html = std::fs::read_to_string(dir.join("out/report.html")).expect("html artifact");
-        assert!(html.contains("Target <code>staging</code>") && html.contains("st-staging"), "{var}");
-        let body = std::fs::read_to_string(dir.join("body")).expect("comment");
-        assert!(body.starts_with("<!-- kore-notify-report target=staging -->\n"), "{var}: {body}");
+    let ok = [
+        ("", "", "apply", r#"[""]"#),
+        ("", "", "recover", r#"[""]"#),
+        ("staging production", "", "apply", r#"["staging","production"]"#),
+        ("  production   staging ", "", "apply", r#"["production","staging"]"#),
+        ("dev staging production", "staging", "apply", r#"["staging"]"#),
+        ("staging production", "production", "recover", r#"["production"]"#),
+        ("production", "", "resolve", r#"["production"]"#),
+    ];
+    for (targets, target, action, want) in ok {
+        let (success, list, stdout) = run(targets, target, action);
+        assert!(success, "{targets:?} {target:?} {action}: {stdout}");
+        assert_eq!(list, want, "{targets:?} {target:?} {action}");
     }
-    let (ok, err) = run(Some(("KN_TARGET", "Staging; rm -rf /")));
-    assert!(!ok && err.contains("is not a target name"), "{err}");
+    let refused = [
+        ("staging production", "", "resolve", "works on one target"),
+        ("staging production", "", "retry-unknown", "works on one target"),
+        ("staging staging", "", "apply", "listed twice"),
+        ("Staging", "", "apply", "not a target name"),
+        ("staging,production", "", "apply", "not a target name"),
+        ("staging $(id)", "", "apply", "not a target name"),
+        ("staging production", "prod", "apply", "not one of the targets"),
+        ("staging production", "stag", "apply", "not one of the targets"),
+        ("", "staging", "apply", "not one of the targets"),
+    ];
+    for (targets, target, action, why) in refused {
+        let (success, list, stdout) = run(targets, target, action);
+        assert!(!success && stdout.contains(why) && list.is_empty(), "{targets:?} {target:?} {action}: {stdout}");
+    }
+}
+
+/// The pull-request plan covers every target, so its job restores every target's state from the
+/// state branch (each under its own path) before planning: production's promotion gate then sees
+/// staging's evidence. Run as the workflow runs it, with the real binary.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_plan_job_restores_every_targets_state() {
+    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
+    let target = |name: &str, url: &str, extra: &str| {
+        format!(
+            "  {name}:\n    host: {url}\n    botId: st-{name}\n    clientId: ${{KORE_CLIENT_ID}}\n    clientSecret: ${{KORE_CLIENT_SECRET}}\n    state: state/{name}.json\n{extra}"
+        )
+    };
+    let cfg = format!(
+        "targets:\n{}{}",
+        target("staging", &st.url, ""),
+        target("production", &pr.url, "    promoteFrom: staging\n")
+    );
+    let welcome = "key: welcome\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a@y.com, b@y.com]\n";
+    let t = Test::new().file("sub/kore-notify.yaml", &cfg).file("sub/notifications/w.yaml", welcome).cwd("sub");
+    let (_, t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
+    let (_, t) = t.args(["apply", "--target", "production", "--auto-approve"]).status(0).run();
+    assert_eq!((st.deliveries().len(), pr.deliveries().len()), (2, 2));
+    // The state branch holds both states; the checkout holds neither.
+    let repo = t.path().to_path_buf();
+    git(&repo, &["init", "--quiet", "-b", "main"]);
+    git(&repo, &["add", "-f", "sub/state/staging.json", "sub/state/production.json"]);
+    git(&repo, &["commit", "--quiet", "-m", "states"]);
+    git(&repo, &["update-ref", "refs/remotes/origin/kore-notify-state", "HEAD"]);
+    git(&repo, &["rm", "--quiet", "-r", "--cached", "sub/state"]);
+    std::fs::remove_dir_all(repo.join("sub/state")).expect("rm");
+    std::fs::write(repo.join(".gitignore"), "sub/state/\nstep.sh\n").expect("gitignore");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "manifests"]);
+    let script = step_script(".github/workflows/kore-notify.yml", "Restore the state (read-only)");
+    std::fs::write(repo.join("step.sh"), script).expect("step");
+    let bin_dir = std::path::Path::new(BIN).parent().expect("bin dir");
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(repo.join("step.sh"))
+        .current_dir(&repo)
+        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("STATE_BRANCH", "kore-notify-state")
+        .env("WORKDIR", "sub")
+        .env_remove("KORE_NOTIFY_TARGET")
+        .output()
+        .expect("run the step");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["staging", "production"] {
+        assert!(repo.join(format!("sub/state/{name}.json")).is_file(), "{name}'s state was not restored");
+    }
+    // With both states, the plan for every target has nothing left to send, and no gate waits.
+    let t = t.file("sub/notifications/w.yaml", welcome);
+    t.args(["plan", "--detailed-exitcode"]).status(0).run();
 }

@@ -5,6 +5,7 @@ mod harness;
 
 mod apply;
 mod ci;
+mod ci_report;
 mod diagnostics;
 mod events;
 mod forecast;
