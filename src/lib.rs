@@ -92,6 +92,7 @@ pub mod text;
 pub(crate) mod units;
 pub(crate) mod unreachable;
 pub(crate) mod walk;
+pub mod window;
 pub mod yaml;
 
 use clap::Parser;

@@ -160,6 +160,10 @@ pub(crate) struct ManifestDoc {
     /// sends them nothing. Default: the target's `skipUnreachable` (false unless set in the config).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) skip_unreachable: Option<bool>,
+    /// When each recipient may be sent, in their local time; overrides the target's
+    /// `deliveryWindow` (`off`: any time, even when the target has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -238,6 +242,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "allowNearDuplicates",
     "reuseRetiredKey",
     "skipUnreachable",
+    "deliveryWindow",
     "targets",
 ];
 pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
@@ -361,6 +366,13 @@ pub struct Notification {
     /// The `identitiesFrom` CSV's header row, in its order (empty for inline identities): the
     /// delivery report's CSV joins outcomes to these columns.
     pub audience_columns: Vec<String>,
+    /// When each recipient may be sent, in their local time: the manifest's `deliveryWindow`, or
+    /// (once scoped to a target, see [`crate::plan::audience_for_target`]) the target's default
+    /// (`None`: any time).
+    pub delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
+    /// Whether the manifest writes `deliveryWindow` (a window, or `off`): a target's default
+    /// does not apply then.
+    pub own_window: bool,
     /// `targets:`: the config's targets this notification is planned for (`None`: all).
     pub targets: Option<Vec<String>>,
 }
@@ -466,6 +478,8 @@ pub(crate) mod tests_support {
             skip_unreachable: None,
             variables: Vec::new(),
             audience_columns: Vec::new(),
+            delivery_window: None,
+            own_window: false,
             targets: None,
         }
     }

@@ -35,6 +35,8 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         skip_unreachable: None,
         variables: vec![],
         audience_columns: vec![],
+        delivery_window: None,
+        own_window: false,
         targets: None,
     }
 }

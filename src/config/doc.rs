@@ -93,6 +93,10 @@ pub(crate) struct ConfigDoc {
     /// `targets:`, the default of every target that does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) skip_unreachable: Option<bool>,
+    /// The delivery window of every manifest that does not set its own `deliveryWindow`; with
+    /// `targets:`, the default of every target that does not set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 /// How pull-request comments and job summaries show recipients.
@@ -177,6 +181,10 @@ pub(crate) struct TargetDoc {
     /// wins. Default: the top-level `skipUnreachable`, else false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) skip_unreachable: Option<bool>,
+    /// The delivery window of this target's notifications whose manifests do not set their own
+    /// `deliveryWindow` (`off`: none, even when the top of the config has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 /// Who a target may reach, so a non-production target never reaches production users. Exactly

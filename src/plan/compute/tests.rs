@@ -220,6 +220,8 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         skip_unreachable: None,
         variables: Vec::new(),
         audience_columns: Vec::new(),
+        delivery_window: None,
+        own_window: false,
         targets: None,
     }
 }
