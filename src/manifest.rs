@@ -345,6 +345,16 @@ pub struct Notification {
     pub reuse_retired_key: bool,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
+    /// Where its recipients come from (the policy's `audience` condition).
+    pub audience: Audience,
+}
+
+/// Where a notification's recipients come from: listed inline (`identities`), a CSV file
+/// (`identitiesFrom`), or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Audience {
+    pub inline: bool,
+    pub csv: bool,
 }
 
 /// A piece of a message text, as Kore.ai reads it.

@@ -80,6 +80,8 @@ pub(crate) const FIELDS: &[&str] = &[
     "retention",
     "repository",
     "review",
+    crate::policy::FIELD,
+    crate::policy::HOURS_FIELD,
 ];
 pub(crate) const REVIEW_FIELDS: &[&str] = &["mask"];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
@@ -120,6 +122,9 @@ pub(crate) struct Config {
     /// job summaries (for audiences generated at CI time from outside the repository). Default:
     /// shown as written, as everyone who sees the pull request sees the committed files anyway.
     pub(crate) review_mask: bool,
+    /// `policy:` (empty: everything is allowed) and `businessHours:` (see `src/policy/`).
+    pub(crate) policy: crate::policy::Policy,
+    pub(crate) business_hours: Option<crate::policy::BusinessHours>,
 }
 
 /// Where the state lives.
@@ -208,6 +213,8 @@ impl Config {
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
         let review_mask = review_mask(&mut w, &f);
+        let business_hours = crate::policy::business_hours(&mut w, &f);
+        let policy = crate::policy::policy(&mut w, &f, f.contains_key(crate::policy::HOURS_FIELD)).unwrap_or_default();
         if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
             let mut creds = vec![secret.clone(), STATE_URL_VAR.to_string()];
             creds.extend(state_password_var(&f));
@@ -231,6 +238,8 @@ impl Config {
         Ok(Some(Config {
             origin,
             review_mask,
+            policy,
+            business_hours,
             path: path.to_path_buf(),
             state,
             root,
@@ -299,6 +308,12 @@ impl Config {
     /// manifest lines.
     pub(crate) fn dir_in_work_tree(&self) -> String {
         origin::dir_in_work_tree(&self.dir)
+    }
+
+    /// What the policy's verdicts need from the config. The target is the config's one implicit
+    /// target, named `default`.
+    pub(crate) fn policy_context(&self) -> crate::policy::PolicyContext<'_> {
+        crate::policy::PolicyContext { policy: &self.policy, hours: self.business_hours.as_ref(), target: "default" }
     }
 
     /// Whether other repositories may share the state (a database; a state file lives inside

@@ -87,6 +87,10 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         description,
         reuse_retired_key,
         variables: std::mem::take(&mut w.used),
+        audience: crate::manifest::Audience {
+            inline: f.contains_key("identities"),
+            csv: f.contains_key("identitiesFrom"),
+        },
     })
 }
 

@@ -93,6 +93,7 @@ pub fn compute(inp: &Inputs) -> Plan {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             planned_at: crate::rfc3339::format(inp.now).unwrap_or_default(),
         },
+        policy_change: None,
         summary,
         notifications: out,
         digest: String::new(),
@@ -151,6 +152,8 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> Plann
         preview: vec![],
         orphaned_since: since,
         retires_at,
+        policy: None,
+        last_override: None,
     }
 }
 
@@ -423,6 +426,8 @@ pub(super) fn plan_one(
         preview,
         orphaned_since: None,
         retires_at: None,
+        policy: None,
+        last_override: None,
     };
     (planned, digest)
 }
@@ -461,6 +466,7 @@ pub(crate) fn for_config(
         .collect();
     let forecast = super::forecast::forecast(&sends, config.batch_size, (config.per_minute, config.per_hour));
     p.forecast = Some(forecast);
+    crate::policy::annotate_plan(&mut p, &config.policy_context(), notifications, &loaded.state, now);
     p
 }
 

@@ -321,6 +321,14 @@ pub struct PlannedNotification {
     /// (absent while a request has an unknown outcome: it is never retired with one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) retires_at: Option<String>,
+    /// The policy's verdict: every rule this notification triggered, and why (absent: no rule
+    /// matched, or it sends nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy: Option<crate::policy::Verdict>,
+    /// The latest send of it made despite the policy (`apply --override-policy`), as the state
+    /// records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_override: Option<crate::state::PolicyOverride>,
 }
 
 /// One recipient's message as they would read it.
@@ -464,6 +472,9 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) forecast: Option<Forecast>,
     pub(crate) binding: Binding,
+    /// With `plan --compare-to`, when this change edits the policy: its rules before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy_change: Option<crate::policy::PolicyChange>,
     pub summary: Summary,
     pub notifications: Vec<PlannedNotification>,
     /// SHA-256 over everything above: the file's text up to this member (`,` excluded). `show`

@@ -28,7 +28,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::delivery::{self, Delivery, plain_word};
-use super::{NotificationState, Pending, RecipientState, RequestState, StoredContent};
+use super::{NotificationState, Pending, PolicyOverride, RecipientState, RequestState, StoredContent};
 use crate::fingerprint::{Fingerprint, RecipientHash};
 use crate::manifest::{Api, Channel};
 
@@ -305,6 +305,8 @@ impl Serialize for NotificationState {
             orphaned_since: Option<&'a String>,
             #[serde(skip_serializing_if = "Option::is_none")]
             origin: Option<&'a String>,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            overrides: &'a [PolicyOverride],
         }
         Out {
             channel: self.channel,
@@ -315,6 +317,7 @@ impl Serialize for NotificationState {
             recipients: Lines(&self.recipients),
             orphaned_since: self.orphaned_since.as_ref(),
             origin: self.origin.as_ref(),
+            overrides: &self.overrides,
         }
         .serialize(s)
     }
@@ -338,6 +341,8 @@ impl<'de> Deserialize<'de> for NotificationState {
             orphaned_since: Option<String>,
             #[serde(default)]
             origin: Option<String>,
+            #[serde(default)]
+            overrides: Vec<PolicyOverride>,
         }
         let i = In::deserialize(d)?;
         let mut deliveries = i.deliveries;
@@ -351,6 +356,7 @@ impl<'de> Deserialize<'de> for NotificationState {
             recipients,
             orphaned_since: i.orphaned_since,
             origin: i.origin,
+            overrides: i.overrides,
         })
     }
 }

@@ -37,7 +37,7 @@ pub mod pg;
 mod store;
 
 pub use delivery::Delivery;
-pub use entry::{CommentRef, Entry};
+pub use entry::{CommentRef, Entry, PolicyOverride};
 pub use error::{ReplayError, SnapshotError, Stale, StateError};
 pub(crate) use file::Paths;
 use file::*;
@@ -211,6 +211,9 @@ pub struct NotificationState {
     /// kept). Only that repository judges it orphaned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) origin: Option<String>,
+    /// Sends made despite the policy (`apply --override-policy`), the latest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) overrides: Vec<PolicyOverride>,
 }
 
 /// Whose a notification in the state is, as seen by one repository.
@@ -555,6 +558,12 @@ impl State {
             Entry::Revive { key } => {
                 self.tombstones.remove(key);
             }
+            Entry::Override { key, channel, api, content, record } => {
+                let n = self.entry(key, *channel, *api, content);
+                n.overrides.push(record.clone());
+                let extra = n.overrides.len().saturating_sub(entry::KEPT_OVERRIDES);
+                n.overrides.drain(..extra);
+            }
             Entry::Claim { key, origin } => {
                 // A claim recorded for a notification whose every request was refused before it
                 // was created is nothing to claim.
@@ -577,6 +586,7 @@ impl State {
             recipients: BTreeMap::new(),
             orphaned_since: None,
             origin: None,
+            overrides: Vec::new(),
         })
     }
 

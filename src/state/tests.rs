@@ -14,6 +14,13 @@ fn snapshot_roundtrip_and_tamper_detection() {
             recipients: BTreeMap::new(),
             orphaned_since: None,
             origin: None,
+            overrides: vec![PolicyOverride {
+                rules: vec!["big-ivr".into()],
+                actor: "octocat".into(),
+                reason: "outage notice".into(),
+                run_url: Some("https://github.com/o/r/actions/runs/1".into()),
+                at: "2026-11-24T09:00:00Z".into(),
+            }],
         },
     );
     let bytes = s.to_bytes();

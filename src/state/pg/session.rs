@@ -16,7 +16,8 @@ fn entry_key(e: &Entry) -> Option<&str> {
         | Entry::Orphan { key, .. }
         | Entry::Retire { key, .. }
         | Entry::Revive { key }
-        | Entry::Claim { key, .. } => Some(key),
+        | Entry::Claim { key, .. }
+        | Entry::Override { key, .. } => Some(key),
         Entry::Rename { from, .. } => Some(from),
         Entry::Begin { .. } => None,
     }
@@ -120,7 +121,8 @@ impl PgSession {
             | Entry::Orphan { .. }
             | Entry::Retire { .. }
             | Entry::Revive { .. }
-            | Entry::Claim { .. } => (Vec::new(), Vec::new(), Ledger::None),
+            | Entry::Claim { .. }
+            | Entry::Override { .. } => (Vec::new(), Vec::new(), Ledger::None),
         }
     }
 
@@ -148,7 +150,8 @@ impl PgSession {
             | Entry::Status { key, .. }
             | Entry::Record { key, .. }
             | Entry::Orphan { key, .. }
-            | Entry::Claim { key, .. } => (key.clone(), Special::None),
+            | Entry::Claim { key, .. }
+            | Entry::Override { key, .. } => (key.clone(), Special::None),
         };
         let mut ch = Change {
             key: key.clone(),
@@ -162,7 +165,14 @@ impl PgSession {
             special,
         };
         if let Some(n) = self.loaded.state.notifications.get_mut(&key) {
-            if matches!(e, Entry::Intent { .. } | Entry::Record { .. } | Entry::Orphan { .. } | Entry::Claim { .. }) {
+            if matches!(
+                e,
+                Entry::Intent { .. }
+                    | Entry::Record { .. }
+                    | Entry::Orphan { .. }
+                    | Entry::Claim { .. }
+                    | Entry::Override { .. }
+            ) {
                 ch.doc = Some(sql::doc_of(n));
             }
             // An intent's recipients are kept with its request (no recipient row changes: only
