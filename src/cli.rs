@@ -194,6 +194,18 @@ pub(crate) struct ApplyArgs {
     /// How long --wait polls, e.g. 90s, 10m, 1h.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
+    /// The reviews of the pull request that brought the commit being applied (JSON, `kore-notify
+    /// schema approvals`; the workflow writes it), for the policy's `require` rules. A missing or
+    /// malformed file, or one of another commit, refuses the apply: nothing is sent.
+    #[arg(long, env = "KORE_NOTIFY_APPROVALS", value_name = "FILE")]
+    pub(crate) approvals: Option<PathBuf>,
+    /// Break glass: send despite the policy's `require` rules (never despite a `deny`), recorded in
+    /// the state with --reason, the actor and the run. Needs --reason.
+    #[arg(long, requires = "reason")]
+    pub(crate) override_policy: bool,
+    /// Why the policy is overridden (with --override-policy).
+    #[arg(long, value_name = "TEXT", requires = "override_policy")]
+    pub(crate) reason: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -467,7 +479,9 @@ fn check_values(cli: &Cli) -> Result<()> {
                 .and_then(|()| commit.as_deref().map_or(Ok(()), args::commit))
                 .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
                 .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
-            Command::Apply(a) => path("PLANFILE", &a.plan_file),
+            Command::Apply(a) => path("PLANFILE", &a.plan_file)
+                .and_then(|()| path("--approvals", &a.approvals))
+                .and_then(|()| a.reason.as_deref().map_or(Ok(()), crate::policy::check_reason)),
             Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
             Command::Init { dir } => path("DIR", dir),
             Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
@@ -563,6 +577,8 @@ impl ApplyArgs {
             retry: self.retry.parse()?,
             wait: self.wait,
             timeout: self.timeout,
+            approvals: self.approvals,
+            override_reason: self.reason.filter(|_| self.override_policy),
         })
     }
 }

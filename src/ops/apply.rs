@@ -29,6 +29,10 @@ pub(crate) struct Options {
     pub(crate) retry: Retry,
     pub(crate) wait: bool,
     pub(crate) timeout: Duration,
+    /// `--approvals FILE`, for the policy's `require` rules.
+    pub(crate) approvals: Option<PathBuf>,
+    /// `--override-policy --reason TEXT`.
+    pub(crate) override_reason: Option<String>,
 }
 
 fn confirm(g: &Global, config: &crate::config::Config, plan: &Plan) -> Result<bool> {
@@ -69,7 +73,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         ));
     }
     check_retry(&loaded.state, &opts.retry)?;
-    let plan = plan::for_config(&ws.config, &ws.manifests.notifications, loaded, &opts.retry, g.now);
+    let mut plan = plan::for_config(&ws.config, &ws.manifests.notifications, loaded, &opts.retry, g.now);
     if let Some(pf) = &opts.plan_file {
         let mut saved = crate::ops::plan::read_plan_file(pf)?;
         let notifications = &ws.manifests.notifications;
@@ -81,6 +85,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     if let Some(e) = crate::ops::too_late(&plan, g.now) {
         return Err(e);
     }
+    let gate = gate(g, &ws, &mut plan, opts)?;
     // Every missing credential named at once, before the plan is shown.
     let creds = if plan.summary.recipients_to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
     if !g.quiet {
@@ -93,6 +98,8 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     let renames: Vec<(&str, &str)> =
         plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
     let mut chores = housekeeping(g, &ws, &plan, &loaded.state);
+    let overrides = overrides(g, &ws, &gate, opts);
+    let gated = if gate.awaiting.is_empty() { Exit::Ok } else { Exit::Partial };
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
         if ws.config.state_is_shared() {
@@ -108,7 +115,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
             report_chores(g, &chores);
         }
         report_held(g, &plan);
-        let mut code = if held > 0 { Exit::Partial } else { Exit::Ok };
+        let mut code = if held > 0 { Exit::Partial } else { gated };
         if opts.wait {
             code = code.max(wait_for(g, &ws.config, limiter, &mut *session, opts)?);
         }
@@ -127,6 +134,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         SendOptions { parallelism: opts.parallelism, shell: g.shell, color: g.shell.err_color, clock: g.clock };
     let notifications = &ws.manifests.notifications;
     let batch_size = ws.config.batch_size;
+    chores.extend(overrides.iter().cloned());
     let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, batch_size)?;
     report_chores(g, &chores);
     let (mut session, tally) = send::execute(prepared, &ws.config, creds, &limiter, send_opts)?;
@@ -138,7 +146,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         ("notSent", tally.not_sent + tally.skipped),
     ]);
 
-    let mut code = report(g, &tally, &plan)?;
+    let mut code = report(g, &tally, &plan)?.max(gated);
     if let Some(sig) = crate::interrupt::requested() {
         g.shell.errln(format!(
             "Interrupted by {}: the requests in flight finished and are recorded; {} batch(es) to {} recipient(s) were not sent. Run `kore-notify apply` again to send them.",
@@ -175,6 +183,43 @@ fn approved(g: &Global, config: &crate::config::Config, plan: &Plan, opts: &Opti
         return confirm(g, config, plan);
     }
     Ok(true)
+}
+
+/// The policy at apply: the approvals read (a missing or malformed file refuses the run), a
+/// denied notification refuses the run, those missing approvals are taken out of `plan` (unless
+/// `--override-policy`). See `src/policy/`.
+fn gate(g: &Global, ws: &crate::ops::Workspace, plan: &mut Plan, opts: &Options) -> Result<crate::policy::Gate> {
+    let approvals = match &opts.approvals {
+        Some(p) => Some(crate::policy::load_approvals(p, g.env(), &ws.config.dir).map_err(Error::Refused)?),
+        None => None,
+    };
+    let input = crate::policy::GateInput { approvals: approvals.as_ref(), override_reason: opts.override_reason.as_deref() };
+    let gate = crate::policy::Gate::judge(plan, &input);
+    if !gate.denied.is_empty() {
+        let lines: Vec<String> = gate.denied.iter().map(|l| crate::safe::line(l).into_owned()).collect();
+        return Err(Error::Refused(format!("the policy denies this apply; nothing was sent:\n  {}", lines.join("\n  "))));
+    }
+    gate.withhold(plan);
+    for line in gate.lines(approvals.as_ref()) {
+        g.shell.errln(line);
+    }
+    Ok(gate)
+}
+
+/// The entries recording `--override-policy` for each notification it lets through.
+fn overrides(g: &Global, ws: &crate::ops::Workspace, gate: &crate::policy::Gate, opts: &Options) -> Vec<Entry> {
+    let Some(reason) = opts.override_reason.as_deref() else { return Vec::new() };
+    if gate.overridden.is_empty() {
+        g.info("--override-policy: no notification needed it; nothing is recorded");
+    }
+    let (actor, run) = (crate::policy::actor(g.env()), crate::policy::run_url(g.env()));
+    let at = crate::rfc3339::to_second(g.now);
+    let mut out = Vec::new();
+    for o in &gate.overridden {
+        let Some(n) = ws.manifests.notifications.iter().find(|n| n.key == o.key) else { continue };
+        out.push(crate::policy::override_entry(o, n, &actor, reason, run.as_deref(), at.clone()));
+    }
+    out
 }
 
 /// Entries that send nothing and need no approval (recorded after renames): orphan dates recorded
@@ -223,6 +268,12 @@ fn report_chores(g: &Global, chores: &[Entry]) {
                 "`{key}` was orphaned longer than the retention: replaced by a tombstone (key, content digest, dates, counts); its key cannot be reused without `reuseRetiredKey: true`"
             ),
             Entry::Revive { key } => format!("`{key}`: retired key reused (reuseRetiredKey: true), tombstone dropped"),
+            Entry::Override { key, record: o, .. } => format!(
+                "Policy overridden: `{key}` is sent despite rule(s) {} without their approvals, by {}: {} (recorded in the state)",
+                o.rules.join(", "),
+                o.actor,
+                o.reason
+            ),
             _ => continue,
         };
         g.info(crate::safe::for_output(&crate::safe::line(&line)));

@@ -25,16 +25,19 @@ pub(crate) struct Options {
     pub(crate) compare_to: Option<PathBuf>,
 }
 
-/// The notifications of the base version at `dir`, quietly: a base that does not load just means
-/// no before → after in the plan (a note says so).
-fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Notification>> {
+/// The notifications and the policy of the base version at `dir`, quietly: a base that does not
+/// load just means no before → after in the plan (a note says so).
+fn base_notifications(
+    g: &Global,
+    dir: &Path,
+) -> Option<(Vec<crate::manifest::Notification>, crate::policy::Policy)> {
     let cfg = crate::config::Config::discover(dir).ok().filter(|c| c.parent() == Some(dir))?;
     let mut diags = crate::diag::Diagnostics::default();
     let config = crate::config::Config::load(&cfg, g.env(), &mut diags).ok().flatten()?;
     let files = crate::load::find_files(Some(&config.root), &config.dir, &config.manifests, &mut diags);
     let src = crate::load::Sources { root: &config.root, variables: &config.variables, env: g.env() };
     let manifests = crate::load::load_repo(files, src, &mut diags);
-    Some(manifests.notifications)
+    Some((manifests.notifications, config.policy))
 }
 
 /// A plan file: text, within its size, exactly as `plan --out` wrote it, its digest checked
@@ -61,7 +64,10 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let mut plan = plan::for_config(&ws.config, &ws.manifests.notifications, &loaded, &opts.retry, g.now);
     if let Some(dir) = &opts.compare_to {
         match base_notifications(g, dir) {
-            Some(base) => plan::annotate_changes(&mut plan, &ws.manifests.notifications, &base),
+            Some((base, policy)) => {
+                plan::annotate_changes(&mut plan, &ws.manifests.notifications, &base);
+                plan.policy_change = crate::policy::policy_change(&policy, &ws.config.policy);
+            }
             None => g.info(format!(
                 "note: --compare-to {}: no kore-notify config that loads there; changes are shown without before → after",
                 dir.display()
@@ -89,11 +95,15 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let over = review.over_limit(&plan);
     let too_late = crate::ops::too_late(&plan, g.now);
     let changes = opts.detailed_exitcode && plan.summary.needs_action(&plan.notifications);
+    let denied = crate::policy::Gate::judge(&plan, &crate::policy::GateInput::default()).denied;
     // The command is over and the process ends next: freeing a million recipients one by one
     // would only add a tenth of a second (on one core) to a large plan.
     std::mem::forget((ws, loaded, plan));
     if let Some(e) = too_late {
         return Err(e);
+    }
+    if !denied.is_empty() {
+        return Err(Error::Refused(format!("the policy denies this plan:\n  {}", denied.join("\n  "))));
     }
     if let Some((n, max)) = over {
         return Err(Error::Refused(format!(

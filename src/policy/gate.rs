@@ -49,6 +49,7 @@ fn facts(cx: &PolicyContext, p: &PlannedNotification, audience: (bool, bool), sp
         csv: audience.1,
         content_changed: p.previous_content.is_some(),
         outside_business_hours: cx.hours.map(|h| h.outside(start, end)),
+        hours: cx.hours.map(BusinessHours::text).unwrap_or_default(),
     }
 }
 

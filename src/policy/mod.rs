@@ -18,16 +18,18 @@
 use serde::{Deserialize, Serialize};
 
 mod approvals;
+mod at_apply;
 mod gate;
 mod hours;
 mod parse;
 
 pub(crate) use approvals::{ApprovalsFile, Counted, count_approvals, read_approvals};
+pub(crate) use at_apply::{actor, check_reason, load_approvals, run_url};
 pub(crate) use gate::{
-    Gate, GateInput, Override, PolicyChange, PolicyContext, annotate_plan, override_entry, policy_change,
+    Gate, GateInput, PolicyChange, PolicyContext, annotate_plan, override_entry, policy_change,
 };
 pub(crate) use hours::BusinessHours;
-pub(crate) use parse::{FIELD, HOURS_FIELD, business_hours, policy};
+pub(crate) use parse::{FIELD, HOURS_FIELD, MAX_APPROVALS, business_hours, policy};
 
 /// The rules, in the order written.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -182,6 +184,8 @@ pub(crate) struct Facts {
     /// Whether some of its sends would land outside the target's business hours (`None`: no
     /// business hours configured).
     pub(crate) outside_business_hours: Option<bool>,
+    /// The business hours, in words (for the verdict's reasons).
+    pub(crate) hours: String,
 }
 
 /// The decision for one notification, strongest effect first.
@@ -301,7 +305,8 @@ fn matches(when: &When, f: &Facts) -> Option<String> {
         if f.outside_business_hours != Some(want) {
             return None;
         }
-        why.push(if want { "sends land outside business hours".into() } else { "inside business hours".into() });
+        let side = if want { "outside" } else { "inside" };
+        why.push(format!("sends land {side} business hours ({})", f.hours));
     }
     Some(if why.is_empty() { "matches every send".into() } else { why.join("; ") })
 }

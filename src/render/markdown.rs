@@ -426,6 +426,7 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
     if !matches!(n.action, Action::Send | Action::SendToAdded) {
         let _ = writeln!(d, "{}\n", safe::md(&plurals(&n.reason)));
     }
+    super::policy::md_lines(&mut d, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
             n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
@@ -472,7 +473,9 @@ pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
     // Masks keyed with the target: the same recipient masks the same way in every comment.
     let shown = Shown { mask: review.mask, key: plan.binding.target.as_str() };
     let mut out = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
+    out.push_str(&super::policy::md_change(plan));
     out.push_str(&review.headline(plan));
+    out.push_str(&super::policy::md_callouts(plan));
     let mut listed: Vec<&PlannedNotification> = plan
         .notifications
         .iter()

@@ -9,6 +9,7 @@ use crate::safe;
 use crate::state::StoredContent;
 
 mod markdown;
+mod policy;
 
 use markdown::*;
 pub(crate) use markdown::{Review, markdown};
@@ -101,6 +102,7 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
             let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", safe::line(&b.target));
         }
     }
+    policy::text_change(&mut out, plan);
     for n in &plan.notifications {
         if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 && n.recipients.in_flight == 0 {
             continue;
@@ -135,6 +137,7 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
         );
     }
     let _ = writeln!(out, "    {}", safe::line(&n.reason));
+    policy::text_lines(out, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
             n.variables.iter().map(|(k, v)| format!("{}={}", safe::line(k), safe::line(&quote_if_needed(v)))).collect();
@@ -249,6 +252,7 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
             s.recipients_held, s.unknown_requests
         ));
     }
+    policy::summary_parts(plan, &mut parts);
     let rest = if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) };
     format!("Plan: {} notification(s) to send to {} recipient(s){rest}.", s.notifications_to_send, s.recipients_to_send)
 }
