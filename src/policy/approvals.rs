@@ -202,8 +202,8 @@ pub(crate) fn count_approvals(file: Option<&ApprovalsFile>, from: &[String]) -> 
     for r in latest.values() {
         let why = match r.state {
             ReviewState::Approved => None,
-            ReviewState::ChangesRequested => Some("requested changes after approving or instead"),
-            ReviewState::Dismissed => Some("review dismissed"),
+            ReviewState::ChangesRequested => Some("their latest review requests changes"),
+            ReviewState::Dismissed => Some("their review was dismissed"),
             ReviewState::Commented | ReviewState::Pending => continue,
         };
         let bot = r.login.to_ascii_lowercase().ends_with("[bot]") || r.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("bot"));
@@ -213,7 +213,7 @@ pub(crate) fn count_approvals(file: Option<&ApprovalsFile>, from: &[String]) -> 
             } else if bot {
                 Some("a bot")
             } else if !r.commit.eq_ignore_ascii_case(&pr.head_commit) {
-                Some("approved an older commit (pushed to since)")
+                Some("approved an older commit, not the final head")
             } else if !allowed(&r.login, from, &f.teams) {
                 Some("not among the allowed approvers")
             } else {
@@ -222,8 +222,7 @@ pub(crate) fn count_approvals(file: Option<&ApprovalsFile>, from: &[String]) -> 
         });
         match why {
             None => out.approvers.push(r.login.clone()),
-            Some(w) if r.state == ReviewState::Approved => out.not_counted.push((r.login.clone(), w.into())),
-            Some(_) => {}
+            Some(w) => out.not_counted.push((r.login.clone(), w.into())),
         }
     }
     out

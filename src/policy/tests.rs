@@ -125,3 +125,54 @@ fn every_condition_can_fail_the_match() {
     assert!(v.rules[0].why.contains("audience csv"), "{}", v.rules[0].why);
     assert!(describe(&p)[0].starts_with("r: when target: DEFAULT, channel: ivr"), "{:?}", describe(&p));
 }
+
+const HEAD: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const OLD: &str = "cccccccccccccccccccccccccccccccccccccccc";
+const MERGE: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+fn review(login: &str, state: &str, commit: &str, at: &str) -> serde_json::Value {
+    serde_json::json!({"login": login, "state": state, "commit": commit, "submittedAt": at})
+}
+
+fn file(reviews: Vec<serde_json::Value>) -> ApprovalsFile {
+    let v = serde_json::json!({
+        "formatVersion": 1, "commit": MERGE,
+        "pullRequest": {"number": 7, "author": "alice", "headCommit": HEAD, "mergeCommit": MERGE, "reviews": reviews},
+        "teams": {"octo-org/comms": ["bob", "carol", "dan", "ci[bot]"]}
+    });
+    serde_json::from_value(v).expect("approvals file")
+}
+
+#[test]
+fn approvals_count_by_github_semantics() {
+    let from = vec!["octo-org/comms".to_string(), "erin".to_string()];
+    let t = |h: u32| format!("2026-11-24T0{h}:00:00Z");
+    // (reviews, who counts)
+    let table: Vec<(Vec<serde_json::Value>, Vec<&str>)> = vec![
+        (vec![review("bob", "APPROVED", HEAD, &t(1))], vec!["bob"]),
+        (vec![review("bob", "APPROVED", OLD, &t(1))], vec![], /* stale: before a later push */),
+        (vec![review("alice", "APPROVED", HEAD, &t(1))], vec![], /* the author */),
+        (vec![review("ci[bot]", "APPROVED", HEAD, &t(1))], vec![], /* a bot by login */),
+        (vec![serde_json::json!({"login": "carol", "type": "Bot", "state": "APPROVED", "commit": HEAD, "submittedAt": t(1)})], vec![]),
+        (vec![review("mallory", "APPROVED", HEAD, &t(1))], vec![], /* not allowed */),
+        (vec![review("erin", "APPROVED", HEAD, &t(1))], vec!["erin"]),
+        (vec![review("bob", "APPROVED", HEAD, &t(1)), review("BOB", "APPROVED", HEAD, &t(2))], vec!["bob"]),
+        (vec![review("bob", "APPROVED", HEAD, &t(1)), review("bob", "CHANGES_REQUESTED", HEAD, &t(2))], vec![]),
+        (vec![review("bob", "APPROVED", HEAD, &t(1)), review("bob", "DISMISSED", HEAD, &t(2))], vec![]),
+        (vec![review("bob", "APPROVED", HEAD, &t(2)), review("bob", "CHANGES_REQUESTED", HEAD, &t(1))], vec!["bob"]),
+        (vec![review("bob", "APPROVED", HEAD, &t(1)), review("bob", "COMMENTED", HEAD, &t(2))], vec!["bob"]),
+        (vec![review("bob", "APPROVED", OLD, &t(1)), review("bob", "APPROVED", HEAD, &t(2))], vec!["bob"]),
+        (vec![review("bob", "APPROVED", HEAD, &t(1)), review("dan", "APPROVED", HEAD, &t(1))], vec!["bob", "dan"]),
+    ];
+    for (reviews, want) in table {
+        let f = file(reviews.clone());
+        let got = count_approvals(Some(&f), &from);
+        let mut who: Vec<String> = got.approvers.iter().map(|l| l.to_ascii_lowercase()).collect();
+        who.sort();
+        assert_eq!(who, want, "{reviews:?}");
+    }
+    assert_eq!(count_approvals(None, &from), Counted::default(), "no file: no approvals");
+    let mut push = file(vec![review("bob", "APPROVED", HEAD, "2026-11-24T01:00:00Z")]);
+    push.pull_request = None;
+    assert!(count_approvals(Some(&push), &from).approvers.is_empty(), "a push without a pull request");
+}

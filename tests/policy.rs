@@ -1,0 +1,275 @@
+//! The policy and approvals, through the binary against the emulator: a deny fails the plan and
+//! sends nothing; a `require` holds back only its notification until the approvals of the final
+//! head commit count; fixture approval files that must count for nothing; a missing or malformed
+//! file refuses the apply whole; the override sends despite `require` (never `deny`) and is
+//! recorded; a policy change heads the pull-request comment.
+
+use crate::harness::*;
+
+const HEAD: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const OLD: &str = "cccccccccccccccccccccccccccccccccccccccc";
+const MERGE: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+const POLICY: &str = "policy:
+  - name: big-ivr
+    when: {channel: ivr, recipients: {total: \">2\"}}
+    require: {approvals: 2, from: [octo-org/comms, erin]}
+  - name: no-whatsapp-yet
+    when: {channel: whatsapp}
+    deny: WhatsApp sends need legal sign-off first
+";
+
+const IVR: &str = "key: big\nchannel: ivr\ncontent: {type: text, value: hi}\nidentities: [a@x.com, b@x.com, c@x.com]\n";
+const SLACK: &str = "key: small\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [s1, s2]\n";
+
+fn repo(emu: &Emulator) -> Test {
+    Test::new()
+        .file("kore-notify.yaml", &format!("{}{POLICY}", config(&emu.url)))
+        .manifest("big.yaml", IVR)
+        .manifest("small.yaml", SLACK)
+        .env("GITHUB_SHA", MERGE)
+}
+
+fn review(login: &str, state: &str, commit: &str, at: &str) -> serde_json::Value {
+    serde_json::json!({"login": login, "type": "User", "state": state, "commit": commit, "submittedAt": at})
+}
+
+/// An approvals file for a pull request by alice, merged as MERGE with head HEAD.
+fn approvals(reviews: &[serde_json::Value]) -> String {
+    serde_json::json!({
+        "formatVersion": 1,
+        "repository": "octo-org/notifications",
+        "commit": MERGE,
+        "pullRequest": {"number": 7, "author": "alice", "headCommit": HEAD, "mergeCommit": MERGE, "reviews": reviews},
+        "teams": {"octo-org/comms": ["bob", "carol", "renovate[bot]"]}
+    })
+    .to_string()
+}
+
+fn delivered(emu: &Emulator, prefix: &str) -> usize {
+    emu.deliveries().keys().filter(|k| k.starts_with(prefix)).count()
+}
+
+#[test]
+fn a_deny_fails_the_plan_after_printing_it_and_apply_sends_nothing() {
+    let emu = Emulator::start(&[]);
+    let wa = "key: wa\nchannel: whatsapp\ncontent: {type: text, value: hi}\nidentities: [\"+919800000001\"]\n";
+    let (o, t) = repo(&emu)
+        .manifest("wa.yaml", wa)
+        .args(["plan"])
+        .status(1)
+        .stdout_has("small")
+        .stdout_has("DENIED")
+        .stderr_has("policy rule `no-whatsapp-yet` denies: WhatsApp sends need legal sign-off first")
+        .run();
+    assert!(o.stdout.contains("Plan: "), "the whole plan is printed first: {}", o.stdout);
+    let (o, t) = t.args(["plan", "--format", "json"]).status(1).run();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json plan");
+    let wa = v["notifications"].as_array().expect("list").iter().find(|n| n["key"] == "wa").expect("wa").clone();
+    assert_eq!(wa["policy"]["decision"], "deny");
+    assert_eq!(wa["policy"]["rules"][0]["why"], "channel whatsapp");
+    let (o, t) = t.args(["plan", "--format", "markdown"]).status(1).stdout_has("Denied by the policy").run();
+    assert!(o.stdout.contains("no\\-whatsapp\\-yet"), "{}", o.stdout);
+    let (_, _) = t
+        .args(["apply", "--auto-approve", "--override-policy", "--reason", "please"])
+        .status(1)
+        .stderr_has("the policy denies this apply; nothing was sent")
+        .run();
+    assert!(emu.deliveries().is_empty(), "nothing sent, not even the allowed notifications");
+}
+
+#[test]
+fn require_holds_only_its_notification_until_the_final_head_has_enough_approvals() {
+    let emu = Emulator::start(&[]);
+    let at = "2026-11-24T08:00:00Z";
+    let valid = review("bob", "APPROVED", HEAD, at);
+    // Each fixture leaves `big` one approval short: one valid approval (bob) plus one that must
+    // count for nothing.
+    let fixtures = [
+        ("an approval on an older commit", review("carol", "APPROVED", OLD, at), "approved an older commit"),
+        ("self-approval", review("alice", "APPROVED", HEAD, at), "the author cannot approve"),
+        ("a reviewer outside the allowed set", review("mallory", "APPROVED", HEAD, at), "not among the allowed"),
+        ("a bot", review("renovate[bot]", "APPROVED", HEAD, at), "a bot"),
+        ("two approvals from one person", review("bob", "APPROVED", HEAD, "2026-11-24T08:30:00Z"), "1 counted (bob"),
+        ("a later request for changes", review("erin", "CHANGES_REQUESTED", HEAD, "2026-11-24T08:30:00Z"), "requests changes"),
+    ];
+    for (i, (case, extra, why)) in fixtures.into_iter().enumerate() {
+        let mut reviews = vec![valid.clone(), extra];
+        if case.contains("later request") {
+            reviews.insert(0, review("erin", "APPROVED", HEAD, at));
+        }
+        let (ivr, slack) = (IVR.replace("@x.com", &format!("@{i}.com")), SLACK.replace("s1", &format!("s1-{i}")));
+        let (o, _) = repo(&emu)
+            .manifest("big.yaml", &ivr)
+            .manifest("small.yaml", &slack)
+            .file("approvals.json", &approvals(&reviews))
+            .args(["apply", "--auto-approve", "--approvals", "approvals.json"])
+            .status(3)
+            .stderr_has("awaiting approval, not sent: `big`")
+            .stderr_has(why)
+            .run();
+        assert_eq!(delivered(&emu, &format!("ivr:a@{i}.com")), 0, "{case}: held back\n{}", o.stderr);
+        assert_eq!(delivered(&emu, &format!("slack:s1-{i}")), 1, "{case}: the others are sent");
+    }
+    // Two distinct allowed people on the final head commit: sent; the plan JSON names the rule.
+    let reviews = [valid, review("carol", "APPROVED", HEAD, at), review("bob", "COMMENTED", HEAD, "2026-11-24T08:40:00Z")];
+    let t = repo(&emu).manifest("big.yaml", &IVR.replace("@x.com", "@ok.com")).file("approvals.json", &approvals(&reviews));
+    let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
+    assert!(o.stdout.contains("\"effect\": \"require\""), "{}", o.stdout);
+    let (_, t) = t
+        .args(["apply", "--auto-approve", "--approvals", "approvals.json"])
+        .status(0)
+        .stderr_has("policy rule `big-ivr` approved by bob, carol")
+        .run();
+    assert_eq!(delivered(&emu, "ivr:a@ok.com"), 1);
+    // A push without a pull request has no approvals.
+    let push = serde_json::json!({"formatVersion": 1, "commit": MERGE, "pullRequest": null}).to_string();
+    t.manifest("big.yaml", &IVR.replace("@x.com", "@push.com"))
+        .file("push.json", &push)
+        .args(["apply", "--auto-approve", "--approvals", "push.json"])
+        .status(3)
+        .stderr_has("pushed without a pull request")
+        .run();
+    assert_eq!(delivered(&emu, "ivr:a@push.com"), 0);
+}
+
+#[test]
+fn a_missing_or_malformed_approvals_file_refuses_the_apply_whole() {
+    let emu = Emulator::start(&[]);
+    let good = approvals(&[review("bob", "APPROVED", HEAD, "2026-11-24T08:00:00Z")]);
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("missing", None, "cannot read"),
+        ("not JSON", Some("{\"formatVersion\": 1,".into()), "not an approvals file"),
+        ("an unknown field", Some(good.replacen("{", "{\"approvedBy\": \"everyone\",", 1)), "unknown field"),
+        ("a short commit id", Some(good.replace(HEAD, "abc123")), "headCommit"),
+        ("a hostile login", Some(good.replace("\"bob\"", "\"bob\\u001b[31m\"")), "not a GitHub login"),
+        ("another commit's reviews", Some(good.replace(MERGE, OLD)), "is being applied"),
+        ("a newer format", Some(good.replace("\"formatVersion\":1", "\"formatVersion\":2")), "formatVersion 2"),
+        ("a date that is no date", Some(good.replace("2026-11-24T08:00:00Z", "yesterday")), "submittedAt"),
+    ];
+    for (case, content, why) in cases {
+        let mut t = repo(&emu);
+        if let Some(c) = &content {
+            t = t.file("approvals.json", c);
+        }
+        let (o, _) = t
+            .args(["apply", "--auto-approve", "--approvals", "approvals.json"])
+            .status(1)
+            .stderr_has("nothing was sent")
+            .stderr_has(why)
+            .run();
+        assert!(!o.stderr.contains('\u{1b}'), "{case}: no raw control characters");
+        assert!(emu.deliveries().is_empty(), "{case}: nothing sent");
+    }
+    let (_, _) = repo(&emu)
+        .sparse("approvals.json", b"{", 64 * 1024 * 1024)
+        .args(["apply", "--auto-approve", "--approvals", "approvals.json"])
+        .status(1)
+        .stderr_has("nothing was sent")
+        .run();
+    assert!(emu.deliveries().is_empty(), "a huge file is refused unread");
+}
+
+#[test]
+fn the_override_sends_despite_require_and_is_recorded_then_shown_by_the_next_plans() {
+    let emu = Emulator::start(&[]);
+    let (_, t) = repo(&emu)
+        .env("GITHUB_ACTOR", "octocat")
+        .env("KORE_NOTIFY_RUN_URL", "https://github.com/octo-org/notifications/actions/runs/42")
+        .args(["apply", "--auto-approve", "--override-policy", "--reason", "outage notice, approvers away"])
+        .status(0)
+        .stderr_has("Policy overridden: `big` is sent despite rule(s) big-ivr")
+        .run();
+    assert_eq!(delivered(&emu, "ivr:"), 3);
+    assert_eq!(delivered(&emu, "slack:"), 2);
+    let state = std::fs::read_to_string(t.state_path()).expect("state");
+    for part in ["\"overrides\"", "\"actor\": \"octocat\"", "outage notice, approvers away", "actions/runs/42", "big-ivr"] {
+        assert!(state.contains(part), "the state records {part}:\n{state}");
+    }
+    let t = t.manifest("big.yaml", &IVR.replace("hi", "hello"));
+    let (_, t) = t
+        .args(["plan"])
+        .status(0)
+        .stdout_has("last sent despite the policy (override of big-ivr) by octocat")
+        .run();
+    let (o, _) = t.args(["plan", "--format", "markdown"]).status(0).run();
+    assert!(o.stdout.contains("override of big\\-ivr"), "{}", o.stdout);
+    // Without --reason the override is refused before anything runs.
+    let (_, _) = repo(&emu).args(["apply", "--auto-approve", "--override-policy"]).stderr_has("--reason").run();
+}
+
+#[test]
+fn a_policy_change_heads_the_comment_with_the_rules_before_and_after() {
+    let emu = Emulator::start(&[]);
+    let t = repo(&emu).file("base/kore-notify.yaml", &config(&emu.url)).manifest("small.yaml", SLACK);
+    let base = t.path().join("base").display().to_string();
+    let (o, t) = t.args(["plan", "--format", "markdown", "--compare-to", &base]).status(0).run();
+    let first = o.stdout.find("This pull request changes the policy").expect("flagged");
+    assert!(first < o.stdout.find("On merge").expect("headline"), "flagged first:\n{}", o.stdout);
+    assert!(o.stdout.contains("- (no policy: everything allowed)"), "{}", o.stdout);
+    assert!(o.stdout.contains("+ big-ivr: when channel: ivr, recipients.total: "), "{}", o.stdout);
+    let (o, t) = t.args(["plan", "--format", "json", "--compare-to", &base]).status(0).run();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    assert_eq!(v["policyChange"]["before"], serde_json::json!([]));
+    assert_eq!(v["policyChange"]["after"].as_array().map(Vec::len), Some(2));
+    // The same policy on both sides: nothing flagged.
+    let t = t.file("base/kore-notify.yaml", &format!("{}{POLICY}", config(&emu.url)));
+    let (o, _) = t.args(["plan", "--format", "markdown", "--compare-to", &base]).status(0).run();
+    assert!(!o.stdout.contains("changes the policy"), "{}", o.stdout);
+}
+
+#[test]
+fn validate_names_file_line_field_and_fix_for_every_policy_mistake() {
+    let cases = [
+        ("when: {chanel: ivr}\n    deny: x", "policy[0].when.chanel", "did you mean `channel`"),
+        ("when: {recipients: {total: \">1k\"}}\n    deny: x", "policy[0].when.recipients.total", "a bare number means at least"),
+        ("warn: careful\n    deny: x", "policy[0].deny", "exactly one effect"),
+        ("require: {approvals: 2, from: []}", "policy[0].require.from", "nobody could approve"),
+        ("require: {approvals: 0, from: [bob]}", "policy[0].require.approvals", "from 1 to 20"),
+        ("require: {approvals: 1, from: [\"not a login\"]}", "policy[0].require.from[0]", "org/team-slug"),
+        ("when: {outsideBusinessHours: true}\n    deny: x", "policy[0].when.outsideBusinessHours", "businessHours"),
+        ("when: {channel: sms}\n    deny: x", "policy[0].when.channel", "allowed: msteams"),
+        ("when: {action: sned}\n    deny: x", "policy[0].when.action", "did you mean `send`"),
+        ("allow: false", "policy[0].allow", "allow: true"),
+        ("when: {audience: [csv, file]}\n    deny: x", "policy[0].when.audience[1]", "allowed: inline, csv"),
+    ];
+    for (rule, field, fix) in cases {
+        let policy = format!("policy:\n  - name: r\n    {rule}\n");
+        let (o, _) = Test::repo("http://127.0.0.1:9")
+            .file("kore-notify.yaml", &format!("{}{policy}", config("http://127.0.0.1:9")))
+            .manifest("a.yaml", SLACK)
+            .args(["validate"])
+            .status(1)
+            .stderr_has("kore-notify.yaml:")
+            .stderr_has(field)
+            .stderr_has(fix)
+            .run();
+        assert!(o.stderr.contains(":10:") || o.stderr.contains(":11:") || o.stderr.contains(":12:"), "{rule}: a line in the policy:\n{}", o.stderr);
+    }
+    let (_, _) = Test::repo("http://127.0.0.1:9")
+        .file("kore-notify.yaml", &format!("{}businessHours: {{utcOffset: Europe/Paris}}\n", config("http://127.0.0.1:9")))
+        .manifest("a.yaml", SLACK)
+        .args(["validate"])
+        .status(1)
+        .stderr_has("businessHours.utcOffset")
+        .stderr_has("zone name")
+        .run();
+}
+
+#[test]
+fn outside_business_hours_is_judged_at_the_plans_time() {
+    let hours = "businessHours: {utcOffset: \"+01:00\", days: [mon, tue, wed, thu, fri], from: \"09:00\", to: \"18:00\"}\npolicy:\n  - name: night\n    when: {outsideBusinessHours: true}\n    warn: this lands outside business hours\n";
+    let t = Test::repo("http://127.0.0.1:9")
+        .file("kore-notify.yaml", &format!("{}{hours}", config("http://127.0.0.1:9")))
+        .manifest("a.yaml", SLACK);
+    // NOW is a Tuesday, 10:00 at +01:00: inside.
+    let (o, t) = t.args(["plan"]).status(0).run();
+    assert!(!o.stdout.contains("night"), "{}", o.stdout);
+    let (_, _) = t
+        .env("KORE_NOTIFY_NOW", "2026-11-24T21:00:00Z")
+        .args(["plan"])
+        .status(0)
+        .stdout_has("policy rule `night` warns: this lands outside business hours")
+        .stdout_has("mon,tue,wed,thu,fri 09:00-18:00 UTC+01:00")
+        .run();
+}
