@@ -5,22 +5,24 @@
 use super::*;
 use crate::interp::Env;
 
-/// The commit being applied: `GITHUB_SHA` in a workflow, else the work tree's `HEAD`.
+/// The commit being applied: the work tree's `HEAD` (in CI the tip that ci-apply.sh checked out),
+/// else `GITHUB_SHA` outside a git work tree.
 fn applied_commit(env: &dyn Env, dir: &std::path::Path) -> Option<String> {
     let hex = |s: &str| matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if let Some(sha) = env.get("GITHUB_SHA").filter(|s| !s.is_empty()) {
-        return hex(&sha).then(|| sha.to_ascii_lowercase());
-    }
-    let out = std::process::Command::new("git")
+    let head = std::process::Command::new("git")
         .arg("-C")
         .arg(if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir })
         .args(["rev-parse", "--verify", "-q", "HEAD"])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output()
-        .ok()?;
-    let sha = String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(200)]).trim().to_ascii_lowercase();
-    (out.status.success() && hex(&sha)).then_some(sha)
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout[..o.stdout.len().min(200)]).trim().to_ascii_lowercase());
+    match head {
+        Some(sha) => hex(&sha).then_some(sha),
+        None => env.get("GITHUB_SHA").filter(|s| hex(s)).map(|s| s.to_ascii_lowercase()),
+    }
 }
 
 /// `--approvals FILE`, read and checked, and bound to the commit being applied. Any problem
