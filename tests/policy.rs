@@ -273,3 +273,23 @@ fn outside_business_hours_is_judged_at_the_plans_time() {
         .stdout_has("mon,tue,wed,thu,fri 09:00-18:00 UTC+01:00")
         .run();
 }
+
+#[test]
+fn init_writes_a_commented_sample_policy_that_validates_once_uncommented() {
+    let (_, t) = Test::new().args(["init", "repo"]).status(0).run();
+    let path = t.path().join("repo/kore-notify.yaml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    assert!(text.contains("# policy:") && text.contains("#     require: {approvals: 2"), "{text}");
+    let sample: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.starts_with("policy:") || rest.starts_with("  ") || rest.starts_with("businessHours:") => rest,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(sample.contains("\npolicy:\n  - name: big-send"), "{sample}");
+    let (_, t) = t.file("repo/kore-notify.yaml", &sample).cwd("repo").args(["validate"]).status(0).run();
+    // The policy applies at once: the sample's csv rule is not triggered by init's inline audiences.
+    t.args(["plan"]).status(0).run();
+}
