@@ -532,20 +532,22 @@ fn the_approvals_script_builds_the_file_apply_counts() {
         .manifest("a.yaml", "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n")
         .env("GITHUB_SHA", &merge);
     let fx = tempfile::tempdir().expect("fixtures");
-    let write = |name: &str, v: serde_json::Value| std::fs::write(fx.path().join(name), v.to_string()).expect("fixture");
+    let write =
+        |name: &str, v: serde_json::Value| std::fs::write(fx.path().join(name), v.to_string()).expect("fixture");
     let pr = serde_json::json!({"number": 7, "merged_at": "2026-11-24T08:00:00Z", "merge_commit_sha": merge,
         "user": {"login": "alice"}, "head": {"sha": head}});
     write(&format!("repos_octo-org_notifications_commits_{merge}_pulls.json"), serde_json::json!([pr]));
-    let review = |login: &str, kind: &str| {
-        serde_json::json!({"user": {"login": login, "type": kind}, "state": "APPROVED", "commit_id": head, "submitted_at": "2026-11-24T07:00:00Z"})
-    };
+    let review = |login: &str, kind: &str| serde_json::json!({"user": {"login": login, "type": kind}, "state": "APPROVED", "commit_id": head, "submitted_at": "2026-11-24T07:00:00Z"});
     write(
         "repos_octo-org_notifications_pulls_7_reviews_per_page_100.json",
         serde_json::json!([review("bob", "User"), review("carol", "User"), review("helper", "Bot")]),
     );
     let bare = "c".repeat(40);
     write(&format!("repos_octo-org_notifications_commits_{bare}_pulls.json"), serde_json::json!([]));
-    write("orgs_octo-org_teams_comms_members_per_page_100.json", serde_json::json!([{"login": "bob"}, {"login": "carol"}]));
+    write(
+        "orgs_octo-org_teams_comms_members_per_page_100.json",
+        serde_json::json!([{"login": "bob"}, {"login": "carol"}]),
+    );
     let dir = t.path().to_path_buf();
     let script = |commit: &str| {
         let out = Command::new(format!("{}/scripts/approvals.sh", env!("CARGO_MANIFEST_DIR")))

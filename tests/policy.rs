@@ -91,7 +91,11 @@ fn require_holds_only_its_notification_until_the_final_head_has_enough_approvals
         ("a reviewer outside the allowed set", review("mallory", "APPROVED", HEAD, at), "not among the allowed"),
         ("a bot", review("renovate[bot]", "APPROVED", HEAD, at), "a bot"),
         ("two approvals from one person", review("bob", "APPROVED", HEAD, "2026-11-24T08:30:00Z"), "1 counted (bob"),
-        ("a later request for changes", review("erin", "CHANGES_REQUESTED", HEAD, "2026-11-24T08:30:00Z"), "requests changes"),
+        (
+            "a later request for changes",
+            review("erin", "CHANGES_REQUESTED", HEAD, "2026-11-24T08:30:00Z"),
+            "requests changes",
+        ),
     ];
     for (i, (case, extra, why)) in fixtures.into_iter().enumerate() {
         let mut reviews = vec![valid.clone(), extra];
@@ -112,8 +116,10 @@ fn require_holds_only_its_notification_until_the_final_head_has_enough_approvals
         assert_eq!(delivered(&emu, &format!("slack:s1-{i}")), 1, "{case}: the others are sent");
     }
     // Two distinct allowed people on the final head commit: sent; the plan JSON names the rule.
-    let reviews = [valid, review("carol", "APPROVED", HEAD, at), review("bob", "COMMENTED", HEAD, "2026-11-24T08:40:00Z")];
-    let t = repo(&emu).manifest("big.yaml", &IVR.replace("@x.com", "@ok.com")).file("approvals.json", &approvals(&reviews));
+    let reviews =
+        [valid, review("carol", "APPROVED", HEAD, at), review("bob", "COMMENTED", HEAD, "2026-11-24T08:40:00Z")];
+    let t =
+        repo(&emu).manifest("big.yaml", &IVR.replace("@x.com", "@ok.com")).file("approvals.json", &approvals(&reviews));
     let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
     assert!(o.stdout.contains("\"effect\": \"require\""), "{}", o.stdout);
     let (_, t) = t
@@ -140,7 +146,7 @@ fn a_missing_or_malformed_approvals_file_refuses_the_apply_whole() {
     let cases: Vec<(&str, Option<String>, &str)> = vec![
         ("missing", None, "cannot read"),
         ("not JSON", Some("{\"formatVersion\": 1,".into()), "not an approvals file"),
-        ("an unknown field", Some(good.replacen("{", "{\"approvedBy\": \"everyone\",", 1)), "unknown field"),
+        ("an unknown field", Some(good.replacen('{', "{\"approvedBy\": \"everyone\",", 1)), "unknown field"),
         ("a short commit id", Some(good.replace(HEAD, "abc123")), "headCommit"),
         ("a hostile login", Some(good.replace("\"bob\"", "\"bob\\u001b[31m\"")), "not a GitHub login"),
         ("another commit's reviews", Some(good.replace(MERGE, OLD)), "is being applied"),
@@ -183,15 +189,14 @@ fn the_override_sends_despite_require_and_is_recorded_then_shown_by_the_next_pla
     assert_eq!(delivered(&emu, "ivr:"), 3);
     assert_eq!(delivered(&emu, "slack:"), 2);
     let state = std::fs::read_to_string(t.state_path()).expect("state");
-    for part in ["\"overrides\"", "\"actor\": \"octocat\"", "outage notice, approvers away", "actions/runs/42", "big-ivr"] {
+    for part in
+        ["\"overrides\"", "\"actor\": \"octocat\"", "outage notice, approvers away", "actions/runs/42", "big-ivr"]
+    {
         assert!(state.contains(part), "the state records {part}:\n{state}");
     }
     let t = t.manifest("big.yaml", &IVR.replace("hi", "hello"));
-    let (_, t) = t
-        .args(["plan"])
-        .status(0)
-        .stdout_has("last sent despite the policy (override of big-ivr) by octocat")
-        .run();
+    let (_, t) =
+        t.args(["plan"]).status(0).stdout_has("last sent despite the policy (override of big-ivr) by octocat").run();
     let (o, _) = t.args(["plan", "--format", "markdown"]).status(0).run();
     assert!(o.stdout.contains("override of big\\-ivr"), "{}", o.stdout);
     // Without --reason the override is refused before anything runs.
@@ -222,7 +227,11 @@ fn a_policy_change_heads_the_comment_with_the_rules_before_and_after() {
 fn validate_names_file_line_field_and_fix_for_every_policy_mistake() {
     let cases = [
         ("when: {chanel: ivr}\n    deny: x", "policy[0].when.chanel", "did you mean `channel`"),
-        ("when: {recipients: {total: \">1k\"}}\n    deny: x", "policy[0].when.recipients.total", "a bare number means at least"),
+        (
+            "when: {recipients: {total: \">1k\"}}\n    deny: x",
+            "policy[0].when.recipients.total",
+            "a bare number means at least",
+        ),
         ("warn: careful\n    deny: x", "policy[0].deny", "exactly one effect"),
         ("require: {approvals: 2, from: []}", "policy[0].require.from", "nobody could approve"),
         ("require: {approvals: 0, from: [bob]}", "policy[0].require.approvals", "from 1 to 20"),
@@ -244,10 +253,17 @@ fn validate_names_file_line_field_and_fix_for_every_policy_mistake() {
             .stderr_has(field)
             .stderr_has(fix)
             .run();
-        assert!(o.stderr.contains(":10:") || o.stderr.contains(":11:") || o.stderr.contains(":12:"), "{rule}: a line in the policy:\n{}", o.stderr);
+        assert!(
+            o.stderr.contains(":10:") || o.stderr.contains(":11:") || o.stderr.contains(":12:"),
+            "{rule}: a line in the policy:\n{}",
+            o.stderr
+        );
     }
     let (_, _) = Test::repo("http://127.0.0.1:9")
-        .file("kore-notify.yaml", &format!("{}businessHours: {{utcOffset: Europe/Paris}}\n", config("http://127.0.0.1:9")))
+        .file(
+            "kore-notify.yaml",
+            &format!("{}businessHours: {{utcOffset: Europe/Paris}}\n", config("http://127.0.0.1:9")),
+        )
         .manifest("a.yaml", SLACK)
         .args(["validate"])
         .status(1)
@@ -280,14 +296,19 @@ fn init_writes_a_commented_sample_policy_that_validates_once_uncommented() {
     let path = t.path().join("repo/kore-notify.yaml");
     let text = std::fs::read_to_string(&path).expect("config");
     assert!(text.contains("# policy:") && text.contains("#     require: {approvals: 2"), "{text}");
-    let sample: String = text
-        .lines()
-        .map(|l| match l.strip_prefix("# ") {
-            Some(rest) if rest.starts_with("policy:") || rest.starts_with("  ") || rest.starts_with("businessHours:") => rest,
+    let mut sample = String::new();
+    for l in text.lines() {
+        let l = match l.strip_prefix("# ") {
+            Some(rest)
+                if rest.starts_with("policy:") || rest.starts_with("  ") || rest.starts_with("businessHours:") =>
+            {
+                rest
+            }
             _ => l,
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
+        };
+        sample.push_str(l);
+        sample.push('\n');
+    }
     assert!(sample.contains("\npolicy:\n  - name: big-send"), "{sample}");
     let (_, t) = t.file("repo/kore-notify.yaml", &sample).cwd("repo").args(["validate"]).status(0).run();
     // The policy applies at once: the sample's csv rule is not triggered by init's inline audiences.

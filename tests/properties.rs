@@ -32,7 +32,7 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         previous_keys: vec![],
         description: None,
         reuse_retired_key: false,
-        audience: Default::default(),
+        audience: kore_notify::manifest::Audience::default(),
         variables: vec![],
     }
 }

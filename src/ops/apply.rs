@@ -193,11 +193,15 @@ fn gate(g: &Global, ws: &crate::ops::Workspace, plan: &mut Plan, opts: &Options)
         Some(p) => Some(crate::policy::load_approvals(p, g.env(), &ws.config.dir).map_err(Error::Refused)?),
         None => None,
     };
-    let input = crate::policy::GateInput { approvals: approvals.as_ref(), override_reason: opts.override_reason.as_deref() };
+    let input =
+        crate::policy::GateInput { approvals: approvals.as_ref(), override_reason: opts.override_reason.as_deref() };
     let gate = crate::policy::Gate::judge(plan, &input);
     if !gate.denied.is_empty() {
         let lines: Vec<String> = gate.denied.iter().map(|l| crate::safe::line(l).into_owned()).collect();
-        return Err(Error::Refused(format!("the policy denies this apply; nothing was sent:\n  {}", lines.join("\n  "))));
+        return Err(Error::Refused(format!(
+            "the policy denies this apply; nothing was sent:\n  {}",
+            lines.join("\n  ")
+        )));
     }
     gate.withhold(plan);
     for line in gate.lines(approvals.as_ref()) {

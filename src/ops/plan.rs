@@ -27,10 +27,7 @@ pub(crate) struct Options {
 
 /// The notifications and the policy of the base version at `dir`, quietly: a base that does not
 /// load just means no before → after in the plan (a note says so).
-fn base_notifications(
-    g: &Global,
-    dir: &Path,
-) -> Option<(Vec<crate::manifest::Notification>, crate::policy::Policy)> {
+fn base_notifications(g: &Global, dir: &Path) -> Option<(Vec<crate::manifest::Notification>, crate::policy::Policy)> {
     let cfg = crate::config::Config::discover(dir).ok().filter(|c| c.parent() == Some(dir))?;
     let mut diags = crate::diag::Diagnostics::default();
     let config = crate::config::Config::load(&cfg, g.env(), &mut diags).ok().flatten()?;

@@ -150,7 +150,10 @@ fn check(f: &ApprovalsFile) -> Result<(), String> {
     }
     for (i, r) in pr.reviews.iter().enumerate() {
         if !valid_login(&r.login) {
-            return Err(format!("pullRequest.reviews[{i}].login: `{}` is not a GitHub login", crate::safe::line(&r.login)));
+            return Err(format!(
+                "pullRequest.reviews[{i}].login: `{}` is not a GitHub login",
+                crate::safe::line(&r.login)
+            ));
         }
         if !valid_commit(&r.commit) {
             return Err(format!("pullRequest.reviews[{i}].commit: expected a full commit id"));
@@ -176,12 +179,15 @@ pub(crate) struct Counted {
 
 /// Whether `login` is allowed by `from` (a login, or a member of a listed team per `teams`).
 fn allowed(login: &str, from: &[String], teams: &BTreeMap<String, Vec<String>>) -> bool {
-    from.iter().any(|who| match who.contains('/') {
-        false => who.eq_ignore_ascii_case(login),
-        true => teams
-            .iter()
-            .find(|(t, _)| t.eq_ignore_ascii_case(who))
-            .is_some_and(|(_, members)| members.iter().any(|m| m.eq_ignore_ascii_case(login))),
+    from.iter().any(|who| {
+        if who.contains('/') {
+            teams
+                .iter()
+                .find(|(t, _)| t.eq_ignore_ascii_case(who))
+                .is_some_and(|(_, members)| members.iter().any(|m| m.eq_ignore_ascii_case(login)))
+        } else {
+            who.eq_ignore_ascii_case(login)
+        }
     })
 }
 
@@ -206,7 +212,8 @@ pub(crate) fn count_approvals(file: Option<&ApprovalsFile>, from: &[String]) -> 
             ReviewState::Dismissed => Some("their review was dismissed"),
             ReviewState::Commented | ReviewState::Pending => continue,
         };
-        let bot = r.login.to_ascii_lowercase().ends_with("[bot]") || r.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("bot"));
+        let bot = r.login.to_ascii_lowercase().ends_with("[bot]")
+            || r.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("bot"));
         let why = why.or_else(|| {
             if r.login.eq_ignore_ascii_case(&pr.author) {
                 Some("the author cannot approve their own change")

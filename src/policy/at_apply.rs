@@ -62,7 +62,8 @@ pub(crate) fn actor(env: &dyn Env) -> String {
 pub(crate) fn run_url(env: &dyn Env) -> Option<String> {
     let given = env.get("KORE_NOTIFY_RUN_URL").filter(|u| !u.is_empty());
     let url = given.or_else(|| {
-        let (server, repo, id) = (env.get("GITHUB_SERVER_URL")?, env.get("GITHUB_REPOSITORY")?, env.get("GITHUB_RUN_ID")?);
+        let (server, repo, id) =
+            (env.get("GITHUB_SERVER_URL")?, env.get("GITHUB_REPOSITORY")?, env.get("GITHUB_RUN_ID")?);
         Some(format!("{server}/{repo}/actions/runs/{id}"))
     })?;
     crate::args::run_url(&url).is_ok().then_some(url)

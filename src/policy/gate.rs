@@ -17,7 +17,12 @@ pub(crate) struct PolicyContext<'a> {
 }
 
 /// The facts of one planned notification.
-fn facts(cx: &PolicyContext, p: &PlannedNotification, audience: (bool, bool), span: (time::OffsetDateTime, f64)) -> Facts {
+fn facts(
+    cx: &PolicyContext,
+    p: &PlannedNotification,
+    audience: (bool, bool),
+    span: (time::OffsetDateTime, f64),
+) -> Facts {
     let mut kinds = Vec::new();
     let (mut new, mut second) = (0u64, 0u64);
     for r in &p.sends {

@@ -89,7 +89,12 @@ mod tests {
     #[test]
     fn outside_is_judged_in_the_offset_over_the_whole_span() {
         // Mon-Fri 09:00-18:00 at UTC+01:00. 2026-11-24 is a Tuesday.
-        let bh = BusinessHours { offset: offset("+01:00").expect("offset"), days: [true, true, true, true, true, false, false], from: 9 * 60, to: 18 * 60 };
+        let bh = BusinessHours {
+            offset: offset("+01:00").expect("offset"),
+            days: [true, true, true, true, true, false, false],
+            from: 9 * 60,
+            to: 18 * 60,
+        };
         let table = [
             ("2026-11-24T08:00:00Z", "2026-11-24T08:10:00Z", false),
             ("2026-11-24T07:59:00Z", "2026-11-24T08:10:00Z", true),
@@ -106,7 +111,7 @@ mod tests {
 
     #[test]
     fn offsets_and_clock_times_parse_strictly() {
-        assert_eq!(offset("-05:30").map(|o| o.whole_minutes()), Some(-330));
+        assert_eq!(offset("-05:30").map(UtcOffset::whole_minutes), Some(-330));
         assert_eq!(offset("UTC"), Some(UtcOffset::UTC));
         for bad in ["+1", "01:00", "+15:00", "+01:60", "Europe/Paris", ""] {
             assert_eq!(offset(bad), None, "{bad}");

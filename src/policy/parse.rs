@@ -61,13 +61,23 @@ fn rule(w: &mut Walker, item: &Node, path: &str, hours: bool) -> Option<Rule> {
         Some(n) => {
             let s = w.string(n, &join(path, "name"))?;
             if s.trim().is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control) {
-                w.error(&n.pos, &join(path, "name"), "expected a name of 1 to 100 printable characters", "e.g. `name: big-ivr`");
+                w.error(
+                    &n.pos,
+                    &join(path, "name"),
+                    "expected a name of 1 to 100 printable characters",
+                    "e.g. `name: big-ivr`",
+                );
                 return None;
             }
             s
         }
         None => {
-            w.error(&item.pos, &join(path, "name"), "missing required field `name`", "add `name: …` (verdicts and approvals name the rule)");
+            w.error(
+                &item.pos,
+                &join(path, "name"),
+                "missing required field `name`",
+                "add `name: …` (verdicts and approvals name the rule)",
+            );
             return None;
         }
     };
@@ -79,12 +89,22 @@ fn rule(w: &mut Walker, item: &Node, path: &str, hours: bool) -> Option<Rule> {
     let effect = match given.as_slice() {
         [one] => effect(w, f[*one], &join(path, one), one)?,
         [] => {
-            w.error(&item.pos, path, format!("rule `{name}` has no effect"), "add one of: allow: true, warn: TEXT, require: {approvals: N, from: [...]}, deny: TEXT");
+            w.error(
+                &item.pos,
+                path,
+                format!("rule `{name}` has no effect"),
+                "add one of: allow: true, warn: TEXT, require: {approvals: N, from: [...]}, deny: TEXT",
+            );
             return None;
         }
         many => {
             let at = &f[many[1]].pos;
-            w.error(at, &join(path, many[1]), format!("rule `{name}` has {} effects ({})", many.len(), many.join(", ")), "a rule has exactly one effect: split it into one rule per effect");
+            w.error(
+                at,
+                &join(path, many[1]),
+                format!("rule `{name}` has {} effects ({})", many.len(), many.join(", ")),
+                "a rule has exactly one effect: split it into one rule per effect",
+            );
             return None;
         }
     };
@@ -95,7 +115,12 @@ fn effect(w: &mut Walker, n: &Node, path: &str, which: &str) -> Option<Effect> {
     let text = |w: &mut Walker, what: &str| -> Option<String> {
         let s = w.string(n, path)?;
         if s.trim().is_empty() || s.chars().count() > 500 || s.chars().any(char::is_control) {
-            w.error(&n.pos, path, format!("expected {what} of 1 to 500 printable characters"), format!("e.g. `{which}: WhatsApp sends need legal sign-off first`"));
+            w.error(
+                &n.pos,
+                path,
+                format!("expected {what} of 1 to 500 printable characters"),
+                format!("e.g. `{which}: WhatsApp sends need legal sign-off first`"),
+            );
             return None;
         }
         Some(s)
@@ -119,24 +144,44 @@ fn require(w: &mut Walker, n: &Node, path: &str) -> Option<Effect> {
     let approvals = match f.get("approvals") {
         Some(a) => w.uint(a, &join(path, "approvals"), 1, MAX_APPROVALS)? as u32,
         None => {
-            w.error(&n.pos, &join(path, "approvals"), "missing required field `approvals`", "add `approvals: 2` (how many distinct people)");
+            w.error(
+                &n.pos,
+                &join(path, "approvals"),
+                "missing required field `approvals`",
+                "add `approvals: 2` (how many distinct people)",
+            );
             return None;
         }
     };
     let Some(from_node) = f.get("from") else {
-        w.error(&n.pos, &join(path, "from"), "missing required field `from`", "add `from: [github-login, org/team]`: who may approve");
+        w.error(
+            &n.pos,
+            &join(path, "from"),
+            "missing required field `from`",
+            "add `from: [github-login, org/team]`: who may approve",
+        );
         return None;
     };
     let fpath = join(path, "from");
     let from = w.strings(from_node, &fpath);
     if from.is_empty() {
-        w.error(&from_node.pos, &fpath, "`from` is empty: nobody could approve", "list GitHub logins or org/team slugs, e.g. `from: [octo-org/comms]`");
+        w.error(
+            &from_node.pos,
+            &fpath,
+            "`from` is empty: nobody could approve",
+            "list GitHub logins or org/team slugs, e.g. `from: [octo-org/comms]`",
+        );
         return None;
     }
     let mut out = Vec::new();
     for (i, (who, pos)) in from.into_iter().enumerate() {
         if !valid_approver(&who) {
-            w.error(&pos, &index(&fpath, i), format!("`{}` is not a GitHub login or org/team", crate::safe::line(&who)), "write a login (letters, digits, -) or org/team-slug, e.g. octo-org/comms");
+            w.error(
+                &pos,
+                &index(&fpath, i),
+                format!("`{}` is not a GitHub login or org/team", crate::safe::line(&who)),
+                "write a login (letters, digits, -) or org/team-slug, e.g. octo-org/comms",
+            );
             return None;
         }
         out.push(who);
@@ -233,13 +278,22 @@ fn recipients(w: &mut Walker, n: &Node, path: &str) -> Vec<(Measure, Threshold)>
         match parsed {
             Some(t) => out.push((m, t)),
             None => {
-                let shown = v.as_str().map(str::to_string).or_else(|| v.raw.as_ref().map(ToString::to_string)).unwrap_or_else(|| v.kind().to_string());
+                let shown = v
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.raw.as_ref().map(ToString::to_string))
+                    .unwrap_or_else(|| v.kind().to_string());
                 w.error(&v.pos, &p, format!("`{}` is not a threshold", crate::safe::line(&shown)), THRESHOLD_HELP);
             }
         }
     }
     if f.is_empty() {
-        w.error(&n.pos, path, "no threshold given", "write e.g. `recipients: {total: \">1000\"}` (new, second or total)");
+        w.error(
+            &n.pos,
+            path,
+            "no threshold given",
+            "write e.g. `recipients: {total: \">1000\"}` (new, second or total)",
+        );
     }
     out
 }
@@ -264,12 +318,22 @@ pub(crate) fn business_hours(w: &mut Walker, f: &Fields) -> Option<BusinessHours
     let g = w.fields(node, HOURS_FIELD, HOURS_FIELDS)?;
     let p = |name: &str| join(HOURS_FIELD, name);
     let Some(o) = g.get("utcOffset") else {
-        w.error(&node.pos, &p("utcOffset"), "missing required field `utcOffset`", "add `utcOffset: \"+01:00\"` (a fixed offset: it does not follow daylight saving time)");
+        w.error(
+            &node.pos,
+            &p("utcOffset"),
+            "missing required field `utcOffset`",
+            "add `utcOffset: \"+01:00\"` (a fixed offset: it does not follow daylight saving time)",
+        );
         return None;
     };
     let text = w.string(o, &p("utcOffset"))?;
     let Some(offset) = hours::offset(&text) else {
-        w.error(&o.pos, &p("utcOffset"), format!("`{}` is not a UTC offset", crate::safe::line(&text)), "write +HH:MM or -HH:MM (e.g. \"+01:00\") or UTC; a zone name such as Europe/Paris is not supported");
+        w.error(
+            &o.pos,
+            &p("utcOffset"),
+            format!("`{}` is not a UTC offset", crate::safe::line(&text)),
+            "write +HH:MM or -HH:MM (e.g. \"+01:00\") or UTC; a zone name such as Europe/Paris is not supported",
+        );
         return None;
     };
     let mut days = [true, true, true, true, true, false, false];
@@ -287,7 +351,12 @@ pub(crate) fn business_hours(w: &mut Walker, f: &Fields) -> Option<BusinessHours
         let s = w.string(n, &p(name))?;
         let m = hours::clock_minutes(&s);
         if m.is_none() {
-            w.error(&n.pos, &p(name), format!("`{}` is not a time of day", crate::safe::line(&s)), "write HH:MM, e.g. \"09:00\" (quoted)");
+            w.error(
+                &n.pos,
+                &p(name),
+                format!("`{}` is not a time of day", crate::safe::line(&s)),
+                "write HH:MM, e.g. \"09:00\" (quoted)",
+            );
         }
         m
     };

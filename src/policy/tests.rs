@@ -150,11 +150,16 @@ fn approvals_count_by_github_semantics() {
     // (reviews, who counts)
     let table: Vec<(Vec<serde_json::Value>, Vec<&str>)> = vec![
         (vec![review("bob", "APPROVED", HEAD, &t(1))], vec!["bob"]),
-        (vec![review("bob", "APPROVED", OLD, &t(1))], vec![], /* stale: before a later push */),
-        (vec![review("alice", "APPROVED", HEAD, &t(1))], vec![], /* the author */),
-        (vec![review("ci[bot]", "APPROVED", HEAD, &t(1))], vec![], /* a bot by login */),
-        (vec![serde_json::json!({"login": "carol", "type": "Bot", "state": "APPROVED", "commit": HEAD, "submittedAt": t(1)})], vec![]),
-        (vec![review("mallory", "APPROVED", HEAD, &t(1))], vec![], /* not allowed */),
+        (vec![review("bob", "APPROVED", OLD, &t(1))], vec![] /* stale: before a later push */),
+        (vec![review("alice", "APPROVED", HEAD, &t(1))], vec![] /* the author */),
+        (vec![review("ci[bot]", "APPROVED", HEAD, &t(1))], vec![] /* a bot by login */),
+        (
+            vec![
+                serde_json::json!({"login": "carol", "type": "Bot", "state": "APPROVED", "commit": HEAD, "submittedAt": t(1)}),
+            ],
+            vec![],
+        ),
+        (vec![review("mallory", "APPROVED", HEAD, &t(1))], vec![] /* not allowed */),
         (vec![review("erin", "APPROVED", HEAD, &t(1))], vec!["erin"]),
         (vec![review("bob", "APPROVED", HEAD, &t(1)), review("BOB", "APPROVED", HEAD, &t(2))], vec!["bob"]),
         (vec![review("bob", "APPROVED", HEAD, &t(1)), review("bob", "CHANGES_REQUESTED", HEAD, &t(2))], vec![]),

@@ -217,7 +217,7 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         previous_keys: Vec::new(),
         description: None,
         reuse_retired_key: false,
-        audience: Default::default(),
+        audience: crate::manifest::Audience::default(),
         variables: Vec::new(),
     }
 }
