@@ -16,5 +16,5 @@ fn main() {
     });
     let target = std::env::var("TARGET").unwrap_or_default();
     println!("cargo:rustc-env=KORE_NOTIFY_COMMIT={}", commit.unwrap_or_else(|| "unknown".into()));
-    println!("cargo:rustc-env=KORE_NOTIFY_TARGET={target}");
+    println!("cargo:rustc-env=KORE_NOTIFY_BUILD_TRIPLE={target}");
 }

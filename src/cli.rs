@@ -18,8 +18,14 @@ use crate::ops::{self, Global};
 pub(crate) use crate::schema::{SchemaName, schema};
 
 /// `0.1.0 (commit 0123456789ab, x86_64-unknown-linux-gnu)`.
-pub(crate) const LONG_VERSION: &str =
-    concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KORE_NOTIFY_COMMIT"), ", ", env!("KORE_NOTIFY_TARGET"), ")");
+pub(crate) const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KORE_NOTIFY_COMMIT"),
+    ", ",
+    env!("KORE_NOTIFY_BUILD_TRIPLE"),
+    ")"
+);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,6 +55,11 @@ pub(crate) struct Cli {
     /// `kore-notify schema events`. No secrets, no identities in clear.
     #[arg(long, global = true, env = "KORE_NOTIFY_EVENTS", value_name = "FILE")]
     pub(crate) events: Option<String>,
+    /// The target (a name under `targets:` in kore-notify.yaml) to work on. `validate` and `plan`
+    /// cover every target without it; `apply`, `status` and `state` need one when the config has
+    /// several.
+    #[arg(long, global = true, env = "KORE_NOTIFY_TARGET", value_name = "NAME")]
+    pub(crate) target: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -203,8 +214,13 @@ pub(crate) struct ApplyArgs {
     /// the state with --reason, the actor and the run. Needs --reason.
     #[arg(long, requires = "reason")]
     pub(crate) override_policy: bool,
-    /// Why the policy is overridden (with --override-policy).
-    #[arg(long, value_name = "TEXT", requires = "override_policy")]
+    /// Send KEY on a target with `promoteFrom` although its content was not proven on the other
+    /// target: the override is recorded in the state with --reason, who and when. Repeatable.
+    #[arg(long, value_name = "KEY", requires = "reason")]
+    pub(crate) skip_promotion: Vec<String>,
+    /// Why a gate is passed (with --override-policy or --skip-promotion; one line, recorded in the
+    /// state).
+    #[arg(long, value_name = "TEXT")]
     pub(crate) reason: Option<String>,
 }
 
@@ -430,7 +446,18 @@ fn global(cli: &Cli) -> Result<Global> {
     // The one place the tool decides what time it is; everything below is handed this clock.
     let clock = Clock::System;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let target = match cli.target.as_deref() {
+        None => None,
+        Some(t) if crate::config::valid_name(t) => Some(t.to_string()),
+        Some(t) => {
+            return Err(Error::Refused(format!(
+                "--target `{}` (or KORE_NOTIFY_TARGET) is not a target name: 1 to 40 lowercase letters, digits, - and _, starting with a letter; leave it unset to plan every target",
+                crate::safe::line(t)
+            )));
+        }
+    };
     Ok(Global {
+        target,
         config: cli.config.clone(),
         color,
         quiet: cli.quiet,
@@ -481,7 +508,8 @@ fn check_values(cli: &Cli) -> Result<()> {
                 .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
             Command::Apply(a) => path("PLANFILE", &a.plan_file)
                 .and_then(|()| path("--approvals", &a.approvals))
-                .and_then(|()| a.reason.as_deref().map_or(Ok(()), crate::policy::check_reason)),
+                .and_then(|()| a.reason.as_deref().map_or(Ok(()), crate::policy::check_reason))
+                .and_then(|()| a.skip_promotion.iter().try_for_each(|k| args::key("--skip-promotion", k))),
             Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
             Command::Init { dir } => path("DIR", dir),
             Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
@@ -578,7 +606,9 @@ impl ApplyArgs {
             wait: self.wait,
             timeout: self.timeout,
             approvals: self.approvals,
-            override_reason: self.reason.filter(|_| self.override_policy),
+            override_policy: self.override_policy,
+            skip_promotion: self.skip_promotion,
+            reason: self.reason,
         })
     }
 }
@@ -637,7 +667,7 @@ fn version(shell: crate::shell::Shell, format: OutFormat) {
             serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": env!("KORE_NOTIFY_COMMIT"),
-                "target": env!("KORE_NOTIFY_TARGET"),
+                "target": env!("KORE_NOTIFY_BUILD_TRIPLE"),
             })
             .to_string(),
         ),

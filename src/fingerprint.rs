@@ -146,6 +146,22 @@ pub(crate) fn notification_digest(target: &str, n: &Notification) -> String {
     sha256_hex(v.to_string().as_bytes())
 }
 
+/// Digest of what recipients read, independent of the bot and of the recipient: the API, the
+/// channel and the content (type and value; placeholders unfilled). Promotion compares it across
+/// targets: the same digest on staging and production is the same message.
+pub(crate) fn content_digest(
+    api: crate::manifest::Api,
+    channel: crate::manifest::Channel,
+    content: &crate::state::StoredContent,
+) -> String {
+    let v = json!({
+        "api": api.as_str(),
+        "channel": channel.as_str(),
+        "content": {"type": content.kind, "value": content.value},
+    });
+    sha256_hex(v.to_string().as_bytes())
+}
+
 /// Appends `s` as a JSON string, escaped exactly as serde_json does.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {

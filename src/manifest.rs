@@ -139,6 +139,10 @@ pub(crate) struct ManifestDoc {
     /// Earlier keys of this notification (a rename that must not resend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) previous_keys: Option<Vec<String>>,
+    /// The config's targets this notification is planned and sent for (names under `targets:`
+    /// in kore-notify.yaml). Default: every target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) targets: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
     /// Allow identities that reach the same recipient although written differently (e-mail
@@ -228,6 +232,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "description",
     "allowNearDuplicates",
     "reuseRetiredKey",
+    "targets",
 ];
 pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
 pub(crate) const MAX_PARAMETERS: usize = 20;
@@ -345,6 +350,8 @@ pub struct Notification {
     pub reuse_retired_key: bool,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
+    /// `targets:`: the config's targets this notification is planned for (`None`: all).
+    pub targets: Option<Vec<String>>,
     /// Where its recipients come from (the policy's `audience` condition).
     pub audience: Audience,
 }
@@ -431,6 +438,35 @@ pub(crate) fn render_placeholders(text: &str, params: &Params) -> String {
 
 pub(crate) fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c))
+}
+
+/// Notifications for unit tests elsewhere.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A v1 Slack text notification with no recipients.
+    pub(crate) fn notification(key: &str) -> Notification {
+        Notification {
+            key: key.to_string(),
+            source: Source { file: PathBuf::from("n.yaml"), line: 1, column: 1 },
+            channel: Channel::Slack,
+            api: Api::V1,
+            user_identity_type: "resolve".into(),
+            webhook_instance_name: None,
+            content: Content { kind: "text".into(), value: "hi".into() },
+            recipients: Vec::new(),
+            not_before: None,
+            not_after: None,
+            on_change: OnChange::Resend,
+            previous_keys: Vec::new(),
+            description: None,
+            reuse_retired_key: false,
+            variables: Vec::new(),
+            targets: None,
+            audience: Audience::default(),
+        }
+    }
 }
 
 #[cfg(test)]

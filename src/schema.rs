@@ -18,7 +18,7 @@ pub(crate) fn schema(name: SchemaName) -> String {
     let s = match name {
         SchemaName::Manifest => schemars::schema_for!(crate::manifest::ManifestDoc),
         SchemaName::Config => schemars::schema_for!(crate::config::ConfigDoc),
-        SchemaName::Plan => schemars::schema_for!(crate::plan::Plan),
+        SchemaName::Plan => schemars::schema_for!(crate::plan::PlanSet),
         SchemaName::State => schemars::schema_for!(crate::state::State),
         SchemaName::Events => crate::events::schema(),
         SchemaName::Approvals => schemars::schema_for!(crate::policy::ApprovalsFile),

@@ -176,7 +176,7 @@ fn fault_injection_converges_without_duplicates() {
     let d = emu.deliveries();
     let (o, mut t) = t.args(["plan", "--format", "json"]).status(0).run();
     let plan: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
-    for n in plan["notifications"].as_array().expect("array") {
+    for n in plan["targets"][0]["notifications"].as_array().expect("array") {
         if n["action"] == "blocked" {
             let key = n["key"].as_str().unwrap_or_default().to_string();
             t = t.args(["state", "resolve", &key, "--all", "--not-sent"]).status(0).run().1;
@@ -191,7 +191,7 @@ fn fault_injection_converges_without_duplicates() {
         let (o, t3) = t.args(["plan", "--format", "json"]).run();
         t = t3;
         let plan: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
-        for n in plan["notifications"].as_array().expect("array") {
+        for n in plan["targets"][0]["notifications"].as_array().expect("array") {
             if n["action"] == "blocked" {
                 let key = n["key"].as_str().unwrap_or_default().to_string();
                 t = t.args(["state", "resolve", &key, "--all", "--not-sent"]).status(0).run().1;

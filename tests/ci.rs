@@ -250,7 +250,7 @@ fn second_messages_show_what_changed_against_the_base_version() {
     assert!(o.stdout.contains("ann@y.com  [parameters.orderId \"A-100\" → \"A-101\"]"), "{}", o.stdout);
     let (o, _) = t.args(["plan", "--compare-to", "base", "--format", "json"]).status(0).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
-    let changes = &v["notifications"][0]["sends"][0]["changes"][0];
+    let changes = &v["targets"][0]["notifications"][0]["sends"][0]["changes"][0];
     assert_eq!(
         (changes["field"].as_str(), changes["before"].as_str(), changes["after"].as_str()),
         (Some("parameters.orderId"), Some("A-100"), Some("A-101"))

@@ -20,7 +20,7 @@ fn every_plan_forecasts_its_requests_and_time() {
         .manifest("b.yaml", &slack("b", 2, ""));
     let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
-    let f = &v["forecast"];
+    let f = &v["targets"][0]["forecast"];
     assert_eq!((f["requests"].as_u64(), f["statusCalls"].as_u64()), (Some(4), Some(4)), "{f}");
     assert_eq!(f["notifications"][0]["requests"], 3);
     assert_eq!(f["notifications"][1]["requests"], 1);

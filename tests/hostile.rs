@@ -209,7 +209,7 @@ fn binary_files_of_every_kind_are_refused_naming_the_kind() {
 /// refused before parsing, with a short error.
 #[test]
 fn a_plan_file_with_a_huge_string_is_refused_briefly() {
-    let mut json = b"{\"formatVersion\": 1, \"binding\": \"".to_vec();
+    let mut json = b"{\"formatVersion\": 2, \"targets\": \"".to_vec();
     json.resize(json.len() + 40 * MIB as usize, b'x');
     json.extend_from_slice(b"\"}\n");
     for args in [&["show", "plan.json"][..], &["apply", "plan.json", "--auto-approve"]] {
@@ -218,7 +218,7 @@ fn a_plan_file_with_a_huge_string_is_refused_briefly() {
         assert!(o.stderr.len() < 4096, "{}", o.stderr.len());
     }
     // A string that fits is quoted at most in part.
-    let mut json = b"{\"formatVersion\": 1, \"binding\": \"".to_vec();
+    let mut json = b"{\"formatVersion\": 2, \"targets\": \"".to_vec();
     json.resize(json.len() + MIB as usize, b'x');
     json.extend_from_slice(b"\"}\n");
     let t = with_files().bytes("plan.json", &json).args(["show", "plan.json"]).status(1);

@@ -24,6 +24,7 @@ mod retention;
 mod schema;
 mod security;
 mod state;
+mod targets;
 mod validate;
 mod values;
 mod yaml_parity;

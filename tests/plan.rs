@@ -12,7 +12,7 @@ fn actions(t: &Test, extra: &[&str]) -> BTreeMap<String, serde_json::Value> {
     let out = t.command().args(&args).output().expect("plan");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan json");
-    v["notifications"]
+    v["targets"][0]["notifications"]
         .as_array()
         .expect("array")
         .iter()
@@ -240,7 +240,7 @@ fn personalised_messages_are_previewed() {
     );
     let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
-    let preview = &v["notifications"][0]["preview"];
+    let preview = &v["targets"][0]["notifications"][0]["preview"];
     assert_eq!(preview[0]["message"], "Hello Ann, order A-1.", "{preview}");
     assert_eq!(preview[1]["message"], "Hi Bo, B-2 is late", "{preview}");
     t.args(["plan", "--color", "never"]).status(0).stdout_has("a@x.com: Hello Ann, order A-1.").run();

@@ -63,7 +63,7 @@ fn leaves(v: &Value, at: &str, out: &mut Vec<String>) {
 /// is; a value the plan type cannot hold is written as plain JSON. Whether it was a plan.
 fn write(t: &Test, v: &Value, seal: bool) -> bool {
     let path = t.path().join("edited.json");
-    match serde_json::from_value::<kore_notify::plan::Plan>(v.clone()) {
+    match serde_json::from_value::<kore_notify::plan::PlanSet>(v.clone()) {
         Ok(mut p) => {
             if seal {
                 p.seal();
@@ -194,7 +194,11 @@ fn a_plan_file_is_checked_at_the_instant_it_was_made() {
     let t = t.env("KORE_NOTIFY_NOW", "2026-11-24T09:30:00Z");
     let (later, t) = t.args(["plan", "--format", "json"]).status(0).run();
     let later: Value = serde_json::from_str(&later.stdout).expect("json");
-    assert_ne!(later["notifications"], original(&t)["notifications"], "the plan does not depend on the clock");
+    assert_ne!(
+        later["targets"][0]["notifications"],
+        original(&t)["targets"][0]["notifications"],
+        "the plan does not depend on the clock"
+    );
     let (o, _) = t.args(["apply", "plan.json"]).status(0).run();
     assert!(o.stdout.contains("Apply: 1 request(s) accepted"), "{}", o.stdout);
     assert_eq!(emu.deliveries().len(), 2);

@@ -65,7 +65,7 @@ fn a_deny_fails_the_plan_after_printing_it_and_apply_sends_nothing() {
     assert!(o.stdout.contains("Plan: "), "the whole plan is printed first: {}", o.stdout);
     let (o, t) = t.args(["plan", "--format", "json"]).status(1).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json plan");
-    let wa = v["notifications"].as_array().expect("list").iter().find(|n| n["key"] == "wa").expect("wa").clone();
+    let wa = v["targets"][0]["notifications"].as_array().expect("list").iter().find(|n| n["key"] == "wa").expect("wa").clone();
     assert_eq!(wa["policy"]["decision"], "deny");
     assert_eq!(wa["policy"]["rules"][0]["why"], "channel whatsapp");
     let (o, t) = t.args(["plan", "--format", "markdown"]).status(1).stdout_has("Denied by the policy").run();
@@ -296,12 +296,14 @@ fn init_writes_a_commented_sample_policy_that_validates_once_uncommented() {
     let path = t.path().join("repo/kore-notify.yaml");
     let text = std::fs::read_to_string(&path).expect("config");
     assert!(text.contains("# policy:") && text.contains("#     require: {approvals: 2"), "{text}");
-    let mut sample = String::new();
+    // Uncommented from `# policy:` to `# businessHours:` (the sample targets after it stay commented).
+    let (mut sample, mut inside) = (String::new(), false);
     for l in text.lines() {
+        inside |= l.starts_with("# policy:");
         let l = match l.strip_prefix("# ") {
-            Some(rest)
-                if rest.starts_with("policy:") || rest.starts_with("  ") || rest.starts_with("businessHours:") =>
-            {
+            Some(rest) if inside && (rest.starts_with("policy:") || rest.starts_with("  ")) => rest,
+            Some(rest) if inside && rest.starts_with("businessHours:") => {
+                inside = false;
                 rest
             }
             _ => l,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-const PW_VAR: &str = "KN_TEST_PG_PASSWORD";
+pub(crate) const PW_VAR: &str = "KN_TEST_PG_PASSWORD";
 
 fn admin_url() -> url::Url {
     let raw = std::env::var("KORE_NOTIFY_TEST_PG").unwrap_or_default();

@@ -43,7 +43,7 @@ fn two_unknown_requests_are_settled_one_by_one() {
         .run();
     assert!(o.stdout.contains("1 request(s) accepted (2 recipient(s)), 0 rejected, 2 unknown"), "{}", o.stdout);
     let (plan, t) = plan_json(t, &[]);
-    let k = &plan["notifications"][0];
+    let k = &plan["targets"][0]["notifications"][0];
     assert_eq!(k["action"], "blocked", "{k}");
     assert_eq!(k["recipients"]["unknown"], 4);
     let reqs = k["unknownRequests"].as_array().expect("unknown requests");
@@ -64,8 +64,12 @@ fn two_unknown_requests_are_settled_one_by_one() {
     // #2 was delivered (its answer was lost); #1 is retried alone.
     let (_, t) = t.args(["state", "resolve", "k", "2", "--sent"]).status(0).run();
     let (plan, t) = plan_json(t, &["--retry-unknown=k#1"]);
-    let sends: Vec<&str> =
-        plan["notifications"][0]["sends"].as_array().expect("sends").iter().filter_map(|s| s["id"].as_str()).collect();
+    let sends: Vec<&str> = plan["targets"][0]["notifications"][0]["sends"]
+        .as_array()
+        .expect("sends")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
     assert_eq!(sends, vec!["u2@example.com", "u3@example.com"]);
     let (_, t) =
         t.args(["apply", "--auto-approve", "--retry-unknown=k#2"]).status(1).stderr_has("no unknown outcome").run();
@@ -91,7 +95,7 @@ fn an_unknown_request_blocks_only_itself() {
     let all: Vec<String> = first.iter().cloned().chain(ids("q", 33)).collect();
     let t = t.manifest("a.yaml", &slack("k", &all));
     let (plan, t) = plan_json(t, &[]);
-    let k = &plan["notifications"][0];
+    let k = &plan["targets"][0]["notifications"][0];
     assert_eq!(k["action"], "send-to-added", "{k}");
     assert_eq!(k["sends"].as_array().map(Vec::len), Some(33));
     assert_eq!(k["recipients"]["unknown"], 7);
@@ -124,11 +128,11 @@ fn a_2xx_that_is_not_a_job_is_unknown() {
     let (_, t) = t.args(["apply", "--auto-approve"]).status(3).stderr_has("Nothing to send").run();
     assert!(people.iter().all(|p| deliveries_of(&emu, p) == 1), "never re-sent: {:?}", emu.deliveries());
     let (plan, t) = plan_json(t, &[]);
-    assert_eq!(plan["notifications"][0]["unknownRequests"].as_array().map(Vec::len), Some(3));
+    assert_eq!(plan["targets"][0]["notifications"][0]["unknownRequests"].as_array().map(Vec::len), Some(3));
     std::thread::sleep(Duration::from_millis(200));
     let (_, t) = t.args(["status", "--refresh"]).status(3).stderr_has("settled as sent").run();
     let (plan, t) = plan_json(t, &[]);
-    let left: Vec<u64> = plan["notifications"][0]["unknownRequests"]
+    let left: Vec<u64> = plan["targets"][0]["notifications"][0]["unknownRequests"]
         .as_array()
         .expect("unknown")
         .iter()
@@ -188,7 +192,7 @@ fn personalisation_holds_under_both_readings() {
         let emu = Emulator::start(&["--v2-parameters", mode]);
         let t = Test::repo(&emu.url).manifest("p.yaml", manifest);
         let (plan, t) = plan_json(t, &[]);
-        let preview = plan["notifications"][0]["preview"].clone();
+        let preview = plan["targets"][0]["notifications"][0]["preview"].clone();
         t.args(["apply", "--auto-approve"]).status(0).run();
         let messages = emu.stats()["messages"].clone();
         assert_eq!(messages["ivr:a@x.com"], serde_json::json!(["Hi Ann, order A-1."]), "{mode}: {messages}");
@@ -206,7 +210,8 @@ fn personalisation_holds_under_both_readings() {
     let t = Test::repo(&emu.url).file("kore-notify.yaml", &off).manifest("p.yaml", manifest);
     let (plan, t) = plan_json(t, &[]);
     assert_eq!(
-        plan["notifications"][0]["preview"][0]["ifParametersFillOnlyCustomMessage"], "Hi {firstName}, order {id}.",
+        plan["targets"][0]["notifications"][0]["preview"][0]["ifParametersFillOnlyCustomMessage"],
+        "Hi {firstName}, order {id}.",
         "the preview shows both readings when the copy is switched off"
     );
     let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
@@ -226,11 +231,11 @@ fn failed_deliveries_are_retried_alone() {
     std::thread::sleep(Duration::from_millis(300));
     let (_, t) = t.args(["status", "--refresh"]).status(3).run();
     let (plan, t) = plan_json(t, &[]);
-    assert_eq!(plan["notifications"][0]["action"], "no-op");
-    assert_eq!(plan["notifications"][0]["recipients"]["failed"], 1);
+    assert_eq!(plan["targets"][0]["notifications"][0]["action"], "no-op");
+    assert_eq!(plan["targets"][0]["notifications"][0]["recipients"]["failed"], 1);
     let (_, t) = t.args(["plan", "--detailed-exitcode"]).status(0).stdout_has("--retry-failed=k").run();
     let (plan, t) = plan_json(t, &["--retry-failed=all"]);
-    let k = &plan["notifications"][0];
+    let k = &plan["targets"][0]["notifications"][0];
     assert_eq!(k["action"], "retry-failed", "{k}");
     assert_eq!(k["sends"].as_array().map(Vec::len), Some(1));
     assert_eq!(k["sends"][0]["id"], "fail1@x.com");
@@ -263,7 +268,7 @@ fn sigint_mid_apply_leaves_no_duplicate_and_nothing_lost() {
     let (plan, t2) = plan_json(t, &[]);
     t = t2;
     let state = kore_notify::state::load(&t.state_path()).expect("state").state;
-    for u in plan["notifications"][0]["unknownRequests"].as_array().cloned().unwrap_or_default() {
+    for u in plan["targets"][0]["notifications"][0]["unknownRequests"].as_array().cloned().unwrap_or_default() {
         let i = u["index"].as_u64().expect("index") as u32;
         let n = &state.notifications["k"];
         let delivered = people.iter().any(|p| {

@@ -97,7 +97,13 @@ fn the_orphan_date_is_recorded_once_kept_and_cleared_when_the_key_comes_back() {
     let t = t.env("KORE_NOTIFY_NOW", &days_later(10));
     let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
     let (plan, t) = plan_json(t);
-    let k = plan["notifications"].as_array().expect("list").iter().find(|n| n["key"] == "k").expect("k").clone();
+    let k = plan["targets"][0]["notifications"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|n| n["key"] == "k")
+        .expect("k")
+        .clone();
     assert_eq!(k["action"], "orphaned");
     assert_eq!(k["orphanedSince"], NOW, "{k}");
     assert_eq!(k["retiresAt"].as_str(), Some(days_later(30).as_str()), "{k}");

@@ -52,7 +52,7 @@ fn declared_variables_expand_and_the_plan_shows_them() {
     assert!(o.stdout.contains("Release 2026.11 is out"), "{}", o.stdout);
     let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
-    assert_eq!(v["notifications"][0]["variables"]["RELEASE"], "2026.11");
+    assert_eq!(v["targets"][0]["notifications"][0]["variables"]["RELEASE"], "2026.11");
     t.args(["plan", "--format", "markdown"]).status(0).stdout_has("Variables: RELEASE=2026\\.11").run();
 }
 

@@ -107,7 +107,13 @@ fn a_stale_journal_never_swallows_new_sends() {
     let t = t.manifest("b.yaml", "key: b\nchannel: slack\ncontent: {type: text, value: news}\nidentities: [x, y]\n");
     let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
     let plan: serde_json::Value = serde_json::from_str(&o.stdout).expect("plan json");
-    let b = plan["notifications"].as_array().expect("list").iter().find(|n| n["key"] == "b").expect("b").clone();
+    let b = plan["targets"][0]["notifications"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|n| n["key"] == "b")
+        .expect("b")
+        .clone();
     assert_eq!(b["action"], "send");
 
     // What apply does for b, killed before compaction: load, open the journal, record the send.
@@ -148,7 +154,13 @@ fn a_stale_journal_never_swallows_new_sends() {
     // The send is remembered: nothing left to send, and apply sends nothing.
     let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
     let plan: serde_json::Value = serde_json::from_str(&o.stdout).expect("plan json");
-    let b = plan["notifications"].as_array().expect("list").iter().find(|n| n["key"] == "b").expect("b").clone();
+    let b = plan["targets"][0]["notifications"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|n| n["key"] == "b")
+        .expect("b")
+        .clone();
     assert_eq!(b["action"], "no-op", "the recorded send was forgotten: {b}");
     let before = emu.deliveries();
     t.args(["apply", "--auto-approve"]).status(0).run();

@@ -297,6 +297,6 @@ fn yaml_scalars_keep_their_text() {
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
     let text = v.to_string();
     assert!(!text.contains("false"), "a YAML 1.1 boolean leaked into the plan: {text}");
-    let sends = &v["notifications"][0]["sends"][0];
+    let sends = &v["targets"][0]["notifications"][0]["sends"][0];
     assert_eq!(sends["id"], "a@x.com", "{text}");
 }

@@ -10,14 +10,35 @@ use super::*;
 #[schemars(title = "kore-notify config", description = "Target and settings for kore-notify (kore-notify.yaml).")]
 pub(crate) struct ConfigDoc {
     /// Kore.ai environment URL, e.g. https://platform.kore.ai (http:// only for loopback hosts).
-    pub(crate) host: String,
-    /// Bot ID or Stream ID (General Settings in the App Builder), e.g. st-xxxx.
-    pub(crate) bot_id: String,
-    /// Client ID of the app; may be a `${VAR}` reference.
-    pub(crate) client_id: String,
-    /// Client secret of the app. Must be an environment variable reference such as `${KORE_CLIENT_SECRET}`.
+    /// Required without `targets:`; with it, written per target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) host: Option<String>,
+    /// Bot ID or Stream ID (General Settings in the App Builder), e.g. st-xxxx. Required without
+    /// `targets:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bot_id: Option<String>,
+    /// Client ID of the app; may be a `${VAR}` reference. Required without `targets:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<String>,
+    /// Client secret of the app. Must be an environment variable reference such as
+    /// `${KORE_CLIENT_SECRET}`. Required without `targets:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$"))]
-    pub(crate) client_secret: String,
+    pub(crate) client_secret: Option<String>,
+    /// Several bots (dev → staging → production), by name (lowercase letters, digits, - and _):
+    /// each with its own host, bot, credentials, state, limits and audience rule. Without it, the
+    /// fields above make one target, `default`. With it, `batchSize`, `rateLimits`, `timeouts`,
+    /// `businessHours` and the v2 options written here are defaults every target inherits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-z][a-z0-9_-]{0,39}$"}))]
+    pub(crate) targets: Option<std::collections::BTreeMap<String, TargetDoc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) audience: Option<AudienceDoc>,
+    /// Only in a target: the target whose sends prove the content first (see `promotion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promote_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promotion: Option<super::PromotionLevel>,
     /// State file path, relative to this file and inside the repository root. Default `.kore-notify/state.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) state: Option<String>,
@@ -122,7 +143,8 @@ pub(crate) struct RequireDoc {
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct WhenDoc {
-    /// The target's name (one implicit target today: `default`).
+    /// The target's name, as under `targets:` (a config without `targets:` has one target,
+    /// `default`). Each target is planned on its own, so a rule judges one target's sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) target: Option<OneOrMany<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,12 +159,12 @@ pub(crate) struct WhenDoc {
     pub(crate) recipients: Option<RecipientsDoc>,
     /// Where the recipients come from: inline (`identities`) or csv (`identitiesFrom`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) audience: Option<OneOrMany<AudienceDoc>>,
+    pub(crate) audience: Option<OneOrMany<AudienceSourceDoc>>,
     /// Whether the text differs from what was last sent (a first send is not a change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) content_changed: Option<bool>,
-    /// Whether sends, from the plan's time to the forecast's last request, land outside
-    /// `businessHours` (which this needs).
+    /// Whether sends, from the plan's time to the forecast's last request, land outside the
+    /// target's `businessHours` (which every target the rule concerns needs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) outside_business_hours: Option<bool>,
 }
@@ -164,7 +186,7 @@ pub(crate) enum ActionDoc {
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum AudienceDoc {
+pub(crate) enum AudienceSourceDoc {
     Inline,
     Csv,
 }
@@ -260,4 +282,73 @@ pub(crate) struct TimeoutsDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = super::MAX_REQUEST_SECONDS))]
     pub(crate) request_seconds: Option<u32>,
+}
+
+/// One target under `targets:`.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct TargetDoc {
+    /// Kore.ai environment URL of this target.
+    pub(crate) host: String,
+    /// Bot ID or Stream ID of this target.
+    pub(crate) bot_id: String,
+    /// Client ID of this target's app; may be a `${VAR}` reference.
+    pub(crate) client_id: String,
+    /// Client secret of this target's app, as an environment variable reference.
+    #[schemars(regex(pattern = r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$"))]
+    pub(crate) client_secret: String,
+    /// This target's state: a file inside the repository (default `.kore-notify/NAME.json`) or a
+    /// `postgres://` URL. Two targets never share one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) v2_message_field: Option<V2Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) v2_template_as_custom_message: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = super::MAX_BATCH_SIZE))]
+    pub(crate) batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rate_limits: Option<RateLimitsDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) timeouts: Option<TimeoutsDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) audience: Option<AudienceDoc>,
+    /// Another target's name: a notification is sent here only once the same content (what
+    /// recipients read, whatever the bot and the recipient) was accepted there (or delivered,
+    /// with `promotion: delivered`). `apply --skip-promotion KEY --reason TEXT` passes the gate
+    /// knowingly, recorded in the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promote_from: Option<String>,
+    /// What the other target must show: `accepted` (default: Kore.ai accepted a request with
+    /// the same content) or `delivered` (its status is SUCCESS: run `status --refresh` there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promotion: Option<super::PromotionLevel>,
+    /// This target's business hours (for the policy's `outsideBusinessHours`), in its own
+    /// timezone; overrides the top-level default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) business_hours: Option<BusinessHoursDoc>,
+}
+
+/// Who a target may reach, so a non-production target never reaches production users. Exactly
+/// one of the two. A list inline, or a file inside the repository: one identity per line (`#`
+/// comments), or a `.csv` file's first column after its header. Compared without regard to case.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AudienceDoc {
+    /// Recipients outside the list are left out of this target's plan (counted, shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) only: Option<IdentityListDoc>,
+    /// Each notification goes to these identities instead, the k-th with the parameters and
+    /// custom message of its k-th recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) replace_with: Option<IdentityListDoc>,
+}
+
+/// Identities inline, or a file of them.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum IdentityListDoc {
+    List(Vec<String>),
+    File(String),
 }

@@ -17,10 +17,14 @@ use crate::yaml;
 mod doc;
 mod host;
 mod origin;
+mod target;
 
 use host::check_host;
 
 pub(crate) use doc::ConfigDoc;
+#[cfg(test)]
+pub(crate) use target::AudienceList;
+pub(crate) use target::{Audience, IMPLICIT, PromotionLevel, Target, valid_name};
 
 pub(crate) const FILE_NAME: &str = "kore-notify.yaml";
 /// Also accepted.
@@ -80,6 +84,10 @@ pub(crate) const FIELDS: &[&str] = &[
     "retention",
     "repository",
     "review",
+    "targets",
+    "audience",
+    "promoteFrom",
+    "promotion",
     crate::policy::FIELD,
     crate::policy::HOURS_FIELD,
 ];
@@ -92,26 +100,14 @@ pub(crate) struct Config {
     pub(crate) path: PathBuf,
     /// Directory of the config file; relative paths are resolved against it.
     pub(crate) dir: PathBuf,
-    pub(crate) host: String,
-    pub(crate) bot_id: String,
-    /// Raw values, resolved only when talking to Kore.ai (plan never reads credentials).
-    client_id_raw: String,
-    client_secret_var: String,
-    /// Where the state lives: a file inside the repository, or a PostgreSQL database.
-    pub(crate) state: StateLocation,
+    /// The bots this repository sends through: `targets:`, or the one implicit target made of
+    /// the top-level fields. Never empty.
+    pub(crate) targets: Vec<Target>,
     /// The repository root: every path named by the config or a manifest stays inside it.
     pub(crate) root: crate::files::Root,
     /// Variables manifests may expand.
     pub(crate) variables: Vec<String>,
     pub(crate) manifests: Vec<String>,
-    pub(crate) v2_field: V2Field,
-    /// `v2TemplateAsCustomMessage`.
-    pub(crate) v2_template_as_custom_message: bool,
-    pub(crate) batch_size: usize,
-    pub(crate) per_minute: u32,
-    pub(crate) per_hour: u32,
-    pub(crate) connect_timeout: u32,
-    pub(crate) request_timeout: u32,
     /// `retention`: how long a notification stays orphaned (in the state, no longer in the
     /// manifests) before it is replaced by a tombstone. `None` (the default): kept forever.
     pub(crate) retention: Option<std::time::Duration>,
@@ -122,32 +118,10 @@ pub(crate) struct Config {
     /// job summaries (for audiences generated at CI time from outside the repository). Default:
     /// shown as written, as everyone who sees the pull request sees the committed files anyway.
     pub(crate) review_mask: bool,
-    /// `policy:` (empty: everything is allowed) and `businessHours:` (see `src/policy/`).
+    /// `policy:` (empty: everything is allowed; see `src/policy/`). Its rules judge each
+    /// target's plan; the business hours are the target's (`Target::business_hours`).
     pub(crate) policy: crate::policy::Policy,
-    pub(crate) business_hours: Option<crate::policy::BusinessHours>,
 }
-
-/// Where the state lives.
-#[derive(Clone, Debug)]
-pub(crate) enum StateLocation {
-    /// A file inside the repository (the default, `.kore-notify/state.json`).
-    File(PathBuf),
-    /// A PostgreSQL database (`state: postgres://…` or `KORE_NOTIFY_STATE_URL`).
-    Postgres(crate::state::pg::PgSpec),
-}
-
-impl StateLocation {
-    /// The state file, when the state is kept in one.
-    pub(crate) fn file(&self) -> Option<&Path> {
-        match self {
-            StateLocation::File(p) => Some(p),
-            StateLocation::Postgres(_) => None,
-        }
-    }
-}
-
-/// The environment variable that moves the state into PostgreSQL, whatever the config says.
-pub(crate) const STATE_URL_VAR: &str = "KORE_NOTIFY_STATE_URL";
 
 pub(crate) struct Credentials {
     pub(crate) client_id: String,
@@ -198,40 +172,29 @@ impl Config {
         let Some(doc) = parse(&mut w, &text) else { return Ok(None) };
         let errors_before = w.diags.errors();
         let Some(f) = w.fields(&doc, "", FIELDS) else { return Ok(None) };
-        let (host, bot_id) = target(&mut w, &f, &doc.pos);
-        let (client_id_raw, client_secret_var) = credential_fields(&mut w, &f, &doc.pos);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = repository_root(&mut w, &f, &dir);
-        let state = state_location(&mut w, &f, &doc.pos, root.as_ref(), &dir, env);
+        let cx = target::Context { path, dir: &dir, root: root.as_ref(), env };
+        let before_targets = w.diags.errors();
+        let (targets, mut creds) = target::targets(&mut w, &f, &doc.pos, &cx);
+        // The policy is checked against the targets when they have no errors of their own.
+        let known: Option<Vec<(String, bool)>> = (w.diags.errors() == before_targets)
+            .then(|| targets.iter().map(|t| (t.name.clone(), t.business_hours.is_some())).collect());
         let variables = declared_variables(&mut w, &f);
         let manifests = match f.get("manifests") {
             Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
             None => vec!["notifications".to_string()],
         };
-        let (v2_field, v2_template_as_custom_message) = message_options(&mut w, &f);
-        let limits = limits(&mut w, &f);
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
         let review_mask = review_mask(&mut w, &f);
-        let business_hours = crate::policy::business_hours(&mut w, &f);
-        let policy = crate::policy::policy(&mut w, &f, f.contains_key(crate::policy::HOURS_FIELD)).unwrap_or_default();
-        if let (Some(vars), Some(secret)) = (&variables, &client_secret_var) {
-            let mut creds = vec![secret.clone(), STATE_URL_VAR.to_string()];
-            creds.extend(state_password_var(&f));
-            check_no_credentials(&mut w, &f, vars, &creds, client_id_raw.as_deref().unwrap_or_default());
+        let policy = crate::policy::policy(&mut w, &f, known.as_deref()).unwrap_or_default();
+        if let Some(vars) = &variables {
+            creds.push(crate::state::STATE_URL_VAR.to_string());
+            check_no_credentials(&mut w, &f, vars, &creds, &targets);
         }
         let clean = w.diags.errors() == errors_before;
-        let (
-            Some(host),
-            Some(bot_id),
-            Some(client_id_raw),
-            Some(client_secret_var),
-            Some(root),
-            Some(state),
-            Some(variables),
-            true,
-        ) = (host, bot_id, client_id_raw, client_secret_var, root, state, variables, clean)
-        else {
+        let (Some(root), Some(variables), true, false) = (root, variables, clean, targets.is_empty()) else {
             return Ok(None);
         };
         let origin = origin::origin(repository.as_deref(), root.path(), &dir);
@@ -239,69 +202,57 @@ impl Config {
             origin,
             review_mask,
             policy,
-            business_hours,
             path: path.to_path_buf(),
-            state,
+            targets,
             root,
             variables,
             dir,
-            host: host.trim_end_matches('/').to_string(),
-            bot_id,
-            client_id_raw,
-            client_secret_var,
             manifests,
-            v2_field,
-            v2_template_as_custom_message,
-            batch_size: limits.batch_size,
-            per_minute: limits.per_minute,
-            per_hour: limits.per_hour,
-            connect_timeout: limits.connect_timeout,
-            request_timeout: limits.request_timeout,
             retention,
         }))
     }
 
-    /// Resolves the credentials from the environment. Only apply and status --refresh call this.
-    pub(crate) fn credentials(&self, env: &dyn Env) -> Result<Credentials> {
-        /// The environment, with the variables already found missing set (to find the next one).
-        struct Past<'a>(&'a dyn Env, &'a [(String, String)]);
-        impl Env for Past<'_> {
-            fn get(&self, name: &str) -> Option<String> {
-                if self.1.iter().any(|(n, _)| n == name) { Some(String::new()) } else { self.0.get(name) }
-            }
-        }
-        // Every missing variable at once, not one per run.
-        let mut missing: Vec<(String, String)> = Vec::new();
-        let client_id = loop {
-            match interp::interpolate(&self.client_id_raw, &Past(env, &missing)) {
-                Ok(v) => break v,
-                Err(interp::InterpError::Undefined(name)) if missing.len() < 16 => {
-                    missing.push((name, "clientId".into()));
-                }
-                Err(other) => {
-                    return Err(Error::Config { path: self.path.clone(), message: format!("clientId: {other}") });
-                }
-            }
-        };
-        let client_secret = env.get(&self.client_secret_var).filter(|s| !s.is_empty());
-        if client_secret.is_none() {
-            missing.push((self.client_secret_var.clone(), "clientSecret".into()));
-        }
-        match (client_secret, missing.len()) {
-            (Some(client_secret), 0) => Ok(Credentials { client_id, client_secret }),
-            (_, 1) => {
-                let (name, field) = missing.remove(0);
-                Err(Error::MissingEnv { name, field })
-            }
-            _ => Err(Error::MissingEnvs(missing)),
+    /// The targets a command covers: the one named (`--target`, `KORE_NOTIFY_TARGET`), or all.
+    pub(crate) fn select(&self, wanted: Option<&str>) -> Result<Vec<&Target>> {
+        match wanted {
+            None => Ok(self.targets.iter().collect()),
+            Some(name) => self.named(name).map(|t| vec![t]),
         }
     }
 
-    /// The identity of the target, part of every fingerprint: the same manifests sent to another
-    /// bot are different messages. The host is left out on purpose, so moving to a new host URL
-    /// for the same bot does not resend everything.
-    pub(crate) fn target(&self) -> &str {
-        &self.bot_id
+    /// The one target a state-changing command works on: the one named, or the only one. With
+    /// several and none named, an error that lists them.
+    pub(crate) fn one(&self, wanted: Option<&str>, command: &str) -> Result<&Target> {
+        match (wanted, self.targets.as_slice()) {
+            (Some(name), _) => self.named(name),
+            (None, [only]) => Ok(only),
+            (None, _) => Err(Error::Refused(format!(
+                "`{command}` works on one target and this config has {}: {}; choose one with --target NAME (or KORE_NOTIFY_TARGET)",
+                self.targets.len(),
+                self.target_list()
+            ))),
+        }
+    }
+
+    /// The target called `name`, or an error that lists them.
+    pub(crate) fn named(&self, name: &str) -> Result<&Target> {
+        self.targets.iter().find(|t| t.name == name).ok_or_else(|| {
+            Error::Refused(format!(
+                "no target `{}` in {}: its targets are {}",
+                crate::safe::line(name),
+                crate::files::display_path(&self.path).display(),
+                self.target_list()
+            ))
+        })
+    }
+
+    fn target_list(&self) -> String {
+        self.target_names().join(", ")
+    }
+
+    /// The targets' names, in the config's order.
+    pub(crate) fn target_names(&self) -> Vec<String> {
+        self.targets.iter().map(|t| t.name.clone()).collect()
     }
 
     /// This config's directory inside its git work tree (`""` or `"sub/dir/"`), for links to
@@ -310,23 +261,14 @@ impl Config {
         origin::dir_in_work_tree(&self.dir)
     }
 
-    /// What the policy's verdicts need from the config. The target is the config's one implicit
-    /// target, named `default`.
-    pub(crate) fn policy_context(&self) -> crate::policy::PolicyContext<'_> {
-        crate::policy::PolicyContext { policy: &self.policy, hours: self.business_hours.as_ref(), target: "default" }
-    }
-
-    /// Whether other repositories may share the state (a database; a state file lives inside
-    /// this repository).
-    pub(crate) fn state_is_shared(&self) -> bool {
-        matches!(self.state, StateLocation::Postgres(_))
+    /// What the policy's verdicts on target `t`'s plan need from the config.
+    pub(crate) fn policy_context<'a>(&'a self, t: &'a Target) -> crate::policy::PolicyContext<'a> {
+        crate::policy::PolicyContext { policy: &self.policy, hours: t.business_hours.as_ref(), target: &t.name }
     }
 }
 
 type Fields<'n> = std::collections::BTreeMap<String, &'n yaml::Node>;
 
-/// Where the state lives unless the config says otherwise.
-pub(crate) const DEFAULT_STATE: &str = ".kore-notify/state.json";
 /// Defaults (and ranges, in `limits`) shared with the schema documentation in `ConfigDoc`.
 pub(crate) const DEFAULT_BATCH_SIZE: u64 = 1000;
 pub(crate) const DEFAULT_PER_MINUTE: u32 = 600;
@@ -355,31 +297,38 @@ fn parse(w: &mut Walker, text: &str) -> Option<yaml::Node> {
     }
 }
 
-fn required(w: &mut Walker, f: &Fields, at: &Pos, name: &str) -> Option<String> {
+fn required(w: &mut Walker, f: &Fields, at: &Pos, prefix: &str, name: &str) -> Option<String> {
+    let field = join(prefix, name);
     match f.get(name) {
-        Some(n) => w.string(n, name),
+        Some(n) => w.string(n, &field),
         None => {
-            w.error(at, name, format!("missing required field `{name}`"), format!("add `{name}: …` to {FILE_NAME}"));
+            let place = if prefix.is_empty() { FILE_NAME.to_string() } else { format!("{prefix} in {FILE_NAME}") };
+            w.error(at, &field, format!("missing required field `{field}`"), format!("add `{name}: …` to {place}"));
             None
         }
     }
 }
 
 /// `host` and `botId`, checked.
-fn target(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, Option<String>) {
-    let host = required(w, f, at, "host");
-    let bot_id = required(w, f, at, "botId");
+fn host_and_bot(w: &mut Walker, f: &Fields, at: &Pos, prefix: &str) -> (Option<String>, Option<String>) {
+    let host = required(w, f, at, prefix, "host");
+    let bot_id = required(w, f, at, prefix, "botId");
     if let (Some(h), Some(n)) = (&host, f.get("host"))
         && let Err(msg) = check_host(h)
     {
-        w.error(&n.pos, "host", msg, "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)");
+        w.error(
+            &n.pos,
+            &join(prefix, "host"),
+            msg,
+            "use https://your-kore-host (http:// is allowed only for 127.0.0.1/localhost)",
+        );
     }
     if let (Some(b), Some(n)) = (&bot_id, f.get("botId"))
         && (b.is_empty() || b.contains(['/', '?', '#', ' ']))
     {
         w.error(
             &n.pos,
-            "botId",
+            &join(prefix, "botId"),
             format!("`{}` is not a valid bot or stream id", crate::safe::line(b)),
             "copy the Bot ID from General Settings, e.g. st-1234…",
         );
@@ -388,17 +337,18 @@ fn target(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, Option<Strin
 }
 
 /// `clientId` (raw, resolved only when talking to Kore.ai) and the variable `clientSecret` names.
-fn credential_fields(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, Option<String>) {
+fn credential_fields(w: &mut Walker, f: &Fields, at: &Pos, prefix: &str) -> (Option<String>, Option<String>) {
+    let (id_field, secret_field) = (join(prefix, "clientId"), join(prefix, "clientSecret"));
     let client_id_raw = match f.get("clientId") {
         Some(n) => match &n.value {
             yaml::Value::Str(s) => Some(s.clone()),
             _ => {
-                w.error(&n.pos, "clientId", "expected a string", "write clientId: ${KORE_CLIENT_ID}");
+                w.error(&n.pos, &id_field, "expected a string", "write clientId: ${KORE_CLIENT_ID}");
                 None
             }
         },
         None => {
-            w.error(at, "clientId", "missing required field `clientId`", "add `clientId: ${KORE_CLIENT_ID}`");
+            w.error(at, &id_field, format!("missing required field `{id_field}`"), "add `clientId: ${KORE_CLIENT_ID}`");
             None
         }
     };
@@ -409,7 +359,7 @@ fn credential_fields(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, O
                 // Never echo the value: it may be a real secret.
                 w.redacted_error(
                     &n.pos,
-                    "clientSecret",
+                    &secret_field,
                     "a literal secret is not allowed in the config file",
                     "reference an environment variable instead: clientSecret: ${KORE_CLIENT_SECRET} (and remove the secret from git history)",
                 );
@@ -419,8 +369,8 @@ fn credential_fields(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, O
         None => {
             w.error(
                 at,
-                "clientSecret",
-                "missing required field `clientSecret`",
+                &secret_field,
+                format!("missing required field `{secret_field}`"),
                 "add `clientSecret: ${KORE_CLIENT_SECRET}`",
             );
             None
@@ -430,16 +380,22 @@ fn credential_fields(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<String>, O
 }
 
 /// `v2MessageField` and `v2TemplateAsCustomMessage`.
-fn message_options(w: &mut Walker, f: &Fields) -> (V2Field, bool) {
-    let field = match f.get("v2MessageField").map(|n| w.one_of(n, "v2MessageField", &["message", "content"])) {
-        Some(Some(s)) if s == "content" => V2Field::Content,
-        _ => V2Field::Message,
-    };
+fn message_options(w: &mut Walker, f: &Fields, prefix: &str) -> (V2Field, bool) {
+    let field =
+        match f.get("v2MessageField").map(|n| w.one_of(n, &join(prefix, "v2MessageField"), &["message", "content"])) {
+            Some(Some(s)) if s == "content" => V2Field::Content,
+            _ => V2Field::Message,
+        };
     let template = match f.get("v2TemplateAsCustomMessage") {
         Some(n) => match n.value {
             yaml::Value::Bool(b) => b,
             _ => {
-                w.error(&n.pos, "v2TemplateAsCustomMessage", "expected true or false", "write true or false");
+                w.error(
+                    &n.pos,
+                    &join(prefix, "v2TemplateAsCustomMessage"),
+                    "expected true or false",
+                    "write true or false",
+                );
                 true
             }
         },
@@ -457,33 +413,34 @@ struct Limits {
 }
 
 /// `batchSize`, `rateLimits` and `timeouts`, each within its range.
-fn limits(w: &mut Walker, f: &Fields) -> Limits {
+fn limits(w: &mut Walker, f: &Fields, prefix: &str) -> Limits {
     let mut l = Limits {
         batch_size: f
             .get("batchSize")
-            .and_then(|n| w.uint(n, "batchSize", 1, MAX_BATCH_SIZE))
+            .and_then(|n| w.uint(n, &join(prefix, "batchSize"), 1, MAX_BATCH_SIZE))
             .unwrap_or(DEFAULT_BATCH_SIZE) as usize,
         per_minute: DEFAULT_PER_MINUTE,
         per_hour: DEFAULT_PER_HOUR,
         connect_timeout: DEFAULT_CONNECT_SECONDS,
         request_timeout: DEFAULT_REQUEST_SECONDS,
     };
-    let rate = f.get("rateLimits").and_then(|n| w.fields(n, "rateLimits", RATE_FIELDS));
-    let time = f.get("timeouts").and_then(|n| w.fields(n, "timeouts", TIMEOUT_FIELDS));
+    let (rate_path, time_path) = (join(prefix, "rateLimits"), join(prefix, "timeouts"));
+    let rate = f.get("rateLimits").and_then(|n| w.fields(n, &rate_path, RATE_FIELDS));
+    let time = f.get("timeouts").and_then(|n| w.fields(n, &time_path, TIMEOUT_FIELDS));
     let get = |w: &mut Walker, group: (&str, &Option<Fields>), name: &str, max: u64| -> Option<u32> {
         let n = group.1.as_ref()?.get(name)?;
         w.uint(n, &join(group.0, name), 1, max).map(|v| v as u32)
     };
-    if let Some(v) = get(w, ("rateLimits", &rate), "perMinute", MAX_PER_MINUTE) {
+    if let Some(v) = get(w, (&rate_path, &rate), "perMinute", MAX_PER_MINUTE) {
         l.per_minute = v;
     }
-    if let Some(v) = get(w, ("rateLimits", &rate), "perHour", MAX_PER_HOUR) {
+    if let Some(v) = get(w, (&rate_path, &rate), "perHour", MAX_PER_HOUR) {
         l.per_hour = v;
     }
-    if let Some(v) = get(w, ("timeouts", &time), "connectSeconds", MAX_CONNECT_SECONDS) {
+    if let Some(v) = get(w, (&time_path, &time), "connectSeconds", MAX_CONNECT_SECONDS) {
         l.connect_timeout = v;
     }
-    if let Some(v) = get(w, ("timeouts", &time), "requestSeconds", MAX_REQUEST_SECONDS) {
+    if let Some(v) = get(w, (&time_path, &time), "requestSeconds", MAX_REQUEST_SECONDS) {
         l.request_timeout = v;
     }
     l
@@ -535,66 +492,6 @@ fn repository_root(w: &mut Walker, f: &Fields, dir: &Path) -> Option<crate::file
                 format!("cannot use `{rel}` as the repository root: {e}"),
                 "give an existing directory, relative to kore-notify.yaml",
             );
-            None
-        }
-    }
-}
-
-/// Where the state lives: `KORE_NOTIFY_STATE_URL` when set; else `state:` as a PostgreSQL URL
-/// (its password only as a `${VAR}` reference) or a path inside the repository root.
-fn state_location(
-    w: &mut Walker,
-    f: &Fields,
-    at: &Pos,
-    root: Option<&crate::files::Root>,
-    dir: &Path,
-    env: &dyn Env,
-) -> Option<StateLocation> {
-    use crate::state::pg::{PgSpec, is_postgres_url};
-    if let Some(url) = env.get(STATE_URL_VAR).filter(|v| !v.trim().is_empty()) {
-        return match PgSpec::secret(&url, STATE_URL_VAR) {
-            Ok(spec) => Some(StateLocation::Postgres(spec)),
-            Err(e) => {
-                w.error(
-                    at,
-                    "state",
-                    format!("{STATE_URL_VAR}: {e}"),
-                    "set it to postgres://user:password@host:5432/database, or unset it to use `state:`",
-                );
-                None
-            }
-        };
-    }
-    let node = f.get("state");
-    if let Some(n) = node
-        && let Some(raw) = n.as_str()
-        && is_postgres_url(raw)
-    {
-        return match PgSpec::written(raw, "state in kore-notify.yaml") {
-            Ok(spec) => Some(StateLocation::Postgres(spec)),
-            Err(e) => {
-                // The line is not shown: it may hold a password.
-                w.redacted_error(
-                    &n.pos,
-                    "state",
-                    e,
-                    "state: postgres://user:${KORE_NOTIFY_PG_PASSWORD}@host:5432/database?sslmode=require",
-                );
-                None
-            }
-        };
-    }
-    let rel = node.and_then(|n| w.string(n, "state")).unwrap_or_else(|| DEFAULT_STATE.into());
-    root.and_then(|r| state_inside(w, f, r, &dir.join(&rel))).map(StateLocation::File)
-}
-
-/// The state path, which must resolve inside the repository root.
-fn state_inside(w: &mut Walker, f: &Fields, root: &crate::files::Root, path: &Path) -> Option<PathBuf> {
-    match root.confine_new(path) {
-        Ok(_) => Some(path.to_path_buf()),
-        Err(e) => {
-            let pos = f.get("state").map(|n| n.pos.clone()).unwrap_or_default();
-            w.error(&pos, "state", format!("cannot keep the state there: {e}"), e.help());
             None
         }
     }
@@ -673,20 +570,12 @@ fn declared_variables(w: &mut Walker, f: &Fields) -> Option<Vec<String>> {
     ok.then_some(out)
 }
 
-/// The variable the password of a PostgreSQL `state:` URL comes from, when it names one (whether
-/// or not `KORE_NOTIFY_STATE_URL` overrides it now: it may not tomorrow).
-fn state_password_var(f: &Fields) -> Option<String> {
-    let raw = f.get("state")?.as_str()?;
-    let spec = crate::state::pg::PgSpec::written(raw, "state").ok()?;
-    spec.password_var().map(str::to_string)
-}
-
-/// The variables the credentials come from (the client secret, the client id's references, the
-/// state URL and its password) may never be declared for manifests.
-fn check_no_credentials(w: &mut Walker, f: &Fields, vars: &[String], secret_vars: &[String], client_id_raw: &str) {
+/// The variables the credentials come from (each target's client secret and client id
+/// references, the state URL and its password) may never be declared for manifests.
+fn check_no_credentials(w: &mut Walker, f: &Fields, vars: &[String], secret_vars: &[String], targets: &[Target]) {
     let Some(n) = f.get("variables") else { return };
     for (i, v) in vars.iter().enumerate() {
-        if secret_vars.contains(v) || client_id_raw.contains(&format!("${{{v}")) {
+        if secret_vars.contains(v) || targets.iter().any(|t| t.client_id_mentions(v)) {
             w.error(
                 &n.pos,
                 &crate::walk::index("variables", i),
@@ -696,6 +585,17 @@ fn check_no_credentials(w: &mut Walker, f: &Fields, vars: &[String], secret_vars
                 "remove it from `variables:`",
             );
         }
+    }
+}
+
+/// Targets for unit tests elsewhere.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A target `name` on a loopback host, its state a file, with `audience`.
+    pub(crate) fn target(name: &str, audience: Option<Audience>) -> Target {
+        target::Target::for_tests(name, audience)
     }
 }
 

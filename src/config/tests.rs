@@ -29,3 +29,9 @@ fn hosts() {
         assert!(check_host(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn target_fields_match_schema() {
+    crate::assert_fields_match_schema::<doc::TargetDoc>(target::TARGET_FIELDS);
+    crate::assert_fields_match_schema::<doc::AudienceDoc>(target::AUDIENCE_FIELDS);
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::Target;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::fingerprint::{RecipientHash, recipient_hash};
@@ -39,7 +39,7 @@ pub(crate) struct PollOptions {
 /// timed out. The caller holds `session` (apply --wait records under its own) and gives the run's
 /// rate limiter.
 pub(crate) fn refresh_until(
-    config: &Config,
+    config: &Target,
     env: &dyn crate::interp::Env,
     clock: crate::clock::Clock,
     limiter: Arc<RateLimiter>,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
-use crate::config::{Config, Credentials};
+use crate::config::{Credentials, Target};
 use crate::error::{Error, Result};
 use crate::fingerprint::{Fingerprint, RecipientHash};
 use crate::kore::{self, Client, KoreApi, RateLimiter, SendResult};
@@ -94,7 +94,8 @@ pub(crate) fn prepare<'a>(
 /// statuses under it, in the same limiter) and the tally.
 pub(crate) fn execute(
     prepared: Prepared<'_>,
-    config: &Config,
+    config: &Target,
+    origin: &str,
     creds: Option<Credentials>,
     limiter: &Arc<RateLimiter>,
     opts: SendOptions,
@@ -116,7 +117,7 @@ pub(crate) fn execute(
     // The sends created the new notifications: now each declared one records this repository.
     // Only a shared state (PostgreSQL) needs to know which repository declares what.
     let claims = if config.state_is_shared() {
-        book.session.state().claims(&config.origin, declared.iter().map(|n| n.key.as_str()))
+        book.session.state().claims(origin, declared.iter().map(|n| n.key.as_str()))
     } else {
         Vec::new()
     };

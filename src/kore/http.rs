@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::classify::{self, Answer, BACKOFF_CAP, Next};
 use super::{BodyError, JobStatus, KoreApi, KoreError, RateLimiter, SendResult, root_cause, valid_request_id};
 use crate::clock::Clock;
-use crate::config::{Config, Credentials};
+use crate::config::{Credentials, Target};
 use crate::manifest::Api;
 
 const MAX_ATTEMPTS: u32 = 8;
@@ -85,7 +85,7 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(
-        config: &Config,
+        config: &Target,
         creds: Credentials,
         limiter: Arc<RateLimiter>,
         clock: Clock,

@@ -21,7 +21,13 @@ pub(super) fn parse_time(w: &mut Walker, node: &Node, path: &str) -> Option<time
 
 type Fields<'n> = BTreeMap<String, &'n Node>;
 
-pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> Option<Notification> {
+pub(super) fn document(
+    w: &mut Walker,
+    file: &Path,
+    doc: &Node,
+    root: &Root,
+    known_targets: Option<&[String]>,
+) -> Option<Notification> {
     let before = w.diags.errors();
     w.used.clear();
     let f = w.fields(doc, "", FIELDS)?;
@@ -65,6 +71,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
         },
         None => false,
     };
+    let targets = f.get("targets").and_then(|n| targets(w, n, known_targets));
     recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
     if w.diags.errors() > before {
         return None;
@@ -91,6 +98,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, root: &Root) -> 
             inline: f.contains_key("identities"),
             csv: f.contains_key("identitiesFrom"),
         },
+        targets,
     })
 }
 
@@ -189,6 +197,39 @@ fn window(w: &mut Walker, f: &Fields) -> (Option<time::OffsetDateTime>, Option<t
         );
     }
     (not_before, not_after)
+}
+
+/// `targets:`: names of the config's targets, at least one, each once.
+fn targets(w: &mut Walker, n: &Node, known: Option<&[String]>) -> Option<Vec<String>> {
+    let names = known.map(|k| k.join(", ")).unwrap_or_else(|| "production".into());
+    let items = w.strings(n, "targets");
+    if items.is_empty() {
+        w.error(
+            &n.pos,
+            "targets",
+            "expected at least one target name",
+            format!("write e.g. `targets: [{names}]`, or remove it to plan for every target"),
+        );
+        return None;
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, (t, pos)) in items.into_iter().enumerate() {
+        if known.is_some_and(|k| !k.contains(&t)) || !crate::config::valid_name(&t) {
+            w.error(
+                &pos,
+                &index("targets", i),
+                format!("no target `{}` in the config", crate::safe::line(&t)),
+                format!("the config's targets are: {names}"),
+            );
+            return None;
+        }
+        if out.contains(&t) {
+            w.error(&pos, &index("targets", i), format!("target `{t}` is listed twice"), "list it once");
+            return None;
+        }
+        out.push(t);
+    }
+    Some(out)
 }
 
 /// `previousKeys`: valid keys, not this notification's own.

@@ -98,6 +98,9 @@ pub struct Sources<'a> {
     pub root: &'a Root,
     pub variables: &'a [String],
     pub env: &'a dyn Env,
+    /// The config's target names, which a manifest's `targets:` may list (`None`: no config,
+    /// any name is taken).
+    pub targets: Option<&'a [String]>,
 }
 
 impl std::fmt::Debug for Sources<'_> {
@@ -153,7 +156,7 @@ fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostic
         drop(text);
         let mut w = Walker::for_manifest(&shown, &mut diags, src.env, src.variables);
         for doc in &docs {
-            if let Some(n) = document(&mut w, file, doc, src.root) {
+            if let Some(n) = document(&mut w, file, doc, src.root, src.targets) {
                 notifications.push(n);
             }
         }

@@ -31,16 +31,22 @@ pub(crate) struct Options {
     pub(crate) timeout: Duration,
     /// `--approvals FILE`, for the policy's `require` rules.
     pub(crate) approvals: Option<PathBuf>,
-    /// `--override-policy --reason TEXT`.
-    pub(crate) override_reason: Option<String>,
+    /// `--override-policy` (with `--reason`): send despite the policy's `require` rules.
+    pub(crate) override_policy: bool,
+    /// `--skip-promotion KEY`: pass the promotion gate of these notifications knowingly.
+    pub(crate) skip_promotion: Vec<String>,
+    /// `--reason TEXT`, required with `--skip-promotion` and `--override-policy`, recorded with
+    /// them.
+    pub(crate) reason: Option<String>,
 }
 
-fn confirm(g: &Global, config: &crate::config::Config, plan: &Plan) -> Result<bool> {
+fn confirm(g: &Global, config: &crate::config::Target, plan: &Plan) -> Result<bool> {
     let (n, r) = (plan.summary.notifications_to_send, plan.summary.recipients_to_send);
     g.shell.err(format!(
-        "\nkore-notify will send {n} notification{} to {r} recipient{} through {} (bot {}). This cannot be undone.\nOnly 'yes' will be accepted to approve.\n\n  Enter a value: ",
+        "\nkore-notify will send {n} notification{} to {r} recipient{} through {}{} (bot {}). This cannot be undone.\nOnly 'yes' will be accepted to approve.\n\n  Enter a value: ",
         if n == 1 { "" } else { "s" },
         if r == 1 { "" } else { "s" },
+        if config.implicit { String::new() } else { format!("target {}: ", config.name) },
         crate::safe::line(&config.host),
         crate::safe::line(&config.bot_id)
     ));
@@ -61,9 +67,13 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
 fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize)>) -> Result<Exit> {
     crate::interrupt::install();
     let ws = load_workspace(g, &[])?;
+    let t = ws.config.one(g.target.as_deref(), "kore-notify apply")?;
+    let skip = check_skip(t, opts)?;
+    let part = crate::ops::scoped(&ws, t);
+    let notifications: &[crate::manifest::Notification] = &part.notifications;
     // One limiter for the run: sends and `--wait`'s status calls share Kore.ai's windows.
-    let limiter = Arc::new(RateLimiter::new(ws.config.per_minute, ws.config.per_hour));
-    let mut session = g.open(&*state::store_for(&ws.config, g.env(), g.clock)?, &g.command)?;
+    let limiter = Arc::new(RateLimiter::new(t.per_minute, t.per_hour));
+    let mut session = g.open(&*t.store(g.env(), g.clock)?, &g.command)?;
     let loaded = session.loaded();
     crate::ops::check_retired(g, &ws, &loaded.state)?;
     if loaded.replayed > 0 {
@@ -73,23 +83,45 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         ));
     }
     check_retry(&loaded.state, &opts.retry)?;
-    let mut plan = plan::for_config(&ws.config, &ws.manifests.notifications, loaded, &opts.retry, g.now);
+    let source = crate::ops::promotion_state(g, &ws.config, t, &[])?;
+    let promotion = match (&t.promotion, &source) {
+        (Some(p), Some(s)) => {
+            Some(plan::PromotionSources { from: &p.from, level: p.level, state: s.state(), skip: &skip })
+        }
+        _ => None,
+    };
+    let inputs = plan::TargetInputs {
+        config: &ws.config,
+        target: t,
+        notifications,
+        audience: &part.audience,
+        loaded,
+        promotion: promotion.as_ref(),
+        retry: &opts.retry,
+    };
+    let mut plan = plan::for_target(&inputs, g.now);
     if let Some(pf) = &opts.plan_file {
-        let mut saved = crate::ops::plan::read_plan_file(pf)?;
-        let notifications = &ws.manifests.notifications;
-        plan::check_against(&mut saved, &plan, notifications, |at| {
-            plan::for_config(&ws.config, notifications, loaded, &opts.retry, at)
-        })
-        .map_err(|e| Error::StalePlan { path: pf.clone(), message: e.to_string() })?;
+        let saved = crate::ops::plan::read_plan_file(pf)?;
+        let mut section = saved.targets.into_iter().find(|p| p.name == t.name).ok_or_else(|| Error::StalePlan {
+            path: pf.clone(),
+            message: format!(
+                "it has no plan for target `{}`; run `kore-notify plan --out` again and review it",
+                t.name
+            ),
+        })?;
+        plan::check_against(&mut section, &plan, notifications, |at| plan::for_target(&inputs, at))
+            .map_err(|e| Error::StalePlan { path: pf.clone(), message: e.to_string() })?;
     }
     if let Some(e) = crate::ops::too_late(&plan, g.now) {
         return Err(e);
     }
+    let overrides = promotion_overrides(g, &plan, notifications, &skip, opts);
     let gate = gate(g, &ws, &mut plan, opts)?;
     // Every missing credential named at once, before the plan is shown.
-    let creds = if plan.summary.recipients_to_send > 0 { Some(ws.config.credentials(g.env())?) } else { None };
+    let creds = if plan.summary.recipients_to_send > 0 { Some(t.credentials(g.env())?) } else { None };
     if !g.quiet {
-        let text = render::document(&plan, Format::Text, g.color, g.verbose, &render::Review::default());
+        let set = plan::PlanSet::new(vec![plan.clone()]);
+        let text = render::document(&set, Format::Text, g.color, g.verbose, &render::Review::default());
         g.shell.err(crate::safe::for_output(&text));
     }
     let held = plan.summary.recipients_held;
@@ -97,15 +129,14 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     let to_record: usize = plan.notifications.iter().map(|n| n.records.len()).sum();
     let renames: Vec<(&str, &str)> =
         plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
-    let mut chores = housekeeping(g, &ws, &plan, &loaded.state);
-    let overrides = overrides(g, &ws, &gate, opts);
+    let mut chores = housekeeping(g, &ws, t, notifications, &plan, &loaded.state);
+    report_awaiting(g, &plan);
+    let policy_overrides = policy_overrides(g, notifications, &gate, opts);
     let gated = if gate.awaiting.is_empty() { Exit::Ok } else { Exit::Partial };
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
-        if ws.config.state_is_shared() {
-            chores.extend(
-                loaded.state.claims(&ws.config.origin, ws.manifests.notifications.iter().map(|n| n.key.as_str())),
-            );
+        if t.state_is_shared() {
+            chores.extend(loaded.state.claims(&ws.config.origin, notifications.iter().map(|n| n.key.as_str())));
         }
         if !chores.is_empty() {
             for e in &chores {
@@ -117,11 +148,11 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         report_held(g, &plan);
         let mut code = if held > 0 { Exit::Partial } else { gated };
         if opts.wait {
-            code = code.max(wait_for(g, &ws.config, limiter, &mut *session, opts)?);
+            code = code.max(wait_for(g, t, limiter, &mut *session, opts)?);
         }
         return Ok(code);
     }
-    if !approved(g, &ws.config, &plan, opts)? {
+    if !approved(g, t, &plan, opts)? {
         g.info("Apply cancelled; nothing was sent.");
         return Ok(Exit::Error);
     }
@@ -129,15 +160,17 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         g.shell.errln(format!("Interrupted by {} before anything was sent.", crate::interrupt::name(sig)));
         return Ok(Exit::Interrupted(sig));
     }
+    // A knowing override is recorded (durably) before anything it lets through is sent.
+    for e in &overrides {
+        session.record(e)?;
+    }
 
     let send_opts =
         SendOptions { parallelism: opts.parallelism, shell: g.shell, color: g.shell.err_color, clock: g.clock };
-    let notifications = &ws.manifests.notifications;
-    let batch_size = ws.config.batch_size;
-    chores.extend(overrides.iter().cloned());
-    let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, batch_size)?;
+    chores.extend(policy_overrides);
+    let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, t.batch_size)?;
     report_chores(g, &chores);
-    let (mut session, tally) = send::execute(prepared, &ws.config, creds, &limiter, send_opts)?;
+    let (mut session, tally) = send::execute(prepared, t, &ws.config.origin, creds, &limiter, send_opts)?;
     counts.extend([
         ("accepted", tally.accepted),
         ("recipientsAccepted", tally.recipients_accepted),
@@ -157,15 +190,114 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         return Ok(Exit::Interrupted(sig));
     }
     if opts.wait {
-        let w = wait_for(g, &ws.config, limiter, &mut *session, opts)?;
+        let w = wait_for(g, t, limiter, &mut *session, opts)?;
         code = code.max(w);
     }
     Ok(code)
 }
 
+/// `--skip-promotion KEY… --reason TEXT`: checked before anything is read. Returns the keys.
+fn check_skip(t: &crate::config::Target, opts: &Options) -> Result<Vec<String>> {
+    if opts.skip_promotion.is_empty() {
+        if opts.reason.is_some() && !opts.override_policy {
+            return Err(Error::Refused(
+                "--reason goes with --skip-promotion KEY or --override-policy: it says why the gate is passed".into(),
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    if t.promotion.is_none() {
+        return Err(Error::Refused(format!(
+            "--skip-promotion: target `{}` has no promotion gate (no promoteFrom in kore-notify.yaml)",
+            t.name
+        )));
+    }
+    let reason = opts.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(Error::Refused(
+            "--skip-promotion needs --reason TEXT: why this content goes out without proof on the other target (it is recorded in the state)"
+                .into(),
+        ));
+    }
+    if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(Error::Refused("--reason: at most 500 characters on one line, no control characters".into()));
+    }
+    Ok(opts.skip_promotion.clone())
+}
+
+/// The override entries for `--skip-promotion`: one per key that needs it (it is awaiting
+/// promotion without the flag). A key that does not is said and ignored.
+fn promotion_overrides(
+    g: &Global,
+    plan: &Plan,
+    notifications: &[crate::manifest::Notification],
+    skip: &[String],
+    opts: &Options,
+) -> Vec<Entry> {
+    let site = crate::state::RunSite::from_env(g.env());
+    let actor = g
+        .env()
+        .get("GITHUB_ACTOR")
+        .or_else(|| g.env().get("USER"))
+        .or_else(|| g.env().get("LOGNAME"))
+        .filter(|a| !a.trim().is_empty())
+        .map_or_else(|| "unknown".to_string(), |a| crate::safe::line(&a).into_owned());
+    let mut out = Vec::new();
+    for key in skip {
+        let p = plan.notifications.iter().find(|n| &n.key == key);
+        let note = p.and_then(|n| n.promotion.as_ref());
+        match (p, note) {
+            (Some(n), Some(note))
+                if note.overridden
+                    && n.action.sends()
+                    && note.evidence.as_deref().is_some_and(|e| e.contains("(--skip-promotion)")) =>
+            {
+                let Some(m) = notifications.iter().find(|m| &m.key == key) else { continue };
+                let (channel, api, content) = (m.channel, m.api, crate::state::StoredContent::from(&m.content));
+                out.push(Entry::Override {
+                    key: key.clone(),
+                    channel,
+                    api,
+                    content,
+                    record: crate::state::Override {
+                        gate: "promotion".into(),
+                        content: note.content.clone(),
+                        reason: opts.reason.clone().unwrap_or_default().trim().to_string(),
+                        actor: actor.clone(),
+                        at: crate::rfc3339::to_second(g.now),
+                        run_url: site.ci_run().map(str::to_string),
+                        rules: Vec::new(),
+                    },
+                });
+            }
+            _ => g.info(format!(
+                "--skip-promotion {}: not awaiting promotion on this target; nothing to pass",
+                crate::safe::line(key)
+            )),
+        }
+    }
+    out
+}
+
+/// Says which notifications wait for promotion (they are sent once the other target proves them).
+fn report_awaiting(g: &Global, plan: &Plan) {
+    let waiting: Vec<&str> =
+        plan.notifications.iter().filter(|n| n.action == Action::AwaitingPromotion).map(|n| n.key.as_str()).collect();
+    if let (Some(first), Some(p)) = (waiting.first(), plan.notifications.iter().find_map(|n| n.promotion.as_ref())) {
+        g.info(format!(
+            "{} notification(s) await promotion from `{}` ({}): nothing of them is sent until the same content is {} there, or `--skip-promotion {} --reason TEXT`",
+            waiting.len(),
+            p.from,
+            waiting.iter().map(|k| crate::safe::line(k).into_owned()).collect::<Vec<_>>().join(", "),
+            p.level.as_str(),
+            crate::safe::line(first)
+        ));
+    }
+}
+
 /// Whether the run may send: approval on a terminal, `--auto-approve`, or a reviewed plan file;
 /// and within `--max-recipients`.
-fn approved(g: &Global, config: &crate::config::Config, plan: &Plan, opts: &Options) -> Result<bool> {
+fn approved(g: &Global, config: &crate::config::Target, plan: &Plan, opts: &Options) -> Result<bool> {
     let to_send = plan.summary.recipients_to_send;
     if let Some(max) = opts.max_recipients
         && to_send > max
@@ -193,8 +325,7 @@ fn gate(g: &Global, ws: &crate::ops::Workspace, plan: &mut Plan, opts: &Options)
         Some(p) => Some(crate::policy::load_approvals(p, g.env(), &ws.config.dir).map_err(Error::Refused)?),
         None => None,
     };
-    let input =
-        crate::policy::GateInput { approvals: approvals.as_ref(), override_reason: opts.override_reason.as_deref() };
+    let input = crate::policy::GateInput { approvals: approvals.as_ref(), override_reason: override_reason(opts) };
     let gate = crate::policy::Gate::judge(plan, &input);
     if !gate.denied.is_empty() {
         let lines: Vec<String> = gate.denied.iter().map(|l| crate::safe::line(l).into_owned()).collect();
@@ -210,9 +341,19 @@ fn gate(g: &Global, ws: &crate::ops::Workspace, plan: &mut Plan, opts: &Options)
     Ok(gate)
 }
 
+/// `--override-policy --reason TEXT`: the reason.
+fn override_reason(opts: &Options) -> Option<&str> {
+    opts.reason.as_deref().map(str::trim).filter(|_| opts.override_policy)
+}
+
 /// The entries recording `--override-policy` for each notification it lets through.
-fn overrides(g: &Global, ws: &crate::ops::Workspace, gate: &crate::policy::Gate, opts: &Options) -> Vec<Entry> {
-    let Some(reason) = opts.override_reason.as_deref() else { return Vec::new() };
+fn policy_overrides(
+    g: &Global,
+    notifications: &[crate::manifest::Notification],
+    gate: &crate::policy::Gate,
+    opts: &Options,
+) -> Vec<Entry> {
+    let Some(reason) = override_reason(opts) else { return Vec::new() };
     if gate.overridden.is_empty() {
         g.info("--override-policy: no notification needed it; nothing is recorded");
     }
@@ -220,7 +361,7 @@ fn overrides(g: &Global, ws: &crate::ops::Workspace, gate: &crate::policy::Gate,
     let at = crate::rfc3339::to_second(g.now);
     let mut out = Vec::new();
     for o in &gate.overridden {
-        let Some(n) = ws.manifests.notifications.iter().find(|n| n.key == o.key) else { continue };
+        let Some(n) = notifications.iter().find(|n| n.key == o.key) else { continue };
         out.push(crate::policy::override_entry(o, n, &actor, reason, run.as_deref(), at.clone()));
     }
     out
@@ -230,9 +371,16 @@ fn overrides(g: &Global, ws: &crate::ops::Workspace, gate: &crate::policy::Gate,
 /// (or cleared when a key comes back), tombstones for notifications orphaned longer than the
 /// config's `retention` with every request settled, and tombstones dropped for keys reused with
 /// `reuseRetiredKey: true`.
-fn housekeeping(g: &Global, ws: &crate::ops::Workspace, plan: &Plan, st: &state::State) -> Vec<Entry> {
+fn housekeeping(
+    g: &Global,
+    ws: &crate::ops::Workspace,
+    t: &crate::config::Target,
+    notifications: &[crate::manifest::Notification],
+    plan: &Plan,
+    st: &state::State,
+) -> Vec<Entry> {
     let now = crate::rfc3339::to_second(g.now);
-    let (origin, shared) = (ws.config.origin.as_str(), ws.config.state_is_shared());
+    let (origin, shared) = (ws.config.origin.as_str(), t.state_is_shared());
     let mut out = Vec::new();
     for p in &plan.notifications {
         if p.action == Action::Orphaned {
@@ -254,7 +402,7 @@ fn housekeeping(g: &Global, ws: &crate::ops::Workspace, plan: &Plan, st: &state:
             }
         }
     }
-    for n in ws.manifests.notifications.iter().filter(|n| n.reuse_retired_key) {
+    for n in notifications.iter().filter(|n| n.reuse_retired_key) {
         if st.tombstones.contains_key(&n.key) {
             out.push(Entry::Revive { key: n.key.clone() });
         }
@@ -272,7 +420,7 @@ fn report_chores(g: &Global, chores: &[Entry]) {
                 "`{key}` was orphaned longer than the retention: replaced by a tombstone (key, content digest, dates, counts); its key cannot be reused without `reuseRetiredKey: true`"
             ),
             Entry::Revive { key } => format!("`{key}`: retired key reused (reuseRetiredKey: true), tombstone dropped"),
-            Entry::Override { key, record: o, .. } => format!(
+            Entry::Override { key, record: o, .. } if o.gate == crate::policy::GATE => format!(
                 "Policy overridden: `{key}` is sent despite rule(s) {} without their approvals, by {}: {} (recorded in the state)",
                 o.rules.join(", "),
                 o.actor,
@@ -329,7 +477,7 @@ fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
 /// `--wait`: polls statuses under the session that sent, within the same rate limiter.
 fn wait_for(
     g: &Global,
-    config: &crate::config::Config,
+    config: &crate::config::Target,
     limiter: Arc<RateLimiter>,
     session: &mut dyn Session,
     opts: &Options,

@@ -21,6 +21,9 @@ use crate::load::{self, LoadedManifests};
 #[derive(Clone)]
 pub(crate) struct Global {
     pub(crate) config: Option<PathBuf>,
+    /// `--target` / `KORE_NOTIFY_TARGET`: the target to work on (`None`: every target, or the
+    /// only one).
+    pub(crate) target: Option<String>,
     pub(crate) color: bool,
     pub(crate) quiet: bool,
     pub(crate) verbose: bool,
@@ -152,7 +155,9 @@ pub(crate) fn load_workspace_with<T: Send>(
         let handle = s.spawn(|| side(&config));
         let root = if paths.is_empty() { Some(&config.root) } else { None };
         let files = load::find_files(root, base, &specs, &mut diags);
-        let src = load::Sources { root: &config.root, variables: &config.variables, env: g.env() };
+        let names = config.target_names();
+        let src =
+            load::Sources { root: &config.root, variables: &config.variables, env: g.env(), targets: Some(&names) };
         let manifests = load::load_repo(files, src, &mut diags);
         (manifests, handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
@@ -162,6 +167,52 @@ pub(crate) fn load_workspace_with<T: Send>(
     }
     let warnings = diags.items.iter().map(diag::Diagnostic::one_line).collect();
     Ok((Workspace { config, manifests, warnings }, extra))
+}
+
+/// One target's share of a workspace: the manifests that name it, with its audience rule applied,
+/// and what the rule did to each.
+pub(crate) struct Scoped<'a> {
+    pub(crate) notifications: std::borrow::Cow<'a, [crate::manifest::Notification]>,
+    pub(crate) audience: std::collections::BTreeMap<String, crate::plan::AudienceNote>,
+}
+
+pub(crate) fn scoped<'a>(ws: &'a Workspace, t: &crate::config::Target) -> Scoped<'a> {
+    let (notifications, audience) = crate::plan::audience_for_target(t, &ws.manifests.notifications);
+    Scoped { notifications, audience }
+}
+
+/// The state a promotion gate reads: one this command loaded already, or its own read.
+pub(crate) enum SourceState<'a> {
+    Have(&'a crate::state::Loaded),
+    Read(crate::state::Loaded),
+}
+
+impl SourceState<'_> {
+    pub(crate) fn state(&self) -> &crate::state::State {
+        match self {
+            SourceState::Have(l) => &l.state,
+            SourceState::Read(l) => &l.state,
+        }
+    }
+}
+
+/// The state of the target `t` promotes from, read-only (no state yet: an empty one): taken from
+/// `have` when it was loaded already.
+pub(crate) fn promotion_state<'a>(
+    g: &Global,
+    config: &Config,
+    t: &crate::config::Target,
+    have: &'a [(String, crate::state::Loaded)],
+) -> Result<Option<SourceState<'a>>> {
+    let Some(p) = &t.promotion else { return Ok(None) };
+    if let Some((_, l)) = have.iter().find(|(n, _)| *n == p.from) {
+        return Ok(Some(SourceState::Have(l)));
+    }
+    let from = config.named(&p.from)?;
+    let loaded = from.store(g.env(), g.clock)?.load().map_err(|e| {
+        Error::Refused(format!("target `{}` promotes from `{}`, whose state cannot be read here: {e}", t.name, p.from))
+    })?;
+    Ok(Some(SourceState::Read(loaded)))
 }
 
 /// Refuses manifests that reuse a retired key (see [`crate::plan::check_retired`]), naming file and line.

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::config::Config;
+use crate::config::{Config, Target};
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
@@ -56,16 +56,17 @@ fn load_config(g: &Global) -> Result<Config> {
 
 pub(crate) fn run(g: &Global, cmd: Command) -> Result<Exit> {
     let config = load_config(g)?;
+    let t = config.one(g.target.as_deref(), "kore-notify state")?;
     if let Command::Migrate { to } = &cmd {
-        return migrate(g, &config, to);
+        return migrate(g, &config, t, to);
     }
-    let Some(path) = config.state.file().map(std::path::Path::to_path_buf) else {
-        if let (Command::Path { .. }, crate::config::StateLocation::Postgres(spec)) = (&cmd, &config.state) {
+    let Some(path) = t.state.file().map(std::path::Path::to_path_buf) else {
+        if let (Command::Path { .. }, state::StoreSpec::Postgres(spec)) = (&cmd, &t.state) {
             // No files (and no password needed to say so): nothing to commit or upload.
             g.shell.errln(format!("the state is kept in PostgreSQL ({}): it has no files", spec.shown()));
             return Ok(Exit::Ok);
         }
-        return run_on(g, &config, &*state::store_for(&config, g.env(), g.clock)?, cmd);
+        return run_on(g, &config, t, &*t.store(g.env(), g.clock)?, cmd);
     };
     if let Command::Path { all } = cmd {
         let p = state::Paths::new(&path);
@@ -78,14 +79,14 @@ pub(crate) fn run(g: &Global, cmd: Command) -> Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
-    run_on(g, &config, &state::FileStore::new(&path, g.env(), g.clock), cmd)
+    run_on(g, &config, t, &state::FileStore::new(&path, g.env(), g.clock), cmd)
 }
 
-fn run_on(g: &Global, config: &Config, store: &dyn StateStore, cmd: Command) -> Result<Exit> {
+fn run_on(g: &Global, config: &Config, t: &Target, store: &dyn StateStore, cmd: Command) -> Result<Exit> {
     match cmd {
         Command::Path { .. } | Command::Migrate { .. } => {}
         Command::Info => info(g, store)?,
-        Command::Compact => compact(g, store, config)?,
+        Command::Compact => compact(g, store, config, t)?,
         Command::List => list(g, store)?,
         Command::Show(key) => {
             let l = store.load()?;
@@ -120,7 +121,7 @@ fn info(g: &Global, store: &dyn StateStore) -> Result<()> {
 /// `state compact`: a journal left by an interrupted run absorbed into a new snapshot; with a
 /// `retention`, notifications orphaned longer than it (as recorded by apply) replaced by
 /// tombstones.
-fn compact(g: &Global, store: &dyn StateStore, config: &crate::config::Config) -> Result<()> {
+fn compact(g: &Global, store: &dyn StateStore, config: &Config, t: &Target) -> Result<()> {
     let now = g.now;
     // Opening a writer's session absorbs a journal left by a dead run.
     let mut session = g.open(store, "kore-notify state compact")?;
@@ -135,7 +136,7 @@ fn compact(g: &Global, store: &dyn StateStore, config: &crate::config::Config) -
         ));
     }
     // Only what this repository declared: another repository sharing the state judges its own.
-    let mine = (config.origin.as_str(), config.state_is_shared());
+    let mine = (config.origin.as_str(), t.state_is_shared());
     let due = config.retention.map(|r| session.state().due_for_tombstone(r, now, mine)).unwrap_or_default();
     if due.is_empty() {
         return Ok(());
@@ -251,7 +252,10 @@ fn recipient_names(g: &Global, lineage: &str) -> (HashMap<RecipientHash, String>
                 .flat_map(|n| n.recipients.iter())
                 .map(|r| (recipient_hash(lineage, &r.id), r.id.clone()))
                 .collect(),
-            ws.config.target().to_string(),
+            ws.config
+                .one(g.target.as_deref(), "kore-notify state")
+                .map(|t| t.identity().to_string())
+                .unwrap_or_default(),
         ),
         Err(_) => {
             g.shell.errln(
@@ -359,11 +363,11 @@ fn resolve(g: &Global, store: &dyn StateStore, r: &Resolve) -> Result<Exit> {
 
 /// `state migrate --to URL|PATH`: the whole state, as it is (lineage, serial, every request and
 /// recipient), copied into an empty store under both stores' locks. The source is left as it was.
-fn migrate(g: &Global, config: &Config, to: &str) -> Result<Exit> {
-    let source = state::store_for(config, g.env(), g.clock)?;
+fn migrate(g: &Global, config: &Config, t: &Target, to: &str) -> Result<Exit> {
+    let source = t.store(g.env(), g.clock)?;
     let target: Box<dyn StateStore> = if state::pg::is_postgres_url(to) {
         let spec = state::pg::PgSpec::written(to, "--to").map_err(|e| Error::Refused(format!("--to: {e}")))?;
-        Box::new(state::pg::PgStore::new(&spec, config.target(), g.env())?.with_clock(g.clock))
+        Box::new(state::pg::PgStore::new(&spec, t.identity(), g.env())?.with_clock(g.clock))
     } else {
         let path = config.dir.join(to);
         config.root.confine_new(&path).map_err(|e| Error::Refused(format!("--to {to}: {e}")))?;
@@ -385,7 +389,7 @@ fn migrate(g: &Global, config: &Config, to: &str) -> Result<Exit> {
     ));
     g.shell.outln(format!(
         "next: point the config at it (state: in kore-notify.yaml, or {}), check that `kore-notify plan` shows no change, then remove the old state",
-        crate::config::STATE_URL_VAR
+        state::STATE_URL_VAR
     ));
     Ok(Exit::Ok)
 }

@@ -57,17 +57,18 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     // The refresh needs only the config and the state: it runs while the manifests load (they
     // only name failed recipients), so a large repository costs the refresh no time.
     let refresh = |config: &crate::config::Config| -> Result<Option<Box<dyn state::Session>>> {
+        let t = config.one(g.target.as_deref(), "kore-notify status")?;
         if !opts.refresh {
             return Ok(None);
         }
-        let store = state::store_for(config, g.env(), g.clock)?;
-        let mut s = g.open(&*store, &g.command)?;
-        let limiter = Arc::new(RateLimiter::new(config.per_minute, config.per_hour));
+        let mut s = g.open(&*t.store(g.env(), g.clock)?, &g.command)?;
+        let limiter = Arc::new(RateLimiter::new(t.per_minute, t.per_hour));
         let poll = PollOptions { parallelism: opts.parallelism, shell: g.shell, timeout: None, wait: false };
-        crate::engine::poll::refresh_until(config, g.env(), g.clock, limiter, &mut *s, &poll)?;
+        crate::engine::poll::refresh_until(t, g.env(), g.clock, limiter, &mut *s, &poll)?;
         Ok(Some(s))
     };
     let (ws, refreshed) = load_workspace_with(g, &[], refresh)?;
+    let bot = ws.config.one(g.target.as_deref(), "kore-notify status")?.identity().to_string();
     // After a refresh, the status shown is the session's state (not read again).
     let (session, loaded);
     let st = match refreshed? {
@@ -76,7 +77,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             session.state()
         }
         None => {
-            loaded = state::store_for(&ws.config, g.env(), g.clock)?.load()?;
+            loaded = ws.config.one(g.target.as_deref(), "kore-notify status")?.store(g.env(), g.clock)?.load()?;
             &loaded.state
         }
     };
@@ -165,8 +166,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         let json = serde_json::to_string_pretty(&serde_json::json!({"formatVersion": 1, "notifications": rows}));
         g.shell.outln(crate::safe::json(&json.unwrap_or_default()));
     } else if opts.markdown {
-        g.shell
-            .out(crate::safe::for_output(&status_markdown(&rows, ws.config.review_mask.then(|| ws.config.target()))));
+        g.shell.out(crate::safe::for_output(&status_markdown(&rows, ws.config.review_mask.then_some(bot.as_str()))));
     } else {
         g.shell.out(crate::safe::for_output(&status_table(g, &rows)));
     }

@@ -33,12 +33,15 @@ pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<Exit> {
     };
     let confine = if paths.is_empty() { Some(root) } else { None };
     let files = load::find_files(confine, &base, &specs, &mut diags);
-    let manifests = load::load_repo(files, load::Sources { root, variables, env: g.env() }, &mut diags);
-    // Keys retired by the state (a state that cannot be read is for plan and apply to report).
-    if let Some(c) = &config
-        && let Ok(l) = crate::state::store_for(c, g.env(), g.clock).and_then(|s| Ok(s.load()?))
-    {
-        crate::plan::check_retired(&manifests.notifications, &l.state, &mut diags);
+    let names = config.as_ref().map(Config::target_names);
+    let src = load::Sources { root, variables, env: g.env(), targets: names.as_deref() };
+    let manifests = load::load_repo(files, src, &mut diags);
+    // Keys retired by each target's state (a state that cannot be read is for plan and apply to
+    // report).
+    for t in config.iter().flat_map(|c| &c.targets) {
+        if let Ok(l) = t.store(g.env(), g.clock).and_then(|s| Ok(s.load()?)) {
+            crate::plan::check_retired(&manifests.notifications, &l.state, &mut diags);
+        }
     }
     diags.sort();
     let format = if json { DiagFormat::Json } else { g.diag_format.clone() };

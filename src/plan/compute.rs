@@ -70,18 +70,9 @@ pub fn compute(inp: &Inputs) -> Plan {
         }
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut summary = Summary::default();
-    for p in &out {
-        *summary.by_action.entry(p.action.as_str().to_string()).or_default() += 1;
-        if p.action.sends() {
-            summary.notifications_to_send += 1;
-            summary.recipients_to_send += p.sends.len();
-        }
-        summary.recipients_held += p.recipients.unknown;
-        summary.unknown_requests += p.unknown_requests.iter().filter(|r| !r.retried).count();
-    }
+    let summary = Summary::of(&out);
     Plan {
-        format_version: PLAN_FORMAT,
+        name: String::new(),
         host: None,
         forecast: None,
         binding: Binding {
@@ -93,10 +84,8 @@ pub fn compute(inp: &Inputs) -> Plan {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             planned_at: crate::rfc3339::format(inp.now).unwrap_or_default(),
         },
-        policy_change: None,
         summary,
         notifications: out,
-        digest: String::new(),
     }
 }
 
@@ -152,6 +141,8 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> Plann
         preview: vec![],
         orphaned_since: since,
         retires_at,
+        audience: None,
+        promotion: None,
         policy: None,
         last_override: None,
     }
@@ -426,47 +417,69 @@ pub(super) fn plan_one(
         preview,
         orphaned_since: None,
         retires_at: None,
+        audience: None,
+        promotion: None,
         policy: None,
         last_override: None,
     };
     (planned, digest)
 }
 
-/// The plan for a loaded configuration and state: [`compute`], with the ambiguous previews marked
-/// when the config turns `v2TemplateAsCustomMessage` off.
-pub(crate) fn for_config(
-    config: &crate::config::Config,
-    notifications: &[Notification],
-    loaded: &crate::state::Loaded,
-    retry: &Retry,
-    now: time::OffsetDateTime,
-) -> Plan {
+/// Everything one target's plan is made of.
+pub(crate) struct TargetInputs<'a> {
+    pub(crate) config: &'a crate::config::Config,
+    pub(crate) target: &'a crate::config::Target,
+    /// The target's notifications ([`super::audience_for_target`]).
+    pub(crate) notifications: &'a [Notification],
+    /// What the target's audience rule did, by key.
+    pub(crate) audience: &'a std::collections::BTreeMap<String, super::AudienceNote>,
+    pub(crate) loaded: &'a crate::state::Loaded,
+    /// The target it promotes from, when it does.
+    pub(crate) promotion: Option<&'a super::PromotionSources<'a>>,
+    pub(crate) retry: &'a Retry,
+}
+
+/// The plan of one target at `now`: [`compute`], the audience notes, the promotion gate, the
+/// ambiguous previews marked when the target turns `v2TemplateAsCustomMessage` off, and the
+/// forecast at the target's limits.
+pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
+    let (config, target, loaded) = (t.config, t.target, t.loaded);
     let mut p = compute(&Inputs {
-        target: config.target(),
-        notifications,
+        target: target.identity(),
+        notifications: t.notifications,
         state: &loaded.state,
         state_exists: loaded.exists,
         state_digest: &loaded.digest,
         now,
-        retry_unknown: retry.unknown.clone(),
-        retry_failed: retry.failed.clone(),
+        retry_unknown: t.retry.unknown.clone(),
+        retry_failed: t.retry.failed.clone(),
         retention: config.retention,
         origin: &config.origin,
-        shared_state: config.state_is_shared(),
+        shared_state: target.state_is_shared(),
     });
-    if !config.v2_template_as_custom_message {
-        mark_ambiguous_previews(&mut p, notifications);
+    p.name = target.name.clone();
+    for n in &mut p.notifications {
+        n.audience = t.audience.get(&n.key).cloned();
+        if let Some(a) = &n.audience {
+            n.reason = format!("{}; {}", n.reason, a.line());
+        }
     }
-    p.host = Some(config.host.clone());
+    if let Some(src) = t.promotion {
+        super::promotion_gate(&mut p, t.notifications, &loaded.state, src);
+    }
+    if !target.v2_template_as_custom_message {
+        mark_ambiguous_previews(&mut p, t.notifications);
+    }
+    p.host = Some(target.host.clone());
     let sends: Vec<(&str, usize, Option<&str>)> = p
         .notifications
         .iter()
         .filter(|n| n.action.sends())
         .map(|n| (n.key.as_str(), n.sends.len(), n.not_after.as_deref()))
         .collect();
-    let forecast = super::forecast::forecast(&sends, config.batch_size, (config.per_minute, config.per_hour));
+    let forecast = super::forecast::forecast(&sends, target.batch_size, (target.per_minute, target.per_hour));
     p.forecast = Some(forecast);
-    crate::policy::annotate_plan(&mut p, &config.policy_context(), notifications, &loaded.state, now);
+    crate::policy::annotate_plan(&mut p, &config.policy_context(target), t.notifications, &loaded.state, now);
     p
 }
 

@@ -19,7 +19,7 @@ use std::io::Write;
 
 use sha2::Digest;
 
-use super::{Action, Plan};
+use super::{Action, Plan, PlanSet};
 use crate::fingerprint::Fingerprint;
 use crate::manifest::Notification;
 
@@ -28,7 +28,9 @@ use crate::manifest::Notification;
 pub(crate) enum PlanFileError {
     #[error("not a kore-notify plan file (`kore-notify plan --out FILE` writes one): {0}")]
     NotAPlan(serde_json::Error),
-    #[error("made by another version of kore-notify (plan format {0}); run `kore-notify plan --out` again")]
+    #[error(
+        "made by another version of kore-notify (plan format {0}, this one reads format {PLAN_FORMAT_READ}); run `kore-notify plan --out` again with this version and review it"
+    )]
     Format(u32),
     #[error(
         "it carries no digest (made by an older kore-notify, or not by `plan --out`); run `kore-notify plan --out` again and review it"
@@ -71,6 +73,9 @@ fn hash(value: &impl serde::Serialize) -> [u8; 32] {
     h.0.finalize().into()
 }
 
+/// The plan format this version reads (for messages).
+const PLAN_FORMAT_READ: u32 = super::PLAN_FORMAT;
+
 /// How the digest ends the file: the last member, then the closing brace.
 fn digest_member(digest: &str) -> String {
     format!(",\n  \"digest\": \"{digest}\"\n}}")
@@ -96,7 +101,7 @@ impl Write for AllButEnd {
     }
 }
 
-impl Plan {
+impl PlanSet {
     /// Sets the digest (`plan` does, before the plan is written or shown as JSON): SHA-256 of the
     /// plan's JSON as `plan --out` writes it, up to its last member, `"digest"`; that is, of
     /// everything the file shows.
@@ -143,11 +148,18 @@ impl Write for Compare<'_> {
 
 /// Reads a plan file's bytes: a plan of this format, sealed, exactly as `plan --out` writes it
 /// (an optional final newline aside), with a digest that matches.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Plan, PlanFileError> {
-    let plan: Plan = serde_json::from_slice(bytes).map_err(PlanFileError::NotAPlan)?;
-    if plan.format_version != super::PLAN_FORMAT {
-        return Err(PlanFileError::Format(plan.format_version));
+pub(crate) fn parse(bytes: &[u8]) -> Result<PlanSet, PlanFileError> {
+    /// The format, read first: an older plan file has another shape.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Head {
+        format_version: u32,
     }
+    let head: Head = serde_json::from_slice(bytes).map_err(PlanFileError::NotAPlan)?;
+    if head.format_version != super::PLAN_FORMAT {
+        return Err(PlanFileError::Format(head.format_version));
+    }
+    let plan: PlanSet = serde_json::from_slice(bytes).map_err(PlanFileError::NotAPlan)?;
     if plan.digest.is_empty() {
         return Err(PlanFileError::NoDigest);
     }
@@ -162,12 +174,16 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Plan, PlanFileError> {
     if crate::fingerprint::to_hex(&sha2::Sha256::digest(signed)) != plan.digest {
         return Err(PlanFileError::Digest);
     }
+    // The sum is shown as well: it must be the sum of the targets' summaries.
+    if value(&plan.summary) != value(&super::Summary::total(plan.targets.iter().map(|p| &p.summary))) {
+        return Err(PlanFileError::Differs("summary (the sum of the targets' summaries)".into()));
+    }
     Ok(plan)
 }
 
 /// Everything a plan shows but its digest and the instant it was made.
 fn body(p: &Plan) -> [u8; 32] {
-    hash(&(&p.format_version, &p.host, &p.forecast, &timeless(&p.binding), &p.summary, &p.notifications))
+    hash(&(&p.name, &p.host, &p.forecast, &timeless(&p.binding), &p.summary, &p.notifications))
 }
 
 /// The binding without the instant the plan was made.
@@ -311,7 +327,7 @@ mod tests {
 
     fn sealed() -> Vec<u8> {
         let state = crate::state::State::default();
-        let mut p = super::super::compute(&super::super::Inputs {
+        let p = super::super::compute(&super::super::Inputs {
             target: "https://kore.example.com st-bot",
             notifications: &[],
             state: &state,
@@ -324,8 +340,9 @@ mod tests {
             origin: "",
             shared_state: false,
         });
-        p.seal();
-        serde_json::to_vec_pretty(&p).unwrap_or_default()
+        let mut set = PlanSet::new(vec![p]);
+        set.seal();
+        serde_json::to_vec_pretty(&set).unwrap_or_default()
     }
 
     #[test]
@@ -352,6 +369,6 @@ mod tests {
         assert!(edited("\"target\"", "\"extra\": 1,\n    \"target\"").is_some_and(|e| e.contains(&at(target))));
         assert!(parse(&[file.as_slice(), b"\n\n"].concat()).is_err());
         assert!(edited("\"digest\"", "\"digestX\"").is_some_and(|e| e.contains("carries no digest")));
-        assert!(edited("\"formatVersion\": 1", "\"formatVersion\": 2").is_some_and(|e| e.contains("plan format 2")));
+        assert!(edited("\"formatVersion\": 2", "\"formatVersion\": 1").is_some_and(|e| e.contains("plan format 1")));
     }
 }

@@ -11,21 +11,26 @@ use crate::fingerprint::{
 use crate::manifest::{Notification, OnChange};
 use crate::state::{Declared, NotificationState, State, StoredContent};
 
+mod audience;
 mod compute;
 mod file;
 mod forecast;
+mod promotion;
 mod retired;
 mod retry;
 
+pub(crate) use audience::{AudienceNote, for_target as audience_for_target};
 pub use compute::compute;
-pub(crate) use compute::for_config;
+pub(crate) use compute::{TargetInputs, for_target};
 pub(crate) use file::check_against;
 pub(crate) use forecast::duration;
 pub use forecast::{Forecast, ForecastLine};
+pub(crate) use promotion::{PromotionNote, Sources as PromotionSources, gate as promotion_gate};
 pub(crate) use retired::check_retired;
 pub(crate) use retry::{Retry, check_retry};
 
-pub(crate) const PLAN_FORMAT: u32 = 1;
+/// Format 2: one section per target (`targets`), the aggregate `summary` beside them.
+pub(crate) const PLAN_FORMAT: u32 = 2;
 
 /// Largest plan file read (`show`, `apply PLANFILE`): a plan of a million recipients is about
 /// 150 MB.
@@ -34,7 +39,7 @@ pub(crate) const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
 /// Reads a plan file (`show`, `apply PLANFILE`): its size known before reading (over the limit is
 /// refused unread), read in chunks and refused at the first one that is not text, then parsed from
 /// that one buffer (no copy of the file is made on the way).
-pub(crate) fn read_file(path: &std::path::Path) -> crate::error::Result<Plan> {
+pub(crate) fn read_file(path: &std::path::Path) -> crate::error::Result<PlanSet> {
     let stale = |message: String| crate::error::Error::StalePlan { path: path.to_path_buf(), message };
     let kind = crate::text::Kind::PlanFile;
     let text = crate::files::read_named_text(path, MAX_PLAN_BYTES).map_err(|e| match e {
@@ -84,6 +89,9 @@ pub enum Action {
     Blocked,
     /// In state, no longer in manifests.
     Orphaned,
+    /// The target promotes from another one, where this content was not yet accepted (or
+    /// delivered): nothing is sent until it is, or until `apply --skip-promotion`.
+    AwaitingPromotion,
 }
 
 impl Action {
@@ -99,6 +107,7 @@ impl Action {
             Action::RetryFailed => "retry failed",
             Action::Blocked => "blocked",
             Action::Orphaned => "orphaned",
+            Action::AwaitingPromotion => "awaiting promotion",
         }
     }
     /// Whether this action messages people.
@@ -321,6 +330,12 @@ pub struct PlannedNotification {
     /// (absent while a request has an unknown outcome: it is never retired with one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) retires_at: Option<String>,
+    /// The target's audience rule, and what it did to this notification's recipients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) audience: Option<AudienceNote>,
+    /// The target's promotion gate: the evidence found on the other target, or what is awaited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promotion: Option<PromotionNote>,
     /// The policy's verdict: every rule this notification triggered, and why (absent: no rule
     /// matched, or it sends nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,7 +343,7 @@ pub struct PlannedNotification {
     /// The latest send of it made despite the policy (`apply --override-policy`), as the state
     /// records it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) last_override: Option<crate::state::PolicyOverride>,
+    pub(crate) last_override: Option<crate::state::Override>,
 }
 
 /// One recipient's message as they would read it.
@@ -399,13 +414,45 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary of planned notifications.
+    pub(crate) fn of(notifications: &[PlannedNotification]) -> Summary {
+        let mut summary = Summary::default();
+        for p in notifications {
+            *summary.by_action.entry(p.action.as_str().to_string()).or_default() += 1;
+            if p.action.sends() {
+                summary.notifications_to_send += 1;
+                summary.recipients_to_send += p.sends.len();
+            }
+            summary.recipients_held += p.recipients.unknown;
+            summary.unknown_requests += p.unknown_requests.iter().filter(|r| !r.retried).count();
+        }
+        summary
+    }
+
+    /// The sum of several summaries (the targets of one plan).
+    pub(crate) fn total<'a>(parts: impl IntoIterator<Item = &'a Summary>) -> Summary {
+        let mut out = Summary::default();
+        for s in parts {
+            out.notifications_to_send += s.notifications_to_send;
+            out.recipients_to_send += s.recipients_to_send;
+            out.recipients_held += s.recipients_held;
+            out.unknown_requests += s.unknown_requests;
+            for (k, v) in &s.by_action {
+                *out.by_action.entry(k.clone()).or_default() += v;
+            }
+        }
+        out
+    }
+
     /// Whether applying this plan would do something or a decision is needed (`plan
     /// --detailed-exitcode` exits 2): sends, recorded changes, renames, or recipients held back
     /// by unknown requests.
     pub(crate) fn needs_action(&self, plan: &[PlannedNotification]) -> bool {
         self.recipients_to_send > 0
             || self.recipients_held > 0
-            || plan.iter().any(|n| !n.records.is_empty() || n.renamed_from.is_some())
+            || plan
+                .iter()
+                .any(|n| !n.records.is_empty() || n.renamed_from.is_some() || n.action == Action::AwaitingPromotion)
     }
 }
 
@@ -461,10 +508,44 @@ pub(crate) struct Binding {
     pub(crate) planned_at: String,
 }
 
+/// A plan over the targets a command covers: one section each, in the config's order, and their
+/// sum. This is the JSON document (`plan --format json`, `plan --out`).
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSet {
+    pub format_version: u32,
+    /// With `plan --compare-to`, when this change edits the policy: its rules before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy_change: Option<crate::policy::PolicyChange>,
+    /// Every target's summary added up.
+    pub summary: Summary,
+    pub targets: Vec<Plan>,
+    /// SHA-256 over everything above: the file's text up to this member (`,` excluded). `show`
+    /// and `apply` refuse a plan file whose text does not match it, or that is not exactly as
+    /// `plan --out` wrote it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) digest: String,
+}
+
+impl PlanSet {
+    pub(crate) fn new(targets: Vec<Plan>) -> PlanSet {
+        let summary = Summary::total(targets.iter().map(|p| &p.summary));
+        PlanSet { format_version: PLAN_FORMAT, policy_change: None, summary, targets, digest: String::new() }
+    }
+
+    /// Whether `plan --detailed-exitcode` exits 2.
+    pub(crate) fn needs_action(&self) -> bool {
+        self.targets.iter().any(|p| p.summary.needs_action(&p.notifications))
+    }
+}
+
+/// The plan of one target.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
-    pub format_version: u32,
+    /// The target's name (`default` for a config without `targets:`).
+    #[serde(default)]
+    pub name: String,
     /// The Kore.ai host an apply of this plan sends to (from the config), for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) host: Option<String>,
@@ -472,16 +553,8 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) forecast: Option<Forecast>,
     pub(crate) binding: Binding,
-    /// With `plan --compare-to`, when this change edits the policy: its rules before and after.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) policy_change: Option<crate::policy::PolicyChange>,
     pub summary: Summary,
     pub notifications: Vec<PlannedNotification>,
-    /// SHA-256 over everything above: the file's text up to this member (`,` excluded). `show`
-    /// and `apply` refuse a plan file whose text does not match it, or that is not exactly as
-    /// `plan --out` wrote it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub(crate) digest: String,
 }
 
 #[derive(Debug)]

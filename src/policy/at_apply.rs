@@ -73,7 +73,7 @@ pub(crate) fn run_url(env: &dyn Env) -> Option<String> {
 pub(crate) fn check_reason(reason: &str) -> Result<(), String> {
     let n = reason.trim().chars().count();
     if n == 0 || n > 500 || reason.chars().any(char::is_control) {
-        return Err("--reason: give 1 to 500 printable characters saying why the policy is overridden".into());
+        return Err("--reason: give 1 to 500 printable characters on one line saying why the gate is passed".into());
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::plan::{Change, Plan, PlannedNotification};
-use crate::state::{Entry, PolicyOverride, State};
+use crate::state::{Entry, State};
 
 /// What the config says that the plan's verdicts need.
 #[derive(Clone, Copy, Debug)]
@@ -75,7 +75,10 @@ pub(crate) fn annotate_plan(
         .map(|f| f.notifications.iter().map(|l| (l.key.clone(), l.last_leaves_after)).collect())
         .unwrap_or_default();
     for p in &mut plan.notifications {
-        p.last_override = state.notifications.get(&p.key).and_then(|n| n.overrides.last().cloned());
+        p.last_override = state
+            .notifications
+            .get(&p.key)
+            .and_then(|n| n.overrides.iter().rev().find(|o| o.gate == GATE).cloned());
         if !p.action.sends() || cx.policy.rules.is_empty() {
             continue;
         }
@@ -204,7 +207,10 @@ fn missing_text(t: &Triggered, need: usize, c: &Counted, file: Option<&Approvals
     s
 }
 
-/// The entry recording that `o` is sent despite its rules.
+/// The gate an override of the policy is recorded under (`Override::gate`).
+pub(crate) const GATE: &str = "policy";
+
+/// The entry recording that `o` is sent despite its rules (gate `policy`, for the content sent).
 pub(crate) fn override_entry(
     o: &Override,
     n: &crate::manifest::Notification,
@@ -213,17 +219,20 @@ pub(crate) fn override_entry(
     run_url: Option<&str>,
     at: String,
 ) -> Entry {
+    let content = crate::state::StoredContent::from(&n.content);
     Entry::Override {
         key: o.key.clone(),
         channel: n.channel,
         api: n.api,
-        content: crate::state::StoredContent::from(&n.content),
-        record: PolicyOverride {
+        record: crate::state::Override {
+            gate: GATE.into(),
+            content: crate::fingerprint::content_digest(n.api, n.channel, &content),
             rules: o.rules.clone(),
             actor: actor.to_string(),
             reason: reason.to_string(),
             run_url: run_url.map(str::to_string),
             at,
         },
+        content,
     }
 }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::walk::{Walker, index, join};
+use crate::diag::Pos;
 use crate::yaml::{Node, Value};
 
 type Fields<'n> = std::collections::BTreeMap<String, &'n Node>;
@@ -26,9 +27,15 @@ pub(crate) const MAX_APPROVALS: u64 = 20;
 const MAX_RULES: usize = 500;
 const THRESHOLD_HELP: &str = "write a whole number with an optional comparison, e.g. \">1000\", \">=500\", \"<10\" (a bare number means at least)";
 
-/// `policy:`, checked; `None` when absent or wrong (the problems are in the diagnostics).
-/// `hours`: whether `businessHours:` is set (an `outsideBusinessHours` condition needs it).
-pub(crate) fn policy(w: &mut Walker, f: &Fields, hours: bool) -> Option<Policy> {
+/// The config's targets, as the policy is checked against them: each name, and whether it has
+/// business hours. `None` when the targets themselves have errors (then nothing is checked
+/// against them, so a mistake is reported once, where it is).
+pub(crate) type Targets<'a> = Option<&'a [(String, bool)]>;
+
+/// `policy:`, checked; `None` when absent or wrong (the problems are in the diagnostics). A
+/// `target` condition must name a target of the config, and an `outsideBusinessHours` condition
+/// needs the business hours of every target the rule concerns.
+pub(crate) fn policy(w: &mut Walker, f: &Fields, targets: Targets) -> Option<Policy> {
     let node = f.get(FIELD)?;
     if matches!(node.value, Value::Null) {
         return Some(Policy::default());
@@ -43,7 +50,7 @@ pub(crate) fn policy(w: &mut Walker, f: &Fields, hours: bool) -> Option<Policy> 
     let mut names: Vec<String> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = index(FIELD, i);
-        if let Some(r) = rule(w, item, &path, hours) {
+        if let Some(r) = rule(w, item, &path, targets) {
             if names.contains(&r.name) {
                 let fix = "give every rule its own name: verdicts and approvals name it";
                 w.error(&item.pos, &join(&path, "name"), format!("a second rule named `{}`", r.name), fix);
@@ -55,7 +62,7 @@ pub(crate) fn policy(w: &mut Walker, f: &Fields, hours: bool) -> Option<Policy> 
     (w.diags.errors() == before).then_some(Policy { rules })
 }
 
-fn rule(w: &mut Walker, item: &Node, path: &str, hours: bool) -> Option<Rule> {
+fn rule(w: &mut Walker, item: &Node, path: &str, targets: Targets) -> Option<Rule> {
     let f = w.fields(item, path, RULE_FIELDS)?;
     let name = match f.get("name") {
         Some(n) => {
@@ -82,7 +89,7 @@ fn rule(w: &mut Walker, item: &Node, path: &str, hours: bool) -> Option<Rule> {
         }
     };
     let when = match f.get("when") {
-        Some(n) => when(w, n, &join(path, "when"), hours)?,
+        Some(n) => when(w, n, &join(path, "when"), targets)?,
         None => When::default(),
     };
     let given: Vec<&str> = EFFECTS.iter().copied().filter(|e| f.contains_key(*e)).collect();
@@ -201,12 +208,12 @@ fn valid_slug(s: &str) -> bool {
     !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn when(w: &mut Walker, n: &Node, path: &str, hours: bool) -> Option<When> {
+fn when(w: &mut Walker, n: &Node, path: &str, targets: Targets) -> Option<When> {
     let f = w.fields(n, path, WHEN_FIELDS)?;
     let before = w.diags.errors();
     let mut out = When::default();
     if let Some(n) = f.get("target") {
-        out.target = w.strings(n, &join(path, "target")).into_iter().map(|(s, _)| s).collect();
+        out.target = target_names(w, n, &join(path, "target"), targets);
     }
     out.channel = words(w, f.get("channel"), &join(path, "channel"), CHANNELS);
     out.api = words(w, f.get("api"), &join(path, "api"), &["v1", "v2"]);
@@ -228,11 +235,58 @@ fn when(w: &mut Walker, n: &Node, path: &str, hours: bool) -> Option<When> {
     out.content_changed = f.get("contentChanged").and_then(|n| boolean(w, n, &join(path, "contentChanged")));
     if let Some(b) = f.get("outsideBusinessHours") {
         out.outside_business_hours = boolean(w, b, &join(path, "outsideBusinessHours"));
-        if !hours {
-            w.error(&b.pos, &join(path, "outsideBusinessHours"), "`outsideBusinessHours` needs the business hours", "add `businessHours: {utcOffset: \"+01:00\", days: [mon, tue, wed, thu, fri], from: \"09:00\", to: \"18:00\"}` to the config");
-        }
+        check_hours(w, b, &join(path, "outsideBusinessHours"), &out.target, targets);
     }
     (w.diags.errors() == before).then_some(out)
+}
+
+/// `target:`: one name or a list, each a target of the config (a misspelt name would make the
+/// rule silently judge nothing).
+fn target_names(w: &mut Walker, n: &Node, path: &str, targets: Targets) -> Vec<String> {
+    let names: Vec<(String, Pos)> = w.strings(n, path);
+    let Some(ts) = targets else { return names.into_iter().map(|(s, _)| s).collect() };
+    for (name, pos) in &names {
+        if !ts.iter().any(|(t, _)| t.eq_ignore_ascii_case(name)) {
+            let known: Vec<&str> = ts.iter().map(|(t, _)| t.as_str()).collect();
+            w.error(
+                pos,
+                path,
+                format!("no target `{}` in this config", crate::safe::line(name)),
+                format!(
+                    "name one of its targets: {} (a config without `targets:` has one, `{}`)",
+                    known.join(", "),
+                    crate::config::IMPLICIT
+                ),
+            );
+        }
+    }
+    names.into_iter().map(|(s, _)| s).collect()
+}
+
+/// An `outsideBusinessHours` condition needs the business hours of every target the rule
+/// concerns (those its `target` names, else all): without them it would never match there.
+fn check_hours(w: &mut Walker, b: &Node, path: &str, named: &[String], targets: Targets) {
+    let Some(ts) = targets else { return };
+    let concerned = |t: &str| named.is_empty() || named.iter().any(|n| n.eq_ignore_ascii_case(t));
+    let lacking: Vec<&str> = ts.iter().filter(|(t, h)| !h && concerned(t)).map(|(t, _)| t.as_str()).collect();
+    if lacking.is_empty() {
+        return;
+    }
+    let sample = "businessHours: {utcOffset: \"+01:00\", days: [mon, tue, wed, thu, fri], from: \"09:00\", to: \"18:00\"}";
+    let implicit = matches!(ts, [(t, _)] if t == crate::config::IMPLICIT);
+    let (message, fix) = if implicit {
+        ("`outsideBusinessHours` needs the business hours".to_string(), format!("add `{sample}` to the config"))
+    } else {
+        let each: Vec<String> = lacking.iter().map(|t| format!("targets.{t}")).collect();
+        (
+            format!("`outsideBusinessHours` needs the business hours of target(s) {}", lacking.join(", ")),
+            format!(
+                "add `{sample}` at the top of the config (a default every target inherits) or to {}",
+                each.join(", ")
+            ),
+        )
+    };
+    w.error(&b.pos, path, message, fix);
 }
 
 /// A word or a list of words, each one of `allowed`.
@@ -313,10 +367,11 @@ pub(crate) fn threshold(s: &str) -> Option<Threshold> {
 }
 
 /// `businessHours:`, checked.
-pub(crate) fn business_hours(w: &mut Walker, f: &Fields) -> Option<BusinessHours> {
+pub(crate) fn business_hours(w: &mut Walker, f: &Fields, prefix: &str) -> Option<BusinessHours> {
     let node = f.get(HOURS_FIELD)?;
-    let g = w.fields(node, HOURS_FIELD, HOURS_FIELDS)?;
-    let p = |name: &str| join(HOURS_FIELD, name);
+    let field = join(prefix, HOURS_FIELD);
+    let g = w.fields(node, &field, HOURS_FIELDS)?;
+    let p = |name: &str| join(&field, name);
     let Some(o) = g.get("utcOffset") else {
         w.error(
             &node.pos,
@@ -362,7 +417,7 @@ pub(crate) fn business_hours(w: &mut Walker, f: &Fields) -> Option<BusinessHours
     };
     let (from, to) = (time_of(w, "from", 9 * 60)?, time_of(w, "to", 17 * 60)?);
     if from >= to {
-        w.error(&node.pos, HOURS_FIELD, "`from` must come before `to`", "e.g. from: \"09:00\", to: \"18:00\"");
+        w.error(&node.pos, &field, "`from` must come before `to`", "e.g. from: \"09:00\", to: \"18:00\"");
         return None;
     }
     Some(BusinessHours { offset, days, from, to })

@@ -426,6 +426,12 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
     if !matches!(n.action, Action::Send | Action::SendToAdded) {
         let _ = writeln!(d, "{}\n", safe::md(&plurals(&n.reason)));
     }
+    if let (Some(a), Action::Send | Action::SendToAdded) = (&n.audience, n.action) {
+        let _ = writeln!(d, "{}\n", safe::md(&a.line()));
+    }
+    if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
+        let _ = writeln!(d, "Promotion: {}\n", safe::md(e));
+    }
     super::policy::md_lines(&mut d, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
@@ -469,12 +475,20 @@ fn md_line(n: &PlannedNotification) -> String {
 
 /// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
 /// something does not fit, it says what was left out.
-pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
+/// A change of the policy (`change`) comes first.
+pub(crate) fn markdown(plan: &Plan, review: &Review, change: Option<&crate::policy::PolicyChange>) -> String {
+    let mut out = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
+    out.push_str(&super::policy::md_change(change));
+    out.push_str(&body(plan, review, MARKDOWN_LIMIT.saturating_sub(out.len()), true));
+    out
+}
+
+/// One target's comment within `limit` characters: the headline, the notifications, and (with
+/// `warnings`) the validation warnings.
+pub(super) fn body(plan: &Plan, review: &Review, limit: usize, warnings: bool) -> String {
     // Masks keyed with the target: the same recipient masks the same way in every comment.
     let shown = Shown { mask: review.mask, key: plan.binding.target.as_str() };
-    let mut out = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
-    out.push_str(&super::policy::md_change(plan));
-    out.push_str(&review.headline(plan));
+    let mut out = review.headline(plan);
     out.push_str(&super::policy::md_callouts(plan));
     let mut listed: Vec<&PlannedNotification> = plan
         .notifications
@@ -490,19 +504,19 @@ pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
         b.sends.len().cmp(&a.sends.len()).then(b.records.len().cmp(&a.records.len())).then(a.key.cmp(&b.key))
     });
     let unchanged = plan.notifications.len() - listed.len();
-    let tail_reserve = 600;
+    let tail_reserve = 600.min(limit / 4);
     let (mut folded_to_lines, mut left_out, mut left_out_recipients) = (0usize, 0usize, 0usize);
     if listed.is_empty() {
         out.push_str("No changes: nothing would be sent.\n\n");
     }
     for (i, n) in listed.iter().enumerate() {
         let section = md_section(n, review, &shown, i < UNFOLDED);
-        if out.len() + section.len() + tail_reserve <= MARKDOWN_LIMIT {
+        if out.len() + section.len() + tail_reserve <= limit {
             out.push_str(&section);
             continue;
         }
         let line = md_line(n);
-        if out.len() + line.len() + tail_reserve <= MARKDOWN_LIMIT {
+        if out.len() + line.len() + tail_reserve <= limit {
             out.push_str(&line);
             folded_to_lines += 1;
         } else {
@@ -528,10 +542,12 @@ pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
     if unchanged > 0 {
         let _ = writeln!(out, "{} unchanged.", count(unchanged, "notification"));
     }
-    out.push_str(&review.warnings_block(MARKDOWN_LIMIT.saturating_sub(out.len() + 200)));
-    if out.chars().count() > MARKDOWN_LIMIT {
+    if warnings {
+        out.push_str(&review.warnings_block(limit.saturating_sub(out.len() + 200)));
+    }
+    if out.chars().count() > limit {
         // Never exceed the limit, whatever the content.
-        out = out.chars().take(MARKDOWN_LIMIT - 100).collect();
+        out = out.chars().take(limit.saturating_sub(100)).collect();
         out.push_str("\n\n> **Truncated** to fit the comment size limit.\n");
     }
     out

@@ -4,12 +4,13 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Change, Plan, PlannedNotification, UnknownRequest};
+use crate::plan::{Action, Change, Plan, PlanSet, PlannedNotification, UnknownRequest};
 use crate::safe;
 use crate::state::StoredContent;
 
 mod markdown;
 mod policy;
+mod targets;
 
 use markdown::*;
 pub(crate) use markdown::{Review, markdown};
@@ -28,11 +29,15 @@ pub(crate) enum Format {
 
 /// A plan in `format`: text (coloured with `color`, every recipient with `verbose`), the JSON
 /// plan document, or the pull-request comment.
-pub(crate) fn document(plan: &Plan, format: Format, color: bool, verbose: bool, review: &Review) -> String {
-    match format {
-        Format::Text => text(plan, color, verbose),
-        Format::Json => safe::json(&(serde_json::to_string_pretty(plan).unwrap_or_default() + "\n")).into_owned(),
-        Format::Markdown => markdown(plan, review),
+pub(crate) fn document(set: &PlanSet, format: Format, color: bool, verbose: bool, review: &Review) -> String {
+    // A change of the policy comes first (`plan --compare-to`).
+    let change = set.policy_change.as_ref();
+    match (format, set.targets.as_slice()) {
+        (Format::Json, _) => safe::json(&(serde_json::to_string_pretty(set).unwrap_or_default() + "\n")).into_owned(),
+        (Format::Text, [one]) => policy::text_change(change) + &text(one, color, verbose),
+        (Format::Markdown, [one]) => markdown(one, review, change),
+        (Format::Text, _) => policy::text_change(change) + &targets::text_set(set, color, verbose),
+        (Format::Markdown, _) => targets::markdown_set(set, review),
     }
 }
 
@@ -56,6 +61,7 @@ impl Style {
             Action::RetryFailed => ("~", "33"),
             Action::Blocked => ("!", "31;1"),
             Action::Orphaned => ("?", "35"),
+            Action::AwaitingPromotion => ("⏸", "33"),
         };
         self.paint(code, &format!("{sym} {}", a.as_str()))
     }
@@ -94,15 +100,24 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         let lineage: String = b.state_lineage.chars().take(8).collect();
         format!("state serial {}, lineage {}", b.state_serial, safe::line(&lineage))
     };
+    let named = if plan.name.is_empty() || plan.name == crate::config::IMPLICIT {
+        String::new()
+    } else {
+        format!("target {} · ", safe::line(&plan.name))
+    };
     match plan.host.as_deref() {
         Some(h) => {
-            let _ = writeln!(out, "kore-notify plan for {} · bot {} ({state})\n", safe::line(h), safe::line(&b.target));
+            let _ = writeln!(
+                out,
+                "kore-notify plan for {named}{} · bot {} ({state})\n",
+                safe::line(h),
+                safe::line(&b.target)
+            );
         }
         None => {
             let _ = writeln!(out, "kore-notify plan for bot {} ({state})\n", safe::line(&b.target));
         }
     }
-    policy::text_change(&mut out, plan);
     for n in &plan.notifications {
         if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 && n.recipients.in_flight == 0 {
             continue;
@@ -137,6 +152,9 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
         );
     }
     let _ = writeln!(out, "    {}", safe::line(&n.reason));
+    if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
+        let _ = writeln!(out, "    promotion evidence: {}", safe::line(e));
+    }
     policy::text_lines(out, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
@@ -241,7 +259,7 @@ pub(crate) fn unknown_line(key: &str, u: &UnknownRequest) -> String {
 pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut parts = Vec::new();
-    for a in ["no-op", "record", "scheduled", "expired", "blocked", "orphaned"] {
+    for a in ["no-op", "record", "scheduled", "awaiting promotion", "expired", "blocked", "orphaned"] {
         if let Some(c) = s.by_action.get(a) {
             parts.push(format!("{c} {a}"));
         }

@@ -27,7 +27,7 @@ fn decision_word(d: Decision) -> &'static str {
     }
 }
 
-fn override_line(o: &crate::state::PolicyOverride) -> String {
+fn override_line(o: &crate::state::Override) -> String {
     let run = o.run_url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default();
     format!(
         "last sent despite the policy (override of {}) by {} at {}{run}: {}",
@@ -86,8 +86,8 @@ pub(super) fn md_callouts(plan: &Plan) -> String {
 }
 
 /// First in the comment: the policy changed, with its rules before and after.
-pub(super) fn md_change(plan: &Plan) -> String {
-    let Some(c) = &plan.policy_change else { return String::new() };
+pub(super) fn md_change(change: Option<&crate::policy::PolicyChange>) -> String {
+    let Some(c) = change else { return String::new() };
     let cut = |v: &[String]| -> String {
         let text = if v.is_empty() { "(no policy: everything allowed)".to_string() } else { v.join("\n") };
         if text.chars().count() > 6000 { format!("{}…", text.chars().take(6000).collect::<String>()) } else { text }
@@ -100,9 +100,10 @@ pub(super) fn md_change(plan: &Plan) -> String {
     )
 }
 
-/// The text plan's note of a policy change.
-pub(super) fn text_change(out: &mut String, plan: &Plan) {
-    let Some(c) = &plan.policy_change else { return };
+/// The text plan's note of a policy change, first.
+pub(super) fn text_change(change: Option<&crate::policy::PolicyChange>) -> String {
+    let mut out = String::new();
+    let Some(c) = change else { return out };
     let _ = writeln!(out, "The policy changed (compared with the base version):");
     let none = vec!["(no policy)".to_string()];
     let (before, after) =
@@ -111,6 +112,7 @@ pub(super) fn text_change(out: &mut String, plan: &Plan) {
         let _ = writeln!(out, "  {sign} {}", safe::line(&line));
     }
     let _ = writeln!(out);
+    out
 }
 
 /// The summary line's policy part: `2 denied by the policy, 1 needing approvals`.

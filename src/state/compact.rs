@@ -28,7 +28,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::delivery::{self, Delivery, plain_word};
-use super::{NotificationState, Pending, PolicyOverride, RecipientState, RequestState, StoredContent};
+use super::{ContentMark, NotificationState, Override, Pending, RecipientState, RequestState, StoredContent};
 use crate::fingerprint::{Fingerprint, RecipientHash};
 use crate::manifest::{Api, Channel};
 
@@ -306,7 +306,9 @@ impl Serialize for NotificationState {
             #[serde(skip_serializing_if = "Option::is_none")]
             origin: Option<&'a String>,
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
-            overrides: &'a [PolicyOverride],
+            contents: &'a [ContentMark],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            overrides: &'a [Override],
         }
         Out {
             channel: self.channel,
@@ -317,6 +319,7 @@ impl Serialize for NotificationState {
             recipients: Lines(&self.recipients),
             orphaned_since: self.orphaned_since.as_ref(),
             origin: self.origin.as_ref(),
+            contents: &self.contents,
             overrides: &self.overrides,
         }
         .serialize(s)
@@ -342,7 +345,9 @@ impl<'de> Deserialize<'de> for NotificationState {
             #[serde(default)]
             origin: Option<String>,
             #[serde(default)]
-            overrides: Vec<PolicyOverride>,
+            contents: Vec<ContentMark>,
+            #[serde(default)]
+            overrides: Vec<Override>,
         }
         let i = In::deserialize(d)?;
         let mut deliveries = i.deliveries;
@@ -356,6 +361,7 @@ impl<'de> Deserialize<'de> for NotificationState {
             recipients,
             orphaned_since: i.orphaned_since,
             origin: i.origin,
+            contents: i.contents,
             overrides: i.overrides,
         })
     }

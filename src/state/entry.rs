@@ -102,38 +102,19 @@ pub enum Entry {
         key: String,
         origin: String,
     },
-    /// `apply --override-policy --reason TEXT`: `key` is sent despite the `require` rules named,
-    /// without their approvals (break glass). Recorded before its sends; creates the notification
-    /// like its first intent would.
+    /// A gate of `key` passed knowingly, recorded before anything is sent: `apply --skip-promotion
+    /// KEY --reason TEXT` (gate `promotion`), or `apply --override-policy --reason TEXT` (gate
+    /// `policy`: sent despite the `require` rules named, without their approvals). Creates the
+    /// notification when it is new.
     Override {
         key: String,
         channel: Channel,
         api: Api,
         content: StoredContent,
-        #[serde(flatten)]
-        record: PolicyOverride,
+        record: Override,
     },
 }
 
-/// A send made despite the policy's `require` rules (`apply --override-policy`): who, why, when,
-/// from which run, and which rules were overridden.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyOverride {
-    /// The rules whose approvals were missing.
-    pub(crate) rules: Vec<String>,
-    /// Who ran it (GITHUB_ACTOR, else the user).
-    pub(crate) actor: String,
-    /// `--reason`.
-    pub(crate) reason: String,
-    /// The CI run, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) run_url: Option<String>,
-    pub(crate) at: String,
-}
-
-/// Overrides kept per notification (the latest ones).
-pub(crate) const KEPT_OVERRIDES: usize = 20;
 
 /// A recipient's comment in a status entry: an index into the entry's `comments`, or the text
 /// itself (as journals of earlier versions wrote it).

@@ -46,6 +46,11 @@ pub(crate) struct RunSite {
 }
 
 impl RunSite {
+    /// The CI run's address, when there is one.
+    pub(crate) fn ci_run(&self) -> Option<&str> {
+        self.ci_run.as_deref()
+    }
+
     pub(crate) fn from_env(env: &dyn crate::interp::Env) -> RunSite {
         let ci_run = match (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")) {
             (Some(s), Some(r), Some(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),

@@ -34,16 +34,18 @@ mod file;
 mod freshness;
 mod lock;
 pub mod pg;
+mod spec;
 mod store;
 
 pub use delivery::Delivery;
-pub use entry::{CommentRef, Entry, PolicyOverride};
+pub use entry::{CommentRef, Entry};
 pub use error::{ReplayError, SnapshotError, Stale, StateError};
 pub(crate) use file::Paths;
 use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
 pub(crate) use lock::{Holder, Lock, RunSite, live_holder};
 use lock::{check_regular, refused_link};
+pub(crate) use spec::{DEFAULT_STATE, STATE_URL_VAR, StoreSpec};
 pub(crate) use store::{FileStore, store_for};
 pub use store::{Session, StateStore};
 
@@ -211,9 +213,41 @@ pub struct NotificationState {
     /// kept). Only that repository judges it orphaned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) origin: Option<String>,
-    /// Sends made despite the policy (`apply --override-policy`), the latest last.
+    /// Which content each request carried: a mark where the content changed (its digest, see
+    /// [`crate::fingerprint::content_digest`], and the first request with it). Promotion reads it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) overrides: Vec<PolicyOverride>,
+    pub(crate) contents: Vec<ContentMark>,
+    /// Knowing overrides of a gate (`apply --skip-promotion`, `apply --override-policy`), with
+    /// who, when and why, the latest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) overrides: Vec<Override>,
+}
+
+/// From request `from` on, the requests of a notification carried the content digesting to
+/// `digest` (until the next mark).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ContentMark {
+    pub(crate) digest: String,
+    pub(crate) from: u32,
+}
+
+/// A gate passed knowingly: recorded in the state with who, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Override {
+    /// Which gate: `promotion` or `policy`.
+    pub(crate) gate: String,
+    /// The content it was given for (an override does not carry over to changed content).
+    pub(crate) content: String,
+    pub(crate) reason: String,
+    /// The CI actor or the local user.
+    pub(crate) actor: String,
+    pub(crate) at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) run_url: Option<String>,
+    /// Gate `policy`: the `require` rules whose approvals were missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) rules: Vec<String>,
 }
 
 /// Whose a notification in the state is, as seen by one repository.
@@ -491,6 +525,10 @@ impl State {
                 if *req as usize != n.requests.len() {
                     return Err(ReplayError::RequestIndex { key: key.clone(), req: *req, expected: n.requests.len() });
                 }
+                let digest = crate::fingerprint::content_digest(*api, *channel, content);
+                if n.contents.last().is_none_or(|m| m.digest != digest) {
+                    n.contents.push(ContentMark { digest, from: *req });
+                }
                 n.requests.push(RequestState {
                     batch: batch.clone(),
                     outcome: Outcome::Pending,
@@ -559,10 +597,7 @@ impl State {
                 self.tombstones.remove(key);
             }
             Entry::Override { key, channel, api, content, record } => {
-                let n = self.entry(key, *channel, *api, content);
-                n.overrides.push(record.clone());
-                let extra = n.overrides.len().saturating_sub(entry::KEPT_OVERRIDES);
-                n.overrides.drain(..extra);
+                self.entry(key, *channel, *api, content).overrides.push(record.clone());
             }
             Entry::Claim { key, origin } => {
                 // A claim recorded for a notification whose every request was refused before it
@@ -586,6 +621,7 @@ impl State {
             recipients: BTreeMap::new(),
             orphaned_since: None,
             origin: None,
+            contents: Vec::new(),
             overrides: Vec::new(),
         })
     }

@@ -22,19 +22,18 @@ pub trait StateStore {
     fn describe(&self) -> String;
 }
 
-/// The store a config names: PostgreSQL (`state: postgres://…` or `KORE_NOTIFY_STATE_URL`) or
-/// a file; its timestamps read `clock`. Building it reads the environment (the database
-/// password), so its errors are the configuration's.
+/// The store `spec` names for bot `bot`: PostgreSQL (`state: postgres://…` or
+/// `KORE_NOTIFY_STATE_URL`) or a file; its timestamps read `clock`. Building it reads the
+/// environment (the database password), so its errors are the configuration's.
 pub(crate) fn store_for(
-    config: &crate::config::Config,
+    spec: &super::StoreSpec,
+    bot: &str,
     env: &dyn crate::interp::Env,
     clock: Clock,
 ) -> crate::error::Result<Box<dyn StateStore>> {
-    match &config.state {
-        crate::config::StateLocation::File(path) => Ok(Box::new(FileStore::new(path, env, clock))),
-        crate::config::StateLocation::Postgres(spec) => {
-            Ok(Box::new(super::pg::PgStore::new(spec, config.target(), env)?.with_clock(clock)))
-        }
+    match spec {
+        super::StoreSpec::File(path) => Ok(Box::new(FileStore::new(path, env, clock))),
+        super::StoreSpec::Postgres(spec) => Ok(Box::new(super::pg::PgStore::new(spec, bot, env)?.with_clock(clock))),
     }
 }
 

@@ -14,7 +14,10 @@ fn snapshot_roundtrip_and_tamper_detection() {
             recipients: BTreeMap::new(),
             orphaned_since: None,
             origin: None,
-            overrides: vec![PolicyOverride {
+            contents: Vec::new(),
+            overrides: vec![Override {
+                gate: "policy".into(),
+                content: "sha256:00".into(),
                 rules: vec!["big-ivr".into()],
                 actor: "octocat".into(),
                 reason: "outage notice".into(),

@@ -219,6 +219,7 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         reuse_retired_key: false,
         audience: crate::manifest::Audience::default(),
         variables: Vec::new(),
+        targets: None,
     }
 }
 

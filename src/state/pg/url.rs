@@ -159,7 +159,7 @@ impl PgSpec {
         tokio_postgres::Config::from_str_checked(&params).map(|_| ())
     }
 
-    fn without_password(&self) -> String {
+    pub(crate) fn without_password(&self) -> String {
         let url = match split_password(&self.template) {
             Some((a, _, b)) => format!("{a}***{b}"),
             None => self.template.clone(),
