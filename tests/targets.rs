@@ -60,6 +60,9 @@ fn the_states_stay_apart_and_a_command_that_changes_one_needs_a_target() {
     let (o, t) = t.args(["apply", "--target", "prod", "--auto-approve"]).status(1).run();
     assert!(o.stderr.contains("no target `prod`") && o.stderr.contains("staging, production"), "{}", o.stderr);
     let (_, t) = t.args(["status", "--refresh"]).status(1).stderr_has("choose one with --target").run();
+    let (_, t) = t.args(["status", "--format", "json"]).status(1).stderr_has("choose one with --target").run();
+    let (o, t) = t.args(["status"]).status(0).run();
+    assert!(o.stdout.contains("── target staging ──") && o.stdout.contains("── target production ──"), "{}", o.stdout);
     let (_, t) = t.args(["state", "list"]).status(1).stderr_has("choose one with --target").run();
     let (_, t) = t.args(["apply", "--auto-approve"]).env("KORE_NOTIFY_TARGET", "staging").status(0).run();
     assert!(t.path().join(".kore-notify/staging.json").is_file());

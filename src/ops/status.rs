@@ -54,6 +54,28 @@ struct Failure {
 }
 
 pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
+    // A read-only status of a config with several targets covers each in turn (text and
+    // markdown); a refresh, and JSON (one document), need one target.
+    if g.target.is_none() && !opts.refresh && !opts.json {
+        let mut diags = crate::diag::Diagnostics::default();
+        let names = crate::config::Config::load(&crate::ops::config_path(g)?, g.env(), &mut diags)?
+            .map(|c| c.target_names())
+            .unwrap_or_default();
+        if names.len() > 1 {
+            let mut code = Exit::Ok;
+            for name in names {
+                g.shell.outln(format!("── target {name} ──"));
+                let one = Global { target: Some(name), ..g.clone() };
+                code = code.max(run_one(&one, opts)?);
+            }
+            return Ok(code);
+        }
+    }
+    run_one(g, opts)
+}
+
+/// The status of one target (the one chosen, or the only one).
+fn run_one(g: &Global, opts: &Options) -> Result<Exit> {
     // The refresh needs only the config and the state: it runs while the manifests load (they
     // only name failed recipients), so a large repository costs the refresh no time.
     let refresh = |config: &crate::config::Config| -> Result<Option<Box<dyn state::Session>>> {
