@@ -65,7 +65,13 @@ fn a_deny_fails_the_plan_after_printing_it_and_apply_sends_nothing() {
     assert!(o.stdout.contains("Plan: "), "the whole plan is printed first: {}", o.stdout);
     let (o, t) = t.args(["plan", "--format", "json"]).status(1).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json plan");
-    let wa = v["targets"][0]["notifications"].as_array().expect("list").iter().find(|n| n["key"] == "wa").expect("wa").clone();
+    let wa = v["targets"][0]["notifications"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|n| n["key"] == "wa")
+        .expect("wa")
+        .clone();
     assert_eq!(wa["policy"]["decision"], "deny");
     assert_eq!(wa["policy"]["rules"][0]["why"], "channel whatsapp");
     let (o, t) = t.args(["plan", "--format", "markdown"]).status(1).stdout_has("Denied by the policy").run();
@@ -315,4 +321,122 @@ fn init_writes_a_commented_sample_policy_that_validates_once_uncommented() {
     let (_, t) = t.file("repo/kore-notify.yaml", &sample).cwd("repo").args(["validate"]).status(0).run();
     // The policy applies at once: the sample's csv rule is not triggered by init's inline audiences.
     t.args(["plan"]).status(0).run();
+}
+
+/// Two targets (each its own emulator), business hours set as a default and overridden by one.
+fn two_targets(staging: &str, production: &str, hours: &str, policy: &str) -> String {
+    let target = |name: &str, host: &str, extra: &str| {
+        format!(
+            "  {name}:\n    host: {host}\n    botId: st-{name}\n    clientId: ${{KORE_CLIENT_ID}}\n    clientSecret: ${{KORE_CLIENT_SECRET}}\n    state: .kore-notify/{name}.json\n{extra}"
+        )
+    };
+    format!(
+        "{hours}targets:\n{}{}manifests: [notifications]\n{policy}",
+        target("staging", staging, ""),
+        target("production", production, "    businessHours: {utcOffset: \"-05:00\"}\n")
+    )
+}
+
+const TWO_TARGET_POLICY: &str = "policy:
+  - name: prod-big
+    when: {target: production, recipients: {total: \">2\"}}
+    require: {approvals: 1, from: [erin]}
+  - name: night
+    when: {outsideBusinessHours: true}
+    warn: this lands outside business hours
+";
+
+#[test]
+fn each_target_is_judged_with_its_own_name_and_business_hours() {
+    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
+    let hours = "businessHours: {utcOffset: \"+01:00\", from: \"09:00\", to: \"18:00\"}\n";
+    let t = Test::new()
+        .file("kore-notify.yaml", &two_targets(&st.url, &pr.url, hours, TWO_TARGET_POLICY))
+        .manifest("big.yaml", IVR)
+        .manifest("small.yaml", SLACK)
+        .env("GITHUB_SHA", MERGE);
+    // NOW is a Tuesday, 09:00 UTC: 10:00 on staging (the default hours), 04:00 on production.
+    let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json plan");
+    let verdict = |target: usize, key: &str| {
+        let list = v["targets"][target]["notifications"].as_array().expect("list");
+        list.iter().find(|n| n["key"] == key).map(|n| n["policy"].clone()).expect("planned")
+    };
+    assert_eq!(v["targets"][0]["name"], "staging");
+    assert_eq!(verdict(0, "big"), serde_json::Value::Null, "staging is neither production nor outside its hours");
+    assert_eq!(verdict(1, "big")["decision"], "require");
+    let big = verdict(1, "big");
+    let rules: Vec<&str> = big["rules"].as_array().expect("rules").iter().filter_map(|r| r["rule"].as_str()).collect();
+    assert_eq!(rules, ["prod-big", "night"]);
+    assert_eq!(verdict(1, "big")["rules"][0]["why"], "target production; recipients.total 3 >2");
+    assert_eq!(verdict(1, "small")["decision"], "warn");
+    let (o, t) = t.args(["plan", "--format", "markdown"]).status(0).run();
+    let needs = o.stdout.find("Needs approvals").expect("flagged");
+    assert!(needs > o.stdout.find("#### Target <code>production</code>").expect("section"), "{}", o.stdout);
+    assert_eq!(o.stdout.matches("Needs approvals").count(), 1, "{}", o.stdout);
+    // Staging sends everything; production holds the big one until it has its approval.
+    let (_, t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
+    assert_eq!(st.deliveries().len(), 5);
+    let (_, t) = t
+        .args(["apply", "--target", "production", "--auto-approve"])
+        .status(3)
+        .stderr_has("awaiting approval, not sent: `big`: rule `prod-big` needs 1 approval(s) from erin")
+        .run();
+    assert_eq!(pr.deliveries().len(), 2, "only the small one: {:?}", pr.deliveries());
+    let file = approvals(&[review("erin", "APPROVED", HEAD, "2026-11-24T08:50:00Z")]);
+    let (_, _) = t
+        .file("approvals.json", &file)
+        .args(["apply", "--target", "production", "--auto-approve", "--approvals", "approvals.json"])
+        .status(0)
+        .stderr_has("policy rule `prod-big` approved by erin")
+        .run();
+    assert_eq!(pr.deliveries().len(), 5);
+    assert_eq!(st.deliveries().len(), 5, "staging untouched by production's apply");
+}
+
+#[test]
+fn validate_checks_the_policy_against_the_targets() {
+    let cases = [
+        // A misspelt target would make the rule judge nothing.
+        (
+            "",
+            "  - name: r\n    when: {target: prod}\n    deny: x\n",
+            "policy[0].when.target",
+            "no target `prod` in this config",
+            "name one of its targets: staging, production",
+        ),
+        // Without a default, staging has no business hours: the rule could never match there.
+        (
+            "",
+            "  - name: r\n    when: {outsideBusinessHours: true}\n    deny: x\n",
+            "policy[0].when.outsideBusinessHours",
+            "needs the business hours of target(s) staging",
+            "or to targets.staging",
+        ),
+    ];
+    for (hours, rules, field, message, fix) in cases {
+        let text = two_targets("http://127.0.0.1:9", "http://127.0.0.1:9", hours, &format!("policy:\n{rules}"));
+        let (_, _) = Test::new()
+            .file("kore-notify.yaml", &text)
+            .manifest("a.yaml", SLACK)
+            .args(["validate"])
+            .status(1)
+            .stderr_has(field)
+            .stderr_has(message)
+            .stderr_has(fix)
+            .run();
+    }
+    // Scoped to production (which has hours), or with a default for every target: valid.
+    for (hours, when) in [
+        ("", "{target: production, outsideBusinessHours: true}"),
+        ("businessHours: {utcOffset: UTC}\n", "{outsideBusinessHours: true}"),
+    ] {
+        let rules = format!("policy:\n  - name: r\n    when: {when}\n    warn: x\n");
+        let (_, _) = Test::new()
+            .file("kore-notify.yaml", &two_targets("http://127.0.0.1:9", "http://127.0.0.1:9", hours, &rules))
+            .manifest("a.yaml", SLACK)
+            .args(["validate"])
+            .status(0)
+            .run();
+    }
 }

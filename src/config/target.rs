@@ -31,14 +31,8 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
 ];
 
 /// Target fields that may also be written at the top of a config with `targets:`, as defaults.
-pub(crate) const INHERITED: &[&str] = &[
-    "v2MessageField",
-    "v2TemplateAsCustomMessage",
-    "batchSize",
-    "rateLimits",
-    "timeouts",
-    crate::policy::HOURS_FIELD,
-];
+pub(crate) const INHERITED: &[&str] =
+    &["v2MessageField", "v2TemplateAsCustomMessage", "batchSize", "rateLimits", "timeouts", crate::policy::HOURS_FIELD];
 
 pub(crate) const AUDIENCE_FIELDS: &[&str] = &["only", "replaceWith"];
 

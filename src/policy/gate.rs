@@ -75,10 +75,8 @@ pub(crate) fn annotate_plan(
         .map(|f| f.notifications.iter().map(|l| (l.key.clone(), l.last_leaves_after)).collect())
         .unwrap_or_default();
     for p in &mut plan.notifications {
-        p.last_override = state
-            .notifications
-            .get(&p.key)
-            .and_then(|n| n.overrides.iter().rev().find(|o| o.gate == GATE).cloned());
+        p.last_override =
+            state.notifications.get(&p.key).and_then(|n| n.overrides.iter().rev().find(|o| o.gate == GATE).cloned());
         if !p.action.sends() || cx.policy.rules.is_empty() {
             continue;
         }

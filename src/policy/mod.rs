@@ -25,7 +25,9 @@ mod parse;
 
 pub(crate) use approvals::{ApprovalsFile, Counted, count_approvals, read_approvals};
 pub(crate) use at_apply::{actor, check_reason, load_approvals, run_url};
-pub(crate) use gate::{GATE, Gate, GateInput, PolicyChange, PolicyContext, annotate_plan, override_entry, policy_change};
+pub(crate) use gate::{
+    GATE, Gate, GateInput, PolicyChange, PolicyContext, annotate_plan, override_entry, policy_change,
+};
 pub(crate) use hours::BusinessHours;
 pub(crate) use parse::{FIELD, HOURS_FIELD, MAX_APPROVALS, business_hours, policy};
 

@@ -3,8 +3,8 @@
 //! in one rule, an empty `from`, …), like every other field.
 
 use super::*;
-use crate::walk::{Walker, index, join};
 use crate::diag::Pos;
+use crate::walk::{Walker, index, join};
 use crate::yaml::{Node, Value};
 
 type Fields<'n> = std::collections::BTreeMap<String, &'n Node>;
@@ -272,7 +272,8 @@ fn check_hours(w: &mut Walker, b: &Node, path: &str, named: &[String], targets: 
     if lacking.is_empty() {
         return;
     }
-    let sample = "businessHours: {utcOffset: \"+01:00\", days: [mon, tue, wed, thu, fri], from: \"09:00\", to: \"18:00\"}";
+    let sample =
+        "businessHours: {utcOffset: \"+01:00\", days: [mon, tue, wed, thu, fri], from: \"09:00\", to: \"18:00\"}";
     let implicit = matches!(ts, [(t, _)] if t == crate::config::IMPLICIT);
     let (message, fix) = if implicit {
         ("`outsideBusinessHours` needs the business hours".to_string(), format!("add `{sample}` to the config"))

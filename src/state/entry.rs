@@ -115,7 +115,6 @@ pub enum Entry {
     },
 }
 
-
 /// A recipient's comment in a status entry: an index into the entry's `comments`, or the text
 /// itself (as journals of earlier versions wrote it).
 #[derive(Clone, Debug, PartialEq)]
