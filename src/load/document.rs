@@ -201,7 +201,7 @@ fn window(w: &mut Walker, f: &Fields) -> (Option<time::OffsetDateTime>, Option<t
 
 /// `targets:`: names of the config's targets, at least one, each once.
 fn targets(w: &mut Walker, n: &Node, known: Option<&[String]>) -> Option<Vec<String>> {
-    let names = known.map(|k| k.join(", ")).unwrap_or_else(|| "production".into());
+    let names = known.map_or_else(|| "production".into(), |k| k.join(", "));
     let items = w.strings(n, "targets");
     if items.is_empty() {
         w.error(

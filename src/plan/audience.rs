@@ -129,7 +129,11 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, id)| {
-                let mut r = Recipient { id: (*id).to_string(), custom_message: None, parameters: Default::default() };
+                let mut r = Recipient {
+                    id: (*id).to_string(),
+                    custom_message: None,
+                    parameters: crate::manifest::Params::default(),
+                };
                 r.parameters.insert("n", i.to_string());
                 r
             })
@@ -180,7 +184,7 @@ mod tests {
         let t = target("staging", Some(Audience::ReplaceWith(list(&["s0@e.com", "s1@e.com", "S0@e.com"]))));
         let (ns, notes) = for_target(&t, &all);
         for n in ns.iter() {
-            assert!(n.recipients.iter().all(|r| r.id.starts_with("s")), "{n:?}");
+            assert!(n.recipients.iter().all(|r| r.id.starts_with('s')), "{n:?}");
         }
         let params = |i: usize, k: usize| ns[i].recipients[k].parameters.get("n").map(String::from);
         assert_eq!(ns[0].recipients.len(), 2, "a seed listed twice is one seed");

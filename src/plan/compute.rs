@@ -457,7 +457,7 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
         origin: &config.origin,
         shared_state: target.state_is_shared(),
     });
-    p.name = target.name.clone();
+    p.name.clone_from(&target.name);
     for n in &mut p.notifications {
         n.audience = t.audience.get(&n.key).cloned();
         if let Some(a) = &n.audience {
