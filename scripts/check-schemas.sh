@@ -72,8 +72,9 @@ two effects in one rule|manifests: [notifications]|manifests: [notifications]\np
 empty approvers|manifests: [notifications]|manifests: [notifications]\npolicy: [{name: r, require: {approvals: 1, from: []}}]
 CASES
 printf '%s\n' "$cfg" >kore-notify.yaml
-# config: both accept init's sample policy, uncommented
-sed -E 's/^# (policy:|businessHours:|  )/\1/' <<<"$cfg" >kore-notify.yaml
+# config: both accept init's sample policy, uncommented (from `# policy:` to `# businessHours:`;
+# the sample targets after it stay commented)
+sed -E '/^# policy:/,/^# businessHours:/ s/^# (policy:|businessHours:|  )/\1/' <<<"$cfg" >kore-notify.yaml
 grep -q '^policy:' kore-notify.yaml || fail "init's config has no commented sample policy"
 schema_ok config kore-notify.yaml || fail "the config schema refuses init's sample policy"
 tool_ok || fail "validate refuses init's sample policy"
