@@ -82,7 +82,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut diags = Diagnostics::default();
         let root = kore_notify::files::Root::new(&dir).map_err(|e| e.to_string())?;
         let files = kore_notify::load::find_files(Some(&root), &dir, &["notifications".to_string()], &mut diags);
-        let src = kore_notify::load::Sources { root: &root, variables: &[], env: &ProcessEnv, targets: None };
+        let src = kore_notify::load::Sources {
+            root: &root,
+            variables: &[],
+            env: &ProcessEnv,
+            targets: None,
+            default_windows: &[],
+        };
         let repo = kore_notify::load::load_repo(files, src, &mut diags);
         if diags.errors() > 0 {
             return Err(format!("{} errors in the generated repository", diags.errors()).into());

@@ -7,7 +7,9 @@
 #  1. Check out the *tip* of the default branch, never the (possibly older) triggering commit: a run
 #     started by an earlier merge applies the newest manifests, and a later run finds nothing left.
 #  2. Restore the state files -- wherever the config keeps them: `kore-notify state path --all`
-#     says which -- from the state branch. With no state branch yet, a state committed in the
+#     says which -- from the state branch. With KN_TARGET, those of that target; every other
+#     target's state file is restored too, read-only, for the promotion gate (production's plan
+#     reads staging's state), and never written back. With no state branch yet, a state committed in the
 #     repository is adopted; if both exist and disagree (another lineage, or the committed one is
 #     newer), refuse and send nothing. An APPLY_IN_PROGRESS marker on the state branch means an
 #     earlier run did not record its state: refuse (KN_ACTION=recover clears it, see below).
@@ -31,6 +33,11 @@
 #                    does not continue the branch's state, or when KN_RECOVER_RUN_ID (digits,
 #                    compared literally; required when the marker names a GitHub run) is not the
 #                    run the marker names.
+#
+# Targets: KN_TARGET names the target (`targets:` in kore-notify.yaml) this run applies or
+# repairs; empty means the config's only target. The workflow runs one target at a time, in the
+# caller's order. The marker is one file for the whole branch and names its target: any marker
+# stops every target's run (the states share the branch); `recover` with that target clears it.
 #
 # Environment: KN_BIN (default kore-notify), KN_STATE_BRANCH (default kore-notify-state),
 # KN_DEFAULT_BRANCH (default main), KN_DIR (directory holding kore-notify.yaml, default .),
@@ -58,6 +65,11 @@ fi
 # A run id is digits, compared literally with the marker (never as a pattern: `.*` matches anything).
 if [ -n "${KN_RECOVER_RUN_ID:-}" ] && ! [[ "$KN_RECOVER_RUN_ID" =~ ^[0-9]{1,20}$ ]]; then
   die "KN_RECOVER_RUN_ID '$KN_RECOVER_RUN_ID' is not a run id (digits)"
+fi
+target=${KN_TARGET:-}
+if [ -n "$target" ]; then
+  [[ "$target" =~ ^[a-z][a-z0-9_-]{0,39}$ ]] || die "KN_TARGET '$target' is not a target name (lowercase letters, digits, - and _)"
+  export KORE_NOTIFY_TARGET="$target"
 fi
 case "$action" in
   apply | recover) ;;
@@ -135,7 +147,7 @@ refresh() {
 # 1. The newest manifests.
 git fetch --quiet origin "$default_branch"
 git checkout --quiet --detach "origin/$default_branch"
-say "$action at $(git rev-parse --short HEAD) (tip of $default_branch)"
+say "$action${target:+ of target $target} at $(git rev-parse --short HEAD) (tip of $default_branch)"
 # The approvals of the pull request that merged this very commit, for the policy's `require` rules
 # (KN_APPROVALS=1, as the workflow sets it; scripts/approvals.sh). When they cannot be read, the
 # apply runs without them: notifications that need approvals are held back, the others are sent.
@@ -148,8 +160,29 @@ if [ "${KN_APPROVALS:-0}" = 1 ] && [ "$action" != resolve ] && [ "$action" != re
   fi
 fi
 # The state files, relative to the repository root, as the tool resolves them from the config.
-paths=$(cd "$dir" && "$bin" state path --all 2>/dev/null) || die "kore-notify cannot read its config: run kore-notify validate"
-mapfile -t files < <(printf '%s\n' "$paths" | sed '/^$/d' | while IFS= read -r f; do printf '%s\n' "$dir/$f"; done)
+errors=$(mktemp)
+state_files() { # state_files [TARGET]: that target's files (default: this run's), or fail with the tool's error
+  local p
+  p=$(cd "$dir" && "$bin" ${1:+--target "$1"} state path --all 2>"$errors") || die "kore-notify cannot read its config: $(head -c 2000 "$errors")"
+  printf '%s\n' "$p" | sed '/^$/d' | while IFS= read -r f; do printf '%s\n' "$dir/$f"; done
+}
+list=$(state_files) || exit 1
+mapfile -t files < <(printf '%s\n' "$list" | sed '/^$/d')
+# Every other target's state file (the first path each lists), restored read-only: never pushed.
+others=()
+if [ -n "$target" ] && [ "${#files[@]}" -gt 0 ]; then
+  command -v jq >/dev/null 2>&1 || die "KN_TARGET needs jq (to read the targets from kore-notify plan --format json)"
+  names=$(cd "$dir" && env -u KORE_NOTIFY_TARGET -u KORE_NOTIFY_MAX_RECIPIENTS -u KORE_NOTIFY_EVENTS "$bin" plan --format json 2>"$errors" | jq -r '.targets[].name') ||
+    die "kore-notify cannot plan its targets: $(head -c 2000 "$errors")"
+  for n in $names; do
+    [ "$n" = "$target" ] && continue
+    [[ "$n" =~ ^[a-z][a-z0-9_-]{0,39}$ ]] || die "the plan names a target '$n' that is not a target name"
+    list=$(state_files "$n") || exit 1
+    # A target kept in PostgreSQL has no files: its plan reads the database.
+    if [ -n "$list" ]; then others+=("$(printf '%s\n' "$list" | sed -n 1p)"); fi
+  done
+fi
+rm -f "$errors"
 
 # The state in PostgreSQL (state: postgres://… or KORE_NOTIFY_STATE_URL): every entry is committed
 # before its request leaves and the database's lock serialises writers, so there is no state
@@ -181,7 +214,7 @@ fi
 if git fetch --quiet origin "$state_branch" 2>/dev/null; then
   git worktree add --quiet --detach "$worktree" "origin/$state_branch"
   if [ -e "$worktree/$marker" ] && [ "$action" != recover ]; then
-    say "REFUSING: the state branch carries $marker: $(cat "$worktree/$marker")"
+    say "REFUSING: the state branch carries $marker: $(head -c 1024 "$worktree/$marker" | tr '\n' ' ')"
     say "an earlier run may have sent messages without recording them. Recover with the workflow's"
     say "'recover' action (it restores that run's state artifact and absorbs its journal)."
     exit 1
@@ -190,8 +223,13 @@ if git fetch --quiet origin "$state_branch" 2>/dev/null; then
     rm -f "$f"
     if [ -e "$worktree/$f" ]; then mkdir -p "$(dirname "$f")" && cp "$worktree/$f" "$f"; fi
   done
-  if [ ! -e "$worktree/${files[0]#./}" ] && [ -n "$(git -C "$worktree" ls-files | grep -v "^$marker\$" || true)" ]; then
-    say "REFUSING: the state branch holds files, but none at ${files[0]} (where the config keeps the state):"
+  # A state branch holding files, none of them where the config keeps a target's state: the
+  # config's state path changed (or another repository's branch). A new target's missing file is
+  # fine as long as another target's is there.
+  known=""
+  for f in "${files[0]}" "${others[@]}"; do [ -e "$worktree/${f#./}" ] && known=1; done
+  if [ -z "$known" ] && [ -n "$(git -C "$worktree" ls-files | grep -v "^$marker\$" || true)" ]; then
+    say "REFUSING: the state branch holds files, but none at ${files[0]}$([ "${#others[@]}" -gt 0 ] && printf ' %s' "${others[@]}") (where the config keeps the state):"
     git -C "$worktree" ls-files | sed 's/^/  /' >&2
     say "if the config's state path changed, move the files on $state_branch to the new path first."
     exit 1
@@ -213,6 +251,19 @@ else
   git -C "$worktree" rm -rf --quiet . >/dev/null 2>&1 || true
   [ "$action" = apply ] || die "$action needs a state branch"
 fi
+
+# The other targets' states, read-only, as the state branch has them (else as committed, else
+# none): production's promotion gate reads staging's. Never copied back to the branch.
+for f in "${others[@]}"; do
+  rm -f "$f"
+  mkdir -p "$(dirname "$f")"
+  if [ -e "$worktree/${f#./}" ]; then
+    cp "$worktree/${f#./}" "$f"
+  elif git cat-file -e "HEAD:${f#./}" 2>/dev/null; then
+    git show "HEAD:${f#./}" >"$f"
+  fi
+  if [ -e "$f" ]; then chmod a-w "$f"; fi
+done
 
 # Copies the state files into the worktree (or back), clearing what is not there.
 to_branch() {
@@ -239,8 +290,8 @@ fi
 # 3. Marker first: if it cannot be recorded, nothing is sent.
 if [ "$action" != recover ] && [ -z "$idle" ]; then
   to_branch
-  printf '%s\n' "$run_url" >"$worktree/$marker"
-  push_state "kore-notify: $action in progress ($run_url)" || die "cannot push the marker: nothing was sent"
+  printf '%s\n' "$run_url" ${target:+"target $target"} >"$worktree/$marker"
+  push_state "kore-notify: $action${target:+ of $target} in progress ($run_url)" || die "cannot push the marker: nothing was sent"
 fi
 
 # 4. The action.
@@ -250,7 +301,10 @@ case "$action" in
     [ -e "$worktree/$marker" ] || die "no $marker on $state_branch: nothing to recover"
     from=${KN_RECOVER_FROM:-}
     if [ -z "$from" ] || [ ! -d "$from" ]; then die "recover needs KN_RECOVER_FROM: the interrupted run's state artifact"; fi
-    named=$(head -c 1024 "$worktree/$marker" | tr -d '\n')
+    named=$(head -c 1024 "$worktree/$marker" | sed -n 1p)
+    # The marker names its target (a marker without one predates targets): recover that target.
+    owner=$(head -c 1024 "$worktree/$marker" | sed -n 's/^target //p')
+    [ -z "$owner" ] || [ "$owner" = "$target" ] || die "the marker is target $owner's ($named): recover with target $owner"
     if [ -n "${KN_RECOVER_RUN_ID:-}" ]; then
       [[ "$named" == *"/runs/$KN_RECOVER_RUN_ID" ]] || die "the marker names $named, not run $KN_RECOVER_RUN_ID: recover that run's artifact"
     elif [[ "$named" == */runs/* ]]; then
@@ -289,7 +343,7 @@ refresh
 # 6. Record the state, whatever happened, and clear the marker.
 to_branch
 rm -f "$worktree/$marker"
-if ! push_state "kore-notify: state after $action of $(git rev-parse --short HEAD) (exit $status)"; then
+if ! push_state "kore-notify: ${target:+$target }state after $action of $(git rev-parse --short HEAD) (exit $status)"; then
   say "COULD NOT PUSH THE STATE: the marker stays on $state_branch and stops the next run"
   exit 1
 fi

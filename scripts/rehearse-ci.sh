@@ -12,7 +12,13 @@
 #      restores the run's state artifact and absorbs its journal; the unknown request is settled
 #      with `resolve`; nobody receives anything twice;
 #   6. the state lives at a non-default path (state: state/notifications.json) throughout, and
-#      max-recipients is exported empty, as the workflow does when it keeps its default.
+#      max-recipients is exported empty, as the workflow does when it keeps its default;
+#   7. targets: a second repository with two targets, staging and production (promoteFrom:
+#      staging), each its own bot (its own emulator), applied one target at a time as the
+#      workflow's matrix does (KN_TARGET): production applied before staging sends nothing;
+#      staging, then production, sends each recipient once per bot; production's run reads
+#      staging's state read-only and never writes it back; both states live on the one state
+#      branch under their own paths; a marker names its target and stops both.
 #
 #   scripts/rehearse-ci.sh            # builds kore-notify (debug) and rehearses
 #   KN_BIN=path/to/kore-notify scripts/rehearse-ci.sh
@@ -25,12 +31,18 @@ if [ -z "${KN_BIN:-}" ]; then
 fi
 bin=$KN_BIN
 work=$(mktemp -d)
-emulog="$work/emulator.log"
-"$bin" emulator --listen 127.0.0.1:0 --client-id cs-rehearse --client-secret rehearse-secret --latency-ms 400 --job-ms 50 >"$emulog" 2>&1 &
-emu=$!
-trap 'kill $emu 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do grep -q 'listening on' "$emulog" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$emulog" | sed -n 1p)
+emus=()
+# shellcheck disable=SC2317 # called by the EXIT trap
+stop() { for e in "${emus[@]}"; do kill "$e" 2>/dev/null || true; done; rm -rf "$work"; }
+trap stop EXIT
+# Starts an emulator (a bot) logging to LOG, and prints its URL.
+emulator() {
+  "$bin" emulator --listen 127.0.0.1:0 --client-id cs-rehearse --client-secret rehearse-secret --latency-ms "$2" --job-ms 50 >"$1" 2>&1 &
+  emus+=("$!")
+  for _ in $(seq 1 100); do grep -q 'listening on' "$1" 2>/dev/null && break; sleep 0.1; done
+}
+emulator "$work/emulator.log" 400
+url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/emulator.log" | sed -n 1p)
 [ -n "$url" ] || { echo "FAIL: the emulator did not start"; exit 1; }
 export KORE_CLIENT_ID=cs-rehearse KORE_CLIENT_SECRET=rehearse-secret KN_BIN=$bin KN_DEFAULT_BRANCH=main
 export KORE_NOTIFY_MAX_RECIPIENTS="" KORE_NOTIFY_NOW=2026-11-24T09:00:00Z
@@ -198,5 +210,74 @@ before=$(total)
 if ci "$work/runner-1" 2>/dev/null; then fail "a moved state path was not refused"; fi
 [ "$(total)" = "$before" ] || fail "a moved state path re-sent"
 
+step "7. targets: staging before production, one target at a time, each state at its own path"
+emulator "$work/staging.log" 20
+emulator "$work/production.log" 20
+staging=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/staging.log" | sed -n 1p)
+production=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/production.log" | sed -n 1p)
+if [ -z "$staging" ] || [ -z "$production" ]; then fail "the targets' emulators did not start"; fi
+# bot URL → "deliveries recipients most-to-one-recipient"
+bot() { curl -s "$1/_emulator/deliveries" | python3 -c "import json,sys; d=json.load(sys.stdin)['deliveries']; print(sum(d.values()), len(d), max(d.values(), default=0))"; }
+git init --quiet --bare -b main "$work/targets.git"
+git clone --quiet "$work/targets.git" "$work/targets" 2>/dev/null
+cd "$work/targets"
+target() { # target NAME URL: one target of kore-notify.yaml, its state at state/NAME.json
+  cat <<YAML
+  $1:
+    host: $2
+    botId: st-$1
+    clientId: \${KORE_CLIENT_ID}
+    clientSecret: \${KORE_CLIENT_SECRET}
+    state: state/$1.json
+    batchSize: 5
+YAML
+}
+{ echo "targets:"; target staging "$staging"; target production "$production"; echo "    promoteFrom: staging"; } >kore-notify.yaml
+printf 'state/\n' >.gitignore
+mkdir notifications && audience notifications/w.yaml welcome 12
+git add -A && git commit --quiet -m "two targets" && git push --quiet origin HEAD:main
+git clone --quiet "$work/targets.git" "$work/targets-runner"
+runner="$work/targets-runner"
+# Without a target, a config with several refuses and names them.
+if ci "$runner" 2>"$work/no-target.log"; then fail "a run without KN_TARGET went ahead on a config with two targets"; fi
+grep -q 'staging, production' "$work/no-target.log" || fail "the refusal does not list the targets: $(cat "$work/no-target.log")"
+# Out of order: production first sends nothing (its promotion gate has no evidence yet).
+ci "$runner" KN_TARGET=production || fail "production's run failed"
+[ "$(bot "$production")" = "0 0 0" ] || fail "production sent before staging: $(bot "$production")"
+ci "$runner" KN_TARGET=staging || fail "staging's run failed"
+[ "$(bot "$staging")" = "12 12 1" ] || fail "staging: expected 12 recipients once each, got $(bot "$staging")"
+git -C "$runner" fetch --quiet origin kore-notify-state
+staged=$(git -C "$runner" rev-parse origin/kore-notify-state:state/staging.json) || fail "staging's state is not at state/staging.json on the branch"
+ci "$runner" KN_TARGET=production || fail "production's run after staging failed"
+[ "$(bot "$production")" = "12 12 1" ] || fail "production: expected 12 recipients once each, got $(bot "$production")"
+# (Its mode: `test -w` is true for root whatever the mode.)
+[ -z "$(find "$runner/state/staging.json" -perm /222)" ] || fail "production's run restored staging's state writable"
+git -C "$runner" fetch --quiet origin kore-notify-state
+git -C "$runner" cat-file -e origin/kore-notify-state:state/production.json || fail "production's state is not at state/production.json on the branch"
+[ "$(git -C "$runner" rev-parse origin/kore-notify-state:state/staging.json)" = "$staged" ] || fail "production's run changed staging's state on the branch"
+# The next merge, in the workflow's order: each bot sends the new one once, nobody twice.
+audience notifications/n.yaml news 3
+git add -A && git commit --quiet -m "news" && git push --quiet origin HEAD:main
+ci "$runner" KN_TARGET=staging || fail "staging's second run failed"
+ci "$runner" KN_TARGET=production || fail "production's second run failed"
+if [ "$(bot "$staging")" != "15 15 1" ] || [ "$(bot "$production")" != "15 15 1" ]; then
+  fail "second merge: staging $(bot "$staging"), production $(bot "$production")"
+fi
+# A marker names its target and stops both; only that target's recover may clear it.
+wt="$work/targets-marker"
+git -C "$runner" worktree add --quiet --detach "$wt" origin/kore-notify-state
+printf 'https://github.com/o/r/actions/runs/77\ntarget staging\n' >"$wt/APPLY_IN_PROGRESS"
+git -C "$wt" add -A && git -C "$wt" commit --quiet -m marker && git -C "$wt" push --quiet origin HEAD:kore-notify-state
+if ci "$runner" KN_TARGET=production 2>/dev/null; then fail "production went ahead despite staging's marker"; fi
+mkdir -p "$work/production-artifact/state" && cp "$runner/state/production.json" "$work/production-artifact/state/"
+if ci "$runner" KN_TARGET=production KN_ACTION=recover KN_RECOVER_FROM="$work/production-artifact" KN_RECOVER_RUN_ID=77 2>"$work/wrong-target.log"; then
+  fail "production's recover cleared staging's marker"
+fi
+grep -q 'recover with target staging' "$work/wrong-target.log" || fail "the refusal does not name the marker's target: $(cat "$work/wrong-target.log")"
+if [ "$(bot "$staging")" != "15 15 1" ] || [ "$(bot "$production")" != "15 15 1" ]; then
+  fail "a refused run sent: staging $(bot "$staging"), production $(bot "$production")"
+fi
+cd "$work"
+
 echo
-echo "PASS: adopt, back-to-back merges, schedule, cancel, recover, idle runs and a moved state kept every promise."
+echo "PASS: adopt, back-to-back merges, schedule, cancel, recover, idle runs, a moved state and two targets in order kept every promise."

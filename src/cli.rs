@@ -463,6 +463,7 @@ fn global(cli: &Cli) -> Result<Global> {
         quiet: cli.quiet,
         verbose: cli.verbose,
         now: now(clock)?,
+        started: std::time::Instant::now(),
         clock,
         diag_format: DiagFormat::detect(
             stderr_color,

@@ -91,6 +91,7 @@ pub mod state;
 pub mod text;
 pub(crate) mod units;
 pub(crate) mod walk;
+pub mod window;
 pub mod yaml;
 
 use clap::Parser;

@@ -155,6 +155,10 @@ pub(crate) struct ManifestDoc {
     /// planned as new, so everyone listed receives it. Default false: a retired key is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reuse_retired_key: Option<bool>,
+    /// When each recipient may be sent, in their local time; overrides the target's
+    /// `deliveryWindow` (`off`: any time, even when the target has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -232,6 +236,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "description",
     "allowNearDuplicates",
     "reuseRetiredKey",
+    "deliveryWindow",
     "targets",
 ];
 pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
@@ -350,6 +355,13 @@ pub struct Notification {
     pub reuse_retired_key: bool,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
+    /// When each recipient may be sent, in their local time: the manifest's `deliveryWindow`, or
+    /// (once scoped to a target, see [`crate::plan::audience_for_target`]) the target's default
+    /// (`None`: any time).
+    pub delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
+    /// Whether the manifest writes `deliveryWindow` (a window, or `off`): a target's default
+    /// does not apply then.
+    pub own_window: bool,
     /// `targets:`: the config's targets this notification is planned for (`None`: all).
     pub targets: Option<Vec<String>>,
     /// Where its recipients come from (the policy's `audience` condition).
@@ -463,6 +475,8 @@ pub(crate) mod tests_support {
             description: None,
             reuse_retired_key: false,
             variables: Vec::new(),
+            delivery_window: None,
+            own_window: false,
             targets: None,
             audience: Audience::default(),
         }

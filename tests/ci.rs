@@ -519,6 +519,171 @@ fn manifest_links_survive_odd_paths_and_hostile_repository_urls() {
     }
 }
 
+/// The reusable workflow, parsed.
+fn workflow() -> serde_json::Value {
+    let text = std::fs::read_to_string(format!("{}/.github/workflows/kore-notify.yml", env!("CARGO_MANIFEST_DIR")))
+        .expect("workflow");
+    serde_saphyr::from_str(&text).expect("the workflow is YAML")
+}
+
+/// Targets in CI: the `targets` input lists them in order (empty: the config's only target, in
+/// the `environment` input's environment, as before); the apply job is a matrix over them that
+/// runs one at a time in that order, each in `kore-notify-<target>`, stops at the first failure,
+/// and shares one concurrency group (the states share the state branch); each job hands its target
+/// to the script and keeps its own state artifact, which `recover` downloads by target.
+#[test]
+fn the_workflow_applies_the_listed_targets_one_at_a_time_each_in_its_environment() {
+    let w = workflow();
+    let inputs = &w["on"]["workflow_call"]["inputs"];
+    for (input, default) in [("targets", ""), ("target", ""), ("environment", "kore-notify")] {
+        assert_eq!(inputs[input]["type"], "string", "{input}");
+        assert_eq!(inputs[input]["default"], default, "{input}");
+    }
+    let targets = &w["jobs"]["targets"];
+    assert_eq!(targets["outputs"]["list"], "${{ steps.list.outputs.list }}");
+    let apply = &w["jobs"]["apply"];
+    assert_eq!(apply["needs"], "targets");
+    assert_eq!(apply["if"], targets["if"], "the targets job runs exactly when apply does");
+    let strategy = &apply["strategy"];
+    assert_eq!(strategy["max-parallel"], 1, "targets one at a time");
+    assert_eq!(strategy["fail-fast"], true, "a failed target stops the ones after it");
+    assert_eq!(strategy["matrix"]["target"], "${{ fromJSON(needs.targets.outputs.list) }}");
+    assert_eq!(
+        apply["environment"],
+        "${{ matrix.target && format('kore-notify-{0}', matrix.target) || inputs.environment }}"
+    );
+    assert_eq!(
+        apply["concurrency"]["group"], "kore-notify-apply-${{ github.repository }}",
+        "one group for all targets"
+    );
+    assert_eq!(apply["concurrency"]["cancel-in-progress"], false);
+    let steps = apply["steps"].as_array().expect("steps");
+    let step = |name: &str| steps.iter().find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name))).expect(name);
+    assert_eq!(step("Apply")["env"]["KN_TARGET"], "${{ matrix.target }}");
+    assert_eq!(step("State files")["env"]["KN_TARGET"], "${{ matrix.target }}");
+    let suffix = "${{ matrix.target && format('-{0}', matrix.target) || '' }}";
+    assert_eq!(step("Keep the state")["with"]["name"], format!("kore-notify-state-${{{{ github.run_id }}}}{suffix}"));
+    assert_eq!(
+        step("The interrupted run's state artifact")["with"]["name"],
+        format!("kore-notify-state-${{{{ inputs.recover-run-id }}}}{suffix}")
+    );
+    // The variables input cannot pick a target behind the plan's back.
+    assert!(step("Environment for kore-notify")["run"].as_str().expect("run").contains("KORE_NOTIFY_TARGET"));
+}
+
+/// The targets job turns the `targets` and `target` inputs into the matrix, in order, and refuses
+/// what is not a list of target names, a duplicate, a `target` that is not listed, and a recovery
+/// action on several targets at once. Run as the workflow runs it (bash, jq).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_targets_input_becomes_the_ordered_matrix_or_a_clear_error() {
+    let script = step_script(".github/workflows/kore-notify.yml", "The targets to apply, in order");
+    let t = Test::new().file("step.sh", &script).file("out", "");
+    let dir = t.path().to_path_buf();
+    let run = |targets: &str, target: &str, action: &str| {
+        std::fs::write(dir.join("out"), "").expect("out");
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(dir.join("step.sh"))
+            .env("TARGETS", targets)
+            .env("TARGET", target)
+            .env("ACTION", action)
+            .env("GITHUB_OUTPUT", dir.join("out"))
+            .output()
+            .expect("run the step");
+        let list = std::fs::read_to_string(dir.join("out")).expect("out");
+        (
+            out.status.success(),
+            list.trim().strip_prefix("list=").unwrap_or("").to_string(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let ok = [
+        ("", "", "apply", r#"[""]"#),
+        ("", "", "recover", r#"[""]"#),
+        ("staging production", "", "apply", r#"["staging","production"]"#),
+        ("  production   staging ", "", "apply", r#"["production","staging"]"#),
+        ("dev staging production", "staging", "apply", r#"["staging"]"#),
+        ("staging production", "production", "recover", r#"["production"]"#),
+        ("production", "", "resolve", r#"["production"]"#),
+    ];
+    for (targets, target, action, want) in ok {
+        let (success, list, stdout) = run(targets, target, action);
+        assert!(success, "{targets:?} {target:?} {action}: {stdout}");
+        assert_eq!(list, want, "{targets:?} {target:?} {action}");
+    }
+    let refused = [
+        ("staging production", "", "resolve", "works on one target"),
+        ("staging production", "", "retry-unknown", "works on one target"),
+        ("staging staging", "", "apply", "listed twice"),
+        ("Staging", "", "apply", "not a target name"),
+        ("staging,production", "", "apply", "not a target name"),
+        ("staging $(id)", "", "apply", "not a target name"),
+        ("staging production", "prod", "apply", "not one of the targets"),
+        ("staging production", "stag", "apply", "not one of the targets"),
+        ("", "staging", "apply", "not one of the targets"),
+    ];
+    for (targets, target, action, why) in refused {
+        let (success, list, stdout) = run(targets, target, action);
+        assert!(!success && stdout.contains(why) && list.is_empty(), "{targets:?} {target:?} {action}: {stdout}");
+    }
+}
+
+/// The pull-request plan covers every target, so its job restores every target's state from the
+/// state branch (each under its own path) before planning: production's promotion gate then sees
+/// staging's evidence. Run as the workflow runs it, with the real binary.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_plan_job_restores_every_targets_state() {
+    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
+    let target = |name: &str, url: &str, extra: &str| {
+        format!(
+            "  {name}:\n    host: {url}\n    botId: st-{name}\n    clientId: ${{KORE_CLIENT_ID}}\n    clientSecret: ${{KORE_CLIENT_SECRET}}\n    state: state/{name}.json\n{extra}"
+        )
+    };
+    let cfg = format!(
+        "targets:\n{}{}",
+        target("staging", &st.url, ""),
+        target("production", &pr.url, "    promoteFrom: staging\n")
+    );
+    let welcome = "key: welcome\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a@y.com, b@y.com]\n";
+    let t = Test::new().file("sub/kore-notify.yaml", &cfg).file("sub/notifications/w.yaml", welcome).cwd("sub");
+    let (_, t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
+    let (_, t) = t.args(["apply", "--target", "production", "--auto-approve"]).status(0).run();
+    assert_eq!((st.deliveries().len(), pr.deliveries().len()), (2, 2));
+    // The state branch holds both states; the checkout holds neither.
+    let repo = t.path().to_path_buf();
+    git(&repo, &["init", "--quiet", "-b", "main"]);
+    git(&repo, &["add", "-f", "sub/state/staging.json", "sub/state/production.json"]);
+    git(&repo, &["commit", "--quiet", "-m", "states"]);
+    git(&repo, &["update-ref", "refs/remotes/origin/kore-notify-state", "HEAD"]);
+    git(&repo, &["rm", "--quiet", "-r", "--cached", "sub/state"]);
+    std::fs::remove_dir_all(repo.join("sub/state")).expect("rm");
+    std::fs::write(repo.join(".gitignore"), "sub/state/\nstep.sh\n").expect("gitignore");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "manifests"]);
+    let script = step_script(".github/workflows/kore-notify.yml", "Restore the state (read-only)");
+    std::fs::write(repo.join("step.sh"), script).expect("step");
+    let bin_dir = std::path::Path::new(BIN).parent().expect("bin dir");
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(repo.join("step.sh"))
+        .current_dir(&repo)
+        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("STATE_BRANCH", "kore-notify-state")
+        .env("WORKDIR", "sub")
+        .env_remove("KORE_NOTIFY_TARGET")
+        .output()
+        .expect("run the step");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["staging", "production"] {
+        assert!(repo.join(format!("sub/state/{name}.json")).is_file(), "{name}'s state was not restored");
+    }
+    // With both states, the plan for every target has nothing left to send, and no gate waits.
+    let t = t.file("sub/notifications/w.yaml", welcome);
+    t.args(["plan", "--detailed-exitcode"]).status(0).run();
+}
+
 /// scripts/approvals.sh against fixture API answers: the merged pull request of the commit, its
 /// reviews and a team's members become an approvals file that apply accepts and counts; a commit
 /// without a pull request, and a team the token may not read, are said plainly.

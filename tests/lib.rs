@@ -27,4 +27,5 @@ mod state;
 mod targets;
 mod validate;
 mod values;
+mod windows;
 mod yaml_parity;

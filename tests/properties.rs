@@ -34,6 +34,8 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         reuse_retired_key: false,
         audience: kore_notify::manifest::Audience::default(),
         variables: vec![],
+        delivery_window: None,
+        own_window: false,
         targets: None,
     }
 }

@@ -95,6 +95,10 @@ pub(crate) struct ConfigDoc {
     pub(crate) policy: Option<Vec<RuleDoc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) business_hours: Option<BusinessHoursDoc>,
+    /// The delivery window of every manifest that does not set its own `deliveryWindow`; with
+    /// `targets:`, the default of every target that does not set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 /// One policy rule: a name, conditions (`when`, all must hold; absent: every send) and exactly
@@ -328,6 +332,10 @@ pub(crate) struct TargetDoc {
     /// timezone; overrides the top-level default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) business_hours: Option<BusinessHoursDoc>,
+    /// The delivery window of this target's notifications whose manifests do not set their own
+    /// `deliveryWindow` (`off`: none, even when the top of the config has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
 }
 
 /// Who a target may reach, so a non-production target never reaches production users. Exactly

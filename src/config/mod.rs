@@ -90,6 +90,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "promotion",
     crate::policy::FIELD,
     crate::policy::HOURS_FIELD,
+    "deliveryWindow",
 ];
 pub(crate) const REVIEW_FIELDS: &[&str] = &["mask"];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];
@@ -253,6 +254,11 @@ impl Config {
     /// The targets' names, in the config's order.
     pub(crate) fn target_names(&self) -> Vec<String> {
         self.targets.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// The default `deliveryWindow` of each target that has one, by target name.
+    pub(crate) fn default_windows(&self) -> Vec<(String, std::sync::Arc<crate::window::DeliveryWindow>)> {
+        self.targets.iter().filter_map(|t| Some((t.name.clone(), t.delivery_window.clone()?))).collect()
     }
 
     /// This config's directory inside its git work tree (`""` or `"sub/dir/"`), for links to

@@ -28,11 +28,19 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "promoteFrom",
     "promotion",
     crate::policy::HOURS_FIELD,
+    "deliveryWindow",
 ];
 
 /// Target fields that may also be written at the top of a config with `targets:`, as defaults.
-pub(crate) const INHERITED: &[&str] =
-    &["v2MessageField", "v2TemplateAsCustomMessage", "batchSize", "rateLimits", "timeouts", crate::policy::HOURS_FIELD];
+pub(crate) const INHERITED: &[&str] = &[
+    "v2MessageField",
+    "v2TemplateAsCustomMessage",
+    "batchSize",
+    "rateLimits",
+    "timeouts",
+    "deliveryWindow",
+    crate::policy::HOURS_FIELD,
+];
 
 pub(crate) const AUDIENCE_FIELDS: &[&str] = &["only", "replaceWith"];
 
@@ -68,6 +76,9 @@ pub(crate) struct Target {
     pub(crate) promotion: Option<Promotion>,
     /// `businessHours:`, in this target's timezone (the policy's `outsideBusinessHours`).
     pub(crate) business_hours: Option<crate::policy::BusinessHours>,
+    /// `deliveryWindow:` the window of this target's notifications whose manifests do not write
+    /// their own (`None`, or `off`: any time).
+    pub(crate) delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
 }
 
 /// `audience:` of a target, so a non-production target never reaches production users.
@@ -149,6 +160,7 @@ impl Target {
             audience,
             promotion: None,
             business_hours: None,
+            delivery_window: None,
         }
     }
 
@@ -310,6 +322,10 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
     let audience = f.get("audience").and_then(|n| audience(w, n, cx, &join(prefix, "audience")));
     let promotion = promotion(w, f, name, prefix);
     let business_hours = crate::policy::business_hours(w, f, prefix);
+    let delivery_window = match crate::window::parse::delivery_window(w, f, prefix) {
+        Some(crate::window::parse::Setting::On(d)) => Some(std::sync::Arc::new(d)),
+        _ => None,
+    };
     let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), Some(state)) =
         (host, bot_id, client_id_raw, client_secret_var, state)
     else {
@@ -337,6 +353,7 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
         audience,
         promotion,
         business_hours,
+        delivery_window,
     })
 }
 

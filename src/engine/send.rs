@@ -28,6 +28,9 @@ pub(crate) struct SendOptions {
     pub(crate) color: bool,
     /// Stamps journal entries and tokens.
     pub(crate) clock: Clock,
+    /// The plan's "now" and when it was read: delivery windows are checked again at the current
+    /// time as each batch leaves.
+    pub(crate) now: (time::OffsetDateTime, std::time::Instant),
 }
 
 /// Shared by the batch tasks: the writer's session on the state (entries recorded durably, then
@@ -60,6 +63,8 @@ pub(crate) struct Tally {
     pub(crate) recipients_accepted: usize,
     /// Why the run stopped early (401, a redirect), as the error to report.
     pub(crate) stopped_by: Option<String>,
+    /// Recipients left for a later apply: their delivery window closed before their batch left.
+    pub(crate) outside_window: usize,
 }
 
 /// A run whose bookkeeping is journaled, its batches cut: ready to send.
@@ -306,19 +311,19 @@ fn send_all(
     rt.block_on(async {
         use futures_util::StreamExt;
         futures_util::stream::iter(batches.into_iter().enumerate())
-            .for_each_concurrent(parallelism, |(i, batch)| {
+            .for_each_concurrent(parallelism, |(i, mut batch)| {
                 let (stop, tally, fatal, progress) = (&stop, &tally, &fatal, &progress);
                 async move {
-                    let stopped = || {
+                    let stopped = |recipients: usize| {
                         let s = stop.load(Ordering::SeqCst) || crate::interrupt::requested().is_some();
                         if s {
                             let mut t = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                             t.skipped += 1;
-                            t.skipped_recipients += batch.members.len();
+                            t.skipped_recipients += recipients;
                         }
                         s
                     };
-                    if stopped() {
+                    if stopped(batch.members.len()) || !still_in_window(&mut batch, opts.now, tally) {
                         return;
                     }
                     // The rate-limit slot comes first: a batch is journaled only when it can leave at
@@ -327,7 +332,7 @@ fn send_all(
                         () = client.take_send_slot() => {}
                         () = crate::interrupt::wait() => {}
                     }
-                    if stopped() {
+                    if stopped(batch.members.len()) || !still_in_window(&mut batch, opts.now, tally) {
                         return;
                     }
                     let r = send_one(client, book, &batch, body).await;
@@ -355,6 +360,22 @@ fn send_all(
     let mut tally = tally.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     tally.elapsed = elapsed;
     Ok(tally)
+}
+
+/// Drops the batch's recipients whose delivery window has closed by now (the plan's "now" plus
+/// the time since), counting them; whether anyone is left to send. The same core as the plan's.
+fn still_in_window(
+    batch: &mut Batch<'_>,
+    (now, read_at): (time::OffsetDateTime, std::time::Instant),
+    tally: &Mutex<Tally>,
+) -> bool {
+    let before = batch.members.len();
+    crate::window::plan::split(batch.n, &mut batch.members, |m| m.0, now + read_at.elapsed());
+    let late = before - batch.members.len();
+    if late > 0 {
+        tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner).outside_window += late;
+    }
+    !batch.members.is_empty()
 }
 
 async fn send_one(

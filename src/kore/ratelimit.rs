@@ -65,10 +65,21 @@ pub(crate) const MARGIN: Duration = Duration::from_millis(200);
 /// When each of `n` requests may leave, from `start`, under `limits`, waiting as the client
 /// does (the wait plus [`MARGIN`]): the send loop's own model, run on a virtual clock.
 pub(crate) fn schedule(limits: &[(u32, Duration)], n: usize, start: Instant) -> Vec<Duration> {
+    schedule_released(limits, std::iter::repeat_n(Duration::ZERO, n), start)
+}
+
+/// [`schedule`] for requests that may not leave before their release (after `start`, in order,
+/// not decreasing): a delivery window that opens later.
+pub(crate) fn schedule_released(
+    limits: &[(u32, Duration)],
+    releases: impl ExactSizeIterator<Item = Duration>,
+    start: Instant,
+) -> Vec<Duration> {
     let mut w = Windows::new(limits);
     let mut t = start;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    let mut out = Vec::with_capacity(releases.len());
+    for release in releases {
+        t = t.max(start + release);
         while let Err(wait) = w.try_take(t) {
             t += wait + MARGIN;
         }
@@ -130,5 +141,22 @@ mod tests {
         let h = schedule(&windows(600, 1_000), 1_001, t0);
         assert_eq!(h[1000], Duration::from_secs(3600) + MARGIN, "the hour binds past its limit");
         assert!(schedule(&windows(1, 1), 0, t0).is_empty());
+    }
+
+    #[test]
+    fn released_requests_wait_for_their_release_and_the_windows() {
+        let t0 = Instant::now();
+        let secs = Duration::from_secs;
+        // Two at once, then two released at 30 s: the minute's limit of 3 holds the fourth back
+        // until the first leaves the window.
+        let s = schedule_released(&windows(3, 100), [secs(0), secs(0), secs(30), secs(30)].into_iter(), t0);
+        assert_eq!(s, vec![secs(0), secs(0), secs(30), secs(60) + MARGIN]);
+        // Released long after: the windows are empty again.
+        let s = schedule_released(&windows(1, 100), [secs(0), secs(3600)].into_iter(), t0);
+        assert_eq!(s, vec![secs(0), secs(3600)]);
+        assert_eq!(
+            schedule_released(&windows(600, 18_000), std::iter::repeat_n(Duration::ZERO, 700), t0),
+            schedule(&windows(600, 18_000), 700, t0)
+        );
     }
 }

@@ -21,13 +21,8 @@ pub(super) fn parse_time(w: &mut Walker, node: &Node, path: &str) -> Option<time
 
 type Fields<'n> = BTreeMap<String, &'n Node>;
 
-pub(super) fn document(
-    w: &mut Walker,
-    file: &Path,
-    doc: &Node,
-    root: &Root,
-    known_targets: Option<&[String]>,
-) -> Option<Notification> {
+pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) -> Option<Notification> {
+    let root = src.root;
     let before = w.diags.errors();
     w.used.clear();
     let f = w.fields(doc, "", FIELDS)?;
@@ -71,8 +66,13 @@ pub(super) fn document(
         },
         None => false,
     };
-    let targets = f.get("targets").and_then(|n| targets(w, n, known_targets));
-    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, &positions, csv_origin.as_ref());
+    let targets = f.get("targets").and_then(|n| targets(w, n, src.targets));
+    let (delivery_window, own_window, zone_parameters) = windows(w, &f, targets.as_deref(), src.default_windows);
+    let at = (positions.as_slice(), csv_origin.as_ref());
+    recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, at, &zone_parameters);
+    for p in &zone_parameters {
+        check_zones(w, p, &recipients, at);
+    }
     if w.diags.errors() > before {
         return None;
     }
@@ -93,6 +93,8 @@ pub(super) fn document(
         previous_keys,
         description,
         reuse_retired_key,
+        delivery_window,
+        own_window,
         variables: std::mem::take(&mut w.used),
         audience: crate::manifest::Audience {
             inline: f.contains_key("identities"),

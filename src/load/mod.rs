@@ -19,11 +19,13 @@ mod document;
 mod find;
 mod identities;
 mod recipients;
+mod zones;
 
 use document::*;
 pub use find::find_files;
 use identities::*;
 use recipients::*;
+use zones::*;
 
 /// Most recipients in one notification: bounds the memory a hostile audience can take (about
 /// 250 bytes per recipient in a plan).
@@ -101,6 +103,10 @@ pub struct Sources<'a> {
     /// The config's target names, which a manifest's `targets:` may list (`None`: no config,
     /// any name is taken).
     pub targets: Option<&'a [String]>,
+    /// The default `deliveryWindow` of each target that has one, by target name, for manifests
+    /// without their own (their recipients' zone parameters are checked here; the window is set
+    /// when the notifications are scoped to a target).
+    pub default_windows: &'a [(String, std::sync::Arc<crate::window::DeliveryWindow>)],
 }
 
 impl std::fmt::Debug for Sources<'_> {
@@ -156,7 +162,7 @@ fn load_files(files: &[PathBuf], src: Sources) -> (Vec<Notification>, Diagnostic
         drop(text);
         let mut w = Walker::for_manifest(&shown, &mut diags, src.env, src.variables);
         for doc in &docs {
-            if let Some(n) = document(&mut w, file, doc, src.root, src.targets) {
+            if let Some(n) = document(&mut w, file, doc, src) {
                 notifications.push(n);
             }
         }

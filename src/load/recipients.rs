@@ -11,8 +11,8 @@ pub(super) fn recipient_checks(
     channel: Option<Channel>,
     content: Option<&Content>,
     recipients: &mut [Recipient],
-    positions: &[Pos],
-    csv: Option<&(PathBuf, usize)>,
+    (positions, csv): (&[Pos], Option<&(PathBuf, usize)>),
+    zone_parameters: &[String],
 ) {
     let allow_near_duplicates = match f.get("allowNearDuplicates") {
         Some(n) => match n.value {
@@ -29,7 +29,7 @@ pub(super) fn recipient_checks(
         let at = Locator { positions, csv };
         trim_identities(w, recipients, &at);
         check_near_duplicates(w, ch, recipients, &at, allow_near_duplicates);
-        check_recipients(w, ch, c, recipients, positions, csv);
+        check_recipients(w, ch, c, recipients, (positions, csv), zone_parameters);
     }
 }
 
@@ -40,8 +40,12 @@ pub(super) struct Locator<'a> {
     csv: Option<&'a (PathBuf, usize)>,
 }
 
-impl Locator<'_> {
-    fn diag(&self, w: &Walker, i: usize, error: bool, msg: String, help: String) -> Diagnostic {
+impl<'a> Locator<'a> {
+    pub(super) fn new(positions: &'a [Pos], csv: Option<&'a (PathBuf, usize)>) -> Locator<'a> {
+        Locator { positions, csv }
+    }
+
+    pub(super) fn diag(&self, w: &Walker, i: usize, error: bool, msg: String, help: String) -> Diagnostic {
         let pos = self.positions.get(i).cloned().unwrap_or_default();
         let (file, path) = match self.csv {
             Some((file, start)) if i >= *start => (file.clone(), format!("identitiesFrom[row {}]", pos.line)),
@@ -157,13 +161,13 @@ pub(super) fn check_recipients(
     ch: Channel,
     content: &Content,
     recipients: &[Recipient],
-    positions: &[Pos],
-    csv: Option<&(PathBuf, usize)>,
+    (positions, csv): (&[Pos], Option<&(PathBuf, usize)>),
+    zone_parameters: &[String],
 ) {
     let at = Locator { positions, csv };
     check_duplicates(w, recipients, &at);
     if ch.api() == Api::V2 && content.kind != "script" {
-        check_placeholders(w, content, recipients, &at);
+        check_placeholders(w, content, recipients, &at, zone_parameters);
     }
 }
 
@@ -199,8 +203,15 @@ fn check_duplicates(w: &mut Walker, recipients: &[Recipient], at: &Locator) {
 }
 
 /// Every `{placeholder}` of the message (and of a recipient's customMessage) has a parameter for
-/// every recipient (an error); a parameter no placeholder uses is a warning.
-fn check_placeholders(w: &mut Walker, content: &Content, recipients: &[Recipient], at: &Locator) {
+/// every recipient (an error); a parameter no placeholder uses is a warning (except the one the
+/// delivery windows take each recipient's time zone from).
+fn check_placeholders(
+    w: &mut Walker,
+    content: &Content,
+    recipients: &[Recipient],
+    at: &Locator,
+    zone_parameters: &[String],
+) {
     let from_content: Vec<&str> = match &content.value {
         serde_json::Value::String(s) => placeholders(s),
         _ => Vec::new(),
@@ -222,7 +233,9 @@ fn check_placeholders(w: &mut Walker, content: &Content, recipients: &[Recipient
                 report(w, at, i, "parameters", true, msg, help);
             }
         }
-        for name in r.parameters.keys().filter(|n| !needed.contains(n)) {
+        for name in
+            r.parameters.keys().filter(|n| !needed.contains(n) && !zone_parameters.iter().any(|z| z.as_str() == *n))
+        {
             unused.entry(name).or_insert(i);
         }
     }

@@ -165,8 +165,13 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         session.record(e)?;
     }
 
-    let send_opts =
-        SendOptions { parallelism: opts.parallelism, shell: g.shell, color: g.shell.err_color, clock: g.clock };
+    let send_opts = SendOptions {
+        parallelism: opts.parallelism,
+        shell: g.shell,
+        color: g.shell.err_color,
+        clock: g.clock,
+        now: (g.now, g.started),
+    };
     chores.extend(policy_overrides);
     let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, t.batch_size)?;
     report_chores(g, &chores);
@@ -460,6 +465,12 @@ fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
         crate::units::clock(tally.elapsed),
         plan.forecast.as_ref().map_or(String::new(), |f| format!(" (forecast {})", crate::plan::duration(f.seconds)))
     ));
+    if tally.outside_window > 0 {
+        g.shell.errln(format!(
+            "{} recipient(s) were not sent: their delivery window closed during the apply. The next apply inside their window sends them.",
+            tally.outside_window
+        ));
+    }
     if let Some(msg) = &tally.stopped_by {
         return Err(Error::Refused(msg.clone()));
     }

@@ -30,6 +30,9 @@ pub(crate) struct Global {
     /// The plan's "now": one reading of `clock` at start-up, or `KORE_NOTIFY_NOW` (for
     /// reproducible plans).
     pub(crate) now: time::OffsetDateTime,
+    /// When `now` was read: `now` plus the time since is the run's current time (delivery
+    /// windows are checked again against it as each batch leaves).
+    pub(crate) started: std::time::Instant,
     /// The wall clock (journal and lock timestamps, tokens).
     pub(crate) clock: crate::clock::Clock,
     /// How diagnostics are printed.
@@ -156,8 +159,14 @@ pub(crate) fn load_workspace_with<T: Send>(
         let root = if paths.is_empty() { Some(&config.root) } else { None };
         let files = load::find_files(root, base, &specs, &mut diags);
         let names = config.target_names();
-        let src =
-            load::Sources { root: &config.root, variables: &config.variables, env: g.env(), targets: Some(&names) };
+        let windows = config.default_windows();
+        let src = load::Sources {
+            root: &config.root,
+            variables: &config.variables,
+            env: g.env(),
+            targets: Some(&names),
+            default_windows: &windows,
+        };
         let manifests = load::load_repo(files, src, &mut diags);
         (manifests, handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });

@@ -33,8 +33,14 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<(Vec<crate::manifest::No
     let config = crate::config::Config::load(&cfg, g.env(), &mut diags).ok().flatten()?;
     let files = crate::load::find_files(Some(&config.root), &config.dir, &config.manifests, &mut diags);
     let names = config.target_names();
-    let src =
-        crate::load::Sources { root: &config.root, variables: &config.variables, env: g.env(), targets: Some(&names) };
+    let windows = config.default_windows();
+    let src = crate::load::Sources {
+        root: &config.root,
+        variables: &config.variables,
+        env: g.env(),
+        targets: Some(&names),
+        default_windows: &windows,
+    };
     let manifests = crate::load::load_repo(files, src, &mut diags);
     Some((manifests.notifications, config.policy))
 }

@@ -34,7 +34,8 @@ pub(crate) fn run(g: &Global, paths: &[String], json: bool) -> Result<Exit> {
     let confine = if paths.is_empty() { Some(root) } else { None };
     let files = load::find_files(confine, &base, &specs, &mut diags);
     let names = config.as_ref().map(Config::target_names);
-    let src = load::Sources { root, variables, env: g.env(), targets: names.as_deref() };
+    let windows = config.as_ref().map(Config::default_windows).unwrap_or_default();
+    let src = load::Sources { root, variables, env: g.env(), targets: names.as_deref(), default_windows: &windows };
     let manifests = load::load_repo(files, src, &mut diags);
     // Keys retired by each target's state (a state that cannot be read is for plan and apply to
     // report).

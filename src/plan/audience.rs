@@ -7,6 +7,8 @@
 //!   with the parameters and custom message of the notification's k-th recipient (cycling when
 //!   there are more seeds than recipients), so they read what real recipients would.
 //!
+//! A notification whose manifest writes no `deliveryWindow` takes the target's default one.
+//!
 //! Identities are compared without regard to ASCII case (e-mail addresses). A pure function: the
 //! plan and `apply` call it alike.
 
@@ -59,8 +61,25 @@ pub(crate) fn names(n: &Notification, target: &str) -> bool {
     n.targets.as_ref().is_none_or(|t| t.iter().any(|x| x == target))
 }
 
-/// The notifications `target` plans, and what its audience rule did to each.
+/// The notifications `target` plans, with the target's default delivery window, and what its
+/// audience rule did to each.
 pub(crate) fn for_target<'a>(
+    target: &Target,
+    all: &'a [Notification],
+) -> (Cow<'a, [Notification]>, BTreeMap<String, AudienceNote>) {
+    let (mut out, notes) = with_audience(target, all);
+    if let Some(d) = &target.delivery_window
+        && out.iter().any(|n| !n.own_window)
+    {
+        for n in out.to_mut().iter_mut().filter(|n| !n.own_window) {
+            n.delivery_window = Some(d.clone());
+        }
+    }
+    (out, notes)
+}
+
+/// The notifications whose manifests name `target`, with its audience rule applied.
+fn with_audience<'a>(
     target: &Target,
     all: &'a [Notification],
 ) -> (Cow<'a, [Notification]>, BTreeMap<String, AudienceNote>) {
@@ -161,6 +180,28 @@ mod tests {
         assert_eq!(keys("staging"), ["a", "b", "c"]);
         assert_eq!(keys("production"), ["a", "c"]);
         assert_eq!(keys("dev"), ["a"]);
+    }
+
+    #[test]
+    fn the_targets_default_window_applies_where_the_manifest_writes_none() {
+        let mine = std::sync::Arc::new(crate::window::DeliveryWindow {
+            days: [true; 7],
+            from: 9 * 60,
+            to: 17 * 60,
+            zone: crate::window::Zone::Named("Europe/Berlin".into()),
+        });
+        let default = std::sync::Arc::new(crate::window::DeliveryWindow { from: 10 * 60, ..(*mine).clone() });
+        let mut own = notification("own", &["x@e.com"], None);
+        (own.delivery_window, own.own_window) = (Some(mine.clone()), true);
+        let mut off = notification("off", &["x@e.com"], None);
+        off.own_window = true;
+        let all = vec![own, off, notification("inherits", &["x@e.com"], None)];
+        let windows = |t: &Target| for_target(t, &all).0.iter().map(|n| n.delivery_window.clone()).collect::<Vec<_>>();
+        let mut staging = target("staging", None);
+        staging.delivery_window = Some(default.clone());
+        assert_eq!(windows(&staging), [Some(mine.clone()), None, Some(default)]);
+        assert_eq!(windows(&target("production", None)), [Some(mine), None, None]);
+        assert!(matches!(for_target(&target("production", None), &all).0, Cow::Borrowed(_)));
     }
 
     #[test]

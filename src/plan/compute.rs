@@ -16,12 +16,15 @@ pub(super) fn notification_part_digest(n: &Notification, nd: &str, fingerprints:
     for fp in fingerprints {
         sha2::Digest::update(&mut h, fp.0);
     }
-    let meta = serde_json::json!([
+    let mut meta = serde_json::json!([
         rfc3339(n.not_before),
         rfc3339(n.not_after),
         n.on_change == OnChange::Ignore,
         n.previous_keys
     ]);
+    if let (Some(d), Some(m)) = (&n.delivery_window, meta.as_array_mut()) {
+        m.push(d.describe().into());
+    }
     sha2::Digest::update(&mut h, meta.to_string().as_bytes());
     crate::fingerprint::to_hex(&sha2::Digest::finalize(h))
 }
@@ -136,6 +139,7 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> Plann
         previous_content: Some(e.content.clone()),
         not_before: None,
         not_after: None,
+        delivery_window: None,
         retry_unknown: false,
         unknown_requests: vec![],
         preview: vec![],
@@ -348,6 +352,33 @@ pub(super) fn apply_window(
     c.records.clear();
 }
 
+/// Inside the notification's time window, only the recipients inside their own delivery window
+/// are sent now; the others wait for it (nobody now: the action is `waiting`).
+fn apply_delivery_window(
+    inp: &Inputs,
+    n: &Notification,
+    action: &mut Action,
+    reason: &mut String,
+    c: &mut Classified,
+) -> Option<crate::window::plan::WindowPlan> {
+    if !action.sends() {
+        return None;
+    }
+    let w = crate::window::plan::split(n, &mut c.sends, |r| r.index, inp.now)?;
+    let waiting = w.waiting();
+    if waiting == 0 {
+        return Some(w);
+    }
+    c.counts.waiting += waiting;
+    if c.sends.is_empty() {
+        *action = if c.records.is_empty() { Action::Waiting } else { Action::Record };
+        *reason = format!("{reason}; all of them wait for their delivery window");
+    } else {
+        *reason = format!("{reason}; {waiting} of them wait for their delivery window");
+    }
+    Some(w)
+}
+
 pub(super) fn unknown_requests(
     entry: Option<&NotificationState>,
     c: &Classified,
@@ -384,6 +415,7 @@ pub(super) fn plan_one(
     let previous_content = entry.map(|e| e.content.clone()).filter(|x| *x != content);
     let (mut action, mut reason) = choose_action(n, entry, &c);
     apply_window(inp, n, &mut action, &mut reason, &mut c);
+    let delivery_window = apply_delivery_window(inp, n, &mut action, &mut reason, &mut c);
     if entry.is_none()
         && n.reuse_retired_key
         && let Some(t) = inp.state.tombstones.get(&n.key)
@@ -412,6 +444,7 @@ pub(super) fn plan_one(
         previous_content,
         not_before: rfc3339(n.not_before),
         not_after: rfc3339(n.not_after),
+        delivery_window,
         retry_unknown: unknown_requests.iter().any(|r| r.retried),
         unknown_requests,
         preview,
@@ -477,7 +510,17 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
         .filter(|n| n.action.sends())
         .map(|n| (n.key.as_str(), n.sends.len(), n.not_after.as_deref()))
         .collect();
-    let forecast = super::forecast::forecast(&sends, target.batch_size, (target.per_minute, target.per_hour));
+    let mut forecast = super::forecast::forecast(&sends, target.batch_size, (target.per_minute, target.per_hour));
+    // Later openings of notifications the promotion gate holds are not forecast: nothing of
+    // them leaves until the gate opens.
+    let later: Vec<super::forecast::Later> = p
+        .notifications
+        .iter()
+        .filter(|n| n.action != Action::AwaitingPromotion)
+        .filter_map(|n| Some((n, n.delivery_window.as_ref().filter(|w| !w.later.is_empty())?)))
+        .map(|(n, w)| (n.key.as_str(), w.openings(now), n.not_after.as_deref()))
+        .collect();
+    super::forecast::with_windows(&mut forecast, &later, target.batch_size, now);
     p.forecast = Some(forecast);
     crate::policy::annotate_plan(&mut p, &config.policy_context(target), t.notifications, &loaded.state, now);
     p

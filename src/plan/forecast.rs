@@ -8,6 +8,12 @@
 //! earliest finish the limits allow. A notification whose last request cannot leave before its
 //! `notAfter` is named ([`Forecast::too_late`]), so the plan can refuse it before anything is
 //! sent.
+//!
+//! Recipients waiting for their delivery window are sent by later applies as their windows open:
+//! [`with_windows`] runs the same limiter with each of their requests released at its opening, so
+//! a notification whose window opens (or whose sends could only finish) after its `notAfter` is
+//! named as well. A scheduled run sends at its first tick after an opening: the times are the
+//! earliest.
 
 use std::time::{Duration, Instant};
 
@@ -34,14 +40,31 @@ pub struct Forecast {
     pub per_hour: u32,
     /// Per notification that sends: its requests and when its last one can leave.
     pub notifications: Vec<ForecastLine>,
+    /// Requests that later applies make, as the recipients' delivery windows open (not counted in
+    /// `requests`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub later_requests: usize,
+    /// When the last of them can leave at the earliest (RFC 3339): the openings, then the limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub later_last_leaves_at: Option<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ForecastLine {
     pub key: String,
+    /// Requests of this apply.
     pub requests: usize,
-    /// Seconds from the start when its last request can leave.
+    /// Requests of later applies, as its recipients' delivery windows open.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub later_requests: usize,
+    /// Seconds from the start when its last request (this apply's or, with delivery windows, a
+    /// later one's) can leave.
     pub last_leaves_after: f64,
     /// Its `notAfter`, when it has one (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +91,7 @@ pub(crate) fn forecast(
         notifications.push(ForecastLine {
             key: (*key).to_string(),
             requests: *n,
+            later_requests: 0,
             last_leaves_after: secs(done.checked_sub(1).and_then(|i| all.get(i))),
             not_after: not_after.map(str::to_string),
         });
@@ -81,7 +105,56 @@ pub(crate) fn forecast(
         per_minute,
         per_hour,
         notifications,
+        later_requests: 0,
+        later_last_leaves_at: None,
     }
+}
+
+/// A notification's recipients waiting for their delivery window: `(key, openings as (seconds
+/// after now, recipients), notAfter)`, in the plan's order.
+pub(crate) type Later<'a> = (&'a str, Vec<(f64, usize)>, Option<&'a str>);
+
+/// Adds the requests of later applies to `f`: released at their openings after this apply's
+/// requests, through the same limiter (`now`: the plan's).
+pub(crate) fn with_windows(f: &mut Forecast, later: &[Later], batch_size: usize, now: time::OffsetDateTime) {
+    let batch = batch_size.max(1);
+    // (release, notification), every request, earliest opening first (plan order within one).
+    let mut requests: Vec<(Duration, usize)> = Vec::new();
+    for (i, (_, openings, _)) in later.iter().enumerate() {
+        for (secs, n) in openings {
+            let at = Duration::from_secs_f64(secs.max(0.0));
+            requests.extend(std::iter::repeat_n((at, i), n.div_ceil(batch)));
+        }
+    }
+    if requests.is_empty() {
+        return;
+    }
+    requests.sort_by_key(|(at, _)| *at);
+    let limits = crate::kore::ratelimit::windows(f.per_minute, f.per_hour);
+    let releases = std::iter::repeat_n(Duration::ZERO, f.requests).chain(requests.iter().map(|(at, _)| *at));
+    let all =
+        crate::kore::ratelimit::schedule_released(&limits, releases.collect::<Vec<_>>().into_iter(), Instant::now());
+    let leaves = &all[f.requests..];
+    for (i, (key, _, not_after)) in later.iter().enumerate() {
+        let mine = requests.iter().zip(leaves).filter(|((_, n), _)| *n == i);
+        let (count, last) = mine.fold((0, 0.0_f64), |(c, l), (_, d)| (c + 1, l.max(d.as_secs_f64())));
+        match f.notifications.iter_mut().find(|l| l.key == *key) {
+            Some(line) => {
+                line.later_requests = count;
+                line.last_leaves_after = line.last_leaves_after.max(last);
+            }
+            None => f.notifications.push(ForecastLine {
+                key: (*key).to_string(),
+                requests: 0,
+                later_requests: count,
+                last_leaves_after: last,
+                not_after: not_after.map(str::to_string),
+            }),
+        }
+    }
+    f.later_requests = requests.len();
+    let last = leaves.last().map_or(Duration::ZERO, |d| *d);
+    f.later_last_leaves_at = Some(crate::rfc3339::to_second(now + last));
 }
 
 impl Forecast {
@@ -98,8 +171,21 @@ impl Forecast {
             .collect()
     }
 
-    /// `3 requests (and 3 status calls), about 0:01 at 600/min, 0.0% of the hourly budget`.
+    /// `3 requests (and 3 status calls), about 0:01 at 600/min, 0.0% of the hourly budget`;
+    /// then the requests of later applies, as delivery windows open.
     pub(crate) fn line(&self) -> String {
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        let mut line = self.now_line();
+        if let Some(at) = self.later_last_leaves_at.as_deref().filter(|_| self.later_requests > 0) {
+            line.push_str(&format!(
+                "; then {} as delivery windows open, the last at {at} at the earliest",
+                plural(self.later_requests, "request")
+            ));
+        }
+        line
+    }
+
+    fn now_line(&self) -> String {
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         format!(
             "{} (and {}), about {} at {}/min and {}/h ({} with the status calls), {:.1}% of the hourly budget",
@@ -152,5 +238,27 @@ mod tests {
         assert_eq!(late[0].0, "late", "the 601st request leaves after a minute");
         let f = forecast(&[("ok", 600, Some("2026-12-01T09:00:30Z"))], 1, (600, 18_000));
         assert!(f.too_late(now).is_empty(), "600 leave at once");
+    }
+
+    #[test]
+    fn later_requests_leave_at_their_openings_through_the_same_limiter() {
+        let now = crate::rfc3339::parse("2026-12-04T10:00:00Z").expect("now");
+        // 3 a minute: 2 now, then 1 at 10 s and 3 at 20 s (of two notifications).
+        let mut f = forecast(&[("a", 2, None)], 1, (3, 1000));
+        let later = [("a", vec![(20.0, 2)], None), ("b", vec![(10.0, 1), (20.0, 1)], Some("2026-12-04T10:00:30Z"))];
+        with_windows(&mut f, &later, 1, now);
+        assert_eq!((f.requests, f.later_requests), (2, 4));
+        let line = |k: &str| f.notifications.iter().find(|l| l.key == k).expect(k).clone();
+        // b's first leaves at 10 s and fills the minute; the three released at 20 s wait for the
+        // two of 0 s to leave it (60.2 s, a's two, in the plan's order), then for b's of 10 s.
+        assert_eq!(line("b").later_requests, 2);
+        assert!((line("a").last_leaves_after - 60.2).abs() < 1e-9, "{:?}", line("a"));
+        assert!((line("b").last_leaves_after - 70.2).abs() < 1e-9, "{:?}", line("b"));
+        assert_eq!(f.later_last_leaves_at.as_deref(), Some("2026-12-04T10:01:10Z"));
+        // b's notAfter at 30 s is missed: named.
+        let late = f.too_late(now);
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].0, "b");
+        assert!(f.line().contains("then 4 requests as delivery windows open, the last at 2026-12-04T10:01:10Z"));
     }
 }

@@ -82,6 +82,9 @@ pub enum Action {
     Scheduled,
     /// Outside its window: after `notAfter`.
     Expired,
+    /// Nobody to send is inside their delivery window now: an apply sends each once their
+    /// window opens (`deliveryWindow` says when).
+    Waiting,
     /// Only recipients whose delivery failed are sent again (`--retry-failed`).
     RetryFailed,
     /// Nothing can be sent now: every recipient left is held back by a request with an unknown
@@ -104,6 +107,7 @@ impl Action {
             Action::NoOp => "no-op",
             Action::Scheduled => "scheduled",
             Action::Expired => "expired",
+            Action::Waiting => "waiting",
             Action::RetryFailed => "retry failed",
             Action::Blocked => "blocked",
             Action::Orphaned => "orphaned",
@@ -234,8 +238,8 @@ pub(crate) struct Counts {
     /// sends to them again).
     #[serde(default)]
     pub(crate) failed: usize,
-    /// Would be sent, but the notification is scheduled (before `notBefore`): they go out with
-    /// the first apply inside the window.
+    /// Would be sent, but not now: the notification is scheduled (before `notBefore`), or they
+    /// are outside their delivery window. They go out with the first apply inside the window.
     #[serde(default)]
     pub(crate) waiting: usize,
     /// In a request another run is sending right now (it holds the state's lock): neither sent
@@ -313,6 +317,9 @@ pub struct PlannedNotification {
     pub(crate) not_before: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) not_after: Option<String>,
+    /// With a `deliveryWindow`: who is sent now, and when the others' windows open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delivery_window: Option<crate::window::plan::WindowPlan>,
     /// Whether unknown requests of this notification are retried (`--retry-unknown`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) retry_unknown: bool,

@@ -128,7 +128,8 @@ pub(crate) fn gate(plan: &mut Plan, notifications: &[Notification], own: &State,
             note.overridden = true;
         } else if found.is_none() && sending {
             p.action = Action::AwaitingPromotion;
-            p.recipients.waiting = p.sends.len();
+            // Added to those waiting for their delivery window, if any.
+            p.recipients.waiting += p.sends.len();
             p.reason = format!(
                 "{} recipient(s) awaiting promotion: this content was not yet {} on `{}`; apply it there first, or pass this gate knowingly with `kore-notify apply --skip-promotion {} --reason TEXT`",
                 p.sends.len(),

@@ -124,7 +124,7 @@ impl Review {
             dest.push(provenance);
         }
         let _ = writeln!(out, "Sends {}\n", dest.join(" · "));
-        if let Some(f) = plan.forecast.as_ref().filter(|f| f.requests > 0) {
+        if let Some(f) = plan.forecast.as_ref().filter(|f| f.requests + f.later_requests > 0) {
             let _ = writeln!(out, "Forecast: {}\n", f.line());
         }
         if let Some((n, m)) = self.over_limit(plan) {
@@ -437,6 +437,9 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
         let vars: Vec<String> =
             n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
         let _ = write!(d, "Variables: {}\n\n", vars.join(", "));
+    }
+    if let Some(w) = &n.delivery_window {
+        let _ = write!(d, "**Delivery window** {}: {}\n\n", safe::md(&w.window), safe::md(&w.line(WINDOW_GROUPS)));
     }
     if !n.sends.is_empty() {
         d.push_str("**Who gets what**\n\n");

@@ -18,6 +18,8 @@ pub(crate) use markdown::{Review, markdown};
 /// GitHub refuses comments over 65,536 characters; we stay well below.
 pub(crate) const MARKDOWN_LIMIT: usize = 65_000;
 const TEXT_RECIPIENTS: usize = 10;
+/// Openings of a delivery window listed per notification (the JSON plan lists all).
+const WINDOW_GROUPS: usize = 10;
 
 /// How a plan is shown: `plan --format`, `show --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +60,7 @@ impl Style {
             Action::NoOp => (" ", "2"),
             Action::Scheduled => ("…", "36"),
             Action::Expired => ("x", "2"),
+            Action::Waiting => ("…", "36"),
             Action::RetryFailed => ("~", "33"),
             Action::Blocked => ("!", "31;1"),
             Action::Orphaned => ("?", "35"),
@@ -128,7 +131,7 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "{}", summary_line(plan));
-    if let Some(f) = plan.forecast.as_ref().filter(|f| f.requests > 0) {
+    if let Some(f) = plan.forecast.as_ref().filter(|f| f.requests + f.later_requests > 0) {
         let _ = writeln!(out, "Forecast: {}.", f.line());
     }
     out
@@ -152,6 +155,9 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
         );
     }
     let _ = writeln!(out, "    {}", safe::line(&n.reason));
+    if let Some(w) = &n.delivery_window {
+        let _ = writeln!(out, "    delivery window {}: {}", safe::line(&w.window), safe::line(&w.line(WINDOW_GROUPS)));
+    }
     if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
         let _ = writeln!(out, "    promotion evidence: {}", safe::line(e));
     }
@@ -200,7 +206,7 @@ fn text_recipients(out: &mut String, st: &Style, n: &PlannedNotification, verbos
 
 /// The content (or its diff against what was sent) and the "as delivered" previews.
 fn text_content(out: &mut String, st: &Style, n: &PlannedNotification) {
-    if n.action.sends() || n.action == Action::Record || n.action == Action::Scheduled {
+    if n.action.sends() || matches!(n.action, Action::Record | Action::Scheduled | Action::Waiting) {
         match (&n.previous_content, &n.content) {
             (Some(old), Some(new)) => {
                 let _ = writeln!(out, "    content ({} → {}):", safe::line(&old.kind), safe::line(&new.kind));
@@ -259,7 +265,7 @@ pub(crate) fn unknown_line(key: &str, u: &UnknownRequest) -> String {
 pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut parts = Vec::new();
-    for a in ["no-op", "record", "scheduled", "awaiting promotion", "expired", "blocked", "orphaned"] {
+    for a in ["no-op", "record", "scheduled", "waiting", "awaiting promotion", "expired", "blocked", "orphaned"] {
         if let Some(c) = s.by_action.get(a) {
             parts.push(format!("{c} {a}"));
         }

@@ -219,6 +219,8 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         reuse_retired_key: false,
         audience: crate::manifest::Audience::default(),
         variables: Vec::new(),
+        delivery_window: None,
+        own_window: false,
         targets: None,
     }
 }
