@@ -230,11 +230,21 @@ pub(crate) struct ApplyArgs {
     /// How long --wait polls, e.g. 90s, 10m, 1h.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
+    /// The reviews of the pull request that brought the commit being applied (JSON, `kore-notify
+    /// schema approvals`; the workflow writes it), for the policy's `require` rules. A missing or
+    /// malformed file, or one of another commit, refuses the apply: nothing is sent.
+    #[arg(long, env = "KORE_NOTIFY_APPROVALS", value_name = "FILE")]
+    pub(crate) approvals: Option<PathBuf>,
+    /// Break glass: send despite the policy's `require` rules (never despite a `deny`), recorded in
+    /// the state with --reason, the actor and the run. Needs --reason.
+    #[arg(long, requires = "reason")]
+    pub(crate) override_policy: bool,
     /// Send KEY on a target with `promoteFrom` although its content was not proven on the other
     /// target: the override is recorded in the state with --reason, who and when. Repeatable.
     #[arg(long, value_name = "KEY", requires = "reason")]
     pub(crate) skip_promotion: Vec<String>,
-    /// Why the gate is passed (with --skip-promotion; one line, recorded in the state).
+    /// Why a gate is passed (with --override-policy or --skip-promotion; one line, recorded in the
+    /// state).
     #[arg(long, value_name = "TEXT")]
     pub(crate) reason: Option<String>,
 }
@@ -523,6 +533,8 @@ fn check_values(cli: &Cli) -> Result<()> {
                 .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
                 .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
             Command::Apply(a) => path("PLANFILE", &a.plan_file)
+                .and_then(|()| path("--approvals", &a.approvals))
+                .and_then(|()| a.reason.as_deref().map_or(Ok(()), crate::policy::check_reason))
                 .and_then(|()| a.skip_promotion.iter().try_for_each(|k| args::key("--skip-promotion", k))),
             Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
             Command::Init { dir } => path("DIR", dir),
@@ -631,6 +643,8 @@ impl ApplyArgs {
             retry: self.retry.parse()?,
             wait: self.wait,
             timeout: self.timeout,
+            approvals: self.approvals,
+            override_policy: self.override_policy,
             skip_promotion: self.skip_promotion,
             reason: self.reason,
         })

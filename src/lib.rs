@@ -81,6 +81,7 @@ pub mod manifest;
 pub(crate) mod ops;
 pub(crate) mod parallel;
 pub mod plan;
+pub(crate) mod policy;
 pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod rfc3339;

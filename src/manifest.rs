@@ -375,6 +375,16 @@ pub struct Notification {
     pub own_window: bool,
     /// `targets:`: the config's targets this notification is planned for (`None`: all).
     pub targets: Option<Vec<String>>,
+    /// Where its recipients come from (the policy's `audience` condition).
+    pub audience: Audience,
+}
+
+/// Where a notification's recipients come from: listed inline (`identities`), a CSV file
+/// (`identitiesFrom`), or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Audience {
+    pub inline: bool,
+    pub csv: bool,
 }
 
 /// A piece of a message text, as Kore.ai reads it.
@@ -481,6 +491,7 @@ pub(crate) mod tests_support {
             delivery_window: None,
             own_window: false,
             targets: None,
+            audience: Audience::default(),
         }
     }
 }

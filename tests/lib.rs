@@ -16,6 +16,7 @@ mod output;
 mod pg_promises;
 mod plan;
 mod plan_file;
+mod policy;
 mod postgres;
 mod precision;
 mod properties;

@@ -33,6 +33,7 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         description: None,
         reuse_retired_key: false,
         skip_unreachable: None,
+        audience: kore_notify::manifest::Audience::default(),
         variables: vec![],
         audience_columns: vec![],
         delivery_window: None,

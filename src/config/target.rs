@@ -28,6 +28,7 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "promoteFrom",
     "promotion",
     "skipUnreachable",
+    crate::policy::HOURS_FIELD,
     "deliveryWindow",
 ];
 
@@ -40,6 +41,7 @@ pub(crate) const INHERITED: &[&str] = &[
     "timeouts",
     "skipUnreachable",
     "deliveryWindow",
+    crate::policy::HOURS_FIELD,
 ];
 
 pub(crate) const AUDIENCE_FIELDS: &[&str] = &["only", "replaceWith"];
@@ -76,6 +78,8 @@ pub(crate) struct Target {
     pub(crate) promotion: Option<Promotion>,
     /// `skipUnreachable`: the default of manifests that do not say (see `crate::unreachable`).
     pub(crate) skip_unreachable: bool,
+    /// `businessHours:`, in this target's timezone (the policy's `outsideBusinessHours`).
+    pub(crate) business_hours: Option<crate::policy::BusinessHours>,
     /// `deliveryWindow:` the window of this target's notifications whose manifests do not write
     /// their own (`None`, or `off`: any time).
     pub(crate) delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
@@ -160,6 +164,7 @@ impl Target {
             audience,
             promotion: None,
             skip_unreachable: false,
+            business_hours: None,
             delivery_window: None,
         }
     }
@@ -322,6 +327,7 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
     let audience = f.get("audience").and_then(|n| audience(w, n, cx, &join(prefix, "audience")));
     let promotion = promotion(w, f, name, prefix);
     let skip_unreachable = crate::unreachable::skip_unreachable(w, f, prefix).unwrap_or(false);
+    let business_hours = crate::policy::business_hours(w, f, prefix);
     let delivery_window = match crate::window::parse::delivery_window(w, f, prefix) {
         Some(crate::window::parse::Setting::On(d)) => Some(std::sync::Arc::new(d)),
         _ => None,
@@ -353,6 +359,7 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
         audience,
         promotion,
         skip_unreachable,
+        business_hours,
         delivery_window,
     })
 }

@@ -100,6 +100,10 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) ->
         own_window,
         variables: std::mem::take(&mut w.used),
         audience_columns,
+        audience: crate::manifest::Audience {
+            inline: f.contains_key("identities"),
+            csv: f.contains_key("identitiesFrom"),
+        },
         targets,
     })
 }

@@ -150,6 +150,8 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> Plann
         retires_at,
         audience: None,
         promotion: None,
+        policy: None,
+        last_override: None,
     }
 }
 
@@ -486,6 +488,8 @@ pub(super) fn plan_one(
         retires_at: None,
         audience: None,
         promotion: None,
+        policy: None,
+        last_override: None,
     };
     (planned, digest)
 }
@@ -555,6 +559,7 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
         .collect();
     super::forecast::with_windows(&mut forecast, &later, target.batch_size, now);
     p.forecast = Some(forecast);
+    crate::policy::annotate_plan(&mut p, &config.policy_context(target), t.notifications, &loaded.state, now);
     p
 }
 

@@ -362,6 +362,14 @@ pub struct PlannedNotification {
     /// The target's promotion gate: the evidence found on the other target, or what is awaited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) promotion: Option<PromotionNote>,
+    /// The policy's verdict: every rule this notification triggered, and why (absent: no rule
+    /// matched, or it sends nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy: Option<crate::policy::Verdict>,
+    /// The latest send of it made despite the policy (`apply --override-policy`), as the state
+    /// records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_override: Option<crate::state::Override>,
 }
 
 /// One recipient's message as they would read it.
@@ -532,6 +540,9 @@ pub(crate) struct Binding {
 #[serde(rename_all = "camelCase")]
 pub struct PlanSet {
     pub format_version: u32,
+    /// With `plan --compare-to`, when this change edits the policy: its rules before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy_change: Option<crate::policy::PolicyChange>,
     /// Every target's summary added up.
     pub summary: Summary,
     pub targets: Vec<Plan>,
@@ -545,7 +556,7 @@ pub struct PlanSet {
 impl PlanSet {
     pub(crate) fn new(targets: Vec<Plan>) -> PlanSet {
         let summary = Summary::total(targets.iter().map(|p| &p.summary));
-        PlanSet { format_version: PLAN_FORMAT, summary, targets, digest: String::new() }
+        PlanSet { format_version: PLAN_FORMAT, policy_change: None, summary, targets, digest: String::new() }
     }
 
     /// Whether `plan --detailed-exitcode` exits 2.

@@ -462,6 +462,7 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
     if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
         let _ = writeln!(d, "Promotion: {}\n", safe::md(e));
     }
+    super::policy::md_lines(&mut d, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
             n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
@@ -508,9 +509,11 @@ fn md_line(n: &PlannedNotification) -> String {
 
 /// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
 /// something does not fit, it says what was left out.
-pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
+/// A change of the policy (`change`) comes first.
+pub(crate) fn markdown(plan: &Plan, review: &Review, change: Option<&crate::policy::PolicyChange>) -> String {
     let mut out = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
-    out.push_str(&body(plan, review, MARKDOWN_LIMIT - out.len(), true));
+    out.push_str(&super::policy::md_change(change));
+    out.push_str(&body(plan, review, MARKDOWN_LIMIT.saturating_sub(out.len()), true));
     out
 }
 
@@ -520,6 +523,7 @@ pub(super) fn body(plan: &Plan, review: &Review, limit: usize, warnings: bool) -
     // Masks keyed with the target: the same recipient masks the same way in every comment.
     let shown = Shown { mask: review.mask, key: plan.binding.target.as_str() };
     let mut out = review.headline(plan);
+    out.push_str(&super::policy::md_callouts(plan));
     let mut listed: Vec<&PlannedNotification> = plan
         .notifications
         .iter()

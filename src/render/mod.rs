@@ -9,6 +9,7 @@ use crate::safe;
 use crate::state::StoredContent;
 
 mod markdown;
+mod policy;
 mod targets;
 
 use markdown::*;
@@ -31,11 +32,13 @@ pub(crate) enum Format {
 /// A plan in `format`: text (coloured with `color`, every recipient with `verbose`), the JSON
 /// plan document, or the pull-request comment.
 pub(crate) fn document(set: &PlanSet, format: Format, color: bool, verbose: bool, review: &Review) -> String {
+    // A change of the policy comes first (`plan --compare-to`).
+    let change = set.policy_change.as_ref();
     match (format, set.targets.as_slice()) {
         (Format::Json, _) => safe::json(&(serde_json::to_string_pretty(set).unwrap_or_default() + "\n")).into_owned(),
-        (Format::Text, [one]) => text(one, color, verbose),
-        (Format::Markdown, [one]) => markdown(one, review),
-        (Format::Text, _) => targets::text_set(set, color, verbose),
+        (Format::Text, [one]) => policy::text_change(change) + &text(one, color, verbose),
+        (Format::Markdown, [one]) => markdown(one, review, change),
+        (Format::Text, _) => policy::text_change(change) + &targets::text_set(set, color, verbose),
         (Format::Markdown, _) => targets::markdown_set(set, review),
     }
 }
@@ -163,6 +166,7 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
     if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
         let _ = writeln!(out, "    promotion evidence: {}", safe::line(e));
     }
+    policy::text_lines(out, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
             n.variables.iter().map(|(k, v)| format!("{}={}", safe::line(k), safe::line(&quote_if_needed(v)))).collect();
@@ -287,6 +291,7 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
             s.recipients_held, s.unknown_requests
         ));
     }
+    policy::summary_parts(plan, &mut parts);
     let rest = if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) };
     format!("Plan: {} notification(s) to send to {} recipient(s){rest}.", s.notifications_to_send, s.recipients_to_send)
 }

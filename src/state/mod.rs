@@ -217,7 +217,8 @@ pub struct NotificationState {
     /// [`crate::fingerprint::content_digest`], and the first request with it). Promotion reads it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) contents: Vec<ContentMark>,
-    /// Knowing overrides of a gate (`apply --skip-promotion`), with who, when and why.
+    /// Knowing overrides of a gate (`apply --skip-promotion`, `apply --override-policy`), with
+    /// who, when and why, the latest last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) overrides: Vec<Override>,
 }
@@ -234,7 +235,7 @@ pub struct ContentMark {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
-    /// Which gate: `promotion`.
+    /// Which gate: `promotion` or `policy`.
     pub(crate) gate: String,
     /// The content it was given for (an override does not carry over to changed content).
     pub(crate) content: String,
@@ -244,6 +245,9 @@ pub struct Override {
     pub(crate) at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) run_url: Option<String>,
+    /// Gate `policy`: the `require` rules whose approvals were missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) rules: Vec<String>,
 }
 
 /// Whose a notification in the state is, as seen by one repository.

@@ -218,6 +218,7 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         description: None,
         reuse_retired_key: false,
         skip_unreachable: None,
+        audience: crate::manifest::Audience::default(),
         variables: Vec::new(),
         audience_columns: Vec::new(),
         delivery_window: None,
