@@ -86,10 +86,13 @@ pub(crate) const FIELDS: &[&str] = &[
     "retention",
     "repository",
     "review",
+    "skipUnreachable",
     "targets",
     "audience",
     "promoteFrom",
     "promotion",
+    crate::policy::FIELD,
+    crate::policy::HOURS_FIELD,
     "deliveryWindow",
     "reviewers",
 ];
@@ -122,6 +125,9 @@ pub(crate) struct Config {
     pub(crate) review_mask: bool,
     /// `reviewers:`: GitHub login → identity per channel, for `test-send --reviewer LOGIN`.
     pub(crate) reviewers: Reviewers,
+    /// `policy:` (empty: everything is allowed; see `src/policy/`). Its rules judge each
+    /// target's plan; the business hours are the target's (`Target::business_hours`).
+    pub(crate) policy: crate::policy::Policy,
 }
 
 pub(crate) struct Credentials {
@@ -176,7 +182,11 @@ impl Config {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = repository_root(&mut w, &f, &dir);
         let cx = target::Context { path, dir: &dir, root: root.as_ref(), env };
+        let before_targets = w.diags.errors();
         let (targets, mut creds) = target::targets(&mut w, &f, &doc.pos, &cx);
+        // The policy is checked against the targets when they have no errors of their own.
+        let known: Option<Vec<(String, bool)>> = (w.diags.errors() == before_targets)
+            .then(|| targets.iter().map(|t| (t.name.clone(), t.business_hours.is_some())).collect());
         let variables = declared_variables(&mut w, &f);
         let manifests = match f.get("manifests") {
             Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
@@ -186,6 +196,7 @@ impl Config {
         let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
         let review_mask = review_mask(&mut w, &f);
         let reviewers = reviewers::reviewers(&mut w, &f);
+        let policy = crate::policy::policy(&mut w, &f, known.as_deref()).unwrap_or_default();
         if let Some(vars) = &variables {
             creds.push(crate::state::STATE_URL_VAR.to_string());
             check_no_credentials(&mut w, &f, vars, &creds, &targets);
@@ -199,6 +210,7 @@ impl Config {
             origin,
             review_mask,
             reviewers,
+            policy,
             path: path.to_path_buf(),
             targets,
             root,
@@ -269,6 +281,11 @@ impl Config {
     /// manifest lines.
     pub(crate) fn dir_in_work_tree(&self) -> String {
         origin::dir_in_work_tree(&self.dir)
+    }
+
+    /// What the policy's verdicts on target `t`'s plan need from the config.
+    pub(crate) fn policy_context<'a>(&'a self, t: &'a Target) -> crate::policy::PolicyContext<'a> {
+        crate::policy::PolicyContext { policy: &self.policy, hours: t.business_hours.as_ref(), target: &t.name }
     }
 }
 

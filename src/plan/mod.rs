@@ -18,6 +18,7 @@ mod forecast;
 mod promotion;
 mod retired;
 mod retry;
+mod unreachable;
 
 pub(crate) use audience::{AudienceNote, for_target as audience_for_target};
 pub use compute::compute;
@@ -148,6 +149,10 @@ pub struct PlannedRecipient {
     /// manifests (parameters, custom message), before → after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) changes: Vec<FieldChange>,
+    /// Sent although their last delivery on this channel failed for a permanent reason
+    /// (`skipUnreachable: true` would leave them out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) unreachable: bool,
 }
 
 /// One recipient-level field, before → after (`None`: absent on that side).
@@ -246,6 +251,13 @@ pub(crate) struct Counts {
     /// again nor unknown; its answer will tell.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) in_flight: usize,
+    /// Listed recipients whose last delivery on this channel failed for a permanent reason
+    /// ("Identity is not associated with the channel"), in this or another notification.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) unreachable: usize,
+    /// Of them, those left out of this plan (`skipUnreachable: true`) who would have been sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) unreachable_skipped: usize,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
@@ -305,6 +317,13 @@ pub struct PlannedNotification {
     pub(crate) recipients: Counts,
     /// Recipients who would receive a message now.
     pub sends: Vec<PlannedRecipient>,
+    /// Whether unreachable recipients are left out (`skipUnreachable`, from the manifest or the
+    /// target's default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) skip_unreachable: bool,
+    /// Recipients left out as unreachable (`skipUnreachable: true`), as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) skipped_unreachable: Vec<String>,
     /// Recipients whose new fingerprint is recorded without sending (`onChange: ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) records: Vec<PlannedRecipient>,
@@ -343,6 +362,14 @@ pub struct PlannedNotification {
     /// The target's promotion gate: the evidence found on the other target, or what is awaited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) promotion: Option<PromotionNote>,
+    /// The policy's verdict: every rule this notification triggered, and why (absent: no rule
+    /// matched, or it sends nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy: Option<crate::policy::Verdict>,
+    /// The latest send of it made despite the policy (`apply --override-policy`), as the state
+    /// records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_override: Option<crate::state::Override>,
 }
 
 /// One recipient's message as they would read it.
@@ -513,6 +540,9 @@ pub(crate) struct Binding {
 #[serde(rename_all = "camelCase")]
 pub struct PlanSet {
     pub format_version: u32,
+    /// With `plan --compare-to`, when this change edits the policy: its rules before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy_change: Option<crate::policy::PolicyChange>,
     /// Every target's summary added up.
     pub summary: Summary,
     pub targets: Vec<Plan>,
@@ -526,7 +556,7 @@ pub struct PlanSet {
 impl PlanSet {
     pub(crate) fn new(targets: Vec<Plan>) -> PlanSet {
         let summary = Summary::total(targets.iter().map(|p| &p.summary));
-        PlanSet { format_version: PLAN_FORMAT, summary, targets, digest: String::new() }
+        PlanSet { format_version: PLAN_FORMAT, policy_change: None, summary, targets, digest: String::new() }
     }
 
     /// Whether `plan --detailed-exitcode` exits 2.
@@ -570,4 +600,6 @@ pub struct Inputs<'a> {
     pub origin: &'a str,
     /// Whether other repositories may share the state (PostgreSQL).
     pub shared_state: bool,
+    /// The target's `skipUnreachable` default (a manifest's own setting wins).
+    pub skip_unreachable: bool,
 }

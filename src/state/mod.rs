@@ -217,7 +217,8 @@ pub struct NotificationState {
     /// [`crate::fingerprint::content_digest`], and the first request with it). Promotion reads it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) contents: Vec<ContentMark>,
-    /// Knowing overrides of a gate (`apply --skip-promotion`), with who, when and why.
+    /// Knowing overrides of a gate (`apply --skip-promotion`, `apply --override-policy`), with
+    /// who, when and why, the latest last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) overrides: Vec<Override>,
     /// Test sends of this notification (only in a test ledger, see `crate::testsend`).
@@ -237,7 +238,7 @@ pub struct ContentMark {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
-    /// Which gate: `promotion`.
+    /// Which gate: `promotion` or `policy`.
     pub(crate) gate: String,
     /// The content it was given for (an override does not carry over to changed content).
     pub(crate) content: String,
@@ -247,6 +248,9 @@ pub struct Override {
     pub(crate) at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) run_url: Option<String>,
+    /// Gate `policy`: the `require` rules whose approvals were missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) rules: Vec<String>,
 }
 
 /// A test send recorded in a test ledger (`kore-notify test-send`): to whom (masked), which
