@@ -83,28 +83,37 @@ pub(crate) fn already_sent(ledger: Option<&NotificationState>, h: RecipientHash,
         .is_some_and(|r| r.fp == Some(fp.normalized()) || r.pending.as_ref().is_some_and(|p| p.fp == fp.normalized()))
 }
 
-/// What the ledger proves of a notification whose content digests to `digest` now.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the ledger proves of a notification whose content digests to `digest` now (a plan's
+/// `testSend`, and the policy's `testSent` fact).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Evidence {
-    /// A test send of this very content was accepted.
+    /// A test send of this very content was accepted (the policy's `testSent: true`).
     pub(crate) fresh: bool,
-    /// In words, for the pull-request comment.
+    /// In words: `test-sent to r***@… 12 min ago, same content (3 variants)`, `stale: content
+    /// changed since the test send to …`, or that a test send's outcome is unknown.
     pub(crate) text: String,
+    /// When the test send it cites was made.
+    pub(crate) at: String,
 }
 
 /// The evidence the test ledger holds for `key` at `now`: the newest accepted test send of the
 /// current content (`digest`), or else, when only older content was test-sent, that it is stale.
-/// `None`: never test-sent (or only refused ones).
+/// `None`: never test-sent (or only refused ones). Only test sends made by `now` count, so a plan
+/// computed again at its own instant (`apply PLANFILE`) finds the evidence it showed.
 pub(crate) fn evidence(ledger: &State, key: &str, digest: &str, now: time::OffsetDateTime) -> Option<Evidence> {
     let n = ledger.notifications.get(key)?;
     let outcome = |t: &TestSend| n.requests.get(t.req as usize).map(|r| r.outcome);
     let landed = |t: &&TestSend| matches!(outcome(t), Some(Outcome::Accepted | Outcome::ResolvedSent));
-    let newest = |same: bool| n.test_sends.iter().filter(|t| (t.content == digest) == same).rfind(landed);
+    let by_now = |t: &&TestSend| crate::rfc3339::parse(&t.at).is_none_or(|at| at <= now);
+    let made: Vec<&TestSend> = n.test_sends.iter().filter(by_now).collect();
+    let newest = |same: bool| made.iter().copied().filter(|t| (t.content == digest) == same).rfind(landed);
     if let Some(t) = newest(true) {
-        let variants = n.test_sends.iter().filter(|x| x.content == digest).filter(landed).map(|x| x.variant);
+        let variants = made.iter().filter(|x| x.content == digest).filter(|x| landed(x)).map(|x| x.variant);
         let count = variants.collect::<std::collections::BTreeSet<_>>().len();
         return Some(Evidence {
             fresh: true,
+            at: t.at.clone(),
             text: format!(
                 "test-sent to {} {}, same content ({count} variant{})",
                 t.to.join(", "),
@@ -113,14 +122,15 @@ pub(crate) fn evidence(ledger: &State, key: &str, digest: &str, now: time::Offse
             ),
         });
     }
-    if let Some(t) = n
-        .test_sends
+    if let Some(t) = made
         .iter()
+        .copied()
         .filter(|t| t.content == digest)
         .rfind(|t| matches!(outcome(t), Some(Outcome::Unknown | Outcome::Pending)))
     {
         return Some(Evidence {
             fresh: false,
+            at: t.at.clone(),
             text: format!(
                 "test send to {} {} has an unknown outcome (`kore-notify test-send --again` sends it again)",
                 t.to.join(", "),
@@ -130,6 +140,7 @@ pub(crate) fn evidence(ledger: &State, key: &str, digest: &str, now: time::Offse
     }
     newest(false).map(|t| Evidence {
         fresh: false,
+        at: t.at.clone(),
         text: format!("stale: content changed since the test send to {} {}", t.to.join(", "), ago(&t.at, now)),
     })
 }

@@ -181,6 +181,11 @@ pub(crate) struct WhenDoc {
     /// target's `businessHours` (which every target the rule concerns needs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) outside_business_hours: Option<bool>,
+    /// Whether the target's test ledger holds an accepted test send of the notification's
+    /// current content (`kore-notify test-send`), made by the plan's time: `testSent: false`
+    /// with `deny` makes a test send a precondition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) test_sent: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]

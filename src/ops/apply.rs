@@ -90,6 +90,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         }
         _ => None,
     };
+    let ledger = crate::ops::test_send::ledger(g, t);
     let inputs = plan::TargetInputs {
         config: &ws.config,
         target: t,
@@ -98,6 +99,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         loaded,
         promotion: promotion.as_ref(),
         retry: &opts.retry,
+        test_ledger: ledger.as_ref(),
     };
     let mut plan = plan::for_target(&inputs, g.now);
     if let Some(pf) = &opts.plan_file {

@@ -85,7 +85,6 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         ));
     }
     let mut plans = Vec::new();
-    let mut test_sends = std::collections::BTreeMap::new();
     for (t, (_, l)) in targets.iter().zip(&loaded) {
         crate::ops::check_retired(g, &ws, &l.state)?;
         check_retry(&l.state, &opts.retry)?;
@@ -97,6 +96,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             }
             _ => None,
         };
+        let ledger = crate::ops::test_send::ledger(g, t);
         let inputs = plan::TargetInputs {
             config: &ws.config,
             target: t,
@@ -105,14 +105,11 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             loaded: l,
             promotion: promotion.as_ref(),
             retry: &opts.retry,
+            test_ledger: ledger.as_ref(),
         };
         let mut p = plan::for_target(&inputs, g.now);
         if let Some((_, Some((base, _)))) = &base {
             plan::annotate_changes(&mut p, &part.notifications, base);
-        }
-        if opts.format == Format::Markdown {
-            let e = crate::ops::test_send::evidence_for(g, t, &part.notifications);
-            test_sends.insert(t.identity().to_string(), e.into_iter().map(|(k, e)| (k, e.text)).collect());
         }
         plans.push(p);
     }
@@ -133,7 +130,6 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         warnings: ws.warnings.clone(),
         mask: ws.config.review_mask,
         path_prefix: ws.config.dir_in_work_tree(),
-        test_sends,
         ..opts.review.clone()
     };
     let text = render::document(&set, opts.format, g.color, g.verbose, &review);

@@ -152,6 +152,7 @@ fn plan_and_digest(
         _ => None,
     };
     let retry = plan::Retry::default();
+    let ledger = ledger(g, t);
     let inputs = plan::TargetInputs {
         config: &ws.config,
         target: t,
@@ -160,6 +161,7 @@ fn plan_and_digest(
         loaded: &loaded,
         promotion: promotion.as_ref(),
         retry: &retry,
+        test_ledger: ledger.as_ref(),
     };
     let plan = plan::for_target(&inputs, g.now);
     let digest = match &opts.plan_file {
@@ -352,25 +354,17 @@ fn actor(g: &Global) -> String {
         .map_or_else(|| "unknown".to_string(), |a| crate::safe::line(&a).into_owned())
 }
 
-/// What the target's test ledger proves of each of `notifications` now, by key (for the
-/// pull-request comment). A ledger that cannot be read is said, and shows nothing.
-pub(crate) fn evidence_for(
-    g: &Global,
-    t: &crate::config::Target,
-    notifications: &[Notification],
-) -> std::collections::BTreeMap<String, testsend::Evidence> {
-    let loaded = match t.test_store(g.env(), g.clock).and_then(|s| s.load().map_err(Error::from)) {
-        Ok(l) => l,
+/// The target's test ledger, read only (the plan's test-send evidence and the policy's
+/// `testSent`; see [`plan::TargetInputs::test_ledger`]). A ledger that cannot be read is said,
+/// and then proves nothing: every notification is `testSent: false`.
+pub(crate) fn ledger(g: &Global, t: &crate::config::Target) -> Option<crate::state::State> {
+    match t.test_store(g.env(), g.clock).and_then(|s| s.load().map_err(Error::from)) {
+        Ok(l) => Some(l.state),
         Err(e) => {
-            g.info(format!("note: the test ledger cannot be read, so no test-send evidence is shown: {e}"));
-            return std::collections::BTreeMap::new();
+            g.info(format!(
+                "note: the test ledger cannot be read, so the plan shows no test-send evidence (the policy's testSent is false): {e}"
+            ));
+            None
         }
-    };
-    notifications
-        .iter()
-        .filter_map(|n| {
-            let digest = content_digest(n.api, n.channel, &StoredContent::from(&n.content));
-            testsend::evidence(&loaded.state, &n.key, &digest, g.now).map(|e| (n.key.clone(), e))
-        })
-        .collect()
+    }
 }

@@ -152,6 +152,7 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> Plann
         promotion: None,
         policy: None,
         last_override: None,
+        test_send: None,
     }
 }
 
@@ -490,6 +491,7 @@ pub(super) fn plan_one(
         promotion: None,
         policy: None,
         last_override: None,
+        test_send: None,
     };
     (planned, digest)
 }
@@ -506,6 +508,9 @@ pub(crate) struct TargetInputs<'a> {
     /// The target it promotes from, when it does.
     pub(crate) promotion: Option<&'a super::PromotionSources<'a>>,
     pub(crate) retry: &'a Retry,
+    /// The target's test ledger (`kore-notify test-send`), when it could be read: each
+    /// notification's evidence, and the policy's `testSent`.
+    pub(crate) test_ledger: Option<&'a crate::state::State>,
 }
 
 /// The plan of one target at `now`: [`compute`], the audience notes, the promotion gate, the
@@ -559,8 +564,27 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
         .collect();
     super::forecast::with_windows(&mut forecast, &later, target.batch_size, now);
     p.forecast = Some(forecast);
+    if let Some(ledger) = t.test_ledger {
+        attach_test_sends(&mut p, t.notifications, ledger, now);
+    }
     crate::policy::annotate_plan(&mut p, &config.policy_context(target), t.notifications, &loaded.state, now);
     p
+}
+
+/// Each notification still to send (or waiting to) gets what the test ledger proves of its
+/// current content at `now`.
+fn attach_test_sends(p: &mut Plan, notifications: &[Notification], ledger: &crate::state::State, now: time::OffsetDateTime) {
+    let by_key: std::collections::HashMap<&str, &Notification> =
+        notifications.iter().map(|n| (n.key.as_str(), n)).collect();
+    for pn in &mut p.notifications {
+        if matches!(pn.action, Action::NoOp | Action::Orphaned | Action::Expired | Action::Record) {
+            continue;
+        }
+        let Some(n) = by_key.get(pn.key.as_str()) else { continue };
+        let content = crate::state::StoredContent::from(&n.content);
+        let digest = crate::fingerprint::content_digest(n.api, n.channel, &content);
+        pn.test_send = crate::testsend::evidence(ledger, &n.key, &digest, now);
+    }
 }
 
 #[cfg(test)]

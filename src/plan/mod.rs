@@ -370,6 +370,10 @@ pub struct PlannedNotification {
     /// records it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) last_override: Option<crate::state::Override>,
+    /// What the target's test ledger proves of its current content at the plan's time
+    /// (`kore-notify test-send`): absent when it was never test-sent, or has nothing left to send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) test_send: Option<crate::testsend::Evidence>,
 }
 
 /// One recipient's message as they would read it.

@@ -55,6 +55,7 @@ fn facts(
         content_changed: p.previous_content.is_some(),
         outside_business_hours: cx.hours.map(|h| h.outside(start, end)),
         hours: cx.hours.map(BusinessHours::text).unwrap_or_default(),
+        test_sent: p.test_send.as_ref().is_some_and(|e| e.fresh),
     }
 }
 

@@ -56,6 +56,8 @@ pub(crate) struct When {
     pub(crate) audience: Vec<Source>,
     pub(crate) content_changed: Option<bool>,
     pub(crate) outside_business_hours: Option<bool>,
+    /// `testSent`: whether the current content has fresh test-send evidence.
+    pub(crate) test_sent: Option<bool>,
 }
 
 /// What a notification's sends are: a first message (`send`), a second one to people who had an
@@ -186,6 +188,9 @@ pub(crate) struct Facts {
     pub(crate) outside_business_hours: Option<bool>,
     /// The business hours, in words (for the verdict's reasons).
     pub(crate) hours: String,
+    /// Whether the test ledger holds an accepted test send of the current content, made by the
+    /// plan's time (`kore-notify test-send`).
+    pub(crate) test_sent: bool,
 }
 
 /// The decision for one notification, strongest effect first.
@@ -308,6 +313,12 @@ fn matches(when: &When, f: &Facts) -> Option<String> {
         let side = if want { "outside" } else { "inside" };
         why.push(format!("sends land {side} business hours ({})", f.hours));
     }
+    if let Some(want) = when.test_sent {
+        if want != f.test_sent {
+            return None;
+        }
+        why.push(if want { "testSent true (this content was test-sent)" } else { "testSent false (this content was not test-sent)" }.into());
+    }
     Some(if why.is_empty() { "matches every send".into() } else { why.join("; ") })
 }
 
@@ -381,6 +392,9 @@ fn describe_rule(r: &Rule) -> String {
     }
     if let Some(b) = w.outside_business_hours {
         when.push(format!("outsideBusinessHours: {b}"));
+    }
+    if let Some(b) = w.test_sent {
+        when.push(format!("testSent: {b}"));
     }
     let effect = match &r.effect {
         Effect::Allow => "allow".to_string(),

@@ -16,8 +16,17 @@ pub(crate) const HOURS_FIELD: &str = "businessHours";
 
 const RULE_FIELDS: &[&str] = &["name", "when", "allow", "warn", "require", "deny"];
 const EFFECTS: &[&str] = &["allow", "warn", "require", "deny"];
-const WHEN_FIELDS: &[&str] =
-    &["target", "channel", "api", "action", "recipients", "audience", "contentChanged", "outsideBusinessHours"];
+const WHEN_FIELDS: &[&str] = &[
+    "target",
+    "channel",
+    "api",
+    "action",
+    "recipients",
+    "audience",
+    "contentChanged",
+    "outsideBusinessHours",
+    "testSent",
+];
 const REQUIRE_FIELDS: &[&str] = &["approvals", "from"];
 const HOURS_FIELDS: &[&str] = &["utcOffset", "days", "from", "to"];
 const CHANNELS: &[&str] = &["msteams", "slack", "ivr", "hangouts", "whatsapp"];
@@ -237,6 +246,7 @@ fn when(w: &mut Walker, n: &Node, path: &str, targets: Targets) -> Option<When> 
         out.outside_business_hours = boolean(w, b, &join(path, "outsideBusinessHours"));
         check_hours(w, b, &join(path, "outsideBusinessHours"), &out.target, targets);
     }
+    out.test_sent = f.get("testSent").and_then(|n| boolean(w, n, &join(path, "testSent")));
     (w.diags.errors() == before).then_some(out)
 }
 

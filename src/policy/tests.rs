@@ -94,6 +94,7 @@ fn every_condition_can_fail_the_match() {
         inline: false,
         content_changed: true,
         outside_business_hours: Some(true),
+        test_sent: true,
         ..ivr_facts(7)
     };
     let conditions = [
@@ -105,6 +106,7 @@ fn every_condition_can_fail_the_match() {
         When { audience: vec![Source::Inline], ..When::default() },
         When { content_changed: Some(false), ..When::default() },
         When { outside_business_hours: Some(false), ..When::default() },
+        When { test_sent: Some(false), ..When::default() },
     ];
     for when in conditions {
         let p = Policy { rules: vec![rule("r", when.clone(), Effect::Deny("x".into()))] };
@@ -119,11 +121,18 @@ fn every_condition_can_fail_the_match() {
         audience: vec![Source::Csv],
         content_changed: Some(true),
         outside_business_hours: Some(true),
+        test_sent: Some(true),
     };
     let p = Policy { rules: vec![rule("r", all, Effect::Deny("x".into()))] };
     let v = evaluate(&p, &base).expect("every condition holds");
     assert!(v.rules[0].why.contains("audience csv"), "{}", v.rules[0].why);
+    assert!(v.rules[0].why.contains("testSent true"), "{}", v.rules[0].why);
+    assert!(describe(&p)[0].contains("testSent: true"), "{:?}", describe(&p));
     assert!(describe(&p)[0].starts_with("r: when target: DEFAULT, channel: ivr"), "{:?}", describe(&p));
+    // Without evidence, `testSent: false` is what matches.
+    let untested = Facts { test_sent: false, ..base.clone() };
+    let p = Policy { rules: vec![rule("r", When { test_sent: Some(false), ..When::default() }, Effect::Deny("x".into()))] };
+    assert!(evaluate(&p, &untested).is_some_and(|v| v.decision == Decision::Deny));
 }
 
 const HEAD: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -30,9 +30,6 @@ pub(crate) struct Review {
     /// The config's directory inside the git work tree (`""` or `"sub/dir/"`): manifest paths
     /// are relative to it, links to the work tree's root.
     pub(crate) path_prefix: String,
-    /// Test-send evidence by target (its bot, as the plan binds it) and notification key (see
-    /// `crate::testsend::evidence`).
-    pub(crate) test_sends: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 impl Review {
@@ -465,8 +462,8 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
     if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
         let _ = writeln!(d, "Promotion: {}\n", safe::md(e));
     }
-    if let Some(e) = review.test_sends.get(shown.key).and_then(|m| m.get(&n.key)) {
-        let _ = writeln!(d, "Test send: {}\n", safe::md(e));
+    if let Some(e) = &n.test_send {
+        let _ = writeln!(d, "Test send: {}\n", safe::md(&e.text));
     }
     super::policy::md_lines(&mut d, n);
     if !n.variables.is_empty() {

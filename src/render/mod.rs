@@ -166,6 +166,9 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
     if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
         let _ = writeln!(out, "    promotion evidence: {}", safe::line(e));
     }
+    if let Some(e) = &n.test_send {
+        let _ = writeln!(out, "    test send: {}", safe::line(&e.text));
+    }
     policy::text_lines(out, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
