@@ -154,6 +154,26 @@ refresh() {
   fi
 }
 
+# test-send: the paths the pull request changed go back to the tip's (or away), except the state
+# files, which hold this run's outcome until they are pushed or kept as the run's artifact.
+pr_paths=()
+# shellcheck disable=SC2317 # called by restore_tree
+is_state() { local s; for s in "${files[@]}" "${others[@]}"; do [ "${s#./}" = "$1" ] && return 0; done; return 1; }
+# shellcheck disable=SC2317 # called by the EXIT trap
+restore_tree() {
+  local p
+  for p in "${pr_paths[@]}"; do
+    is_state "$p" && continue
+    if git cat-file -e "HEAD:$p" 2>/dev/null; then
+      git checkout --quiet HEAD -- "$p"
+    else
+      git rm --quiet --cached --ignore-unmatch -- "$p" && rm -f -- "$p"
+    fi
+  done
+}
+files=()
+others=()
+
 # 1. The newest manifests.
 git fetch --quiet origin "$default_branch"
 git checkout --quiet --detach "origin/$default_branch"
@@ -163,7 +183,14 @@ if [ "$action" = test-send ]; then
   # bot, the credentials' names, the state and the reviewers stay the default branch's. Nothing
   # from the pull request is executed; the tool is the installed release.
   git fetch --quiet origin "+refs/pull/$KN_PR/head:refs/kore-notify/pr-head" || die "cannot fetch pull request $KN_PR"
+  # Every path the pull request changes (added, modified, deleted), to put back when the run ends:
+  # the next action in this checkout must see the default branch's files, not the pull request's.
+  mapfile -d '' -t pr_paths < <(git diff -z --name-only --no-renames HEAD refs/kore-notify/pr-head -- "$dir")
+  trap restore_tree EXIT
   git checkout --quiet refs/kore-notify/pr-head -- "$dir"
+  for p in "${pr_paths[@]}"; do
+    if ! git cat-file -e "refs/kore-notify/pr-head:$p" 2>/dev/null; then git rm --quiet --cached --ignore-unmatch -- "$p" && rm -f -- "$p"; fi
+  done
   for c in kore-notify.yaml kore-notify.yml; do
     rm -f "$dir/$c"
     if git cat-file -e "origin/$default_branch:$( [ "$dir" = . ] && echo "$c" || echo "${dir#./}/$c")" 2>/dev/null; then
@@ -175,7 +202,7 @@ fi
 # The approvals of the pull request that merged this very commit, for the policy's `require` rules
 # (KN_APPROVALS=1, as the workflow sets it; scripts/approvals.sh). When they cannot be read, the
 # apply runs without them: notifications that need approvals are held back, the others are sent.
-if [ "${KN_APPROVALS:-0}" = 1 ] && [ "$action" != resolve ] && [ "$action" != recover ]; then
+if [ "${KN_APPROVALS:-0}" = 1 ] && [ "$action" != resolve ] && [ "$action" != recover ] && [ "$action" != test-send ]; then
   approvals_file="$(git rev-parse --absolute-git-dir)/kore-notify-approvals.json"
   if "$(dirname "$0")/approvals.sh" "$(git rev-parse HEAD)" >"$approvals_file"; then
     export KORE_NOTIFY_APPROVALS="$approvals_file"
@@ -207,6 +234,16 @@ if [ -n "$target" ] && [ "${#files[@]}" -gt 0 ]; then
   done
 fi
 rm -f "$errors"
+# test-send: the pull request's checkout may carry files where the config keeps the states (a
+# forged test ledger would fake the evidence the policy's `testSent` trusts; a forged state would
+# be pushed to the state branch). Never the pull request's: the default branch's, or none; the
+# state branch's replace them below.
+if [ "$action" = test-send ]; then
+  for f in "${files[@]}" "${others[@]}"; do
+    rm -f "$f"
+    if git cat-file -e "HEAD:${f#./}" 2>/dev/null; then git checkout --quiet HEAD -- "$f"; fi
+  done
+fi
 
 # The state in PostgreSQL (state: postgres://… or KORE_NOTIFY_STATE_URL): every entry is committed
 # before its request leaves and the database's lock serialises writers, so there is no state
@@ -225,7 +262,7 @@ worktree="$(git rev-parse --absolute-git-dir)/kore-notify-state-worktree"
 git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"
 git worktree prune
 # shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() { git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"; }
+cleanup() { restore_tree; git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"; }
 trap cleanup EXIT
 committed_lineage=""
 committed_serial=0
@@ -249,9 +286,10 @@ if git fetch --quiet origin "$state_branch" 2>/dev/null; then
   done
   # A state branch holding files, none of them where the config keeps a target's state: the
   # config's state path changed (or another repository's branch). A new target's missing file is
-  # fine as long as another target's is there.
+  # fine as long as another target's is there, and so is a state not written yet beside its test
+  # ledger (a test send made before the first apply).
   known=""
-  for f in "${files[0]}" "${others[@]}"; do [ -e "$worktree/${f#./}" ] && known=1; done
+  for f in "${files[@]}" "${others[@]}"; do [ -e "$worktree/${f#./}" ] && known=1; done
   if [ -z "$known" ] && [ -n "$(git -C "$worktree" ls-files | grep -v "^$marker\$" || true)" ]; then
     say "REFUSING: the state branch holds files, but none at ${files[0]}$([ "${#others[@]}" -gt 0 ] && printf ' %s' "${others[@]}") (where the config keeps the state):"
     git -C "$worktree" ls-files | sed 's/^/  /' >&2

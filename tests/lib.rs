@@ -6,6 +6,7 @@ mod harness;
 mod apply;
 mod ci;
 mod ci_report;
+mod ci_test_send;
 mod diagnostics;
 mod events;
 mod forecast;
