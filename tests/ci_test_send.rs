@@ -10,8 +10,10 @@ use std::process::Command;
 
 use crate::harness::*;
 
-const HELLO: &str = "key: hello\nchannel: msteams\ncontent: {type: text, value: Hello team}\nidentities: [a@x.com, b@x.com]\n";
-const EXTRA: &str = "key: extra\nchannel: msteams\ncontent: {type: text, value: Only in the PR}\nidentities: [c@x.com]\n";
+const HELLO: &str =
+    "key: hello\nchannel: msteams\ncontent: {type: text, value: Hello team}\nidentities: [a@x.com, b@x.com]\n";
+const EXTRA: &str =
+    "key: extra\nchannel: msteams\ncontent: {type: text, value: Only in the PR}\nidentities: [c@x.com]\n";
 const IVR: &str = "key: call\nchannel: ivr\ncontent: {type: text, value: A call}\nidentities: [d@x.com]\n";
 
 fn main_config(host: &str) -> String {
@@ -202,7 +204,10 @@ fn the_workflow_passes_the_pull_request_and_login_to_the_script_only() {
     let apply = steps.iter().find(|s| s["name"].as_str().is_some_and(|n| n.starts_with("Apply"))).expect("Apply");
     assert_eq!(apply["env"]["KN_PR"], "${{ inputs.pull-request }}");
     assert_eq!(apply["env"]["KN_LOGIN"], "${{ inputs.login }}");
-    assert_eq!(apply["env"]["KN_ACTION"], "${{ github.event_name == 'workflow_dispatch' && inputs.action || 'apply' }}");
+    assert_eq!(
+        apply["env"]["KN_ACTION"],
+        "${{ github.event_name == 'workflow_dispatch' && inputs.action || 'apply' }}"
+    );
     assert_eq!(apply["run"], "exec \"$KN_SCRIPTS/ci-apply.sh\"", "the installed tool's script, not the repository's");
     // No step of any job checks out or runs what the inputs name.
     for (name, job) in w["jobs"].as_object().expect("jobs") {

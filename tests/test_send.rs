@@ -212,7 +212,8 @@ fn the_policy_denies_a_big_send_until_its_content_is_test_sent() {
 
 #[test]
 fn test_sent_is_a_boolean_condition() {
-    for (when, says) in [("testSent: maybe", "expected true or false"), ("testSend: false", "unknown field `testSend`")] {
+    for (when, says) in [("testSent: maybe", "expected true or false"), ("testSend: false", "unknown field `testSend`")]
+    {
         let cfg = format!("{}policy:\n  - name: r\n    when: {{{when}}}\n    deny: no\n", config("http://127.0.0.1:9"));
         let _ = Test::new()
             .file("kore-notify.yaml", &cfg)

@@ -573,7 +573,12 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
 
 /// Each notification still to send (or waiting to) gets what the test ledger proves of its
 /// current content at `now`.
-fn attach_test_sends(p: &mut Plan, notifications: &[Notification], ledger: &crate::state::State, now: time::OffsetDateTime) {
+fn attach_test_sends(
+    p: &mut Plan,
+    notifications: &[Notification],
+    ledger: &crate::state::State,
+    now: time::OffsetDateTime,
+) {
     let by_key: std::collections::HashMap<&str, &Notification> =
         notifications.iter().map(|n| (n.key.as_str(), n)).collect();
     for pn in &mut p.notifications {

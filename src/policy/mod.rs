@@ -172,6 +172,7 @@ impl Effect {
 
 /// What the plan knows of one notification, for the rules.
 #[derive(Clone, Debug, Default)]
+#[allow(clippy::struct_excessive_bools, reason = "independent yes/no facts, each tested by its own condition")]
 pub(crate) struct Facts {
     pub(crate) target: String,
     pub(crate) channel: String,
@@ -317,7 +318,14 @@ fn matches(when: &When, f: &Facts) -> Option<String> {
         if want != f.test_sent {
             return None;
         }
-        why.push(if want { "testSent true (this content was test-sent)" } else { "testSent false (this content was not test-sent)" }.into());
+        why.push(
+            if want {
+                "testSent true (this content was test-sent)"
+            } else {
+                "testSent false (this content was not test-sent)"
+            }
+            .into(),
+        );
     }
     Some(if why.is_empty() { "matches every send".into() } else { why.join("; ") })
 }

@@ -131,7 +131,8 @@ fn every_condition_can_fail_the_match() {
     assert!(describe(&p)[0].starts_with("r: when target: DEFAULT, channel: ivr"), "{:?}", describe(&p));
     // Without evidence, `testSent: false` is what matches.
     let untested = Facts { test_sent: false, ..base.clone() };
-    let p = Policy { rules: vec![rule("r", When { test_sent: Some(false), ..When::default() }, Effect::Deny("x".into()))] };
+    let p =
+        Policy { rules: vec![rule("r", When { test_sent: Some(false), ..When::default() }, Effect::Deny("x".into()))] };
     assert!(evaluate(&p, &untested).is_some_and(|v| v.decision == Decision::Deny));
 }
 
