@@ -83,6 +83,7 @@ pub(crate) mod parallel;
 pub mod plan;
 pub(crate) mod render;
 pub(crate) mod rfc3339;
+pub mod rollout;
 pub(crate) mod safe;
 pub(crate) mod schema;
 pub(crate) mod shell;

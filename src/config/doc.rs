@@ -91,6 +91,10 @@ pub(crate) struct ConfigDoc {
     /// `targets:`, the default of every target that does not set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
+    /// The canary waves of every manifest that does not set its own `rollout`; with `targets:`,
+    /// the default of every target that does not set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<crate::rollout::doc::RolloutSettingDoc>,
 }
 
 /// How pull-request comments and job summaries show recipients.
@@ -174,6 +178,10 @@ pub(crate) struct TargetDoc {
     /// `deliveryWindow` (`off`: none, even when the top of the config has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
+    /// The canary waves of this target's notifications whose manifests do not set their own
+    /// `rollout` (`off`: none, even when the top of the config has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<crate::rollout::doc::RolloutSettingDoc>,
 }
 
 /// Who a target may reach, so a non-production target never reaches production users. Exactly

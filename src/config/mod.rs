@@ -89,6 +89,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "promoteFrom",
     "promotion",
     "deliveryWindow",
+    "rollout",
 ];
 pub(crate) const REVIEW_FIELDS: &[&str] = &["mask"];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];

@@ -28,7 +28,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::delivery::{self, Delivery, plain_word};
-use super::{ContentMark, NotificationState, Override, Pending, RecipientState, RequestState, StoredContent};
+use super::{ContentMark, NotificationState, Override, Pending, RecipientState, RequestState, RolloutRecord, StoredContent};
 use crate::fingerprint::{Fingerprint, RecipientHash};
 use crate::manifest::{Api, Channel};
 
@@ -309,6 +309,8 @@ impl Serialize for NotificationState {
             contents: &'a [ContentMark],
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             overrides: &'a [Override],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rollout: Option<&'a RolloutRecord>,
         }
         Out {
             channel: self.channel,
@@ -321,6 +323,7 @@ impl Serialize for NotificationState {
             origin: self.origin.as_ref(),
             contents: &self.contents,
             overrides: &self.overrides,
+            rollout: self.rollout.as_ref(),
         }
         .serialize(s)
     }
@@ -348,6 +351,8 @@ impl<'de> Deserialize<'de> for NotificationState {
             contents: Vec<ContentMark>,
             #[serde(default)]
             overrides: Vec<Override>,
+            #[serde(default)]
+            rollout: Option<RolloutRecord>,
         }
         let i = In::deserialize(d)?;
         let mut deliveries = i.deliveries;
@@ -363,6 +368,7 @@ impl<'de> Deserialize<'de> for NotificationState {
             origin: i.origin,
             contents: i.contents,
             overrides: i.overrides,
+            rollout: i.rollout,
         })
     }
 }

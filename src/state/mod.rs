@@ -34,6 +34,7 @@ mod file;
 mod freshness;
 mod lock;
 pub mod pg;
+mod rollout;
 mod spec;
 mod store;
 
@@ -43,6 +44,8 @@ pub use error::{ReplayError, SnapshotError, Stale, StateError};
 pub(crate) use file::Paths;
 use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
+pub use rollout::{HaltRecord, ResumeRecord, RolloutRecord, WaveMark};
+pub(crate) use rollout::percent_of;
 pub(crate) use lock::{Holder, Lock, RunSite, live_holder};
 use lock::{check_regular, refused_link};
 pub(crate) use spec::{DEFAULT_STATE, STATE_URL_VAR, StoreSpec};
@@ -220,6 +223,9 @@ pub struct NotificationState {
     /// Knowing overrides of a gate (`apply --skip-promotion`), with who, when and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) overrides: Vec<Override>,
+    /// The canary rollout of its current content: waves started, a halt (see `crate::rollout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<RolloutRecord>,
 }
 
 /// From request `from` on, the requests of a notification carried the content digesting to
@@ -595,6 +601,39 @@ impl State {
             Entry::Override { key, channel, api, content, record } => {
                 self.entry(key, *channel, *api, content).overrides.push(record.clone());
             }
+            Entry::Wave { key, channel, api, content, digest, wave, upto, from_req, at } => {
+                let n = self.entry(key, *channel, *api, content);
+                let r = n.rollout.get_or_insert_with(|| RolloutRecord {
+                    digest: digest.clone(),
+                    waves: Vec::new(),
+                    halt: None,
+                    judged_from: 0,
+                    resumed: Vec::new(),
+                });
+                if r.digest != *digest {
+                    // A changed content starts a rollout of its own.
+                    *r = RolloutRecord { digest: digest.clone(), waves: Vec::new(), halt: None, judged_from: 0, resumed: Vec::new() };
+                }
+                if r.waves.last().is_some_and(|w| w.wave >= *wave) {
+                    return Err(ReplayError::WaveOrder { key: key.clone(), wave: *wave });
+                }
+                r.waves.push(WaveMark { wave: *wave, upto: *upto, from_req: *from_req, at: at.clone() });
+            }
+            Entry::Halt { key, digest, halt } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::NoNotification(key.clone()))?;
+                if let Some(r) = n.rollout.as_mut().filter(|r| r.digest == *digest) {
+                    r.halt = Some(halt.clone());
+                }
+            }
+            Entry::Resume { key, record } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::NoNotification(key.clone()))?;
+                if let Some(r) = n.rollout.as_mut()
+                    && let Some(h) = r.halt.take()
+                {
+                    r.judged_from = h.wave + 1;
+                    r.resumed.push(record.clone());
+                }
+            }
             Entry::Claim { key, origin } => {
                 // A claim recorded for a notification whose every request was refused before it
                 // was created is nothing to claim.
@@ -619,6 +658,7 @@ impl State {
             origin: None,
             contents: Vec::new(),
             overrides: Vec::new(),
+            rollout: None,
         })
     }
 

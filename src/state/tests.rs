@@ -16,6 +16,7 @@ fn snapshot_roundtrip_and_tamper_detection() {
             origin: None,
             contents: Vec::new(),
             overrides: Vec::new(),
+            rollout: None,
         },
     );
     let bytes = s.to_bytes();

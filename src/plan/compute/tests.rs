@@ -220,6 +220,8 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         variables: Vec::new(),
         delivery_window: None,
         own_window: false,
+        rollout: None,
+        own_rollout: false,
         targets: None,
     }
 }

@@ -17,7 +17,10 @@ fn entry_key(e: &Entry) -> Option<&str> {
         | Entry::Retire { key, .. }
         | Entry::Revive { key }
         | Entry::Claim { key, .. }
-        | Entry::Override { key, .. } => Some(key),
+        | Entry::Override { key, .. }
+        | Entry::Wave { key, .. }
+        | Entry::Halt { key, .. }
+        | Entry::Resume { key, .. } => Some(key),
         Entry::Rename { from, .. } => Some(from),
         Entry::Begin { .. } => None,
     }
@@ -122,7 +125,10 @@ impl PgSession {
             | Entry::Retire { .. }
             | Entry::Revive { .. }
             | Entry::Claim { .. }
-            | Entry::Override { .. } => (Vec::new(), Vec::new(), Ledger::None),
+            | Entry::Override { .. }
+            | Entry::Wave { .. }
+            | Entry::Halt { .. }
+            | Entry::Resume { .. } => (Vec::new(), Vec::new(), Ledger::None),
         }
     }
 
@@ -151,7 +157,10 @@ impl PgSession {
             | Entry::Record { key, .. }
             | Entry::Orphan { key, .. }
             | Entry::Claim { key, .. }
-            | Entry::Override { key, .. } => (key.clone(), Special::None),
+            | Entry::Override { key, .. }
+            | Entry::Wave { key, .. }
+            | Entry::Halt { key, .. }
+            | Entry::Resume { key, .. } => (key.clone(), Special::None),
         };
         let mut ch = Change {
             key: key.clone(),
@@ -172,6 +181,9 @@ impl PgSession {
                     | Entry::Orphan { .. }
                     | Entry::Claim { .. }
                     | Entry::Override { .. }
+                    | Entry::Wave { .. }
+                    | Entry::Halt { .. }
+                    | Entry::Resume { .. }
             ) {
                 ch.doc = Some(sql::doc_of(n));
             }
