@@ -124,6 +124,8 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     let renames: Vec<(&str, &str)> =
         plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
     let mut chores = housekeeping(g, &ws, t, notifications, &plan, &loaded.state);
+    // A halt the gate found is recorded with its figures, whatever else this run does.
+    chores.extend(crate::ops::waves::halts(&plan, notifications));
     report_awaiting(g, &plan);
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
@@ -138,8 +140,14 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
             report_chores(g, &chores);
         }
         report_held(g, &plan);
-        let mut code = if held > 0 { Exit::Partial } else { Exit::Ok };
+        let halted = crate::ops::waves::report(g, &plan);
+        let mut code = if held > 0 || halted { Exit::Partial } else { Exit::Ok };
         if opts.wait {
+            let rolling = plan.notifications.iter().any(|n| n.rollout.is_some());
+            if rolling && !halted {
+                let carry = carry(g, (&ws.config, t, notifications), (&part.audience, promotion.as_ref()), limiter, opts);
+                return Ok(code.max(crate::ops::waves::carry_on(g, &carry, session)?.1));
+            }
             code = code.max(wait_for(g, t, limiter, &mut *session, opts)?);
         }
         return Ok(code);
@@ -176,6 +184,13 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     ]);
 
     let mut code = report(g, &tally, &plan)?;
+    if tally.held_by_gate > 0 {
+        g.shell.errln(format!(
+            "{} recipient(s) were not sent: the canary gate no longer let their wave go when their batch was about to leave. `kore-notify plan` shows why.",
+            tally.held_by_gate
+        ));
+        code = code.max(Exit::Partial);
+    }
     if let Some(sig) = crate::interrupt::requested() {
         g.shell.errln(format!(
             "Interrupted by {}: the requests in flight finished and are recorded; {} batch(es) to {} recipient(s) were not sent. Run `kore-notify apply` again to send them.",
@@ -185,11 +200,45 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         ));
         return Ok(Exit::Interrupted(sig));
     }
+    if opts.wait && plan.notifications.iter().any(|n| n.rollout.is_some()) {
+        let carry = carry(g, (&ws.config, t, notifications), (&part.audience, promotion.as_ref()), limiter, opts);
+        return Ok(code.max(crate::ops::waves::carry_on(g, &carry, session)?.1));
+    }
+    if crate::ops::waves::report(g, &plan) {
+        code = code.max(Exit::Partial);
+    }
     if opts.wait {
         let w = wait_for(g, t, limiter, &mut *session, opts)?;
         code = code.max(w);
     }
     Ok(code)
+}
+
+/// What `apply --wait` needs to carry canary waves on (the plan's inputs but the state).
+fn carry<'a>(
+    g: &Global,
+    (config, target, notifications): (&'a crate::config::Config, &'a crate::config::Target, &'a [crate::manifest::Notification]),
+    (audience, promotion): (&'a std::collections::BTreeMap<String, plan::AudienceNote>, Option<&'a plan::PromotionSources<'a>>),
+    limiter: Arc<RateLimiter>,
+    opts: &Options,
+) -> crate::ops::waves::Carry<'a> {
+    crate::ops::waves::Carry {
+        config,
+        target,
+        notifications,
+        audience,
+        promotion,
+        limiter,
+        send: SendOptions {
+            parallelism: opts.parallelism,
+            shell: g.shell,
+            color: g.shell.err_color,
+            clock: g.clock,
+            now: (g.now, g.started),
+        },
+        max_recipients: opts.max_recipients,
+        timeout: opts.timeout,
+    }
 }
 
 /// `--skip-promotion KEY… --reason TEXT`: checked before anything is read. Returns the keys.
@@ -384,7 +433,7 @@ fn report_held(g: &Global, plan: &Plan) {
 
 /// The closing lines and the exit code: 3 when a request was rejected or unknown, or some planned
 /// recipient was held back.
-fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
+pub(crate) fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
     g.shell.outln(format!(
         "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}, in {}{}.",
         tally.accepted,

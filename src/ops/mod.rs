@@ -7,6 +7,7 @@ pub(crate) mod plan;
 pub(crate) mod state_cmd;
 pub(crate) mod status;
 pub(crate) mod validate;
+pub(crate) mod waves;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Gate, Rollout, Wait, WaveState, gate, in_rollout, order_key, record};
+use super::{Gate, Wait, WaveState, gate, in_rollout, order_key, record};
 use crate::manifest::Notification;
 use crate::plan::PlannedRecipient;
 use crate::state::{HaltRecord, NotificationState, StoredContent};
