@@ -26,5 +26,6 @@ mod state;
 mod targets;
 mod validate;
 mod values;
+mod waves;
 mod windows;
 mod yaml_parity;

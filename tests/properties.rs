@@ -35,6 +35,8 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         variables: vec![],
         delivery_window: None,
         own_window: false,
+        rollout: None,
+        own_rollout: false,
         targets: None,
     }
 }
