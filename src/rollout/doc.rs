@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum RolloutSettingDoc {
-    Off(OffDoc),
+    Off(RolloutOffDoc),
     Rollout(RolloutDoc),
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum OffDoc {
+pub(crate) enum RolloutOffDoc {
     Off,
 }
 
