@@ -58,6 +58,7 @@ rm notifications/numbers.yaml
 # config: both flag each typo
 cfg=$(cat kore-notify.yaml)
 while IFS='|' read -r name from to; do
+  to=${to//\\n/$'\n'}
   printf '%s\n' "${cfg/"$from"/"$to"}" >kore-notify.yaml
   if schema_ok config kore-notify.yaml; then fail "config schema accepts: $name"; fi
   if tool_ok; then fail "validate accepts config: $name"; fi
@@ -65,6 +66,18 @@ while IFS='|' read -r name from to; do
 done <<'CASES'
 misspelt field|manifests: [notifications]|manifest: [notifications]
 literal secret|clientSecret: ${KORE_CLIENT_SECRET}|clientSecret: hunter2
+misspelt policy condition|manifests: [notifications]|manifests: [notifications]\npolicy: [{name: r, when: {chanel: ivr}, deny: no}]
+policy threshold 1k|manifests: [notifications]|manifests: [notifications]\npolicy: [{name: r, when: {recipients: {total: ">1k"}}, deny: no}]
+two effects in one rule|manifests: [notifications]|manifests: [notifications]\npolicy: [{name: r, warn: careful, deny: no}]
+empty approvers|manifests: [notifications]|manifests: [notifications]\npolicy: [{name: r, require: {approvals: 1, from: []}}]
 CASES
+printf '%s\n' "$cfg" >kore-notify.yaml
+# config: both accept init's sample policy, uncommented (from `# policy:` to `# businessHours:`;
+# the sample targets after it stay commented)
+sed -E '/^# policy:/,/^# businessHours:/ s/^# (policy:|businessHours:|  )/\1/' <<<"$cfg" >kore-notify.yaml
+grep -q '^policy:' kore-notify.yaml || fail "init's config has no commented sample policy"
+schema_ok config kore-notify.yaml || fail "the config schema refuses init's sample policy"
+tool_ok || fail "validate refuses init's sample policy"
+echo "ok: both accept init's sample policy"
 printf '%s\n' "$cfg" >kore-notify.yaml
 echo "PASS: the schemas and kore-notify agree on init's repository"

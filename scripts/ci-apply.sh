@@ -41,7 +41,8 @@
 #
 # Environment: KN_BIN (default kore-notify), KN_STATE_BRANCH (default kore-notify-state),
 # KN_DEFAULT_BRANCH (default main), KN_DIR (directory holding kore-notify.yaml, default .),
-# KN_RUN_URL (shown in the marker), KN_STATUS (0 to skip the status refresh).
+# KN_RUN_URL (shown in the marker), KN_STATUS (0 to skip the status refresh), KN_APPROVALS (1: read
+# the approvals of the pull request that merged the tip with scripts/approvals.sh, for the policy).
 set -euo pipefail
 
 bin=${KN_BIN:-kore-notify}
@@ -147,6 +148,17 @@ refresh() {
 git fetch --quiet origin "$default_branch"
 git checkout --quiet --detach "origin/$default_branch"
 say "$action${target:+ of target $target} at $(git rev-parse --short HEAD) (tip of $default_branch)"
+# The approvals of the pull request that merged this very commit, for the policy's `require` rules
+# (KN_APPROVALS=1, as the workflow sets it; scripts/approvals.sh). When they cannot be read, the
+# apply runs without them: notifications that need approvals are held back, the others are sent.
+if [ "${KN_APPROVALS:-0}" = 1 ] && [ "$action" != resolve ] && [ "$action" != recover ]; then
+  approvals_file="$(git rev-parse --absolute-git-dir)/kore-notify-approvals.json"
+  if "$(dirname "$0")/approvals.sh" "$(git rev-parse HEAD)" >"$approvals_file"; then
+    export KORE_NOTIFY_APPROVALS="$approvals_file"
+  else
+    say "cannot read the approvals of $(git rev-parse --short HEAD): notifications whose policy requires approvals are held back"
+  fi
+fi
 # The state files, relative to the repository root, as the tool resolves them from the config.
 errors=$(mktemp)
 state_files() { # state_files [TARGET]: that target's files (default: this run's), or fail with the tool's error

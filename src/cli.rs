@@ -56,7 +56,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "KORE_NOTIFY_EVENTS", value_name = "FILE")]
     pub(crate) events: Option<String>,
     /// The target (a name under `targets:` in kore-notify.yaml) to work on. `validate` and `plan`
-    /// cover every target without it; `apply`, `status` and `state` need one when the config has
+    /// cover every target without it; `apply`, `status`, `report` and `state` need one when the config has
     /// several.
     #[arg(long, global = true, env = "KORE_NOTIFY_TARGET", value_name = "NAME")]
     pub(crate) target: Option<String>,
@@ -76,6 +76,14 @@ pub(crate) enum PlanFormat {
     Text,
     Json,
     Markdown,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub(crate) enum ReportFormat {
+    Html,
+    Markdown,
+    Csv,
+    Json,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -143,6 +151,23 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
     },
+    /// Delivery report from the state: funnel, failure reasons, totals per channel, time series.
+    /// HTML (self-contained, charts), CSV (one row per recipient, joined to the audience),
+    /// markdown (a pull-request comment) or JSON. No network, no credentials. One target
+    /// (--target when the config has several).
+    Report {
+        /// Only these notification keys.
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Write the report to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Mask identities and parameter values (`j***@e***.com ~3fa2`), for artifacts and comments.
+        #[arg(long)]
+        mask: bool,
+    },
     /// Inspect or edit the state.
     #[command(subcommand)]
     State(StateCommand),
@@ -205,11 +230,21 @@ pub(crate) struct ApplyArgs {
     /// How long --wait polls, e.g. 90s, 10m, 1h.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
+    /// The reviews of the pull request that brought the commit being applied (JSON, `kore-notify
+    /// schema approvals`; the workflow writes it), for the policy's `require` rules. A missing or
+    /// malformed file, or one of another commit, refuses the apply: nothing is sent.
+    #[arg(long, env = "KORE_NOTIFY_APPROVALS", value_name = "FILE")]
+    pub(crate) approvals: Option<PathBuf>,
+    /// Break glass: send despite the policy's `require` rules (never despite a `deny`), recorded in
+    /// the state with --reason, the actor and the run. Needs --reason.
+    #[arg(long, requires = "reason")]
+    pub(crate) override_policy: bool,
     /// Send KEY on a target with `promoteFrom` although its content was not proven on the other
     /// target: the override is recorded in the state with --reason, who and when. Repeatable.
     #[arg(long, value_name = "KEY", requires = "reason")]
     pub(crate) skip_promotion: Vec<String>,
-    /// Why the gate is passed (with --skip-promotion; one line, recorded in the state).
+    /// Why a gate is passed (with --override-policy or --skip-promotion; one line, recorded in the
+    /// state).
     #[arg(long, value_name = "TEXT")]
     pub(crate) reason: Option<String>,
 }
@@ -510,10 +545,15 @@ fn check_values(cli: &Cli) -> Result<()> {
                 .and_then(|()| run_url.as_deref().map_or(Ok(()), args::run_url))
                 .and_then(|()| repo_url.as_deref().map_or(Ok(()), args::repo_url)),
             Command::Apply(a) => path("PLANFILE", &a.plan_file)
+                .and_then(|()| path("--approvals", &a.approvals))
+                .and_then(|()| a.reason.as_deref().map_or(Ok(()), crate::policy::check_reason))
                 .and_then(|()| a.skip_promotion.iter().try_for_each(|k| args::key("--skip-promotion", k))),
             Command::Show { plan_file, .. } => path("PLANFILE", &Some(plan_file.clone())),
             Command::Init { dir } => path("DIR", dir),
             Command::Status { keys, .. } => keys.iter().try_for_each(|k| args::key("KEY", k)),
+            Command::Report { keys, out, .. } => {
+                keys.iter().try_for_each(|k| args::key("--key", k)).and_then(|()| path("--out", out))
+            }
             Command::State(
                 StateCommand::Show { key } | StateCommand::Rm { key, .. } | StateCommand::Resume { key },
             ) => args::key("KEY", key),
@@ -574,6 +614,15 @@ fn run(cli: Cli, g: &Global) -> Result<Exit> {
             let parallelism = parallelism as usize;
             ops::status::run(g, &ops::status::Options { keys, refresh, json, markdown, parallelism })
         }
+        Command::Report { keys, format, out, mask } => {
+            let format = match format {
+                ReportFormat::Html => ops::report::Format::Html,
+                ReportFormat::Markdown => ops::report::Format::Markdown,
+                ReportFormat::Csv => ops::report::Format::Csv,
+                ReportFormat::Json => ops::report::Format::Json,
+            };
+            ops::report::run(g, &ops::report::Options { keys, format, out, mask }, ops::report::write(g))
+        }
         Command::State(s) => ops::state_cmd::run(g, s.into()),
         #[cfg(feature = "emulator")]
         Command::Emulator(e) => emulator(e),
@@ -608,6 +657,8 @@ impl ApplyArgs {
             retry: self.retry.parse()?,
             wait: self.wait,
             timeout: self.timeout,
+            approvals: self.approvals,
+            override_policy: self.override_policy,
             skip_promotion: self.skip_promotion,
             reason: self.reason,
         })

@@ -155,6 +155,11 @@ pub(crate) struct ManifestDoc {
     /// planned as new, so everyone listed receives it. Default false: a retired key is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reuse_retired_key: Option<bool>,
+    /// Leave out recipients whose last delivery on this channel failed for a permanent reason
+    /// ("Identity is not associated with the channel"): the plan counts them as unreachable and
+    /// sends them nothing. Default: the target's `skipUnreachable` (false unless set in the config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) skip_unreachable: Option<bool>,
     /// When each recipient may be sent, in their local time; overrides the target's
     /// `deliveryWindow` (`off`: any time, even when the target has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,6 +244,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "description",
     "allowNearDuplicates",
     "reuseRetiredKey",
+    "skipUnreachable",
     "deliveryWindow",
     "rollout",
     "targets",
@@ -357,8 +363,13 @@ pub struct Notification {
     pub description: Option<String>,
     /// `reuseRetiredKey: true`: a tombstone of this key is dropped and it plans as new.
     pub reuse_retired_key: bool,
+    /// `skipUnreachable`: `None` takes the target's default.
+    pub skip_unreachable: Option<bool>,
     /// Variables this notification expanded, with their values (shown in the plan).
     pub variables: Vec<(String, String)>,
+    /// The `identitiesFrom` CSV's header row, in its order (empty for inline identities): the
+    /// delivery report's CSV joins outcomes to these columns.
+    pub audience_columns: Vec<String>,
     /// When each recipient may be sent, in their local time: the manifest's `deliveryWindow`, or
     /// (once scoped to a target, see [`crate::plan::audience_for_target`]) the target's default
     /// (`None`: any time).
@@ -373,6 +384,16 @@ pub struct Notification {
     pub own_rollout: bool,
     /// `targets:`: the config's targets this notification is planned for (`None`: all).
     pub targets: Option<Vec<String>>,
+    /// Where its recipients come from (the policy's `audience` condition).
+    pub audience: Audience,
+}
+
+/// Where a notification's recipients come from: listed inline (`identities`), a CSV file
+/// (`identitiesFrom`), or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Audience {
+    pub inline: bool,
+    pub csv: bool,
 }
 
 /// A piece of a message text, as Kore.ai reads it.
@@ -473,12 +494,15 @@ pub(crate) mod tests_support {
             previous_keys: Vec::new(),
             description: None,
             reuse_retired_key: false,
+            skip_unreachable: None,
             variables: Vec::new(),
+            audience_columns: Vec::new(),
             delivery_window: None,
             own_window: false,
             rollout: None,
             own_rollout: false,
             targets: None,
+            audience: Audience::default(),
         }
     }
 }

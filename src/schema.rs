@@ -10,15 +10,18 @@ pub(crate) enum SchemaName {
     State,
     /// One line of `--events`.
     Events,
+    /// The approvals file of `apply --approvals`.
+    Approvals,
 }
 
 pub(crate) fn schema(name: SchemaName) -> String {
     let s = match name {
         SchemaName::Manifest => schemars::schema_for!(crate::manifest::ManifestDoc),
         SchemaName::Config => schemars::schema_for!(crate::config::ConfigDoc),
-        SchemaName::Plan => schemars::schema_for!(crate::plan::Plan),
+        SchemaName::Plan => schemars::schema_for!(crate::plan::PlanSet),
         SchemaName::State => schemars::schema_for!(crate::state::State),
         SchemaName::Events => crate::events::schema(),
+        SchemaName::Approvals => schemars::schema_for!(crate::policy::ApprovalsFile),
     };
     let mut s = s.to_value();
     // Optional fields may be omitted, not set to null: the loaders refuse null values. Where the
@@ -35,6 +38,7 @@ pub(crate) fn schema(name: SchemaName) -> String {
             SchemaName::Plan => "plan",
             SchemaName::State => "state",
             SchemaName::Events => "events",
+            SchemaName::Approvals => "approvals",
         };
         o.insert("$id".into(), schema_url(file).into());
     }

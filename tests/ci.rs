@@ -683,3 +683,65 @@ fn the_plan_job_restores_every_targets_state() {
     let t = t.file("sub/notifications/w.yaml", welcome);
     t.args(["plan", "--detailed-exitcode"]).status(0).run();
 }
+
+/// scripts/approvals.sh against fixture API answers: the merged pull request of the commit, its
+/// reviews and a team's members become an approvals file that apply accepts and counts; a commit
+/// without a pull request, and a team the token may not read, are said plainly.
+#[test]
+fn the_approvals_script_builds_the_file_apply_counts() {
+    let emu = Emulator::start(&[]);
+    let (head, merge) = ("a".repeat(40), "b".repeat(40));
+    let policy = "policy:\n  - name: big\n    when: {channel: slack}\n    require: {approvals: 2, from: [octo-org/comms, octo-org/legal]}\n";
+    let t = Test::repo(&emu.url)
+        .file("kore-notify.yaml", &format!("{}{policy}", config(&emu.url)))
+        .manifest("a.yaml", "key: k\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [a]\n")
+        .env("GITHUB_SHA", &merge);
+    let fx = tempfile::tempdir().expect("fixtures");
+    let write =
+        |name: &str, v: serde_json::Value| std::fs::write(fx.path().join(name), v.to_string()).expect("fixture");
+    let pr = serde_json::json!({"number": 7, "merged_at": "2026-11-24T08:00:00Z", "merge_commit_sha": merge,
+        "user": {"login": "alice"}, "head": {"sha": head}});
+    write(&format!("repos_octo-org_notifications_commits_{merge}_pulls.json"), serde_json::json!([pr]));
+    let review = |login: &str, kind: &str| serde_json::json!({"user": {"login": login, "type": kind}, "state": "APPROVED", "commit_id": head, "submitted_at": "2026-11-24T07:00:00Z"});
+    write(
+        "repos_octo-org_notifications_pulls_7_reviews_per_page_100.json",
+        serde_json::json!([review("bob", "User"), review("carol", "User"), review("helper", "Bot")]),
+    );
+    let bare = "c".repeat(40);
+    write(&format!("repos_octo-org_notifications_commits_{bare}_pulls.json"), serde_json::json!([]));
+    write(
+        "orgs_octo-org_teams_comms_members_per_page_100.json",
+        serde_json::json!([{"login": "bob"}, {"login": "carol"}]),
+    );
+    let dir = t.path().to_path_buf();
+    let script = |commit: &str| {
+        let out = Command::new(format!("{}/scripts/approvals.sh", env!("CARGO_MANIFEST_DIR")))
+            .arg(commit)
+            .current_dir(&dir)
+            .env("GITHUB_REPOSITORY", "octo-org/notifications")
+            .env("KN_API_FIXTURES", fx.path())
+            .env_remove("KN_TEAMS")
+            .output()
+            .expect("approvals.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (file, said) = script(&merge);
+    assert!(said.contains("cannot read the members of octo-org/legal"), "said plainly: {said}");
+    let v: serde_json::Value = serde_json::from_str(&file).expect("json");
+    assert_eq!(v["pullRequest"]["author"], "alice");
+    assert_eq!(v["teams"]["octo-org/comms"], serde_json::json!(["bob", "carol"]));
+    let (_, _t) = t
+        .file("approvals.json", &file)
+        .args(["apply", "--auto-approve", "--approvals", "approvals.json"])
+        .status(0)
+        .stderr_has("approved by bob, carol")
+        .stderr_has("approvals: cannot read the members of octo-org/legal")
+        .run();
+    assert_eq!(emu.deliveries().get("slack:a"), Some(&1));
+    // A commit pushed without a pull request: no approvals, said so; apply holds the notification.
+    let (file, said) = script(&bare);
+    assert!(said.contains("without a merged pull request"), "{said}");
+    let v: serde_json::Value = serde_json::from_str(&file).expect("json");
+    assert!(v["pullRequest"].is_null());
+}

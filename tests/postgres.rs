@@ -714,3 +714,28 @@ fn a_schema_2_database_is_read_then_migrated_in_place_without_resending() {
     let (_, _) = t.args(["apply", "--auto-approve"]).status(0).run();
     assert_eq!(emu.deliveries().into_keys().collect::<Vec<_>>(), ["msteams:new@x.com"]);
 }
+
+/// `apply --override-policy` with the state in PostgreSQL: the override is recorded in the
+/// notification's row (created by the override entry, before its first request), and the next
+/// plan, read from the database, shows it.
+#[test]
+fn a_policy_override_is_recorded_in_postgres() {
+    let db = Db::new();
+    let emu = Emulator::start(&[]);
+    let policy = "policy:\n  - name: all-slack\n    when: {channel: slack}\n    require: {approvals: 1, from: [bob]}\n";
+    let t = db
+        .repo(&emu)
+        .file("kore-notify.yaml", &format!("{}{policy}", db.config(&emu, 1000)))
+        .manifest("a.yaml", &slack("k", &ids("p", 3)))
+        .env("GITHUB_ACTOR", "octocat");
+    let (_, t) = t.args(["apply", "--auto-approve"]).status(3).stderr_has("awaiting approval, not sent: `k`").run();
+    assert!(emu.deliveries().is_empty());
+    let (_, t) = t.args(["apply", "--auto-approve", "--override-policy", "--reason", "incident 42"]).status(0).run();
+    assert_eq!(emu.deliveries().len(), 3);
+    let doc = db.query("SELECT doc::text FROM kore_notify.notifications WHERE key = 'k'").join("");
+    assert!(doc.contains("incident 42") && doc.contains("octocat") && doc.contains("all-slack"), "{doc}");
+    let t = t.manifest("a.yaml", &slack("k", &ids("p", 4)));
+    let (_, t) =
+        t.args(["plan"]).status(0).stdout_has("last sent despite the policy (override of all-slack) by octocat").run();
+    no_state_files(&t);
+}

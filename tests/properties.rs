@@ -32,7 +32,10 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         previous_keys: vec![],
         description: None,
         reuse_retired_key: false,
+        skip_unreachable: None,
+        audience: kore_notify::manifest::Audience::default(),
         variables: vec![],
+        audience_columns: vec![],
         delivery_window: None,
         own_window: false,
         rollout: None,
@@ -54,6 +57,7 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
         retention: None,
         origin: "",
         shared_state: false,
+        skip_unreachable: false,
     })
 }
 

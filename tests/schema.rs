@@ -2,7 +2,7 @@ use crate::harness::*;
 
 #[test]
 fn committed_schemas_match_the_code() {
-    for name in ["manifest", "config", "plan", "state", "events"] {
+    for name in ["manifest", "config", "plan", "state", "events", "approvals"] {
         let (o, _) = Test::new().args(["schema", name]).status(0).run();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{name}.schema.json"));
         let committed = std::fs::read_to_string(&path).unwrap_or_default();

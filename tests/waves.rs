@@ -51,7 +51,8 @@ fn mine(emu: &Emulator, key: &str) -> BTreeMap<String, u64> {
 fn rollout_of(t: Test, key: &str) -> (serde_json::Value, Test) {
     let (o, t) = t.args(["plan", "--format", "json"]).run();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("plan json");
-    let n = v["targets"][0]["notifications"].as_array().expect("notifications").iter().find(|n| n["key"] == key).cloned();
+    let n =
+        v["targets"][0]["notifications"].as_array().expect("notifications").iter().find(|n| n["key"] == key).cloned();
     (n.expect("planned"), t)
 }
 
@@ -70,7 +71,15 @@ fn a_first_wave_over_the_limit_halts_until_resumed() {
     assert!(o.stderr.contains("halted:") && o.stderr.contains("failed in wave 1 (limit 2%"), "{}", o.stderr);
     let got = mine(&emu, key);
     let first: Vec<String> = in_order(key)[..20].to_vec();
-    assert_eq!(got.keys().cloned().collect::<Vec<_>>(), { let mut f = first.clone(); f.sort(); f }, "only wave 1");
+    assert_eq!(
+        got.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut f = first.clone();
+            f.sort();
+            f
+        },
+        "only wave 1"
+    );
     assert!(got.values().all(|c| *c == 1));
     // The plan says so, and another apply sends nothing.
     let (o, t) = t.args(["plan"]).run();
@@ -167,7 +176,10 @@ fn kill_9_never_sends_a_wave_early_or_twice() {
         };
         let top = sent.iter().map(|i| wave_of(i)).max().unwrap_or(0);
         let before = order.iter().filter(|o| wave_of(o) < top).count();
-        assert!(order.iter().filter(|o| wave_of(o) < top).all(|o| sent.contains(o)), "trial {trial}: wave {top} began before the one before it was out ({before})");
+        assert!(
+            order.iter().filter(|o| wave_of(o) < top).all(|o| sent.contains(o)),
+            "trial {trial}: wave {top} began before the one before it was out ({before})"
+        );
         // Carry on: a request left unknown holds its own recipients (and the next wave).
         let (o, t) = t.args(["apply", "--auto-approve", "--wait"]).run();
         assert!(matches!(o.status, 0 | 3), "trial {trial}: {}", o.stderr);

@@ -27,8 +27,8 @@ pub(crate) struct ConfigDoc {
     pub(crate) client_secret: Option<String>,
     /// Several bots (dev → staging → production), by name (lowercase letters, digits, - and _):
     /// each with its own host, bot, credentials, state, limits and audience rule. Without it, the
-    /// fields above make one target, `default`. With it, `batchSize`, `rateLimits`, `timeouts`
-    /// and the v2 options written here are defaults every target inherits.
+    /// fields above make one target, `default`. With it, `batchSize`, `rateLimits`, `timeouts`,
+    /// `businessHours` and the v2 options written here are defaults every target inherits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("propertyNames" = {"pattern": "^[a-z][a-z0-9_-]{0,39}$"}))]
     pub(crate) targets: Option<std::collections::BTreeMap<String, TargetDoc>>,
@@ -87,6 +87,18 @@ pub(crate) struct ConfigDoc {
     pub(crate) repository: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) review: Option<ReviewDoc>,
+    /// Leave out of every plan the recipients whose last delivery on a channel failed for a
+    /// permanent reason ("Identity is not associated with the channel"); a manifest's own
+    /// `skipUnreachable` wins. Default false: they are counted as unreachable and sent. With
+    /// `targets:`, the default of every target that does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) skip_unreachable: Option<bool>,
+    /// Rules over each notification's plan (who may send what to how many), top to bottom. Every
+    /// matching rule applies: a `deny` always wins (the plan fails, nothing is sent); an `allow`
+    /// exempts from the `warn` and `require` rules below it; each `require` needs its approvals
+    /// at apply (`apply --approvals FILE`); every `warn` is shown. No policy: everything is allowed.
+    pub(crate) policy: Option<Vec<RuleDoc>>,
+    pub(crate) business_hours: Option<BusinessHoursDoc>,
     /// The delivery window of every manifest that does not set its own `deliveryWindow`; with
     /// `targets:`, the default of every target that does not set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +107,156 @@ pub(crate) struct ConfigDoc {
     /// the default of every target that does not set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) rollout: Option<crate::rollout::doc::RolloutSettingDoc>,
+}
+
+/// One policy rule: a name, conditions (`when`, all must hold; absent: every send) and exactly
+/// one effect (allow, warn, require or deny).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["allow"]}, {"required": ["warn"]}, {"required": ["require"]}, {"required": ["deny"]}
+]))]
+pub(crate) struct RuleDoc {
+    /// Unique among the rules: verdicts and approvals name it.
+    #[schemars(length(min = 1, max = 100))]
+    pub(crate) name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) when: Option<WhenDoc>,
+    /// Allowed, and exempt from the `warn` and `require` rules below (never from a `deny`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("const" = true))]
+    pub(crate) allow: Option<bool>,
+    /// Shown with the notification in every plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 500))]
+    pub(crate) warn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) require: Option<RequireDoc>,
+    /// Never sent: the plan fails (exit 1) and apply refuses to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 500))]
+    pub(crate) deny: Option<String>,
+}
+
+/// Approvals of the merged pull request, checked at apply.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RequireDoc {
+    /// Distinct people, neither the author nor bots, approving the final head commit.
+    #[schemars(range(min = 1, max = crate::policy::MAX_APPROVALS))]
+    pub(crate) approvals: u32,
+    /// GitHub logins or org/team slugs allowed to approve.
+    #[schemars(length(min = 1))]
+    #[schemars(extend("items" = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]{0,38}(/[A-Za-z0-9._-]{1,100})?$"}))]
+    pub(crate) from: Vec<String>,
+}
+
+/// Conditions over one notification's plan. A list means any of its values.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct WhenDoc {
+    /// The target's name, as under `targets:` (a config without `targets:` has one target,
+    /// `default`). Each target is planned on its own, so a rule judges one target's sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<OneOrMany<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) channel: Option<OneOrMany<crate::manifest::Channel>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) api: Option<OneOrMany<crate::manifest::Api>>,
+    /// send (a first message), resend (a second message: the content changed for people who had
+    /// it), retry (an unknown or failed delivery sent again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) action: Option<OneOrMany<ActionDoc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) recipients: Option<RecipientsDoc>,
+    /// Where the recipients come from: inline (`identities`) or csv (`identitiesFrom`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) audience: Option<OneOrMany<AudienceSourceDoc>>,
+    /// Whether the text differs from what was last sent (a first send is not a change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) content_changed: Option<bool>,
+    /// Whether sends, from the plan's time to the forecast's last request, land outside the
+    /// target's `businessHours` (which every target the rule concerns needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) outside_business_hours: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ActionDoc {
+    Send,
+    Resend,
+    Retry,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AudienceSourceDoc {
+    Inline,
+    Csv,
+}
+
+/// Thresholds on the recipients this apply would message: `">1000"`, `">=500"`, `"<10"`,
+/// `"<=10"`, `"=3"`; a bare number means at least.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RecipientsDoc {
+    /// Recipients who never had this notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) new: Option<ThresholdDoc>,
+    /// Recipients who get a second message (changed content, or a retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) second: Option<ThresholdDoc>,
+    /// Everyone this apply would message for the notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) total: Option<ThresholdDoc>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum ThresholdDoc {
+    AtLeast(#[schemars(range(min = 0))] u64),
+    Compare(#[schemars(regex(pattern = r"^\s*(>=|<=|>|<|=)?\s*[0-9]{1,15}\s*$"))] String),
+}
+
+/// Business hours for `outsideBusinessHours`: days and hours at a fixed UTC offset (it does not
+/// follow daylight saving time).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct BusinessHoursDoc {
+    /// `+HH:MM`, `-HH:MM` or `UTC`.
+    #[schemars(regex(pattern = r"^\s*([+-]([01][0-9]|2[0-3]):[0-5][0-9]|UTC|utc|Z)\s*$"))]
+    pub(crate) utc_offset: String,
+    /// Working days. Default mon to fri.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) days: Option<Vec<DayDoc>>,
+    /// Opening time, `HH:MM`. Default 09:00.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\s*([01][0-9]|2[0-4]):[0-5][0-9]\s*$"))]
+    pub(crate) from: Option<String>,
+    /// Closing time, `HH:MM` (24:00 allowed). Default 17:00.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\s*([01][0-9]|2[0-4]):[0-5][0-9]\s*$"))]
+    pub(crate) to: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DayDoc {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
 }
 
 /// How pull-request comments and job summaries show recipients.
@@ -174,6 +336,14 @@ pub(crate) struct TargetDoc {
     /// the same content) or `delivered` (its status is SUCCESS: run `status --refresh` there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) promotion: Option<super::PromotionLevel>,
+    /// Leave out of this target's plans the recipients whose last delivery on a channel (in
+    /// this target's state) failed for a permanent reason; a manifest's own `skipUnreachable`
+    /// wins. Default: the top-level `skipUnreachable`, else false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) skip_unreachable: Option<bool>,
+    /// This target's business hours (for the policy's `outsideBusinessHours`), in its own
+    /// timezone; overrides the top-level default.
+    pub(crate) business_hours: Option<BusinessHoursDoc>,
     /// The delivery window of this target's notifications whose manifests do not set their own
     /// `deliveryWindow` (`off`: none, even when the top of the config has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]

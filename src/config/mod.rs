@@ -84,10 +84,13 @@ pub(crate) const FIELDS: &[&str] = &[
     "retention",
     "repository",
     "review",
+    "skipUnreachable",
     "targets",
     "audience",
     "promoteFrom",
     "promotion",
+    crate::policy::FIELD,
+    crate::policy::HOURS_FIELD,
     "deliveryWindow",
     "rollout",
 ];
@@ -118,6 +121,9 @@ pub(crate) struct Config {
     /// job summaries (for audiences generated at CI time from outside the repository). Default:
     /// shown as written, as everyone who sees the pull request sees the committed files anyway.
     pub(crate) review_mask: bool,
+    /// `policy:` (empty: everything is allowed; see `src/policy/`). Its rules judge each
+    /// target's plan; the business hours are the target's (`Target::business_hours`).
+    pub(crate) policy: crate::policy::Policy,
 }
 
 pub(crate) struct Credentials {
@@ -172,7 +178,11 @@ impl Config {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = repository_root(&mut w, &f, &dir);
         let cx = target::Context { path, dir: &dir, root: root.as_ref(), env };
+        let before_targets = w.diags.errors();
         let (targets, mut creds) = target::targets(&mut w, &f, &doc.pos, &cx);
+        // The policy is checked against the targets when they have no errors of their own.
+        let known: Option<Vec<(String, bool)>> = (w.diags.errors() == before_targets)
+            .then(|| targets.iter().map(|t| (t.name.clone(), t.business_hours.is_some())).collect());
         let variables = declared_variables(&mut w, &f);
         let manifests = match f.get("manifests") {
             Some(n) => w.strings(n, "manifests").into_iter().map(|(s, _)| s).collect(),
@@ -181,6 +191,7 @@ impl Config {
         let retention = f.get("retention").and_then(|n| retention(&mut w, n));
         let repository = f.get("repository").and_then(|n| repository_name(&mut w, n));
         let review_mask = review_mask(&mut w, &f);
+        let policy = crate::policy::policy(&mut w, &f, known.as_deref()).unwrap_or_default();
         if let Some(vars) = &variables {
             creds.push(crate::state::STATE_URL_VAR.to_string());
             check_no_credentials(&mut w, &f, vars, &creds, &targets);
@@ -193,6 +204,7 @@ impl Config {
         Ok(Some(Config {
             origin,
             review_mask,
+            policy,
             path: path.to_path_buf(),
             targets,
             root,
@@ -255,6 +267,11 @@ impl Config {
     /// manifest lines.
     pub(crate) fn dir_in_work_tree(&self) -> String {
         origin::dir_in_work_tree(&self.dir)
+    }
+
+    /// What the policy's verdicts on target `t`'s plan need from the config.
+    pub(crate) fn policy_context<'a>(&'a self, t: &'a Target) -> crate::policy::PolicyContext<'a> {
+        crate::policy::PolicyContext { policy: &self.policy, hours: t.business_hours.as_ref(), target: &t.name }
     }
 }
 

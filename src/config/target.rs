@@ -27,13 +27,24 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "audience",
     "promoteFrom",
     "promotion",
+    "skipUnreachable",
+    crate::policy::HOURS_FIELD,
     "deliveryWindow",
     "rollout",
 ];
 
 /// Target fields that may also be written at the top of a config with `targets:`, as defaults.
-pub(crate) const INHERITED: &[&str] =
-    &["v2MessageField", "v2TemplateAsCustomMessage", "batchSize", "rateLimits", "timeouts", "deliveryWindow", "rollout"];
+pub(crate) const INHERITED: &[&str] = &[
+    "v2MessageField",
+    "v2TemplateAsCustomMessage",
+    "batchSize",
+    "rateLimits",
+    "timeouts",
+    "skipUnreachable",
+    "deliveryWindow",
+    crate::policy::HOURS_FIELD,
+    "rollout",
+];
 
 pub(crate) const AUDIENCE_FIELDS: &[&str] = &["only", "replaceWith"];
 
@@ -67,6 +78,10 @@ pub(crate) struct Target {
     pub(crate) audience: Option<Audience>,
     /// `promoteFrom:` and `promotion:`: the target whose evidence this one needs.
     pub(crate) promotion: Option<Promotion>,
+    /// `skipUnreachable`: the default of manifests that do not say (see `crate::unreachable`).
+    pub(crate) skip_unreachable: bool,
+    /// `businessHours:`, in this target's timezone (the policy's `outsideBusinessHours`).
+    pub(crate) business_hours: Option<crate::policy::BusinessHours>,
     /// `deliveryWindow:` the window of this target's notifications whose manifests do not write
     /// their own (`None`, or `off`: any time).
     pub(crate) delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
@@ -153,6 +168,8 @@ impl Target {
             request_timeout: DEFAULT_REQUEST_SECONDS,
             audience,
             promotion: None,
+            skip_unreachable: false,
+            business_hours: None,
             delivery_window: None,
             rollout: None,
         }
@@ -315,6 +332,8 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
     let limits = limits(w, f, prefix);
     let audience = f.get("audience").and_then(|n| audience(w, n, cx, &join(prefix, "audience")));
     let promotion = promotion(w, f, name, prefix);
+    let skip_unreachable = crate::unreachable::skip_unreachable(w, f, prefix).unwrap_or(false);
+    let business_hours = crate::policy::business_hours(w, f, prefix);
     let delivery_window = match crate::window::parse::delivery_window(w, f, prefix) {
         Some(crate::window::parse::Setting::On(d)) => Some(std::sync::Arc::new(d)),
         _ => None,
@@ -349,6 +368,8 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
         request_timeout: limits.request_timeout,
         audience,
         promotion,
+        skip_unreachable,
+        business_hours,
         delivery_window,
         rollout,
     })

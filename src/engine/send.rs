@@ -161,7 +161,8 @@ fn bookkeeping(
     // A canary wave's start, durable before its first request: a run killed after this line
     // continues the same wave, never starts the next early.
     for p in plan.notifications.iter().filter(|p| p.action.sends()) {
-        let (Some(r), Some(n)) = (p.rollout.as_ref().filter(|r| r.starts && r.sending.is_some()), by_key.get(p.key.as_str()))
+        let (Some(r), Some(n)) =
+            (p.rollout.as_ref().filter(|r| r.starts && r.sending.is_some()), by_key.get(p.key.as_str()))
         else {
             continue;
         };
@@ -470,7 +471,9 @@ fn gate_admits(st: &crate::state::State, batch: &Batch<'_>) -> bool {
         .members
         .iter()
         .filter(|(_, h, _)| {
-            !rec.zip(entry).and_then(|(r, e)| e.recipients.get(h).map(|rs| crate::rollout::in_rollout(r, rs))).unwrap_or(false)
+            !rec.zip(entry)
+                .and_then(|(r, e)| e.recipients.get(h).map(|rs| crate::rollout::in_rollout(r, rs)))
+                .unwrap_or(false)
         })
         .count() as u64;
     crate::rollout::admits(ro, entry, &digest, wave, fresh)

@@ -47,7 +47,8 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) ->
             None
         }
     };
-    let (mut recipients, positions, csv_origin) = gather_recipients(w, &f, channel, (dir, root), &doc.pos, before);
+    let (mut recipients, positions, csv_origin, audience_columns) =
+        gather_recipients(w, &f, channel, (dir, root), &doc.pos, before);
     let (not_before, not_after) = window(w, &f);
     let on_change = match f.get("onChange").map(|n| w.one_of(n, "onChange", &["resend", "ignore"])) {
         Some(Some(s)) if s == "ignore" => OnChange::Ignore,
@@ -66,6 +67,7 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) ->
         },
         None => false,
     };
+    let skip_unreachable = crate::unreachable::skip_unreachable(w, &f, "");
     let targets = f.get("targets").and_then(|n| targets(w, n, src.targets));
     let (delivery_window, own_window, zone_parameters) = windows(w, &f, targets.as_deref(), src.default_windows);
     let own_rollout = f.contains_key(crate::rollout::parse::FIELD);
@@ -98,11 +100,17 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) ->
         previous_keys,
         description,
         reuse_retired_key,
+        skip_unreachable,
         delivery_window,
         own_window,
         rollout,
         own_rollout,
         variables: std::mem::take(&mut w.used),
+        audience_columns,
+        audience: crate::manifest::Audience {
+            inline: f.contains_key("identities"),
+            csv: f.contains_key("identitiesFrom"),
+        },
         targets,
     })
 }
@@ -154,6 +162,10 @@ fn channel_and_api(w: &mut Walker, f: &Fields, at: &Pos) -> (Option<Channel>, Op
     }
 }
 
+/// A notification's recipients, where each was written, the CSV audience (file, index of its first
+/// recipient) and the CSV header row.
+type Gathered = (Vec<Recipient>, Vec<Pos>, Option<(PathBuf, usize)>, Vec<String>);
+
 /// Recipients from `identities` and `identitiesFrom`, their positions, and where the CSV rows
 /// start (for diagnostics that point into the CSV file).
 fn gather_recipients(
@@ -163,9 +175,9 @@ fn gather_recipients(
     (dir, root): (&Path, &Root),
     at: &Pos,
     errors_before: usize,
-) -> (Vec<Recipient>, Vec<Pos>, Option<(PathBuf, usize)>) {
-    let (mut recipients, mut positions, mut csv_origin) = (Vec::new(), Vec::new(), None);
-    let Some(ch) = channel else { return (recipients, positions, csv_origin) };
+) -> Gathered {
+    let (mut recipients, mut positions, mut csv_origin, mut columns) = (Vec::new(), Vec::new(), None, Vec::new());
+    let Some(ch) = channel else { return (recipients, positions, csv_origin, columns) };
     let (inline, from) = (f.get("identities"), f.get("identitiesFrom"));
     if let Some(n) = inline {
         identities(w, n, ch, &mut recipients, &mut positions);
@@ -175,7 +187,7 @@ fn gather_recipients(
     {
         let path = dir.join(&rel);
         let start = recipients.len();
-        csv_identities(w, root, (&path, &rel), &n.pos, ch, &mut recipients, &mut positions);
+        columns = csv_identities(w, root, (&path, &rel), &n.pos, ch, &mut recipients, &mut positions);
         csv_origin = Some((display_path(&path), start));
     }
     if inline.is_none() && from.is_none() {
@@ -184,7 +196,7 @@ fn gather_recipients(
         let at = inline.or(from).map_or(at, |n| &n.pos);
         w.error(at, "identities", "no recipients", "a notification needs at least one identity");
     }
-    (recipients, positions, csv_origin)
+    (recipients, positions, csv_origin, columns)
 }
 
 /// `notBefore` and `notAfter`, a non-empty window.

@@ -126,11 +126,14 @@ pub(super) fn csv_identities(
     ch: Channel,
     out: &mut Vec<Recipient>,
     positions: &mut Vec<Pos>,
-) {
+) -> Vec<String> {
     let shown = display_path(path);
     let file = match root.open(path, MAX_CSV_BYTES) {
         Ok(f) => f,
-        Err(e) => return cannot_use(w, written, pos, &e),
+        Err(e) => {
+            cannot_use(w, written, pos, &e);
+            return Vec::new();
+        }
     };
     let (start, mark) = (out.len(), w.diags.items.len());
     let mut reader = csv::ReaderBuilder::new()
@@ -143,16 +146,16 @@ pub(super) fn csv_identities(
         Err(_) if reader.get_ref().problem.is_some() => None,
         Err(e) => {
             w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column: 1 }, "", format!("invalid CSV header: {e}")));
-            return;
+            return Vec::new();
         }
     };
-    if let Some(headers) = headers {
-        if let Err((column, message, help)) = check_headers(&headers, ch) {
+    if let Some(headers) = &headers {
+        if let Err((column, message, help)) = check_headers(headers, ch) {
             w.diags.push(Diagnostic::error(&shown, Pos { line: 1, column }, "", message).help(help));
-            return;
+            return Vec::new();
         }
         let mut sink = CsvSink { diags: w.diags, file: &shown, errors: 0, warnings: 0 };
-        csv_rows(&mut reader, &headers, &mut sink, out, positions);
+        csv_rows(&mut reader, headers, &mut sink, out, positions);
     }
     // A problem with the file itself (not text, quoting, too large) is reported alone: what its
     // rows said before it is dropped, as they were read from a file that is not what it seems.
@@ -162,6 +165,7 @@ pub(super) fn csv_identities(
         w.diags.items.truncate(mark);
         report_problem(w, &shown, (written, pos), problem);
     }
+    headers.unwrap_or_default()
 }
 
 /// An `identitiesFrom` that cannot be opened, reported at the field.

@@ -29,9 +29,14 @@ pub(crate) struct Options {
     pub(crate) retry: Retry,
     pub(crate) wait: bool,
     pub(crate) timeout: Duration,
+    /// `--approvals FILE`, for the policy's `require` rules.
+    pub(crate) approvals: Option<PathBuf>,
+    /// `--override-policy` (with `--reason`): send despite the policy's `require` rules.
+    pub(crate) override_policy: bool,
     /// `--skip-promotion KEY`: pass the promotion gate of these notifications knowingly.
     pub(crate) skip_promotion: Vec<String>,
-    /// `--reason TEXT`, required with `--skip-promotion`, recorded with it.
+    /// `--reason TEXT`, required with `--skip-promotion` and `--override-policy`, recorded with
+    /// them.
     pub(crate) reason: Option<String>,
 }
 
@@ -94,7 +99,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         promotion: promotion.as_ref(),
         retry: &opts.retry,
     };
-    let plan = plan::for_target(&inputs, g.now);
+    let mut plan = plan::for_target(&inputs, g.now);
     if let Some(pf) = &opts.plan_file {
         let saved = crate::ops::plan::read_plan_file(pf)?;
         let mut section = saved.targets.into_iter().find(|p| p.name == t.name).ok_or_else(|| Error::StalePlan {
@@ -111,6 +116,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         return Err(e);
     }
     let overrides = promotion_overrides(g, &plan, notifications, &skip, opts);
+    let gate = gate(g, &ws, &mut plan, opts)?;
     // Every missing credential named at once, before the plan is shown.
     let creds = if plan.summary.recipients_to_send > 0 { Some(t.credentials(g.env())?) } else { None };
     if !g.quiet {
@@ -127,6 +133,8 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     // A halt the gate found is recorded with its figures, whatever else this run does.
     chores.extend(crate::ops::waves::halts(&plan, notifications));
     report_awaiting(g, &plan);
+    let policy_overrides = policy_overrides(g, notifications, &gate, opts);
+    let gated = if gate.awaiting.is_empty() { Exit::Ok } else { Exit::Partial };
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
         if t.state_is_shared() {
@@ -141,11 +149,13 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         }
         report_held(g, &plan);
         let halted = crate::ops::waves::report(g, &plan);
-        let mut code = if held > 0 || halted { Exit::Partial } else { Exit::Ok };
+        let mut code = if held > 0 || halted { Exit::Partial } else { gated };
         if opts.wait {
             let rolling = plan.notifications.iter().any(|n| n.rollout.is_some());
             if rolling && !halted {
-                let carry = carry(g, (&ws.config, t, notifications), (&part.audience, promotion.as_ref()), limiter, opts);
+                let carry =
+                    carry(g, (&ws.config, t, notifications), (&part.audience, promotion.as_ref()), limiter, opts)
+                        .only(rolling_keys(&plan, &gate));
                 return Ok(code.max(crate::ops::waves::carry_on(g, &carry, session)?.1));
             }
             code = code.max(wait_for(g, t, limiter, &mut *session, opts)?);
@@ -172,6 +182,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         clock: g.clock,
         now: (g.now, g.started),
     };
+    chores.extend(policy_overrides);
     let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, t.batch_size)?;
     report_chores(g, &chores);
     let (mut session, tally) = send::execute(prepared, t, &ws.config.origin, creds, &limiter, send_opts)?;
@@ -183,7 +194,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         ("notSent", tally.not_sent + tally.skipped),
     ]);
 
-    let mut code = report(g, &tally, &plan)?;
+    let mut code = report(g, &tally, &plan)?.max(gated);
     if tally.held_by_gate > 0 {
         g.shell.errln(format!(
             "{} recipient(s) were not sent: the canary gate no longer let their wave go when their batch was about to leave. `kore-notify plan` shows why.",
@@ -201,7 +212,8 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         return Ok(Exit::Interrupted(sig));
     }
     if opts.wait && plan.notifications.iter().any(|n| n.rollout.is_some()) {
-        let carry = carry(g, (&ws.config, t, notifications), (&part.audience, promotion.as_ref()), limiter, opts);
+        let carry = carry(g, (&ws.config, t, notifications), (&part.audience, promotion.as_ref()), limiter, opts)
+            .only(rolling_keys(&plan, &gate));
         return Ok(code.max(crate::ops::waves::carry_on(g, &carry, session)?.1));
     }
     if crate::ops::waves::report(g, &plan) {
@@ -214,11 +226,28 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     Ok(code)
 }
 
+/// The notifications whose later waves `apply --wait` may send: those with a rollout that the
+/// policy gate let through in this run's plan.
+fn rolling_keys(plan: &Plan, gate: &crate::policy::Gate) -> Vec<String> {
+    plan.notifications
+        .iter()
+        .filter(|n| n.rollout.is_some() && !gate.awaiting.iter().any(|(k, _)| *k == n.key))
+        .map(|n| n.key.clone())
+        .collect()
+}
+
 /// What `apply --wait` needs to carry canary waves on (the plan's inputs but the state).
 fn carry<'a>(
     g: &Global,
-    (config, target, notifications): (&'a crate::config::Config, &'a crate::config::Target, &'a [crate::manifest::Notification]),
-    (audience, promotion): (&'a std::collections::BTreeMap<String, plan::AudienceNote>, Option<&'a plan::PromotionSources<'a>>),
+    (config, target, notifications): (
+        &'a crate::config::Config,
+        &'a crate::config::Target,
+        &'a [crate::manifest::Notification],
+    ),
+    (audience, promotion): (
+        &'a std::collections::BTreeMap<String, plan::AudienceNote>,
+        Option<&'a plan::PromotionSources<'a>>,
+    ),
     limiter: Arc<RateLimiter>,
     opts: &Options,
 ) -> crate::ops::waves::Carry<'a> {
@@ -238,15 +267,16 @@ fn carry<'a>(
         },
         max_recipients: opts.max_recipients,
         timeout: opts.timeout,
+        keys: Vec::new(),
     }
 }
 
 /// `--skip-promotion KEY… --reason TEXT`: checked before anything is read. Returns the keys.
 fn check_skip(t: &crate::config::Target, opts: &Options) -> Result<Vec<String>> {
     if opts.skip_promotion.is_empty() {
-        if opts.reason.is_some() {
+        if opts.reason.is_some() && !opts.override_policy {
             return Err(Error::Refused(
-                "--reason goes with --skip-promotion KEY: it says why the gate is passed".into(),
+                "--reason goes with --skip-promotion KEY or --override-policy: it says why the gate is passed".into(),
             ));
         }
         return Ok(Vec::new());
@@ -311,6 +341,7 @@ fn promotion_overrides(
                         actor: actor.clone(),
                         at: crate::rfc3339::to_second(g.now),
                         run_url: site.ci_run().map(str::to_string),
+                        rules: Vec::new(),
                     },
                 });
             }
@@ -359,6 +390,56 @@ fn approved(g: &Global, config: &crate::config::Target, plan: &Plan, opts: &Opti
         return confirm(g, config, plan);
     }
     Ok(true)
+}
+
+/// The policy at apply: the approvals read (a missing or malformed file refuses the run), a
+/// denied notification refuses the run, those missing approvals are taken out of `plan` (unless
+/// `--override-policy`). See `src/policy/`.
+fn gate(g: &Global, ws: &crate::ops::Workspace, plan: &mut Plan, opts: &Options) -> Result<crate::policy::Gate> {
+    let approvals = match &opts.approvals {
+        Some(p) => Some(crate::policy::load_approvals(p, g.env(), &ws.config.dir).map_err(Error::Refused)?),
+        None => None,
+    };
+    let input = crate::policy::GateInput { approvals: approvals.as_ref(), override_reason: override_reason(opts) };
+    let gate = crate::policy::Gate::judge(plan, &input);
+    if !gate.denied.is_empty() {
+        let lines: Vec<String> = gate.denied.iter().map(|l| crate::safe::line(l).into_owned()).collect();
+        return Err(Error::Refused(format!(
+            "the policy denies this apply; nothing was sent:\n  {}",
+            lines.join("\n  ")
+        )));
+    }
+    gate.withhold(plan);
+    for line in gate.lines(approvals.as_ref()) {
+        g.shell.errln(line);
+    }
+    Ok(gate)
+}
+
+/// `--override-policy --reason TEXT`: the reason.
+fn override_reason(opts: &Options) -> Option<&str> {
+    opts.reason.as_deref().map(str::trim).filter(|_| opts.override_policy)
+}
+
+/// The entries recording `--override-policy` for each notification it lets through.
+fn policy_overrides(
+    g: &Global,
+    notifications: &[crate::manifest::Notification],
+    gate: &crate::policy::Gate,
+    opts: &Options,
+) -> Vec<Entry> {
+    let Some(reason) = override_reason(opts) else { return Vec::new() };
+    if gate.overridden.is_empty() {
+        g.info("--override-policy: no notification needed it; nothing is recorded");
+    }
+    let (actor, run) = (crate::policy::actor(g.env()), crate::policy::run_url(g.env()));
+    let at = crate::rfc3339::to_second(g.now);
+    let mut out = Vec::new();
+    for o in &gate.overridden {
+        let Some(n) = notifications.iter().find(|n| n.key == o.key) else { continue };
+        out.push(crate::policy::override_entry(o, n, &actor, reason, run.as_deref(), at.clone()));
+    }
+    out
 }
 
 /// Entries that send nothing and need no approval (recorded after renames): orphan dates recorded
@@ -414,6 +495,12 @@ fn report_chores(g: &Global, chores: &[Entry]) {
                 "`{key}` was orphaned longer than the retention: replaced by a tombstone (key, content digest, dates, counts); its key cannot be reused without `reuseRetiredKey: true`"
             ),
             Entry::Revive { key } => format!("`{key}`: retired key reused (reuseRetiredKey: true), tombstone dropped"),
+            Entry::Override { key, record: o, .. } if o.gate == crate::policy::GATE => format!(
+                "Policy overridden: `{key}` is sent despite rule(s) {} without their approvals, by {}: {} (recorded in the state)",
+                o.rules.join(", "),
+                o.actor,
+                o.reason
+            ),
             _ => continue,
         };
         g.info(crate::safe::for_output(&crate::safe::line(&line)));

@@ -4,6 +4,7 @@
 pub(crate) mod apply;
 pub(crate) mod init;
 pub(crate) mod plan;
+pub(crate) mod report;
 pub(crate) mod resume;
 pub(crate) mod state_cmd;
 pub(crate) mod status;

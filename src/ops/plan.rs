@@ -25,9 +25,9 @@ pub(crate) struct Options {
     pub(crate) compare_to: Option<PathBuf>,
 }
 
-/// The notifications of the base version at `dir`, quietly: a base that does not load just means
-/// no before → after in the plan (a note says so).
-fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Notification>> {
+/// The notifications and the policy of the base version at `dir`, quietly: a base that does not
+/// load just means no before → after in the plan (a note says so).
+fn base_notifications(g: &Global, dir: &Path) -> Option<(Vec<crate::manifest::Notification>, crate::policy::Policy)> {
     let cfg = crate::config::Config::discover(dir).ok().filter(|c| c.parent() == Some(dir))?;
     let mut diags = crate::diag::Diagnostics::default();
     let config = crate::config::Config::load(&cfg, g.env(), &mut diags).ok().flatten()?;
@@ -42,7 +42,7 @@ fn base_notifications(g: &Global, dir: &Path) -> Option<Vec<crate::manifest::Not
         default_windows: &windows,
     };
     let manifests = crate::load::load_repo(files, src, &mut diags);
-    Some(manifests.notifications)
+    Some((manifests.notifications, config.policy))
 }
 
 /// A plan file: text, within its size, exactly as `plan --out` wrote it, its digest checked
@@ -106,12 +106,15 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             retry: &opts.retry,
         };
         let mut p = plan::for_target(&inputs, g.now);
-        if let Some((_, Some(base))) = &base {
+        if let Some((_, Some((base, _)))) = &base {
             plan::annotate_changes(&mut p, &part.notifications, base);
         }
         plans.push(p);
     }
     let mut set = PlanSet::new(plans);
+    if let Some((_, Some((_, policy)))) = &base {
+        set.policy_change = crate::policy::policy_change(policy, &ws.config.policy);
+    }
     // A plan written as JSON (a file, or stdout) is sealed; a text or markdown one needs no digest.
     if let Some(out) = &opts.out {
         let bytes = set.sealed_file().map_err(|source| Error::Encode { what: "plan", source })?;
@@ -133,11 +136,15 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
     let over = set.targets.iter().find_map(|p| review.over_limit(p).map(|o| (p.name.clone(), o)));
     let too_late = set.targets.iter().find_map(|p| crate::ops::too_late(p, g.now));
     let changes = opts.detailed_exitcode && set.needs_action();
+    let denied = denied(&set);
     // The command is over and the process ends next: freeing a million recipients one by one
     // would only add a tenth of a second (on one core) to a large plan.
     std::mem::forget((ws, loaded, set));
     if let Some(e) = too_late {
         return Err(e);
+    }
+    if !denied.is_empty() {
+        return Err(Error::Refused(format!("the policy denies this plan:\n  {}", denied.join("\n  "))));
     }
     if let Some((name, (n, max))) = over {
         return Err(Error::Refused(format!(
@@ -145,4 +152,17 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
         )));
     }
     Ok(if changes { Exit::Changes } else { Exit::Ok })
+}
+
+/// What the policy denies in every target's plan (`target NAME: ` before each line when the plan
+/// covers several targets): the plan fails after it is shown.
+fn denied(set: &PlanSet) -> Vec<String> {
+    let several = set.targets.len() > 1;
+    let mut out = Vec::new();
+    for p in &set.targets {
+        let lines = crate::policy::Gate::judge(p, &crate::policy::GateInput::default()).denied;
+        let name = crate::safe::line(&p.name);
+        out.extend(lines.into_iter().map(|l| if several { format!("target `{name}`: {l}") } else { l }));
+    }
+    out
 }

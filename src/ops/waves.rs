@@ -54,12 +54,13 @@ pub(crate) fn report(g: &Global, plan: &Plan) -> bool {
     halted
 }
 
-/// The part of `plan` that sends canary waves (nothing else is sent by the later rounds of
-/// `apply --wait`: the approval was for the rollout).
-fn only_waves(plan: &Plan) -> Plan {
+/// The part of `plan` that sends canary waves of the notifications in `keys` (nothing else is
+/// sent by the later rounds of `apply --wait`: the approval, and the policy's verdict, were for
+/// these rollouts).
+fn only_waves(plan: &Plan, keys: &[String]) -> Plan {
     let mut p = plan.clone();
     for n in &mut p.notifications {
-        if n.rollout.as_ref().is_none_or(|r| r.sending.is_none()) {
+        if n.rollout.as_ref().is_none_or(|r| r.sending.is_none()) || !keys.contains(&n.key) {
             n.sends.clear();
         }
         n.records.clear();
@@ -82,9 +83,16 @@ pub(crate) struct Carry<'a> {
     pub(crate) send: SendOptions,
     pub(crate) max_recipients: Option<usize>,
     pub(crate) timeout: std::time::Duration,
+    /// The notifications whose waves it carries on.
+    pub(crate) keys: Vec<String>,
 }
 
 impl Carry<'_> {
+    /// Carries on only the rollouts of `keys`.
+    pub(crate) fn only(self, keys: Vec<String>) -> Self {
+        Carry { keys, ..self }
+    }
+
     /// The plan again, from the session's state at `now`.
     fn replan(&self, loaded: &Loaded, now: time::OffsetDateTime) -> Plan {
         let retry = crate::plan::Retry::default();
@@ -133,7 +141,7 @@ pub(crate) fn carry_on(g: &Global, c: &Carry, mut session: Box<dyn Session>) -> 
         if !halts.is_empty() {
             session.compact()?;
         }
-        let waves = only_waves(&plan);
+        let waves = only_waves(&plan, &c.keys);
         let to_send = waves.summary.recipients_to_send;
         if to_send > 0 {
             if let Some(max) = c.max_recipients.filter(|m| to_send > *m) {

@@ -55,9 +55,10 @@ pub fn compute(inp: &Inputs) -> Plan {
         }
         lookups.push((n, entry, renamed_from));
     }
+    let unreachable = crate::unreachable::Unreachable::of(state);
     // Fingerprinting a million recipients is the expensive part: spread it over the cores.
     let planned = crate::parallel::fan_out(&mut lookups, 8, None, |part| {
-        part.iter_mut().map(|(n, e, r)| plan_one(inp, n, *e, r.take())).collect::<Vec<_>>()
+        part.iter_mut().map(|(n, e, r)| plan_one(inp, n, *e, r.take(), &unreachable)).collect::<Vec<_>>()
     });
     let planned = planned.into_iter().map(|r| r.unwrap_or_else(|e| panic!("failed to spawn thread: {e:?}")));
     for (p, digest) in planned.flatten() {
@@ -147,10 +148,14 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> Plann
         retry_unknown: false,
         unknown_requests: vec![],
         preview: vec![],
+        skip_unreachable: false,
+        skipped_unreachable: vec![],
         orphaned_since: since,
         retires_at,
         audience: None,
         promotion: None,
+        policy: None,
+        last_override: None,
     }
 }
 
@@ -165,6 +170,16 @@ pub(super) struct Classified {
     held_by: std::collections::BTreeMap<u32, usize>,
     /// Recipients of unknown requests that `--retry-unknown` sends again, by request.
     retried_by: std::collections::BTreeMap<u32, usize>,
+    /// Unreachable recipients left out (`skipUnreachable`), as written.
+    pub(super) skipped_unreachable: Vec<String>,
+}
+
+impl PlannedRecipient {
+    /// A recipient sent now: who, why, what they get, where they are (index, hash), and whether
+    /// they are unreachable.
+    fn of(id: String, change: Change, fingerprint: Fingerprint, at: (usize, RecipientHash), unreachable: bool) -> Self {
+        PlannedRecipient { id, change, fingerprint, index: at.0, hash: at.1, changes: Vec::new(), unreachable }
+    }
 }
 
 impl Classified {
@@ -186,7 +201,14 @@ pub(super) fn delivery_failed(n: &NotificationState, rs: &crate::state::Recipien
 
 /// Decides each recipient: sent (new, changed, retried), recorded, unchanged, or held back by
 /// the unknown request it is in. An unknown request holds back only its own recipients.
-pub(super) fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&NotificationState>) -> Classified {
+pub(super) fn classify(
+    inp: &Inputs,
+    n: &Notification,
+    nd: &str,
+    entry: Option<&NotificationState>,
+    unreachable: &crate::unreachable::Unreachable,
+) -> Classified {
+    let skip_unreachable = n.skip_unreachable.unwrap_or(inp.skip_unreachable);
     let mut c = Classified { counts: Counts { total: n.recipients.len(), ..Counts::default() }, ..Default::default() };
     c.fingerprints.reserve(n.recipients.len());
     let mut present: HashSet<RecipientHash> = HashSet::new();
@@ -198,6 +220,8 @@ pub(super) fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&
         if entry.is_some() {
             present.insert(hash);
         }
+        let flagged = !unreachable.is_empty() && unreachable.reason(n.channel, &hash).is_some();
+        c.counts.unreachable += usize::from(flagged);
         let pending = rs.and_then(|s| s.pending.as_ref()).map(|p| p.req);
         if let Some(q) = pending
             && in_flight(entry, q)
@@ -231,7 +255,12 @@ pub(super) fn classify(inp: &Inputs, n: &Notification, nd: &str, entry: Option<&
                 continue;
             }
         };
-        let pr = PlannedRecipient { id: r.id.clone(), change, fingerprint: fp, index, hash, changes: Vec::new() };
+        if flagged && skip_unreachable {
+            c.counts.unreachable_skipped += 1;
+            c.skipped_unreachable.push(r.id.clone());
+            continue;
+        }
+        let pr = PlannedRecipient::of(r.id.clone(), change, fp, (index, hash), flagged);
         match change {
             Change::New => c.counts.new += 1,
             Change::Changed => c.counts.changed += 1,
@@ -302,6 +331,7 @@ pub(super) fn choose_action(n: &Notification, entry: Option<&NotificationState>,
     if c.counts.unknown > 0 {
         parts.push(held_reason(n, c));
     }
+    parts.extend(super::unreachable::reason(n, &c.counts));
     if refailed == 0 && c.counts.failed > 0 {
         parts.push(format!(
             "{} recipient(s) whose delivery failed are not sent again (`kore-notify plan --retry-failed={}` shows a retry)",
@@ -404,7 +434,12 @@ fn apply_rollout(
         *reason = format!("{reason}; {}", r.gate);
     } else if r.later > 0 {
         let wave = r.sending.unwrap_or(1);
-        *reason = format!("{reason}; canary wave {wave} of {}: {} now, {} in later waves", r.waves.len(), c.sends.len(), r.later);
+        *reason = format!(
+            "{reason}; canary wave {wave} of {}: {} now, {} in later waves",
+            r.waves.len(),
+            c.sends.len(),
+            r.later
+        );
     }
     Some(r)
 }
@@ -438,9 +473,10 @@ pub(super) fn plan_one(
     n: &Notification,
     entry: Option<&NotificationState>,
     renamed_from: Option<String>,
+    unreachable: &crate::unreachable::Unreachable,
 ) -> (PlannedNotification, String) {
     let nd = notification_digest(inp.target, n);
-    let mut c = classify(inp, n, &nd, entry);
+    let mut c = classify(inp, n, &nd, entry, unreachable);
     let content = StoredContent::from(&n.content);
     let previous_content = entry.map(|e| e.content.clone()).filter(|x| *x != content);
     let (mut action, mut reason) = choose_action(n, entry, &c);
@@ -454,7 +490,12 @@ pub(super) fn plan_one(
         reason =
             format!("{reason}; reuses the key retired at {} (reuseRetiredKey: true): planned as new", t.tombstoned_at);
     }
-    let digest = notification_part_digest(n, &nd, &c.fingerprints);
+    let skip_unreachable = n.skip_unreachable.unwrap_or(inp.skip_unreachable);
+    let mut digest = notification_part_digest(n, &nd, &c.fingerprints);
+    if !c.skipped_unreachable.is_empty() {
+        // Who is left out changes what an apply sends.
+        digest = sha256_hex(format!("{digest} skipped {}", c.skipped_unreachable.join("\n")).as_bytes());
+    }
     let preview = previews(n, &c.sends);
     let unknown_requests = unknown_requests(entry, &c, action.sends());
     let planned = PlannedNotification {
@@ -480,10 +521,14 @@ pub(super) fn plan_one(
         retry_unknown: unknown_requests.iter().any(|r| r.retried),
         unknown_requests,
         preview,
+        skip_unreachable,
+        skipped_unreachable: c.skipped_unreachable,
         orphaned_since: None,
         retires_at: None,
         audience: None,
         promotion: None,
+        policy: None,
+        last_override: None,
     };
     (planned, digest)
 }
@@ -519,6 +564,7 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
         retention: config.retention,
         origin: &config.origin,
         shared_state: target.state_is_shared(),
+        skip_unreachable: target.skip_unreachable,
     });
     p.name.clone_from(&target.name);
     for n in &mut p.notifications {
@@ -566,6 +612,7 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
     }
     super::forecast::with_windows(&mut forecast, &later, target.batch_size, now);
     p.forecast = Some(forecast);
+    crate::policy::annotate_plan(&mut p, &config.policy_context(target), t.notifications, &loaded.state, now);
     p
 }
 

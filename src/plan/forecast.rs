@@ -186,7 +186,9 @@ impl Forecast {
             let why = match (self.later_waves, self.later_requests - self.later_waves.min(self.later_requests)) {
                 (0, _) => "as delivery windows open".to_string(),
                 (w, 0) => format!("in later canary waves ({})", plural(w, "request")),
-                (w, _) => format!("as delivery windows open and in later canary waves ({} of them)", plural(w, "request")),
+                (w, _) => {
+                    format!("as delivery windows open and in later canary waves ({} of them)", plural(w, "request"))
+                }
             };
             line.push_str(&format!(
                 "; then {} {why}, the last at {at} at the earliest",

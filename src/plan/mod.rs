@@ -18,6 +18,7 @@ mod forecast;
 mod promotion;
 mod retired;
 mod retry;
+mod unreachable;
 
 pub(crate) use audience::{AudienceNote, for_target as audience_for_target};
 pub use compute::compute;
@@ -155,6 +156,10 @@ pub struct PlannedRecipient {
     /// manifests (parameters, custom message), before → after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) changes: Vec<FieldChange>,
+    /// Sent although their last delivery on this channel failed for a permanent reason
+    /// (`skipUnreachable: true` would leave them out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) unreachable: bool,
 }
 
 /// One recipient-level field, before → after (`None`: absent on that side).
@@ -253,6 +258,13 @@ pub(crate) struct Counts {
     /// again nor unknown; its answer will tell.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) in_flight: usize,
+    /// Listed recipients whose last delivery on this channel failed for a permanent reason
+    /// ("Identity is not associated with the channel"), in this or another notification.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) unreachable: usize,
+    /// Of them, those left out of this plan (`skipUnreachable: true`) who would have been sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) unreachable_skipped: usize,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
@@ -312,6 +324,13 @@ pub struct PlannedNotification {
     pub(crate) recipients: Counts,
     /// Recipients who would receive a message now.
     pub sends: Vec<PlannedRecipient>,
+    /// Whether unreachable recipients are left out (`skipUnreachable`, from the manifest or the
+    /// target's default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) skip_unreachable: bool,
+    /// Recipients left out as unreachable (`skipUnreachable: true`), as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) skipped_unreachable: Vec<String>,
     /// Recipients whose new fingerprint is recorded without sending (`onChange: ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) records: Vec<PlannedRecipient>,
@@ -353,6 +372,14 @@ pub struct PlannedNotification {
     /// The target's promotion gate: the evidence found on the other target, or what is awaited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) promotion: Option<PromotionNote>,
+    /// The policy's verdict: every rule this notification triggered, and why (absent: no rule
+    /// matched, or it sends nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy: Option<crate::policy::Verdict>,
+    /// The latest send of it made despite the policy (`apply --override-policy`), as the state
+    /// records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_override: Option<crate::state::Override>,
 }
 
 /// One recipient's message as they would read it.
@@ -459,14 +486,12 @@ impl Summary {
     pub(crate) fn needs_action(&self, plan: &[PlannedNotification]) -> bool {
         self.recipients_to_send > 0
             || self.recipients_held > 0
-            || plan
-                .iter()
-                .any(|n| {
-                    !n.records.is_empty()
-                        || n.renamed_from.is_some()
-                        || n.action == Action::AwaitingPromotion
-                        || n.rollout.as_ref().is_some_and(|r| r.halt.is_some() && !r.halt_recorded)
-                })
+            || plan.iter().any(|n| {
+                !n.records.is_empty()
+                    || n.renamed_from.is_some()
+                    || n.action == Action::AwaitingPromotion
+                    || n.rollout.as_ref().is_some_and(|r| r.halt.is_some() && !r.halt_recorded)
+            })
     }
 }
 
@@ -528,6 +553,9 @@ pub(crate) struct Binding {
 #[serde(rename_all = "camelCase")]
 pub struct PlanSet {
     pub format_version: u32,
+    /// With `plan --compare-to`, when this change edits the policy: its rules before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) policy_change: Option<crate::policy::PolicyChange>,
     /// Every target's summary added up.
     pub summary: Summary,
     pub targets: Vec<Plan>,
@@ -541,7 +569,7 @@ pub struct PlanSet {
 impl PlanSet {
     pub(crate) fn new(targets: Vec<Plan>) -> PlanSet {
         let summary = Summary::total(targets.iter().map(|p| &p.summary));
-        PlanSet { format_version: PLAN_FORMAT, summary, targets, digest: String::new() }
+        PlanSet { format_version: PLAN_FORMAT, policy_change: None, summary, targets, digest: String::new() }
     }
 
     /// Whether `plan --detailed-exitcode` exits 2.
@@ -585,4 +613,6 @@ pub struct Inputs<'a> {
     pub origin: &'a str,
     /// Whether other repositories may share the state (PostgreSQL).
     pub shared_state: bool,
+    /// The target's `skipUnreachable` default (a manifest's own setting wins).
+    pub skip_unreachable: bool,
 }

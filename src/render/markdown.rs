@@ -291,6 +291,15 @@ impl Shown<'_> {
 
     /// What changes for one recipient, in words.
     fn change(&self, r: &crate::plan::PlannedRecipient) -> String {
+        let what = self.what_changes(r);
+        if r.unreachable {
+            format!("{what} — *unreachable*: their last delivery failed for a permanent reason")
+        } else {
+            what
+        }
+    }
+
+    fn what_changes(&self, r: &crate::plan::PlannedRecipient) -> String {
         match r.change {
             Change::New => "new".into(),
             Change::Changed if !r.changes.is_empty() => {
@@ -342,6 +351,11 @@ fn section_counts(n: &PlannedNotification) -> String {
     if n.recipients.removed > 0 {
         parts.push(format!("{} removed", thousands(n.recipients.removed)));
     }
+    if n.recipients.unreachable_skipped > 0 {
+        parts.push(format!("{} unreachable left out", thousands(n.recipients.unreachable_skipped)));
+    } else if n.recipients.unreachable > 0 {
+        parts.push(format!("{} unreachable", thousands(n.recipients.unreachable)));
+    }
     if parts.is_empty() { "nothing sent".into() } else { parts.join(", ") }
 }
 
@@ -377,6 +391,22 @@ fn who_gets_what(n: &PlannedNotification, shown: &Shown) -> String {
     }
     d.push('\n');
     d
+}
+
+/// The recipients left out as unreachable (`skipUnreachable: true`), a bounded list.
+fn unreachable_line(n: &PlannedNotification, shown: &Shown) -> String {
+    if n.skipped_unreachable.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = n.skipped_unreachable.iter().take(REMOVED_NAMED).map(|id| shown.who(id)).collect();
+    let more = match n.skipped_unreachable.len().checked_sub(REMOVED_NAMED) {
+        Some(m) if m > 0 => format!(" and {} more", thousands(m)),
+        _ => String::new(),
+    };
+    format!(
+        "**Left out as unreachable** (their last delivery failed for a permanent reason; skipUnreachable): {}{more}\n\n",
+        names.join(", ")
+    )
 }
 
 /// The removed recipients, named when the base version is known (`--compare-to`).
@@ -423,7 +453,7 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
         let _ = writeln!(d, "{}\n", place.join(" · "));
     }
     // A plain send's reason only repeats the counts of the summary line.
-    if !matches!(n.action, Action::Send | Action::SendToAdded) {
+    if !matches!(n.action, Action::Send | Action::SendToAdded) || n.recipients.unreachable > 0 {
         let _ = writeln!(d, "{}\n", safe::md(&plurals(&n.reason)));
     }
     if let (Some(a), Action::Send | Action::SendToAdded) = (&n.audience, n.action) {
@@ -432,6 +462,7 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
     if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
         let _ = writeln!(d, "Promotion: {}\n", safe::md(e));
     }
+    super::policy::md_lines(&mut d, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
             n.variables.iter().map(|(k, v)| format!("{}={}", safe::md(k), safe::md(&quote_if_needed(v)))).collect();
@@ -448,6 +479,7 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
         d.push_str(&who_gets_what(n, shown));
     }
     d.push_str(&removed_line(n, shown));
+    d.push_str(&unreachable_line(n, shown));
     for u in &n.unknown_requests {
         let _ = write!(d, "{}\n\n", safe::md(&plurals(&unknown_line(&n.key, u))));
     }
@@ -480,9 +512,11 @@ fn md_line(n: &PlannedNotification) -> String {
 
 /// The pull-request comment. Always within [`MARKDOWN_LIMIT`] characters, widest reach first; when
 /// something does not fit, it says what was left out.
-pub(crate) fn markdown(plan: &Plan, review: &Review) -> String {
+/// A change of the policy (`change`) comes first.
+pub(crate) fn markdown(plan: &Plan, review: &Review, change: Option<&crate::policy::PolicyChange>) -> String {
     let mut out = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
-    out.push_str(&body(plan, review, MARKDOWN_LIMIT - out.len(), true));
+    out.push_str(&super::policy::md_change(change));
+    out.push_str(&body(plan, review, MARKDOWN_LIMIT.saturating_sub(out.len()), true));
     out
 }
 
@@ -492,6 +526,7 @@ pub(super) fn body(plan: &Plan, review: &Review, limit: usize, warnings: bool) -
     // Masks keyed with the target: the same recipient masks the same way in every comment.
     let shown = Shown { mask: review.mask, key: plan.binding.target.as_str() };
     let mut out = review.headline(plan);
+    out.push_str(&super::policy::md_callouts(plan));
     let mut listed: Vec<&PlannedNotification> = plan
         .notifications
         .iter()
@@ -500,6 +535,7 @@ pub(super) fn body(plan: &Plan, review: &Review, limit: usize, warnings: bool) -
                 || n.recipients.failed > 0
                 || n.recipients.in_flight > 0
                 || n.recipients.removed > 0
+                || n.recipients.unreachable > 0
         })
         .collect();
     listed.sort_by(|a, b| {

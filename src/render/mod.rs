@@ -9,6 +9,7 @@ use crate::safe;
 use crate::state::StoredContent;
 
 mod markdown;
+mod policy;
 mod targets;
 
 use markdown::*;
@@ -31,11 +32,13 @@ pub(crate) enum Format {
 /// A plan in `format`: text (coloured with `color`, every recipient with `verbose`), the JSON
 /// plan document, or the pull-request comment.
 pub(crate) fn document(set: &PlanSet, format: Format, color: bool, verbose: bool, review: &Review) -> String {
+    // A change of the policy comes first (`plan --compare-to`).
+    let change = set.policy_change.as_ref();
     match (format, set.targets.as_slice()) {
         (Format::Json, _) => safe::json(&(serde_json::to_string_pretty(set).unwrap_or_default() + "\n")).into_owned(),
-        (Format::Text, [one]) => text(one, color, verbose),
-        (Format::Markdown, [one]) => markdown(one, review),
-        (Format::Text, _) => targets::text_set(set, color, verbose),
+        (Format::Text, [one]) => policy::text_change(change) + &text(one, color, verbose),
+        (Format::Markdown, [one]) => markdown(one, review, change),
+        (Format::Text, _) => policy::text_change(change) + &targets::text_set(set, color, verbose),
         (Format::Markdown, _) => targets::markdown_set(set, review),
     }
 }
@@ -121,7 +124,12 @@ pub(crate) fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         }
     }
     for n in &plan.notifications {
-        if n.action == Action::NoOp && !verbose && n.recipients.failed == 0 && n.recipients.in_flight == 0 {
+        if n.action == Action::NoOp
+            && !verbose
+            && n.recipients.failed == 0
+            && n.recipients.in_flight == 0
+            && n.recipients.unreachable == 0
+        {
             continue;
         }
         text_head(&mut out, &st, n);
@@ -163,6 +171,7 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
     if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
         let _ = writeln!(out, "    promotion evidence: {}", safe::line(e));
     }
+    policy::text_lines(out, n);
     if !n.variables.is_empty() {
         let vars: Vec<String> =
             n.variables.iter().map(|(k, v)| format!("{}={}", safe::line(k), safe::line(&quote_if_needed(v)))).collect();
@@ -174,6 +183,13 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
     if n.recipients.removed > 0 {
         let _ =
             writeln!(out, "    {} recipient(s) removed from the manifest (nothing is unsent)", n.recipients.removed);
+    }
+    if !n.skipped_unreachable.is_empty() {
+        let shown: Vec<String> =
+            n.skipped_unreachable.iter().take(TEXT_RECIPIENTS).map(|i| safe::line(i).into_owned()).collect();
+        let more = n.skipped_unreachable.len().saturating_sub(TEXT_RECIPIENTS);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let _ = writeln!(out, "    left out as unreachable: {}{more}", shown.join(", "));
     }
 }
 
@@ -194,6 +210,9 @@ fn text_recipients(out: &mut String, st: &Style, n: &PlannedNotification, verbos
                 r.changes.iter().map(|c| format!("{} {} → {}", c.field, quoted(&c.before), quoted(&c.after))).collect();
             id = format!("{id}  [{}]", safe::line(&what.join("; ")));
         }
+        if r.unreachable {
+            id.push_str("  (unreachable: last delivery failed for a permanent reason)");
+        }
         if mixed {
             let _ = writeln!(out, "      {} {id} ({})", st.paint("32", "+"), change_word(r.change));
         } else {
@@ -207,7 +226,8 @@ fn text_recipients(out: &mut String, st: &Style, n: &PlannedNotification, verbos
 
 /// The content (or its diff against what was sent) and the "as delivered" previews.
 fn text_content(out: &mut String, st: &Style, n: &PlannedNotification) {
-    if n.action.sends() || matches!(n.action, Action::Record | Action::Scheduled | Action::Waiting | Action::Observing) {
+    if n.action.sends() || matches!(n.action, Action::Record | Action::Scheduled | Action::Waiting | Action::Observing)
+    {
         match (&n.previous_content, &n.content) {
             (Some(old), Some(new)) => {
                 let _ = writeln!(out, "    content ({} → {}):", safe::line(&old.kind), safe::line(&new.kind));
@@ -277,6 +297,7 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
             s.recipients_held, s.unknown_requests
         ));
     }
+    policy::summary_parts(plan, &mut parts);
     let rest = if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) };
     format!("Plan: {} notification(s) to send to {} recipient(s){rest}.", s.notifications_to_send, s.recipients_to_send)
 }

@@ -84,6 +84,7 @@ const MATRIX_ROWS: usize = 50;
 /// The pull-request comment over several targets, within [`MARKDOWN_LIMIT`].
 pub(super) fn markdown_set(set: &PlanSet, review: &Review) -> String {
     let mut out = String::from("<!-- kore-notify-plan -->\n### kore-notify plan\n\n");
+    out.push_str(&super::policy::md_change(set.policy_change.as_ref()));
     let s = &set.summary;
     let _ = writeln!(
         out,

@@ -268,11 +268,7 @@ pub(crate) fn gate(ro: &Rollout, n: Option<&NotificationState>, digest: &str, fr
 /// The judgement the gate would give, in words, for the plan (`under minSample`, the rate).
 pub(crate) fn judged(ro: &Rollout, p: &Progress) -> String {
     if p.sample < ro.min_sample.max(1) {
-        return format!(
-            "{} reported deliveries, under minSample {}: not judged",
-            p.sample,
-            ro.min_sample.max(1)
-        );
+        return format!("{} reported deliveries, under minSample {}: not judged", p.sample, ro.min_sample.max(1));
     }
     format!(
         "{} failed ({} of {}; limit {})",

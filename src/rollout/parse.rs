@@ -61,11 +61,17 @@ pub(crate) fn rollout(w: &mut Walker, f: &BTreeMap<String, &Node>, prefix: &str)
         };
         let p = s.as_deref().and_then(parse_percent).filter(|p| *p <= 10_000);
         if p.is_none() {
-            w.error(&n.pos, &path, format!("expected a percentage such as \"2%\", found {}", shown(n)), "write a share of failed deliveries from \"0%\" to \"100%\", e.g. \"2%\" or \"0.5%\" (quoted)");
+            w.error(
+                &n.pos,
+                &path,
+                format!("expected a percentage such as \"2%\", found {}", shown(n)),
+                "write a share of failed deliveries from \"0%\" to \"100%\", e.g. \"2%\" or \"0.5%\" (quoted)",
+            );
         }
         p
     });
-    let min_sample = g.get("minSample").map_or(Some(MIN_SAMPLE), |n| w.uint(n, &join(field, "minSample"), 1, 1_000_000_000));
+    let min_sample =
+        g.get("minSample").map_or(Some(MIN_SAMPLE), |n| w.uint(n, &join(field, "minSample"), 1, 1_000_000_000));
     let ignore_reasons = g.get("ignoreReasons").map_or_else(Vec::new, |n| {
         let path = join(field, "ignoreReasons");
         let items = w.strings(n, &path);
@@ -125,7 +131,12 @@ fn waves(w: &mut Walker, node: &Node, path: &str) -> Option<Vec<WaveSize>> {
             _ => None,
         };
         let Some(size) = size else {
-            w.error(&item.pos, &p, format!("{} is not a wave size", shown(item)), "write a number of recipients (at least 1) or a quoted percentage over 0 and up to \"100%\"");
+            w.error(
+                &item.pos,
+                &p,
+                format!("{} is not a wave size", shown(item)),
+                "write a number of recipients (at least 1) or a quoted percentage over 0 and up to \"100%\"",
+            );
             return None;
         };
         let shrinks = match (out.last(), size) {
@@ -141,7 +152,12 @@ fn waves(w: &mut Walker, node: &Node, path: &str) -> Option<Vec<WaveSize>> {
     }
     if out.last() != Some(&WaveSize::Percent(10_000)) {
         let last = items.last().unwrap_or(node);
-        w.error(&last.pos, &index(path, items.len() - 1), "the last wave must be \"100%\": the rollout reaches everyone once every gate passed", help);
+        w.error(
+            &last.pos,
+            &index(path, items.len() - 1),
+            "the last wave must be \"100%\": the rollout reaches everyone once every gate passed",
+            help,
+        );
         return None;
     }
     Some(out)
@@ -150,7 +166,8 @@ fn waves(w: &mut Walker, node: &Node, path: &str) -> Option<Vec<WaveSize>> {
 /// `observe: 15m`: a duration (humantime), at most a week.
 fn observe(w: &mut Walker, n: &Node, path: &str) -> Option<std::time::Duration> {
     let s = w.string(n, path)?;
-    let help = "write a duration such as 15m, 1h or 90s (at most 7d): how long after a wave was sent the next may leave";
+    let help =
+        "write a duration such as 15m, 1h or 90s (at most 7d): how long after a wave was sent the next may leave";
     match humantime::parse_duration(s.trim()) {
         Ok(d) if d <= std::time::Duration::from_secs(7 * 86_400) => Some(d),
         Ok(_) => {

@@ -154,8 +154,14 @@ pub(crate) fn cut(
             plan.later = fresh;
             sends.clear();
             plan.gate = match why {
-                Wait::Unknown(k) => format!("wave {} waits: {k} request(s) have an unknown outcome (`kore-notify state resolve`)", wave + 2),
-                Wait::Statuses(k) => format!("wave {} waits for the delivery statuses of {k} request(s) (`kore-notify status --refresh`, or `apply --wait`)", wave + 2),
+                Wait::Unknown(k) => format!(
+                    "wave {} waits: {k} request(s) have an unknown outcome (`kore-notify state resolve`)",
+                    wave + 2
+                ),
+                Wait::Statuses(k) => format!(
+                    "wave {} waits for the delivery statuses of {k} request(s) (`kore-notify status --refresh`, or `apply --wait`)",
+                    wave + 2
+                ),
                 Wait::Observe(t) => {
                     plan.next_at = Some(crate::rfc3339::to_second(*t));
                     format!("wave {} may leave from {} (observe)", wave + 2, crate::rfc3339::to_second(*t))

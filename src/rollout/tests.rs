@@ -123,7 +123,10 @@ fn the_gate_opens_only_after_terminal_observed_and_under_the_limit() {
     report(&mut st, req, &w1, 4, "Failed to deliver");
     let n = || st.notifications.get("k");
     let early = t("2026-12-01T09:10:00Z");
-    assert_eq!(gate(&r, n(), DIGEST, 950, early), Gate::Wait { wave: 0, why: Wait::Observe(t("2026-12-01T09:15:00Z")) });
+    assert_eq!(
+        gate(&r, n(), DIGEST, 950, early),
+        Gate::Wait { wave: 0, why: Wait::Observe(t("2026-12-01T09:15:00Z")) }
+    );
     let later = t("2026-12-01T09:15:00Z");
     match gate(&r, n(), DIGEST, 950, later) {
         Gate::Halted { halt, recorded: false } => {
@@ -135,11 +138,17 @@ fn the_gate_opens_only_after_terminal_observed_and_under_the_limit() {
     }
     assert!(matches!(gate(&r, st.notifications.get("k"), DIGEST, 950, later), Gate::Halted { recorded: true, .. }));
     // Another content: a rollout of its own.
-    assert_eq!(gate(&r, st.notifications.get("k"), "other", 1000, later), Gate::Go { wave: 0, take: 50, upto: 50, starts: true });
+    assert_eq!(
+        gate(&r, st.notifications.get("k"), "other", 1000, later),
+        Gate::Go { wave: 0, take: 50, upto: 50, starts: true }
+    );
     let record = crate::state::ResumeRecord { actor: "me".into(), at: "x".into(), halt: "h".into() };
     st.replay(&Entry::Resume { key: "k".into(), record }).expect("resume");
     // Resumed: wave 1 is no longer judged; wave 2 reaches 10% of 1000.
-    assert_eq!(gate(&r, st.notifications.get("k"), DIGEST, 950, later), Gate::Go { wave: 1, take: 50, upto: 100, starts: true });
+    assert_eq!(
+        gate(&r, st.notifications.get("k"), DIGEST, 950, later),
+        Gate::Go { wave: 1, take: 50, upto: 100, starts: true }
+    );
 }
 
 /// Ignored reasons leave the rate, minSample holds judgement back, and a wave under the limit
@@ -153,7 +162,10 @@ fn ignored_reasons_min_sample_and_continuation() {
     // A crash after 30 of the 50: the same wave continues with 20.
     let first = ids(0, 30);
     let req = send(&mut st, 0, 50, &first, at);
-    assert_eq!(gate(&r, st.notifications.get("k"), DIGEST, 70, later), Gate::Go { wave: 0, take: 20, upto: 50, starts: false });
+    assert_eq!(
+        gate(&r, st.notifications.get("k"), DIGEST, 70, later),
+        Gate::Go { wave: 0, take: 20, upto: 50, starts: false }
+    );
     assert!(admits(&r, st.notifications.get("k"), DIGEST, 0, 20));
     assert!(!admits(&r, st.notifications.get("k"), DIGEST, 0, 21), "never more than the wave");
     assert!(!admits(&r, st.notifications.get("k"), DIGEST, 1, 1), "never the next wave early");
@@ -164,13 +176,34 @@ fn ignored_reasons_min_sample_and_continuation() {
         let mut s = st.clone();
         let content = StoredContent { kind: "text".into(), value: "hi".into() };
         let recipients = rest.iter().map(|i| (recipient_hash(&s.lineage, i), Fingerprint([1; 16]))).collect();
-        s.replay(&Entry::Intent { key: "k".into(), req: 1, batch: "c".into(), channel: Channel::Slack, api: Api::V1, content, recipients, at: at.into() }).expect("intent");
-        s.replay(&Entry::Outcome { key: "k".into(), req: 1, outcome: crate::state::Outcome::Accepted, request_id: Some("ds-2".into()), status: None, error: None }).expect("outcome");
+        s.replay(&Entry::Intent {
+            key: "k".into(),
+            req: 1,
+            batch: "c".into(),
+            channel: Channel::Slack,
+            api: Api::V1,
+            content,
+            recipients,
+            at: at.into(),
+        })
+        .expect("intent");
+        s.replay(&Entry::Outcome {
+            key: "k".into(),
+            req: 1,
+            outcome: crate::state::Outcome::Accepted,
+            request_id: Some("ds-2".into()),
+            status: None,
+            error: None,
+        })
+        .expect("outcome");
         report(&mut s, 1, &rest, 0, "x");
         s
     };
     let mut p = progress(st2.notifications["k"].rollout.as_ref().expect("rollout"), &st2.notifications["k"]);
     rates(&r, st2.notifications["k"].rollout.as_ref().expect("rollout"), &st2.notifications["k"], &mut p);
     assert_eq!((p.sent, p.failed, p.sample), (50, 0, 20));
-    assert_eq!(gate(&r, st2.notifications.get("k"), DIGEST, 50, later), Gate::Go { wave: 1, take: 50, upto: 100, starts: true });
+    assert_eq!(
+        gate(&r, st2.notifications.get("k"), DIGEST, 50, later),
+        Gate::Go { wave: 1, take: 50, upto: 100, starts: true }
+    );
 }

@@ -28,7 +28,9 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::delivery::{self, Delivery, plain_word};
-use super::{ContentMark, NotificationState, Override, Pending, RecipientState, RequestState, RolloutRecord, StoredContent};
+use super::{
+    ContentMark, NotificationState, Override, Pending, RecipientState, RequestState, RolloutRecord, StoredContent,
+};
 use crate::fingerprint::{Fingerprint, RecipientHash};
 use crate::manifest::{Api, Channel};
 

@@ -102,8 +102,10 @@ pub enum Entry {
         key: String,
         origin: String,
     },
-    /// A gate of `key` passed knowingly (`apply --skip-promotion KEY --reason TEXT`), recorded
-    /// before anything is sent. Creates the notification when it is new.
+    /// A gate of `key` passed knowingly, recorded before anything is sent: `apply --skip-promotion
+    /// KEY --reason TEXT` (gate `promotion`), or `apply --override-policy --reason TEXT` (gate
+    /// `policy`: sent despite the `require` rules named, without their approvals). Creates the
+    /// notification when it is new.
     Override {
         key: String,
         channel: Channel,

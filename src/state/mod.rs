@@ -44,10 +44,10 @@ pub use error::{ReplayError, SnapshotError, Stale, StateError};
 pub(crate) use file::Paths;
 use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
-pub use rollout::{HaltRecord, ResumeRecord, RolloutRecord, WaveMark};
-pub(crate) use rollout::percent_of;
 pub(crate) use lock::{Holder, Lock, RunSite, live_holder};
 use lock::{check_regular, refused_link};
+pub(crate) use rollout::percent_of;
+pub use rollout::{HaltRecord, ResumeRecord, RolloutRecord, WaveMark};
 pub(crate) use spec::{DEFAULT_STATE, STATE_URL_VAR, StoreSpec};
 pub(crate) use store::{FileStore, store_for};
 pub use store::{Session, StateStore};
@@ -220,7 +220,8 @@ pub struct NotificationState {
     /// [`crate::fingerprint::content_digest`], and the first request with it). Promotion reads it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) contents: Vec<ContentMark>,
-    /// Knowing overrides of a gate (`apply --skip-promotion`), with who, when and why.
+    /// Knowing overrides of a gate (`apply --skip-promotion`, `apply --override-policy`), with
+    /// who, when and why, the latest last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) overrides: Vec<Override>,
     /// The canary rollout of its current content: waves started, a halt (see `crate::rollout`).
@@ -240,7 +241,7 @@ pub struct ContentMark {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
-    /// Which gate: `promotion`.
+    /// Which gate: `promotion` or `policy`.
     pub(crate) gate: String,
     /// The content it was given for (an override does not carry over to changed content).
     pub(crate) content: String,
@@ -250,6 +251,9 @@ pub struct Override {
     pub(crate) at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) run_url: Option<String>,
+    /// Gate `policy`: the `require` rules whose approvals were missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) rules: Vec<String>,
 }
 
 /// Whose a notification in the state is, as seen by one repository.
@@ -612,7 +616,13 @@ impl State {
                 });
                 if r.digest != *digest {
                     // A changed content starts a rollout of its own.
-                    *r = RolloutRecord { digest: digest.clone(), waves: Vec::new(), halt: None, judged_from: 0, resumed: Vec::new() };
+                    *r = RolloutRecord {
+                        digest: digest.clone(),
+                        waves: Vec::new(),
+                        halt: None,
+                        judged_from: 0,
+                        resumed: Vec::new(),
+                    };
                 }
                 if r.waves.last().is_some_and(|w| w.wave >= *wave) {
                     return Err(ReplayError::WaveOrder { key: key.clone(), wave: *wave });

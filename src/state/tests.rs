@@ -15,7 +15,15 @@ fn snapshot_roundtrip_and_tamper_detection() {
             orphaned_since: None,
             origin: None,
             contents: Vec::new(),
-            overrides: Vec::new(),
+            overrides: vec![Override {
+                gate: "policy".into(),
+                content: "sha256:00".into(),
+                rules: vec!["big-ivr".into()],
+                actor: "octocat".into(),
+                reason: "outage notice".into(),
+                run_url: Some("https://github.com/o/r/actions/runs/1".into()),
+                at: "2026-11-24T09:00:00Z".into(),
+            }],
             rollout: None,
         },
     );

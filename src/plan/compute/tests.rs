@@ -217,7 +217,10 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         previous_keys: Vec::new(),
         description: None,
         reuse_retired_key: false,
+        skip_unreachable: None,
+        audience: crate::manifest::Audience::default(),
         variables: Vec::new(),
+        audience_columns: Vec::new(),
         delivery_window: None,
         own_window: false,
         rollout: None,
@@ -314,8 +317,9 @@ fn planned(r: &Row, n: &Notification, state: &State, now: time::OffsetDateTime) 
         retention: None,
         origin: "",
         shared_state: false,
+        skip_unreachable: false,
     };
-    plan_one(&inp, n, state.notifications.get("k"), None).0
+    plan_one(&inp, n, state.notifications.get("k"), None, &crate::unreachable::Unreachable::of(state)).0
 }
 
 /// What the plan decided for a row.
