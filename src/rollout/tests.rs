@@ -68,7 +68,7 @@ fn report(st: &mut State, req: u32, ids: &[String], failed: usize, comment: &str
         .enumerate()
         .map(|(i, id)| {
             let s = if i < failed { "FAILURE" } else { "SUCCESS" };
-            let c = if i < failed { 0 } else { 1 };
+            let c = u32::from(i >= failed);
             (recipient_hash(&st.lineage, id), s.to_string(), Some(crate::state::CommentRef::Index(c)))
         })
         .collect();
