@@ -224,3 +224,25 @@ fn a_target_default_applies_unless_the_manifest_says_off() {
     let (o, _) = t.args(["plan"]).run();
     assert!(o.stdout.contains("in later canary waves"), "{}", o.stdout);
 }
+
+/// The rollout's entries (wave, halt, resume) with the state in PostgreSQL: a halt read back by
+/// the next run from the database stops it, and a resume recorded there lets the next wave go.
+#[test]
+fn waves_halts_and_resumes_are_kept_in_postgres() {
+    let db = crate::postgres::Db::new();
+    let emu = Emulator::start(&["--fail-share", "0.3"]);
+    let key = "pgwaves";
+    let t = db.repo(&emu).unset("KORE_NOTIFY_NOW").manifest("n.yaml", &manifest(key, ROLLOUT));
+    let (_, t) = t.args(["apply", "--auto-approve", "--wait"]).status(3).stderr_has("failed in wave 1 (limit 2%").run();
+    let doc = db.query(&format!("SELECT doc::text FROM kore_notify.notifications WHERE key = '{key}'")).join("");
+    assert!(doc.contains("\"halt\""), "the halt is in the database: {doc}");
+    let (_, t) = t.args(["apply", "--auto-approve", "--wait"]).status(3).run();
+    assert_eq!(mine(&emu, key).len(), 20, "a halt read from the database stops the next run");
+    let (_, t) = t.args(["state", "resume", key]).status(0).run();
+    let doc = db.query(&format!("SELECT doc::text FROM kore_notify.notifications WHERE key = '{key}'")).join("");
+    assert!(doc.contains("\"resumed\""), "{doc}");
+    let (_, _) = t.args(["apply", "--auto-approve", "--wait"]).status(3).stderr_has("failed in wave 2").run();
+    let got = mine(&emu, key);
+    assert_eq!(got.len(), 100, "waves 1 and 2 only");
+    assert!(got.values().all(|c| *c == 1));
+}
