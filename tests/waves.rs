@@ -246,3 +246,20 @@ fn waves_halts_and_resumes_are_kept_in_postgres() {
     assert_eq!(got.len(), 100, "waves 1 and 2 only");
     assert!(got.values().all(|c| *c == 1));
 }
+
+/// `--timeout` bounds the observation wait too: an `observe` longer than it ends the run with the
+/// next wave left to a later apply, nothing sent early.
+#[test]
+fn wait_stops_at_its_timeout_when_the_next_wave_is_further_away() {
+    let emu = Emulator::start(&[]);
+    let key = "patient";
+    let rollout = "{waves: [20, \"100%\"], observe: 1h, minSample: 10}";
+    let t = Test::repo(&emu.url).unset("KORE_NOTIFY_NOW").manifest("n.yaml", &manifest(key, rollout));
+    let started = std::time::Instant::now();
+    let (o, t) = t.args(["apply", "--auto-approve", "--wait", "--timeout", "20s"]).status(0).run();
+    assert!(started.elapsed() < std::time::Duration::from_secs(600), "it waited out the hour");
+    assert!(o.stderr.contains("after --timeout; the next apply continues the rollout"), "{}", o.stderr);
+    assert_eq!(mine(&emu, key).len(), 20, "only the first wave");
+    let (_, _) = t.args(["apply", "--auto-approve"]).status(0).run();
+    assert_eq!(mine(&emu, key).len(), 20, "the next wave waits for its hour");
+}

@@ -124,6 +124,8 @@ impl Carry<'_> {
 /// this process. Returns the session and the worst end.
 pub(crate) fn carry_on(g: &Global, c: &Carry, mut session: Box<dyn Session>) -> Result<(Box<dyn Session>, Exit)> {
     let mut code = Exit::Ok;
+    // `--timeout` bounds the whole wait, observation times included.
+    let deadline = std::time::Instant::now() + c.timeout;
     loop {
         code = code.max(c.statuses(g, &mut *session)?);
         if let Some(sig) = crate::interrupt::requested() {
@@ -168,6 +170,14 @@ pub(crate) fn carry_on(g: &Global, c: &Carry, mut session: Box<dyn Session>) -> 
             }
             return Ok((session, code));
         };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if g.now + g.started.elapsed() + left < until {
+            g.info(format!(
+                "canary: the next wave may leave at {} (observe), after --timeout; the next apply continues the rollout",
+                crate::rfc3339::to_second(until)
+            ));
+            return Ok((session, code));
+        }
         g.info(format!("canary: waiting until {} (observe) for the next wave", crate::rfc3339::to_second(until)));
         while g.now + g.started.elapsed() < until {
             if let Some(sig) = crate::interrupt::requested() {
