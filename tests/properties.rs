@@ -57,6 +57,7 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
         retention: None,
         origin: "",
         shared_state: false,
+        wall: None,
         skip_unreachable: false,
     })
 }

@@ -263,3 +263,17 @@ fn wait_stops_at_its_timeout_when_the_next_wave_is_further_away() {
     let (_, _) = t.args(["apply", "--auto-approve"]).status(0).run();
     assert_eq!(mine(&emu, key).len(), 20, "the next wave waits for its hour");
 }
+
+/// A rehearsal at a fixed `KORE_NOTIFY_NOW` (in the past, as the test harness sets it) still
+/// carries a rollout through: `observe` is measured on the clock that stamps the requests.
+#[test]
+fn a_rehearsal_at_a_fixed_instant_still_observes_in_real_time() {
+    let emu = Emulator::start(&[]);
+    let key = "rehearsed";
+    let t = Test::repo(&emu.url).manifest("n.yaml", &manifest(key, ROLLOUT));
+    let (o, _) = t.args(["apply", "--auto-approve", "--wait", "--timeout", "60s"]).run();
+    assert_eq!(o.status, 0, "{}", o.stderr);
+    let all = mine(&emu, key);
+    assert_eq!(all.len(), N, "every wave went out: {}", o.stderr);
+    assert!(all.values().all(|c| *c == 1));
+}

@@ -98,6 +98,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         loaded,
         promotion: promotion.as_ref(),
         retry: &opts.retry,
+        clock: Some(g.clock),
     };
     let mut plan = plan::for_target(&inputs, g.now);
     if let Some(pf) = &opts.plan_file {

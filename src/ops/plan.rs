@@ -104,6 +104,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             loaded: l,
             promotion: promotion.as_ref(),
             retry: &opts.retry,
+            clock: Some(g.clock),
         };
         let mut p = plan::for_target(&inputs, g.now);
         if let Some((_, Some((base, _)))) = &base {

@@ -104,6 +104,7 @@ impl Carry<'_> {
             loaded,
             promotion: self.promotion,
             retry: &retry,
+            clock: Some(self.send.clock),
         };
         crate::plan::for_target(&inputs, now)
     }

@@ -424,7 +424,7 @@ fn apply_rollout(
     if !action.sends() {
         return None;
     }
-    let r = crate::rollout::plan::cut(n, entry, &mut c.sends, inp.now)?;
+    let r = crate::rollout::plan::cut(n, entry, &mut c.sends, inp.wall.unwrap_or(inp.now))?;
     c.counts.waiting += r.later as usize;
     if let Some(h) = &r.halted {
         *action = if c.records.is_empty() { Action::Halted } else { Action::Record };
@@ -545,6 +545,8 @@ pub(crate) struct TargetInputs<'a> {
     /// The target it promotes from, when it does.
     pub(crate) promotion: Option<&'a super::PromotionSources<'a>>,
     pub(crate) retry: &'a Retry,
+    /// The wall clock (canary waves' `observe` is measured on it); `None`: the plan's `now`.
+    pub(crate) clock: Option<crate::clock::Clock>,
 }
 
 /// The plan of one target at `now`: [`compute`], the audience notes, the promotion gate, the
@@ -565,6 +567,7 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
         origin: &config.origin,
         shared_state: target.state_is_shared(),
         skip_unreachable: target.skip_unreachable,
+        wall: t.clock.map(crate::clock::Clock::now),
     });
     p.name.clone_from(&target.name);
     for n in &mut p.notifications {

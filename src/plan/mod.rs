@@ -613,6 +613,10 @@ pub struct Inputs<'a> {
     pub origin: &'a str,
     /// Whether other repositories may share the state (PostgreSQL).
     pub shared_state: bool,
+    /// The wall clock's reading, when it is not `now`: a canary wave's `observe` is measured on
+    /// it, as requests are stamped by it (`KORE_NOTIFY_NOW` moves the plan's time, not the time
+    /// Kore.ai takes to deliver). `None`: `now`.
+    pub wall: Option<time::OffsetDateTime>,
     /// The target's `skipUnreachable` default (a manifest's own setting wins).
     pub skip_unreachable: bool,
 }

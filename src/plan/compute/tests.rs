@@ -317,6 +317,7 @@ fn planned(r: &Row, n: &Notification, state: &State, now: time::OffsetDateTime) 
         retention: None,
         origin: "",
         shared_state: false,
+        wall: None,
         skip_unreachable: false,
     };
     plan_one(&inp, n, state.notifications.get("k"), None, &crate::unreachable::Unreachable::of(state)).0
