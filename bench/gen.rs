@@ -106,6 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             retention: None,
             origin: "",
             shared_state: false,
+            wall: None,
             skip_unreachable: false,
         });
         for (p, note) in plan.notifications.iter().zip(&repo.notifications) {

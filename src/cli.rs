@@ -351,6 +351,13 @@ pub(crate) enum StateCommand {
         #[arg(long)]
         show_recipients: bool,
     },
+    /// Lift the halt of a canary rollout (its failure rate went over `maxFailureRate`), recorded
+    /// in the state with who and when. Sends nothing: the next apply sends the next wave once
+    /// its gate opens.
+    Resume {
+        /// The notification key.
+        key: String,
+    },
     /// Copy the whole state into another, empty store: a PostgreSQL database
     /// (postgres://user:${PASSWORD_VAR}@host/db) or a file path inside the repository. Refuses a
     /// store that already holds a state; the source is left as it was.
@@ -388,9 +395,14 @@ pub(crate) struct EmulatorArgs {
     /// Share of send requests accepted (delivered) and then answered by dropping the connection.
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
     pub(crate) drop_rate: f64,
-    /// Milliseconds before a job becomes terminal.
-    #[arg(long, default_value_t = 500)]
+    /// Milliseconds before a job becomes terminal: the delivery delay (alias --delivery-ms).
+    #[arg(long, visible_alias = "delivery-ms", default_value_t = 500)]
     pub(crate) job_ms: u64,
+    /// Share of identities whose delivery fails (status FAILURE, comment "Failed to deliver the
+    /// notification to the channel"), chosen by a hash of the identity: the same identities on
+    /// every run, to rehearse canary waves.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub(crate) fail_share: f64,
     /// Rolling per-minute limit on send and status requests together (answered 429 beyond it).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) per_minute: u32,
@@ -576,7 +588,9 @@ fn check_values(cli: &Cli) -> Result<()> {
             Command::Report { keys, out, .. } => {
                 keys.iter().try_for_each(|k| args::key("--key", k)).and_then(|()| path("--out", out))
             }
-            Command::State(StateCommand::Show { key } | StateCommand::Rm { key, .. }) => args::key("KEY", key),
+            Command::State(
+                StateCommand::Show { key } | StateCommand::Rm { key, .. } | StateCommand::Resume { key },
+            ) => args::key("KEY", key),
             Command::State(StateCommand::Resolve { key, request, .. }) => {
                 args::key("KEY", key).and_then(|()| request.as_deref().map_or(Ok(()), |r| args::request("REQUEST", r)))
             }
@@ -707,6 +721,7 @@ impl From<StateCommand> for ops::state_cmd::Command {
             StateCommand::Migrate { to } => C::Migrate { to },
             StateCommand::Show { key } => C::Show(key),
             StateCommand::Rm { key, yes } => C::Rm { key, yes },
+            StateCommand::Resume { key } => C::Resume(key),
             StateCommand::Resolve { key, request, sent, not_sent, all, show_recipients } => {
                 let decision = match (sent, not_sent) {
                     (true, _) => Some(true),
@@ -731,6 +746,7 @@ fn emulator(e: EmulatorArgs) -> Result<Exit> {
         rate_limit_rate: e.rate_limit_rate,
         drop_rate: e.drop_rate,
         job_duration: Duration::from_millis(e.job_ms),
+        fail_share: e.fail_share,
         per_minute: e.per_minute,
         per_hour: e.per_hour,
         seed: e.seed,

@@ -85,6 +85,7 @@ pub(crate) mod policy;
 pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod rfc3339;
+pub mod rollout;
 pub(crate) mod safe;
 pub(crate) mod schema;
 pub(crate) mod shell;

@@ -164,6 +164,9 @@ pub(crate) struct ManifestDoc {
     /// `deliveryWindow` (`off`: any time, even when the target has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
+    /// Canary waves; overrides the target's `rollout` (`off`: everyone at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<crate::rollout::doc::RolloutSettingDoc>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -243,6 +246,7 @@ pub(crate) const FIELDS: &[&str] = &[
     "reuseRetiredKey",
     "skipUnreachable",
     "deliveryWindow",
+    "rollout",
     "targets",
 ];
 pub(crate) const CONTENT_FIELDS: &[&str] = &["type", "value", "valueFile", "interpolate"];
@@ -373,6 +377,11 @@ pub struct Notification {
     /// Whether the manifest writes `deliveryWindow` (a window, or `off`): a target's default
     /// does not apply then.
     pub own_window: bool,
+    /// Canary waves: the manifest's `rollout`, or (once scoped to a target) the target's default
+    /// (`None`: everyone at once).
+    pub rollout: Option<std::sync::Arc<crate::rollout::Rollout>>,
+    /// Whether the manifest writes `rollout` (waves, or `off`): a target's default does not apply.
+    pub own_rollout: bool,
     /// `targets:`: the config's targets this notification is planned for (`None`: all).
     pub targets: Option<Vec<String>>,
     /// Where its recipients come from (the policy's `audience` condition).
@@ -490,6 +499,8 @@ pub(crate) mod tests_support {
             audience_columns: Vec::new(),
             delivery_window: None,
             own_window: false,
+            rollout: None,
+            own_rollout: false,
             targets: None,
             audience: Audience::default(),
         }

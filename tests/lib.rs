@@ -31,5 +31,6 @@ mod targets;
 mod test_send;
 mod validate;
 mod values;
+mod waves;
 mod windows;
 mod yaml_parity;

@@ -440,3 +440,28 @@ fn validate_checks_the_policy_against_the_targets() {
             .run();
     }
 }
+
+/// A rule on reach judges everyone the content reaches, not the slice one apply sends: a canary
+/// rollout's first wave of 2 is held by a `total > 5` rule because the rollout reaches 10.
+#[test]
+fn a_reach_rule_cannot_be_passed_one_wave_at_a_time() {
+    let emu = Emulator::start(&[]);
+    let policy =
+        "policy:\n  - name: big\n    when: {recipients: {total: \">5\"}}\n    require: {approvals: 1, from: [erin]}\n";
+    let ids: Vec<String> = (0..10).map(|i| format!("u{i}@x.com")).collect();
+    let manifest = format!(
+        "key: wave\nchannel: slack\ncontent: {{type: text, value: hi}}\nrollout: {{waves: [2, \"100%\"], observe: 1h}}\nidentities: [{}]\n",
+        ids.join(", ")
+    );
+    let t = Test::new()
+        .file("kore-notify.yaml", &format!("{}{policy}", config(&emu.url)))
+        .manifest("wave.yaml", &manifest)
+        .env("GITHUB_SHA", MERGE);
+    let (o, t) = t.args(["plan", "--format", "json"]).status(0).run();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    let n = &v["targets"][0]["notifications"][0];
+    assert_eq!(n["sends"].as_array().map(Vec::len), Some(2), "one wave of 2: {n}");
+    assert!(n.to_string().contains("big"), "the rule triggers on the rollout's 10: {n}");
+    let (_, _) = t.args(["apply", "--auto-approve"]).status(3).stderr_has("awaiting approval").run();
+    assert!(emu.deliveries().is_empty(), "the first wave waits for the approval: {:?}", emu.deliveries());
+}

@@ -38,6 +38,8 @@ fn notification(key: String, text: String, ids: Vec<(String, Option<String>)>) -
         audience_columns: vec![],
         delivery_window: None,
         own_window: false,
+        rollout: None,
+        own_rollout: false,
         targets: None,
     }
 }
@@ -55,6 +57,7 @@ fn plan_for(ns: &[Notification], state: &State) -> plan::Plan {
         retention: None,
         origin: "",
         shared_state: false,
+        wall: None,
         skip_unreachable: false,
     })
 }

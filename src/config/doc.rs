@@ -109,6 +109,10 @@ pub(crate) struct ConfigDoc {
     /// `targets:`, the default of every target that does not set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
+    /// The canary waves of every manifest that does not set its own `rollout`; with `targets:`,
+    /// the default of every target that does not set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<crate::rollout::doc::RolloutSettingDoc>,
 }
 
 /// One policy rule: a name, conditions (`when`, all must hold; absent: every send) and exactly
@@ -355,6 +359,10 @@ pub(crate) struct TargetDoc {
     /// `deliveryWindow` (`off`: none, even when the top of the config has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) delivery_window: Option<crate::window::doc::DeliveryWindowDoc>,
+    /// The canary waves of this target's notifications whose manifests do not set their own
+    /// `rollout` (`off`: none, even when the top of the config has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<crate::rollout::doc::RolloutSettingDoc>,
 }
 
 /// Who a target may reach, so a non-production target never reaches production users. Exactly

@@ -95,6 +95,7 @@ pub(crate) const FIELDS: &[&str] = &[
     crate::policy::HOURS_FIELD,
     "deliveryWindow",
     "reviewers",
+    "rollout",
 ];
 pub(crate) const REVIEW_FIELDS: &[&str] = &["mask"];
 pub(crate) const RATE_FIELDS: &[&str] = &["perMinute", "perHour"];

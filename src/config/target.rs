@@ -30,6 +30,7 @@ pub(crate) const TARGET_FIELDS: &[&str] = &[
     "skipUnreachable",
     crate::policy::HOURS_FIELD,
     "deliveryWindow",
+    "rollout",
 ];
 
 /// Target fields that may also be written at the top of a config with `targets:`, as defaults.
@@ -42,6 +43,7 @@ pub(crate) const INHERITED: &[&str] = &[
     "skipUnreachable",
     "deliveryWindow",
     crate::policy::HOURS_FIELD,
+    "rollout",
 ];
 
 pub(crate) const AUDIENCE_FIELDS: &[&str] = &["only", "replaceWith"];
@@ -83,6 +85,9 @@ pub(crate) struct Target {
     /// `deliveryWindow:` the window of this target's notifications whose manifests do not write
     /// their own (`None`, or `off`: any time).
     pub(crate) delivery_window: Option<std::sync::Arc<crate::window::DeliveryWindow>>,
+    /// `rollout:` the canary waves of this target's notifications whose manifests do not write
+    /// their own (`None`, or `off`: everyone at once).
+    pub(crate) rollout: Option<std::sync::Arc<crate::rollout::Rollout>>,
 }
 
 /// `audience:` of a target, so a non-production target never reaches production users.
@@ -166,6 +171,7 @@ impl Target {
             skip_unreachable: false,
             business_hours: None,
             delivery_window: None,
+            rollout: None,
         }
     }
 
@@ -348,6 +354,10 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
         Some(crate::window::parse::Setting::On(d)) => Some(std::sync::Arc::new(d)),
         _ => None,
     };
+    let rollout = match crate::rollout::parse::rollout(w, f, prefix) {
+        Some(crate::rollout::parse::Setting::On(r)) => Some(std::sync::Arc::new(r)),
+        _ => None,
+    };
     let (Some(host), Some(bot_id), Some(client_id_raw), Some(client_secret_var), Some(state)) =
         (host, bot_id, client_id_raw, client_secret_var, state)
     else {
@@ -377,6 +387,7 @@ fn one(w: &mut Walker, f: &Fields, at: &Pos, cx: &Context, name: &str, prefix: &
         skip_unreachable,
         business_hours,
         delivery_window,
+        rollout,
     })
 }
 

@@ -4,8 +4,10 @@
 //! `…/notifyV2/status/{id}`. Every request needs a valid HS256 JWT in the `auth` header (`appId`
 //! equal to the client id, `exp` at most an hour ahead, a `jti` never seen before). Bodies are
 //! validated strictly (412 with Kore's error shape). Jobs start `IN_PROGRESS` and become terminal
-//! after `--job-ms`; an identity **fails** when it contains `fail` or `invalid` (comment "Identity
-//! is not associated with the channel"), every other identity succeeds. Both rolling rate-limit
+//! after `--job-ms` (alias `--delivery-ms`); an identity **fails** when it contains `fail` or
+//! `invalid` (comment "Identity is not associated with the channel"), or when it falls in the
+//! `--fail-share` (a share of identities chosen by a hash of the identity, the same on every run:
+//! comment "Failed to deliver the notification to the channel"), every other identity succeeds. Both rolling rate-limit
 //! windows are enforced (429 with `Retry-After`). Fault injection: latency, a share of 5xx, a
 //! share of 429, and a share of requests that are *accepted* (counted as delivered) and then
 //! answered by dropping the connection. `GET /_emulator/deliveries` returns deliveries per
@@ -61,6 +63,9 @@ pub(crate) struct Options {
     /// customMessage, as the page's samples show) or `custom-only` (they fill only a
     /// customMessage and are ignored without one, as its field table says).
     pub(crate) v2_parameters: String,
+    /// Share of identities whose delivery fails, chosen by a hash of the identity (deterministic:
+    /// the same identities on every run), to rehearse canary waves.
+    pub(crate) fail_share: f64,
 }
 
 /// A scheduled answer to one send request.
@@ -121,6 +126,7 @@ impl Default for Options {
             seed: None,
             schedule: Vec::new(),
             v2_parameters: "message".into(),
+            fail_share: 0.0,
         }
     }
 }
@@ -330,9 +336,27 @@ async fn send(s: Shared, bot: String, v2: bool, headers: HeaderMap, body: axum::
 /// Payload of the deliberate unwind used to drop a connection after accepting a request.
 struct DroppedConnection;
 
-fn fails(identity: &str) -> bool {
+/// The comment of a delivery that fails by name (`fail`, `invalid`): Kore.ai's documented one.
+const NOT_ASSOCIATED: &str = "'Identity is not associated with the channel'";
+/// The comment of a delivery that fails by `--fail-share`: a channel-side failure, which a
+/// rollout's `ignoreReasons` for unregistered identities does not cover.
+const SHARE_FAILURE: &str = "'Failed to deliver the notification to the channel'";
+
+/// Why `identity`'s delivery fails (its comment), or `None`: it succeeds.
+fn fails(identity: &str, share: f64) -> Option<&'static str> {
     let l = identity.to_lowercase();
-    l.contains("fail") || l.contains("invalid")
+    if l.contains("fail") || l.contains("invalid") {
+        return Some(NOT_ASSOCIATED);
+    }
+    (share > 0.0 && in_share(identity, share)).then_some(SHARE_FAILURE)
+}
+
+/// Whether `identity` is in the first `share` of identities by a hash of the identity.
+fn in_share(identity: &str, share: f64) -> bool {
+    let d = <sha2::Sha256 as sha2::Digest>::digest(identity.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    (u64::from_be_bytes(b) as f64 / u64::MAX as f64) < share
 }
 
 async fn status(s: Shared, id: String, headers: HeaderMap) -> Response {
@@ -367,19 +391,20 @@ async fn status(s: Shared, id: String, headers: HeaderMap) -> Response {
         .iter()
         .enumerate()
         .map(|(i, ident)| {
-            let ok = !fails(ident);
+            let failure = fails(ident, s.0.fail_share);
+            let ok = failure.is_none();
             json!({
                 "_id": format!("nl-{id}-{i}"),
                 "requestId": id,
                 "originalId": ident,
                 "channel": job.channel,
                 "status": if ok { "SUCCESS" } else { "FAILURE" },
-                "comments": if ok { "Notification has been sent successfully" } else { "'Identity is not associated with the channel'" },
+                "comments": failure.unwrap_or("Notification has been sent successfully"),
                 "createdOn": job.created_on,
             })
         })
         .collect();
-    let failed = job.identities.iter().filter(|i| fails(i)).count();
+    let failed = job.identities.iter().filter(|i| fails(i, s.0.fail_share).is_some()).count();
     let overall = match failed {
         0 => "SUCCESS",
         f if f == job.identities.len() => "FAILURE",
@@ -508,5 +533,21 @@ mod tests {
         let wrong_id =
             json!({"channel":"hangouts","message":{"type":"text","value":"hi"},"identities":[{"email":"a@x"}]});
         assert!(validate(true, &wrong_id, "message").is_err());
+    }
+
+    /// The failing share is about the share asked, the same identities every time, and growing
+    /// the share keeps every identity that failed before failing.
+    #[test]
+    fn fail_share_is_deterministic_by_identity() {
+        let ids: Vec<String> = (0..20_000).map(|i| format!("u{i}@example.com")).collect();
+        let failing = |share: f64| ids.iter().filter(|i| fails(i, share).is_some()).cloned().collect::<Vec<_>>();
+        let five = failing(0.05);
+        assert!((900..1100).contains(&five.len()), "{}", five.len());
+        assert_eq!(five, failing(0.05));
+        let ten = failing(0.10);
+        assert!(five.iter().all(|i| ten.contains(i)));
+        assert!(failing(0.0).is_empty());
+        assert_eq!(fails("u1@example.com", 1.0), Some(SHARE_FAILURE));
+        assert_eq!(fails("invalid@example.com", 0.0), Some(NOT_ASSOCIATED));
     }
 }

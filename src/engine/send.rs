@@ -46,6 +46,9 @@ struct Batch<'a> {
     /// (recipient index, hash, fingerprint)
     members: Vec<(usize, RecipientHash, Fingerprint)>,
     label: String,
+    /// Under a rollout: the wave (0-based) the plan sends it in; the gate is asked again as its
+    /// intent is journaled.
+    wave: Option<u32>,
 }
 
 #[derive(Default)]
@@ -65,6 +68,8 @@ pub(crate) struct Tally {
     pub(crate) stopped_by: Option<String>,
     /// Recipients left for a later apply: their delivery window closed before their batch left.
     pub(crate) outside_window: usize,
+    /// Recipients the rollout gate no longer let go when their batch was about to leave.
+    pub(crate) held_by_gate: usize,
 }
 
 /// A run whose bookkeeping is journaled, its batches cut: ready to send.
@@ -152,6 +157,32 @@ fn bookkeeping(
             journal_apply(&mut b, Entry::Retry { key: p.key.clone(), req: Some(u.index) })?;
         }
     }
+    // A canary wave's start, durable before its first request: a run killed after this line
+    // continues the same wave, never starts the next early.
+    for p in plan.notifications.iter().filter(|p| p.action.sends()) {
+        let (Some(r), Some(n)) =
+            (p.rollout.as_ref().filter(|r| r.starts && r.sending.is_some()), by_key.get(p.key.as_str()))
+        else {
+            continue;
+        };
+        let from_req = b.session.state().notifications.get(&p.key).map_or(0, |s| s.requests.len() as u32);
+        let content = StoredContent::from(&n.content);
+        let at = b.clock.stamp();
+        journal_apply(
+            &mut b,
+            Entry::Wave {
+                key: p.key.clone(),
+                channel: n.channel,
+                api: n.api,
+                digest: crate::fingerprint::content_digest(n.api, n.channel, &content),
+                content,
+                wave: r.sending.unwrap_or(1) - 1,
+                upto: r.upto,
+                from_req,
+                at,
+            },
+        )?;
+    }
     for p in plan.notifications.iter().filter(|p| !p.records.is_empty()) {
         let Some(n) = by_key.get(p.key.as_str()) else {
             continue;
@@ -185,6 +216,7 @@ fn make_batches<'a>(plan: &Plan, by_key: &HashMap<&str, &'a Notification>, batch
                 n,
                 members: chunk.iter().map(|r| (r.index, r.hash, r.fingerprint)).collect(),
                 label: format!("{} batch {}/{}", n.key, i + 1, total),
+                wave: p.rollout.as_ref().and_then(|r| r.sending).map(|w| w - 1),
             });
         }
     }
@@ -341,7 +373,11 @@ fn send_all(
                     if stopped(batch.members.len()) || !still_in_window(&mut batch, opts.now, tally) {
                         return;
                     }
-                    let r = send_one(client, book, &batch, body).await;
+                    let Some(r) = send_one(client, book, &batch, body).await.transpose() else {
+                        let mut t = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        t.held_by_gate += batch.members.len();
+                        return;
+                    };
                     let bad = !matches!(r, Ok(SendResult::Accepted { .. }));
                     let line = {
                         let mut t = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -389,14 +425,17 @@ async fn send_one(
     book: &Arc<Mutex<Book>>,
     batch: &Batch<'_>,
     opts: BodyOptions,
-) -> Result<SendResult> {
+) -> Result<Option<SendResult>> {
     let n = batch.n;
     let as_sent: Vec<_> = batch.members.iter().map(|(i, _, _)| as_sent(n, &n.recipients[*i], opts)).collect();
     let recipients: Vec<&Recipient> = as_sent.iter().map(std::convert::AsRef::as_ref).collect();
     let body = kore::body(n, &recipients, opts.v2_field);
     // 1. Intent, durable before the request leaves.
-    let req = tokio::task::block_in_place(|| -> Result<u32> {
+    let req = tokio::task::block_in_place(|| -> Result<Option<u32>> {
         let mut b = lock(book);
+        if !gate_admits(b.session.state(), batch) {
+            return Ok(None);
+        }
         let req = b.session.state().notifications.get(&n.key).map_or(0, |s| s.requests.len() as u32);
         let at = b.clock.stamp();
         journal_apply(
@@ -412,8 +451,9 @@ async fn send_one(
                 at,
             },
         )?;
-        Ok(req)
+        Ok(Some(req))
     })?;
+    let Some(req) = req else { return Ok(None) };
     // 2. The request.
     let result = client.send(n.api, &body).await;
     // 3. Outcome.
@@ -422,7 +462,27 @@ async fn send_one(
         let mut b = lock(book);
         journal_apply(&mut b, entry)
     })?;
-    Ok(result)
+    Ok(Some(result))
+}
+
+/// Whether the rollout gate still lets `batch` go, asked of the state as its intent is about to
+/// be journaled (the same gate as the plan's; without a rollout, always).
+fn gate_admits(st: &crate::state::State, batch: &Batch<'_>) -> bool {
+    let (n, Some(wave)) = (batch.n, batch.wave) else { return true };
+    let Some(ro) = n.rollout.as_deref() else { return true };
+    let digest = crate::fingerprint::content_digest(n.api, n.channel, &StoredContent::from(&n.content));
+    let entry = st.notifications.get(&n.key);
+    let rec = crate::rollout::record(entry, &digest);
+    let fresh = batch
+        .members
+        .iter()
+        .filter(|(_, h, _)| {
+            !rec.zip(entry)
+                .and_then(|(r, e)| e.recipients.get(h).map(|rs| crate::rollout::in_rollout(r, rs)))
+                .unwrap_or(false)
+        })
+        .count() as u64;
+    crate::rollout::admits(ro, entry, &digest, wave, fresh)
 }
 
 /// The journal entry recording Kore.ai's answer to request `req` of `key`.

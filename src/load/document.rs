@@ -70,6 +70,11 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) ->
     let skip_unreachable = crate::unreachable::skip_unreachable(w, &f, "");
     let targets = f.get("targets").and_then(|n| targets(w, n, src.targets));
     let (delivery_window, own_window, zone_parameters) = windows(w, &f, targets.as_deref(), src.default_windows);
+    let own_rollout = f.contains_key(crate::rollout::parse::FIELD);
+    let rollout = match crate::rollout::parse::rollout(w, &f, "") {
+        Some(crate::rollout::parse::Setting::On(r)) => Some(std::sync::Arc::new(r)),
+        _ => None,
+    };
     let at = (positions.as_slice(), csv_origin.as_ref());
     recipient_checks(w, &f, channel, content.as_ref(), &mut recipients, at, &zone_parameters);
     for p in &zone_parameters {
@@ -98,6 +103,8 @@ pub(super) fn document(w: &mut Walker, file: &Path, doc: &Node, src: Sources) ->
         skip_unreachable,
         delivery_window,
         own_window,
+        rollout,
+        own_rollout,
         variables: std::mem::take(&mut w.used),
         audience_columns,
         audience: crate::manifest::Audience {

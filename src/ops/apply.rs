@@ -100,6 +100,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         promotion: promotion.as_ref(),
         retry: &opts.retry,
         test_ledger: ledger.as_ref(),
+        clock: Some(g.clock),
     };
     let mut plan = plan::for_target(&inputs, g.now);
     if let Some(pf) = &opts.plan_file {
@@ -132,6 +133,8 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     let renames: Vec<(&str, &str)> =
         plan.notifications.iter().filter_map(|n| n.renamed_from.as_deref().map(|f| (f, n.key.as_str()))).collect();
     let mut chores = housekeeping(g, &ws, t, notifications, &plan, &loaded.state);
+    // A halt the gate found is recorded with its figures, whatever else this run does.
+    chores.extend(crate::ops::waves::halts(&plan, notifications));
     report_awaiting(g, &plan);
     let policy_overrides = policy_overrides(g, notifications, &gate, opts);
     let gated = if gate.awaiting.is_empty() { Exit::Ok } else { Exit::Partial };
@@ -148,8 +151,21 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
             report_chores(g, &chores);
         }
         report_held(g, &plan);
-        let mut code = if held > 0 { Exit::Partial } else { gated };
+        let halted = crate::ops::waves::report(g, &plan);
+        let mut code = if held > 0 || halted { Exit::Partial } else { gated };
         if opts.wait {
+            let rolling = plan.notifications.iter().any(|n| n.rollout.is_some());
+            if rolling && !halted {
+                let carry = carry(
+                    g,
+                    (&ws.config, t, notifications),
+                    (&part.audience, promotion.as_ref(), ledger.as_ref()),
+                    limiter,
+                    opts,
+                )
+                .only(rolling_keys(&plan, &gate));
+                return Ok(code.max(crate::ops::waves::carry_on(g, &carry, session)?.1));
+            }
             code = code.max(wait_for(g, t, limiter, &mut *session, opts)?);
         }
         return Ok(code);
@@ -187,6 +203,13 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     ]);
 
     let mut code = report(g, &tally, &plan)?.max(gated);
+    if tally.held_by_gate > 0 {
+        g.shell.errln(format!(
+            "{} recipient(s) were not sent: the canary gate no longer let their wave go when their batch was about to leave. `kore-notify plan` shows why.",
+            tally.held_by_gate
+        ));
+        code = code.max(Exit::Partial);
+    }
     if let Some(sig) = crate::interrupt::requested() {
         g.shell.errln(format!(
             "Interrupted by {}: the requests in flight finished and are recorded; {} batch(es) to {} recipient(s) were not sent. Run `kore-notify apply` again to send them.",
@@ -196,11 +219,72 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         ));
         return Ok(Exit::Interrupted(sig));
     }
+    if opts.wait && plan.notifications.iter().any(|n| n.rollout.is_some()) {
+        let carry = carry(
+            g,
+            (&ws.config, t, notifications),
+            (&part.audience, promotion.as_ref(), ledger.as_ref()),
+            limiter,
+            opts,
+        )
+        .only(rolling_keys(&plan, &gate));
+        return Ok(code.max(crate::ops::waves::carry_on(g, &carry, session)?.1));
+    }
+    if crate::ops::waves::report(g, &plan) {
+        code = code.max(Exit::Partial);
+    }
     if opts.wait {
         let w = wait_for(g, t, limiter, &mut *session, opts)?;
         code = code.max(w);
     }
     Ok(code)
+}
+
+/// The notifications whose later waves `apply --wait` may send: those with a rollout that the
+/// policy gate let through in this run's plan.
+fn rolling_keys(plan: &Plan, gate: &crate::policy::Gate) -> Vec<String> {
+    plan.notifications
+        .iter()
+        .filter(|n| n.rollout.is_some() && !gate.awaiting.iter().any(|(k, _)| *k == n.key))
+        .map(|n| n.key.clone())
+        .collect()
+}
+
+/// What `apply --wait` needs to carry canary waves on (the plan's inputs but the state).
+fn carry<'a>(
+    g: &Global,
+    (config, target, notifications): (
+        &'a crate::config::Config,
+        &'a crate::config::Target,
+        &'a [crate::manifest::Notification],
+    ),
+    (audience, promotion, test_ledger): (
+        &'a std::collections::BTreeMap<String, plan::AudienceNote>,
+        Option<&'a plan::PromotionSources<'a>>,
+        Option<&'a crate::state::State>,
+    ),
+    limiter: Arc<RateLimiter>,
+    opts: &Options,
+) -> crate::ops::waves::Carry<'a> {
+    crate::ops::waves::Carry {
+        config,
+        target,
+        notifications,
+        audience,
+        promotion,
+        test_ledger,
+        limiter,
+        send: SendOptions {
+            parallelism: opts.parallelism,
+            shell: g.shell,
+            color: g.shell.err_color,
+            clock: g.clock,
+            now: (g.now, g.started),
+        },
+        max_recipients: opts.max_recipients,
+        timeout: opts.timeout,
+        keys: Vec::new(),
+    }
 }
 
 /// `--skip-promotion KEY… --reason TEXT`: checked before anything is read. Returns the keys.
@@ -452,7 +536,7 @@ fn report_held(g: &Global, plan: &Plan) {
 
 /// The closing lines and the exit code: 3 when a request was rejected or unknown, or some planned
 /// recipient was held back.
-fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
+pub(crate) fn report(g: &Global, tally: &Tally, plan: &Plan) -> Result<Exit> {
     g.shell.outln(format!(
         "Apply: {} request(s) accepted ({} recipient(s)), {} rejected, {} unknown{}, in {}{}.",
         tally.accepted,

@@ -5,10 +5,12 @@ pub(crate) mod apply;
 pub(crate) mod init;
 pub(crate) mod plan;
 pub(crate) mod report;
+pub(crate) mod resume;
 pub(crate) mod state_cmd;
 pub(crate) mod status;
 pub(crate) mod test_send;
 pub(crate) mod validate;
+pub(crate) mod waves;
 
 use std::path::{Path, PathBuf};
 

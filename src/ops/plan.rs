@@ -106,6 +106,7 @@ pub(crate) fn run(g: &Global, opts: &Options) -> Result<Exit> {
             promotion: promotion.as_ref(),
             retry: &opts.retry,
             test_ledger: ledger.as_ref(),
+            clock: Some(g.clock),
         };
         let mut p = plan::for_target(&inputs, g.now);
         if let Some((_, Some((base, _)))) = &base {

@@ -25,6 +25,8 @@ pub(crate) enum Command {
         yes: bool,
     },
     Resolve(Resolve),
+    /// `state resume KEY`: lift a canary rollout's halt.
+    Resume(String),
     /// `state migrate --to URL|PATH`.
     Migrate {
         to: String,
@@ -102,6 +104,7 @@ fn run_on(g: &Global, config: &Config, t: &Target, store: &dyn StateStore, cmd: 
         }
         Command::Rm { key, yes } => return rm(g, store, &key, yes),
         Command::Resolve(r) => return resolve(g, store, &r),
+        Command::Resume(key) => return crate::ops::resume::resume(g, store, &key),
     }
     Ok(Exit::Ok)
 }

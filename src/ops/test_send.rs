@@ -154,6 +154,7 @@ fn plan_and_digest(
     let retry = plan::Retry::default();
     let ledger = ledger(g, t);
     let inputs = plan::TargetInputs {
+        clock: Some(g.clock),
         config: &ws.config,
         target: t,
         notifications,

@@ -75,6 +75,13 @@ pub(crate) fn for_target<'a>(
             n.delivery_window = Some(d.clone());
         }
     }
+    if let Some(r) = &target.rollout
+        && out.iter().any(|n| !n.own_rollout)
+    {
+        for n in out.to_mut().iter_mut().filter(|n| !n.own_rollout) {
+            n.rollout = Some(r.clone());
+        }
+    }
     (out, notes)
 }
 

@@ -25,6 +25,9 @@ pub(super) fn notification_part_digest(n: &Notification, nd: &str, fingerprints:
     if let (Some(d), Some(m)) = (&n.delivery_window, meta.as_array_mut()) {
         m.push(d.describe().into());
     }
+    if let (Some(r), Some(m)) = (&n.rollout, meta.as_array_mut()) {
+        m.push(format!("rollout {} {:?}", r.describe(), r.ignore_reasons).into());
+    }
     sha2::Digest::update(&mut h, meta.to_string().as_bytes());
     crate::fingerprint::to_hex(&sha2::Digest::finalize(h))
 }
@@ -141,6 +144,7 @@ fn orphaned(inp: &Inputs, key: &str, e: &NotificationState, ours: bool) -> Plann
         not_before: None,
         not_after: None,
         delivery_window: None,
+        rollout: None,
         retry_unknown: false,
         unknown_requests: vec![],
         preview: vec![],
@@ -408,6 +412,39 @@ fn apply_delivery_window(
     Some(w)
 }
 
+/// Under a `rollout`, only the gate's wave is sent now: the others wait for their gate, and a
+/// halted rollout sends nobody (`observing`, `halted`).
+fn apply_rollout(
+    inp: &Inputs,
+    n: &Notification,
+    entry: Option<&NotificationState>,
+    action: &mut Action,
+    reason: &mut String,
+    c: &mut Classified,
+) -> Option<crate::rollout::plan::RolloutPlan> {
+    if !action.sends() {
+        return None;
+    }
+    let r = crate::rollout::plan::cut(n, entry, &mut c.sends, inp.wall.unwrap_or(inp.now))?;
+    c.counts.waiting += r.later as usize;
+    if let Some(h) = &r.halted {
+        *action = if c.records.is_empty() { Action::Halted } else { Action::Record };
+        *reason = format!("{reason}; halted: {h}; {}", r.gate);
+    } else if c.sends.is_empty() {
+        *action = if c.records.is_empty() { Action::Observing } else { Action::Record };
+        *reason = format!("{reason}; {}", r.gate);
+    } else if r.later > 0 {
+        let wave = r.sending.unwrap_or(1);
+        *reason = format!(
+            "{reason}; canary wave {wave} of {}: {} now, {} in later waves",
+            r.waves.len(),
+            c.sends.len(),
+            r.later
+        );
+    }
+    Some(r)
+}
+
 pub(super) fn unknown_requests(
     entry: Option<&NotificationState>,
     c: &Classified,
@@ -445,6 +482,7 @@ pub(super) fn plan_one(
     let previous_content = entry.map(|e| e.content.clone()).filter(|x| *x != content);
     let (mut action, mut reason) = choose_action(n, entry, &c);
     apply_window(inp, n, &mut action, &mut reason, &mut c);
+    let rollout = apply_rollout(inp, n, entry, &mut action, &mut reason, &mut c);
     let delivery_window = apply_delivery_window(inp, n, &mut action, &mut reason, &mut c);
     if entry.is_none()
         && n.reuse_retired_key
@@ -480,6 +518,7 @@ pub(super) fn plan_one(
         not_before: rfc3339(n.not_before),
         not_after: rfc3339(n.not_after),
         delivery_window,
+        rollout,
         retry_unknown: unknown_requests.iter().any(|r| r.retried),
         unknown_requests,
         preview,
@@ -511,6 +550,8 @@ pub(crate) struct TargetInputs<'a> {
     /// The target's test ledger (`kore-notify test-send`), when it could be read: each
     /// notification's evidence, and the policy's `testSent`.
     pub(crate) test_ledger: Option<&'a crate::state::State>,
+    /// The wall clock (canary waves' `observe` is measured on it); `None`: the plan's `now`.
+    pub(crate) clock: Option<crate::clock::Clock>,
 }
 
 /// The plan of one target at `now`: [`compute`], the audience notes, the promotion gate, the
@@ -531,6 +572,7 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
         origin: &config.origin,
         shared_state: target.state_is_shared(),
         skip_unreachable: target.skip_unreachable,
+        wall: t.clock.map(crate::clock::Clock::now),
     });
     p.name.clone_from(&target.name);
     for n in &mut p.notifications {
@@ -555,13 +597,27 @@ pub(crate) fn for_target(t: &TargetInputs, now: time::OffsetDateTime) -> Plan {
     let mut forecast = super::forecast::forecast(&sends, target.batch_size, (target.per_minute, target.per_hour));
     // Later openings of notifications the promotion gate holds are not forecast: nothing of
     // them leaves until the gate opens.
-    let later: Vec<super::forecast::Later> = p
+    let mut later: Vec<super::forecast::Later> = p
         .notifications
         .iter()
         .filter(|n| n.action != Action::AwaitingPromotion)
         .filter_map(|n| Some((n, n.delivery_window.as_ref().filter(|w| !w.later.is_empty())?)))
         .map(|(n, w)| (n.key.as_str(), w.openings(now), n.not_after.as_deref()))
         .collect();
+    // Canary waves to come: each `observe` after the one before (this apply's, or the one out).
+    for n in p.notifications.iter().filter(|n| n.action != Action::AwaitingPromotion) {
+        let Some(r) = &n.rollout else { continue };
+        let first = forecast.notifications.iter().find(|l| l.key == n.key).map_or(0.0, |l| l.last_leaves_after);
+        let waves = r.later_waves(first, now);
+        if waves.is_empty() {
+            continue;
+        }
+        forecast.later_waves += waves.iter().map(|(_, k)| k.div_ceil(target.batch_size.max(1))).sum::<usize>();
+        match later.iter_mut().find(|l| l.0 == n.key) {
+            Some(l) => l.1.extend(waves),
+            None => later.push((n.key.as_str(), waves, n.not_after.as_deref())),
+        }
+    }
     super::forecast::with_windows(&mut forecast, &later, target.batch_size, now);
     p.forecast = Some(forecast);
     if let Some(ledger) = t.test_ledger {

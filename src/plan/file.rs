@@ -339,6 +339,7 @@ mod tests {
             retention: None,
             origin: "",
             shared_state: false,
+            wall: None,
             skip_unreachable: false,
         });
         let mut set = PlanSet::new(vec![p]);

@@ -13,7 +13,8 @@
 //! [`with_windows`] runs the same limiter with each of their requests released at its opening, so
 //! a notification whose window opens (or whose sends could only finish) after its `notAfter` is
 //! named as well. A scheduled run sends at its first tick after an opening: the times are the
-//! earliest.
+//! earliest. Canary waves still to come are released the same way, each `observe` after the one
+//! before (the next wave's gate opens no earlier).
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,10 @@ pub struct Forecast {
     /// When the last of them can leave at the earliest (RFC 3339): the openings, then the limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub later_last_leaves_at: Option<String>,
+    /// Of `later_requests`, those of canary waves still to come (each `observe` after the one
+    /// before it, at the earliest: statuses are assumed terminal by then).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub later_waves: usize,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
@@ -107,6 +112,7 @@ pub(crate) fn forecast(
         notifications,
         later_requests: 0,
         later_last_leaves_at: None,
+        later_waves: 0,
     }
 }
 
@@ -177,8 +183,15 @@ impl Forecast {
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         let mut line = self.now_line();
         if let Some(at) = self.later_last_leaves_at.as_deref().filter(|_| self.later_requests > 0) {
+            let why = match (self.later_waves, self.later_requests - self.later_waves.min(self.later_requests)) {
+                (0, _) => "as delivery windows open".to_string(),
+                (w, 0) => format!("in later canary waves ({})", plural(w, "request")),
+                (w, _) => {
+                    format!("as delivery windows open and in later canary waves ({} of them)", plural(w, "request"))
+                }
+            };
             line.push_str(&format!(
-                "; then {} as delivery windows open, the last at {at} at the earliest",
+                "; then {} {why}, the last at {at} at the earliest",
                 plural(self.later_requests, "request")
             ));
         }

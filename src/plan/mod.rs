@@ -96,6 +96,11 @@ pub enum Action {
     /// The target promotes from another one, where this content was not yet accepted (or
     /// delivered): nothing is sent until it is, or until `apply --skip-promotion`.
     AwaitingPromotion,
+    /// Canary waves: a wave is out and the next waits for its gate (statuses, `observe`).
+    Observing,
+    /// Canary waves: a wave's failure rate went over the limit; nothing more is sent until
+    /// `state resume` or a content change.
+    Halted,
 }
 
 impl Action {
@@ -113,6 +118,8 @@ impl Action {
             Action::Blocked => "blocked",
             Action::Orphaned => "orphaned",
             Action::AwaitingPromotion => "awaiting promotion",
+            Action::Observing => "observing",
+            Action::Halted => "halted",
         }
     }
     /// Whether this action messages people.
@@ -339,6 +346,9 @@ pub struct PlannedNotification {
     /// With a `deliveryWindow`: who is sent now, and when the others' windows open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) delivery_window: Option<crate::window::plan::WindowPlan>,
+    /// With a `rollout`: its waves, which one this apply sends, the gate's state, a halt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<crate::rollout::plan::RolloutPlan>,
     /// Whether unknown requests of this notification are retried (`--retry-unknown`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) retry_unknown: bool,
@@ -480,9 +490,12 @@ impl Summary {
     pub(crate) fn needs_action(&self, plan: &[PlannedNotification]) -> bool {
         self.recipients_to_send > 0
             || self.recipients_held > 0
-            || plan
-                .iter()
-                .any(|n| !n.records.is_empty() || n.renamed_from.is_some() || n.action == Action::AwaitingPromotion)
+            || plan.iter().any(|n| {
+                !n.records.is_empty()
+                    || n.renamed_from.is_some()
+                    || n.action == Action::AwaitingPromotion
+                    || n.rollout.as_ref().is_some_and(|r| r.halt.is_some() && !r.halt_recorded)
+            })
     }
 }
 
@@ -604,6 +617,10 @@ pub struct Inputs<'a> {
     pub origin: &'a str,
     /// Whether other repositories may share the state (PostgreSQL).
     pub shared_state: bool,
+    /// The wall clock's reading, when it is not `now`: a canary wave's `observe` is measured on
+    /// it, as requests are stamped by it (`KORE_NOTIFY_NOW` moves the plan's time, not the time
+    /// Kore.ai takes to deliver). `None`: `now`.
+    pub wall: Option<time::OffsetDateTime>,
     /// The target's `skipUnreachable` default (a manifest's own setting wins).
     pub skip_unreachable: bool,
 }

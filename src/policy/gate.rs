@@ -40,6 +40,14 @@ fn facts(
             kinds.push(k);
         }
     }
+    // Recipients this content reaches later (their delivery window, a later canary wave) count
+    // too: a rule on reach cannot be passed in slices, one wave or one time zone at a time.
+    let later = p.recipients.waiting as u64;
+    if p.action == crate::plan::Action::Resend {
+        second += later;
+    } else {
+        new += later;
+    }
     let (start, secs) = span;
     let end = start + time::Duration::seconds_f64(secs.clamp(0.0, 1e9));
     Facts {
@@ -49,7 +57,9 @@ fn facts(
         kinds,
         new,
         second,
-        total: p.sends.len() as u64,
+        // A canary rollout reaches all its waves' recipients, whichever wave this apply sends.
+        total: (p.sends.len() as u64 + later)
+            .max(p.rollout.as_ref().map_or(0, |r| r.waves.iter().map(|w| w.recipients).sum())),
         inline: audience.0,
         csv: audience.1,
         content_changed: p.previous_content.is_some(),

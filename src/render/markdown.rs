@@ -474,6 +474,9 @@ fn md_section(n: &PlannedNotification, review: &Review, shown: &Shown, open: boo
     if let Some(w) = &n.delivery_window {
         let _ = write!(d, "**Delivery window** {}: {}\n\n", safe::md(&w.window), safe::md(&w.line(WINDOW_GROUPS)));
     }
+    if let Some(r) = &n.rollout {
+        let _ = write!(d, "**Canary waves** {}\n\n", safe::md(&r.line()));
+    }
     if !n.sends.is_empty() {
         d.push_str("**Who gets what**\n\n");
         d.push_str(&who_gets_what(n, shown));

@@ -65,6 +65,8 @@ impl Style {
             Action::Blocked => ("!", "31;1"),
             Action::Orphaned => ("?", "35"),
             Action::AwaitingPromotion => ("⏸", "33"),
+            Action::Observing => ("…", "36"),
+            Action::Halted => ("!", "31;1"),
         };
         self.paint(code, &format!("{sym} {}", a.as_str()))
     }
@@ -163,6 +165,9 @@ fn text_head(out: &mut String, st: &Style, n: &PlannedNotification) {
     if let Some(w) = &n.delivery_window {
         let _ = writeln!(out, "    delivery window {}: {}", safe::line(&w.window), safe::line(&w.line(WINDOW_GROUPS)));
     }
+    if let Some(r) = &n.rollout {
+        let _ = writeln!(out, "    {}", safe::line(&r.line()));
+    }
     if let Some(e) = n.promotion.as_ref().and_then(|p| p.evidence.as_ref()) {
         let _ = writeln!(out, "    promotion evidence: {}", safe::line(e));
     }
@@ -224,7 +229,8 @@ fn text_recipients(out: &mut String, st: &Style, n: &PlannedNotification, verbos
 
 /// The content (or its diff against what was sent) and the "as delivered" previews.
 fn text_content(out: &mut String, st: &Style, n: &PlannedNotification) {
-    if n.action.sends() || matches!(n.action, Action::Record | Action::Scheduled | Action::Waiting) {
+    if n.action.sends() || matches!(n.action, Action::Record | Action::Scheduled | Action::Waiting | Action::Observing)
+    {
         match (&n.previous_content, &n.content) {
             (Some(old), Some(new)) => {
                 let _ = writeln!(out, "    content ({} → {}):", safe::line(&old.kind), safe::line(&new.kind));

@@ -28,7 +28,10 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::delivery::{self, Delivery, plain_word};
-use super::{ContentMark, NotificationState, Override, Pending, RecipientState, RequestState, StoredContent, TestSend};
+use super::{
+    ContentMark, NotificationState, Override, Pending, RecipientState, RequestState, RolloutRecord, StoredContent,
+    TestSend,
+};
 use crate::fingerprint::{Fingerprint, RecipientHash};
 use crate::manifest::{Api, Channel};
 
@@ -311,6 +314,8 @@ impl Serialize for NotificationState {
             overrides: &'a [Override],
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             test_sends: &'a [TestSend],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rollout: Option<&'a RolloutRecord>,
         }
         Out {
             channel: self.channel,
@@ -324,6 +329,7 @@ impl Serialize for NotificationState {
             contents: &self.contents,
             overrides: &self.overrides,
             test_sends: &self.test_sends,
+            rollout: self.rollout.as_ref(),
         }
         .serialize(s)
     }
@@ -353,6 +359,7 @@ impl<'de> Deserialize<'de> for NotificationState {
             overrides: Vec<Override>,
             #[serde(default)]
             test_sends: Vec<TestSend>,
+            rollout: Option<RolloutRecord>,
         }
         let i = In::deserialize(d)?;
         let mut deliveries = i.deliveries;
@@ -369,6 +376,7 @@ impl<'de> Deserialize<'de> for NotificationState {
             contents: i.contents,
             overrides: i.overrides,
             test_sends: i.test_sends,
+            rollout: i.rollout,
         })
     }
 }

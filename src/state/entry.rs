@@ -122,6 +122,31 @@ pub enum Entry {
         content: StoredContent,
         record: TestSend,
     },
+    /// A canary wave of `key` starts (journaled before its first request): wave `wave` (0-based)
+    /// of the rollout of the content digesting to `digest`, reaching `upto` recipients in all,
+    /// its requests from `from_req` on. Creates the notification when it is new.
+    Wave {
+        key: String,
+        channel: Channel,
+        api: Api,
+        content: StoredContent,
+        digest: String,
+        wave: u32,
+        upto: u64,
+        from_req: u32,
+        at: String,
+    },
+    /// The rollout of `key` (content `digest`) halts: a wave's failure rate went over the limit.
+    Halt {
+        key: String,
+        digest: String,
+        halt: HaltRecord,
+    },
+    /// `state resume KEY`: the halt lifted, the waves it judged accepted.
+    Resume {
+        key: String,
+        record: ResumeRecord,
+    },
 }
 
 /// A recipient's comment in a status entry: an index into the entry's `comments`, or the text

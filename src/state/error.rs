@@ -161,6 +161,8 @@ pub enum ReplayError {
     RetireUnknown(String),
     #[error("a status of {key} refers to comment {index}, which it does not list")]
     CommentIndex { key: String, index: u32 },
+    #[error("wave {wave} of {key} starts again or out of order")]
+    WaveOrder { key: String, wave: u32 },
 }
 
 /// A snapshot older than the newest one the store knows of, and where that one is recorded.

@@ -34,6 +34,7 @@ mod file;
 mod freshness;
 mod lock;
 pub mod pg;
+mod rollout;
 mod spec;
 mod store;
 
@@ -45,6 +46,8 @@ use file::*;
 pub use file::{Journal, Loaded, load, load_for_update, write_snapshot};
 pub(crate) use lock::{Holder, Lock, RunSite, live_holder};
 use lock::{check_regular, refused_link};
+pub(crate) use rollout::percent_of;
+pub use rollout::{HaltRecord, ResumeRecord, RolloutRecord, WaveMark};
 pub(crate) use spec::{DEFAULT_STATE, STATE_URL_VAR, StoreSpec};
 pub(crate) use store::{FileStore, store_for};
 pub use store::{Session, StateStore};
@@ -224,6 +227,9 @@ pub struct NotificationState {
     /// Test sends of this notification (only in a test ledger, see `crate::testsend`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) test_sends: Vec<TestSend>,
+    /// The canary rollout of its current content: waves started, a halt (see `crate::rollout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<RolloutRecord>,
 }
 
 /// From request `from` on, the requests of a notification carried the content digesting to
@@ -625,6 +631,45 @@ impl State {
             Entry::TestSend { key, channel, api, content, record } => {
                 self.entry(key, *channel, *api, content).test_sends.push(record.clone());
             }
+            Entry::Wave { key, channel, api, content, digest, wave, upto, from_req, at } => {
+                let n = self.entry(key, *channel, *api, content);
+                let r = n.rollout.get_or_insert_with(|| RolloutRecord {
+                    digest: digest.clone(),
+                    waves: Vec::new(),
+                    halt: None,
+                    judged_from: 0,
+                    resumed: Vec::new(),
+                });
+                if r.digest != *digest {
+                    // A changed content starts a rollout of its own.
+                    *r = RolloutRecord {
+                        digest: digest.clone(),
+                        waves: Vec::new(),
+                        halt: None,
+                        judged_from: 0,
+                        resumed: Vec::new(),
+                    };
+                }
+                if r.waves.last().is_some_and(|w| w.wave >= *wave) {
+                    return Err(ReplayError::WaveOrder { key: key.clone(), wave: *wave });
+                }
+                r.waves.push(WaveMark { wave: *wave, upto: *upto, from_req: *from_req, at: at.clone() });
+            }
+            Entry::Halt { key, digest, halt } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::NoNotification(key.clone()))?;
+                if let Some(r) = n.rollout.as_mut().filter(|r| r.digest == *digest) {
+                    r.halt = Some(halt.clone());
+                }
+            }
+            Entry::Resume { key, record } => {
+                let n = self.notifications.get_mut(key).ok_or_else(|| ReplayError::NoNotification(key.clone()))?;
+                if let Some(r) = n.rollout.as_mut()
+                    && let Some(h) = r.halt.take()
+                {
+                    r.judged_from = h.wave + 1;
+                    r.resumed.push(record.clone());
+                }
+            }
             Entry::Claim { key, origin } => {
                 // A claim recorded for a notification whose every request was refused before it
                 // was created is nothing to claim.
@@ -650,6 +695,7 @@ impl State {
             contents: Vec::new(),
             overrides: Vec::new(),
             test_sends: Vec::new(),
+            rollout: None,
         })
     }
 

@@ -25,6 +25,7 @@ fn snapshot_roundtrip_and_tamper_detection() {
                 at: "2026-11-24T09:00:00Z".into(),
             }],
             test_sends: Vec::new(),
+            rollout: None,
         },
     );
     let bytes = s.to_bytes();

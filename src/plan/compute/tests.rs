@@ -223,6 +223,8 @@ fn notification(r: &Row, now: time::OffsetDateTime) -> Notification {
         audience_columns: Vec::new(),
         delivery_window: None,
         own_window: false,
+        rollout: None,
+        own_rollout: false,
         targets: None,
     }
 }
@@ -315,6 +317,7 @@ fn planned(r: &Row, n: &Notification, state: &State, now: time::OffsetDateTime) 
         retention: None,
         origin: "",
         shared_state: false,
+        wall: None,
         skip_unreachable: false,
     };
     plan_one(&inp, n, state.notifications.get("k"), None, &crate::unreachable::Unreachable::of(state)).0

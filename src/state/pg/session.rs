@@ -18,7 +18,10 @@ fn entry_key(e: &Entry) -> Option<&str> {
         | Entry::Revive { key }
         | Entry::Claim { key, .. }
         | Entry::Override { key, .. }
-        | Entry::TestSend { key, .. } => Some(key),
+        | Entry::TestSend { key, .. }
+        | Entry::Wave { key, .. }
+        | Entry::Halt { key, .. }
+        | Entry::Resume { key, .. } => Some(key),
         Entry::Rename { from, .. } => Some(from),
         Entry::Begin { .. } => None,
     }
@@ -124,7 +127,10 @@ impl PgSession {
             | Entry::Revive { .. }
             | Entry::Claim { .. }
             | Entry::Override { .. }
-            | Entry::TestSend { .. } => (Vec::new(), Vec::new(), Ledger::None),
+            | Entry::TestSend { .. }
+            | Entry::Wave { .. }
+            | Entry::Halt { .. }
+            | Entry::Resume { .. } => (Vec::new(), Vec::new(), Ledger::None),
         }
     }
 
@@ -154,7 +160,10 @@ impl PgSession {
             | Entry::Orphan { key, .. }
             | Entry::Claim { key, .. }
             | Entry::Override { key, .. }
-            | Entry::TestSend { key, .. } => (key.clone(), Special::None),
+            | Entry::TestSend { key, .. }
+            | Entry::Wave { key, .. }
+            | Entry::Halt { key, .. }
+            | Entry::Resume { key, .. } => (key.clone(), Special::None),
         };
         let mut ch = Change {
             key: key.clone(),
@@ -176,6 +185,9 @@ impl PgSession {
                     | Entry::Claim { .. }
                     | Entry::Override { .. }
                     | Entry::TestSend { .. }
+                    | Entry::Wave { .. }
+                    | Entry::Halt { .. }
+                    | Entry::Resume { .. }
             ) {
                 ch.doc = Some(sql::doc_of(n));
             }
