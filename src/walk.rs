@@ -26,6 +26,19 @@ pub(crate) struct Walker<'a> {
 /// The most that variable expansion may add to one file's text, in bytes.
 pub(crate) const MAX_EXPANSION_BYTES: usize = 1024 * 1024;
 
+/// What [`Walker::off_or_fields`] found.
+pub(crate) enum OffOr<'n> {
+    Off,
+    /// The mapping: its node, its field path, its fields, and the error count before they were
+    /// read (more errors after parsing them: the setting is invalid).
+    On {
+        node: &'n Node,
+        path: String,
+        fields: BTreeMap<String, &'n Node>,
+        errors: usize,
+    },
+}
+
 /// Builds a field path such as `identities[3].parameters.refId`.
 pub(crate) fn join(path: &str, field: &str) -> String {
     if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
@@ -148,6 +161,33 @@ impl<'a> Walker<'a> {
             }
         }
         Some(out)
+    }
+
+    /// Field `name` of `f`, when present: the word `off`, or a mapping of `known` fields (a
+    /// manifest's setting, or a target default a manifest may turn off). `None` also when it is
+    /// neither (reported, with `help`). `prefix` is where `f` is (`""`, or `targets.NAME`).
+    pub(crate) fn off_or_fields<'n>(
+        &mut self,
+        f: &BTreeMap<String, &'n Node>,
+        prefix: &str,
+        name: &str,
+        known: &[&str],
+        help: &str,
+    ) -> Option<OffOr<'n>> {
+        let node: &'n Node = f.get(name)?;
+        let path = join(prefix, name);
+        if let Value::Str(s) = &node.value
+            && s.trim() == "off"
+        {
+            return Some(OffOr::Off);
+        }
+        if !matches!(node.value, Value::Map(_)) {
+            self.error(&node.pos, &path, format!("expected a mapping or `off`, found {}", node.kind()), help);
+            return None;
+        }
+        let errors = self.diags.errors();
+        let fields = self.fields(node, &path, known)?;
+        Some(OffOr::On { node, path, fields, errors })
     }
 
     /// A string scalar, interpolated. Integers are accepted as their decimal text.

@@ -27,20 +27,11 @@ const HELP: &str = "write e.g. `deliveryWindow: {days: [mon, tue, wed, thu, fri]
 /// `deliveryWindow` of a manifest's or a target's fields, when present; `None` also when it has
 /// an error (reported). `prefix` is where the fields are (`""`, or `targets.NAME`).
 pub(crate) fn delivery_window(w: &mut Walker, f: &BTreeMap<String, &Node>, prefix: &str) -> Option<Setting> {
-    let node = f.get(FIELD)?;
-    let field = join(prefix, FIELD);
+    let (node, field, g, errors) = match w.off_or_fields(f, prefix, FIELD, FIELDS, HELP)? {
+        crate::walk::OffOr::Off => return Some(Setting::Off),
+        crate::walk::OffOr::On { node, path, fields, errors } => (node, path, fields, errors),
+    };
     let field = field.as_str();
-    if let Value::Str(s) = &node.value
-        && s.trim() == "off"
-    {
-        return Some(Setting::Off);
-    }
-    if !matches!(node.value, Value::Map(_)) {
-        w.error(&node.pos, field, format!("expected a mapping or `off`, found {}", node.kind()), HELP);
-        return None;
-    }
-    let errors = w.diags.errors();
-    let g = w.fields(node, field, FIELDS)?;
     let days = days(w, g.get("days").copied(), field);
     let from = time_field(w, &g, node, field, "from");
     let to = time_field(w, &g, node, field, "to");
