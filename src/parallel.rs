@@ -3,7 +3,9 @@
 
 /// Runs `work` on `items` split into at most `max_threads` contiguous chunks (fewer on fewer
 /// cores), one thread each, with `stack` bytes of stack when given. Returns each chunk's result in
-/// order: `Err` for a thread that could not be started; a panic in one is resumed here.
+/// order; a panic in one is resumed here. A chunk whose thread could not be started is worked on
+/// this thread instead when no stack size is asked for (the caller's stack is enough); with one,
+/// it is `Err`.
 pub(crate) fn fan_out<T: Send, R: Send>(
     items: &mut [T],
     max_threads: usize,
@@ -13,7 +15,7 @@ pub(crate) fn fan_out<T: Send, R: Send>(
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, max_threads.max(1));
     let chunk = items.len().div_ceil(threads).max(1);
     let work = &work;
-    std::thread::scope(|s| {
+    let mut results: Vec<std::io::Result<R>> = std::thread::scope(|s| {
         let handles: Vec<_> = items
             .chunks_mut(chunk)
             .map(|part| {
@@ -26,7 +28,15 @@ pub(crate) fn fan_out<T: Send, R: Send>(
             })
             .collect();
         handles.into_iter().map(|h| h.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))).collect()
-    })
+    });
+    if stack.is_none() {
+        for (r, part) in results.iter_mut().zip(items.chunks_mut(chunk)) {
+            if r.is_err() {
+                *r = Ok(work(part));
+            }
+        }
+    }
+    results
 }
 
 #[cfg(test)]

@@ -32,8 +32,6 @@ pub(super) fn notification_part_digest(n: &Notification, nd: &str, fingerprints:
     crate::fingerprint::to_hex(&sha2::Digest::finalize(h))
 }
 
-/// # Panics
-/// If a worker thread cannot be spawned.
 pub fn compute(inp: &Inputs) -> Plan {
     let state = inp.state;
     let mut claimed: HashSet<&str> = HashSet::new();
@@ -60,7 +58,9 @@ pub fn compute(inp: &Inputs) -> Plan {
     let planned = crate::parallel::fan_out(&mut lookups, 8, None, |part| {
         part.iter_mut().map(|(n, e, r)| plan_one(inp, n, *e, r.take(), &unreachable)).collect::<Vec<_>>()
     });
-    let planned = planned.into_iter().map(|r| r.unwrap_or_else(|e| panic!("failed to spawn thread: {e:?}")));
+    // Without a stack size, a chunk whose thread could not start is planned on this one: every
+    // result is `Ok` (see `fan_out`).
+    let planned = planned.into_iter().flatten();
     for (p, digest) in planned.flatten() {
         out.push(p);
         parts.push(digest);
