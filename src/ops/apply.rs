@@ -138,6 +138,11 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     report_awaiting(g, &plan);
     let policy_overrides = policy_overrides(g, notifications, &gate, opts);
     let gated = if gate.awaiting.is_empty() { Exit::Ok } else { Exit::Partial };
+    // What `--wait` needs to carry canary waves on (only the rollouts the policy let through).
+    let carry_on = |limiter| {
+        carry(g, (&ws.config, t, notifications), (&part.audience, promotion.as_ref(), ledger.as_ref()), limiter, opts)
+            .only(rolling_keys(&plan, &gate))
+    };
     if to_send == 0 && to_record == 0 && renames.is_empty() {
         g.info("Nothing to send.");
         if t.state_is_shared() {
@@ -155,18 +160,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         let mut code = if held > 0 || halted { Exit::Partial } else { gated };
         if opts.wait {
             let rolling = plan.notifications.iter().any(|n| n.rollout.is_some());
-            if rolling && !halted {
-                let carry = carry(
-                    g,
-                    (&ws.config, t, notifications),
-                    (&part.audience, promotion.as_ref(), ledger.as_ref()),
-                    limiter,
-                    opts,
-                )
-                .only(rolling_keys(&plan, &gate));
-                return Ok(code.max(crate::ops::waves::carry_on(g, &carry, session)?.1));
-            }
-            code = code.max(wait_for(g, t, limiter, &mut *session, opts)?);
+            code = code.max(wait_after(g, t, opts, limiter, session, (rolling && !halted).then_some(carry_on))?);
         }
         return Ok(code);
     }
@@ -193,7 +187,7 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
     chores.extend(policy_overrides);
     let prepared = send::prepare(session, g.clock, &plan, notifications, &renames, &chores, t.batch_size)?;
     report_chores(g, &chores);
-    let (mut session, tally) = send::execute(prepared, t, &ws.config.origin, creds, &limiter, send_opts)?;
+    let (session, tally) = send::execute(prepared, t, &ws.config.origin, creds, &limiter, send_opts)?;
     counts.extend([
         ("accepted", tally.accepted),
         ("recipientsAccepted", tally.recipients_accepted),
@@ -219,25 +213,31 @@ fn run_counted(g: &Global, opts: &Options, counts: &mut Vec<(&'static str, usize
         ));
         return Ok(Exit::Interrupted(sig));
     }
-    if opts.wait && plan.notifications.iter().any(|n| n.rollout.is_some()) {
-        let carry = carry(
-            g,
-            (&ws.config, t, notifications),
-            (&part.audience, promotion.as_ref(), ledger.as_ref()),
-            limiter,
-            opts,
-        )
-        .only(rolling_keys(&plan, &gate));
-        return Ok(code.max(crate::ops::waves::carry_on(g, &carry, session)?.1));
-    }
-    if crate::ops::waves::report(g, &plan) {
+    let rolling = plan.notifications.iter().any(|n| n.rollout.is_some());
+    // Carried on, the waves report their own halts.
+    if !(opts.wait && rolling) && crate::ops::waves::report(g, &plan) {
         code = code.max(Exit::Partial);
     }
     if opts.wait {
-        let w = wait_for(g, t, limiter, &mut *session, opts)?;
-        code = code.max(w);
+        code = code.max(wait_after(g, t, opts, limiter, session, rolling.then_some(carry_on))?);
     }
     Ok(code)
+}
+
+/// `--wait`: the canary waves carried on in this process when `waves` makes them, else the
+/// statuses polled until terminal (or the timeout).
+fn wait_after<'a>(
+    g: &Global,
+    t: &crate::config::Target,
+    opts: &Options,
+    limiter: Arc<RateLimiter>,
+    mut session: Box<dyn Session>,
+    waves: Option<impl FnOnce(Arc<RateLimiter>) -> crate::ops::waves::Carry<'a>>,
+) -> Result<Exit> {
+    match waves {
+        Some(carry) => Ok(crate::ops::waves::carry_on(g, &carry(limiter), session)?.1),
+        None => wait_for(g, t, limiter, &mut *session, opts),
+    }
 }
 
 /// The notifications whose later waves `apply --wait` may send: those with a rollout that the
