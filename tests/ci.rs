@@ -370,14 +370,8 @@ fn no_pipeline_ends_in_a_reader_that_stops_early() {
 fn killed_run(emu: &Emulator) -> (Test, tempfile::TempDir, tempfile::TempDir) {
     let two = "key: a\nchannel: slack\ncontent: {type: text, value: hi}\nidentities: [p1@y.com, p2@y.com]\n";
     let t = Test::repo(&emu.url).manifest("a.yaml", two).file(".gitignore", ".kore-notify/\n");
-    let origin = tempfile::tempdir().expect("origin");
-    let (o, repo) = (origin.path().to_str().expect("utf8"), t.path().to_path_buf());
-    git(origin.path(), &["init", "--quiet", "--bare", "-b", "main"]);
-    git(&repo, &["init", "--quiet", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "--quiet", "-m", "manifests"]);
-    git(&repo, &["remote", "add", "origin", o]);
-    git(&repo, &["push", "--quiet", "origin", "HEAD:main"]);
+    let repo = t.path().to_path_buf();
+    let origin = git_with_origin(&repo);
     let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
     let branch = tempfile::tempdir().expect("branch");
     let b = branch.path();
@@ -387,7 +381,7 @@ fn killed_run(emu: &Emulator) -> (Test, tempfile::TempDir, tempfile::TempDir) {
     std::fs::write(b.join("APPLY_IN_PROGRESS"), "https://github.com/o/r/actions/runs/4242\n").expect("marker");
     git(b, &["add", "-A", "-f"]);
     git(b, &["commit", "--quiet", "-m", "apply in progress"]);
-    git(b, &["push", "--quiet", o, "HEAD:kore-notify-state"]);
+    git(b, &["push", "--quiet", origin.path().to_str().expect("utf8"), "HEAD:kore-notify-state"]);
     let (_, t) = t
         .manifest("a.yaml", &two.replace("p2@y.com]", "p2@y.com, p3@y.com]"))
         .args(["apply", "--auto-approve"])

@@ -33,16 +33,7 @@ fn the_delivery_report_comment_is_updated_until_every_status_is_final() {
     let commit = git(&dir, &["rev-parse", "HEAD"]).trim().to_string();
     let (_, t) = t.args(["apply", "--auto-approve"]).status(0).run();
     let run = || {
-        let out = Command::new("bash")
-            .arg(format!("{}/scripts/ci-report.sh", env!("CARGO_MANIFEST_DIR")))
-            .current_dir(&dir)
-            .env("PATH", format!("{}:{}", dir.join("stub").display(), std::env::var("PATH").unwrap_or_default()))
-            .env("STUB", &dir)
-            .env("KN_BIN", BIN)
-            .env("KN_DIR", &dir)
-            .env("KN_REPORT_DIR", dir.join("out"))
-            .env("REPO", "o/r")
-            .env("GH_TOKEN", "t")
+        let out = ci_report(&dir)
             .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
             .env_remove("GITHUB_ACTIONS")
             .output()
@@ -133,17 +124,8 @@ fn the_ci_report_passes_the_target_through() {
     let (_, _t) = t.args(["apply", "--target", "staging", "--auto-approve"]).status(0).run();
     let run = |var: Option<(&str, &str)>| {
         let _ = std::fs::remove_dir_all(dir.join("out"));
-        let mut c = Command::new("bash");
-        c.arg(format!("{}/scripts/ci-report.sh", env!("CARGO_MANIFEST_DIR")))
-            .current_dir(&dir)
-            .env("PATH", format!("{}:{}", dir.join("stub").display(), std::env::var("PATH").unwrap_or_default()))
-            .env("STUB", &dir)
-            .env("KN_BIN", BIN)
-            .env("KN_DIR", &dir)
-            .env("KN_REPORT_DIR", dir.join("out"))
-            .env("REPO", "o/r")
-            .env("GH_TOKEN", "t")
-            .env_remove("GITHUB_ACTIONS")
+        let mut c = ci_report(&dir);
+        c.env_remove("GITHUB_ACTIONS")
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("KN_TARGET")
             .env_remove("KORE_NOTIFY_TARGET");
@@ -167,4 +149,20 @@ fn the_ci_report_passes_the_target_through() {
     }
     let (ok, err) = run(Some(("KN_TARGET", "Staging; rm -rf /")));
     assert!(!ok && err.contains("is not a target name"), "{err}");
+}
+
+/// `scripts/ci-report.sh` run in `dir` against the stub `gh` there, as the workflow's report step
+/// runs it.
+fn ci_report(dir: &std::path::Path) -> Command {
+    let mut c = Command::new("bash");
+    c.arg(format!("{}/scripts/ci-report.sh", env!("CARGO_MANIFEST_DIR")))
+        .current_dir(dir)
+        .env("PATH", format!("{}:{}", dir.join("stub").display(), std::env::var("PATH").unwrap_or_default()))
+        .env("STUB", dir)
+        .env("KN_BIN", BIN)
+        .env("KN_DIR", dir)
+        .env("KN_REPORT_DIR", dir.join("out"))
+        .env("REPO", "o/r")
+        .env("GH_TOKEN", "t");
+    c
 }

@@ -30,14 +30,8 @@ fn with_pull_request(emu: &Emulator, evil: &Emulator) -> (Test, tempfile::TempDi
         .file("kore-notify.yaml", &main_config(&emu.url))
         .manifest("hello.yaml", HELLO)
         .file(".gitignore", ".kore-notify/\n");
-    let origin = tempfile::tempdir().expect("origin");
-    let (o, repo) = (origin.path().to_str().expect("utf8"), t.path().to_path_buf());
-    git(origin.path(), &["init", "--quiet", "--bare", "-b", "main"]);
-    git(&repo, &["init", "--quiet", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "--quiet", "-m", "manifests"]);
-    git(&repo, &["remote", "add", "origin", o]);
-    git(&repo, &["push", "--quiet", "origin", "HEAD:main"]);
+    let repo = t.path().to_path_buf();
+    let origin = git_with_origin(&repo);
     git(&repo, &["checkout", "--quiet", "-b", "pr"]);
     let evil_config = main_config(&evil.url).replace("rev@x.com", "attacker@x.com");
     let t = t

@@ -456,3 +456,16 @@ pub(crate) fn git(dir: &std::path::Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Makes `repo` a git repository on `main` whose one commit (everything in it, "manifests") is
+/// pushed to a new bare `origin`; returns the origin.
+pub(crate) fn git_with_origin(repo: &Path) -> tempfile::TempDir {
+    let origin = tempfile::tempdir().expect("origin");
+    git(origin.path(), &["init", "--quiet", "--bare", "-b", "main"]);
+    git(repo, &["init", "--quiet", "-b", "main"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "--quiet", "-m", "manifests"]);
+    git(repo, &["remote", "add", "origin", origin.path().to_str().expect("utf8")]);
+    git(repo, &["push", "--quiet", "origin", "HEAD:main"]);
+    origin
+}
