@@ -298,3 +298,23 @@ fn two_targets_in_one_database_keep_their_states_apart() {
     assert_eq!(pr.deliveries().len(), 3);
     assert_eq!(st.deliveries().len(), 3);
 }
+
+/// What a reviewer reads of a plan over two targets, exactly: the matrix, each target's section
+/// (text), and the pull-request comment's table and target headings (markdown).
+#[test]
+fn the_plan_over_two_targets_reads_exactly_so() {
+    let (st, pr) = (Emulator::start(&[]), Emulator::start(&[]));
+    let seeds = "    audience: {replaceWith: [qa1@example.com]}\n";
+    let scoped = "key: staging-only\ntargets: [staging]\nchannel: msteams\ncontent: {type: text, value: Test}\nidentities: [ann@example.com]\n";
+    let t = Test::new()
+        .file("kore-notify.yaml", &two_targets(&st, &pr, seeds))
+        .manifest("welcome.yaml", WELCOME)
+        .manifest("scoped.yaml", scoped);
+    // The hosts (their ports vary), however they are escaped.
+    let host = |e: &Emulator| e.url.trim_start_matches("http://").to_string();
+    let redact = |s: &str| s.replace(&host(&st), "STAGING").replace(&host(&pr), "PRODUCTION");
+    let (o, t) = t.args(["plan", "--color", "never"]).status(0).run();
+    insta::assert_snapshot!("plan_two_targets_text", redact(&o.stdout));
+    let (o, _) = t.args(["plan", "--format", "markdown"]).status(0).run();
+    insta::assert_snapshot!("plan_two_targets_markdown", redact(&o.stdout));
+}
